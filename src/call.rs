@@ -1,0 +1,121 @@
+//! The typed call that strategies work on, and its outcome.
+//!
+//! Strategies are tower layers over [`Call`] rather than over `http::Request`: a call must be
+//! cloneable (a retry or a hedge sends it again), and a strategy needs to read and set a few
+//! things a raw request hides (the deadline, how many attempts came before). The transport turns
+//! a `Call` into a gRPC request at the bottom of the stack.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tokio::time::Instant;
+use tonic::Code;
+
+use crate::status::Pushback;
+
+/// One logical call of the schedule, as it travels down a strategy stack.
+///
+/// Cloning is cheap (the only shared part is the [`CallMeter`]); a layer that sends an attempt
+/// clones the call and adjusts the clone.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Position in the plan's schedule. Sent as the request id, which keys the backend's draws.
+    pub id: u64,
+    /// When the open-loop schedule meant this call to start; end-to-end latency counts from here.
+    pub intended: Instant,
+    /// Deadline for what happens below this point of the stack. The call's deadline at the top;
+    /// a layer may tighten it for its inner attempts (a per-try timeout). The transport sends the
+    /// time left as `grpc-timeout`.
+    pub deadline: Instant,
+    /// Attempts of this call made before this one: the `grpc-previous-rpc-attempts` header.
+    pub previous_attempts: u32,
+    /// Why this attempt is being made.
+    pub kind: AttemptKind,
+    /// Warmup calls run like the others but are left out of every figure, the backend's included.
+    pub warmup: bool,
+    /// Size of the request payload in bytes.
+    pub payload_bytes: u32,
+    /// Counters shared by every attempt of this call.
+    pub meter: Arc<CallMeter>,
+}
+
+/// Why an attempt is being sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptKind {
+    /// The call's first attempt.
+    Original,
+    /// Sent after an earlier attempt failed.
+    Retry,
+    /// Sent while an earlier attempt is still outstanding.
+    Hedge,
+}
+
+/// Counters kept per call across all of its attempts, including attempts that a strategy
+/// cancelled and therefore never returned an outcome.
+#[derive(Debug, Default)]
+pub struct CallMeter {
+    attempts: AtomicU32,
+}
+
+impl CallMeter {
+    /// Counts one more attempt sent to the transport.
+    pub fn count_attempt(&self) {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Attempts sent so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+}
+
+/// A successful reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Which attempt of this request id the backend saw (1 = the first).
+    pub backend_attempt: u32,
+}
+
+/// A failed attempt or call: a gRPC status other than OK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The status code.
+    pub code: Code,
+    /// The server's `grpc-retry-pushback-ms`, if it sent one.
+    pub pushback: Option<Pushback>,
+    /// Where the status came from.
+    pub source: FailureSource,
+}
+
+/// Where a failure status came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureSource {
+    /// The backend answered with it.
+    Backend,
+    /// The connection failed (refused, reset, closed); gRPC reports these as UNAVAILABLE.
+    Transport,
+    /// The client decided it locally: a deadline passed, a layer refused to send.
+    Local,
+}
+
+impl Failure {
+    /// A failure decided on the client side.
+    pub fn local(code: Code) -> Self {
+        Self {
+            code,
+            pushback: None,
+            source: FailureSource::Local,
+        }
+    }
+}
+
+/// What a strategy stack returns for a call or an attempt.
+pub type Outcome = Result<Reply, Failure>;
+
+/// The status code of an outcome (`OK` for a reply).
+pub fn outcome_code(outcome: &Outcome) -> Code {
+    match outcome {
+        Ok(_) => Code::Ok,
+        Err(f) => f.code,
+    }
+}

@@ -1,0 +1,234 @@
+//! The command line: `run`, `validate`, `serve`.
+//!
+//! Parsing is clap's; this module turns arguments into library calls and results into exit
+//! codes, in one place: 0 done, 2 bad input or error, 130 interrupted (results still written).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::server::{self, Shared};
+use crate::profile::{self, Overrides, ProfileError};
+use crate::progress::Progress;
+use crate::runner::{self, ClockMode, RunError, RunOptions};
+
+/// Open-loop gRPC load generator that measures client resilience strategies.
+#[derive(Debug, Parser)]
+#[command(name = "resilbench", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a profile: each strategy in turn against the same backend conditions.
+    Run(RunArgs),
+    /// Check a profile and print the resolved plan.
+    Validate(ValidateArgs),
+    /// Serve a profile's backend alone (for `run --target`, or any gRPC client) until Ctrl-C.
+    Serve(ServeArgs),
+}
+
+/// `resilbench run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The profile (TOML).
+    pub profile: PathBuf,
+    /// Run folder for results.json and the .hlog files [default: reports/<profile>-<UTC time>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace the profile's load.duration (e.g. 30s).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Replace the profile's load.rate (calls per second).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Replace the profile's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Wall-clock time, or a virtual clock (exact, reproducible, fast; embedded backend only).
+    #[arg(long, value_enum, default_value_t = ClockMode::Real)]
+    pub clock: ClockMode,
+    /// Send to a backend started elsewhere with `resilbench serve` (host:port).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// No progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `resilbench validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The profile (TOML).
+    pub profile: PathBuf,
+}
+
+/// `resilbench serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The profile whose [backend] to serve.
+    pub profile: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub listen: String,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    profile::duration::parse(text)
+}
+
+/// Errors that end a command with exit status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A bad profile.
+    #[error("{0}")]
+    Profile(#[from] ProfileError),
+    /// A run that could not be carried out.
+    #[error("{0}")]
+    Run(#[from] RunError),
+    /// Anything else, already worded for the user.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Exit status of an interrupted run whose partial results were written (128 + SIGINT).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Runs a parsed command line.
+pub fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Validate(args) => validate(args),
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn run(args: RunArgs) -> Result<ExitCode, CliError> {
+    let overrides = Overrides {
+        duration: args.duration,
+        rate: args.rate,
+        seed: args.seed,
+    };
+    let plan = profile::load(&args.profile, &overrides)?;
+    if args.clock == ClockMode::Virtual && args.target.is_some() {
+        return Err(RunError::Options(
+            "--clock virtual runs the backend in process; it cannot drive a --target".into(),
+        )
+        .into());
+    }
+    let dir = args.out.unwrap_or_else(|| runner::default_out_dir(&plan));
+    runner::prepare_out_dir(&dir)?;
+    let opts = RunOptions {
+        clock: args.clock,
+        target: args.target,
+        progress: Progress::detect(args.quiet),
+    };
+    let runtime = build_runtime(args.clock)?;
+    let stop = CancellationToken::new();
+    let results = runtime.block_on(async {
+        tokio::spawn(stop_on_signal(stop.clone()));
+        let clock = opts.clock.start();
+        runner::execute(&plan, &opts, &clock, stop.clone()).await
+    })?;
+    let path = runner::write_outputs(&dir, &results)?;
+    let mut out = std::io::stdout().lock();
+    let _ = crate::summary::write_summary(&mut out, &results);
+    let _ = writeln!(out, "\nresults: {}", path.display());
+    drop(out);
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    Ok(if results.partial {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn build_runtime(clock: ClockMode) -> Result<tokio::runtime::Runtime, CliError> {
+    let built = match clock {
+        ClockMode::Real => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        ClockMode::Virtual => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build(),
+    };
+    built.map_err(|e| CliError::Other(format!("cannot start the async runtime: {e}")))
+}
+
+/// Cancels `stop` on the first Ctrl-C or SIGTERM; a second one exits at once.
+async fn stop_on_signal(stop: CancellationToken) {
+    if wait_for_signal().await.is_err() {
+        return;
+    }
+    eprintln!("\ninterrupted: stopping and writing what was measured (again to abort at once)");
+    stop.cancel();
+    if wait_for_signal().await.is_ok() {
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> std::io::Result<()> {
+    tokio::signal::ctrl_c().await
+}
+
+fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
+    let plan = profile::load(&args.profile, &Overrides::default())?;
+    let text = toml::to_string_pretty(&plan)
+        .map_err(|e| CliError::Other(format!("cannot print the plan: {e}")))?;
+    println!(
+        "# {}: valid. The resolved plan, with every default filled in:\n",
+        args.profile.display()
+    );
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
+    let plan = Arc::new(profile::load(&args.profile, &Overrides::default())?);
+    let runtime = build_runtime(ClockMode::Real)?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| CliError::Other(format!("cannot listen on {}: {e}", args.listen)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| CliError::Other(e.to_string()))?;
+        let shared = Shared::new(plan);
+        eprintln!(
+            "resilbench serve: backend of {} listening on {addr} (Ctrl-C to stop)",
+            args.profile.display()
+        );
+        let served = server::serve(listener, shared.clone(), async {
+            let _ = wait_for_signal().await;
+        })
+        .await;
+        let stats = shared.current().stats();
+        eprintln!(
+            "resilbench serve: stopped. received {}  executed {}  rejected {}  queue high water {}",
+            stats.received, stats.executed, stats.rejected, stats.queue_high_water
+        );
+        served.map_err(|e| CliError::Other(format!("server error: {e}")))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

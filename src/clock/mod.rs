@@ -1,0 +1,117 @@
+//! Time: every clock read and every wait in resilbench goes through a [`Clock`].
+//!
+//! A load generator lives and dies by its clock, and one clock does not fit all runs:
+//!
+//! - [`Clock::Precise`] (real runs): deadlines in a heap served by one thread that parks until
+//!   the earliest (`park_timeout`, an hrtimer on Linux). tokio's own timer wheel has a 1 ms
+//!   resolution and rounds every deadline *up* to the next millisecond: calls would leave up to
+//!   1 ms late (generator lag p99 ≈ 1–2 ms at any rate) and a backend told to answer in 2 ms
+//!   would answer in 2–3 ms. The precise timer wakes tens of microseconds late, never early.
+//! - [`Clock::Sim`] (`--clock virtual`, tests): simulated time with nanosecond resolution that
+//!   jumps from one deadline to the next as soon as nothing else can run. tokio's paused clock
+//!   would jump in whole milliseconds too, so it is used only to learn when the runtime is idle
+//!   (see [`sim`]). Runs are exact and reproducible, and take no wall time to wait.
+//! - [`Clock::Tokio`]: tokio's timer, for the layers used on their own in an ordinary tonic
+//!   client, where nothing else is needed.
+//!
+//! `clippy.toml` bans `std::time::Instant`, and the module lints ban tokio's clock functions,
+//! outside this module, so no code can read a different clock by accident.
+
+mod heap;
+pub mod precise;
+pub mod sim;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Where time comes from.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    /// tokio's timer (1 ms resolution).
+    #[default]
+    Tokio,
+    /// Real time, on the precise timer thread.
+    Precise,
+    /// Simulated time.
+    Sim(sim::SimClock),
+}
+
+/// The deadline passed before the future completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed;
+
+impl Clock {
+    /// The current time.
+    #[allow(clippy::disallowed_methods)]
+    pub fn now(&self) -> Instant {
+        match self {
+            Clock::Tokio | Clock::Precise => Instant::now(),
+            Clock::Sim(sim) => sim.now(),
+        }
+    }
+
+    /// A future that completes at `deadline` (at once if it has passed).
+    #[allow(clippy::disallowed_methods)]
+    pub fn sleep_until(&self, deadline: Instant) -> Sleep {
+        match self {
+            Clock::Tokio => Sleep::Tokio(Box::pin(tokio::time::sleep_until(deadline))),
+            Clock::Precise => Sleep::Precise(precise::PreciseSleep::new(deadline)),
+            Clock::Sim(sim) => Sleep::Sim(sim.sleep_until(deadline)),
+        }
+    }
+
+    /// A future that completes after `duration`.
+    pub fn sleep(&self, duration: Duration) -> Sleep {
+        self.sleep_until(self.now() + duration)
+    }
+
+    /// Runs `future` until `deadline`; `Err(Elapsed)` if the deadline comes first. When both are
+    /// ready at once, the future's output wins.
+    pub async fn timeout_at<F: Future>(
+        &self,
+        deadline: Instant,
+        future: F,
+    ) -> Result<F::Output, Elapsed> {
+        tokio::select! {
+            biased;
+            out = future => Ok(out),
+            _ = self.sleep_until(deadline) => Err(Elapsed),
+        }
+    }
+
+    /// Runs `future` for at most `duration`.
+    pub async fn timeout<F: Future>(
+        &self,
+        duration: Duration,
+        future: F,
+    ) -> Result<F::Output, Elapsed> {
+        self.timeout_at(self.now() + duration, future).await
+    }
+}
+
+/// The future of [`Clock::sleep_until`].
+#[derive(Debug)]
+pub enum Sleep {
+    /// On tokio's timer.
+    Tokio(Pin<Box<tokio::time::Sleep>>),
+    /// On the precise timer thread.
+    Precise(precise::PreciseSleep),
+    /// On simulated time.
+    Sim(sim::SimSleep),
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.get_mut() {
+            Sleep::Tokio(s) => s.as_mut().poll(cx),
+            Sleep::Precise(s) => Pin::new(s).poll(cx),
+            Sleep::Sim(s) => Pin::new(s).poll(cx),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The open-loop driver: the one loop that sends a schedule of calls through a strategy stack.
+//!
+//! Call *i* is sent at `start + offset_i`, an absolute time fixed by the [`Schedule`] before the
+//! run; the driver never waits for a completion before sending the next call. Latency counts
+//! from the intended start, so when the backend stalls, every call scheduled during the stall
+//! shows the stall (no coordinated omission), and when the generator itself falls behind, its
+//! lateness is recorded as lag rather than silently shifting the schedule.
+//!
+//! A cap on calls in flight (`max_in_flight`) keeps memory bounded when the backend cannot keep
+//! up: a call that would exceed it is counted as dropped, and the schedule goes on unchanged.
+//!
+//! The same loop runs on a real clock and on a paused (virtual) one; it only ever waits through
+//! `tokio::time`.
+
+pub mod schedule;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use crate::call::{AttemptKind, Call, CallMeter};
+use crate::clock::Clock;
+use crate::profile::LoadPlan;
+use crate::record::Recorder;
+use crate::record::summary::RunEnd;
+use crate::strategy::Stack;
+pub use schedule::Schedule;
+
+/// After an interruption, how long calls already sent may still finish and be counted.
+pub const INTERRUPT_GRACE: Duration = Duration::from_millis(500);
+
+/// What one strategy's run sends.
+#[derive(Debug, Clone)]
+pub struct DriveSpec<'a> {
+    /// The offered load.
+    pub load: &'a LoadPlan,
+    /// Seed of the arrival process.
+    pub seed: u64,
+    /// The strategy's call deadline, from each call's intended start.
+    pub deadline: Duration,
+    /// When the schedule starts (offset 0).
+    pub start: Instant,
+    /// The clock the schedule is kept on.
+    pub clock: Clock,
+}
+
+/// Sends every call of the schedule through `stack`, reporting to `recorder`, until the
+/// schedule ends (and its calls complete) or `stop` is cancelled.
+pub async fn drive(
+    spec: DriveSpec<'_>,
+    stack: Stack,
+    recorder: Arc<Recorder>,
+    stop: CancellationToken,
+) -> RunEnd {
+    let clock = spec.clock.clone();
+    let tracker = TaskTracker::new();
+    let max_in_flight = usize::try_from(spec.load.max_in_flight).unwrap_or(usize::MAX);
+    let mut interrupted = false;
+    let mut stopped_at = None;
+    let cancelled = stop.cancelled();
+    tokio::pin!(cancelled);
+
+    for (id, offset) in Schedule::new(spec.load, spec.seed).enumerate() {
+        let intended = spec.start + offset;
+        if intended > clock.now() {
+            tokio::select! {
+                biased;
+                _ = &mut cancelled => {
+                    interrupted = true;
+                    stopped_at = Some(clock.now());
+                    break;
+                }
+                _ = clock.sleep_until(intended) => {}
+            }
+        } else if stop.is_cancelled() {
+            interrupted = true;
+            stopped_at = Some(clock.now());
+            break;
+        }
+        let now = clock.now();
+        let measured = recorder.is_measured(intended);
+        if tracker.len() >= max_in_flight {
+            if measured {
+                recorder.dropped(intended, now);
+            }
+            continue;
+        }
+        if measured {
+            recorder.dispatched(intended, now);
+        }
+        let meter = Arc::new(CallMeter::default());
+        let call = Call {
+            id: id as u64,
+            intended,
+            deadline: intended + spec.deadline,
+            previous_attempts: 0,
+            kind: AttemptKind::Original,
+            warmup: !measured,
+            payload_bytes: spec.load.payload_bytes,
+            meter: Arc::clone(&meter),
+        };
+        let stack = stack.clone();
+        let recorder = Arc::clone(&recorder);
+        let clock = clock.clone();
+        tracker.spawn(async move {
+            let outcome = stack.oneshot(call).await;
+            if measured {
+                let e2e = clock.now().saturating_duration_since(intended);
+                recorder.completed(intended, meter.attempts(), &outcome, e2e);
+            }
+        });
+    }
+    recorder.schedule_done();
+    tracker.close();
+    if !interrupted {
+        tokio::select! {
+            biased;
+            _ = &mut cancelled => {
+                interrupted = true;
+                stopped_at = Some(clock.now());
+            }
+            _ = tracker.wait() => {}
+        }
+    }
+    if interrupted {
+        let _ = clock.timeout(INTERRUPT_GRACE, tracker.wait()).await;
+    }
+    RunEnd {
+        at: stopped_at.unwrap_or_else(|| clock.now()),
+        interrupted,
+    }
+}

@@ -1,0 +1,68 @@
+//! resilbench: an open-loop gRPC load generator that measures client resilience strategies.
+//!
+//! It sends a fixed, open-loop schedule of calls through several strategies (retries, hedging,
+//! breakers, budgets, deadlines), one after another, against the same degradable backend, records
+//! every attempt, and reports per strategy: tail latency, success and goodput, and amplification.
+//!
+//! # How the parts fit
+//!
+//! ```text
+//! profile.toml ──[profile]──▶ Plan ──[runner]──┬───────────────────────────────┐
+//!                                              ▼                               ▼
+//!                                  [driver] open-loop arrivals       [backend] degradable server
+//!                                    intended start, deadline,         latency · errors · capacity
+//!                                    request id per call                         ▲
+//!                                              ▼                                 │
+//!                                  [strategy] tower layers over a typed Call     │
+//!                                    deadline → user layers → instrument ──▶ [transport]
+//!                                              │ events (attempt start/end)      gRPC over TCP, or the
+//!                                              ▼                                 backend called directly
+//!                                  [record] HdrHistograms + 1 s timeline         (virtual clock)
+//!                                              ▼
+//!                                  [results] results.json + .hlog ──▶ summary table (report, gate)
+//! ```
+//!
+//! | concept | where |
+//! |---|---|
+//! | what a profile file says, its errors with file/line/field, and the resolved [`profile::Plan`] | [`profile`] |
+//! | the call the strategies see ([`call::Call`]) and its outcome | [`call`], [`status`] |
+//! | arrival schedules and the one open-loop driver | [`driver`] |
+//! | strategies as tower layers, the event sink | [`strategy`] |
+//! | how an attempt reaches the backend | [`transport`] |
+//! | time: precise real-time waits, exact simulated time | [`clock`] |
+//! | the degradable backend and its tonic server | [`backend`] |
+//! | histograms, timeline, per-strategy figures | [`record`] |
+//! | the results file (schema v1), atomic writes | [`results`] |
+//! | one whole run: clock, backends, strategies in turn, output | [`runner`] |
+//! | the terminal: progress and the summary table | [`progress`], [`summary`] |
+//! | the command line | [`cli`] |
+//!
+//! # Principles
+//! - **Open loop.** Call *i* starts at a time fixed before the run; latency counts from that
+//!   intended start, so a stalled backend cannot hide its stall by slowing the generator down.
+//! - **Time comes from tokio.** Every wait and clock read goes through `tokio::time`; the same code
+//!   runs on a paused clock (`--clock virtual`), where runs are exact and reproducible.
+//! - **Randomness is keyed.** The backend's draw for an attempt is a hash of (seed, request id,
+//!   attempt), so every strategy meets exactly the same backend luck.
+
+pub mod backend;
+pub mod call;
+pub mod cli;
+pub mod clock;
+pub mod driver;
+pub mod keyed;
+pub mod profile;
+pub mod progress;
+pub mod record;
+pub mod results;
+pub mod runner;
+pub mod status;
+pub mod strategy;
+pub mod summary;
+pub mod transport;
+
+/// Code generated from `proto/resilbench.proto` by tonic and prost.
+#[allow(missing_docs)]
+pub mod pb {
+    tonic::include_proto!("resilbench.v1");
+}

@@ -1,0 +1,17 @@
+//! The `resilbench` binary: parse the command line, call the library, map errors to exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = resilbench::cli::Cli::parse();
+    match resilbench::cli::dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let e = anyhow::Error::from(e);
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Profile errors that say where: the file, the line and column, the field, what was expected.
+//!
+//! A profile is checked in two passes: parsing (syntax, unknown keys, wrong types) and
+//! validation (values that parse but make no sense: rate 0, warmup ≥ duration, duplicate
+//! strategy names). Both passes report a [`FieldPath`]; this module finds that field's position
+//! in the source text, so every error points at a line whatever pass found it.
+
+use std::fmt;
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+
+/// A path to a field in a profile, like `strategies[1].deadline`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldPath(pub Vec<Seg>);
+
+/// One step of a [`FieldPath`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    /// A key of a table.
+    Key(String),
+    /// An element of an array.
+    Index(usize),
+}
+
+impl FieldPath {
+    /// Parses a dotted path like `load.steps[2].rate`.
+    pub fn parse(text: &str) -> Self {
+        let mut segs = Vec::new();
+        for part in text.split('.').filter(|p| !p.is_empty()) {
+            let mut rest = part;
+            if let Some(open) = rest.find('[') {
+                segs.push(Seg::Key(rest[..open].to_string()));
+                rest = &rest[open..];
+                while let Some(close) = rest.find(']') {
+                    if let Ok(i) = rest[1..close].parse() {
+                        segs.push(Seg::Index(i));
+                    }
+                    rest = &rest[close + 1..];
+                }
+            } else {
+                segs.push(Seg::Key(rest.to_string()));
+            }
+        }
+        Self(segs)
+    }
+
+    /// Whether the path names nothing (the whole document).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<&serde_path_to_error::Path> for FieldPath {
+    fn from(path: &serde_path_to_error::Path) -> Self {
+        use serde_path_to_error::Segment;
+        Self(
+            path.iter()
+                .filter_map(|seg| match seg {
+                    Segment::Seq { index } => Some(Seg::Index(*index)),
+                    Segment::Map { key } => Some(Seg::Key(key.clone())),
+                    Segment::Enum { .. } | Segment::Unknown => None,
+                })
+                .collect(),
+        )
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, seg) in self.0.iter().enumerate() {
+            match seg {
+                Seg::Key(k) if i == 0 => write!(f, "{k}")?,
+                Seg::Key(k) => write!(f, ".{k}")?,
+                Seg::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Line and column (both from 1) of a byte offset, and the text of that line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// Line number, from 1.
+    pub line: usize,
+    /// Column number in characters, from 1.
+    pub column: usize,
+    /// The whole line, for the error's excerpt.
+    pub text: String,
+}
+
+impl Location {
+    /// The location of byte `offset` in `source`.
+    pub fn of(source: &str, offset: usize) -> Self {
+        let offset = offset.min(source.len());
+        let offset = (0..=offset)
+            .rev()
+            .find(|&o| source.is_char_boundary(o))
+            .unwrap_or(0);
+        let line_start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = source[offset..]
+            .find('\n')
+            .map_or(source.len(), |i| offset + i);
+        Self {
+            line: source[..offset].matches('\n').count() + 1,
+            column: source[line_start..offset].chars().count() + 1,
+            text: source[line_start..line_end]
+                .trim_end_matches('\r')
+                .to_string(),
+        }
+    }
+}
+
+/// The byte span of the value at `path` in a TOML document, or of the nearest enclosing value
+/// that exists (a missing key points at its table). `None` if the text does not parse.
+pub fn span_of(source: &str, path: &FieldPath) -> Option<Range<usize>> {
+    let root = DeTable::parse(source).ok()?;
+    let mut span = root.span();
+    let mut value = DeValue::Table(root.into_inner());
+    for seg in &path.0 {
+        let next = match seg {
+            Seg::Key(k) => value.get(k.as_str()),
+            Seg::Index(i) => value.get(*i),
+        };
+        match next {
+            Some(v) => {
+                span = v.span();
+                value = v.get_ref().clone();
+            }
+            None => break,
+        }
+    }
+    Some(span)
+}
+
+/// An error in a profile, or in a command-line override of one of its values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ProfileError {
+    /// The profile's path as the user gave it.
+    pub file: String,
+    /// Where in the file, when known.
+    pub location: Option<Box<Location>>,
+    /// The command-line flag the bad value came from, when it did not come from the file.
+    pub flag: Option<String>,
+    /// The field, like `load.rate` (empty for syntax errors).
+    pub field: FieldPath,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl ProfileError {
+    /// An error at `field`, located in `source` when the field can be found there.
+    pub fn at(file: &str, source: Option<&str>, field: FieldPath, message: String) -> Self {
+        let location = source.and_then(|src| {
+            span_of(src, &field).map(|span| Box::new(Location::of(src, span.start)))
+        });
+        Self {
+            file: file.to_string(),
+            location,
+            flag: None,
+            field,
+            message,
+        }
+    }
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.flag, &self.location) {
+            (Some(flag), _) => write!(f, "{flag} (overriding {}): ", self.file)?,
+            (None, Some(loc)) => write!(f, "{}:{}:{}: ", self.file, loc.line, loc.column)?,
+            (None, None) => write!(f, "{}: ", self.file)?,
+        }
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        write!(f, "{}", self.message)?;
+        if let (None, Some(loc)) = (&self.flag, &self.location) {
+            let gutter = " ".repeat(loc.line.to_string().len());
+            let pad: String = loc
+                .text
+                .chars()
+                .take(loc.column - 1)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            write!(
+                f,
+                "\n {gutter} |\n {} | {}\n {gutter} | {pad}^",
+                loc.line, loc.text
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "name = \"x\"\n\n[load]\nrate = 0\n\n[[strategies]]\nname = \"a\"\n\n[[strategies]]\nname = \"b\"\n";
+
+    fn locate(path: &str) -> (usize, usize) {
+        let span = span_of(DOC, &FieldPath::parse(path)).unwrap();
+        let loc = Location::of(DOC, span.start);
+        (loc.line, loc.column)
+    }
+
+    #[test]
+    fn finds_values_in_tables_and_arrays_of_tables() {
+        assert_eq!(locate("load.rate"), (4, 8));
+        assert_eq!(locate("strategies[1].name"), (10, 8));
+        assert_eq!(locate("strategies[0].name"), (7, 8));
+    }
+
+    #[test]
+    fn a_missing_key_points_at_its_table() {
+        let (line, _) = locate("load.duration");
+        assert!(line <= 4, "points into [load], got line {line}");
+    }
+
+    #[test]
+    fn paths_parse_and_print() {
+        let p = FieldPath::parse("strategies[3].layers[0].timeout");
+        assert_eq!(p.to_string(), "strategies[3].layers[0].timeout");
+        assert_eq!(p.0.len(), 5);
+    }
+
+    #[test]
+    fn display_names_file_line_field_and_shows_the_line() {
+        let e = ProfileError::at(
+            "p.toml",
+            Some(DOC),
+            FieldPath::parse("load.rate"),
+            "must be above 0".into(),
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with("p.toml:4:8: load.rate: must be above 0"),
+            "{text}"
+        );
+        assert!(text.contains("4 | rate = 0"), "{text}");
+    }
+}

@@ -1,0 +1,102 @@
+//! What a profile file says: the TOML schema, before defaults and checks.
+//!
+//! Every table refuses unknown keys, so a typo (`rat = 100`) is an error that names the key,
+//! never a silently ignored setting. Defaults are filled in, and values checked, when the
+//! profile becomes a [`Plan`](super::Plan) (see `validate.rs`); `docs/profiles.md` documents
+//! every key.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::duration::HumanDuration;
+use super::plan::{Arrival, LayerPlan};
+use crate::backend::latency::{Latency, deserialize_latency};
+
+/// A profile file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Short name; defaults to the file's stem.
+    pub name: Option<String>,
+    /// What the profile shows.
+    pub description: Option<String>,
+    /// Seed of every random draw; defaults to 1.
+    pub seed: Option<u64>,
+    /// The offered load.
+    pub load: LoadSpec,
+    /// The backend's fault model; defaults to a healthy 1 ms backend.
+    #[serde(default)]
+    pub backend: BackendSpec,
+    /// The strategies to compare, in order.
+    #[serde(default)]
+    pub strategies: Vec<StrategySpec>,
+}
+
+/// `[load]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    /// `constant` (default) or `poisson`.
+    pub arrival: Option<Arrival>,
+    /// Calls per second.
+    pub rate: f64,
+    /// Rate changes over time.
+    #[serde(default)]
+    pub steps: Vec<StepSpec>,
+    /// Length of the schedule, warmup included; default 10 s.
+    pub duration: Option<HumanDuration>,
+    /// Excluded start of the schedule; default 0 s.
+    pub warmup: Option<HumanDuration>,
+    /// Per-call deadline; default 1 s.
+    pub deadline: Option<HumanDuration>,
+    /// Cap on calls outstanding; default 10,000.
+    pub max_in_flight: Option<u64>,
+    /// Request payload size; default 0.
+    pub payload_bytes: Option<u32>,
+}
+
+/// One `[[load.steps]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// When the rate changes.
+    pub at: HumanDuration,
+    /// The new rate.
+    pub rate: f64,
+}
+
+/// `[backend]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSpec {
+    /// Service time; default fixed 1 ms.
+    #[serde(default, deserialize_with = "some_latency")]
+    pub latency: Option<Latency>,
+    /// Error probability per status code name.
+    #[serde(default)]
+    pub errors: BTreeMap<String, f64>,
+    /// Concurrent requests served; default unlimited.
+    pub workers: Option<u32>,
+    /// Requests waiting for a worker; default unlimited.
+    pub queue: Option<u32>,
+}
+
+/// One `[[strategies]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategySpec {
+    /// Unique name.
+    pub name: String,
+    /// What it is.
+    pub description: Option<String>,
+    /// Call deadline; defaults to `load.deadline`.
+    pub deadline: Option<HumanDuration>,
+    /// Layers, top to bottom; none is one attempt per call.
+    #[serde(default)]
+    pub layers: Vec<LayerPlan>,
+}
+
+fn some_latency<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Latency>, D::Error> {
+    deserialize_latency(d).map(Some)
+}

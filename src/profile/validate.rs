@@ -1,0 +1,279 @@
+//! From [`Profile`] to [`Plan`]: defaults, resolution, and every check parsing cannot make.
+//!
+//! Checks run on the plan after command-line overrides are applied, so `--rate 0` is refused
+//! exactly like `rate = 0` in the file. Each failed check names the field it concerns; the
+//! caller turns that into a file position (or a flag).
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use super::error::FieldPath;
+use super::plan::{Arrival, BackendPlan, LayerPlan, LoadPlan, Plan, RateStep, StrategyPlan};
+use super::schema::Profile;
+use crate::status::{all_names, code_name, parse_code};
+
+/// Highest offered rate accepted: far beyond what one process can send, low enough that the
+/// schedule's arithmetic stays exact.
+pub const MAX_RATE: f64 = 10_000_000.0;
+
+/// Most strategies in one profile.
+pub const MAX_STRATEGIES: usize = 100;
+
+/// Longest strategy name (it appears in tables, charts and file names).
+pub const MAX_NAME: usize = 64;
+
+/// A failed check: the field and the message.
+pub type Invalid = (FieldPath, String);
+
+fn invalid<T>(field: &str, message: impl Into<String>) -> Result<T, Invalid> {
+    Err((FieldPath::parse(field), message.into()))
+}
+
+/// Values given on the command line that replace the profile's.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--duration`.
+    pub duration: Option<Duration>,
+    /// `--rate`.
+    pub rate: Option<f64>,
+    /// `--seed`.
+    pub seed: Option<u64>,
+}
+
+impl Overrides {
+    /// The flag that supplied the value at `field`, if one did.
+    pub fn flag_for(&self, field: &FieldPath) -> Option<String> {
+        match field.to_string().as_str() {
+            "load.duration" => self
+                .duration
+                .map(|d| format!("--duration {}", super::duration::format(d))),
+            "load.rate" => self.rate.map(|r| format!("--rate {r}")),
+            "seed" => self.seed.map(|s| format!("--seed {s}")),
+            _ => None,
+        }
+    }
+}
+
+/// Resolves defaults, applies overrides and checks every value.
+pub fn resolve(
+    profile: Profile,
+    default_name: &str,
+    overrides: &Overrides,
+) -> Result<Plan, Invalid> {
+    let load = profile.load;
+    let mut plan = Plan {
+        name: profile.name.unwrap_or_else(|| default_name.to_string()),
+        description: profile.description.unwrap_or_default(),
+        seed: profile.seed.unwrap_or(1),
+        load: LoadPlan {
+            arrival: load.arrival.unwrap_or(Arrival::Constant),
+            rate: load.rate,
+            steps: load
+                .steps
+                .into_iter()
+                .map(|s| RateStep {
+                    at: s.at.0,
+                    rate: s.rate,
+                })
+                .collect(),
+            duration: load.duration.map_or(Duration::from_secs(10), |d| d.0),
+            warmup: load.warmup.map_or(Duration::ZERO, |d| d.0),
+            deadline: load.deadline.map_or(Duration::from_secs(1), |d| d.0),
+            max_in_flight: load.max_in_flight.unwrap_or(10_000),
+            payload_bytes: load.payload_bytes.unwrap_or(0),
+        },
+        backend: BackendPlan {
+            latency: profile.backend.latency.unwrap_or_default(),
+            errors: BTreeMap::new(),
+            workers: profile.backend.workers,
+            queue: profile.backend.queue,
+        },
+        strategies: Vec::new(),
+    };
+    let default_deadline = plan.load.deadline;
+    plan.strategies = profile
+        .strategies
+        .into_iter()
+        .map(|s| StrategyPlan {
+            name: s.name,
+            description: s.description.unwrap_or_default(),
+            deadline: s.deadline.map_or(default_deadline, |d| d.0),
+            layers: s.layers,
+        })
+        .collect();
+    if let Some(d) = overrides.duration {
+        plan.load.duration = d;
+    }
+    if let Some(r) = overrides.rate {
+        plan.load.rate = r;
+    }
+    if let Some(s) = overrides.seed {
+        plan.seed = s;
+    }
+    for (name, rate) in profile.backend.errors {
+        let field = format!("backend.errors.{name}");
+        let Some(code) = parse_code(&name) else {
+            return invalid(
+                &field,
+                format!(
+                    "`{name}` is not a gRPC status code; expected one of {}",
+                    all_names()
+                ),
+            );
+        };
+        if code == tonic::Code::Ok {
+            return invalid(&field, "OK is not an error; list only failure codes");
+        }
+        check_probability(&field, rate)?;
+        if plan
+            .backend
+            .errors
+            .insert(code_name(code).to_string(), rate)
+            .is_some()
+        {
+            return invalid(&field, format!("{} is listed twice", code_name(code)));
+        }
+    }
+    check(&plan)?;
+    Ok(plan)
+}
+
+fn check_probability(field: &str, p: f64) -> Result<(), Invalid> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(())
+    } else {
+        invalid(
+            field,
+            format!("expected a probability between 0 and 1, got {p}"),
+        )
+    }
+}
+
+fn check_rate(field: &str, rate: f64, allow_zero: bool) -> Result<(), Invalid> {
+    let low_ok = if allow_zero { rate >= 0.0 } else { rate > 0.0 };
+    if rate.is_finite() && low_ok && rate <= MAX_RATE {
+        Ok(())
+    } else {
+        let floor = if allow_zero { "0 or more" } else { "above 0" };
+        invalid(
+            field,
+            format!("expected calls per second {floor} and at most {MAX_RATE:.0}, got {rate}"),
+        )
+    }
+}
+
+/// Every check of a resolved plan.
+pub fn check(plan: &Plan) -> Result<(), Invalid> {
+    let load = &plan.load;
+    check_rate("load.rate", load.rate, false)?;
+    if load.duration.is_zero() {
+        return invalid("load.duration", "must be above 0");
+    }
+    if load.warmup >= load.duration {
+        return invalid(
+            "load.warmup",
+            format!(
+                "must be shorter than load.duration ({}), got {}",
+                super::duration::format(load.duration),
+                super::duration::format(load.warmup)
+            ),
+        );
+    }
+    if load.deadline.is_zero() {
+        return invalid("load.deadline", "must be above 0");
+    }
+    if load.max_in_flight == 0 {
+        return invalid("load.max_in_flight", "must be at least 1");
+    }
+    let mut previous = Duration::ZERO;
+    for (i, step) in load.steps.iter().enumerate() {
+        let field = format!("load.steps[{i}]");
+        check_rate(&format!("{field}.rate"), step.rate, true)?;
+        if step.at.is_zero() || (i > 0 && step.at <= previous) {
+            return invalid(
+                &format!("{field}.at"),
+                "steps must be above 0 and in increasing order of `at`",
+            );
+        }
+        if step.at >= load.duration {
+            return invalid(&format!("{field}.at"), "must fall inside load.duration");
+        }
+        previous = step.at;
+    }
+    let total: f64 = plan.backend.errors.values().sum();
+    if total > 1.0 + 1e-9 {
+        return invalid(
+            "backend.errors",
+            format!("the error probabilities add up to {total}, more than 1"),
+        );
+    }
+    plan.backend
+        .latency
+        .validate()
+        .or_else(|(f, m)| invalid(&format!("backend.latency.{f}"), m))?;
+    if plan.backend.workers == Some(0) {
+        return invalid(
+            "backend.workers",
+            "must be at least 1 (omit it for unlimited)",
+        );
+    }
+    if plan.backend.queue.is_some() && plan.backend.workers.is_none() {
+        return invalid(
+            "backend.queue",
+            "a queue needs a worker limit: set backend.workers too",
+        );
+    }
+    check_strategies(&plan.strategies)
+}
+
+fn check_strategies(strategies: &[StrategyPlan]) -> Result<(), Invalid> {
+    if strategies.is_empty() {
+        return invalid(
+            "strategies",
+            "the profile defines no strategy; add at least one [[strategies]] with a name",
+        );
+    }
+    if strategies.len() > MAX_STRATEGIES {
+        return invalid(
+            "strategies",
+            format!(
+                "at most {MAX_STRATEGIES} strategies, got {}",
+                strategies.len()
+            ),
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, s) in strategies.iter().enumerate() {
+        let field = format!("strategies[{i}]");
+        if s.name.trim().is_empty()
+            || s.name.chars().count() > MAX_NAME
+            || s.name.chars().any(char::is_control)
+        {
+            return invalid(
+                &format!("{field}.name"),
+                format!("expected a name of 1 to {MAX_NAME} printable characters"),
+            );
+        }
+        if !seen.insert(s.name.as_str()) {
+            return invalid(
+                &format!("{field}.name"),
+                format!(
+                    "`{}` is used by an earlier strategy; names must be unique",
+                    s.name
+                ),
+            );
+        }
+        if s.deadline.is_zero() {
+            return invalid(&format!("{field}.deadline"), "must be above 0");
+        }
+        for (j, layer) in s.layers.iter().enumerate() {
+            match layer {
+                LayerPlan::Timeout { timeout } if timeout.is_zero() => {
+                    return invalid(&format!("{field}.layers[{j}].timeout"), "must be above 0");
+                }
+                LayerPlan::Timeout { .. } => {}
+            }
+        }
+    }
+    Ok(())
+}

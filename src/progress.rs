@@ -1,0 +1,223 @@
+//! Progress on stderr while a run goes on.
+//!
+//! On a terminal: a bar per strategy (elapsed of the schedule, calls sent, success, calls in
+//! flight, send rate, time left). Elsewhere (CI logs, pipes): a plain line every few seconds of
+//! the run. With `--quiet`: nothing. Progress follows the run's clock, so a virtual-time run
+//! shows virtual seconds.
+//!
+//! The ticker reads the recorder's atomic [`Live`](crate::record::Live) counters and never
+//! takes its lock.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::profile::Plan;
+use crate::record::Recorder;
+use crate::results::StrategyResult;
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing.
+    Quiet,
+    /// A line every few seconds.
+    Plain,
+    /// An animated bar.
+    Bar,
+}
+
+/// How often the plain mode prints a line, in run time.
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
+
+/// How often the bar is refreshed, in run time.
+const TICK: Duration = Duration::from_millis(200);
+
+impl Progress {
+    /// Bar on a terminal, plain lines elsewhere, nothing when quiet.
+    pub fn detect(quiet: bool) -> Self {
+        if quiet {
+            Progress::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Progress::Bar
+        } else {
+            Progress::Plain
+        }
+    }
+
+    /// Starts showing strategy `index` of `plan`.
+    pub fn begin(
+        &self,
+        plan: &Plan,
+        index: usize,
+        recorder: Arc<Recorder>,
+        clock: &Clock,
+    ) -> Ticker {
+        let label = format!(
+            "[{}/{}] {}",
+            index + 1,
+            plan.strategies.len(),
+            plan.strategies[index].name
+        );
+        let duration = plan.load.duration;
+        match self {
+            Progress::Quiet => Ticker {
+                task: None,
+                bar: None,
+                label,
+                mode: *self,
+            },
+            Progress::Plain => {
+                eprintln!(
+                    "{label}: running for {}",
+                    crate::profile::duration::format(duration)
+                );
+                let task = tokio::spawn(plain_lines(
+                    label.clone(),
+                    duration,
+                    recorder,
+                    clock.clone(),
+                ));
+                Ticker {
+                    task: Some(task),
+                    bar: None,
+                    label,
+                    mode: *self,
+                }
+            }
+            Progress::Bar => {
+                let bar = ProgressBar::new(duration.as_millis() as u64);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix:.bold} [{bar:30.cyan/blue}] {msg} (left {eta})",
+                    )
+                    .expect("the template is valid")
+                    .progress_chars("=> "),
+                );
+                bar.set_prefix(label.clone());
+                let task = tokio::spawn(bar_ticks(bar.clone(), duration, recorder, clock.clone()));
+                Ticker {
+                    task: Some(task),
+                    bar: Some(bar),
+                    label,
+                    mode: *self,
+                }
+            }
+        }
+    }
+}
+
+/// A snapshot of the live counters, as text.
+fn status_line(recorder: &Recorder, rate: f64) -> String {
+    let live = recorder.live();
+    let sent = live.sent.load(Ordering::Relaxed);
+    let completed = live.completed.load(Ordering::Relaxed);
+    let failed = live.failed.load(Ordering::Relaxed);
+    let dropped = live.dropped.load(Ordering::Relaxed);
+    let in_flight = sent.saturating_sub(completed);
+    let ok = if completed > 0 {
+        100.0 * (completed - failed) as f64 / completed as f64
+    } else {
+        100.0
+    };
+    let mut line = format!("sent {sent}  ok {ok:.1}%  in flight {in_flight}  {rate:.0}/s");
+    if failed > 0 {
+        line.push_str(&format!("  failed {failed}"));
+    }
+    if dropped > 0 {
+        line.push_str(&format!("  dropped {dropped}"));
+    }
+    line
+}
+
+async fn bar_ticks(bar: ProgressBar, duration: Duration, recorder: Arc<Recorder>, clock: Clock) {
+    let start = recorder.config().start;
+    let mut last = (start, 0u64);
+    loop {
+        clock.sleep(TICK).await;
+        let now = clock.now();
+        let sent = recorder.live().sent.load(Ordering::Relaxed);
+        let dt = now.saturating_duration_since(last.0).as_secs_f64();
+        let rate = if dt > 0.0 {
+            (sent - last.1) as f64 / dt
+        } else {
+            0.0
+        };
+        last = (now, sent);
+        bar.set_position(
+            now.saturating_duration_since(start)
+                .min(duration)
+                .as_millis() as u64,
+        );
+        bar.set_message(status_line(&recorder, rate));
+    }
+}
+
+async fn plain_lines(label: String, duration: Duration, recorder: Arc<Recorder>, clock: Clock) {
+    let start = recorder.config().start;
+    let mut next = start;
+    let mut last_sent = 0;
+    loop {
+        next += PLAIN_EVERY;
+        clock.sleep_until(next).await;
+        let elapsed = clock.now().saturating_duration_since(start).min(duration);
+        let sent = recorder.live().sent.load(Ordering::Relaxed);
+        let rate = (sent - last_sent) as f64 / PLAIN_EVERY.as_secs_f64();
+        last_sent = sent;
+        eprintln!(
+            "{label}: {:.0}s/{:.0}s  {}",
+            elapsed.as_secs_f64(),
+            duration.as_secs_f64(),
+            status_line(&recorder, rate)
+        );
+    }
+}
+
+/// The display of one strategy's run; stops when finished.
+pub struct Ticker {
+    task: Option<JoinHandle<()>>,
+    bar: Option<ProgressBar>,
+    label: String,
+    mode: Progress,
+}
+
+impl Ticker {
+    /// Stops the display and prints the strategy's one-line outcome.
+    pub fn finish(self, result: &StrategyResult) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        if self.mode == Progress::Quiet {
+            return;
+        }
+        let c = &result.counts;
+        let ok = if c.sent > 0 {
+            100.0 * c.succeeded as f64 / c.sent as f64
+        } else {
+            0.0
+        };
+        let p99 = result
+            .latency_ms
+            .e2e
+            .map_or("-".to_string(), |l| format!("{:.2} ms", l.p99));
+        let _ = writeln!(
+            std::io::stderr(),
+            "{}: done  {} calls  ok {ok:.2}%  p99 {p99}{}",
+            self.label,
+            c.sent,
+            if result.partial {
+                "  (interrupted)"
+            } else {
+                ""
+            }
+        );
+    }
+}

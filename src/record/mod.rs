@@ -1,0 +1,251 @@
+//! The recorder: every call and attempt of one strategy's run, aggregated as it happens.
+//!
+//! The driver reports calls (dispatched, dropped, completed) and the strategy stack reports
+//! attempts through the [`EventSink`]. Nothing is kept per call: figures go straight into
+//! HdrHistograms, counters and the per-second [`timeline`], so memory is bounded however long
+//! the run. Warmup calls and their attempts are ignored.
+//!
+//! A few counters are also kept as atomics ([`Live`]) for the progress display, which reads
+//! them without taking the lock.
+
+pub mod histogram;
+pub mod hlog;
+pub mod summary;
+pub mod timeline;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tonic::Code;
+
+use crate::call::{AttemptKind, Outcome, outcome_code};
+use crate::strategy::{Event, EventSink};
+use histogram::Hist;
+use timeline::Timeline;
+
+/// Counters the progress display reads while the run goes on.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Calls sent.
+    pub sent: AtomicU64,
+    /// Calls completed.
+    pub completed: AtomicU64,
+    /// Calls that failed.
+    pub failed: AtomicU64,
+    /// Calls dropped.
+    pub dropped: AtomicU64,
+    /// Attempts outstanding.
+    pub attempts_in_flight: AtomicI64,
+}
+
+/// What the recorder needs to know about the run.
+#[derive(Debug, Clone, Copy)]
+pub struct RecorderConfig {
+    /// When the schedule started.
+    pub start: Instant,
+    /// Calls intended before `start + warmup` are not measured.
+    pub warmup: Duration,
+    /// Length of the schedule.
+    pub duration: Duration,
+    /// The strategy's call deadline (a success later than this is not goodput).
+    pub deadline: Duration,
+}
+
+/// Everything measured, as raw aggregates.
+#[derive(Debug)]
+pub struct State {
+    /// End-to-end latency of every completed call.
+    pub e2e: Hist,
+    /// End-to-end latency of successful calls.
+    pub e2e_ok: Hist,
+    /// Latency of every attempt.
+    pub attempt: Hist,
+    /// Generator lag of every offered call.
+    pub lag: Hist,
+    /// Calls offered.
+    pub offered: u64,
+    /// Calls dropped.
+    pub dropped: u64,
+    /// Calls that ended OK.
+    pub succeeded: u64,
+    /// Calls that failed.
+    pub failed: u64,
+    /// Successes within the deadline.
+    pub good: u64,
+    /// Final status per call.
+    pub status: BTreeMap<i32, u64>,
+    /// Attempts sent.
+    pub attempts: u64,
+    /// Retries sent.
+    pub retries: u64,
+    /// Hedges sent.
+    pub hedges: u64,
+    /// Status per attempt.
+    pub attempt_status: BTreeMap<i32, u64>,
+    /// Calls by attempts made.
+    pub per_call: BTreeMap<u32, u64>,
+    /// The timeline.
+    pub timeline: Timeline,
+    /// Intended start and actual send of the last measured call.
+    pub last_dispatch: Option<(Instant, Instant)>,
+}
+
+/// The recorder of one strategy's run.
+#[derive(Debug)]
+pub struct Recorder {
+    config: RecorderConfig,
+    live: Live,
+    state: Mutex<Option<State>>,
+}
+
+impl Recorder {
+    /// A recorder for a run starting at `config.start`.
+    pub fn new(config: RecorderConfig) -> Self {
+        Self {
+            config,
+            live: Live::default(),
+            state: Mutex::new(Some(State {
+                e2e: Hist::new(),
+                e2e_ok: Hist::new(),
+                attempt: Hist::new(),
+                lag: Hist::new(),
+                offered: 0,
+                dropped: 0,
+                succeeded: 0,
+                failed: 0,
+                good: 0,
+                status: BTreeMap::new(),
+                attempts: 0,
+                retries: 0,
+                hedges: 0,
+                attempt_status: BTreeMap::new(),
+                per_call: BTreeMap::new(),
+                timeline: Timeline::new(config.warmup),
+                last_dispatch: None,
+            })),
+        }
+    }
+
+    /// The run's configuration.
+    pub fn config(&self) -> &RecorderConfig {
+        &self.config
+    }
+
+    /// Counters for the progress display.
+    pub fn live(&self) -> &Live {
+        &self.live
+    }
+
+    /// Whether a call intended at `intended` is measured (not warmup).
+    pub fn is_measured(&self, intended: Instant) -> bool {
+        intended >= self.config.start + self.config.warmup
+    }
+
+    fn second(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.config.start).as_secs()
+    }
+
+    /// Runs `f` on the state, unless the recording has been finished.
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> Option<R> {
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_mut().map(f)
+    }
+
+    /// A measured call was sent at `sent`, `sent − intended` late.
+    pub fn dispatched(&self, intended: Instant, sent: Instant) {
+        self.live.sent.fetch_add(1, Ordering::Relaxed);
+        let second = self.second(intended);
+        self.with(|s| {
+            s.offered += 1;
+            s.lag.record(sent.saturating_duration_since(intended));
+            s.last_dispatch = Some((intended, sent));
+            s.timeline.offered(second);
+        });
+    }
+
+    /// A measured call was dropped at `at` because too many calls were outstanding.
+    pub fn dropped(&self, intended: Instant, at: Instant) {
+        self.live.dropped.fetch_add(1, Ordering::Relaxed);
+        let second = self.second(intended);
+        self.with(|s| {
+            s.offered += 1;
+            s.dropped += 1;
+            s.lag.record(at.saturating_duration_since(intended));
+            s.timeline.dropped(second);
+        });
+    }
+
+    /// A measured call intended at `intended` ended with `outcome` after `e2e` (from its
+    /// intended start), having made `attempts` attempts.
+    pub fn completed(&self, intended: Instant, attempts: u32, outcome: &Outcome, e2e: Duration) {
+        let ok = outcome.is_ok();
+        self.live.completed.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.live.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let second = self.second(intended);
+        let within_deadline = e2e <= self.config.deadline;
+        self.with(|s| {
+            s.e2e.record(e2e);
+            if ok {
+                s.succeeded += 1;
+                s.e2e_ok.record(e2e);
+                s.good += u64::from(within_deadline);
+            } else {
+                s.failed += 1;
+            }
+            *s.status.entry(outcome_code(outcome) as i32).or_default() += 1;
+            *s.per_call.entry(attempts).or_default() += 1;
+            s.timeline.completed(second, ok, e2e);
+        });
+    }
+
+    /// No more calls will be offered.
+    pub fn schedule_done(&self) {
+        self.with(|s| s.timeline.schedule_done());
+    }
+
+    /// Stops recording and hands over what was measured. Events after this are ignored.
+    pub fn finish(&self) -> Option<State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl EventSink for Recorder {
+    fn record(&self, event: Event<'_>) {
+        match event {
+            Event::AttemptStarted { call, .. } => {
+                if !call.warmup {
+                    self.live.attempts_in_flight.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Event::AttemptFinished {
+                call,
+                started,
+                ended,
+                outcome,
+            } => {
+                if call.warmup {
+                    return;
+                }
+                self.live.attempts_in_flight.fetch_sub(1, Ordering::Relaxed);
+                let second = self.second(started);
+                let code = outcome.as_ref().map_or_else(|f| f.code, |_| Code::Ok);
+                self.with(|s| {
+                    s.attempts += 1;
+                    match call.kind {
+                        AttemptKind::Original => {}
+                        AttemptKind::Retry => s.retries += 1,
+                        AttemptKind::Hedge => s.hedges += 1,
+                    }
+                    s.attempt.record(ended.saturating_duration_since(started));
+                    *s.attempt_status.entry(code as i32).or_default() += 1;
+                    s.timeline.attempt(second);
+                });
+            }
+        }
+    }
+}

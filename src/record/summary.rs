@@ -1,0 +1,156 @@
+//! From raw aggregates to the figures of `results.json`: percentiles, rates, amplification.
+//!
+//! Every derived figure is computed here, in one place, from the histograms and counters, so
+//! the definitions (what "achieved rate" or "goodput" means) are written down once.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tonic::Code;
+
+use super::State;
+use super::histogram::Hist;
+use crate::backend::BackendStats;
+use crate::results::{
+    Amplification, Attempts, Counts, Generator, Goodput, Histograms, Lag, Latencies, StrategyResult,
+};
+use crate::status::code_name;
+
+/// How a strategy's run ended.
+#[derive(Debug, Clone, Copy)]
+pub struct RunEnd {
+    /// When the driver stopped.
+    pub at: Instant,
+    /// Whether it stopped early.
+    pub interrupted: bool,
+}
+
+/// Length of the measured window: from the end of warmup to the end of the schedule, or to the
+/// interruption.
+pub fn measured_window(config: &super::RecorderConfig, end: RunEnd) -> Duration {
+    let planned = config.duration.saturating_sub(config.warmup);
+    if end.interrupted {
+        end.at
+            .saturating_duration_since(config.start + config.warmup)
+            .min(planned)
+    } else {
+        planned
+    }
+}
+
+/// Generator figures. The achieved rate counts the calls actually sent over the measured
+/// window stretched by the lateness of the last send: a generator that falls behind by a
+/// second over a ten-second window achieves at most 10/11 of the offered rate.
+pub fn generator(state: &State, window: Duration) -> Generator {
+    let secs = window.as_secs_f64();
+    let sent = state.offered - state.dropped;
+    let late = state
+        .last_dispatch
+        .map_or(Duration::ZERO, |(intended, sent)| {
+            sent.saturating_duration_since(intended)
+        });
+    let rate = |n: u64, over: f64| if over > 0.0 { n as f64 / over } else { 0.0 };
+    Generator {
+        lag_ms: lag(&state.lag),
+        offered_rate: rate(state.offered, secs),
+        achieved_rate: rate(sent, secs + late.as_secs_f64()),
+    }
+}
+
+/// p50, p99 and max of a lag histogram, ms (zeros when empty).
+pub fn lag(h: &Hist) -> Lag {
+    match h.summary() {
+        Some(s) => Lag {
+            p50: s.p50,
+            p99: s.p99,
+            max: s.max,
+        },
+        None => Lag {
+            p50: 0.0,
+            p99: 0.0,
+            max: 0.0,
+        },
+    }
+}
+
+fn by_name(map: &std::collections::BTreeMap<i32, u64>) -> std::collections::BTreeMap<String, u64> {
+    map.iter()
+        .map(|(code, n)| (code_name(Code::from_i32(*code)).to_string(), *n))
+        .collect()
+}
+
+/// The figures of one strategy.
+pub fn strategy_result(
+    name: &str,
+    start_ms: u64,
+    config: &super::RecorderConfig,
+    state: State,
+    end: RunEnd,
+    backend: Option<BackendStats>,
+) -> StrategyResult {
+    let window = measured_window(config, end);
+    let generator = generator(&state, window);
+    let sent = state.offered - state.dropped;
+    let per_sent = |n: u64| {
+        if sent > 0 {
+            n as f64 / sent as f64
+        } else {
+            0.0
+        }
+    };
+    let secs = window.as_secs_f64();
+    let (timeline, intervals) = state.timeline.finish();
+    StrategyResult {
+        name: name.to_string(),
+        partial: end.interrupted,
+        start_ms,
+        duration_s: secs,
+        counts: Counts {
+            offered: state.offered,
+            sent,
+            succeeded: state.succeeded,
+            failed: state.failed,
+            dropped: state.dropped,
+            unfinished: sent.saturating_sub(state.succeeded + state.failed),
+        },
+        status: by_name(&state.status),
+        attempts: Attempts {
+            total: state.attempts,
+            retries: state.retries,
+            hedges: state.hedges,
+            per_call: state.per_call,
+            status: by_name(&state.attempt_status),
+        },
+        amplification: Amplification {
+            client: per_sent(state.attempts),
+            backend: backend.map(|b| per_sent(b.received)),
+        },
+        latency_ms: Latencies {
+            e2e: state.e2e.summary(),
+            e2e_ok: state.e2e_ok.summary(),
+            attempt: state.attempt.summary(),
+        },
+        goodput: Goodput {
+            per_second: if secs > 0.0 {
+                state.good as f64 / secs
+            } else {
+                0.0
+            },
+            fraction: if state.offered > 0 {
+                state.good as f64 / state.offered as f64
+            } else {
+                0.0
+            },
+        },
+        generator,
+        histograms: Histograms {
+            e2e: state.e2e.encode(),
+            e2e_ok: state.e2e_ok.encode(),
+            attempt: state.attempt.encode(),
+            lag: state.lag.encode(),
+        },
+        timeline,
+        backend,
+        intervals,
+    }
+}

@@ -1,0 +1,274 @@
+//! The results file, `results.json`: the contract that reports, comparisons and CI gates read.
+//!
+//! Schema `resilbench.results/v1`. Key names are fixed; new keys may be added, none renamed or
+//! removed without a new version. Latencies are in milliseconds, rates in calls per second.
+//! Every file is written atomically (a temporary file in the same folder, synced, then renamed),
+//! so a reader sees the previous complete file or the new one, never half of one.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::BackendStats;
+use crate::profile::Plan;
+use crate::record::histogram::LatencySummary;
+use crate::record::timeline::{IntervalHist, TimelineRow};
+
+/// The schema name and version this build writes and reads.
+pub const SCHEMA: &str = "resilbench.results/v1";
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// The resolved plan the run followed.
+    pub profile: Plan,
+    /// Where and how the run happened.
+    pub environment: Environment,
+    /// True when the run was interrupted: figures cover only what was measured.
+    pub partial: bool,
+    /// The load generator's own figures, over all strategies.
+    pub generator: Generator,
+    /// Reasons not to trust the figures fully (generator lag, rate short, partial run).
+    pub warnings: Vec<String>,
+    /// One entry per strategy, in profile order.
+    pub strategies: Vec<StrategyResult>,
+}
+
+/// Where and how a run happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    /// `resilbench` and its version.
+    pub tool: String,
+    /// Host name.
+    pub host: String,
+    /// Operating system and architecture.
+    pub os: String,
+    /// CPU cores available to the process.
+    pub cores: usize,
+    /// `real` or `virtual`.
+    pub clock: String,
+    /// How attempts travelled: `grpc` (HTTP/2 over TCP) or `direct` (in process).
+    pub transport: String,
+    /// `embedded` or the target's address.
+    pub target: String,
+    /// When the run started, RFC 3339 UTC.
+    pub start_time: String,
+}
+
+/// The load generator's own figures: can the measurement be trusted?
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Generator {
+    /// How late calls were sent after their intended start, ms.
+    pub lag_ms: Lag,
+    /// Calls offered per second of the measured window.
+    pub offered_rate: f64,
+    /// Calls actually sent per second (drops and lateness make it fall short of offered).
+    pub achieved_rate: f64,
+}
+
+/// Generator lag in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Lag {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// One strategy's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategyResult {
+    /// The strategy's name.
+    pub name: String,
+    /// True when this strategy's run was cut short.
+    pub partial: bool,
+    /// When the schedule started (timeline second 0), in ms: Unix time on a real clock; time
+    /// since the run's start on a virtual clock (so virtual runs are reproducible to the byte).
+    pub start_ms: u64,
+    /// Length of the measured window, seconds.
+    pub duration_s: f64,
+    /// What happened to the calls.
+    pub counts: Counts,
+    /// Final status of each call, by canonical status name (`OK`, `UNAVAILABLE`, ...).
+    pub status: BTreeMap<String, u64>,
+    /// What the strategy sent.
+    pub attempts: Attempts,
+    /// How much load the strategy added.
+    pub amplification: Amplification,
+    /// Latency figures.
+    pub latency_ms: Latencies,
+    /// Calls that succeeded within their deadline.
+    pub goodput: Goodput,
+    /// The generator's figures during this strategy.
+    pub generator: Generator,
+    /// Full histograms, HdrHistogram V2-deflate in base64, values in microseconds.
+    pub histograms: Histograms,
+    /// One row per second of the measured window.
+    pub timeline: Vec<TimelineRow>,
+    /// What the backend saw (`null` when a target could not report it).
+    pub backend: Option<BackendStats>,
+    /// Per-second end-to-end histograms for the `.hlog` file (not in the JSON).
+    #[serde(skip)]
+    pub intervals: Vec<IntervalHist>,
+}
+
+/// What happened to the calls of the measured window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Calls the schedule offered.
+    pub offered: u64,
+    /// Calls sent (offered minus dropped).
+    pub sent: u64,
+    /// Calls that ended OK.
+    pub succeeded: u64,
+    /// Calls that ended with another status.
+    pub failed: u64,
+    /// Calls not sent because `max_in_flight` calls were outstanding.
+    pub dropped: u64,
+    /// Calls still outstanding when an interrupted run stopped (0 for complete runs).
+    pub unfinished: u64,
+}
+
+/// What the strategy sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Attempts {
+    /// Attempts sent to the transport.
+    pub total: u64,
+    /// Of those, retries.
+    pub retries: u64,
+    /// Of those, hedges.
+    pub hedges: u64,
+    /// Calls by number of attempts they made.
+    pub per_call: BTreeMap<u32, u64>,
+    /// Attempts by their status (abandoned attempts: CANCELLED or DEADLINE_EXCEEDED).
+    pub status: BTreeMap<String, u64>,
+}
+
+/// Extra load, as multiples of the calls sent.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Amplification {
+    /// Attempts the client sent ÷ calls sent.
+    pub client: f64,
+    /// Attempts the backend received ÷ calls sent (`null` without backend figures).
+    pub backend: Option<f64>,
+}
+
+/// Latency figures, ms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Latencies {
+    /// Every completed call, from its intended start to its end (successes and failures).
+    pub e2e: Option<LatencySummary>,
+    /// Successful calls only.
+    pub e2e_ok: Option<LatencySummary>,
+    /// Every attempt, from its send to its end.
+    pub attempt: Option<LatencySummary>,
+}
+
+/// Calls that succeeded within their deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Goodput {
+    /// Per second of the measured window.
+    pub per_second: f64,
+    /// As a fraction of the calls offered.
+    pub fraction: f64,
+}
+
+/// Full histograms (V2-deflate, base64, microseconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histograms {
+    /// End-to-end latency of every completed call.
+    pub e2e: String,
+    /// End-to-end latency of successful calls.
+    pub e2e_ok: String,
+    /// Latency of every attempt.
+    pub attempt: String,
+    /// Generator lag.
+    pub lag: String,
+}
+
+/// Errors reading or writing results.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a results file this build understands.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Results {
+    /// Reads and checks a results file.
+    pub fn read(path: &Path) -> Result<Results, ResultsError> {
+        let io = |source| ResultsError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let invalid = |message: String| ResultsError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        match value.get("schema").and_then(|s| s.as_str()) {
+            Some(SCHEMA) => {}
+            Some(other) => {
+                return Err(invalid(format!(
+                    "schema `{other}` is not supported; this build reads `{SCHEMA}`"
+                )));
+            }
+            None => return Err(invalid(format!("no `schema` key; expected `{SCHEMA}`"))),
+        }
+        serde_path_to_error::deserialize(value)
+            .map_err(|e| invalid(format!("field `{}`: {}", e.path(), e.inner())))
+    }
+
+    /// The results as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("results always serialize")
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, synced, then renamed over.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,438 @@
+//! One whole run: each strategy in turn against a fresh backend, then the results.
+//!
+//! For every strategy the runner sets up a fresh backend from the same plan and seed (so every
+//! strategy meets the same conditions), builds the strategy's stack over a transport to it,
+//! drives the schedule, and collects the recorder's and the backend's figures.
+//!
+//! | clock | target | backend | transport |
+//! |---|---|---|---|
+//! | real | none | embedded tonic server on 127.0.0.1:0, one per strategy | gRPC over TCP |
+//! | real | `host:port` | `resilbench serve`, reset through its `Control` service | gRPC over TCP |
+//! | virtual | none | in process | the backend called directly |
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use crate::backend::server::{self, Shared};
+use crate::backend::{Backend, BackendStats};
+use crate::clock::Clock;
+use crate::clock::sim::SimClock;
+use crate::driver::{self, DriveSpec};
+use crate::pb;
+use crate::profile::Plan;
+use crate::progress::Progress;
+use crate::record::histogram::Hist;
+use crate::record::summary::{self, lag};
+use crate::record::{Recorder, RecorderConfig, hlog};
+use crate::results::{Environment, Generator, Results, SCHEMA, StrategyResult, write_atomic};
+use crate::strategy::{self, Stack};
+use crate::transport::direct::DirectTransport;
+use crate::transport::grpc::{GrpcTransport, endpoint};
+
+/// Which clock the run follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClockMode {
+    /// Wall-clock time, real sockets.
+    Real,
+    /// A paused tokio clock that jumps from event to event; the backend runs in process.
+    Virtual,
+}
+
+impl ClockMode {
+    /// The clock of a run in this mode. A virtual clock must be started inside the paused,
+    /// current-thread runtime of the run.
+    pub fn start(self) -> Clock {
+        match self {
+            ClockMode::Real => Clock::Precise,
+            ClockMode::Virtual => Clock::Sim(SimClock::start()),
+        }
+    }
+
+    /// The name written in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockMode::Real => "real",
+            ClockMode::Virtual => "virtual",
+        }
+    }
+}
+
+/// How to run a plan.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Real or virtual time.
+    pub clock: ClockMode,
+    /// A `resilbench serve` to send to instead of the embedded backend.
+    pub target: Option<String>,
+    /// Where progress goes.
+    pub progress: Progress,
+}
+
+/// Why a run could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The options contradict each other.
+    #[error("{0}")]
+    Options(String),
+    /// The target could not be reached.
+    #[error("cannot reach the target {target}: {reason}")]
+    Target {
+        /// The address.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+    /// The embedded backend could not start.
+    #[error("cannot start the embedded backend: {0}")]
+    Embedded(String),
+    /// The output could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The backend side of one strategy's run.
+enum Setup {
+    Direct(Arc<Backend>),
+    Embedded {
+        shared: Shared,
+        stop: oneshot::Sender<()>,
+        server: JoinHandle<Result<(), tonic::transport::Error>>,
+    },
+    Remote(pb::control_client::ControlClient<Channel>, bool),
+}
+
+impl Setup {
+    async fn new(
+        plan: &Plan,
+        opts: &RunOptions,
+        clock: &Clock,
+    ) -> Result<(Setup, Stack), RunError> {
+        match (opts.clock, &opts.target) {
+            (ClockMode::Virtual, Some(_)) => Err(RunError::Options(
+                "--clock virtual runs the backend in process; it cannot drive a --target".into(),
+            )),
+            (ClockMode::Virtual, None) => {
+                let backend = Backend::new(plan, clock.clone());
+                let transport = Stack::new(DirectTransport::new(Arc::clone(&backend)));
+                Ok((Setup::Direct(backend), transport))
+            }
+            (ClockMode::Real, None) => {
+                let shared = Shared::new(Arc::new(plan.clone()));
+                let listener = TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .map_err(|e| RunError::Embedded(e.to_string()))?;
+                let addr = listener
+                    .local_addr()
+                    .map_err(|e| RunError::Embedded(e.to_string()))?;
+                let (stop, stopped) = oneshot::channel::<()>();
+                let server = tokio::spawn(server::serve(listener, shared.clone(), async {
+                    let _ = stopped.await;
+                }));
+                let channel = connect(&addr.to_string(), clock).await?;
+                let transport = Stack::new(GrpcTransport::new(
+                    channel,
+                    plan.load.payload_bytes,
+                    clock.clone(),
+                ));
+                Ok((
+                    Setup::Embedded {
+                        shared,
+                        stop,
+                        server,
+                    },
+                    transport,
+                ))
+            }
+            (ClockMode::Real, Some(target)) => {
+                let channel = connect(target, clock).await?;
+                let mut control = pb::control_client::ControlClient::new(channel.clone());
+                // A target without the Control service still runs; it just cannot report.
+                let has_control = match control.reset(pb::ResetRequest {}).await {
+                    Ok(_) => true,
+                    Err(s) if s.code() == tonic::Code::Unimplemented => false,
+                    Err(s) => {
+                        return Err(RunError::Target {
+                            target: target.clone(),
+                            reason: s.message().to_string(),
+                        });
+                    }
+                };
+                let transport = Stack::new(GrpcTransport::new(
+                    channel,
+                    plan.load.payload_bytes,
+                    clock.clone(),
+                ));
+                Ok((Setup::Remote(control, has_control), transport))
+            }
+        }
+    }
+
+    /// The backend's figures for the strategy just run, and the backend stopped.
+    async fn finish(self, clock: &Clock) -> Option<BackendStats> {
+        match self {
+            Setup::Direct(backend) => Some(backend.stats()),
+            Setup::Embedded {
+                shared,
+                stop,
+                server,
+            } => {
+                let stats = shared.current().stats();
+                let _ = stop.send(());
+                let _ = clock.timeout(Duration::from_secs(2), server).await;
+                Some(stats)
+            }
+            Setup::Remote(mut control, true) => control
+                .stats(pb::StatsRequest {})
+                .await
+                .ok()
+                .map(|r| server::from_pb(r.into_inner())),
+            Setup::Remote(_, false) => None,
+        }
+    }
+}
+
+/// Connects to `addr`, failing within about two seconds with the reason.
+async fn connect(addr: &str, clock: &Clock) -> Result<Channel, RunError> {
+    let target_error = |reason: String| RunError::Target {
+        target: addr.to_string(),
+        reason,
+    };
+    let endpoint = endpoint(addr).map_err(|e| target_error(error_chain(&e)))?;
+    match clock
+        .timeout(Duration::from_secs(3), endpoint.connect())
+        .await
+    {
+        Ok(Ok(channel)) => Ok(channel),
+        Ok(Err(e)) => Err(target_error(error_chain(&e))),
+        Err(_) => Err(target_error("no connection within 3 s".into())),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Runs every strategy of `plan` in turn on `clock` (from [`ClockMode::start`]). Cancelling
+/// `stop` ends the run early; what was measured is still returned, marked partial.
+pub async fn execute(
+    plan: &Plan,
+    opts: &RunOptions,
+    clock: &Clock,
+    stop: CancellationToken,
+) -> Result<Results, RunError> {
+    let start_time = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let origin = clock.now();
+    let mut strategies = Vec::with_capacity(plan.strategies.len());
+    let mut partial = false;
+    for (index, strategy) in plan.strategies.iter().enumerate() {
+        if stop.is_cancelled() {
+            partial = true;
+            break;
+        }
+        let (setup, transport) = Setup::new(plan, opts, clock).await?;
+        let start_ms = match opts.clock {
+            ClockMode::Real => unix_ms(SystemTime::now()),
+            ClockMode::Virtual => clock.now().duration_since(origin).as_millis() as u64,
+        };
+        let config = RecorderConfig {
+            start: clock.now(),
+            warmup: plan.load.warmup,
+            duration: plan.load.duration,
+            deadline: strategy.deadline,
+        };
+        let recorder = Arc::new(Recorder::new(config));
+        let stack = strategy::build(strategy, transport, Arc::clone(&recorder) as _, clock);
+        let ticker = opts
+            .progress
+            .begin(plan, index, Arc::clone(&recorder), clock);
+        let spec = DriveSpec {
+            load: &plan.load,
+            seed: plan.seed,
+            deadline: strategy.deadline,
+            start: config.start,
+            clock: clock.clone(),
+        };
+        let end = driver::drive(spec, stack, Arc::clone(&recorder), stop.clone()).await;
+        let backend = setup.finish(clock).await;
+        let state = recorder.finish().expect("the recorder is finished once");
+        let result =
+            summary::strategy_result(&strategy.name, start_ms, &config, state, end, backend);
+        ticker.finish(&result);
+        strategies.push(result);
+        if end.interrupted {
+            partial = true;
+            break;
+        }
+    }
+    let generator = overall_generator(&strategies);
+    let warnings = warnings(&strategies, partial);
+    Ok(Results {
+        schema: SCHEMA.to_string(),
+        profile: plan.clone(),
+        environment: environment(opts, start_time),
+        partial,
+        generator,
+        warnings,
+        strategies,
+    })
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn environment(opts: &RunOptions, start_time: String) -> Environment {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map_or_else(|| "unknown".to_string(), |h| h.trim().to_string());
+    Environment {
+        tool: format!("resilbench {}", env!("CARGO_PKG_VERSION")),
+        host,
+        os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        clock: opts.clock.name().to_string(),
+        transport: match opts.clock {
+            ClockMode::Real => "grpc",
+            ClockMode::Virtual => "direct",
+        }
+        .to_string(),
+        target: opts
+            .target
+            .clone()
+            .unwrap_or_else(|| "embedded".to_string()),
+        start_time,
+    }
+}
+
+/// The generator's figures over all strategies: lag from the merged histograms, rates from the
+/// summed counts and windows.
+fn overall_generator(strategies: &[StrategyResult]) -> Generator {
+    let mut lag_hist = Hist::new();
+    let (mut offered, mut sent, mut window, mut effective) = (0.0, 0.0, 0.0, 0.0);
+    for s in strategies {
+        if let Ok(h) = Hist::decode(&s.histograms.lag) {
+            lag_hist.add(&h);
+        }
+        offered += s.counts.offered as f64;
+        sent += s.counts.sent as f64;
+        window += s.duration_s;
+        if s.generator.achieved_rate > 0.0 {
+            effective += s.counts.sent as f64 / s.generator.achieved_rate;
+        }
+    }
+    Generator {
+        lag_ms: lag(&lag_hist),
+        offered_rate: if window > 0.0 { offered / window } else { 0.0 },
+        achieved_rate: if effective > 0.0 {
+            sent / effective
+        } else {
+            0.0
+        },
+    }
+}
+
+/// Lag above this (p99) means the generator, not the system, shaped the latencies.
+pub const LAG_P99_LIMIT_MS: f64 = 1.0;
+
+/// Reasons not to trust the figures, one sentence each.
+fn warnings(strategies: &[StrategyResult], partial: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if partial {
+        out.push(
+            "the run was interrupted: figures cover only what was measured before the stop".into(),
+        );
+    }
+    for s in strategies {
+        let g = &s.generator;
+        if g.lag_ms.p99 > LAG_P99_LIMIT_MS {
+            out.push(format!(
+                "{}: generator lag p99 was {:.2} ms (limit {LAG_P99_LIMIT_MS} ms): the load generator fell behind its schedule",
+                s.name, g.lag_ms.p99
+            ));
+        }
+        if g.offered_rate > 0.0 && g.achieved_rate < 0.99 * g.offered_rate {
+            out.push(format!(
+                "{}: achieved {:.1} calls/s of {:.1} offered ({:.1}%){}",
+                s.name,
+                g.achieved_rate,
+                g.offered_rate,
+                100.0 * g.achieved_rate / g.offered_rate,
+                if s.counts.dropped > 0 {
+                    format!("; {} calls dropped at max_in_flight", s.counts.dropped)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+    }
+    out
+}
+
+/// The default run folder: `reports/<profile>-<UTC timestamp>`.
+pub fn default_out_dir(plan: &Plan) -> PathBuf {
+    let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
+    Path::new("reports").join(format!("{}-{stamp}", hlog::tag_for(&plan.name)))
+}
+
+/// Creates the run folder, failing before the run if it cannot be written.
+pub fn prepare_out_dir(dir: &Path) -> Result<(), RunError> {
+    let write = |source| RunError::Write {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(write)?;
+    let probe = dir.join(format!(".resilbench-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(write)?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Writes `results.json` and one `.hlog` per strategy into `dir`, each atomically. Returns the
+/// path of `results.json`.
+pub fn write_outputs(dir: &Path, results: &Results) -> Result<PathBuf, RunError> {
+    let mut used = std::collections::HashSet::new();
+    for s in &results.strategies {
+        let base = hlog::tag_for(&s.name);
+        let mut name = format!("{base}.hlog");
+        let mut n = 2;
+        while !used.insert(name.clone()) {
+            name = format!("{base}-{n}.hlog");
+            n += 1;
+        }
+        let path = dir.join(name);
+        let started = SystemTime::UNIX_EPOCH + Duration::from_millis(s.start_ms);
+        write_atomic(&path, &hlog::write(&s.intervals, started, &s.name))
+            .map_err(|source| RunError::Write { path, source })?;
+    }
+    let path = dir.join("results.json");
+    write_atomic(&path, results.to_json().as_bytes()).map_err(|source| RunError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}

@@ -1,0 +1,55 @@
+//! Helpers shared by the integration tests.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use resilbench::profile::{self, Overrides, Plan};
+use resilbench::progress::Progress;
+use resilbench::results::Results;
+use resilbench::runner::{self, ClockMode, RunOptions};
+use tokio_util::sync::CancellationToken;
+
+/// A plan from profile text; panics with the error if it is invalid.
+pub fn plan(toml: &str) -> Plan {
+    profile::parse(toml, "test.toml", "test", &Overrides::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A paused-clock, current-thread runtime: the runtime of `--clock virtual`.
+pub fn virtual_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+/// Runs a plan on a virtual clock, quietly.
+pub fn run_virtual(plan: &Plan) -> Results {
+    let opts = RunOptions {
+        clock: ClockMode::Virtual,
+        target: None,
+        progress: Progress::Quiet,
+    };
+    virtual_runtime()
+        .block_on(async {
+            let clock = opts.clock.start();
+            runner::execute(plan, &opts, &clock, CancellationToken::new()).await
+        })
+        .unwrap()
+}
+
+/// The resilbench binary built for these tests.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_resilbench"))
+}
+
+/// Runs the binary with `args` in `dir`, returning its output.
+pub fn resilbench(args: &[&str], dir: &Path) -> Output {
+    bin().args(args).current_dir(dir).output().unwrap()
+}
+
+/// Standard error as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

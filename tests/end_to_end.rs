@@ -1,0 +1,179 @@
+//! Real runs over loopback TCP: the embedded backend (port 0), `serve` in another process with
+//! `--target`, and an interrupted run. These check behaviour, not speed: their assertions hold
+//! on a slow or busy machine.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use resilbench::results::Results;
+
+use crate::common::{bin, resilbench, stderr};
+
+const PROFILE: &str = r#"
+name = "e2e"
+seed = 3
+[load]
+rate = 200
+duration = "2s"
+warmup = "200ms"
+deadline = "500ms"
+[backend]
+latency = "1ms"
+errors = { UNAVAILABLE = 0.05 }
+[[strategies]]
+name = "baseline"
+[[strategies]]
+name = "with-timeout"
+layers = [{ kind = "timeout", timeout = "100ms" }]
+"#;
+
+fn write_profile(dir: &std::path::Path) {
+    std::fs::write(dir.join("p.toml"), PROFILE).unwrap();
+}
+
+fn check_results(r: &Results, target: &str) {
+    assert!(!r.partial);
+    assert_eq!(r.environment.clock, "real");
+    assert_eq!(r.environment.target, target);
+    assert_eq!(r.strategies.len(), 2);
+    for s in &r.strategies {
+        // 1.8 s measured at 200/s: 360 calls offered, by the schedule, whatever the machine.
+        assert_eq!(s.counts.offered, 360, "{}", s.name);
+        assert_eq!(s.counts.succeeded + s.counts.failed + s.counts.dropped, 360);
+        let unavailable = *s.status.get("UNAVAILABLE").unwrap_or(&0) as f64 / 360.0;
+        assert!(
+            unavailable > 0.01 && unavailable < 0.12,
+            "{}: UNAVAILABLE share {unavailable}",
+            s.name
+        );
+        let backend = s.backend.expect("backend figures");
+        assert_eq!(
+            backend.received, s.attempts.total,
+            "{}: the backend saw every attempt",
+            s.name
+        );
+        let e2e = s.latency_ms.e2e.unwrap();
+        assert!(
+            e2e.p50 >= 1.0,
+            "a 1 ms backend cannot answer faster than 1 ms: {}",
+            e2e.p50
+        );
+    }
+}
+
+#[test]
+fn run_against_the_embedded_backend_over_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    write_profile(dir.path());
+    let out = resilbench(&["run", "p.toml", "--out", "out", "--quiet"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("baseline") && table.contains("with-timeout") && table.contains("p99 ms"),
+        "{table}"
+    );
+    let r = Results::read(&dir.path().join("out/results.json")).unwrap();
+    check_results(&r, "embedded");
+    assert!(dir.path().join("out/baseline.hlog").exists());
+}
+
+/// Starts `resilbench serve` on an ephemeral port and returns it with its address.
+fn serve(dir: &std::path::Path) -> (Child, String) {
+    let mut child = bin()
+        .args(["serve", "p.toml", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = lines.next().expect("serve prints its address").unwrap();
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+#[test]
+fn run_against_serve_in_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    write_profile(dir.path());
+    let (mut server, addr) = serve(dir.path());
+    let out = resilbench(
+        &[
+            "run", "p.toml", "--out", "out", "--quiet", "--target", &addr,
+        ],
+        dir.path(),
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = Results::read(&dir.path().join("out/results.json")).unwrap();
+    check_results(&r, &addr);
+}
+
+#[test]
+fn an_unreachable_target_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write_profile(dir.path());
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let out = resilbench(
+        &[
+            "run", "p.toml", "--out", "out", "--quiet", "--target", &addr,
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("cannot reach the target {addr}")),
+        "{err}"
+    );
+    assert!(!dir.path().join("out/results.json").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_ends_the_run_early_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("long.toml"),
+        PROFILE.replace("duration = \"2s\"", "duration = \"60s\""),
+    )
+    .unwrap();
+    let child = bin()
+        .args(["run", "long.toml", "--out", "out", "--quiet"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Another process runs on the wall clock; there is no runtime to wait on here.
+    #[allow(clippy::disallowed_methods)]
+    std::thread::sleep(Duration::from_millis(1500));
+    // The shell's own `kill`, so the test needs no procps.
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let r = Results::read(&dir.path().join("out/results.json")).unwrap();
+    assert!(r.partial);
+    assert!(r.strategies[0].partial);
+    assert!(r.strategies[0].counts.offered > 0);
+}

@@ -1,0 +1,259 @@
+//! The open-loop driver, checked exactly on a paused clock with hand-made transports.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use resilbench::call::{Call, Failure, Reply};
+use resilbench::clock::Clock;
+use resilbench::clock::sim::SimClock;
+use resilbench::driver::{DriveSpec, drive};
+use resilbench::record::summary::{self, RunEnd};
+use resilbench::record::{Recorder, RecorderConfig};
+use resilbench::results::StrategyResult;
+use resilbench::strategy;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tower::Service;
+
+use crate::common::{plan, virtual_runtime};
+
+/// Drives the first strategy of `toml` through the transport `make(start, clock)` returns, on
+/// a simulated clock.
+fn drive_with<T, F>(toml: &str, make: F) -> (StrategyResult, RunEnd)
+where
+    F: FnOnce(Instant, Clock) -> T,
+    T: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
+    T::Future: Send + 'static,
+{
+    let plan = plan(toml);
+    virtual_runtime().block_on(async {
+        let clock = Clock::Sim(SimClock::start());
+        let start = clock.now();
+        let s = &plan.strategies[0];
+        let config = RecorderConfig {
+            start,
+            warmup: plan.load.warmup,
+            duration: plan.load.duration,
+            deadline: s.deadline,
+        };
+        let recorder = Arc::new(Recorder::new(config));
+        let stack = strategy::build(
+            s,
+            make(start, clock.clone()),
+            Arc::clone(&recorder) as _,
+            &clock,
+        );
+        let spec = DriveSpec {
+            load: &plan.load,
+            seed: plan.seed,
+            deadline: s.deadline,
+            start,
+            clock,
+        };
+        let end = drive(spec, stack, Arc::clone(&recorder), CancellationToken::new()).await;
+        let state = recorder.finish().unwrap();
+        (
+            summary::strategy_result(&s.name, 0, &config, state, end, None),
+            end,
+        )
+    })
+}
+
+fn ok() -> Result<Reply, Failure> {
+    Ok(Reply { backend_attempt: 1 })
+}
+
+const STALL_PROFILE: &str = r#"
+[load]
+rate = 100
+duration = "6s"
+deadline = "10s"
+[[strategies]]
+name = "baseline"
+"#;
+
+/// The coordinated-omission test. The backend answers in 1 ms, except that every call arriving
+/// in [2 s, 4 s) is held until 4 s. An open-loop driver keeps sending during the stall, and each
+/// of those 200 calls waits from its intended start to 4 s: the stall shows in full. A closed-loop
+/// driver would have sent one call into the stall and recorded one slow sample.
+#[test]
+fn a_stall_shows_in_every_call_scheduled_during_it() {
+    let (r, _) = drive_with(STALL_PROFILE, |start, clock| {
+        let (from, to) = (
+            start + Duration::from_secs(2),
+            start + Duration::from_secs(4),
+        );
+        tower::service_fn(move |_call: Call| {
+            let clock = clock.clone();
+            async move {
+                let now = clock.now();
+                if now >= from && now < to {
+                    clock.sleep_until(to).await;
+                } else {
+                    clock.sleep(Duration::from_millis(1)).await;
+                }
+                ok()
+            }
+        })
+    });
+    assert_eq!(r.counts.offered, 600);
+    assert_eq!(r.counts.succeeded, 600);
+    // The driver sent every call exactly on time, stall or not.
+    assert_eq!(r.generator.lag_ms.max, 0.0);
+    let e2e = r.latency_ms.e2e.unwrap();
+    // The first call of the stall (t = 2.00 s) waited the whole 2 s.
+    assert!((e2e.max - 2000.0).abs() <= 2.0, "max {}", e2e.max);
+    // 400 calls took 1 ms and 200 were stalled (10 ms … 2 s, in steps of 10 ms). The p90 is
+    // the 540th of 600: the 140th stalled call from the fast end, 1.4 s. A closed-loop
+    // generator would report a p90 of 1 ms.
+    assert!((e2e.p90 - 1400.0).abs() < 10.0, "p90 {}", e2e.p90);
+    // Per second: calls offered in seconds 2 and 3 waited 1.5 s and 0.5 s at the median.
+    let row = |t| r.timeline.iter().find(|row| row.t == t).unwrap();
+    assert!(
+        (row(2).p50_ms.unwrap() - 1505.0).abs() < 10.0,
+        "{:?}",
+        row(2)
+    );
+    assert!(
+        (row(3).p50_ms.unwrap() - 505.0).abs() < 10.0,
+        "{:?}",
+        row(3)
+    );
+    for t in [0, 1, 4, 5] {
+        assert!(
+            row(t).p99_ms.unwrap() < 1.1,
+            "second {t} is unaffected: {:?}",
+            row(t)
+        );
+    }
+    // Exactly the 100 calls of second 2 waited more than a second.
+    let h = resilbench::record::histogram::Hist::decode(&r.histograms.e2e).unwrap();
+    let over_1s = h
+        .inner()
+        .iter_recorded()
+        .filter(|v| v.value_iterated_to() > 1_001_000)
+        .map(|v| v.count_at_value())
+        .sum::<u64>();
+    assert_eq!(
+        over_1s, 100,
+        "the calls of 2.00 … 2.99 s waited more than 1.001 s"
+    );
+}
+
+/// `max_in_flight` drops what does not fit and leaves the schedule of later calls unchanged.
+#[test]
+fn overflow_is_dropped_and_the_schedule_is_unchanged() {
+    let toml = r#"
+[load]
+rate = 100
+duration = "1s"
+deadline = "1s"
+max_in_flight = 5
+[[strategies]]
+name = "capped"
+"#;
+    let sent_ids = Arc::new(Mutex::new(Vec::new()));
+    let ids = Arc::clone(&sent_ids);
+    let (r, _) = drive_with(toml, move |start, clock| {
+        tower::service_fn(move |call: Call| {
+            let (ids, clock) = (Arc::clone(&ids), clock.clone());
+            async move {
+                ids.lock()
+                    .unwrap()
+                    .push((call.id, call.intended.duration_since(start)));
+                // Each call takes 95 ms: five fit in every 100 ms, the next five are dropped.
+                clock.sleep(Duration::from_millis(95)).await;
+                ok()
+            }
+        })
+    });
+    assert_eq!(
+        (r.counts.offered, r.counts.sent, r.counts.dropped),
+        (100, 50, 50)
+    );
+    assert_eq!(r.generator.lag_ms.max, 0.0, "no call was delayed");
+    let ids = sent_ids.lock().unwrap();
+    assert_eq!(ids.len(), 50);
+    for (id, intended) in ids.iter() {
+        assert!(id % 10 < 5, "call {id} should have been dropped");
+        assert_eq!(
+            *intended,
+            Duration::from_millis(10 * id),
+            "call {id} kept its intended start"
+        );
+    }
+    assert_eq!(r.timeline.len(), 1);
+    assert_eq!((r.timeline[0].offered, r.timeline[0].dropped), (100, 50));
+}
+
+/// Warmup calls are sent but appear in no figure.
+#[test]
+fn warmup_calls_are_sent_but_not_counted() {
+    let toml = r#"
+[load]
+rate = 50
+duration = "3s"
+warmup = "1s"
+[[strategies]]
+name = "w"
+"#;
+    let sent = Arc::new(Mutex::new(0u32));
+    let counter = Arc::clone(&sent);
+    let (r, _) = drive_with(toml, move |_, _| {
+        tower::service_fn(move |_call: Call| {
+            *counter.lock().unwrap() += 1;
+            async { ok() }
+        })
+    });
+    assert_eq!(*sent.lock().unwrap(), 150, "all calls were sent");
+    assert_eq!(
+        r.counts.offered, 100,
+        "only the 2 s after warmup are measured"
+    );
+    assert_eq!(r.attempts.total, 100);
+    assert_eq!(r.timeline.first().unwrap().t, 1);
+    assert_eq!(r.timeline.len(), 2);
+    assert_eq!(r.generator.offered_rate, 50.0);
+}
+
+/// The call deadline counts from the intended start and covers the whole call.
+#[test]
+fn deadlines_fail_slow_calls_at_exactly_the_deadline() {
+    let toml = r#"
+[load]
+rate = 10
+duration = "1s"
+deadline = "1s"
+[[strategies]]
+name = "tight"
+deadline = "50ms"
+"#;
+    let (r, _) = drive_with(toml, |_, clock| {
+        tower::service_fn(move |call: Call| {
+            let clock = clock.clone();
+            async move {
+                // Odd calls take 80 ms, even ones 20 ms.
+                clock
+                    .sleep(Duration::from_millis(if call.id % 2 == 1 {
+                        80
+                    } else {
+                        20
+                    }))
+                    .await;
+                ok()
+            }
+        })
+    });
+    assert_eq!(r.status.get("OK"), Some(&5));
+    assert_eq!(r.status.get("DEADLINE_EXCEEDED"), Some(&5));
+    let e2e = r.latency_ms.e2e.unwrap();
+    assert!(
+        (e2e.max - 50.0).abs() < 0.1,
+        "failed calls end at the deadline: {}",
+        e2e.max
+    );
+    assert!((r.latency_ms.e2e_ok.unwrap().max - 20.0).abs() < 0.1);
+    // The abandoned attempts are still counted, as DEADLINE_EXCEEDED.
+    assert_eq!(r.attempts.status.get("DEADLINE_EXCEEDED"), Some(&5));
+    assert_eq!(r.goodput.fraction, 0.5);
+}

@@ -1,0 +1,326 @@
+//! Bad profiles: each is refused by `resilbench validate` with exit status 2, and the message
+//! names the file, the line (and column) and the field, and says what was expected.
+
+use crate::common::{resilbench, stderr};
+
+/// A valid profile; each case replaces one line of it or appends to it.
+const GOOD: &str = r#"name = "t"
+seed = 1
+
+[load]
+rate = 100
+duration = "2s"
+warmup = "500ms"
+deadline = "1s"
+
+[backend]
+latency = "2ms"
+errors = { UNAVAILABLE = 0.01 }
+workers = 8
+queue = 16
+
+[[strategies]]
+name = "a"
+
+[[strategies]]
+name = "b"
+deadline = "100ms"
+"#;
+
+struct Case {
+    what: &'static str,
+    /// (line to replace, replacement); an empty line to replace means append.
+    edit: (&'static str, &'static str),
+    /// Expected `file:line:` prefix line number.
+    line: usize,
+    /// Text the message must contain (field and expectation).
+    says: &'static [&'static str],
+}
+
+const CASES: &[Case] = &[
+    Case {
+        what: "unknown key",
+        edit: ("rate = 100", "rat = 100"),
+        line: 5,
+        says: &["unknown field `rat`", "expected one of"],
+    },
+    Case {
+        what: "rate 0",
+        edit: ("rate = 100", "rate = 0"),
+        line: 5,
+        says: &["load.rate", "above 0"],
+    },
+    Case {
+        what: "negative rate",
+        edit: ("rate = 100", "rate = -5"),
+        line: 5,
+        says: &["load.rate"],
+    },
+    Case {
+        what: "rate as text",
+        edit: ("rate = 100", "rate = \"fast\""),
+        line: 5,
+        says: &["load.rate", "invalid type"],
+    },
+    Case {
+        what: "duration without unit",
+        edit: ("duration = \"2s\"", "duration = 2"),
+        line: 6,
+        says: &["load.duration", "no unit"],
+    },
+    Case {
+        what: "negative duration",
+        edit: ("duration = \"2s\"", "duration = \"-2s\""),
+        line: 6,
+        says: &["load.duration", "negative"],
+    },
+    Case {
+        what: "zero duration",
+        edit: ("duration = \"2s\"", "duration = \"0s\""),
+        line: 6,
+        says: &["load.duration", "above 0"],
+    },
+    Case {
+        what: "unknown unit",
+        edit: ("duration = \"2s\"", "duration = \"2 fortnights\""),
+        line: 6,
+        says: &["load.duration", "unknown unit"],
+    },
+    Case {
+        what: "warmup not shorter than duration",
+        edit: ("warmup = \"500ms\"", "warmup = \"2s\""),
+        line: 7,
+        says: &["load.warmup", "shorter than load.duration"],
+    },
+    Case {
+        what: "zero deadline",
+        edit: ("deadline = \"1s\"", "deadline = \"0ms\""),
+        line: 8,
+        says: &["load.deadline", "above 0"],
+    },
+    Case {
+        what: "probability above 1",
+        edit: (
+            "errors = { UNAVAILABLE = 0.01 }",
+            "errors = { UNAVAILABLE = 1.5 }",
+        ),
+        line: 12,
+        says: &["backend.errors.UNAVAILABLE", "between 0 and 1"],
+    },
+    Case {
+        what: "unknown status",
+        edit: (
+            "errors = { UNAVAILABLE = 0.01 }",
+            "errors = { UNAVAILIBLE = 0.01 }",
+        ),
+        line: 12,
+        says: &["backend.errors.UNAVAILIBLE", "not a gRPC status code"],
+    },
+    Case {
+        what: "errors add up to more than 1",
+        edit: (
+            "errors = { UNAVAILABLE = 0.01 }",
+            "errors = { UNAVAILABLE = 0.6, INTERNAL = 0.6 }",
+        ),
+        line: 12,
+        says: &["backend.errors", "more than 1"],
+    },
+    Case {
+        what: "zero workers",
+        edit: ("workers = 8", "workers = 0"),
+        line: 13,
+        says: &["backend.workers", "at least 1"],
+    },
+    Case {
+        what: "lognormal p99 below median",
+        edit: (
+            "latency = \"2ms\"",
+            "latency = { dist = \"lognormal\", median = \"5ms\", p99 = \"1ms\" }",
+        ),
+        line: 11,
+        says: &["backend.latency.p99", "at least the median"],
+    },
+    Case {
+        what: "unknown distribution",
+        edit: (
+            "latency = \"2ms\"",
+            "latency = { dist = \"gamma\", mean = \"1ms\" }",
+        ),
+        line: 11,
+        says: &["backend.latency", "unknown variant `gamma`"],
+    },
+    Case {
+        what: "duplicate strategy name",
+        edit: ("name = \"b\"", "name = \"a\""),
+        line: 20,
+        says: &["strategies[1].name", "unique"],
+    },
+    Case {
+        what: "strategy deadline zero",
+        edit: ("deadline = \"100ms\"", "deadline = \"0s\""),
+        line: 21,
+        says: &["strategies[1].deadline", "above 0"],
+    },
+    Case {
+        what: "unknown layer kind",
+        edit: ("", "layers = [{ kind = \"teleport\" }]"),
+        line: 22,
+        says: &[
+            "strategies[1].layers",
+            "unknown variant `teleport`",
+            "timeout",
+        ],
+    },
+    Case {
+        what: "layer with a bad value",
+        edit: ("", "layers = [{ kind = \"timeout\", timeout = \"0s\" }]"),
+        line: 22,
+        says: &["strategies[1].layers[0].timeout", "above 0"],
+    },
+    Case {
+        what: "syntax error",
+        edit: ("seed = 1", "seed = = 1"),
+        line: 2,
+        says: &["seed"],
+    },
+    Case {
+        what: "unknown top-level table",
+        edit: ("", "[gaet]\nx = 1"),
+        line: 22,
+        says: &["unknown field `gaet`"],
+    },
+];
+
+fn apply(edit: (&str, &str)) -> String {
+    match edit {
+        ("", extra) => format!("{GOOD}{extra}\n"),
+        (from, to) => {
+            assert!(GOOD.contains(from), "case edits a line that exists: {from}");
+            GOOD.replacen(from, to, 1)
+        }
+    }
+}
+
+#[test]
+fn the_good_profile_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), GOOD).unwrap();
+    let out = resilbench(&["validate", "p.toml"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn every_bad_profile_is_refused_with_its_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for case in CASES {
+        std::fs::write(dir.path().join("bad.toml"), apply(case.edit)).unwrap();
+        let out = resilbench(&["validate", "bad.toml"], dir.path());
+        let err = stderr(&out);
+        let prefix = format!("bad.toml:{}:", case.line);
+        let ok = out.status.code() == Some(2)
+            && err.contains(&prefix)
+            && case.says.iter().all(|s| err.contains(s))
+            && !err.contains("panicked");
+        if !ok {
+            failures.push(format!(
+                "{} (status {:?}, want line {}):\n{err}",
+                case.what,
+                out.status.code(),
+                case.line
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cases failed:\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn run_refuses_a_bad_profile_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        GOOD.replace("rate = 100", "rate = 0"),
+    )
+    .unwrap();
+    let out = resilbench(&["run", "bad.toml", "--out", "out", "--quiet"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("load.rate"));
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing is written for a bad profile"
+    );
+}
+
+#[test]
+fn a_bad_override_names_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), GOOD).unwrap();
+    let out = resilbench(
+        &[
+            "run", "p.toml", "--rate", "0", "--quiet", "--clock", "virtual",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--rate 0") && err.contains("load.rate"),
+        "{err}"
+    );
+    let out = resilbench(
+        &[
+            "run",
+            "p.toml",
+            "--duration",
+            "400ms",
+            "--quiet",
+            "--clock",
+            "virtual",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("load.warmup"), "{}", stderr(&out));
+}
+
+#[test]
+fn missing_and_unreadable_files_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = resilbench(&["validate", "nope.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("nope.toml: cannot read the profile"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(dir.path().join("bin.toml"), [0xff, 0xfe, 0x00]).unwrap();
+    let out = resilbench(&["validate", "bin.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not UTF-8"), "{}", stderr(&out));
+}
+
+#[test]
+fn validate_prints_the_resolved_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), GOOD).unwrap();
+    let out = resilbench(&["validate", "p.toml"], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Defaults are filled in: the first strategy inherits load.deadline, arrival is constant.
+    assert!(text.contains("arrival = \"constant\""), "{text}");
+    assert!(text.contains("max_in_flight = 10000"), "{text}");
+    let reparsed = resilbench::profile::parse(
+        &text,
+        "plan",
+        "t",
+        &resilbench::profile::Overrides::default(),
+    );
+    assert!(
+        reparsed.is_ok(),
+        "the printed plan is itself a valid profile: {reparsed:?}"
+    );
+}
