@@ -90,10 +90,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// A bad profile.
-    #[error("{0}")]
+    #[error(transparent)]
     Profile(#[from] ProfileError),
     /// A run that could not be carried out.
-    #[error("{0}")]
+    #[error(transparent)]
     Run(#[from] RunError),
     /// Anything else, already worded for the user.
     #[error("{0}")]

@@ -219,7 +219,8 @@ fn every_bad_profile_is_refused_with_its_line_and_field() {
         let err = stderr(&out);
         let prefix = format!("bad.toml:{}:", case.line);
         let ok = out.status.code() == Some(2)
-            && err.contains(&prefix)
+            && err.matches(&prefix).count() == 1
+            && err.matches("error:").count() == 1
             && case.says.iter().all(|s| err.contains(s))
             && !err.contains("panicked");
         if !ok {

@@ -69,6 +69,13 @@ pub fn parse(
         err.flag = overrides.flag_for(&err.field);
         if err.flag.is_some() {
             err.location = None;
+        } else if !overrides.flags().is_empty() {
+            // The value in the file may be fine on its own and clash only with an override.
+            err.message = format!(
+                "{} (with {} from the command line)",
+                err.message,
+                overrides.flags().join(" ")
+            );
         }
         err
     })

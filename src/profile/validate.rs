@@ -41,6 +41,19 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// Every override given, as the flags were written.
+    pub fn flags(&self) -> Vec<String> {
+        [
+            self.duration
+                .map(|d| format!("--duration {}", super::duration::format(d))),
+            self.rate.map(|r| format!("--rate {r}")),
+            self.seed.map(|s| format!("--seed {s}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     /// The flag that supplied the value at `field`, if one did.
     pub fn flag_for(&self, field: &FieldPath) -> Option<String> {
         match field.to_string().as_str() {
