@@ -4,7 +4,7 @@
 //! codes, in one place: 0 done, 2 bad input or error, 130 interrupted (results still written).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -126,20 +126,29 @@ fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         .into());
     }
     let dir = args.out.unwrap_or_else(|| runner::default_out_dir(&plan));
-    runner::prepare_out_dir(&dir)?;
+    let created = runner::prepare_out_dir(&dir)?;
     let opts = RunOptions {
         clock: args.clock,
         target: args.target,
         progress: Progress::detect(args.quiet),
     };
-    let runtime = build_runtime(args.clock)?;
+    let outcome = run_plan(&plan, &opts, &dir);
+    if outcome.is_err() && created {
+        // A run that wrote nothing leaves nothing behind (remove_dir removes only an empty one).
+        let _ = std::fs::remove_dir(&dir);
+    }
+    outcome
+}
+
+fn run_plan(plan: &profile::Plan, opts: &RunOptions, dir: &Path) -> Result<ExitCode, CliError> {
+    let runtime = build_runtime(opts.clock)?;
     let stop = CancellationToken::new();
     let results = runtime.block_on(async {
         tokio::spawn(stop_on_signal(stop.clone()));
         let clock = opts.clock.start();
-        runner::execute(&plan, &opts, &clock, stop.clone()).await
+        runner::execute(plan, opts, &clock, stop.clone()).await
     })?;
-    let path = runner::write_outputs(&dir, &results)?;
+    let path = runner::write_outputs(dir, &results)?;
     let mut out = std::io::stdout().lock();
     let _ = crate::summary::write_summary(&mut out, &results);
     let _ = writeln!(out, "\nresults: {}", path.display());

@@ -40,8 +40,9 @@
 //! # Principles
 //! - **Open loop.** Call *i* starts at a time fixed before the run; latency counts from that
 //!   intended start, so a stalled backend cannot hide its stall by slowing the generator down.
-//! - **Time comes from tokio.** Every wait and clock read goes through `tokio::time`; the same code
-//!   runs on a paused clock (`--clock virtual`), where runs are exact and reproducible.
+//! - **Time comes from one place.** Every wait and clock read goes through [`clock::Clock`]: a
+//!   precise timer thread on real runs, simulated nanosecond time on virtual ones (`--clock
+//!   virtual`), where runs are exact and reproducible.
 //! - **Randomness is keyed.** The backend's draw for an attempt is a hash of (seed, request id,
 //!   attempt), so every strategy meets exactly the same backend luck.
 

@@ -115,13 +115,15 @@ impl Progress {
 /// A snapshot of the live counters, as text.
 fn status_line(recorder: &Recorder, rate: f64) -> String {
     let live = recorder.live();
+    // `failed` before `completed`: the recorder counts a completion before its failure, so
+    // this order never sees more failures than completions.
+    let failed = live.failed.load(Ordering::Relaxed);
     let sent = live.sent.load(Ordering::Relaxed);
     let completed = live.completed.load(Ordering::Relaxed);
-    let failed = live.failed.load(Ordering::Relaxed);
     let dropped = live.dropped.load(Ordering::Relaxed);
     let in_flight = sent.saturating_sub(completed);
     let ok = if completed > 0 {
-        100.0 * (completed - failed) as f64 / completed as f64
+        100.0 * completed.saturating_sub(failed) as f64 / completed as f64
     } else {
         100.0
     };

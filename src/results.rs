@@ -24,8 +24,10 @@ pub const SCHEMA: &str = "resilbench.results/v1";
 pub struct Results {
     /// Always [`SCHEMA`].
     pub schema: String,
-    /// The resolved plan the run followed.
-    pub profile: Plan,
+    /// The resolved plan the run followed, as JSON in the shape of a profile. Kept untyped so
+    /// that a reader accepts the v1 files of newer builds, whose plans may name settings (a new
+    /// layer kind, a new distribution) it does not know; [`Results::plan`] types it.
+    pub profile: serde_json::Value,
     /// Where and how the run happened.
     pub environment: Environment,
     /// True when the run was interrupted: figures cover only what was measured.
@@ -214,6 +216,11 @@ pub enum ResultsError {
 }
 
 impl Results {
+    /// The plan of the run, if this build understands every setting in it.
+    pub fn plan(&self) -> Option<Plan> {
+        serde_json::from_value(self.profile.clone()).ok()
+    }
+
     /// Reads and checks a results file.
     pub fn read(path: &Path) -> Result<Results, ResultsError> {
         let io = |source| ResultsError::Io {

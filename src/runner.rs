@@ -102,6 +102,12 @@ pub enum RunError {
     },
 }
 
+/// How long a real run waits, after its last call, for the backend to finish abandoned work.
+pub const DRAIN_REAL: Duration = Duration::from_secs(5);
+
+/// The same on a simulated clock, where waiting costs no wall time.
+pub const DRAIN_VIRTUAL: Duration = Duration::from_secs(3600);
+
 /// The backend side of one strategy's run.
 enum Setup {
     Direct(Arc<Backend>),
@@ -179,19 +185,31 @@ impl Setup {
         }
     }
 
-    /// The backend's figures for the strategy just run, and the backend stopped.
-    async fn finish(self, clock: &Clock) -> Option<BackendStats> {
+    /// The backend's figures for the strategy just run, and the backend stopped. Unless the
+    /// run was interrupted, the backend first finishes the work callers abandoned (up to
+    /// `drain`), so `executed` counts it.
+    async fn finish(self, clock: &Clock, drain: Option<Duration>) -> Option<BackendStats> {
         match self {
-            Setup::Direct(backend) => Some(backend.stats()),
+            Setup::Direct(backend) => {
+                if let Some(limit) = drain {
+                    let _ = clock.timeout(limit, backend.drained()).await;
+                }
+                Some(backend.stats())
+            }
             Setup::Embedded {
                 shared,
                 stop,
                 server,
             } => {
-                let stats = shared.current().stats();
-                let _ = stop.send(());
-                let _ = clock.timeout(Duration::from_secs(2), server).await;
-                Some(stats)
+                let backend = shared.current();
+                if let Some(limit) = drain {
+                    let _ = clock.timeout(limit, backend.drained()).await;
+                    let _ = stop.send(());
+                    let _ = clock.timeout(Duration::from_secs(2), server).await;
+                } else {
+                    server.abort();
+                }
+                Some(backend.stats())
             }
             Setup::Remote(mut control, true) => control
                 .stats(pb::StatsRequest {})
@@ -272,8 +290,13 @@ pub async fn execute(
             clock: clock.clone(),
         };
         let end = driver::drive(spec, stack, Arc::clone(&recorder), stop.clone()).await;
-        let backend = setup.finish(clock).await;
+        // Nothing that ends after this point is counted.
         let state = recorder.finish().expect("the recorder is finished once");
+        let drain = (!end.interrupted).then_some(match opts.clock {
+            ClockMode::Real => DRAIN_REAL,
+            ClockMode::Virtual => DRAIN_VIRTUAL,
+        });
+        let backend = setup.finish(clock, drain).await;
         let result =
             summary::strategy_result(&strategy.name, start_ms, &config, state, end, backend);
         ticker.finish(&result);
@@ -287,7 +310,7 @@ pub async fn execute(
     let warnings = warnings(&strategies, partial);
     Ok(Results {
         schema: SCHEMA.to_string(),
-        profile: plan.clone(),
+        profile: serde_json::to_value(plan).expect("a plan always serializes"),
         environment: environment(opts, start_time),
         partial,
         generator,
@@ -363,6 +386,13 @@ fn warnings(strategies: &[StrategyResult], partial: bool) -> Vec<String> {
             "the run was interrupted: figures cover only what was measured before the stop".into(),
         );
     }
+    if strategies.iter().any(|s| s.backend.is_none()) {
+        out.push(
+            "the target has no Control service: its backend was not reset between strategies, \
+             and backend figures (received, executed, amplification) are missing"
+                .into(),
+        );
+    }
     for s in strategies {
         let g = &s.generator;
         if g.lag_ms.p99 > LAG_P99_LIMIT_MS {
@@ -396,20 +426,33 @@ pub fn default_out_dir(plan: &Plan) -> PathBuf {
         .chars()
         .filter(|c| !matches!(c, '-' | ':'))
         .collect();
-    Path::new("reports").join(format!("{}-{stamp}", hlog::tag_for(&plan.name)))
+    let base = Path::new("reports").join(format!("{}-{stamp}", hlog::tag_for(&plan.name)));
+    // Two runs started in the same second get their own folders.
+    let mut dir = base.clone();
+    let mut n = 2;
+    while dir.exists() {
+        dir = base.with_file_name(format!(
+            "{}-{n}",
+            base.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        n += 1;
+    }
+    dir
 }
 
 /// Creates the run folder, failing before the run if it cannot be written.
-pub fn prepare_out_dir(dir: &Path) -> Result<(), RunError> {
+/// Returns whether the folder was created (so a run that fails can remove it again).
+pub fn prepare_out_dir(dir: &Path) -> Result<bool, RunError> {
     let write = |source| RunError::Write {
         path: dir.to_path_buf(),
         source,
     };
+    let created = !dir.exists();
     std::fs::create_dir_all(dir).map_err(write)?;
     let probe = dir.join(format!(".resilbench-write-test-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(write)?;
     let _ = std::fs::remove_file(probe);
-    Ok(())
+    Ok(created)
 }
 
 /// Writes `results.json` and one `.hlog` per strategy into `dir`, each atomically. Returns the

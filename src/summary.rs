@@ -1,5 +1,13 @@
 //! The summary table printed after a run: one row per strategy.
 //!
+//! Latency columns are those of *successful* calls, from their intended start: failures are
+//! counted in the success column, and a strategy that fails fast must not look fast. (Every
+//! call's latency, failures included, is in results.json as `latency_ms.e2e`.)
+//!
+//! Latency columns are those of *successful* calls, from their intended start: failures are
+//! counted in the success column, and a strategy that fails fast must not look fast. (Every
+//! call's latency, failures included, is in results.json as `latency_ms.e2e`.)
+//!
 //! Printers take `&mut impl Write`, so what the user sees is testable.
 
 use std::io::{self, Write};
@@ -20,9 +28,9 @@ const COLUMNS: [(&str, Cell); 8] = [
             format!("{:.2}%", 100.0 * c.succeeded as f64 / c.offered as f64)
         }
     }),
-    ("p50 ms", |s| ms(s.latency_ms.e2e.map(|l| l.p50))),
-    ("p99 ms", |s| ms(s.latency_ms.e2e.map(|l| l.p99))),
-    ("p99.9 ms", |s| ms(s.latency_ms.e2e.map(|l| l.p999))),
+    ("p50 ms", |s| ms(s.latency_ms.e2e_ok.map(|l| l.p50))),
+    ("p99 ms", |s| ms(s.latency_ms.e2e_ok.map(|l| l.p99))),
+    ("p99.9 ms", |s| ms(s.latency_ms.e2e_ok.map(|l| l.p999))),
     ("attempts/call", |s| {
         format!("{:.3}", s.amplification.client)
     }),
@@ -46,23 +54,35 @@ fn ms(v: Option<f64>) -> String {
 
 /// Writes the heading, the table and any warnings.
 pub fn write_summary(w: &mut impl Write, results: &Results) -> io::Result<()> {
-    let p = &results.profile;
     let e = &results.environment;
-    writeln!(
-        w,
-        "{}: {} at {} calls/s ({:?} arrivals), {} clock, {} backend{}",
-        p.name,
-        crate::profile::duration::format(p.load.duration),
-        p.load.rate,
-        p.load.arrival,
-        e.clock,
-        e.target,
-        if results.partial {
-            " (INTERRUPTED: partial results)"
-        } else {
-            ""
+    let partial = if results.partial {
+        " (INTERRUPTED: partial results)"
+    } else {
+        ""
+    };
+    match results.plan() {
+        Some(p) => {
+            let steps = match p.load.steps.len() {
+                0 => String::new(),
+                1 => " then 1 rate step".to_string(),
+                n => format!(" then {n} rate steps"),
+            };
+            let arrival = match p.load.arrival {
+                crate::profile::Arrival::Constant => "constant",
+                crate::profile::Arrival::Poisson => "Poisson",
+            };
+            writeln!(
+                w,
+                "{}: {} at {} calls/s{steps} ({arrival} arrivals), {} clock, {} backend{partial}",
+                p.name,
+                crate::profile::duration::format(p.load.duration),
+                p.load.rate,
+                e.clock,
+                e.target,
+            )?;
         }
-    )?;
+        None => writeln!(w, "{} clock, {} backend{partial}", e.clock, e.target)?,
+    }
     let rows: Vec<Vec<String>> = results
         .strategies
         .iter()
@@ -102,6 +122,10 @@ pub fn write_summary(w: &mut impl Write, results: &Results) -> io::Result<()> {
     for row in rows {
         writeln!(w, "{}", line(row))?;
     }
+    writeln!(
+        w,
+        "(latency of successful calls, from their intended start)"
+    )?;
     if !results.warnings.is_empty() {
         writeln!(w)?;
         for warning in &results.warnings {

@@ -48,10 +48,19 @@ fn check_results(r: &Results, target: &str) {
             s.name
         );
         let backend = s.backend.expect("backend figures");
-        assert_eq!(
-            backend.received, s.attempts.total,
-            "{}: the backend saw every attempt",
-            s.name
+        // Every attempt reached the backend, except perhaps attempts the client abandoned
+        // (timed out) before they arrived, which a slow CI machine could produce.
+        let abandoned: u64 = ["CANCELLED", "DEADLINE_EXCEEDED"]
+            .iter()
+            .filter_map(|c| s.attempts.status.get(*c))
+            .sum();
+        assert!(
+            backend.received <= s.attempts.total
+                && backend.received + abandoned >= s.attempts.total,
+            "{}: backend received {} of {} attempts ({abandoned} abandoned)",
+            s.name,
+            backend.received,
+            s.attempts.total
         );
         let e2e = s.latency_ms.e2e.unwrap();
         assert!(

@@ -186,7 +186,7 @@ name = "capped"
     assert_eq!((r.timeline[0].offered, r.timeline[0].dropped), (100, 50));
 }
 
-/// Warmup calls are sent but appear in no figure.
+/// Warmup calls are sent but appear in no figure, even those that end after warmup.
 #[test]
 fn warmup_calls_are_sent_but_not_counted() {
     let toml = r#"
@@ -199,10 +199,15 @@ name = "w"
 "#;
     let sent = Arc::new(Mutex::new(0u32));
     let counter = Arc::clone(&sent);
-    let (r, _) = drive_with(toml, move |_, _| {
+    let (r, _) = drive_with(toml, move |_, clock| {
         tower::service_fn(move |_call: Call| {
             *counter.lock().unwrap() += 1;
-            async { ok() }
+            let clock = clock.clone();
+            // 300 ms per call: the last warmup calls end well inside the measured window.
+            async move {
+                clock.sleep(Duration::from_millis(300)).await;
+                ok()
+            }
         })
     });
     assert_eq!(*sent.lock().unwrap(), 150, "all calls were sent");

@@ -48,7 +48,7 @@ const CASES: &[Case] = &[
         what: "rate 0",
         edit: ("rate = 100", "rate = 0"),
         line: 5,
-        says: &["load.rate", "above 0"],
+        says: &["load.rate", "at least 0.001"],
     },
     Case {
         what: "negative rate",
@@ -286,7 +286,11 @@ fn a_bad_override_names_the_flag() {
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("load.warmup"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("load.warmup") && err.contains("--duration 400ms"),
+        "{err}"
+    );
 }
 
 #[test]

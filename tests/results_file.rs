@@ -141,3 +141,25 @@ fn an_interrupted_run_is_partial_and_readable() {
     let back = Results::read(&path).unwrap();
     assert!(back.partial && back.strategies[0].partial);
 }
+
+/// A v1 file from a newer build (new keys, a layer kind this build does not know) still reads:
+/// only its typed plan is unavailable.
+#[test]
+fn newer_v1_files_still_read() {
+    let results = run_virtual(&plan(PROFILE));
+    let mut json: serde_json::Value = serde_json::from_str(&results.to_json()).unwrap();
+    json["profile"]["strategies"][0]["layers"] = serde_json::json!([{ "kind": "teleport", "hops": 3 }]);
+    json["profile"]["load"]["burst"] = serde_json::json!(true);
+    json["strategies"][0]["new_figure"] = serde_json::json!(1.5);
+    json["something_new"] = serde_json::json!({ "a": 1 });
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("newer.json");
+    std::fs::write(&p, serde_json::to_string(&json).unwrap()).unwrap();
+    let back = Results::read(&p).unwrap();
+    assert_eq!(back.strategies.len(), 2);
+    assert!(back.plan().is_none());
+    assert!(results.plan().is_some());
+    let mut table = Vec::new();
+    resilbench::summary::write_summary(&mut table, &back).unwrap();
+    assert!(String::from_utf8(table).unwrap().contains("plain"));
+}

@@ -69,3 +69,73 @@ fn every_strategy_meets_the_same_backend() {
     assert_eq!(a.amplification.backend, Some(1.0));
     assert!(Duration::from_secs_f64(a.duration_s) == Duration::from_secs(58));
 }
+
+/// The backend leaves warmup traffic out of its figures too, so amplification compares like
+/// with like.
+#[test]
+fn the_backend_does_not_count_warmup_traffic() {
+    let p = plan(
+        r#"
+[load]
+rate = 100
+duration = "3s"
+warmup = "1s"
+[backend]
+latency = "400ms"
+[[strategies]]
+name = "w"
+"#,
+    );
+    let r = run_virtual(&p);
+    let s = &r.strategies[0];
+    assert_eq!(s.counts.offered, 200);
+    assert_eq!(s.attempts.total, 200);
+    let backend = s.backend.unwrap();
+    assert_eq!((backend.received, backend.executed), (200, 200));
+}
+
+/// An interrupted run counts only what ended by the end of the grace period: calls still
+/// running are `unfinished`, not successes that arrive later.
+#[test]
+fn an_interrupted_run_does_not_count_late_completions() {
+    use resilbench::clock::{Clock, sim::SimClock};
+    use resilbench::progress::Progress;
+    use resilbench::runner::{self, ClockMode, RunOptions};
+    use tokio_util::sync::CancellationToken;
+
+    let p = plan(
+        r#"
+[load]
+rate = 10
+duration = "20s"
+deadline = "10s"
+[backend]
+latency = "5s"
+[[strategies]]
+name = "slow"
+"#,
+    );
+    let opts = RunOptions {
+        clock: ClockMode::Virtual,
+        target: None,
+        progress: Progress::Quiet,
+    };
+    let stop = CancellationToken::new();
+    let r = crate::common::virtual_runtime().block_on(async {
+        let clock = Clock::Sim(SimClock::start());
+        let (cancel, timer) = (stop.clone(), clock.clone());
+        tokio::spawn(async move {
+            timer.sleep(Duration::from_secs(3)).await;
+            cancel.cancel();
+        });
+        runner::execute(&p, &opts, &clock, stop).await.unwrap()
+    });
+    let s = &r.strategies[0];
+    // Calls due at 0.0 … 2.9 s (the one due at 3.0 s is not sent): none can end before 5 s.
+    assert_eq!(s.counts.offered, 30);
+    assert_eq!(
+        (s.counts.succeeded, s.counts.failed, s.counts.unfinished),
+        (0, 0, 30)
+    );
+    assert!(r.partial);
+}

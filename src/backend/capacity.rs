@@ -37,8 +37,9 @@ impl Capacity {
         }
     }
 
-    /// Waits for a worker. `None` when the queue is full: the request must be rejected.
-    pub async fn admit(&self) -> Option<SemaphorePermit<'_>> {
+    /// Waits for a worker. `None` when the queue is full: the request must be rejected. The
+    /// high-water mark is read when a measured (non-warmup) request joins the queue.
+    pub async fn admit(&self, measured: bool) -> Option<SemaphorePermit<'_>> {
         if let Ok(permit) = self.workers.try_acquire() {
             return Some(permit);
         }
@@ -47,8 +48,10 @@ impl Capacity {
         if self.queue_limit.is_some_and(|limit| now_waiting > limit) {
             return None;
         }
-        self.high_water
-            .fetch_max(now_waiting as u64, Ordering::Relaxed);
+        if measured {
+            self.high_water
+                .fetch_max(now_waiting as u64, Ordering::Relaxed);
+        }
         let permit = self.workers.acquire().await.ok();
         drop(guard);
         permit
@@ -67,15 +70,18 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_rejects_and_the_high_water_mark_is_kept() {
         let cap = Capacity::new(2, Some(1));
-        let a = cap.admit().await.expect("worker 1");
-        let _b = cap.admit().await.expect("worker 2");
-        let queued = cap.admit();
+        let a = cap.admit(true).await.expect("worker 1");
+        let _b = cap.admit(true).await.expect("worker 2");
+        let queued = cap.admit(true);
         tokio::pin!(queued);
         assert!(
             futures_poll_pending(queued.as_mut()).await,
             "third request waits"
         );
-        assert!(cap.admit().await.is_none(), "fourth finds the queue full");
+        assert!(
+            cap.admit(true).await.is_none(),
+            "fourth finds the queue full"
+        );
         drop(a);
         assert!(
             queued.await.is_some(),

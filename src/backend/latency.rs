@@ -122,6 +122,14 @@ impl Latency {
     /// distribution) and what was expected.
     pub fn validate(&self) -> Result<(), (String, String)> {
         let err = |field: &str, msg: String| Err((field.to_string(), msg));
+        for (field, d) in self.durations() {
+            if d > MAX_SAMPLE {
+                return err(
+                    field,
+                    format!("at most {MAX_SAMPLE:?} (the longest service time), got {d:?}"),
+                );
+            }
+        }
         match self {
             Latency::Fixed { .. } => Ok(()),
             Latency::Uniform { min, max } if max < min => err(
@@ -147,6 +155,9 @@ impl Latency {
             Latency::Mixture { of } if of.is_empty() => {
                 err("of", "a mixture needs at least one component".into())
             }
+            Latency::Mixture { of } if !of.iter().map(|c| c.weight).sum::<f64>().is_finite() => {
+                err("of", "the weights must add up to a finite number".into())
+            }
             Latency::Mixture { of } => {
                 for (i, c) in of.iter().enumerate() {
                     if !(c.weight.is_finite() && c.weight > 0.0) {
@@ -161,6 +172,18 @@ impl Latency {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// The distribution's own duration parameters, by field name.
+    fn durations(&self) -> Vec<(&'static str, Duration)> {
+        match self {
+            Latency::Fixed { value } => vec![("value", *value)],
+            Latency::Uniform { min, max } => vec![("min", *min), ("max", *max)],
+            Latency::Normal { mean, stddev } => vec![("mean", *mean), ("stddev", *stddev)],
+            Latency::Lognormal { median, p99 } => vec![("median", *median), ("p99", *p99)],
+            Latency::Pareto { scale, .. } => vec![("scale", *scale)],
+            Latency::Mixture { .. } => vec![],
         }
     }
 

@@ -16,6 +16,7 @@ pub mod server;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use tokio::sync::Notify;
 use tonic::Code;
 
 use crate::clock::Clock;
@@ -63,6 +64,28 @@ struct Counters {
     received: AtomicU64,
     executed: AtomicU64,
     rejected: AtomicU64,
+    /// Attempts queued or in service, warmup included.
+    active: AtomicU64,
+    /// Woken when `active` falls to zero.
+    idle: Notify,
+}
+
+/// Counts an attempt as active for as long as it lives.
+struct Active<'a>(&'a Counters);
+
+impl<'a> Active<'a> {
+    fn new(counters: &'a Counters) -> Self {
+        counters.active.fetch_add(1, Ordering::AcqRel);
+        Self(counters)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 /// One backend instance: its model, its capacity, its counters. Each strategy gets a fresh one.
@@ -95,21 +118,22 @@ impl Backend {
         let this = Arc::clone(self);
         match tokio::spawn(async move { this.execute(req).await }).await {
             Ok(answer) => answer,
-            // Only when the runtime is shutting down.
+            // The runtime is shutting down (or the work panicked, which would be a bug).
             Err(_) => Answer {
                 code: Code::Unavailable,
-                attempt: req.previous_attempts + 1,
+                attempt: req.previous_attempts.saturating_add(1),
                 pushback: None,
             },
         }
     }
 
     async fn execute(&self, req: Incoming) -> Answer {
-        let attempt = req.previous_attempts + 1;
+        let _active = Active::new(&self.counters);
+        let attempt = req.previous_attempts.saturating_add(1);
         let draw = self.model.draw(req.request_key, req.previous_attempts);
         let _worker = match &self.capacity {
             None => None,
-            Some(capacity) => match capacity.admit().await {
+            Some(capacity) => match capacity.admit(!req.warmup).await {
                 Some(permit) => Some(permit),
                 None => {
                     if !req.warmup {
@@ -131,6 +155,19 @@ impl Backend {
             code: draw.code,
             attempt,
             pushback: None,
+        }
+    }
+
+    /// Waits until no attempt is queued or in service: work that callers abandoned included.
+    pub async fn drained(&self) {
+        loop {
+            let idle = self.counters.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.counters.active.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
         }
     }
 

@@ -1,8 +1,12 @@
-//! The deadline heap shared by the precise and the simulated clocks, and the polling of one
+//! The deadlines shared by the precise and the simulated clocks, and the polling of one
 //! registered deadline.
+//!
+//! Deadlines live in an ordered map keyed by (instant, registration number). A wait that is
+//! dropped before its deadline (a call that finished long before its timeout: the common case)
+//! removes its entry at once, so the map holds only deadlines someone still waits for: memory
+//! follows the calls in flight, not the rate times the deadline.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -25,91 +29,70 @@ impl Entry {
     fn is_fired(&self) -> bool {
         self.fired.load(Ordering::Acquire)
     }
-
-    /// The wait was dropped: the deadline no longer matters, and the timer may skip it.
-    pub fn cancel(&self) {
-        self.fired.store(true, Ordering::Release);
-        self.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
-    }
 }
 
-/// A deadline in the heap, ordered by time, then by registration.
-#[derive(Debug)]
-struct Due(Instant, u64, Arc<Entry>);
-
-impl PartialEq for Due {
-    fn eq(&self, other: &Self) -> bool {
-        (self.0, self.1) == (other.0, other.1)
-    }
-}
-impl Eq for Due {}
-impl PartialOrd for Due {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Due {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.0, self.1).cmp(&(other.0, other.1))
-    }
-}
+/// The key of a registered deadline.
+pub type Key = (Instant, u64);
 
 /// Registered deadlines, earliest first.
 #[derive(Debug, Default)]
 pub struct TimerHeap {
-    due: BinaryHeap<Reverse<Due>>,
+    due: BTreeMap<Key, Arc<Entry>>,
     next_seq: u64,
 }
 
 impl TimerHeap {
-    /// Registers `deadline`, woken through `waker`. Returns the entry, and whether it is now
-    /// the earliest deadline (the one the timer must wake for).
-    pub fn register(&mut self, deadline: Instant, waker: &Waker) -> (Arc<Entry>, bool) {
+    /// Registers `deadline`, woken through `waker`. Returns the entry and its key, and whether
+    /// it is now the earliest deadline (the one the timer must wake for).
+    pub fn register(&mut self, deadline: Instant, waker: &Waker) -> (Arc<Entry>, Key, bool) {
         let entry = Arc::new(Entry::default());
         *entry.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker.clone());
         let earliest = self.next().is_none_or(|next| deadline < next);
-        self.due
-            .push(Reverse(Due(deadline, self.next_seq, Arc::clone(&entry))));
+        let key = (deadline, self.next_seq);
         self.next_seq += 1;
-        (entry, earliest)
+        self.due.insert(key, Arc::clone(&entry));
+        (entry, key, earliest)
     }
 
-    /// The earliest deadline still waited for (cancelled ones are dropped on the way).
-    pub fn next(&mut self) -> Option<Instant> {
-        while self.due.peek().is_some_and(|Reverse(d)| d.2.is_fired()) {
-            self.due.pop();
-        }
-        self.due.peek().map(|Reverse(d)| d.0)
+    /// Forgets a deadline nobody waits for any more.
+    pub fn remove(&mut self, key: &Key) {
+        self.due.remove(key);
+    }
+
+    /// The earliest deadline.
+    pub fn next(&self) -> Option<Instant> {
+        self.due.first_key_value().map(|(k, _)| k.0)
+    }
+
+    /// Deadlines registered and still waited for.
+    pub fn pending(&self) -> usize {
+        self.due.len()
     }
 
     /// Fires every deadline at or before `now`, collecting the wakers to wake (outside any lock).
     pub fn fire_due(&mut self, now: Instant, wake: &mut Vec<Waker>) {
         while self.next().is_some_and(|d| d <= now) {
-            let Reverse(Due(_, _, entry)) = self.due.pop().expect("peeked");
+            let (_, entry) = self.due.pop_first().expect("there is a first entry");
             wake.extend(entry.fire());
         }
     }
 }
 
-/// Cancels a registered wait when its future is dropped before the deadline.
-pub fn cancel_entry(entry: &Option<Arc<Entry>>) {
-    if let Some(e) = entry {
-        e.cancel();
-    }
-}
+/// A wait registered on a [`TimerHeap`]: the entry and its key.
+pub type Registration = Option<(Arc<Entry>, Key)>;
 
 /// Polls a wait on a registered deadline: `register` is called on the first poll only.
 pub fn poll_entry(
-    entry: &mut Option<Arc<Entry>>,
+    registration: &mut Registration,
     cx: &mut Context<'_>,
-    register: impl FnOnce(&Waker) -> Arc<Entry>,
+    register: impl FnOnce(&Waker) -> (Arc<Entry>, Key),
 ) -> Poll<()> {
-    match entry {
+    match registration {
         None => {
-            *entry = Some(register(cx.waker()));
+            *registration = Some(register(cx.waker()));
             Poll::Pending
         }
-        Some(e) => {
+        Some((e, _)) => {
             if e.is_fired() {
                 return Poll::Ready(());
             }
@@ -126,5 +109,14 @@ pub fn poll_entry(
                 Poll::Pending
             }
         }
+    }
+}
+
+/// Removes a wait from `heap` when its future is dropped before its deadline fired.
+pub fn drop_registration(registration: &Registration, heap: &Mutex<TimerHeap>) {
+    if let Some((entry, key)) = registration
+        && !entry.is_fired()
+    {
+        heap.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::heap::{Entry, TimerHeap, cancel_entry, poll_entry};
+use super::heap::{Registration, TimerHeap, drop_registration, poll_entry};
 
 #[derive(Debug)]
 struct Inner {
@@ -65,12 +65,21 @@ impl SimClock {
         self.inner.origin + Duration::from_nanos(self.inner.elapsed_ns.load(Ordering::Acquire))
     }
 
+    /// Deadlines still waited for (for tests of the clock's bookkeeping).
+    pub fn pending(&self) -> usize {
+        self.inner
+            .heap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending()
+    }
+
     /// A wait until `deadline` in simulated time.
     pub fn sleep_until(&self, deadline: Instant) -> SimSleep {
         SimSleep {
             clock: self.clone(),
             deadline,
-            entry: None,
+            registration: None,
         }
     }
 }
@@ -106,7 +115,7 @@ async fn drive(inner: Arc<Inner>) {
 pub struct SimSleep {
     clock: SimClock,
     deadline: Instant,
-    entry: Option<Arc<Entry>>,
+    registration: Registration,
 }
 
 impl Future for SimSleep {
@@ -117,21 +126,21 @@ impl Future for SimSleep {
             return Poll::Ready(());
         }
         let (deadline, inner) = (self.deadline, Arc::clone(&self.clock.inner));
-        poll_entry(&mut self.entry, cx, |waker| {
-            let (entry, _) = inner
+        poll_entry(&mut self.registration, cx, |waker| {
+            let (entry, key, _) = inner
                 .heap
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .register(deadline, waker);
             inner.registered.notify_one();
-            entry
+            (entry, key)
         })
     }
 }
 
 impl Drop for SimSleep {
     fn drop(&mut self) {
-        cancel_entry(&self.entry);
+        drop_registration(&self.registration, &self.clock.inner.heap);
     }
 }
 
@@ -165,18 +174,22 @@ mod tests {
     }
 
     #[test]
-    fn a_dropped_sleep_changes_nothing() {
+    fn a_dropped_sleep_is_forgotten_at_once() {
         sim_runtime().block_on(async {
-            let clock = crate::clock::Clock::Sim(SimClock::start());
+            let sim = SimClock::start();
+            let clock = crate::clock::Clock::Sim(sim.clone());
             let t0 = clock.now();
-            // The 5 ms timeout is dropped when the 1 ms sleep wins: time must not go to 5 ms.
+            // The 5 ms sleep is dropped when the 1 ms one wins: its deadline must go with it,
+            // or a run's memory would grow with every call's unused timeout.
             let won = tokio::select! {
                 _ = clock.sleep(Duration::from_millis(1)) => true,
                 _ = clock.sleep(Duration::from_millis(5)) => false,
             };
             assert!(won);
+            assert_eq!(sim.pending(), 0);
             clock.sleep(Duration::from_millis(2)).await;
             assert_eq!(clock.now() - t0, Duration::from_millis(3));
+            assert_eq!(sim.pending(), 0);
         });
     }
 

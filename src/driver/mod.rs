@@ -9,8 +9,8 @@
 //! A cap on calls in flight (`max_in_flight`) keeps memory bounded when the backend cannot keep
 //! up: a call that would exceed it is counted as dropped, and the schedule goes on unchanged.
 //!
-//! The same loop runs on a real clock and on a paused (virtual) one; it only ever waits through
-//! `tokio::time`.
+//! The same loop runs on real and on simulated time; it reads time and waits only through its
+//! [`Clock`].
 
 pub mod schedule;
 
@@ -90,7 +90,7 @@ pub async fn drive(
             continue;
         }
         if measured {
-            recorder.dispatched(intended, now);
+            recorder.dispatched(intended);
         }
         let meter = Arc::new(CallMeter::default());
         let call = Call {
@@ -107,6 +107,9 @@ pub async fn drive(
         let recorder = Arc::clone(&recorder);
         let clock = clock.clone();
         tracker.spawn(async move {
+            if measured {
+                recorder.started(intended, clock.now());
+            }
             let outcome = stack.oneshot(call).await;
             if measured {
                 let e2e = clock.now().saturating_duration_since(intended);

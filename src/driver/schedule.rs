@@ -1,9 +1,10 @@
 //! Arrival schedules: when each call of an open-loop run is meant to start.
 //!
 //! The schedule is fixed by the plan before the run and never looks at completions. It is an
-//! iterator of offsets from the run's start, computed on absolute terms (`segment start + k /
-//! rate`), so no error accumulates however long the run. Nothing is stored per call: a 100-year
-//! schedule costs no memory.
+//! iterator of offsets from the run's start. Constant arrivals are computed on absolute terms
+//! (`segment start + k / rate`), so no rounding error accumulates however long the run; Poisson
+//! arrivals are by nature a running sum of random gaps (kept in f64 nanoseconds: sub-microsecond
+//! over decades). Nothing is stored per call: a 30-year schedule costs no memory.
 //!
 //! Rate steps make the rate piecewise constant. For Poisson arrivals a segment's process
 //! restarts at the segment's start, which is exact for a piecewise-constant rate because the

@@ -22,6 +22,15 @@ pub const MAX_STRATEGIES: usize = 100;
 /// Longest strategy name (it appears in tables, charts and file names).
 pub const MAX_NAME: usize = 64;
 
+/// Most layers in one strategy's stack (real stacks have a handful).
+pub const MAX_LAYERS: usize = 32;
+
+/// Lowest offered rate accepted (one call every 1,000 s).
+pub const MIN_RATE: f64 = 0.001;
+
+/// Largest request payload: gRPC's default message limit is 4 MiB, framing included.
+pub const MAX_PAYLOAD: u32 = 4 * 1024 * 1024 - 1024;
+
 /// A failed check: the field and the message.
 pub type Invalid = (FieldPath, String);
 
@@ -163,14 +172,20 @@ fn check_probability(field: &str, p: f64) -> Result<(), Invalid> {
 }
 
 fn check_rate(field: &str, rate: f64, allow_zero: bool) -> Result<(), Invalid> {
-    let low_ok = if allow_zero { rate >= 0.0 } else { rate > 0.0 };
+    let low_ok = (allow_zero && rate == 0.0) || rate >= MIN_RATE;
     if rate.is_finite() && low_ok && rate <= MAX_RATE {
         Ok(())
     } else {
-        let floor = if allow_zero { "0 or more" } else { "above 0" };
+        let floor = if allow_zero {
+            "0, or at least"
+        } else {
+            "at least"
+        };
         invalid(
             field,
-            format!("expected calls per second {floor} and at most {MAX_RATE:.0}, got {rate}"),
+            format!(
+                "expected calls per second: {floor} {MIN_RATE} and at most {MAX_RATE:.0}, got {rate}"
+            ),
         )
     }
 }
@@ -197,6 +212,15 @@ pub fn check(plan: &Plan) -> Result<(), Invalid> {
     }
     if load.max_in_flight == 0 {
         return invalid("load.max_in_flight", "must be at least 1");
+    }
+    if load.payload_bytes > MAX_PAYLOAD {
+        return invalid(
+            "load.payload_bytes",
+            format!(
+                "at most {MAX_PAYLOAD} (gRPC's 4 MiB message limit), got {}",
+                load.payload_bytes
+            ),
+        );
     }
     let mut previous = Duration::ZERO;
     for (i, step) in load.steps.iter().enumerate() {
@@ -278,6 +302,12 @@ fn check_strategies(strategies: &[StrategyPlan]) -> Result<(), Invalid> {
         }
         if s.deadline.is_zero() {
             return invalid(&format!("{field}.deadline"), "must be above 0");
+        }
+        if s.layers.len() > MAX_LAYERS {
+            return invalid(
+                &format!("{field}.layers"),
+                format!("at most {MAX_LAYERS} layers, got {}", s.layers.len()),
+            );
         }
         for (j, layer) in s.layers.iter().enumerate() {
             match layer {

@@ -154,15 +154,24 @@ impl Recorder {
         guard.as_mut().map(f)
     }
 
-    /// A measured call was sent at `sent`, `sent − intended` late.
-    pub fn dispatched(&self, intended: Instant, sent: Instant) {
+    /// The driver handed a measured call, due at `intended`, to its task.
+    pub fn dispatched(&self, intended: Instant) {
         self.live.sent.fetch_add(1, Ordering::Relaxed);
         let second = self.second(intended);
         self.with(|s| {
             s.offered += 1;
-            s.lag.record(sent.saturating_duration_since(intended));
-            s.last_dispatch = Some((intended, sent));
             s.timeline.offered(second);
+        });
+    }
+
+    /// A measured call's task started at `started` and sends the call now: `started −
+    /// intended` is the generator's lag for it (scheduling and run-queue delay included).
+    pub fn started(&self, intended: Instant, started: Instant) {
+        self.with(|s| {
+            s.lag.record(started.saturating_duration_since(intended));
+            if s.last_dispatch.is_none_or(|(i, _)| i <= intended) {
+                s.last_dispatch = Some((intended, started));
+            }
         });
     }
 

@@ -5,10 +5,11 @@
 //! succeeded, its p99) and how many attempts the backend was sent then: the view that shows an
 //! outage's victims and a retry storm's echo.
 //!
-//! Memory stays bounded however long the run: a second's histogram is kept only while calls
-//! offered in it (or before it) are outstanding. Then the row is computed, the histogram is
-//! compressed for the `.hlog` interval log, and the interval is dropped. Open seconds are
-//! therefore bounded by the call deadline, not by the run's length.
+//! Nothing is kept per call. A second's histogram is kept only while calls offered in it (or
+//! before it) are outstanding; then the row is computed, the histogram is compressed for the
+//! `.hlog` interval log (typically 100–300 bytes), and the interval is dropped. Open seconds are
+//! bounded by the call deadline; what grows with the run's length is one small row and one
+//! compressed histogram per second.
 
 use std::collections::VecDeque;
 use std::time::Duration;

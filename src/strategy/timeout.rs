@@ -8,7 +8,8 @@
 //!   `grpc-timeout`, so the backend sees what a real client would send.
 //!
 //! A timeout cancels the work below it (the inner future is dropped) and fails with
-//! DEADLINE_EXCEEDED, decided locally.
+//! DEADLINE_EXCEEDED, decided locally. A call that reaches the layer already past its deadline
+//! fails at once and is not sent.
 
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -76,10 +77,18 @@ where
     }
 
     fn call(&mut self, mut call: Call) -> Self::Future {
+        let now = self.clock.now();
         if let Some(limit) = self.limit {
-            call.deadline = call.deadline.min(self.clock.now() + limit);
+            call.deadline = call.deadline.min(now + limit);
         }
         let deadline = call.deadline;
+        if now >= deadline {
+            // Already too late: fail at once without sending, as a gRPC client does with a
+            // call whose deadline has passed.
+            return Box::pin(std::future::ready(Err(Failure::local(
+                Code::DeadlineExceeded,
+            ))));
+        }
         let inner = self.inner.call(call);
         let clock = self.clock.clone();
         Box::pin(async move {
@@ -88,5 +97,94 @@ where
                 .await
                 .unwrap_or_else(|_| Err(Failure::local(Code::DeadlineExceeded)))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::call::{AttemptKind, CallMeter};
+    use crate::clock::sim::SimClock;
+
+    fn call(clock: &Clock, deadline_in: Duration) -> Call {
+        let now = clock.now();
+        Call {
+            id: 1,
+            intended: now,
+            deadline: now + deadline_in,
+            previous_attempts: 0,
+            kind: AttemptKind::Original,
+            warmup: false,
+            payload_bytes: 0,
+            meter: Arc::new(CallMeter::default()),
+        }
+    }
+
+    #[test]
+    fn a_call_past_its_deadline_is_not_sent() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let clock = Clock::Sim(SimClock::start());
+            let sent = Arc::new(AtomicU32::new(0));
+            let counter = Arc::clone(&sent);
+            let inner = tower::service_fn(move |_call: Call| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                async { Ok::<_, Failure>(Reply { backend_attempt: 1 }) }
+            });
+            let svc = TimeoutLayer::call_deadline(clock.clone()).layer(inner);
+            let expired = call(&clock, Duration::ZERO);
+            let out = svc.clone().oneshot(expired).await;
+            assert_eq!(out.unwrap_err().code, Code::DeadlineExceeded);
+            assert_eq!(sent.load(Ordering::Relaxed), 0, "nothing was sent");
+            let live = call(&clock, Duration::from_millis(5));
+            assert!(svc.oneshot(live).await.is_ok());
+            assert_eq!(sent.load(Ordering::Relaxed), 1);
+        });
+    }
+
+    #[test]
+    fn a_per_attempt_timeout_tightens_the_deadline_the_attempt_carries() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let clock = Clock::Sim(SimClock::start());
+            let seen = Arc::new(std::sync::Mutex::new(None));
+            let (record, sleeper) = (Arc::clone(&seen), clock.clone());
+            let inner = tower::service_fn(move |call: Call| {
+                *record.lock().unwrap() = Some(call.deadline);
+                let clock = sleeper.clone();
+                async move {
+                    clock.sleep(Duration::from_millis(50)).await;
+                    Ok::<_, Failure>(Reply { backend_attempt: 1 })
+                }
+            });
+            let svc =
+                TimeoutLayer::per_attempt(Duration::from_millis(20), clock.clone()).layer(inner);
+            let c = call(&clock, Duration::from_secs(1));
+            let start = clock.now();
+            let out = svc.oneshot(c).await;
+            assert_eq!(out.unwrap_err().code, Code::DeadlineExceeded);
+            assert_eq!(
+                clock.now() - start,
+                Duration::from_millis(20),
+                "ended at the attempt timeout"
+            );
+            assert_eq!(
+                seen.lock().unwrap().unwrap() - start,
+                Duration::from_millis(20)
+            );
+        });
     }
 }
