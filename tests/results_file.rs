@@ -148,7 +148,8 @@ fn an_interrupted_run_is_partial_and_readable() {
 fn newer_v1_files_still_read() {
     let results = run_virtual(&plan(PROFILE));
     let mut json: serde_json::Value = serde_json::from_str(&results.to_json()).unwrap();
-    json["profile"]["strategies"][0]["layers"] = serde_json::json!([{ "kind": "teleport", "hops": 3 }]);
+    json["profile"]["strategies"][0]["layers"] =
+        serde_json::json!([{ "kind": "teleport", "hops": 3 }]);
     json["profile"]["load"]["burst"] = serde_json::json!(true);
     json["strategies"][0]["new_figure"] = serde_json::json!(1.5);
     json["something_new"] = serde_json::json!({ "a": 1 });

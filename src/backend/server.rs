@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio::net::TcpListener;
 use tonic::metadata::MetadataValue;
-use tonic::transport::server::TcpIncoming;
+use tonic::transport::server::{Router, TcpIncoming};
 use tonic::{Code, Request, Response, Status};
 
 use super::{Backend, BackendStats, Incoming};
@@ -38,7 +38,12 @@ pub struct Shared {
 impl Shared {
     /// A server state with a fresh backend for `plan`, on the precise real-time timer.
     pub fn new(plan: Arc<Plan>) -> Self {
-        let clock = Clock::Precise;
+        Self::with_clock(plan, Clock::Precise)
+    }
+
+    /// A server state with a fresh backend for `plan`, waiting out service times on `clock`
+    /// (the run's simulated clock, for a server on a paused runtime).
+    pub fn with_clock(plan: Arc<Plan>, clock: Clock) -> Self {
         let backend = Backend::new(&plan, clock.clone());
         Self {
             plan,
@@ -133,6 +138,14 @@ impl pb::control_server::Control for Shared {
     }
 }
 
+/// The tonic router of the backend and its control service, ready to serve over any incoming
+/// stream of connections (`serve_with_incoming` and friends).
+pub fn router(shared: Shared) -> Router {
+    tonic::transport::Server::builder()
+        .add_service(pb::backend_server::BackendServer::new(shared.clone()))
+        .add_service(pb::control_server::ControlServer::new(shared))
+}
+
 /// Serves the backend (and its control service) on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
@@ -140,9 +153,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
-        .add_service(pb::backend_server::BackendServer::new(shared.clone()))
-        .add_service(pb::control_server::ControlServer::new(shared))
+    router(shared)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }

@@ -2,8 +2,7 @@
 //!
 //! `park_timeout` is a futex wait with a timeout, an hrtimer on Linux: it wakes within the
 //! kernel's timer slack (50 µs by default) of the deadline. Waking the waiting task then costs
-//! one cross-thread wake. Measured on the 2-core CI machine: generator lag p50 0.09 ms, p99
-//! 0.16 ms at 200 calls/s (see docs/PERFORMANCE.md for the command).
+//! one cross-thread wake. Figures and the command that measured them: docs/PERFORMANCE.md.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -3,9 +3,12 @@
 //! - [`grpc::GrpcTransport`]: a real tonic client over HTTP/2 and TCP (`--clock real`, the
 //!   embedded backend on loopback or a `--target`).
 //! - [`direct::DirectTransport`]: the backend's handler called as a service, in process
-//!   (`--clock virtual`). On a paused clock nothing is gained by running HTTP/2 framing through
-//!   an in-memory pipe: the backend's behaviour is the same code either way, and the direct call
-//!   keeps the simulation an order of magnitude faster and free of hyper's own timers.
+//!   (`--clock virtual`). HTTP/2 through an in-memory pipe was measured and rejected
+//!   (`benches/virtual_time.rs`, docs/PERFORMANCE.md): tonic enforces `grpc-timeout` with
+//!   tokio's own timer and h2 expires reset streams in wall time, neither of which a simulated
+//!   clock drives, so deadlines fired early and the connection was eventually reset; with
+//!   deadlines out of reach the results agreed exactly but the direct call was about 5× faster.
+//!   The backend's behaviour is the same code either way.
 //!
 //! Both are `Service<Call, Response = Reply, Error = Failure>` and are boxed once, where the
 //! stack is built.

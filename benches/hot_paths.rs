@@ -1,0 +1,223 @@
+//! Micro-benchmarks of the per-call hot paths, as they are today.
+//!
+//! - `recorder/*`: what the driver and the instrument layer report for every call and attempt.
+//! - `schedule/*`: one arrival offset of the open-loop schedule.
+//! - `fault_model/draw`: the backend's keyed draw for one attempt.
+//! - `results/to_json`: serialising the results of a short virtual run (once per run, not per
+//!   call, but it carries every histogram and timeline row).
+//!
+//! Run with `cargo bench --bench hot_paths` (add `-- recorder` to run one group).
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use resilbench::backend::latency::Latency;
+use resilbench::backend::model::FaultModel;
+use resilbench::call::{AttemptKind, Call, CallMeter, Failure, Outcome, Reply};
+use resilbench::clock::Clock;
+use resilbench::driver::Schedule;
+use resilbench::keyed::call_key;
+use resilbench::profile::{self, Arrival, BackendPlan, LoadPlan, Overrides};
+use resilbench::progress::Progress;
+use resilbench::record::{Recorder, RecorderConfig};
+use resilbench::results::Results;
+use resilbench::runner::{self, ClockMode, RunOptions};
+use resilbench::strategy::{Event, EventSink};
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+
+/// Nanoseconds between calls of a 20,000 calls/s schedule.
+const GAP_NS: u64 = 50_000;
+
+fn recorder_config() -> RecorderConfig {
+    RecorderConfig {
+        // Any instant will do: the recorder only measures from it.
+        start: Clock::Precise.now(),
+        warmup: Duration::ZERO,
+        duration: Duration::from_secs(3600),
+        deadline: Duration::from_secs(1),
+    }
+}
+
+/// A service time that walks over a few histogram buckets, 1.000 to 4.071 ms.
+fn e2e_of(i: u64) -> Duration {
+    Duration::from_micros(1_000 + (i * 37) % 3_072)
+}
+
+fn recorder(c: &mut Criterion) {
+    let mut group = c.benchmark_group("recorder");
+    group.throughput(Throughput::Elements(1));
+
+    // One measured call as the driver reports it: dispatched, started on time, completed OK.
+    // Intended starts advance at 20,000 calls/s, so each second of the timeline closes (and
+    // serialises its histogram) as in a run: that cost is included, spread over the second's
+    // calls.
+    group.bench_function("dispatched+started+completed", |b| {
+        let config = recorder_config();
+        let recorder = Recorder::new(config);
+        let ok: Outcome = Ok(Reply { backend_attempt: 1 });
+        let mut i = 0u64;
+        b.iter(|| {
+            let intended = config.start + Duration::from_nanos(i * GAP_NS);
+            recorder.dispatched(black_box(intended));
+            recorder.started(intended, black_box(intended));
+            recorder.completed(intended, 1, black_box(&ok), e2e_of(i));
+            i += 1;
+        });
+    });
+
+    // One attempt ending, as the instrument layer reports it (a failure, half the time).
+    group.bench_function("attempt_finished", |b| {
+        let config = recorder_config();
+        let recorder = Recorder::new(config);
+        let call = Call {
+            id: 1,
+            intended: config.start,
+            deadline: config.start + config.deadline,
+            previous_attempts: 0,
+            kind: AttemptKind::Original,
+            warmup: false,
+            payload_bytes: 0,
+            meter: Arc::new(CallMeter::default()),
+        };
+        let outcomes: [Outcome; 2] = [
+            Ok(Reply { backend_attempt: 1 }),
+            Err(Failure::local(Code::Unavailable)),
+        ];
+        let mut i = 0u64;
+        b.iter(|| {
+            // Within the first second: attempts alone never close a second.
+            let started = config.start + Duration::from_nanos((i % 20_000) * GAP_NS);
+            recorder.record(Event::AttemptFinished {
+                call: black_box(&call),
+                started,
+                ended: started + e2e_of(i),
+                outcome: &outcomes[(i % 2) as usize],
+            });
+            i += 1;
+        });
+    });
+    group.finish();
+}
+
+fn endless_load(arrival: Arrival) -> LoadPlan {
+    LoadPlan {
+        arrival,
+        rate: 20_000.0,
+        steps: vec![],
+        // Long enough never to end while measured.
+        duration: Duration::from_secs(100 * 365 * 24 * 3600),
+        warmup: Duration::ZERO,
+        deadline: Duration::from_secs(1),
+        max_in_flight: 10_000,
+        payload_bytes: 0,
+    }
+}
+
+fn schedule(c: &mut Criterion) {
+    let mut group = c.benchmark_group("schedule");
+    group.throughput(Throughput::Elements(1));
+    for (name, arrival) in [
+        ("constant", Arrival::Constant),
+        ("poisson", Arrival::Poisson),
+    ] {
+        group.bench_function(name, |b| {
+            let mut offsets = Schedule::new(&endless_load(arrival), 7);
+            b.iter(|| black_box(offsets.next()));
+        });
+    }
+    group.finish();
+}
+
+fn fault_model(c: &mut Criterion) {
+    let plan = BackendPlan {
+        latency: Latency::Lognormal {
+            median: Duration::from_millis(2),
+            p99: Duration::from_millis(20),
+        },
+        errors: BTreeMap::from([("UNAVAILABLE".to_string(), 0.01)]),
+        workers: None,
+        queue: None,
+    };
+    let model = FaultModel::new(7, &plan);
+    let mut group = c.benchmark_group("fault_model");
+    group.throughput(Throughput::Elements(1));
+    // Request keys as the transports compute them, made beforehand: only the draw is timed.
+    let keys: Vec<u64> = (0..4096).map(call_key).collect();
+    group.bench_function("draw", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = (i + 1) % keys.len();
+            black_box(model.draw(black_box(keys[i]), 0))
+        });
+    });
+    group.finish();
+}
+
+/// Two strategies, 10 s at 1,000 calls/s: a results file of the usual shape (timeline rows,
+/// base64 histograms, the plan).
+const SHORT_RUN: &str = r#"
+name = "bench"
+seed = 3
+[load]
+rate = 1000
+duration = "10s"
+deadline = "200ms"
+[backend]
+latency = { dist = "lognormal", median = "2ms", p99 = "20ms" }
+errors = { UNAVAILABLE = 0.01 }
+[[strategies]]
+name = "baseline"
+[[strategies]]
+name = "attempt-timeout"
+layers = [{ kind = "timeout", timeout = "10ms" }]
+"#;
+
+fn short_virtual_run() -> Results {
+    let plan = profile::parse(SHORT_RUN, "bench.toml", "bench", &Overrides::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let opts = RunOptions {
+        clock: ClockMode::Virtual,
+        target: None,
+        progress: Progress::Quiet,
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a paused current-thread runtime")
+        .block_on(async {
+            let clock = opts.clock.start();
+            runner::execute(&plan, &opts, &clock, CancellationToken::new()).await
+        })
+        .expect("the short run")
+}
+
+fn results(c: &mut Criterion) {
+    let results = short_virtual_run();
+    let bytes = results.to_json().len();
+    let mut group = c.benchmark_group("results");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.bench_function("to_json", |b| b.iter(|| black_box(&results).to_json()));
+    group.finish();
+}
+
+/// Short runs, and no plots (drawing them takes longer than measuring), so that the whole file
+/// runs in about 20 s on two cores.
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(50)
+        .without_plots()
+}
+
+criterion_group! {
+    name = hot_paths;
+    config = config();
+    targets = recorder, schedule, fault_model, results
+}
+criterion_main!(hot_paths);
