@@ -58,7 +58,10 @@ fn recorder(c: &mut Criterion) {
     group.bench_function("dispatched+started+completed", |b| {
         let config = recorder_config();
         let recorder = Recorder::new(config);
-        let ok: Outcome = Ok(Reply { backend_attempt: 1 });
+        let ok: Outcome = Ok(Reply {
+            backend_attempt: 1,
+            messages: 0,
+        });
         let mut i = 0u64;
         b.iter(|| {
             let intended = config.start + Duration::from_nanos(i * GAP_NS);
@@ -81,10 +84,15 @@ fn recorder(c: &mut Criterion) {
             kind: AttemptKind::Original,
             warmup: false,
             payload_bytes: 0,
+            method: resilbench::profile::Method::Unary,
+            idempotency_key: false,
             meter: Arc::new(CallMeter::default()),
         };
         let outcomes: [Outcome; 2] = [
-            Ok(Reply { backend_attempt: 1 }),
+            Ok(Reply {
+                backend_attempt: 1,
+                messages: 0,
+            }),
             Err(Failure::local(Code::Unavailable)),
         ];
         let mut i = 0u64;
@@ -106,6 +114,7 @@ fn recorder(c: &mut Criterion) {
 fn endless_load(arrival: Arrival) -> LoadPlan {
     LoadPlan {
         arrival,
+        method: resilbench::profile::Method::Unary,
         rate: 20_000.0,
         steps: vec![],
         // Long enough never to end while measured.
@@ -125,7 +134,7 @@ fn schedule(c: &mut Criterion) {
         ("poisson", Arrival::Poisson),
     ] {
         group.bench_function(name, |b| {
-            let mut offsets = Schedule::new(&endless_load(arrival), 7);
+            let mut offsets = Schedule::new(&endless_load(arrival), &[], 7);
             b.iter(|| black_box(offsets.next()));
         });
     }
@@ -139,10 +148,13 @@ fn fault_model(c: &mut Criterion) {
             p99: Duration::from_millis(20),
         },
         errors: BTreeMap::from([("UNAVAILABLE".to_string(), 0.01)]),
-        workers: None,
-        queue: None,
+        ..BackendPlan::default()
     };
     let model = FaultModel::new(7, &plan);
+    let calm = resilbench::backend::phases::Effects {
+        latency_factor: 1.0,
+        ..Default::default()
+    };
     let mut group = c.benchmark_group("fault_model");
     group.throughput(Throughput::Elements(1));
     // Request keys as the transports compute them, made beforehand: only the draw is timed.
@@ -151,7 +163,7 @@ fn fault_model(c: &mut Criterion) {
         let mut i = 0usize;
         b.iter(|| {
             i = (i + 1) % keys.len();
-            black_box(model.draw(black_box(keys[i]), 0))
+            black_box(model.draw(black_box(keys[i]), 0, &calm))
         });
     });
     group.finish();

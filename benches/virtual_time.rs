@@ -121,6 +121,7 @@ where
     let stack = strategy::build(s, transport, Arc::clone(&recorder) as _, clock);
     let spec = DriveSpec {
         load: &plan.load,
+        phases: &plan.phases,
         seed: plan.seed,
         deadline: s.deadline,
         start: config.start,
@@ -158,7 +159,8 @@ where
 /// a. The backend called directly.
 fn run_direct(plan: &Plan) -> Run {
     timed(|clock| async move {
-        let backend = Backend::new(plan, clock.clone());
+        let backend = Backend::new(plan, 0, clock.clone());
+        backend.begin(clock.now());
         let transport = DirectTransport::new(Arc::clone(&backend));
         let (config, state, end) = drive_one(plan, &clock, transport).await;
         (config, state, end, backend.stats())
@@ -201,9 +203,9 @@ async fn in_memory_server(plan: &Plan, clock: &Clock) -> (Shared, Channel) {
 fn run_grpc(plan: &Plan) -> Run {
     timed(|clock| async move {
         let (shared, channel) = in_memory_server(plan, &clock).await;
-        let transport = GrpcTransport::new(channel, plan.load.payload_bytes, clock.clone());
+        let transport = GrpcTransport::new(channel, plan.load.payload_bytes, clock.clone(), None);
         let (config, state, end) = drive_one(plan, &clock, transport).await;
-        (config, state, end, shared.current().stats())
+        (config, state, end, shared.stats())
     })
 }
 
@@ -243,6 +245,7 @@ impl Service<Call> for Probe {
         let mut request = tonic::Request::new(pb::CallRequest {
             request_id: call.id.to_string(),
             payload: Default::default(),
+            script: vec![],
         });
         request.set_timeout(call.deadline.saturating_duration_since(self.clock.now()));
         let (clock, origin, seen) = (self.clock.clone(), self.origin, Arc::clone(&self.seen));
@@ -250,6 +253,7 @@ impl Service<Call> for Probe {
             match client.call(request).await {
                 Ok(reply) => Ok(Reply {
                     backend_attempt: reply.get_ref().attempt,
+                    messages: 0,
                 }),
                 Err(status) => {
                     let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -270,7 +274,7 @@ impl Service<Call> for Probe {
                             }
                         });
                     first.count += 1;
-                    Err(status_to_failure(&status))
+                    Err(status_to_failure(&status, 0))
                 }
             }
         })
@@ -290,7 +294,7 @@ fn probe_grpc(plan: &Plan) -> BTreeMap<String, FirstFailure> {
             seen: out,
         };
         let (config, state, end) = drive_one(plan, &clock, transport).await;
-        (config, state, end, shared.current().stats())
+        (config, state, end, shared.stats())
     });
     std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()))
 }
@@ -384,8 +388,8 @@ fn compare(title: &str, plan: &Plan) {
         "check: ok {} vs {}, p50 {a50:.3} vs {b50:.3} ms, p99 {a99:.3} vs {b99:.3} ms, backend received {:?} vs {:?}: {}",
         a.counts.succeeded,
         b.counts.succeeded,
-        a.backend.map(|s| s.received),
-        b.backend.map(|s| s.received),
+        a.backend.as_ref().map(|s| s.received),
+        b.backend.as_ref().map(|s| s.received),
         if same { "agree" } else { "DISAGREE" }
     );
     let drift = direct.tokio_moved.as_secs_f64() / direct.simulated.as_secs_f64();

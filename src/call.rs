@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::time::Instant;
 use tonic::Code;
 
+use crate::profile::Method;
 use crate::status::Pushback;
 
 /// One logical call of the schedule, as it travels down a strategy stack.
@@ -35,6 +36,10 @@ pub struct Call {
     pub warmup: bool,
     /// Size of the request payload in bytes.
     pub payload_bytes: u32,
+    /// Which of the backend's methods the call uses.
+    pub method: Method,
+    /// Attach an idempotency key (the same on every attempt) to a mutation.
+    pub idempotency_key: bool,
     /// Counters shared by every attempt of this call.
     pub meter: Arc<CallMeter>,
 }
@@ -70,10 +75,12 @@ impl CallMeter {
 }
 
 /// A successful reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reply {
     /// Which attempt of this request id the backend saw (1 = the first).
     pub backend_attempt: u32,
+    /// Stream messages received (0 for unary calls).
+    pub messages: u32,
 }
 
 /// A failed attempt or call: a gRPC status other than OK.
@@ -85,6 +92,9 @@ pub struct Failure {
     pub pushback: Option<Pushback>,
     /// Where the status came from.
     pub source: FailureSource,
+    /// Stream messages received before the failure (0 for unary calls). A stream that failed
+    /// after its first message was committed (gRFC A6): it must not be retried.
+    pub messages: u32,
 }
 
 /// Where a failure status came from.
@@ -105,6 +115,7 @@ impl Failure {
             code,
             pushback: None,
             source: FailureSource::Local,
+            messages: 0,
         }
     }
 }

@@ -77,9 +77,12 @@ pub struct ValidateArgs {
 pub struct ServeArgs {
     /// The profile whose [backend] to serve.
     pub profile: PathBuf,
-    /// Address to listen on.
+    /// Address to listen on (loopback unless you name another).
     #[arg(long, default_value = "127.0.0.1:50051")]
     pub listen: String,
+    /// Print one line per attempt: request id, attempt, grpc-previous-rpc-attempts, status.
+    #[arg(long)]
+    pub log_attempts: bool,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -223,7 +226,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         let addr = listener
             .local_addr()
             .map_err(|e| CliError::Other(e.to_string()))?;
-        let shared = Shared::new(plan);
+        let shared = Shared::new(plan).log_attempts(args.log_attempts);
         eprintln!(
             "resilbench serve: backend of {} listening on {addr} (Ctrl-C to stop)",
             args.profile.display()
@@ -232,10 +235,15 @@ fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             let _ = wait_for_signal().await;
         })
         .await;
-        let stats = shared.current().stats();
+        let stats = shared.stats();
         eprintln!(
-            "resilbench serve: stopped. received {}  executed {}  rejected {}  queue high water {}",
-            stats.received, stats.executed, stats.rejected, stats.queue_high_water
+            "resilbench serve: stopped. received {}  executed {}  rejected {}  wasted {}  duplicate side effects {}  queue high water {}",
+            stats.received,
+            stats.executed,
+            stats.rejected,
+            stats.wasted,
+            stats.duplicate_side_effects,
+            stats.queue_high_water
         );
         served.map_err(|e| CliError::Other(format!("server error: {e}")))
     })?;

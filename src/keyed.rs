@@ -55,6 +55,16 @@ pub enum Purpose {
     Latency = 1,
     /// The attempt's status.
     Status = 2,
+    /// Whether an error burst hits the attempt.
+    Burst = 3,
+    /// Whether a mutation's reply is lost.
+    LostResponse = 4,
+    /// Whether a stream fails before its first message.
+    StreamBeforeFirst = 5,
+    /// Whether a stream fails after message k.
+    StreamAfter = 6,
+    /// The intervals between a stream's messages.
+    StreamInterval = 7,
 }
 
 /// A SplitMix64 stream keyed by (seed, request key, attempt, purpose).

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
@@ -33,6 +34,7 @@ use crate::record::summary::{self, lag};
 use crate::record::{Recorder, RecorderConfig, hlog};
 use crate::results::{Environment, Generator, Results, SCHEMA, StrategyResult, write_atomic};
 use crate::strategy::{self, Stack};
+use crate::transport::balance::RoundRobin;
 use crate::transport::direct::DirectTransport;
 use crate::transport::grpc::{GrpcTransport, endpoint};
 
@@ -110,12 +112,15 @@ pub const DRAIN_VIRTUAL: Duration = Duration::from_secs(3600);
 
 /// The backend side of one strategy's run.
 enum Setup {
-    Direct(Arc<Backend>),
+    /// In process (virtual time): one backend per replica.
+    Direct(Vec<Arc<Backend>>),
+    /// An embedded server on loopback hosting every replica.
     Embedded {
         shared: Shared,
         stop: oneshot::Sender<()>,
         server: JoinHandle<Result<(), tonic::transport::Error>>,
     },
+    /// A `resilbench serve` elsewhere, and whether it has the Control service.
     Remote(pb::control_client::ControlClient<Channel>, bool),
 }
 
@@ -125,17 +130,24 @@ impl Setup {
         opts: &RunOptions,
         clock: &Clock,
     ) -> Result<(Setup, Stack), RunError> {
+        let replicas = plan.backend.replica_count();
         match (opts.clock, &opts.target) {
             (ClockMode::Virtual, Some(_)) => Err(RunError::Options(
                 "--clock virtual runs the backend in process; it cannot drive a --target".into(),
             )),
             (ClockMode::Virtual, None) => {
-                let backend = Backend::new(plan, clock.clone());
-                let transport = Stack::new(DirectTransport::new(Arc::clone(&backend)));
-                Ok((Setup::Direct(backend), transport))
+                let backends = Backend::replicas(plan, clock);
+                let transports = backends
+                    .iter()
+                    .map(|b| DirectTransport::new(Arc::clone(b)))
+                    .collect();
+                Ok((
+                    Setup::Direct(backends),
+                    Stack::new(RoundRobin::new(transports)),
+                ))
             }
             (ClockMode::Real, None) => {
-                let shared = Shared::new(Arc::new(plan.clone()));
+                let shared = Shared::unstarted(Arc::new(plan.clone()), clock.clone());
                 let listener = TcpListener::bind("127.0.0.1:0")
                     .await
                     .map_err(|e| RunError::Embedded(e.to_string()))?;
@@ -146,12 +158,7 @@ impl Setup {
                 let server = tokio::spawn(server::serve(listener, shared.clone(), async {
                     let _ = stopped.await;
                 }));
-                let channel = connect(&addr.to_string(), clock).await?;
-                let transport = Stack::new(GrpcTransport::new(
-                    channel,
-                    plan.load.payload_bytes,
-                    clock.clone(),
-                ));
+                let transport = grpc_replicas(&addr.to_string(), plan, clock, replicas).await?;
                 Ok((
                     Setup::Embedded {
                         shared,
@@ -163,7 +170,7 @@ impl Setup {
             }
             (ClockMode::Real, Some(target)) => {
                 let channel = connect(target, clock).await?;
-                let mut control = pb::control_client::ControlClient::new(channel.clone());
+                let mut control = pb::control_client::ControlClient::new(channel);
                 // A target without the Control service still runs; it just cannot report.
                 let has_control = match control.reset(pb::ResetRequest {}).await {
                     Ok(_) => true,
@@ -175,41 +182,52 @@ impl Setup {
                         });
                     }
                 };
-                let transport = Stack::new(GrpcTransport::new(
-                    channel,
-                    plan.load.payload_bytes,
-                    clock.clone(),
-                ));
+                let transport = grpc_replicas(target, plan, clock, replicas).await?;
                 Ok((Setup::Remote(control, has_control), transport))
             }
         }
     }
 
+    /// Starts the backends' phase clocks at the strategy's time zero (a remote backend started
+    /// its own at the reset, just before).
+    fn begin(&self, start: Instant) {
+        match self {
+            Setup::Direct(backends) => backends.iter().for_each(|b| b.begin(start)),
+            Setup::Embedded { shared, .. } => shared.begin(start),
+            Setup::Remote(..) => {}
+        }
+    }
+
     /// The backend's figures for the strategy just run, and the backend stopped. Unless the
     /// run was interrupted, the backend first finishes the work callers abandoned (up to
-    /// `drain`), so `executed` counts it.
+    /// `drain`), so `executed` and `wasted` count it.
     async fn finish(self, clock: &Clock, drain: Option<Duration>) -> Option<BackendStats> {
+        async fn drained(backends: &[Arc<Backend>]) {
+            for b in backends {
+                b.drained().await;
+            }
+        }
         match self {
-            Setup::Direct(backend) => {
+            Setup::Direct(backends) => {
                 if let Some(limit) = drain {
-                    let _ = clock.timeout(limit, backend.drained()).await;
+                    let _ = clock.timeout(limit, drained(&backends)).await;
                 }
-                Some(backend.stats())
+                Some(Backend::combined(&backends))
             }
             Setup::Embedded {
                 shared,
                 stop,
                 server,
             } => {
-                let backend = shared.current();
+                let backends = shared.current();
                 if let Some(limit) = drain {
-                    let _ = clock.timeout(limit, backend.drained()).await;
+                    let _ = clock.timeout(limit, drained(&backends)).await;
                     let _ = stop.send(());
                     let _ = clock.timeout(Duration::from_secs(2), server).await;
                 } else {
                     server.abort();
                 }
-                Some(backend.stats())
+                Some(Backend::combined(&backends))
             }
             Setup::Remote(mut control, true) => control
                 .stats(pb::StatsRequest {})
@@ -219,6 +237,28 @@ impl Setup {
             Setup::Remote(_, false) => None,
         }
     }
+}
+
+/// One connection per replica to the server at `addr`, each naming its replica, behind
+/// round-robin.
+async fn grpc_replicas(
+    addr: &str,
+    plan: &Plan,
+    clock: &Clock,
+    replicas: usize,
+) -> Result<Stack, RunError> {
+    let mut transports = Vec::with_capacity(replicas);
+    for i in 0..replicas {
+        let channel = connect(addr, clock).await?;
+        let replica = (replicas > 1).then_some(i);
+        transports.push(GrpcTransport::new(
+            channel,
+            plan.load.payload_bytes,
+            clock.clone(),
+            replica,
+        ));
+    }
+    Ok(Stack::new(RoundRobin::new(transports)))
 }
 
 /// Connects to `addr`, failing within about two seconds with the reason.
@@ -277,6 +317,7 @@ pub async fn execute(
             duration: plan.load.duration,
             deadline: strategy.deadline,
         };
+        setup.begin(config.start);
         let recorder = Arc::new(Recorder::new(config));
         let stack = strategy::build(strategy, transport, Arc::clone(&recorder) as _, clock);
         let ticker = opts
@@ -284,6 +325,7 @@ pub async fn execute(
             .begin(plan, index, Arc::clone(&recorder), clock);
         let spec = DriveSpec {
             load: &plan.load,
+            phases: &plan.phases,
             seed: plan.seed,
             deadline: strategy.deadline,
             start: config.start,

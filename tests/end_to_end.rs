@@ -47,7 +47,7 @@ fn check_results(r: &Results, target: &str) {
             "{}: UNAVAILABLE share {unavailable}",
             s.name
         );
-        let backend = s.backend.expect("backend figures");
+        let backend = s.backend.as_ref().expect("backend figures");
         // Every attempt reached the backend, except perhaps attempts the client abandoned
         // (timed out) before they arrived, which a slow CI machine could produce.
         let abandoned: u64 = ["CANCELLED", "DEADLINE_EXCEEDED"]

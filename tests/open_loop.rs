@@ -45,6 +45,7 @@ where
         );
         let spec = DriveSpec {
             load: &plan.load,
+            phases: &plan.phases,
             seed: plan.seed,
             deadline: s.deadline,
             start,
@@ -60,7 +61,10 @@ where
 }
 
 fn ok() -> Result<Reply, Failure> {
-    Ok(Reply { backend_attempt: 1 })
+    Ok(Reply {
+        backend_attempt: 1,
+        messages: 0,
+    })
 }
 
 const STALL_PROFILE: &str = r#"

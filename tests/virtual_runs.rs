@@ -63,7 +63,7 @@ fn every_strategy_meets_the_same_backend() {
     let slow = *a.status.get("DEADLINE_EXCEEDED").unwrap() as f64 / a.counts.sent as f64;
     assert!((slow - 0.01).abs() < 0.002, "share of slow calls {slow}");
     // Backend figures: every attempt arrived, none was refused at 32 workers.
-    let backend = a.backend.unwrap();
+    let backend = a.backend.as_ref().unwrap();
     assert_eq!(backend.received, a.attempts.total);
     assert_eq!(backend.rejected, 0);
     assert_eq!(a.amplification.backend, Some(1.0));
@@ -90,7 +90,7 @@ name = "w"
     let s = &r.strategies[0];
     assert_eq!(s.counts.offered, 200);
     assert_eq!(s.attempts.total, 200);
-    let backend = s.backend.unwrap();
+    let backend = s.backend.as_ref().unwrap();
     assert_eq!((backend.received, backend.executed), (200, 200));
 }
 

@@ -24,6 +24,7 @@ pub const Z_99: f64 = 2.326_347_874_040_841;
 /// A service-time distribution. In a profile, a plain duration string (`latency = "2ms"`) is a
 /// fixed latency; a table names its shape with `dist`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 #[serde(tag = "dist", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Latency {
     /// Always the same.
@@ -83,7 +84,6 @@ pub struct Component {
     /// Relative weight, above 0.
     pub weight: f64,
     /// The component's distribution (a duration string or a table).
-    #[serde(deserialize_with = "deserialize_latency")]
     pub latency: Latency,
 }
 
@@ -95,26 +95,35 @@ impl Default for Latency {
     }
 }
 
-/// Deserializes a [`Latency`] from either a duration string (fixed) or a table with `dist`.
-pub fn deserialize_latency<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Latency, D::Error> {
-    struct Visitor;
-    impl<'de> serde::de::Visitor<'de> for Visitor {
-        type Value = Latency;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str(
-                "a duration like \"2ms\", or a table like { dist = \"lognormal\", median = \"2ms\", p99 = \"20ms\" }",
-            )
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Latency, E> {
-            crate::profile::duration::parse(v)
-                .map(|value| Latency::Fixed { value })
-                .map_err(E::custom)
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Latency, A::Error> {
-            Latency::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-        }
+impl Serialize for Latency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // The derived, tagged form (`remote = "Self"` makes it an inherent function).
+        Latency::serialize(self, s)
     }
-    d.deserialize_any(Visitor)
+}
+
+/// A duration string is a fixed latency; a table is deserialized in the derived, tagged form.
+impl<'de> Deserialize<'de> for Latency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Latency;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a duration like \"2ms\", or a table like { dist = \"lognormal\", median = \"2ms\", p99 = \"20ms\" }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Latency, E> {
+                crate::profile::duration::parse(v)
+                    .map(|value| Latency::Fixed { value })
+                    .map_err(E::custom)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Latency, A::Error> {
+                Latency::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl Latency {

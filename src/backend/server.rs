@@ -4,21 +4,29 @@
 //! embedded backend binds port 0 and tests stop it cleanly. Accepted connections get
 //! `TCP_NODELAY`: without it, small gRPC frames wait for Nagle's algorithm and every reply is
 //! late by up to the delayed-ACK timeout.
+//!
+//! Requests are untrusted: ids longer than [`MAX_REQUEST_ID`] bytes and scripts longer than
+//! [`MAX_SCRIPT`] steps are refused with INVALID_ARGUMENT, so a client cannot make the backend
+//! remember without bound.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tonic::metadata::MetadataValue;
+use tokio_stream::Stream;
+use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::transport::server::{Router, TcpIncoming};
 use tonic::{Code, Request, Response, Status};
 
-use super::{Backend, BackendStats, Incoming};
+use super::{Answer, Backend, BackendStats, Incoming, ReplicaStats, StreamEvent};
 use crate::clock::Clock;
 use crate::keyed::request_key;
 use crate::pb;
-use crate::profile::Plan;
-use crate::status::PUSHBACK_HEADER;
+use crate::profile::backend::StepPlan;
+use crate::profile::{Method, Plan};
+use crate::status::{PUSHBACK_HEADER, code_name};
 
 /// Request header that marks warmup traffic, which the backend serves but does not count.
 pub const WARMUP_HEADER: &str = "resilbench-warmup";
@@ -26,63 +34,212 @@ pub const WARMUP_HEADER: &str = "resilbench-warmup";
 /// Request header of gRFC A6: how many attempts of this call came before this one.
 pub const PREVIOUS_ATTEMPTS_HEADER: &str = "grpc-previous-rpc-attempts";
 
-/// The backend behind a server. `Reset` swaps in a fresh instance; attempts already in
-/// service finish on the old one.
+/// Request header naming the replica (by index) that serves a request.
+pub const REPLICA_HEADER: &str = "resilbench-replica";
+
+/// Longest request id accepted, in bytes.
+pub const MAX_REQUEST_ID: usize = 256;
+
+/// Longest script accepted with a request.
+pub const MAX_SCRIPT: usize = 64;
+
+/// The backends behind a server. `Reset` swaps in fresh ones; attempts already in service
+/// finish on the old ones.
 #[derive(Debug, Clone)]
 pub struct Shared {
     plan: Arc<Plan>,
     clock: Clock,
-    current: Arc<RwLock<Arc<Backend>>>,
+    current: Arc<RwLock<Arc<Vec<Arc<Backend>>>>>,
+    log_attempts: bool,
 }
 
 impl Shared {
-    /// A server state with a fresh backend for `plan`, on the precise real-time timer.
+    /// A server state with fresh backends for `plan`, on the precise real-time clock.
     pub fn new(plan: Arc<Plan>) -> Self {
         Self::with_clock(plan, Clock::Precise)
     }
 
-    /// A server state with a fresh backend for `plan`, waiting out service times on `clock`
-    /// (the run's simulated clock, for a server on a paused runtime).
+    /// A server state with fresh backends for `plan`, waiting out service times on `clock`;
+    /// their phases start now.
     pub fn with_clock(plan: Arc<Plan>, clock: Clock) -> Self {
-        let backend = Backend::new(&plan, clock.clone());
+        let shared = Self::unstarted(plan, clock);
+        shared.begin(shared.clock.now());
+        shared
+    }
+
+    /// Like [`Shared::with_clock`], with phases started later by [`Shared::begin`] (the
+    /// embedded backend starts them at the strategy's exact time zero).
+    pub fn unstarted(plan: Arc<Plan>, clock: Clock) -> Self {
+        let backends = Arc::new(Backend::replicas(&plan, &clock));
         Self {
             plan,
             clock,
-            current: Arc::new(RwLock::new(backend)),
+            current: Arc::new(RwLock::new(backends)),
+            log_attempts: false,
         }
     }
 
-    /// The backend now in service.
-    pub fn current(&self) -> Arc<Backend> {
+    /// Starts the phases of the backends in service at `start`.
+    pub fn begin(&self, start: tokio::time::Instant) {
+        for b in self.current().iter() {
+            b.begin(start);
+        }
+    }
+
+    /// Prints one line per attempt to stderr (`serve --log-attempts`).
+    pub fn log_attempts(mut self, on: bool) -> Self {
+        self.log_attempts = on;
+        self
+    }
+
+    fn fresh(plan: &Plan, clock: &Clock) -> Arc<Vec<Arc<Backend>>> {
+        let backends = Backend::replicas(plan, clock);
+        let start = clock.now();
+        for b in &backends {
+            b.begin(start);
+        }
+        Arc::new(backends)
+    }
+
+    /// The backends now in service, one per replica.
+    pub fn current(&self) -> Arc<Vec<Arc<Backend>>> {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Replaces the backend with a fresh one; returns the old one's figures.
+    /// Replaces the backends with fresh ones; returns the old ones' figures.
     pub fn reset(&self) -> BackendStats {
-        let fresh = Backend::new(&self.plan, self.clock.clone());
+        let fresh = Self::fresh(&self.plan, &self.clock);
         let mut slot = self.current.write().unwrap_or_else(|e| e.into_inner());
-        std::mem::replace(&mut *slot, fresh).stats()
+        Backend::combined(&std::mem::replace(&mut *slot, fresh))
+    }
+
+    /// The figures of the backends now in service.
+    pub fn stats(&self) -> BackendStats {
+        Backend::combined(&self.current())
+    }
+
+    /// The backend a request asks for, and what the request says about itself.
+    fn incoming(
+        &self,
+        meta: &MetadataMap,
+        method: Method,
+        request_id: &str,
+        script: &[pb::ScriptStep],
+        idempotency_key: &str,
+    ) -> Result<(Arc<Backend>, Incoming), Status> {
+        if request_id.len() > MAX_REQUEST_ID || idempotency_key.len() > MAX_REQUEST_ID {
+            return Err(Status::invalid_argument(format!(
+                "request ids and keys are at most {MAX_REQUEST_ID} bytes"
+            )));
+        }
+        if script.len() > MAX_SCRIPT {
+            return Err(Status::invalid_argument(format!(
+                "a script has at most {MAX_SCRIPT} steps"
+            )));
+        }
+        let header = |name: &str| meta.get(name).and_then(|v| v.to_str().ok());
+        let backends = self.current();
+        let replica = header(REPLICA_HEADER)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let backend = backends.get(replica).cloned().ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "no replica {replica} (the profile has {})",
+                backends.len()
+            ))
+        })?;
+        let number = request_id
+            .parse::<u64>()
+            .ok()
+            .filter(|n| n.to_string() == request_id);
+        let steps: Vec<StepPlan> = script
+            .iter()
+            .map(|s| StepPlan {
+                status: code_name(Code::from_i32(s.status_code as i32)).to_string(),
+                latency: (s.latency_ms > 0).then(|| crate::backend::latency::Latency::Fixed {
+                    value: Duration::from_millis(u64::from(s.latency_ms)),
+                }),
+                pushback: (!s.pushback.is_empty()).then(|| s.pushback.clone()),
+            })
+            .collect();
+        let incoming = Incoming {
+            method,
+            request_key: request_key(request_id.as_bytes()),
+            id_number: number,
+            id_text: number.is_none().then(|| Arc::from(request_id)),
+            previous_attempts: header(PREVIOUS_ATTEMPTS_HEADER)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            warmup: meta.contains_key(WARMUP_HEADER),
+            deadline: header("grpc-timeout")
+                .and_then(parse_grpc_timeout)
+                .map(|t| self.clock.now() + t),
+            script: (!steps.is_empty()).then(|| Arc::from(steps)),
+            idempotency_key: (!idempotency_key.is_empty()).then(|| Arc::from(idempotency_key)),
+        };
+        Ok((backend, incoming))
+    }
+
+    fn log(&self, method: &str, request_id: &str, incoming: &Incoming, answer: &Answer) {
+        if self.log_attempts {
+            eprintln!(
+                "{method} request_id={request_id} attempt={} grpc-previous-rpc-attempts={} status={}{}",
+                answer.attempt,
+                incoming.previous_attempts,
+                code_name(answer.code),
+                answer
+                    .pushback
+                    .as_ref()
+                    .map(|p| format!(" pushback={p}"))
+                    .unwrap_or_default()
+            );
+        }
     }
 }
 
-fn to_pb(s: BackendStats) -> pb::BackendStats {
-    pb::BackendStats {
-        received: s.received,
-        executed: s.executed,
-        rejected: s.rejected,
-        queue_high_water: s.queue_high_water,
+/// Parses a `grpc-timeout` value (gRPC over HTTP/2: up to 8 digits and a unit, H M S m u n).
+pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// A status with the answer's pushback trailer.
+fn status_of(answer: &Answer) -> Status {
+    let mut status = Status::new(answer.code, format!("attempt {}", answer.attempt));
+    if let Some(value) = answer
+        .pushback
+        .as_deref()
+        .and_then(|p| MetadataValue::try_from(p).ok())
+    {
+        status.metadata_mut().insert(PUSHBACK_HEADER, value);
+    }
+    status
+}
+
+fn reply(request_id: String, answer: &Answer) -> Result<Response<pb::CallReply>, Status> {
+    if answer.code == Code::Ok {
+        Ok(Response::new(pb::CallReply {
+            request_id,
+            attempt: answer.attempt,
+        }))
+    } else {
+        Err(status_of(answer))
     }
 }
 
-/// Converts figures received from a `Control` call.
-pub fn from_pb(s: pb::BackendStats) -> BackendStats {
-    BackendStats {
-        received: s.received,
-        executed: s.executed,
-        rejected: s.rejected,
-        queue_high_water: s.queue_high_water,
-    }
-}
+type StreamOf<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl pb::backend_server::Backend for Shared {
@@ -90,35 +247,79 @@ impl pb::backend_server::Backend for Shared {
         &self,
         request: Request<pb::CallRequest>,
     ) -> Result<Response<pb::CallReply>, Status> {
-        let meta = request.metadata();
-        let previous_attempts = meta
-            .get(PREVIOUS_ATTEMPTS_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let warmup = meta.contains_key(WARMUP_HEADER);
-        let body = request.into_inner();
-        let incoming = Incoming {
-            request_key: request_key(body.request_id.as_bytes()),
-            previous_attempts,
-            warmup,
-        };
-        let answer = self.current().handle(incoming).await;
-        if answer.code == Code::Ok {
-            return Ok(Response::new(pb::CallReply {
-                request_id: body.request_id,
-                attempt: answer.attempt,
-            }));
-        }
-        let mut status = Status::new(answer.code, format!("attempt {}", answer.attempt));
-        if let Some(value) = answer
-            .pushback
-            .and_then(|p| MetadataValue::try_from(p).ok())
-        {
-            status.metadata_mut().insert(PUSHBACK_HEADER, value);
-        }
-        Err(status)
+        let (meta, _, body) = request.into_parts();
+        let (backend, incoming) =
+            self.incoming(&meta, Method::Unary, &body.request_id, &body.script, "")?;
+        let answer = backend.handle(incoming.clone()).await;
+        self.log("Call", &body.request_id, &incoming, &answer);
+        reply(body.request_id, &answer)
     }
+
+    async fn mutate(
+        &self,
+        request: Request<pb::MutateRequest>,
+    ) -> Result<Response<pb::CallReply>, Status> {
+        let (meta, _, body) = request.into_parts();
+        let (backend, incoming) = self.incoming(
+            &meta,
+            Method::Mutate,
+            &body.request_id,
+            &body.script,
+            &body.idempotency_key,
+        )?;
+        let answer = backend.handle(incoming.clone()).await;
+        self.log("Mutate", &body.request_id, &incoming, &answer);
+        reply(body.request_id, &answer)
+    }
+
+    type StreamStream = StreamOf<pb::StreamReply>;
+
+    async fn stream(
+        &self,
+        request: Request<pb::CallRequest>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let (meta, _, body) = request.into_parts();
+        let (backend, incoming) =
+            self.incoming(&meta, Method::Stream, &body.request_id, &body.script, "")?;
+        let mut events = backend.stream(incoming.clone());
+        let this = self.clone();
+        let id = body.request_id;
+        let out = async_stream(move |tx| async move {
+            while let Some(event) = events.recv().await {
+                match event {
+                    StreamEvent::Message(n) => {
+                        let msg = pb::StreamReply {
+                            request_id: id.clone(),
+                            message: n,
+                        };
+                        if tx.send(Ok(msg)).await.is_err() {
+                            return;
+                        }
+                    }
+                    StreamEvent::End(answer) => {
+                        this.log("Stream", &id, &incoming, &answer);
+                        if answer.code != Code::Ok {
+                            let _ = tx.send(Err(status_of(&answer))).await;
+                        }
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(out))
+    }
+}
+
+/// A response stream fed by a task through a channel.
+fn async_stream<T, F, Fut>(produce: F) -> StreamOf<T>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<T, Status>>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(produce(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
 #[tonic::async_trait]
@@ -134,7 +335,76 @@ impl pb::control_server::Control for Shared {
         &self,
         _: Request<pb::StatsRequest>,
     ) -> Result<Response<pb::BackendStats>, Status> {
-        Ok(Response::new(to_pb(self.current().stats())))
+        Ok(Response::new(to_pb(Shared::stats(self))))
+    }
+}
+
+fn to_pb(s: BackendStats) -> pb::BackendStats {
+    pb::BackendStats {
+        received: s.received,
+        executed: s.executed,
+        rejected: s.rejected,
+        queue_high_water: s.queue_high_water,
+        wasted: s.wasted,
+        duplicate_side_effects: s.duplicate_side_effects,
+        replicas: s
+            .replicas
+            .into_iter()
+            .map(|r| pb::ReplicaStats {
+                name: r.name,
+                received: r.received,
+                executed: r.executed,
+                rejected: r.rejected,
+                wasted: r.wasted,
+            })
+            .collect(),
+        timeline: s
+            .timeline
+            .into_iter()
+            .map(|r| pb::BackendSecond {
+                t: r.t,
+                received: r.received,
+                executed: r.executed,
+                rejected: r.rejected,
+                queue_max: r.queue_max,
+                in_service_max: r.in_service_max,
+            })
+            .collect(),
+    }
+}
+
+/// Converts figures received from a `Control` call.
+pub fn from_pb(s: pb::BackendStats) -> BackendStats {
+    BackendStats {
+        received: s.received,
+        executed: s.executed,
+        rejected: s.rejected,
+        wasted: s.wasted,
+        duplicate_side_effects: s.duplicate_side_effects,
+        queue_high_water: s.queue_high_water,
+        replicas: s
+            .replicas
+            .into_iter()
+            .map(|r| ReplicaStats {
+                name: r.name,
+                received: r.received,
+                executed: r.executed,
+                rejected: r.rejected,
+                wasted: r.wasted,
+            })
+            .collect(),
+        timeline: s
+            .timeline
+            .into_iter()
+            .map(|r| super::timeline::BackendSecond {
+                t: r.t,
+                received: r.received,
+                executed: r.executed,
+                rejected: r.rejected,
+                queue_max: r.queue_max,
+                in_service_max: r.in_service_max,
+            })
+            .collect(),
     }
 }
 
@@ -156,4 +426,23 @@ pub async fn serve(
     router(shared)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_values_parse_as_the_spec_writes_them() {
+        assert_eq!(parse_grpc_timeout("100m"), Some(Duration::from_millis(100)));
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            parse_grpc_timeout("99999999n"),
+            Some(Duration::from_nanos(99_999_999))
+        );
+        for bad in ["", "m", "123456789m", "10x", "-1S", "1.5S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
+        }
+    }
 }

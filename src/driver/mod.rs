@@ -25,6 +25,7 @@ use tower::ServiceExt;
 use crate::call::{AttemptKind, Call, CallMeter};
 use crate::clock::Clock;
 use crate::profile::LoadPlan;
+use crate::profile::phases::PhasePlan;
 use crate::record::Recorder;
 use crate::record::summary::RunEnd;
 use crate::strategy::Stack;
@@ -38,6 +39,8 @@ pub const INTERRUPT_GRACE: Duration = Duration::from_millis(500);
 pub struct DriveSpec<'a> {
     /// The offered load.
     pub load: &'a LoadPlan,
+    /// The plan's phases (load spikes shape the schedule).
+    pub phases: &'a [PhasePlan],
     /// Seed of the arrival process.
     pub seed: u64,
     /// The strategy's call deadline, from each call's intended start.
@@ -64,7 +67,7 @@ pub async fn drive(
     let cancelled = stop.cancelled();
     tokio::pin!(cancelled);
 
-    for (id, offset) in Schedule::new(spec.load, spec.seed).enumerate() {
+    for (id, offset) in Schedule::new(spec.load, spec.phases, spec.seed).enumerate() {
         let intended = spec.start + offset;
         if intended > clock.now() {
             tokio::select! {
@@ -101,6 +104,8 @@ pub async fn drive(
             kind: AttemptKind::Original,
             warmup: !measured,
             payload_bytes: spec.load.payload_bytes,
+            method: spec.load.method,
+            idempotency_key: false,
             meter: Arc::clone(&meter),
         };
         let stack = stack.clone();

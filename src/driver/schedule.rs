@@ -6,15 +6,16 @@
 //! arrivals are by nature a running sum of random gaps (kept in f64 nanoseconds: sub-microsecond
 //! over decades). Nothing is stored per call: a 30-year schedule costs no memory.
 //!
-//! Rate steps make the rate piecewise constant. For Poisson arrivals a segment's process
-//! restarts at the segment's start, which is exact for a piecewise-constant rate because the
-//! exponential distribution is memoryless.
+//! Rate steps and load spikes make the rate piecewise constant ([`segments`]). For Poisson
+//! arrivals a segment's process restarts at the segment's start, which is exact for a
+//! piecewise-constant rate because the exponential distribution is memoryless.
 
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::profile::phases::{PhaseKind, PhasePlan};
 use crate::profile::{Arrival, LoadPlan};
 
 /// Distinguishes the arrival stream from every other use of the plan's seed.
@@ -35,11 +36,65 @@ pub struct Schedule {
     rng: ChaCha8Rng,
 }
 
+/// The offered rate as a piecewise-constant function: `(start, calls per second)` segments in
+/// order, the first at 0. Rate steps set the base rate; `load_spike` phases multiply it while
+/// they last.
+pub fn segments(load: &LoadPlan, phases: &[PhasePlan]) -> Vec<(Duration, f64)> {
+    let spikes: Vec<&PhasePlan> = phases
+        .iter()
+        .filter(|p| p.kind == PhaseKind::LoadSpike)
+        .collect();
+    let mut bounds = vec![Duration::ZERO];
+    bounds.extend(load.steps.iter().map(|s| s.at));
+    for spike in &spikes {
+        bounds.extend([spike.start, spike.end()]);
+    }
+    bounds.retain(|b| *b < load.duration);
+    bounds.sort();
+    bounds.dedup();
+    bounds
+        .into_iter()
+        .map(|at| {
+            let base = load
+                .steps
+                .iter()
+                .rev()
+                .find(|s| s.at <= at)
+                .map_or(load.rate, |s| s.rate);
+            let factor: f64 = spikes
+                .iter()
+                .filter(|p| p.contains(at))
+                .map(|p| p.factor.unwrap_or(1.0))
+                .product();
+            (at, base * factor)
+        })
+        .collect()
+}
+
+/// Expected number of calls with intended start in `[from, to)` (exact for constant arrivals).
+pub fn expected_calls(load: &LoadPlan, phases: &[PhasePlan], from: Duration, to: Duration) -> f64 {
+    let segs = segments(load, phases);
+    segs.iter()
+        .enumerate()
+        .map(|(i, &(start, rate))| {
+            let end = segs.get(i + 1).map_or(load.duration, |s| s.0);
+            let (a, b) = (start.max(from), end.min(to));
+            if b > a {
+                rate * (b - a).as_secs_f64()
+            } else {
+                0.0
+            }
+        })
+        .sum()
+}
+
 impl Schedule {
-    /// The schedule of `load`, with Poisson gaps drawn from `seed`.
-    pub fn new(load: &LoadPlan, seed: u64) -> Self {
-        let mut segments = vec![(0, load.rate)];
-        segments.extend(load.steps.iter().map(|s| (s.at.as_nanos() as u64, s.rate)));
+    /// The schedule of `load` under `phases` (load spikes), with Poisson gaps drawn from `seed`.
+    pub fn new(load: &LoadPlan, phases: &[PhasePlan], seed: u64) -> Self {
+        let segments = segments(load, phases)
+            .into_iter()
+            .map(|(at, rate)| (at.as_nanos() as u64, rate))
+            .collect();
         let end = load.duration.as_nanos() as u64;
         Self {
             arrival: load.arrival,
@@ -108,6 +163,7 @@ mod tests {
     fn load(arrival: Arrival, rate: f64, secs: u64) -> LoadPlan {
         LoadPlan {
             arrival,
+            method: crate::profile::Method::Unary,
             rate,
             steps: vec![],
             duration: Duration::from_secs(secs),
@@ -121,7 +177,7 @@ mod tests {
     #[test]
     fn constant_sends_exactly_rate_times_duration_at_the_intended_times() {
         let offsets: Vec<Duration> =
-            Schedule::new(&load(Arrival::Constant, 1000.0, 60), 1).collect();
+            Schedule::new(&load(Arrival::Constant, 1000.0, 60), &[], 1).collect();
         assert_eq!(offsets.len(), 60_000);
         for (i, at) in offsets.iter().enumerate() {
             assert_eq!(*at, Duration::from_micros(1000 * i as u64));
@@ -131,7 +187,7 @@ mod tests {
     #[test]
     fn constant_does_not_drift_at_awkward_rates() {
         let offsets: Vec<Duration> =
-            Schedule::new(&load(Arrival::Constant, 3.0, 3600), 1).collect();
+            Schedule::new(&load(Arrival::Constant, 3.0, 3600), &[], 1).collect();
         assert_eq!(offsets.len(), 10_800);
         // Call 10,799 of a 3/s schedule is due at 3599.666…s, to the nanosecond.
         assert_eq!(offsets[10_799], Duration::from_nanos(3_599_666_666_667));
@@ -140,7 +196,7 @@ mod tests {
     #[test]
     fn poisson_mean_gap_is_one_over_rate() {
         let n = 100_000usize;
-        let offsets: Vec<Duration> = Schedule::new(&load(Arrival::Poisson, 1000.0, 1000), 42)
+        let offsets: Vec<Duration> = Schedule::new(&load(Arrival::Poisson, 1000.0, 1000), &[], 42)
             .take(n)
             .collect();
         assert_eq!(offsets.len(), n);
@@ -164,9 +220,9 @@ mod tests {
 
     #[test]
     fn poisson_is_reproducible_from_the_seed() {
-        let a: Vec<_> = Schedule::new(&load(Arrival::Poisson, 500.0, 2), 7).collect();
-        let b: Vec<_> = Schedule::new(&load(Arrival::Poisson, 500.0, 2), 7).collect();
-        let c: Vec<_> = Schedule::new(&load(Arrival::Poisson, 500.0, 2), 8).collect();
+        let a: Vec<_> = Schedule::new(&load(Arrival::Poisson, 500.0, 2), &[], 7).collect();
+        let b: Vec<_> = Schedule::new(&load(Arrival::Poisson, 500.0, 2), &[], 7).collect();
+        let c: Vec<_> = Schedule::new(&load(Arrival::Poisson, 500.0, 2), &[], 8).collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -184,11 +240,42 @@ mod tests {
                 rate: 100.0,
             },
         ];
-        let offsets: Vec<Duration> = Schedule::new(&plan, 1).collect();
+        let offsets: Vec<Duration> = Schedule::new(&plan, &[], 1).collect();
         assert_eq!(offsets.len(), 110);
         assert_eq!(offsets[9], Duration::from_millis(900));
         assert_eq!(offsets[10], Duration::from_secs(2));
         assert_eq!(offsets[109], Duration::from_millis(2990));
-        assert_eq!(plan.expected_calls(), 110.0);
+        assert_eq!(
+            expected_calls(&plan, &[], Duration::ZERO, plan.duration),
+            110.0
+        );
+    }
+
+    #[test]
+    fn a_load_spike_multiplies_the_rate_inside_its_window_only() {
+        let plan = load(Arrival::Constant, 10.0, 4);
+        let spike = PhasePlan {
+            kind: PhaseKind::LoadSpike,
+            start: Duration::from_secs(1),
+            duration: Duration::from_secs(2),
+            replica: None,
+            status: None,
+            latency_factor: None,
+            capacity_factor: None,
+            errors: Default::default(),
+            factor: Some(3.0),
+        };
+        let offsets: Vec<Duration> =
+            Schedule::new(&plan, std::slice::from_ref(&spike), 1).collect();
+        // 10 calls in [0, 1), 60 in [1, 3), 10 in [3, 4).
+        assert_eq!(offsets.len(), 80);
+        let in_window = offsets.iter().filter(|o| spike.contains(**o)).count();
+        assert_eq!(in_window, 60);
+        assert_eq!(offsets[10], Duration::from_secs(1));
+        assert_eq!(offsets[70], Duration::from_secs(3));
+        assert_eq!(
+            expected_calls(&plan, &[spike], Duration::ZERO, plan.duration),
+            80.0
+        );
     }
 }

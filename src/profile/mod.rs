@@ -5,8 +5,11 @@
 //! (`--duration`, `--rate`, `--seed`) apply to the plan and go through the same checks.
 //! Errors name the file, line, column and field ([`ProfileError`]).
 
+pub mod backend;
+mod check_backend;
 pub mod duration;
 pub mod error;
+pub mod phases;
 pub mod plan;
 pub mod schema;
 pub mod validate;
@@ -14,7 +17,7 @@ pub mod validate;
 use std::path::Path;
 
 pub use error::{FieldPath, ProfileError};
-pub use plan::{Arrival, BackendPlan, LayerPlan, LoadPlan, Plan, RateStep, StrategyPlan};
+pub use plan::{Arrival, BackendPlan, LayerPlan, LoadPlan, Method, Plan, RateStep, StrategyPlan};
 pub use validate::Overrides;
 
 /// Largest profile file read (a profile is a few kilobytes; this only stops a wrong path).

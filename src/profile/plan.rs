@@ -4,12 +4,12 @@
 //! profile. The plan is written into `results.json` as `profile`, in the same shape and with the
 //! same key names as a profile file, so a run can be understood, and repeated, from its results.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::latency::Latency;
+pub use super::backend::BackendPlan;
+use super::phases::PhasePlan;
 use crate::profile::duration::human;
 
 /// A resolved, validated profile.
@@ -26,6 +26,8 @@ pub struct Plan {
     pub load: LoadPlan,
     /// The backend's fault model.
     pub backend: BackendPlan,
+    /// What changes over time: outages, brownouts, stalls, error bursts, load spikes.
+    pub phases: Vec<PhasePlan>,
     /// The strategies, run one after another in this order.
     pub strategies: Vec<StrategyPlan>,
 }
@@ -40,12 +42,27 @@ pub enum Arrival {
     Poisson,
 }
 
+/// Which of the backend's methods the calls use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// `Call`: unary, no side effect.
+    #[default]
+    Unary,
+    /// `Mutate`: unary with a side effect the backend counts (and may deduplicate).
+    Mutate,
+    /// `Stream`: server streaming.
+    Stream,
+}
+
 /// The offered load: an open-loop schedule fixed before the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoadPlan {
     /// Arrival process.
     pub arrival: Arrival,
+    /// The method every call uses.
+    pub method: Method,
     /// Calls per second from the start (until the first step).
     pub rate: f64,
     /// Rate changes over time, in order of `at`.
@@ -74,20 +91,6 @@ pub struct RateStep {
     pub at: Duration,
     /// Calls per second from then on (0 pauses the load).
     pub rate: f64,
-}
-
-/// The backend's fault model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackendPlan {
-    /// Service time of an attempt once a worker takes it.
-    pub latency: Latency,
-    /// Probability of answering with each status code (canonical names), per attempt.
-    pub errors: BTreeMap<String, f64>,
-    /// Requests served at once; `None` is unlimited.
-    pub workers: Option<u32>,
-    /// Requests that may wait for a worker; `None` is unlimited. Beyond it: RESOURCE_EXHAUSTED.
-    pub queue: Option<u32>,
 }
 
 /// One strategy: a name and a stack of layers.
@@ -125,39 +128,5 @@ impl LayerPlan {
         match self {
             LayerPlan::Timeout { .. } => "timeout",
         }
-    }
-}
-
-impl LoadPlan {
-    /// Calls per second in effect at `t` from the start.
-    pub fn rate_at(&self, t: Duration) -> f64 {
-        self.steps
-            .iter()
-            .rev()
-            .find(|s| s.at <= t)
-            .map_or(self.rate, |s| s.rate)
-    }
-
-    /// Expected number of calls over the whole schedule (exact for constant arrivals).
-    pub fn expected_calls(&self) -> f64 {
-        self.expected_calls_between(Duration::ZERO, self.duration)
-    }
-
-    /// Expected number of calls with intended start in `[from, to)`.
-    pub fn expected_calls_between(&self, from: Duration, to: Duration) -> f64 {
-        let mut bounds = vec![Duration::ZERO];
-        bounds.extend(self.steps.iter().map(|s| s.at));
-        bounds.push(self.duration);
-        bounds
-            .windows(2)
-            .map(|w| {
-                let (a, b) = (w[0].max(from), w[1].min(to));
-                if b > a {
-                    self.rate_at(w[0]) * (b - a).as_secs_f64()
-                } else {
-                    0.0
-                }
-            })
-            .sum()
     }
 }

@@ -5,13 +5,12 @@
 //! profile becomes a [`Plan`](super::Plan) (see `validate.rs`); `docs/profiles.md` documents
 //! every key.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 
+use super::backend::BackendPlan;
 use super::duration::HumanDuration;
-use super::plan::{Arrival, LayerPlan};
-use crate::backend::latency::{Latency, deserialize_latency};
+use super::phases::PhasePlan;
+use super::plan::{Arrival, LayerPlan, Method};
 
 /// A profile file.
 #[derive(Debug, Deserialize)]
@@ -27,7 +26,10 @@ pub struct Profile {
     pub load: LoadSpec,
     /// The backend's fault model; defaults to a healthy 1 ms backend.
     #[serde(default)]
-    pub backend: BackendSpec,
+    pub backend: BackendPlan,
+    /// What changes over time.
+    #[serde(default)]
+    pub phases: Vec<PhasePlan>,
     /// The strategies to compare, in order.
     #[serde(default)]
     pub strategies: Vec<StrategySpec>,
@@ -39,6 +41,8 @@ pub struct Profile {
 pub struct LoadSpec {
     /// `constant` (default) or `poisson`.
     pub arrival: Option<Arrival>,
+    /// `unary` (default), `mutate` or `stream`.
+    pub method: Option<Method>,
     /// Calls per second.
     pub rate: f64,
     /// Rate changes over time.
@@ -66,22 +70,6 @@ pub struct StepSpec {
     pub rate: f64,
 }
 
-/// `[backend]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackendSpec {
-    /// Service time; default fixed 1 ms.
-    #[serde(default, deserialize_with = "some_latency")]
-    pub latency: Option<Latency>,
-    /// Error probability per status code name.
-    #[serde(default)]
-    pub errors: BTreeMap<String, f64>,
-    /// Concurrent requests served; default unlimited.
-    pub workers: Option<u32>,
-    /// Requests waiting for a worker; default unlimited.
-    pub queue: Option<u32>,
-}
-
 /// One `[[strategies]]` entry.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,8 +83,4 @@ pub struct StrategySpec {
     /// Layers, top to bottom; none is one attempt per call.
     #[serde(default)]
     pub layers: Vec<LayerPlan>,
-}
-
-fn some_latency<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Latency>, D::Error> {
-    deserialize_latency(d).map(Some)
 }

@@ -4,13 +4,13 @@
 //! exactly like `rate = 0` in the file. Each failed check names the field it concerns; the
 //! caller turns that into a file position (or a flag).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
+use super::check_backend;
 use super::error::FieldPath;
-use super::plan::{Arrival, BackendPlan, LayerPlan, LoadPlan, Plan, RateStep, StrategyPlan};
+use super::plan::{Arrival, LayerPlan, LoadPlan, Plan, RateStep, StrategyPlan};
 use super::schema::Profile;
-use crate::status::{all_names, code_name, parse_code};
 
 /// Highest offered rate accepted: far beyond what one process can send, low enough that the
 /// schedule's arithmetic stays exact.
@@ -34,7 +34,7 @@ pub const MAX_PAYLOAD: u32 = 4 * 1024 * 1024 - 1024;
 /// A failed check: the field and the message.
 pub type Invalid = (FieldPath, String);
 
-fn invalid<T>(field: &str, message: impl Into<String>) -> Result<T, Invalid> {
+pub(super) fn invalid<T>(field: &str, message: impl Into<String>) -> Result<T, Invalid> {
     Err((FieldPath::parse(field), message.into()))
 }
 
@@ -89,6 +89,7 @@ pub fn resolve(
         seed: profile.seed.unwrap_or(1),
         load: LoadPlan {
             arrival: load.arrival.unwrap_or(Arrival::Constant),
+            method: load.method.unwrap_or_default(),
             rate: load.rate,
             steps: load
                 .steps
@@ -104,12 +105,8 @@ pub fn resolve(
             max_in_flight: load.max_in_flight.unwrap_or(10_000),
             payload_bytes: load.payload_bytes.unwrap_or(0),
         },
-        backend: BackendPlan {
-            latency: profile.backend.latency.unwrap_or_default(),
-            errors: BTreeMap::new(),
-            workers: profile.backend.workers,
-            queue: profile.backend.queue,
-        },
+        backend: profile.backend,
+        phases: profile.phases,
         strategies: Vec::new(),
     };
     let default_deadline = plan.load.deadline;
@@ -132,35 +129,13 @@ pub fn resolve(
     if let Some(s) = overrides.seed {
         plan.seed = s;
     }
-    for (name, rate) in profile.backend.errors {
-        let field = format!("backend.errors.{name}");
-        let Some(code) = parse_code(&name) else {
-            return invalid(
-                &field,
-                format!(
-                    "`{name}` is not a gRPC status code; expected one of {}",
-                    all_names()
-                ),
-            );
-        };
-        if code == tonic::Code::Ok {
-            return invalid(&field, "OK is not an error; list only failure codes");
-        }
-        check_probability(&field, rate)?;
-        if plan
-            .backend
-            .errors
-            .insert(code_name(code).to_string(), rate)
-            .is_some()
-        {
-            return invalid(&field, format!("{} is listed twice", code_name(code)));
-        }
-    }
+    check_backend::backend(&mut plan.backend)?;
+    check_backend::phases(&mut plan.phases, &plan.backend)?;
     check(&plan)?;
     Ok(plan)
 }
 
-fn check_probability(field: &str, p: f64) -> Result<(), Invalid> {
+pub(super) fn check_probability(field: &str, p: f64) -> Result<(), Invalid> {
     if (0.0..=1.0).contains(&p) {
         Ok(())
     } else {
@@ -237,28 +212,16 @@ pub fn check(plan: &Plan) -> Result<(), Invalid> {
         }
         previous = step.at;
     }
-    let total: f64 = plan.backend.errors.values().sum();
-    if total > 1.0 + 1e-9 {
-        return invalid(
-            "backend.errors",
-            format!("the error probabilities add up to {total}, more than 1"),
-        );
-    }
-    plan.backend
-        .latency
-        .validate()
-        .or_else(|(f, m)| invalid(&format!("backend.latency.{f}"), m))?;
-    if plan.backend.workers == Some(0) {
-        return invalid(
-            "backend.workers",
-            "must be at least 1 (omit it for unlimited)",
-        );
-    }
-    if plan.backend.queue.is_some() && plan.backend.workers.is_none() {
-        return invalid(
-            "backend.queue",
-            "a queue needs a worker limit: set backend.workers too",
-        );
+    for (at, rate) in crate::driver::schedule::segments(load, &plan.phases) {
+        if rate > MAX_RATE {
+            return invalid(
+                "phases",
+                format!(
+                    "the offered rate reaches {rate:.0} calls/s at {} (steps × load spikes), above {MAX_RATE:.0}",
+                    super::duration::format(at)
+                ),
+            );
+        }
     }
     check_strategies(&plan.strategies)
 }

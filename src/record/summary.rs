@@ -123,7 +123,7 @@ pub fn strategy_result(
         },
         amplification: Amplification {
             client: per_sent(state.attempts),
-            backend: backend.map(|b| per_sent(b.received)),
+            backend: backend.as_ref().map(|b| per_sent(b.received)),
         },
         latency_ms: Latencies {
             e2e: state.e2e.summary(),

@@ -121,6 +121,8 @@ mod tests {
             kind: AttemptKind::Original,
             warmup: false,
             payload_bytes: 0,
+            method: crate::profile::Method::Unary,
+            idempotency_key: false,
             meter: Arc::new(CallMeter::default()),
         }
     }
@@ -138,7 +140,12 @@ mod tests {
             let counter = Arc::clone(&sent);
             let inner = tower::service_fn(move |_call: Call| {
                 counter.fetch_add(1, Ordering::Relaxed);
-                async { Ok::<_, Failure>(Reply { backend_attempt: 1 }) }
+                async {
+                    Ok::<_, Failure>(Reply {
+                        backend_attempt: 1,
+                        messages: 0,
+                    })
+                }
             });
             let svc = TimeoutLayer::call_deadline(clock.clone()).layer(inner);
             let expired = call(&clock, Duration::ZERO);
@@ -167,7 +174,10 @@ mod tests {
                 let clock = sleeper.clone();
                 async move {
                     clock.sleep(Duration::from_millis(50)).await;
-                    Ok::<_, Failure>(Reply { backend_attempt: 1 })
+                    Ok::<_, Failure>(Reply {
+                        backend_attempt: 1,
+                        messages: 0,
+                    })
                 }
             });
             let svc =

@@ -6,12 +6,13 @@ use std::task::{Context, Poll};
 use tower::Service;
 
 use super::BoxFuture;
-use crate::backend::{Answer, Backend, Incoming};
+use crate::backend::{Answer, Backend, Incoming, StreamEvent};
 use crate::call::{Call, Failure, FailureSource, Outcome, Reply};
 use crate::keyed::call_key;
+use crate::profile::Method;
 use crate::status::parse_pushback;
 
-/// Calls [`Backend::handle`] directly with what the wire would have carried.
+/// Calls one backend (replica) directly with what the wire would have carried.
 #[derive(Debug, Clone)]
 pub struct DirectTransport {
     backend: Arc<Backend>,
@@ -24,18 +25,37 @@ impl DirectTransport {
     }
 }
 
-/// Turns a backend answer into what a gRPC client would have seen.
-pub fn answer_to_outcome(answer: Answer) -> Outcome {
+/// Turns a backend answer into what a gRPC client would have seen, after `messages` stream
+/// messages.
+pub fn answer_to_outcome(answer: Answer, messages: u32) -> Outcome {
     if answer.code == tonic::Code::Ok {
         return Ok(Reply {
             backend_attempt: answer.attempt,
+            messages,
         });
     }
     Err(Failure {
         code: answer.code,
         pushback: answer.pushback.map(|p| parse_pushback(p.as_bytes())),
         source: FailureSource::Backend,
+        messages,
     })
+}
+
+/// What the wire would carry for `call`.
+pub fn incoming(call: &Call) -> Incoming {
+    Incoming {
+        method: call.method,
+        request_key: call_key(call.id),
+        id_number: Some(call.id),
+        id_text: None,
+        previous_attempts: call.previous_attempts,
+        warmup: call.warmup,
+        deadline: Some(call.deadline),
+        script: None,
+        idempotency_key: (call.idempotency_key && call.method == Method::Mutate)
+            .then(|| Arc::from(call.id.to_string())),
+    }
 }
 
 impl Service<Call> for DirectTransport {
@@ -49,11 +69,27 @@ impl Service<Call> for DirectTransport {
 
     fn call(&mut self, call: Call) -> Self::Future {
         let backend = Arc::clone(&self.backend);
-        let incoming = Incoming {
-            request_key: call_key(call.id),
-            previous_attempts: call.previous_attempts,
-            warmup: call.warmup,
-        };
-        Box::pin(async move { answer_to_outcome(backend.handle(incoming).await) })
+        let req = incoming(&call);
+        Box::pin(async move {
+            if req.method != Method::Stream {
+                return answer_to_outcome(backend.handle(req).await, 0);
+            }
+            let mut events = backend.stream(req);
+            let mut messages = 0;
+            while let Some(event) = events.recv().await {
+                match event {
+                    StreamEvent::Message(_) => messages += 1,
+                    StreamEvent::End(answer) => return answer_to_outcome(answer, messages),
+                }
+            }
+            answer_to_outcome(
+                Answer {
+                    code: tonic::Code::Unavailable,
+                    attempt: 0,
+                    pushback: None,
+                },
+                messages,
+            )
+        })
     }
 }

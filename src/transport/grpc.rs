@@ -10,14 +10,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tonic::Request;
+use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 use tower::Service;
 
 use super::BoxFuture;
-use crate::backend::server::{PREVIOUS_ATTEMPTS_HEADER, WARMUP_HEADER};
+use crate::backend::server::{PREVIOUS_ATTEMPTS_HEADER, REPLICA_HEADER, WARMUP_HEADER};
 use crate::call::{Call, Failure, FailureSource, Outcome, Reply};
 use crate::clock::Clock;
 use crate::pb;
+use crate::profile::Method;
 use crate::status::{PUSHBACK_HEADER, parse_pushback};
 
 /// An endpoint to `addr` (`host:port`) with the settings a load generator wants.
@@ -33,29 +35,49 @@ pub fn endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
         .buffer_size(64 * 1024))
 }
 
-/// Sends attempts over a tonic channel.
+/// Sends attempts over a tonic channel, to one replica.
 #[derive(Debug, Clone)]
 pub struct GrpcTransport {
     client: pb::backend_client::BackendClient<Channel>,
     payload: Bytes,
     clock: Clock,
+    replica: Option<usize>,
 }
 
 impl GrpcTransport {
     /// A transport over `channel`, sending `payload_bytes` of payload per request; `clock`
-    /// tells how much time is left before a deadline.
-    pub fn new(channel: Channel, payload_bytes: u32, clock: Clock) -> Self {
+    /// tells how much time is left before a deadline. `replica` names the replica (by index,
+    /// in the `resilbench-replica` header) when the server hosts several.
+    pub fn new(channel: Channel, payload_bytes: u32, clock: Clock, replica: Option<usize>) -> Self {
         Self {
             client: pb::backend_client::BackendClient::new(channel)
                 .max_decoding_message_size(16 * 1024 * 1024),
             payload: Bytes::from(vec![0u8; payload_bytes as usize]),
             clock,
+            replica,
         }
+    }
+
+    /// A request with the headers a gRPC client library would send for this attempt.
+    fn request<T>(&self, call: &Call, body: T) -> Request<T> {
+        let mut request = Request::new(body);
+        request.set_timeout(call.deadline.saturating_duration_since(self.clock.now()));
+        let meta = request.metadata_mut();
+        if call.previous_attempts > 0 {
+            meta.insert(PREVIOUS_ATTEMPTS_HEADER, call.previous_attempts.into());
+        }
+        if call.warmup {
+            meta.insert(WARMUP_HEADER, MetadataValue::from_static("1"));
+        }
+        if let Some(r) = self.replica {
+            meta.insert(REPLICA_HEADER, MetadataValue::from(r as u64));
+        }
+        request
     }
 }
 
-/// What a client sees in a failed call's status.
-pub fn status_to_failure(status: &tonic::Status) -> Failure {
+/// What a client sees in a failed call's status, after `messages` stream messages.
+pub fn status_to_failure(status: &tonic::Status, messages: u32) -> Failure {
     let pushback = status
         .metadata()
         .get(PUSHBACK_HEADER)
@@ -71,6 +93,7 @@ pub fn status_to_failure(status: &tonic::Status) -> Failure {
         code: status.code(),
         pushback,
         source,
+        messages,
     }
 }
 
@@ -86,28 +109,74 @@ impl Service<Call> for GrpcTransport {
 
     fn call(&mut self, call: Call) -> Self::Future {
         let mut client = self.client.clone();
-        let mut request = Request::new(pb::CallRequest {
-            request_id: call.id.to_string(),
-            payload: self.payload.clone(),
-        });
-        request.set_timeout(call.deadline.saturating_duration_since(self.clock.now()));
-        let meta = request.metadata_mut();
-        if call.previous_attempts > 0 {
-            meta.insert(PREVIOUS_ATTEMPTS_HEADER, call.previous_attempts.into());
-        }
-        if call.warmup {
-            meta.insert(
-                WARMUP_HEADER,
-                tonic::metadata::MetadataValue::from_static("1"),
-            );
-        }
-        Box::pin(async move {
-            match client.call(request).await {
-                Ok(reply) => Ok(Reply {
-                    backend_attempt: reply.get_ref().attempt,
-                }),
-                Err(status) => Err(status_to_failure(&status)),
+        let request_id = call.id.to_string();
+        let payload = self.payload.clone();
+        match call.method {
+            Method::Unary => {
+                let request = self.request(
+                    &call,
+                    pb::CallRequest {
+                        request_id,
+                        payload,
+                        script: vec![],
+                    },
+                );
+                Box::pin(async move { unary(client.call(request).await) })
             }
-        })
+            Method::Mutate => {
+                let idempotency_key = if call.idempotency_key {
+                    request_id.clone()
+                } else {
+                    String::new()
+                };
+                let body = pb::MutateRequest {
+                    request_id,
+                    payload,
+                    script: vec![],
+                    idempotency_key,
+                };
+                let request = self.request(&call, body);
+                Box::pin(async move { unary(client.mutate(request).await) })
+            }
+            Method::Stream => {
+                let request = self.request(
+                    &call,
+                    pb::CallRequest {
+                        request_id,
+                        payload,
+                        script: vec![],
+                    },
+                );
+                Box::pin(async move {
+                    let mut stream = match client.stream(request).await {
+                        Ok(response) => response.into_inner(),
+                        Err(status) => return Err(status_to_failure(&status, 0)),
+                    };
+                    let mut messages = 0;
+                    loop {
+                        match stream.message().await {
+                            Ok(Some(_)) => messages += 1,
+                            Ok(None) => {
+                                return Ok(Reply {
+                                    backend_attempt: 0,
+                                    messages,
+                                });
+                            }
+                            Err(status) => return Err(status_to_failure(&status, messages)),
+                        }
+                    }
+                })
+            }
+        }
+    }
+}
+
+fn unary(result: Result<tonic::Response<pb::CallReply>, tonic::Status>) -> Outcome {
+    match result {
+        Ok(reply) => Ok(Reply {
+            backend_attempt: reply.get_ref().attempt,
+            messages: 0,
+        }),
+        Err(status) => Err(status_to_failure(&status, 0)),
     }
 }

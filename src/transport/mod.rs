@@ -13,6 +13,7 @@
 //! Both are `Service<Call, Response = Reply, Error = Failure>` and are boxed once, where the
 //! stack is built.
 
+pub mod balance;
 pub mod direct;
 pub mod grpc;
 

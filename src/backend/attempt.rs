@@ -1,0 +1,177 @@
+//! One attempt's way through the backend: arrival, phases, quota, decision, admission, service.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::time::Instant;
+use tonic::Code;
+
+use super::capacity::Worker;
+use super::model::{Draw, RequestId};
+use super::timeline::Seen as Event;
+use super::{Answer, Backend, Counters, Incoming, Seen, mutation};
+use crate::profile::Method;
+
+/// Counts an attempt as active (for [`Backend::drained`]) for as long as it lives.
+pub(super) struct Active<'a>(&'a Counters);
+
+impl<'a> Active<'a> {
+    pub(super) fn new(counters: &'a Counters) -> Self {
+        counters.active.fetch_add(1, Ordering::AcqRel);
+        Self(counters)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// An attempt that got a worker, and what it is to get.
+pub(super) struct Admitted<'a> {
+    pub(super) worker: Worker<'a>,
+    pub(super) draw: Draw,
+    /// The attempt number the backend reports.
+    pub(super) count: u32,
+}
+
+impl Backend {
+    /// The current second since the backend's start.
+    pub(super) fn second(&self) -> u64 {
+        self.clock
+            .now()
+            .saturating_duration_since(self.start())
+            .as_secs()
+    }
+
+    fn count(&self, counter: &std::sync::atomic::AtomicU64, req: &Incoming, event: Event) {
+        if !req.warmup {
+            counter.fetch_add(1, Ordering::Relaxed);
+            let (q, s) = (self.capacity.waiting(), self.capacity.in_service());
+            self.timeline.record(self.second(), event, q, s);
+        }
+    }
+
+    /// The attempt number to report: the backend's own count where it keeps one (scripted
+    /// requests, mutations), the client's `grpc-previous-rpc-attempts + 1` otherwise.
+    fn attempt_count(&self, req: &Incoming, counted: bool) -> u32 {
+        if !counted {
+            return req.previous_attempts.saturating_add(1);
+        }
+        let now = self.clock.now();
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = requests.entry(req.request_key, now, Seen::default);
+        seen.attempts = seen.attempts.saturating_add(1);
+        seen.attempts
+    }
+
+    /// Takes an attempt from its arrival to a worker. `Err` is an answer given without one:
+    /// outage, quota spent, queue full.
+    pub(super) async fn admit(&self, req: &Incoming) -> Result<Admitted<'_>, Answer> {
+        self.count(&self.counters.received, req, Event::Received);
+        let start = self.start();
+        let fx = self
+            .phases
+            .at(self.clock.now().saturating_duration_since(start));
+        let first_guess = req.previous_attempts.saturating_add(1);
+        if let Some(code) = fx.outage {
+            return Err(Answer::new(code, first_guess));
+        }
+        if let Some(until) = fx.stall_until {
+            self.clock.sleep_until(start + until).await;
+        }
+        if let Some(quota) = &self.quota
+            && let Err(wait) = quota.check()
+        {
+            self.count(&self.counters.rejected, req, Event::Rejected);
+            let mut answer = Answer::new(Code::ResourceExhausted, first_guess);
+            if self.plan.quota.is_some_and(|q| q.pushback) {
+                answer.pushback = Some(wait.as_millis().min(i32::MAX as u128).to_string());
+            }
+            return Err(answer);
+        }
+        let id = RequestId {
+            number: req.id_number,
+            text: req.id_text.as_deref(),
+        };
+        let steps = req.script.as_deref().or_else(|| self.model.script(id));
+        let count = self.attempt_count(req, steps.is_some() || req.method == Method::Mutate);
+        let draw = match steps {
+            Some(steps) => {
+                self.model
+                    .scripted(steps, count, req.request_key, req.previous_attempts, &fx)
+            }
+            None => self.model.draw(req.request_key, req.previous_attempts, &fx),
+        };
+        let Some(worker) = self.capacity.admit(!req.warmup).await else {
+            self.count(&self.counters.rejected, req, Event::Rejected);
+            let mut answer = Answer::new(Code::ResourceExhausted, count);
+            answer.pushback = self.queue_pushback();
+            return Err(answer);
+        };
+        self.count(&self.counters.executed, req, Event::Executed);
+        Ok(Admitted {
+            worker,
+            draw,
+            count,
+        })
+    }
+
+    /// The `grpc-retry-pushback-ms` value for a full queue, if the profile asks for one.
+    fn queue_pushback(&self) -> Option<String> {
+        let p = self.plan.pushback?;
+        let wait = match (p.fixed, p.per_queued) {
+            (Some(fixed), _) => fixed.0,
+            (None, Some(per)) => per
+                .0
+                .saturating_mul(self.capacity.waiting().min(u64::from(u32::MAX)) as u32),
+            (None, None) => return None,
+        };
+        Some(wait.as_millis().min(i32::MAX as u128).to_string())
+    }
+
+    /// Counts the execution as wasted if its caller had given up by now.
+    pub(super) fn finish_work(&self, req: &Incoming, gone: &AtomicBool) {
+        let late = req.deadline.is_some_and(|d| self.clock.now() >= d);
+        if !req.warmup && (gone.load(Ordering::Acquire) || late) {
+            self.counters.wasted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Serves a unary attempt (`Call` or `Mutate`) to its answer.
+    pub(super) async fn serve(&self, req: Incoming, gone: Arc<AtomicBool>) -> Answer {
+        let _active = Active::new(&self.counters);
+        let dedup = match req.method {
+            Method::Mutate => match self.dedup_begin(&req).await {
+                mutation::Begin::Answered(answer) => return answer,
+                mutation::Begin::Execute(publisher) => publisher,
+            },
+            _ => None,
+        };
+        let admitted = match self.admit(&req).await {
+            Ok(a) => a,
+            Err(answer) => return answer,
+        };
+        self.clock.sleep(admitted.draw.latency).await;
+        let mut answer = Answer {
+            code: admitted.draw.code,
+            attempt: admitted.count,
+            pushback: admitted.draw.pushback.clone(),
+        };
+        self.finish_work(&req, &gone);
+        drop(admitted.worker);
+        if req.method == Method::Mutate && answer.code == Code::Ok {
+            answer = self.side_effect(&req, answer, dedup).await;
+        }
+        answer
+    }
+
+    /// The moment a caller's deadline passes, or an hour from now if it set none.
+    pub(super) fn deadline_or_hour(&self, req: &Incoming) -> Instant {
+        req.deadline
+            .unwrap_or_else(|| self.clock.now() + std::time::Duration::from_secs(3600))
+    }
+}

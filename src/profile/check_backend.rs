@@ -1,0 +1,310 @@
+//! Checks of `[backend]` and `[[phases]]`, and the one resolution they need: every status code
+//! written by name or number becomes its canonical name (`"unavailable"`, `"14"` →
+//! `"UNAVAILABLE"`), so the backend and the results only ever see canonical names.
+
+use std::collections::{BTreeMap, HashSet};
+
+use tonic::Code;
+
+use super::backend::{BackendPlan, StreamPlan};
+use super::phases::{PhaseKind, PhasePlan};
+use super::validate::{Invalid, check_probability, invalid};
+use crate::backend::latency::Latency;
+use crate::status::{all_names, code_name, parse_code};
+
+/// The canonical name of the status written at `field`; `allow_ok` for places OK makes sense.
+fn canonical(field: &str, name: &str, allow_ok: bool) -> Result<String, Invalid> {
+    let Some(code) = parse_code(name) else {
+        return invalid(
+            field,
+            format!(
+                "`{name}` is not a gRPC status code; expected one of {}",
+                all_names()
+            ),
+        );
+    };
+    if code == Code::Ok && !allow_ok {
+        return invalid(field, "OK is not an error; list only failure codes");
+    }
+    Ok(code_name(code).to_string())
+}
+
+/// Canonical names for a table of error probabilities, each checked, their sum at most 1.
+fn error_table(
+    field: &str,
+    table: &BTreeMap<String, f64>,
+) -> Result<BTreeMap<String, f64>, Invalid> {
+    let mut out = BTreeMap::new();
+    for (name, p) in table {
+        let f = format!("{field}.{name}");
+        let code = canonical(&f, name, false)?;
+        check_probability(&f, *p)?;
+        if out.insert(code.clone(), *p).is_some() {
+            return invalid(&f, format!("{code} is listed twice"));
+        }
+    }
+    let total: f64 = out.values().sum();
+    if total > 1.0 + 1e-9 {
+        return invalid(
+            field,
+            format!("the error probabilities add up to {total}, more than 1"),
+        );
+    }
+    Ok(out)
+}
+
+fn latency(field: &str, l: &Latency) -> Result<(), Invalid> {
+    l.validate()
+        .or_else(|(f, m)| invalid(&format!("{field}.{f}"), m))
+}
+
+/// Checks the backend and rewrites its status names canonically.
+pub fn backend(b: &mut BackendPlan) -> Result<(), Invalid> {
+    latency("backend.latency", &b.latency)?;
+    b.errors = error_table("backend.errors", &b.errors)?;
+    let mut by_status = BTreeMap::new();
+    for (name, l) in &b.latency_by_status {
+        let field = format!("backend.latency_by_status.{name}");
+        latency(&field, l)?;
+        by_status.insert(canonical(&field, name, true)?, l.clone());
+    }
+    b.latency_by_status = by_status;
+    if b.workers == Some(0) {
+        return invalid(
+            "backend.workers",
+            "must be at least 1 (omit it for unlimited)",
+        );
+    }
+    if b.queue.is_some() && b.workers.is_none() {
+        return invalid(
+            "backend.queue",
+            "a queue needs a worker limit: set backend.workers too",
+        );
+    }
+    if let Some(p) = &b.pushback {
+        if p.fixed.is_some() == p.per_queued.is_some() {
+            return invalid(
+                "backend.pushback",
+                "set exactly one of `fixed` or `per_queued`",
+            );
+        }
+        if b.workers.is_none() && b.quota.is_none_or(|q| !q.pushback) {
+            return invalid(
+                "backend.pushback",
+                "pushback is sent when the queue is full: set backend.workers",
+            );
+        }
+    }
+    if let Some(q) = &b.quota {
+        if !(q.rate.is_finite() && q.rate > 0.0) {
+            return invalid(
+                "backend.quota.rate",
+                format!("expected requests per second above 0, got {}", q.rate),
+            );
+        }
+        if q.burst == 0 {
+            return invalid("backend.quota.burst", "must be at least 1");
+        }
+    }
+    for (i, s) in b.scripts.iter_mut().enumerate() {
+        let field = format!("backend.scripts[{i}]");
+        if s.ids.is_empty() && s.every.is_none() {
+            return invalid(&field, "name the requests: `ids = [...]` or `every = N`");
+        }
+        if s.every == Some(0) {
+            return invalid(&format!("{field}.every"), "must be at least 1");
+        }
+        if s.steps.is_empty() {
+            return invalid(
+                &format!("{field}.steps"),
+                "a script needs at least one step",
+            );
+        }
+        for (j, step) in s.steps.iter_mut().enumerate() {
+            let f = format!("{field}.steps[{j}]");
+            step.status = canonical(&format!("{f}.status"), &step.status, true)?;
+            if let Some(l) = &step.latency {
+                latency(&format!("{f}.latency"), l)?;
+            }
+        }
+    }
+    let m = &mut b.mutation;
+    if let Some(lost) = &mut m.lost_response {
+        check_probability("backend.mutation.lost_response.rate", lost.rate)?;
+        if lost.fail != "timeout" {
+            lost.fail = canonical("backend.mutation.lost_response.fail", &lost.fail, false)?;
+        }
+    }
+    if m.dedup && (m.dedup_ttl.is_zero() || m.dedup_capacity == 0) {
+        return invalid(
+            "backend.mutation",
+            "with dedup, dedup_ttl and dedup_capacity must be above 0",
+        );
+    }
+    stream(&mut b.stream)?;
+    let mut names = HashSet::new();
+    for (i, r) in b.replicas.iter_mut().enumerate() {
+        let field = format!("backend.replicas[{i}]");
+        if r.name.trim().is_empty() || !names.insert(r.name.clone()) {
+            return invalid(
+                &format!("{field}.name"),
+                "replica names must be unique and not empty",
+            );
+        }
+        if let Some(l) = &r.latency {
+            latency(&format!("{field}.latency"), l)?;
+        }
+        if let Some(e) = &r.errors {
+            r.errors = Some(error_table(&format!("{field}.errors"), e)?);
+        }
+        if r.workers == Some(0) {
+            return invalid(&format!("{field}.workers"), "must be at least 1");
+        }
+    }
+    Ok(())
+}
+
+fn stream(s: &mut StreamPlan) -> Result<(), Invalid> {
+    if s.messages == 0 {
+        return invalid(
+            "backend.stream.messages",
+            "a stream sends at least one message",
+        );
+    }
+    latency("backend.stream.interval", &s.interval)?;
+    if let Some(f) = &mut s.fail_before_first {
+        check_probability("backend.stream.fail_before_first.rate", f.rate)?;
+        f.status = canonical("backend.stream.fail_before_first.status", &f.status, false)?;
+    }
+    if let Some(f) = &mut s.fail_after {
+        check_probability("backend.stream.fail_after.rate", f.rate)?;
+        f.status = canonical("backend.stream.fail_after.status", &f.status, false)?;
+        if f.message == 0 || f.message >= s.messages {
+            return invalid(
+                "backend.stream.fail_after.message",
+                format!(
+                    "expected a message from 1 to {} (the last message ends the stream)",
+                    s.messages - 1
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Checks the phases against the backend's replicas and rewrites status names canonically.
+pub fn phases(phases: &mut [PhasePlan], backend: &BackendPlan) -> Result<(), Invalid> {
+    for (i, p) in phases.iter_mut().enumerate() {
+        let field = format!("phases[{i}]");
+        let f = |k: &str| format!("{field}.{k}");
+        if p.duration.is_zero() {
+            return invalid(&f("duration"), "must be above 0");
+        }
+        if let Some(r) = &p.replica {
+            if p.kind == PhaseKind::LoadSpike {
+                return invalid(
+                    &f("replica"),
+                    "a load spike acts on the driver, not on a replica",
+                );
+            }
+            if !backend.replicas.iter().any(|x| &x.name == r) {
+                let known: Vec<_> = backend.replicas.iter().map(|x| x.name.as_str()).collect();
+                return invalid(
+                    &f("replica"),
+                    format!(
+                        "no replica is called `{r}` (replicas: {})",
+                        if known.is_empty() {
+                            "none".into()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+            }
+        }
+        let given = [
+            ("status", p.status.is_some(), PhaseKind::Outage),
+            (
+                "latency_factor",
+                p.latency_factor.is_some(),
+                PhaseKind::Brownout,
+            ),
+            (
+                "capacity_factor",
+                p.capacity_factor.is_some(),
+                PhaseKind::Brownout,
+            ),
+            ("errors", !p.errors.is_empty(), PhaseKind::ErrorBurst),
+            ("factor", p.factor.is_some(), PhaseKind::LoadSpike),
+        ];
+        for (key, present, owner) in given {
+            if present && p.kind != owner {
+                return invalid(
+                    &f(key),
+                    format!("only {} phases take `{key}`", kind_name(owner)),
+                );
+            }
+        }
+        match p.kind {
+            PhaseKind::Outage => {
+                let status = p.status.clone().unwrap_or_else(|| "UNAVAILABLE".into());
+                p.status = Some(canonical(&f("status"), &status, false)?);
+            }
+            PhaseKind::Brownout => {
+                if p.latency_factor.is_none() && p.capacity_factor.is_none() {
+                    return invalid(
+                        &field,
+                        "a brownout needs latency_factor, capacity_factor or both",
+                    );
+                }
+                if let Some(k) = p.latency_factor
+                    && !(k.is_finite() && k > 0.0 && k <= 1000.0)
+                {
+                    return invalid(
+                        &f("latency_factor"),
+                        format!("expected a multiplier above 0 and at most 1000, got {k}"),
+                    );
+                }
+                if let Some(k) = p.capacity_factor
+                    && !(k > 0.0 && k <= 1.0)
+                {
+                    return invalid(
+                        &f("capacity_factor"),
+                        format!("expected a fraction in (0, 1], got {k}"),
+                    );
+                }
+            }
+            PhaseKind::Stall => {}
+            PhaseKind::ErrorBurst => {
+                if p.errors.is_empty() {
+                    return invalid(
+                        &f("errors"),
+                        "an error burst needs errors = { STATUS = probability }",
+                    );
+                }
+                p.errors = error_table(&f("errors"), &p.errors)?;
+            }
+            PhaseKind::LoadSpike => match p.factor {
+                Some(k) if k.is_finite() && k > 0.0 && k <= 1000.0 => {}
+                Some(k) => {
+                    return invalid(
+                        &f("factor"),
+                        format!("expected a multiplier above 0 and at most 1000, got {k}"),
+                    );
+                }
+                None => return invalid(&f("factor"), "a load spike needs a factor"),
+            },
+        }
+    }
+    Ok(())
+}
+
+fn kind_name(kind: PhaseKind) -> &'static str {
+    match kind {
+        PhaseKind::Outage => "outage",
+        PhaseKind::Brownout => "brownout",
+        PhaseKind::Stall => "stall",
+        PhaseKind::ErrorBurst => "error_burst",
+        PhaseKind::LoadSpike => "load_spike",
+    }
+}

@@ -1,0 +1,53 @@
+//! Client-side round-robin over replicas: each attempt goes to the next replica in turn.
+//!
+//! This is the load balancing of a gRPC channel with the `round_robin` policy: it is what lets
+//! a retry (or, later, a hedge) land on a healthy replica when one of them is slow or failing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use tower::Service;
+
+use super::BoxFuture;
+use crate::call::{Call, Failure, Outcome, Reply};
+
+/// Round-robin over one transport per replica.
+#[derive(Clone)]
+pub struct RoundRobin<T> {
+    replicas: Vec<T>,
+    next: Arc<AtomicUsize>,
+}
+
+impl<T> RoundRobin<T> {
+    /// Round-robin over `replicas` (at least one), starting with the first.
+    pub fn new(replicas: Vec<T>) -> Self {
+        assert!(
+            !replicas.is_empty(),
+            "round-robin needs at least one replica"
+        );
+        Self {
+            replicas,
+            next: Arc::default(),
+        }
+    }
+}
+
+impl<T> Service<Call> for RoundRobin<T>
+where
+    T: Service<Call, Response = Reply, Error = Failure, Future = BoxFuture<Outcome>>,
+{
+    type Response = Reply;
+    type Error = Failure;
+    type Future = BoxFuture<Outcome>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failure>> {
+        // The replica transports are always ready (they wait inside their calls).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: Call) -> Self::Future {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.replicas.len();
+        self.replicas[i].call(call)
+    }
+}
