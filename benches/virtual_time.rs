@@ -144,7 +144,8 @@ where
         let clock = Clock::Sim(SimClock::start());
         let (sim0, tokio0) = (clock.now(), tokio_now());
         let (config, state, end, backend) = body(clock.clone()).await;
-        let result = summary::strategy_result("plain", 0, &config, state, end, Some(backend));
+        let result =
+            summary::strategy_result("plain", 0, &config, state, end, Some(backend), false);
         (result, clock.now() - sim0, tokio_now() - tokio0)
     });
     drop(runtime);

@@ -115,6 +115,9 @@ pub struct StrategyResult {
     pub timeline: Vec<TimelineRow>,
     /// What the backend saw (`null` when a target could not report it).
     pub backend: Option<BackendStats>,
+    /// Streaming calls' figures (present when the calls use the `stream` method).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamFigures>,
     /// Per-second end-to-end histograms for the `.hlog` file (not in the JSON).
     #[serde(skip)]
     pub intervals: Vec<IntervalHist>,
@@ -170,6 +173,15 @@ pub struct Latencies {
     pub e2e_ok: Option<LatencySummary>,
     /// Every attempt, from its send to its end.
     pub attempt: Option<LatencySummary>,
+}
+
+/// What streaming calls received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamFigures {
+    /// Messages received, over all completed calls.
+    pub messages: u64,
+    /// Calls that failed after their first message: committed (gRFC A6), so never retried.
+    pub failed_after_first_message: u64,
 }
 
 /// Calls that succeeded within their deadline.

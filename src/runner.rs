@@ -339,8 +339,15 @@ pub async fn execute(
             ClockMode::Virtual => DRAIN_VIRTUAL,
         });
         let backend = setup.finish(clock, drain).await;
-        let result =
-            summary::strategy_result(&strategy.name, start_ms, &config, state, end, backend);
+        let result = summary::strategy_result(
+            &strategy.name,
+            start_ms,
+            &config,
+            state,
+            end,
+            backend,
+            plan.load.method == crate::profile::Method::Stream,
+        );
         ticker.finish(&result);
         strategies.push(result);
         if end.interrupted {

@@ -89,8 +89,20 @@ fn run_against_the_embedded_backend_over_loopback() {
 
 /// Starts `resilbench serve` on an ephemeral port and returns it with its address.
 fn serve(dir: &std::path::Path) -> (Child, String) {
+    let (child, addr, _) = serve_with(dir, "p.toml", &[]);
+    (child, addr)
+}
+
+/// Starts `resilbench serve PROFILE ARGS` on an ephemeral port; returns it, its address, and
+/// the lines it prints after the first.
+fn serve_with(
+    dir: &std::path::Path,
+    profile: &str,
+    args: &[&str],
+) -> (Child, String, std::sync::mpsc::Receiver<String>) {
     let mut child = bin()
-        .args(["serve", "p.toml", "--listen", "127.0.0.1:0"])
+        .args(["serve", profile, "--listen", "127.0.0.1:0"])
+        .args(args)
         .current_dir(dir)
         .stderr(Stdio::piped())
         .spawn()
@@ -106,8 +118,86 @@ fn serve(dir: &std::path::Path) -> (Child, String) {
         .unwrap()
         .to_string();
     // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, addr, rx)
+}
+
+/// `serve` as a sandbox for any gRPC client: the generated client calls it over real TCP with
+/// a scripted request id, the way an operator checks a service config by hand.
+#[test]
+fn serve_answers_a_scripted_sequence_over_tcp() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sandbox.toml"),
+        r#"
+[load]
+rate = 1
+[backend]
+latency = "1ms"
+[[backend.scripts]]
+ids = ["123abc"]
+steps = ["UNAVAILABLE", { status = "UNKNOWN", pushback = "250" }, "OK"]
+[[strategies]]
+name = "s"
+"#,
+    )
+    .unwrap();
+    let (mut server, addr, lines) = serve_with(dir.path(), "sandbox.toml", &["--log-attempts"]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let seen = rt.block_on(async {
+        let mut client =
+            resilbench::pb::backend_client::BackendClient::connect(format!("http://{addr}"))
+                .await
+                .unwrap();
+        let mut seen = Vec::new();
+        for previous in 0..3u32 {
+            let mut request = tonic::Request::new(resilbench::pb::CallRequest {
+                request_id: "123abc".into(),
+                ..Default::default()
+            });
+            request
+                .metadata_mut()
+                .insert("grpc-previous-rpc-attempts", previous.into());
+            seen.push(match client.call(request).await {
+                Ok(reply) => (tonic::Code::Ok, reply.into_inner().attempt, None),
+                Err(status) => (
+                    status.code(),
+                    0,
+                    status
+                        .metadata()
+                        .get("grpc-retry-pushback-ms")
+                        .map(|v| v.to_str().unwrap().to_string()),
+                ),
+            });
+        }
+        seen
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(
+        seen,
+        vec![
+            (tonic::Code::Unavailable, 0, None),
+            (tonic::Code::Unknown, 0, Some("250".to_string())),
+            (tonic::Code::Ok, 3, None),
+        ]
+    );
+    // The server is gone: its stderr reaches EOF and the reader hands over every line.
+    let logged: Vec<String> = lines.iter().collect();
+    assert!(
+        logged.iter().any(|l| l.contains(
+            "request_id=123abc attempt=2 grpc-previous-rpc-attempts=1 status=UNKNOWN pushback=250"
+        )),
+        "{logged:?}"
+    );
 }
 
 #[test]

@@ -54,7 +54,7 @@ where
         let end = drive(spec, stack, Arc::clone(&recorder), CancellationToken::new()).await;
         let state = recorder.finish().unwrap();
         (
-            summary::strategy_result(&s.name, 0, &config, state, end, None),
+            summary::strategy_result(&s.name, 0, &config, state, end, None, false),
             end,
         )
     })

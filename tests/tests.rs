@@ -6,6 +6,7 @@
 //! - `virtual_runs`: whole runs on a paused clock are exact and reproducible.
 //! - `end_to_end`: real runs over loopback TCP, embedded and against `serve` in another process.
 
+mod backend;
 mod common;
 mod end_to_end;
 mod open_loop;

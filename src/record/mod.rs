@@ -87,6 +87,10 @@ pub struct State {
     pub attempt_status: BTreeMap<i32, u64>,
     /// Calls by attempts made.
     pub per_call: BTreeMap<u32, u64>,
+    /// Stream messages received by completed calls.
+    pub messages: u64,
+    /// Calls that failed after receiving at least one stream message.
+    pub failed_after_first_message: u64,
     /// The timeline.
     pub timeline: Timeline,
     /// Intended start and actual send of the last measured call.
@@ -123,6 +127,8 @@ impl Recorder {
                 hedges: 0,
                 attempt_status: BTreeMap::new(),
                 per_call: BTreeMap::new(),
+                messages: 0,
+                failed_after_first_message: 0,
                 timeline: Timeline::new(config.warmup),
                 last_dispatch: None,
             })),
@@ -196,6 +202,10 @@ impl Recorder {
             self.live.failed.fetch_add(1, Ordering::Relaxed);
         }
         let second = self.second(intended);
+        let messages = match outcome {
+            Ok(reply) => reply.messages,
+            Err(failure) => failure.messages,
+        };
         let within_deadline = e2e <= self.config.deadline;
         self.with(|s| {
             s.e2e.record(e2e);
@@ -208,6 +218,10 @@ impl Recorder {
             }
             *s.status.entry(outcome_code(outcome) as i32).or_default() += 1;
             *s.per_call.entry(attempts).or_default() += 1;
+            s.messages += u64::from(messages);
+            if !ok && messages > 0 {
+                s.failed_after_first_message += 1;
+            }
             s.timeline.completed(second, ok, e2e);
         });
     }

@@ -12,7 +12,8 @@ use super::State;
 use super::histogram::Hist;
 use crate::backend::BackendStats;
 use crate::results::{
-    Amplification, Attempts, Counts, Generator, Goodput, Histograms, Lag, Latencies, StrategyResult,
+    Amplification, Attempts, Counts, Generator, Goodput, Histograms, Lag, Latencies,
+    StrategyResult, StreamFigures,
 };
 use crate::status::code_name;
 
@@ -87,6 +88,7 @@ pub fn strategy_result(
     state: State,
     end: RunEnd,
     backend: Option<BackendStats>,
+    streaming: bool,
 ) -> StrategyResult {
     let window = measured_window(config, end);
     let generator = generator(&state, window);
@@ -151,6 +153,10 @@ pub fn strategy_result(
         },
         timeline,
         backend,
+        stream: streaming.then_some(StreamFigures {
+            messages: state.messages,
+            failed_after_first_message: state.failed_after_first_message,
+        }),
         intervals,
     }
 }
