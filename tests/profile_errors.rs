@@ -178,6 +178,45 @@ const CASES: &[Case] = &[
         says: &["strategies[1].layers[0].timeout", "above 0"],
     },
     Case {
+        what: "phase for an unknown replica",
+        edit: (
+            "",
+            "[[phases]]\nkind = \"outage\"\nstart = \"1s\"\nduration = \"1s\"\nreplica = \"ghost\"",
+        ),
+        line: 26,
+        says: &["phases[0].replica", "no replica is called `ghost`"],
+    },
+    Case {
+        what: "a key of another phase kind",
+        edit: (
+            "",
+            "[[phases]]\nkind = \"stall\"\nstart = \"1s\"\nduration = \"1s\"\nfactor = 2.0",
+        ),
+        line: 26,
+        says: &["phases[0].factor", "only load_spike phases take `factor`"],
+    },
+    Case {
+        what: "a script that names no request",
+        edit: (
+            "queue = 16",
+            "queue = 16\n[[backend.scripts]]\nsteps = [\"UNAVAILABLE\"]",
+        ),
+        line: 15,
+        says: &["backend.scripts[0]", "name the requests"],
+    },
+    Case {
+        what: "a script step with an unknown status",
+        edit: (
+            "queue = 16",
+            "queue = 16\n[[backend.scripts]]\nevery = 2\nsteps = [\"UNAVAILABLE\", \"NOPE\"]",
+        ),
+        line: 17,
+        says: &[
+            "backend.scripts[0].steps[1].status",
+            "not a gRPC status code",
+        ],
+    },
+    Case {
         what: "syntax error",
         edit: ("seed = 1", "seed = = 1"),
         line: 2,
@@ -327,5 +366,25 @@ fn validate_prints_the_resolved_plan() {
     assert!(
         reparsed.is_ok(),
         "the printed plan is itself a valid profile: {reparsed:?}"
+    );
+}
+
+/// Every profile the project ships is valid.
+#[test]
+fn every_shipped_profile_is_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let plan = resilbench::profile::load(&path, &resilbench::profile::Overrides::default());
+            assert!(plan.is_ok(), "{}: {}", path.display(), plan.unwrap_err());
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 2,
+        "found {checked} profiles in {}",
+        dir.display()
     );
 }

@@ -51,6 +51,8 @@ pub struct Shared {
     clock: Clock,
     current: Arc<RwLock<Arc<Vec<Arc<Backend>>>>>,
     log_attempts: bool,
+    /// When the server state was made: log lines say how long after it an attempt ended.
+    since: tokio::time::Instant,
 }
 
 impl Shared {
@@ -73,6 +75,7 @@ impl Shared {
         let backends = Arc::new(Backend::replicas(&plan, &clock));
         Self {
             plan,
+            since: clock.now(),
             clock,
             current: Arc::new(RwLock::new(backends)),
             log_attempts: false,
@@ -182,8 +185,13 @@ impl Shared {
 
     fn log(&self, method: &str, request_id: &str, incoming: &Incoming, answer: &Answer) {
         if self.log_attempts {
+            let at = self
+                .clock
+                .now()
+                .saturating_duration_since(self.since)
+                .as_secs_f64();
             eprintln!(
-                "{method} request_id={request_id} attempt={} grpc-previous-rpc-attempts={} status={}{}",
+                "+{at:.3}s {method} request_id={request_id} attempt={} grpc-previous-rpc-attempts={} status={}{}",
                 answer.attempt,
                 incoming.previous_attempts,
                 code_name(answer.code),
