@@ -50,17 +50,26 @@ pub mod backend;
 pub mod call;
 pub mod cli;
 pub mod clock;
+pub mod commands;
+pub mod compare;
+pub mod document;
 pub mod driver;
+pub mod figure;
+pub mod gate;
+pub mod headline;
 pub mod keyed;
 pub mod profile;
 pub mod progress;
 pub mod record;
+pub mod report;
 pub mod results;
 pub mod runner;
 pub mod status;
 pub mod strategy;
 pub mod summary;
+pub mod table;
 pub mod transport;
+pub mod trust;
 
 /// Code generated from `proto/resilbench.proto` by tonic and prost.
 #[allow(missing_docs)]

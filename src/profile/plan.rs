@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::latency::Latency;
+use crate::gate::GatePlan;
 use crate::profile::duration::human;
 
 /// A resolved, validated profile.
@@ -28,6 +29,9 @@ pub struct Plan {
     pub backend: BackendPlan,
     /// The strategies, run one after another in this order.
     pub strategies: Vec<StrategyPlan>,
+    /// The CI gate `resilbench check` applies to the run's results, if the profile has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GatePlan>,
 }
 
 /// How calls arrive.

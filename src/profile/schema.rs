@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::duration::HumanDuration;
 use super::plan::{Arrival, LayerPlan};
 use crate::backend::latency::{Latency, deserialize_latency};
+use crate::gate::GatePlan;
 
 /// A profile file.
 #[derive(Debug, Deserialize)]
@@ -31,6 +32,8 @@ pub struct Profile {
     /// The strategies to compare, in order.
     #[serde(default)]
     pub strategies: Vec<StrategySpec>,
+    /// Limits and regression budgets for `resilbench check` (see [`crate::gate`]).
+    pub gate: Option<GatePlan>,
 }
 
 /// `[load]`.

@@ -111,6 +111,7 @@ pub fn resolve(
             queue: profile.backend.queue,
         },
         strategies: Vec::new(),
+        gate: profile.gate,
     };
     let default_deadline = plan.load.deadline;
     plan.strategies = profile
@@ -260,7 +261,12 @@ pub fn check(plan: &Plan) -> Result<(), Invalid> {
             "a queue needs a worker limit: set backend.workers too",
         );
     }
-    check_strategies(&plan.strategies)
+    check_strategies(&plan.strategies)?;
+    if let Some(gate) = &plan.gate {
+        let names: Vec<&str> = plan.strategies.iter().map(|s| s.name.as_str()).collect();
+        crate::gate::check(gate, Some(&names))?;
+    }
+    Ok(())
 }
 
 fn check_strategies(strategies: &[StrategyPlan]) -> Result<(), Invalid> {
