@@ -35,8 +35,12 @@ fn a_slower_flakier_backend_is_flagged_worse() {
         assert_eq!(flag(&c, s, "p50 ms"), Flag::Worse, "{s}");
         assert_eq!(flag(&c, s, "attempts/call"), Flag::None, "{s}");
     }
-    // Three times the errors: 7 points of success lost on `tight` is real.
-    assert_eq!(flag(&c, "tight", "success"), Flag::Worse);
+    // Three times the errors: every strategy loses calls, beyond noise. `patient` goes from
+    // 99.2% to 97.1%: only 2% of the success rate, but 3.6 times the failures.
+    for s in ["patient", "tight", "per-try"] {
+        assert_eq!(flag(&c, s, "success"), Flag::Worse, "{s}");
+        assert_eq!(flag(&c, s, "goodput/s"), Flag::Worse, "{s}");
+    }
     // The p99 of 1,000 calls doubled, but its 99% interval is wide: said, not flagged.
     assert_eq!(flag(&c, "patient", "p99 ms"), Flag::Noise);
     assert!(
@@ -68,10 +72,17 @@ name = "one"
         ResultsDoc::from_results(run_virtual(&q)),
     );
     let c = compare::compare(&a, &b, DEFAULT_THRESHOLD);
-    for label in ["success", "p50 ms", "attempts/call"] {
+    // Failures 0.95% vs 0.77% of 5,000 calls: a fifth fewer, which chance explains.
+    assert_eq!(flag(&c, "one", "success"), Flag::Noise);
+    for label in ["p50 ms", "attempts/call"] {
         assert_eq!(flag(&c, "one", label), Flag::None, "{label}: {:?}", c.rows);
     }
-    assert_eq!(c.flagged(), 0, "{:?}", c.rows);
+    assert_eq!(
+        c.flagged(),
+        0,
+        "nothing is called a difference: {:?}",
+        c.rows
+    );
 }
 
 #[test]

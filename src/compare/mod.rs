@@ -3,9 +3,11 @@
 //! For every strategy both runs have, and every headline figure ([`crate::headline`]): A, B,
 //! the difference B − A and the ratio B / A. A difference is **flagged** when it is both
 //! larger than a relative threshold (default 5% of A: below that, a change rarely matters to a
-//! decision, and real-clock runs on a shared machine move that much) and beyond sampling
-//! noise ([`noise`]: a p99.9 measured on a thousand calls can move a lot by chance). Flagged
-//! differences say whether they are better or worse. Identical runs flag nothing.
+//! decision, and real-clock runs on a shared machine move that much; for success and goodput
+//! the threshold applies to the share of calls lost, 1 − success) and beyond sampling noise
+//! ([`noise`]: a p99.9 measured on a thousand calls can move a lot by chance). Flagged
+//! differences say whether they are better or worse; a change beyond the threshold that
+//! sampling noise could explain is shown as "within noise". Identical runs flag nothing.
 
 pub mod noise;
 
@@ -17,6 +19,7 @@ use crate::document::ResultsDoc;
 use crate::figure;
 use crate::headline::{Better, headlines};
 use crate::report::verdict::cell_text;
+use crate::results::StrategyResult;
 
 /// Default relative threshold: differences within 5% of A are never flagged.
 pub const DEFAULT_THRESHOLD: f64 = 0.05;
@@ -137,10 +140,11 @@ pub fn compare(a: &ResultsDoc, b: &ResultsDoc, threshold: f64) -> Comparison {
             let (va, vb) = (value(ja), value(jb));
             let flag = match (va, vb) {
                 (Some(x), Some(y)) => {
-                    let big = if x == 0.0 {
-                        y != 0.0
+                    let (bx, by) = threshold_basis(&h.figure, sa, sb, x, y);
+                    let big = if bx == 0.0 {
+                        by != 0.0
                     } else {
-                        ((y - x) / x).abs() > threshold
+                        ((by - bx) / bx).abs() > threshold
                     };
                     let real = noise::beyond_noise(&h.figure, sa, sb, x, y).unwrap_or(true);
                     match (big && real, h.better) {
@@ -174,6 +178,23 @@ pub fn compare(a: &ResultsDoc, b: &ResultsDoc, threshold: f64) -> Comparison {
     }
     out.notes.extend(profile_differences(a, b));
     out
+}
+
+/// The values the relative threshold applies to. For success and goodput it is the share of
+/// calls *lost*: 99.0% → 98.0% doubles the failures, a change that matters, though it is
+/// only 1% of the success rate.
+fn threshold_basis(
+    figure: &str,
+    a: &StrategyResult,
+    b: &StrategyResult,
+    x: f64,
+    y: f64,
+) -> (f64, f64) {
+    match figure {
+        "success_rate" | "goodput.fraction" => (1.0 - x, 1.0 - y),
+        "goodput.per_second" => (1.0 - a.goodput.fraction, 1.0 - b.goodput.fraction),
+        _ => (x, y),
+    }
 }
 
 /// Which parts of the two profiles differ (a comparison across a profile change is fine, but

@@ -27,7 +27,7 @@ const STYLE: &str = r#"
 :root { --fg: #1b1f24; --muted: #57606a; --line: #d0d7de; --bg-soft: #f6f8fa; }
 * { box-sizing: border-box; }
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-  color: var(--fg); margin: 0 auto; max-width: 1080px; padding: 24px; line-height: 1.45; }
+  color: var(--fg); margin: 0 auto; max-width: 1200px; padding: 24px; line-height: 1.45; }
 h1 { font-size: 1.7rem; margin: 0 0 4px; }
 h2 { font-size: 1.3rem; margin: 32px 0 8px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
 h3 { font-size: 1.05rem; margin: 20px 0 6px; }
@@ -46,6 +46,7 @@ td.better { background: #e6f4ea; font-weight: 700; }
 .banner.ok { border-color: #1a7f37; background: #eef8f0; }
 .banner h2 { border: 0; margin: 0 0 6px; font-size: 1.1rem; }
 .banner ul { margin: 4px 0; }
+div.wide { overflow-x: auto; }
 figure.chart { margin: 24px 0; }
 figure.chart svg { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
 dl.profile { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; }

@@ -61,7 +61,11 @@ pub fn render(doc: &ResultsDoc) -> String {
     body.push_str("<section id=\"verdict\">\n<h2>Verdict</h2>\n");
     body.push_str(&verdict::table(doc));
     body.push_str("<h3>Counts</h3>\n");
+    body.push_str("<div class=\"wide\">\n");
     body.push_str(&verdict::details(doc));
+    body.push_str("</div>\n<h3>Calls by final status</h3>\n<div class=\"wide\">\n");
+    body.push_str(&verdict::statuses(doc));
+    body.push_str("</div>\n");
     body.push_str("</section>\n<section id=\"profile\">\n<h2>The profile</h2>\n");
     body.push_str(&words::profile(&r.profile));
     body.push_str("</section>\n<section id=\"charts\">\n<h2>Charts</h2>\n");

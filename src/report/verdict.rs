@@ -107,22 +107,16 @@ pub fn details(doc: &ResultsDoc) -> String {
     let mut out = String::from(
         "<table>\n<thead><tr><th class=\"name\">strategy</th><th>offered</th><th>succeeded</th>\
          <th>failed</th><th>dropped</th><th>attempts</th><th>retries</th><th>hedges</th>\
-         <th>backend got</th><th>executed</th><th>rejected</th><th>queue max</th>\
-         <th class=\"name\">failed calls by status</th></tr></thead>\n<tbody>\n",
+         <th>backend received</th><th>executed</th><th>rejected</th><th>queue max</th>\
+         </tr></thead>\n<tbody>\n",
     );
     for (i, s) in doc.results.strategies.iter().enumerate() {
         let c = &s.counts;
         let b = s.backend.as_ref();
         let opt = |v: Option<u64>| v.map_or("–".to_string(), |v| v.to_string());
-        let failures: Vec<String> = s
-            .status
-            .iter()
-            .filter(|(k, _)| k.as_str() != "OK")
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect();
         out.push_str(&format!(
             "<tr>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"text\">{}</td></tr>\n",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
             name_cell(&s.name, &palette::css(i)),
             c.offered,
             c.succeeded,
@@ -135,12 +129,35 @@ pub fn details(doc: &ResultsDoc) -> String {
             opt(b.map(|b| b.executed)),
             opt(b.map(|b| b.rejected)),
             opt(b.map(|b| b.queue_high_water)),
-            esc(&if failures.is_empty() {
-                "none".to_string()
-            } else {
-                failures.join(", ")
-            }),
         ));
+    }
+    out.push_str("</tbody>\n</table>\n");
+    out
+}
+
+/// Calls by final status: one column per status any strategy saw, OK first.
+pub fn statuses(doc: &ResultsDoc) -> String {
+    let strategies = &doc.results.strategies;
+    let mut codes: Vec<&str> = vec!["OK"];
+    for s in strategies {
+        for k in s.status.keys() {
+            if !codes.contains(&k.as_str()) {
+                codes.push(k);
+            }
+        }
+    }
+    let mut out = String::from("<table>\n<thead><tr><th class=\"name\">strategy</th>");
+    for code in &codes {
+        out.push_str(&format!("<th>{}</th>", esc(code)));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for (i, s) in strategies.iter().enumerate() {
+        out.push_str(&format!("<tr>{}", name_cell(&s.name, &palette::css(i))));
+        for code in &codes {
+            let n = s.status.get(*code).copied().unwrap_or(0);
+            out.push_str(&format!("<td>{n}</td>"));
+        }
+        out.push_str("</tr>\n");
     }
     out.push_str("</tbody>\n</table>\n");
     out

@@ -27,6 +27,11 @@ const KNOWN: [&str; 8] = [
 ];
 
 const TIME: &str = "time since the strategy's start (s)";
+
+/// Where a second's row is drawn: the middle of that second.
+fn mid(t: u64) -> f64 {
+    t as f64 + 0.5
+}
 const OFFERED_GREY: RGBColor = RGBColor(0x80, 0x80, 0x80);
 
 fn per_strategy(
@@ -45,7 +50,7 @@ fn per_strategy(
             points: s
                 .timeline
                 .iter()
-                .filter_map(|r| value(r).map(|v| (r.t as f64, v)))
+                .filter_map(|r| value(r).map(|v| (mid(r.t), v)))
                 .collect(),
         })
         .collect()
@@ -79,7 +84,7 @@ fn offered(doc: &ResultsDoc) -> Option<Series> {
         points: first
             .timeline
             .iter()
-            .map(|r| (r.t as f64, r.offered as f64))
+            .map(|r| (mid(r.t), r.offered as f64))
             .collect(),
     })
 }
@@ -212,7 +217,7 @@ pub fn extra(doc: &ResultsDoc, key: &str, bands: &[Band]) -> Chart {
                 .into_iter()
                 .flatten()
                 .filter_map(|row| {
-                    let t = row.get("t")?.as_f64()?;
+                    let t = mid(row.get("t")?.as_u64()?);
                     let mut found = Vec::new();
                     leaves(row, "", &mut found);
                     found
