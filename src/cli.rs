@@ -50,7 +50,7 @@ pub enum Command {
 pub struct RunArgs {
     /// The profile (TOML).
     pub profile: PathBuf,
-    /// Run folder for results.json and the .hlog files [default: reports/<profile>-<UTC time>].
+    /// Run folder for results.json, report.html and the .hlog files [default: reports/<profile>-<UTC time>].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Replace the profile's load.duration (e.g. 30s).

@@ -314,3 +314,44 @@ fn a_gate_with_a_skipped_budget_is_a_skipped_junit_case() {
         .count();
     assert_eq!(skipped, 6);
 }
+
+/// The example of docs/ci.md, as written there: a virtual quickstart run passes its gate.
+#[test]
+fn the_documented_virtual_gate_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let profile = root.join("profiles/quickstart.toml");
+    let gate = root.join("docs/quickstart.gate.toml");
+    let out = resilbench(
+        &[
+            "run",
+            profile.to_str().unwrap(),
+            "--clock",
+            "virtual",
+            "--out",
+            "out",
+            "-q",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = resilbench(
+        &[
+            "check",
+            "out/results.json",
+            "--gate",
+            gate.to_str().unwrap(),
+            "--markdown",
+            "gate.md",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("4 regression budget check(s) skipped"));
+}

@@ -6,7 +6,7 @@
 //!
 //! - [`spec`]: what a gate says (`[gate]` in a profile, or a gate file) and [`condition`]: its
 //!   `"<= 250"` and `"+10%"` strings.
-//! - [`evaluate`]: every check against the results, the baseline, and the generator's trust.
+//! - [`evaluate`](mod@evaluate): every check against the results, the baseline, and the generator's trust.
 //! - [`output`]: the terminal table, a markdown summary for a CI job page, JUnit XML.
 //!
 //! A gate never passes on a measurement that cannot be believed: a run whose generator lagged,
