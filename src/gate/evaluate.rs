@@ -6,9 +6,11 @@
 
 use serde_json::Value;
 
+use super::error::GateError;
+use super::output::show;
 use super::spec::GatePlan;
 use crate::document::ResultsDoc;
-use crate::figure::{self, Resolved, UnknownFigure};
+use crate::figure::{self, Resolved};
 use crate::trust;
 
 /// How a check ended.
@@ -73,47 +75,6 @@ impl Verdict {
     pub fn passed(&self) -> bool {
         self.failures() == 0
     }
-}
-
-/// Why a gate could not be evaluated (exit status 2).
-#[derive(Debug, thiserror::Error)]
-pub enum GateError {
-    /// No gate anywhere.
-    #[error(
-        "{0}: its profile has no [gate] section; add one, or give a gate file with --gate FILE"
-    )]
-    NoGate(String),
-    /// The profile's `[gate]` in the results file is not one this build reads.
-    #[error("{file}: profile.gate: {message}")]
-    BadGate {
-        /// The results file.
-        file: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A gate with no limit and no budget.
-    #[error("the gate states no limit and no budget: it would check nothing")]
-    Empty,
-    /// The gate names a strategy the run does not have.
-    #[error("the gate names strategy `{name}`, which {file} does not have (strategies: {known})")]
-    UnknownStrategy {
-        /// The name.
-        name: String,
-        /// The results file.
-        file: String,
-        /// The strategies it has.
-        known: String,
-    },
-    /// A figure name the results file does not know.
-    #[error("{file}, strategy `{strategy}`: {source}")]
-    UnknownFigure {
-        /// The results file.
-        file: String,
-        /// The strategy.
-        strategy: String,
-        /// The name and why.
-        source: UnknownFigure,
-    },
 }
 
 /// The gate stated in a results file's profile, if any.
@@ -326,31 +287,131 @@ fn pass_if(ok: bool) -> Outcome {
     if ok { Outcome::Pass } else { Outcome::Fail }
 }
 
-/// A figure's value for a table: as a percentage when its limit was written as one.
-pub fn show(value: Option<f64>, percent: bool) -> String {
-    match value {
-        None => "not measured".into(),
-        Some(v) if percent => format!("{}%", number(v * 100.0)),
-        Some(v) => number(v),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// A number with as many decimals as its size deserves, trailing zeros cut.
-pub fn number(v: f64) -> String {
-    if !v.is_finite() {
-        return v.to_string();
+    /// run-a.json of the integration tests: three strategies, a virtual clock.
+    fn run(change: impl FnOnce(&mut Value)) -> ResultsDoc {
+        let mut json: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/run-a.json")).unwrap();
+        change(&mut json);
+        ResultsDoc {
+            results: serde_json::from_value(json.clone()).unwrap(),
+            json,
+        }
     }
-    let text = if v.fract() == 0.0 && v.abs() < 1e15 {
-        return format!("{v:.0}");
-    } else if v.abs() >= 100.0 {
-        format!("{v:.1}")
-    } else if v.abs() >= 1.0 {
-        format!("{v:.3}")
-    } else if v.abs() < 0.001 {
-        return format!("{v:.2e}");
-    } else {
-        format!("{v:.4}")
-    };
-    let trimmed = text.trim_end_matches('0').trim_end_matches('.');
-    trimmed.to_string()
+
+    fn gate(toml: &str) -> GatePlan {
+        toml::from_str(toml).unwrap()
+    }
+
+    fn named(doc: &ResultsDoc) -> Named<'_> {
+        Named {
+            doc,
+            file: "r.json",
+        }
+    }
+
+    fn outcomes(v: &Verdict, figure: &str) -> Vec<(String, Outcome)> {
+        v.checks
+            .iter()
+            .filter(|c| c.figure == figure)
+            .map(|c| (c.strategy.clone(), c.outcome))
+            .collect()
+    }
+
+    #[test]
+    fn a_figure_not_measured_fails_its_check() {
+        let doc = run(|j| j["strategies"][1]["latency_ms"]["e2e_ok"] = Value::Null);
+        let v = evaluate(
+            &gate("limits = { \"latency_ms.e2e_ok.p99\" = \"<= 1000\" }"),
+            named(&doc),
+            None,
+        )
+        .unwrap();
+        let got = outcomes(&v, "latency_ms.e2e_ok.p99");
+        assert_eq!(got[1], ("tight".into(), Outcome::Fail));
+        assert_eq!(v.checks[1].value, "not measured");
+        assert_eq!(v.failures(), 1);
+    }
+
+    #[test]
+    fn an_unmeasured_strategy_fails_and_an_unknown_one_is_an_error() {
+        let doc = run(|j| {
+            j["strategies"].as_array_mut().unwrap().pop();
+            j["partial"] = true.into();
+        });
+        let v = evaluate(
+            &gate("limits = { success_rate = \">= 0.5\" }"),
+            named(&doc),
+            None,
+        )
+        .unwrap();
+        let got = outcomes(&v, "success_rate");
+        assert_eq!(
+            got[2],
+            ("per-try".into(), Outcome::Fail),
+            "interrupted before it ran"
+        );
+        assert!(
+            v.checks
+                .iter()
+                .any(|c| c.strategy == "(run)" && c.outcome == Outcome::Fail)
+        );
+        let e = evaluate(
+            &gate("[strategies.nope.limits]\nx = \"<= 1\""),
+            named(&doc),
+            None,
+        );
+        assert!(matches!(e, Err(GateError::UnknownStrategy { .. })));
+        assert!(matches!(
+            evaluate(&GatePlan::default(), named(&doc), None),
+            Err(GateError::Empty)
+        ));
+    }
+
+    #[test]
+    fn budgets_compare_with_the_baseline_or_are_skipped() {
+        let base = run(|_| {});
+        let worse = run(|j| j["strategies"][0]["latency_ms"]["e2e"]["p99"] = 1000.0.into());
+        let g = gate("budgets = { \"latency_ms.e2e.p99\" = \"+10%\" }");
+        let v = evaluate(&g, named(&worse), Some(named(&base))).unwrap();
+        let got = outcomes(&v, "latency_ms.e2e.p99");
+        assert_eq!(
+            got.iter().map(|g| g.1).collect::<Vec<_>>(),
+            [Outcome::Fail, Outcome::Pass, Outcome::Pass]
+        );
+        assert!(
+            v.checks.iter().any(|c| c.strategy == "(baseline)"),
+            "the baseline's trust is checked"
+        );
+        let v = evaluate(&g, named(&worse), None).unwrap();
+        assert!(
+            outcomes(&v, "latency_ms.e2e.p99")
+                .iter()
+                .all(|g| g.1 == Outcome::Skipped)
+        );
+        assert!(v.passed());
+    }
+
+    #[test]
+    fn an_untrusted_run_fails_unless_allowed() {
+        let doc = run(|j| j["strategies"][2]["generator"]["achieved_rate"] = 1.0.into());
+        let strict = evaluate(
+            &gate("limits = { success_rate = \">= 0.5\" }"),
+            named(&doc),
+            None,
+        )
+        .unwrap();
+        assert_eq!(outcomes(&strict, "generator trust")[2].1, Outcome::Fail);
+        let allowed = evaluate(
+            &gate("allow_untrusted = true\nlimits = { success_rate = \">= 0.5\" }"),
+            named(&doc),
+            None,
+        )
+        .unwrap();
+        assert_eq!(outcomes(&allowed, "generator trust")[2].1, Outcome::Allowed);
+        assert!(allowed.passed() && !allowed.notes.is_empty());
+    }
 }

@@ -13,13 +13,15 @@
 //! fell short of its rate or was interrupted fails unless the gate says `allow_untrusted`.
 
 pub mod condition;
+pub mod error;
 pub mod evaluate;
 pub mod output;
 pub mod spec;
 
 use std::path::Path;
 
-pub use evaluate::{Check, GateError, Outcome, Verdict, evaluate};
+pub use error::GateError;
+pub use evaluate::{Check, Outcome, Verdict, evaluate};
 pub use spec::{GatePlan, StrategyGate};
 
 use crate::profile::error::{FieldPath, Location, ProfileError, Seg};

@@ -163,3 +163,54 @@ pub fn write_junit(w: &mut impl Write, v: &Verdict, suite: &str) -> io::Result<(
     }
     writeln!(w, "  </testsuite>\n</testsuites>")
 }
+
+/// A figure's value for a table: as a percentage when its limit was written as one.
+pub fn show(value: Option<f64>, percent: bool) -> String {
+    match value {
+        None => "not measured".into(),
+        Some(v) if percent => format!("{}%", number(v * 100.0)),
+        Some(v) => number(v),
+    }
+}
+
+/// A number with as many decimals as its size deserves, trailing zeros cut.
+pub fn number(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    let text = if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{v:.0}");
+    } else if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.3}")
+    } else if v.abs() < 0.001 {
+        return format!("{v:.2e}");
+    } else {
+        format!("{v:.4}")
+    };
+    let trimmed = text.trim_end_matches('0').trim_end_matches('.');
+    trimmed.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_for_each_format() {
+        assert_eq!(xml("a<b>&\"'\u{1}"), "a&lt;b&gt;&amp;&quot;&apos;");
+        assert_eq!(md("a|b <i> `c` x_y"), "a\\|b &lt;i&gt; \\`c\\` x\\_y");
+    }
+
+    #[test]
+    fn numbers_keep_the_digits_that_matter() {
+        assert_eq!(number(250.0), "250");
+        assert_eq!(number(31.375), "31.375");
+        assert_eq!(number(0.99178), "0.9918");
+        assert_eq!(number(123.456), "123.5");
+        assert_eq!(number(0.00002), "2.00e-5");
+        assert_eq!(show(Some(0.995), true), "99.5%");
+        assert_eq!(show(None, false), "not measured");
+    }
+}
