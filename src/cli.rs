@@ -1,7 +1,9 @@
-//! The command line: `run`, `validate`, `serve`.
+//! The command line: `run`, `validate`, `serve`; and `report`, `compare`, `check`, which read
+//! results files (their handlers are in [`crate::commands`]).
 //!
 //! Parsing is clap's; this module turns arguments into library calls and results into exit
-//! codes, in one place: 0 done, 2 bad input or error, 130 interrupted (results still written).
+//! codes, in one place: 0 done, 1 the gate does not hold (`check`), 2 bad input or error,
+//! 130 interrupted (results still written).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,12 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Serve a profile's backend alone (for `run --target`, or any gRPC client) until Ctrl-C.
     Serve(ServeArgs),
+    /// Write the HTML report of a results file.
+    Report(crate::commands::ReportArgs),
+    /// Compare two runs of a profile: every figure, A, B, difference, ratio, flagged if real.
+    Compare(crate::commands::CompareArgs),
+    /// Gate a run in CI: exit 0 when every limit and budget holds, 1 when one does not.
+    Check(crate::commands::CheckArgs),
 }
 
 /// `resilbench run`.
@@ -42,7 +50,7 @@ pub enum Command {
 pub struct RunArgs {
     /// The profile (TOML).
     pub profile: PathBuf,
-    /// Run folder for results.json and the .hlog files [default: reports/<profile>-<UTC time>].
+    /// Run folder for results.json, report.html and the .hlog files [default: reports/<profile>-<UTC time>].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Replace the profile's load.duration (e.g. 30s).
@@ -112,6 +120,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Run(args) => run(args),
         Command::Validate(args) => validate(args),
         Command::Serve(args) => serve(args),
+        Command::Report(args) => crate::commands::report(args),
+        Command::Compare(args) => crate::commands::compare(args),
+        Command::Check(args) => crate::commands::check(args),
     }
 }
 
@@ -152,9 +163,17 @@ fn run_plan(plan: &profile::Plan, opts: &RunOptions, dir: &Path) -> Result<ExitC
         runner::execute(plan, opts, &clock, stop.clone()).await
     })?;
     let path = runner::write_outputs(dir, &results)?;
+    let doc = crate::document::ResultsDoc::from_results(results);
+    let report = dir.join("report.html");
+    crate::report::write(&report, &doc).map_err(|source| RunError::Write {
+        path: report.clone(),
+        source,
+    })?;
+    let results = doc.results;
     let mut out = std::io::stdout().lock();
     let _ = crate::summary::write_summary(&mut out, &results);
     let _ = writeln!(out, "\nresults: {}", path.display());
+    let _ = writeln!(out, "report:  {}", report.display());
     drop(out);
     runtime.shutdown_timeout(Duration::from_millis(100));
     Ok(if results.partial {

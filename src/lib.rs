@@ -19,7 +19,8 @@
 //!                                              ▼                                 backend called directly
 //!                                  [record] HdrHistograms + 1 s timeline         (virtual clock)
 //!                                              ▼
-//!                                  [results] results.json + .hlog ──▶ summary table (report, gate)
+//!                                  [results] results.json + .hlog ──▶ summary table, [report],
+//!                                                                     [compare], [gate]
 //! ```
 //!
 //! | concept | where |
@@ -35,7 +36,12 @@
 //! | the results file (schema v1), atomic writes | [`results`] |
 //! | one whole run: clock, backends, strategies in turn, output | [`runner`] |
 //! | the terminal: progress and the summary table | [`progress`], [`summary`] |
-//! | the command line | [`cli`] |
+//! | the command line | [`cli`], and [`commands`] for those that read results files |
+//! | a results file as readers hold it; figure names; headline figures; can it be trusted | [`document`], [`figure`], [`headline`], [`trust`] |
+//! | `report.html`: verdict, profile in words, SVG charts | [`report`] |
+//! | two runs side by side, differences beyond noise | [`compare`] |
+//! | the CI gate: limits, budgets, JUnit and markdown | [`gate`] |
+//! | plain-text tables | [`table`] |
 //!
 //! # Principles
 //! - **Open loop.** Call *i* starts at a time fixed before the run; latency counts from that
@@ -50,17 +56,26 @@ pub mod backend;
 pub mod call;
 pub mod cli;
 pub mod clock;
+pub mod commands;
+pub mod compare;
+pub mod document;
 pub mod driver;
+pub mod figure;
+pub mod gate;
+pub mod headline;
 pub mod keyed;
 pub mod profile;
 pub mod progress;
 pub mod record;
+pub mod report;
 pub mod results;
 pub mod runner;
 pub mod status;
 pub mod strategy;
 pub mod summary;
+pub mod table;
 pub mod transport;
+pub mod trust;
 
 /// Code generated from `proto/resilbench.proto` by tonic and prost.
 #[allow(missing_docs)]

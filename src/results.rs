@@ -235,6 +235,12 @@ impl Results {
 
     /// Reads and checks a results file.
     pub fn read(path: &Path) -> Result<Results, ResultsError> {
+        Self::read_with_json(path).map(|(results, _)| results)
+    }
+
+    /// Reads and checks a results file; also returns its JSON as read, keys this build does
+    /// not know included (reports and gates find figures of newer builds there).
+    pub fn read_with_json(path: &Path) -> Result<(Results, serde_json::Value), ResultsError> {
         let io = |source| ResultsError::Io {
             path: path.to_path_buf(),
             source,
@@ -255,8 +261,9 @@ impl Results {
             }
             None => return Err(invalid(format!("no `schema` key; expected `{SCHEMA}`"))),
         }
-        serde_path_to_error::deserialize(value)
-            .map_err(|e| invalid(format!("field `{}`: {}", e.path(), e.inner())))
+        let results = serde_path_to_error::deserialize(&value)
+            .map_err(|e| invalid(format!("field `{}`: {}", e.path(), e.inner())))?;
+        Ok((results, value))
     }
 
     /// The results as pretty JSON.

@@ -228,6 +228,24 @@ const CASES: &[Case] = &[
         line: 22,
         says: &["unknown field `gaet`"],
     },
+    Case {
+        what: "gate naming a strategy the profile lacks",
+        edit: ("", "[gate.strategies.c.limits]\nsuccess_rate = \">= 99%\""),
+        line: 22,
+        says: &["gate.strategies.c", "no strategy is named `c`", "a, b"],
+    },
+    Case {
+        what: "gate limit that does not parse",
+        edit: ("", "[gate.limits]\nsuccess_rate = \"99%\""),
+        line: 23,
+        says: &["gate.limits.success_rate", "is not a limit", ">= 99.5%"],
+    },
+    Case {
+        what: "gate budget without a direction",
+        edit: ("", "[gate.budgets]\n\"latency_ms.e2e.p99\" = \"10%\""),
+        line: 23,
+        says: &["is not a budget", "+10%"],
+    },
 ];
 
 fn apply(edit: (&str, &str)) -> String {

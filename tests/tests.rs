@@ -5,11 +5,19 @@
 //! - `results_file`: results.json round-trips, histograms decode, interrupted runs are partial.
 //! - `virtual_runs`: whole runs on a paused clock are exact and reproducible.
 //! - `end_to_end`: real runs over loopback TCP, embedded and against `serve` in another process.
+//! - `report_page`: report.html from fixed results: sections, one SVG per chart, escaping.
+//! - `chromium`: the report rendered by headless Chromium (skipped without it, unless CI).
+//! - `check_gate`: `resilbench check` over a table of gates: exit status, failing rows, JUnit.
+//! - `compare_runs`: known differences are flagged, identical runs and noise are not.
 
 mod backend;
+mod check_gate;
+mod chromium;
 mod common;
+mod compare_runs;
 mod end_to_end;
 mod open_loop;
 mod profile_errors;
+mod report_page;
 mod results_file;
 mod virtual_runs;

@@ -116,8 +116,11 @@ pub struct BackendStats {
     /// Attempts turned away: queue full, or quota spent.
     pub rejected: u64,
     /// Executions that finished after their caller had given up (cancelled or deadline).
+    /// (Keys added within v1 read as 0 from files written before them.)
+    #[serde(default)]
     pub wasted: u64,
     /// Side effects executed again for a mutation that already had one.
+    #[serde(default)]
     pub duplicate_side_effects: u64,
     /// Most attempts waiting for a worker at one time.
     pub queue_high_water: u64,

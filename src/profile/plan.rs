@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::backend::BackendPlan;
 use super::phases::PhasePlan;
+use crate::gate::GatePlan;
 use crate::profile::duration::human;
 
 /// A resolved, validated profile.
@@ -30,6 +31,9 @@ pub struct Plan {
     pub phases: Vec<PhasePlan>,
     /// The strategies, run one after another in this order.
     pub strategies: Vec<StrategyPlan>,
+    /// The CI gate `resilbench check` applies to the run's results, if the profile has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GatePlan>,
 }
 
 /// How calls arrive.

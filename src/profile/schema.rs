@@ -11,6 +11,7 @@ use super::backend::BackendPlan;
 use super::duration::HumanDuration;
 use super::phases::PhasePlan;
 use super::plan::{Arrival, LayerPlan, Method};
+use crate::gate::GatePlan;
 
 /// A profile file.
 #[derive(Debug, Deserialize)]
@@ -33,6 +34,8 @@ pub struct Profile {
     /// The strategies to compare, in order.
     #[serde(default)]
     pub strategies: Vec<StrategySpec>,
+    /// Limits and regression budgets for `resilbench check` (see [`crate::gate`]).
+    pub gate: Option<GatePlan>,
 }
 
 /// `[load]`.

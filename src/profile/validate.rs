@@ -108,6 +108,7 @@ pub fn resolve(
         backend: profile.backend,
         phases: profile.phases,
         strategies: Vec::new(),
+        gate: profile.gate,
     };
     let default_deadline = plan.load.deadline;
     plan.strategies = profile
@@ -223,7 +224,12 @@ pub fn check(plan: &Plan) -> Result<(), Invalid> {
             );
         }
     }
-    check_strategies(&plan.strategies)
+    check_strategies(&plan.strategies)?;
+    if let Some(gate) = &plan.gate {
+        let names: Vec<&str> = plan.strategies.iter().map(|s| s.name.as_str()).collect();
+        crate::gate::check(gate, Some(&names))?;
+    }
+    Ok(())
 }
 
 fn check_strategies(strategies: &[StrategyPlan]) -> Result<(), Invalid> {

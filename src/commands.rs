@@ -1,0 +1,176 @@
+//! The commands that read results files: `report`, `compare` and `check`.
+//!
+//! Kept apart from `cli.rs` (which runs the load) because they share nothing with a run but
+//! the results file: each reads one or two files, writes a page or a table, and returns an exit
+//! status. `check` is the one command whose answer can be "no": exit status 1 when the gate
+//! fails, 2 when it cannot be evaluated.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::cli::CliError;
+use crate::compare;
+use crate::document::ResultsDoc;
+use crate::gate::{self, evaluate::Named, output};
+use crate::results::write_atomic;
+
+/// Exit status of a gate that does not hold.
+pub const EXIT_GATE_FAILED: u8 = 1;
+
+/// `resilbench report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The results file (results.json of a run).
+    pub results: PathBuf,
+    /// Where to write the page [default: report.html beside the results file].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `resilbench compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Run A (before), a results.json.
+    pub a: PathBuf,
+    /// Run B (after), a results.json.
+    pub b: PathBuf,
+    /// Also write the comparison as an HTML page here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Relative change below which a difference is never flagged (5% or 0.05).
+    #[arg(long, value_parser = parse_share, default_value = "5%")]
+    pub threshold: f64,
+}
+
+/// `resilbench check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The results file to gate.
+    pub results: PathBuf,
+    /// A gate file (TOML: what a profile's [gate] holds); replaces the profile's [gate].
+    #[arg(long)]
+    pub gate: Option<PathBuf>,
+    /// A baseline results file for the gate's regression budgets.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Also write the checks as JUnit XML (one test case per check).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Also write a markdown summary (for a CI job summary page).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+}
+
+fn parse_share(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{text}` is not a share; expected e.g. 5% or 0.05"))?;
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("`{text}` must be 0 or more"))
+    }
+}
+
+fn read(path: &Path) -> Result<ResultsDoc, CliError> {
+    ResultsDoc::read(path).map_err(|e| CliError::Other(e.to_string()))
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    write_atomic(path, bytes)
+        .map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))
+}
+
+/// `report`: writes the HTML report of a results file.
+pub fn report(args: ReportArgs) -> Result<ExitCode, CliError> {
+    let doc = read(&args.results)?;
+    let out = args.out.unwrap_or_else(|| {
+        args.results
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("report.html")
+    });
+    write_file(&out, crate::report::render(&doc).as_bytes())?;
+    println!("report: {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `compare`: the table on the terminal, and the page if asked.
+pub fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
+    let (a, b) = (read(&args.a)?, read(&args.b)?);
+    let c = compare::compare(&a, &b, args.threshold);
+    let (na, nb) = (args.a.display().to_string(), args.b.display().to_string());
+    let mut out = std::io::stdout().lock();
+    let _ = compare::write_table(&mut out, &c, &na, &nb);
+    if let Some(path) = &args.out {
+        let page = crate::report::compare_page::render(&c, (&a, &na), (&b, &nb));
+        write_file(path, page.as_bytes())?;
+        let _ = writeln!(out, "comparison: {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `check`: evaluates the gate; exit 0 when it holds, 1 when it does not.
+pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
+    let run = read(&args.results)?;
+    let file = args.results.display().to_string();
+    let gate = match &args.gate {
+        Some(path) => gate::load_file(path)?,
+        None => gate::evaluate::gate_of(&run, &file)
+            .map_err(gate_error)?
+            .ok_or_else(|| gate_error(gate::GateError::NoGate(file.clone())))?,
+    };
+    let baseline = args.baseline.as_deref().map(read).transpose()?;
+    let base_file = args
+        .baseline
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let verdict = gate::evaluate(
+        &gate,
+        Named {
+            doc: &run,
+            file: &file,
+        },
+        baseline.as_ref().map(|doc| Named {
+            doc,
+            file: &base_file,
+        }),
+    )
+    .map_err(gate_error)?;
+    let title = match &args.baseline {
+        Some(b) => format!(
+            "gate of {} ({file}), baseline {}",
+            run.profile_name(),
+            b.display()
+        ),
+        None => format!("gate of {} ({file})", run.profile_name()),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = output::write_table(&mut out, &verdict, &title);
+    if let Some(path) = &args.markdown {
+        let mut text = Vec::new();
+        let _ = output::write_markdown(&mut text, &verdict, &title);
+        write_file(path, &text)?;
+    }
+    if let Some(path) = &args.junit {
+        let mut text = Vec::new();
+        let _ = output::write_junit(&mut text, &verdict, &format!("resilbench gate: {title}"));
+        write_file(path, &text)?;
+    }
+    Ok(if verdict.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_GATE_FAILED)
+    })
+}
+
+fn gate_error(e: gate::GateError) -> CliError {
+    CliError::Other(e.to_string())
+}

@@ -1,0 +1,291 @@
+//! Charts as inline SVG, drawn with plotters' SVG backend.
+//!
+//! Every chart of the report is a [`Chart`]: a title, two axes with units, series (lines,
+//! dashed lines or bars, one colour per strategy) and optional shaded bands (the backend's
+//! phases) and reference lines (a limit). One function draws them all ([`Chart::svg`]), so
+//! every chart has the same frame, fonts, legend and label style. Text is left to the browser
+//! (`font-family: sans-serif`): no font is read at build or render time.
+//!
+//! - [`percentiles`]: latency by percentile, the HdrHistogram plot (also the generator's lag).
+//! - [`timeline`]: figures per second: p99, goodput, attempts vs offered calls, and any other
+//!   per-second figure a newer results file carries (breaker state, throttle tokens).
+//! - [`attempts`]: the attempts-per-call distribution.
+
+pub mod attempts;
+pub mod percentiles;
+pub mod timeline;
+
+use std::ops::Range;
+
+use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
+use plotters::prelude::*;
+
+/// Width of every chart, px.
+pub const WIDTH: u32 = 1000;
+/// Height of every chart, px.
+pub const HEIGHT: u32 = 420;
+
+/// How a series is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shape {
+    /// A solid line.
+    Line,
+    /// A dashed line (the second run of a comparison, a reference).
+    Dashed,
+    /// Bars of this width in x units, centred on each point, rising from the axis.
+    Bars(f64),
+}
+
+/// One series of points.
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// Legend text.
+    pub label: String,
+    /// Colour.
+    pub colour: RGBColor,
+    /// How it is drawn.
+    pub shape: Shape,
+    /// Points, in x order.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One axis: its range, log or linear, its description (with the unit), and how labels read.
+pub struct Axis {
+    /// The range shown.
+    pub range: Range<f64>,
+    /// Logarithmic scale (the range must be above 0).
+    pub log: bool,
+    /// The axis description, unit included: `latency (ms)`.
+    pub desc: String,
+    /// Label text for a value; `None` prints the number.
+    pub format: Option<Box<dyn Fn(f64) -> String>>,
+}
+
+impl Axis {
+    /// A linear axis.
+    pub fn linear(range: Range<f64>, desc: &str) -> Self {
+        Self {
+            range,
+            log: false,
+            desc: desc.into(),
+            format: None,
+        }
+    }
+
+    /// A logarithmic axis.
+    pub fn log(range: Range<f64>, desc: &str) -> Self {
+        Self {
+            log: true,
+            ..Self::linear(range, desc)
+        }
+    }
+
+    /// The same axis with labels written by `f`.
+    pub fn labels(mut self, f: impl Fn(f64) -> String + 'static) -> Self {
+        self.format = Some(Box::new(f));
+        self
+    }
+
+    fn label(&self, v: f64) -> String {
+        match &self.format {
+            Some(f) => f(v),
+            None => short(v),
+        }
+    }
+
+    /// Labels on a log axis: one per power of ten (light lines between would crowd them).
+    fn label_count(&self) -> usize {
+        if self.log {
+            ((self.range.end / self.range.start).log10().floor() as usize).max(1)
+        } else {
+            8
+        }
+    }
+}
+
+/// A shaded span of x (a backend phase).
+#[derive(Debug, Clone)]
+pub struct Band {
+    /// Where it starts and ends, x units.
+    pub from: f64,
+    /// End.
+    pub to: f64,
+    /// Text at its top.
+    pub label: String,
+}
+
+/// A chart.
+pub struct Chart {
+    /// Title, drawn above the plot.
+    pub title: String,
+    /// Horizontal axis.
+    pub x: Axis,
+    /// Vertical axis.
+    pub y: Axis,
+    /// The data.
+    pub series: Vec<Series>,
+    /// Shaded spans of x.
+    pub bands: Vec<Band>,
+    /// Where the legend goes.
+    pub legend: SeriesLabelPosition,
+}
+
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+impl Chart {
+    /// The chart as an SVG document (`<svg width=.. height=..>`), or why it could not be drawn.
+    pub fn svg(&self) -> Result<String, String> {
+        let mut buf = String::new();
+        {
+            let root = SVGBackend::with_string(&mut buf, (WIDTH, HEIGHT)).into_drawing_area();
+            let (x, y) = (&self.x, &self.y);
+            let drawn = match (x.log, y.log) {
+                (false, false) => self.draw(&root, x.range.clone(), y.range.clone()),
+                (true, false) => self.draw(&root, x.range.clone().log_scale(), y.range.clone()),
+                (false, true) => self.draw(&root, x.range.clone(), y.range.clone().log_scale()),
+                (true, true) => self.draw(
+                    &root,
+                    x.range.clone().log_scale(),
+                    y.range.clone().log_scale(),
+                ),
+            };
+            drawn.map_err(|e| format!("{}: {e}", self.title))?;
+            root.present().map_err(|e| format!("{}: {e}", self.title))?;
+        }
+        Ok(buf)
+    }
+
+    fn draw<X, Y>(
+        &self,
+        root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+        xs: X,
+        ys: Y,
+    ) -> Drawn
+    where
+        X: AsRangedCoord<Value = f64>,
+        Y: AsRangedCoord<Value = f64>,
+        X::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+        Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    {
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 22))
+            .margin(12)
+            .margin_right(40)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d(xs, ys)?;
+        let (xf, yf) = (|v: &f64| self.x.label(*v), |v: &f64| self.y.label(*v));
+        chart
+            .configure_mesh()
+            .x_desc(self.x.desc.as_str())
+            .y_desc(self.y.desc.as_str())
+            .x_labels(self.x.label_count())
+            .y_labels(self.y.label_count())
+            .x_label_formatter(&xf)
+            .y_label_formatter(&yf)
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 15))
+            .light_line_style(RGBColor(0, 0, 0).mix(0.05))
+            .draw()?;
+        let (y0, y1) = (self.y.range.start, self.y.range.end);
+        for band in &self.bands {
+            let shade = RGBColor(0x99, 0x99, 0x99).mix(0.18).filled();
+            chart.draw_series([Rectangle::new([(band.from, y0), (band.to, y1)], shade)])?;
+            chart.draw_series([Text::new(
+                band.label.clone(),
+                (band.from, y1),
+                ("sans-serif", 13)
+                    .into_font()
+                    .color(&RGBColor(0x40, 0x40, 0x40)),
+            )])?;
+        }
+        for s in &self.series {
+            let colour = s.colour;
+            let line = colour.stroke_width(2);
+            let drawn = match s.shape {
+                Shape::Line => {
+                    chart.draw_series(LineSeries::new(s.points.iter().copied(), line))?
+                }
+                Shape::Dashed => chart.draw_series(DashedLineSeries::new(
+                    s.points.iter().copied(),
+                    8,
+                    5,
+                    line,
+                ))?,
+                Shape::Bars(w) => chart.draw_series(s.points.iter().map(|&(x, y)| {
+                    Rectangle::new(
+                        [(x - w / 2.0, y0), (x + w / 2.0, y.max(y0))],
+                        colour.filled(),
+                    )
+                }))?,
+            };
+            let bar = matches!(s.shape, Shape::Bars(_));
+            let dashed = s.shape == Shape::Dashed;
+            drawn
+                .label(s.label.clone())
+                .legend(move |(x, y)| -> DynElement<_, _> {
+                    if bar {
+                        Rectangle::new([(x, y - 6), (x + 18, y + 6)], colour.filled()).into_dyn()
+                    } else if dashed {
+                        PathElement::new(vec![(x, y), (x + 7, y)], colour.stroke_width(3))
+                            .into_dyn()
+                    } else {
+                        PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(3))
+                            .into_dyn()
+                    }
+                });
+        }
+        if !self.series.is_empty() {
+            chart
+                .configure_series_labels()
+                .position(self.legend.clone())
+                .label_font(("sans-serif", 14))
+                .background_style(WHITE.mix(0.85))
+                .border_style(RGBColor(0xbb, 0xbb, 0xbb))
+                .draw()?;
+        }
+        Ok(())
+    }
+}
+
+/// A number as a label: no trailing zeros, at most three decimals.
+pub fn short(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let text = if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    };
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').into()
+    } else {
+        text
+    }
+}
+
+/// A range that holds every value of `values` (padded), or `fallback` when there is none.
+/// On a log axis the range stays above `floor`.
+pub fn span(values: impl Iterator<Item = f64>, log: bool, floor: f64) -> Range<f64> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return if log { floor..floor * 10.0 } else { 0.0..1.0 };
+    }
+    if log {
+        let lo = (lo.max(floor) / 1.5).max(floor);
+        let hi = (hi.max(lo) * 1.5).max(lo * 10.0);
+        // Whole decades, so every power of ten on the axis is labelled.
+        10f64.powf(lo.log10().floor())..10f64.powf(hi.log10().ceil())
+    } else {
+        let hi = if hi <= 0.0 { 1.0 } else { hi * 1.08 };
+        lo.min(0.0)..hi
+    }
+}

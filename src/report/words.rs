@@ -1,0 +1,220 @@
+//! The profile in words: what load, against what backend, through which strategies.
+//!
+//! Read from the profile JSON of results.json, not from the typed plan, so a report of a newer
+//! build's file (a layer kind or a backend setting this build does not know) still says
+//! everything: known shapes get a sentence, anything else is listed as its keys and values.
+
+use serde_json::Value;
+
+use super::charts::short;
+use super::html::{esc, name_cell};
+use super::palette;
+
+/// A JSON value as short text: strings bare, numbers as written, objects as `k v, k v`.
+pub fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "none".into(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+            _ => n.to_string(),
+        },
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k} {}", plain(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Array(items) => items.iter().map(plain).collect::<Vec<_>>().join("; "),
+        other => other.to_string(),
+    }
+}
+
+fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.get(key).filter(|v| !v.is_null())
+}
+
+fn text(v: &Value, key: &str) -> String {
+    get(v, key).map_or_else(|| "?".into(), plain)
+}
+
+/// A latency distribution in words: "lognormal, median 2ms, p99 40ms".
+pub fn latency(v: &Value) -> String {
+    let Some(dist) = v.get("dist").and_then(Value::as_str) else {
+        return plain(v);
+    };
+    match dist {
+        "fixed" => format!("fixed {}", text(v, "value")),
+        "uniform" => format!("uniform from {} to {}", text(v, "min"), text(v, "max")),
+        "normal" => format!("normal, mean {} ± {}", text(v, "mean"), text(v, "stddev")),
+        "lognormal" => format!(
+            "lognormal, median {}, p99 {}",
+            text(v, "median"),
+            text(v, "p99")
+        ),
+        "pareto" => format!(
+            "Pareto, scale {}, shape {}",
+            text(v, "scale"),
+            text(v, "shape")
+        ),
+        "mixture" => {
+            let parts = v
+                .get("of")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let total: f64 = parts.iter().filter_map(|p| p.get("weight")?.as_f64()).sum();
+            let each: Vec<String> = parts
+                .iter()
+                .map(|p| {
+                    let w = p.get("weight").and_then(Value::as_f64).unwrap_or(0.0);
+                    let share = if total > 0.0 { 100.0 * w / total } else { 0.0 };
+                    format!(
+                        "{}% {}",
+                        short(share),
+                        latency(p.get("latency").unwrap_or(&Value::Null))
+                    )
+                })
+                .collect();
+            format!("a mixture: {}", each.join("; "))
+        }
+        _ => plain(v),
+    }
+}
+
+/// The load, the backend and the strategies, as HTML.
+pub fn profile(profile: &Value) -> String {
+    let mut out = String::from("<dl class=\"profile\">\n");
+    let mut item = |term: &str, html: String| {
+        out.push_str(&format!("<dt>{term}</dt><dd>{html}</dd>\n"));
+    };
+    if let Some(load) = get(profile, "load") {
+        let mut s = format!(
+            "{} calls/s, {} arrivals, for {} per strategy (the first {} are warmup, left out of \
+             every figure); each call's deadline {} from its intended start; at most {} calls \
+             in flight",
+            text(load, "rate"),
+            text(load, "arrival"),
+            text(load, "duration"),
+            text(load, "warmup"),
+            text(load, "deadline"),
+            text(load, "max_in_flight"),
+        );
+        for step in get(load, "steps")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            s.push_str(&format!(
+                "; from {}: {} calls/s",
+                text(step, "at"),
+                text(step, "rate")
+            ));
+        }
+        item("load", esc(&s));
+    }
+    if let Some(backend) = get(profile, "backend") {
+        let mut parts = vec![format!(
+            "service time {}",
+            get(backend, "latency").map_or("?".into(), latency)
+        )];
+        match get(backend, "errors").and_then(Value::as_object) {
+            Some(errors) if !errors.is_empty() => parts.push(format!(
+                "errors per attempt: {}",
+                errors
+                    .iter()
+                    .map(|(code, p)| format!(
+                        "{code} {}%",
+                        short(p.as_f64().unwrap_or(0.0) * 100.0)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            _ => parts.push("no injected errors".into()),
+        }
+        parts.push(match get(backend, "workers") {
+            Some(w) => format!(
+                "{} workers, queue {}",
+                plain(w),
+                get(backend, "queue").map_or("unlimited".into(), plain)
+            ),
+            None => "unlimited workers".into(),
+        });
+        if let Some(map) = backend.as_object() {
+            for (k, v) in map {
+                if !["latency", "errors", "workers", "queue"].contains(&k.as_str()) && !v.is_null()
+                {
+                    parts.push(format!("{k}: {}", plain(v)));
+                }
+            }
+        }
+        item("backend", esc(&parts.join("; ")));
+    }
+    if let Some(seed) = get(profile, "seed") {
+        item("seed", esc(&plain(seed)));
+    }
+    out.push_str("</dl>\n");
+    out.push_str(&strategies(profile));
+    out
+}
+
+fn strategies(profile: &Value) -> String {
+    let list = get(profile, "strategies")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = String::from(
+        "<table>\n<thead><tr><th class=\"name\">strategy</th><th class=\"name\">what it is</th>\
+         <th>deadline</th><th class=\"name\">layers, top to bottom</th></tr></thead>\n<tbody>\n",
+    );
+    for (i, s) in list.iter().enumerate() {
+        let layers: Vec<String> = get(s, "layers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|layer| {
+                let kind = layer.get("kind").and_then(Value::as_str).unwrap_or("layer");
+                let rest: Vec<String> = layer
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| k.as_str() != "kind")
+                    .map(|(k, v)| format!("{k} {}", plain(v)))
+                    .collect();
+                format!("{kind} ({})", rest.join(", "))
+            })
+            .collect();
+        out.push_str(&format!(
+            "<tr>{}<td class=\"text\">{}</td><td>{}</td><td class=\"text\">{}</td></tr>\n",
+            name_cell(&text(s, "name"), &palette::css(i)),
+            esc(&get(s, "description").map_or(String::new(), plain)),
+            esc(&text(s, "deadline")),
+            esc(&if layers.is_empty() {
+                "none: one attempt per call".to_string()
+            } else {
+                layers.join(" → ")
+            }),
+        ));
+    }
+    out.push_str("</tbody>\n</table>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn latencies_read_as_people_say_them() {
+        assert_eq!(
+            latency(&json!({"dist": "lognormal", "median": "2ms", "p99": "40ms"})),
+            "lognormal, median 2ms, p99 40ms"
+        );
+        let mix = json!({"dist": "mixture", "of": [
+            {"weight": 99, "latency": {"dist": "fixed", "value": "2ms"}},
+            {"weight": 1, "latency": {"dist": "fixed", "value": "200ms"}},
+        ]});
+        assert_eq!(latency(&mix), "a mixture: 99% fixed 2ms; 1% fixed 200ms");
+        assert_eq!(latency(&json!({"dist": "new", "k": 1})), "dist new, k 1");
+    }
+}

@@ -1,0 +1,93 @@
+//! Can a run's measurement be believed? The generator's own figures say.
+//!
+//! An open-loop generator that falls behind its schedule, sends less than it offered, or was
+//! interrupted, has shaped the figures itself. The report shows a warning banner for such a run,
+//! and the CI gate fails it unless the gate allows it explicitly: a gate must never pass on a
+//! measurement that cannot be believed. The limits are the run's own (the same that produce the
+//! `warnings` of results.json), checked here from the figures, not from the warnings' text.
+
+use crate::results::{Results, StrategyResult};
+use crate::runner::LAG_P99_LIMIT_MS;
+
+/// Least share of the offered rate a trustworthy generator achieves.
+pub const ACHIEVED_SHARE: f64 = 0.99;
+
+/// One way in which a strategy's measurement is, or is not, trustworthy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrustCheck {
+    /// The strategy.
+    pub strategy: String,
+    /// The figure checked (a results.json path).
+    pub figure: &'static str,
+    /// The limit, in words.
+    pub limit: String,
+    /// The figure's value, in words.
+    pub value: String,
+    /// Whether it holds.
+    pub ok: bool,
+}
+
+/// Every trust check of every strategy, passing or not, plus one for a run cut short before
+/// some strategies ran.
+pub fn checks(results: &Results) -> Vec<TrustCheck> {
+    let mut out = Vec::new();
+    for s in &results.strategies {
+        out.extend(strategy_checks(s));
+    }
+    let planned = results
+        .profile
+        .get("strategies")
+        .and_then(|s| s.as_array())
+        .map_or(0, Vec::len);
+    if results.partial || planned > results.strategies.len() {
+        out.push(TrustCheck {
+            strategy: "(run)".into(),
+            figure: "partial",
+            limit: "== false".into(),
+            value: format!(
+                "{}, {} of {planned} strategies measured",
+                results.partial,
+                results.strategies.len()
+            ),
+            ok: false,
+        });
+    }
+    out
+}
+
+/// The checks that failed.
+pub fn failures(results: &Results) -> Vec<TrustCheck> {
+    checks(results).into_iter().filter(|c| !c.ok).collect()
+}
+
+fn strategy_checks(s: &StrategyResult) -> [TrustCheck; 3] {
+    let g = &s.generator;
+    let least = ACHIEVED_SHARE * g.offered_rate;
+    [
+        TrustCheck {
+            strategy: s.name.clone(),
+            figure: "generator.lag_ms.p99",
+            limit: format!("<= {LAG_P99_LIMIT_MS} ms"),
+            value: format!("{:.3} ms", g.lag_ms.p99),
+            ok: g.lag_ms.p99 <= LAG_P99_LIMIT_MS,
+        },
+        TrustCheck {
+            strategy: s.name.clone(),
+            figure: "generator.achieved_rate",
+            limit: format!(
+                ">= {:.0}% of offered ({:.1}/s)",
+                ACHIEVED_SHARE * 100.0,
+                g.offered_rate
+            ),
+            value: format!("{:.1}/s", g.achieved_rate),
+            ok: g.offered_rate <= 0.0 || g.achieved_rate >= least,
+        },
+        TrustCheck {
+            strategy: s.name.clone(),
+            figure: "partial",
+            limit: "== false".into(),
+            value: s.partial.to_string(),
+            ok: !s.partial,
+        },
+    ]
+}

@@ -1,0 +1,117 @@
+//! `resilbench compare`: known differences are flagged, identical runs are not, and the page
+//! overlays both runs.
+
+use resilbench::compare::{self, DEFAULT_THRESHOLD, Flag};
+use resilbench::document::ResultsDoc;
+
+use crate::common::{fixture, plan, resilbench, run_virtual, stderr, stdout};
+
+fn doc(name: &str) -> ResultsDoc {
+    ResultsDoc::read(&fixture(name)).unwrap()
+}
+
+fn flag(c: &compare::Comparison, strategy: &str, label: &str) -> Flag {
+    c.rows
+        .iter()
+        .find(|r| r.strategy == strategy && r.label == label)
+        .unwrap_or_else(|| panic!("{strategy} {label}"))
+        .flag
+}
+
+#[test]
+fn identical_runs_flag_nothing() {
+    let a = doc("run-a.json");
+    let c = compare::compare(&a, &a, DEFAULT_THRESHOLD);
+    assert_eq!(c.rows.len(), 3 * 7);
+    assert!(c.rows.iter().all(|r| r.flag == Flag::None), "{:?}", c.rows);
+    assert!(c.notes.is_empty(), "{:?}", c.notes);
+}
+
+#[test]
+fn a_slower_flakier_backend_is_flagged_worse() {
+    let c = compare::compare(&doc("run-a.json"), &doc("run-b.json"), DEFAULT_THRESHOLD);
+    // Twice the median service time, on ~1,000 calls a strategy: beyond any noise.
+    for s in ["patient", "tight", "per-try"] {
+        assert_eq!(flag(&c, s, "p50 ms"), Flag::Worse, "{s}");
+        assert_eq!(flag(&c, s, "attempts/call"), Flag::None, "{s}");
+    }
+    // Three times the errors: every strategy loses calls, beyond noise. `patient` goes from
+    // 99.2% to 97.1%: only 2% of the success rate, but 3.6 times the failures.
+    for s in ["patient", "tight", "per-try"] {
+        assert_eq!(flag(&c, s, "success"), Flag::Worse, "{s}");
+        assert_eq!(flag(&c, s, "goodput/s"), Flag::Worse, "{s}");
+    }
+    // The p99 of 1,000 calls doubled, but its 99% interval is wide: said, not flagged.
+    assert_eq!(flag(&c, "patient", "p99 ms"), Flag::Noise);
+    assert!(
+        c.notes.iter().any(|n| n.contains("differ in: backend")),
+        "{:?}",
+        c.notes
+    );
+}
+
+#[test]
+fn another_seed_is_noise_not_a_difference() {
+    const PROFILE: &str = r#"
+name = "noise"
+[load]
+arrival = "poisson"
+rate = 500
+duration = "10s"
+[backend]
+latency = { dist = "lognormal", median = "2ms", p99 = "20ms" }
+errors = { UNAVAILABLE = 0.01 }
+[[strategies]]
+name = "one"
+"#;
+    let p = plan(PROFILE);
+    let mut q = p.clone();
+    q.seed = p.seed + 1;
+    let (a, b) = (
+        ResultsDoc::from_results(run_virtual(&p)),
+        ResultsDoc::from_results(run_virtual(&q)),
+    );
+    let c = compare::compare(&a, &b, DEFAULT_THRESHOLD);
+    // Failures 0.95% vs 0.77% of 5,000 calls: a fifth fewer, which chance explains.
+    assert_eq!(flag(&c, "one", "success"), Flag::Noise);
+    for label in ["p50 ms", "attempts/call"] {
+        assert_eq!(flag(&c, "one", label), Flag::None, "{label}: {:?}", c.rows);
+    }
+    assert_eq!(
+        c.flagged(),
+        0,
+        "nothing is called a difference: {:?}",
+        c.rows
+    );
+}
+
+#[test]
+fn the_command_prints_the_table_and_writes_the_overlay_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (fixture("run-a.json"), fixture("run-b.json"));
+    let out = resilbench(
+        &[
+            "compare",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--out",
+            "cmp.html",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("WORSE") && text.contains("within noise"),
+        "{text}"
+    );
+    assert!(text.contains("B / A"));
+    let html = std::fs::read_to_string(dir.path().join("cmp.html")).unwrap();
+    let svgs = crate::report_page::svgs(&html);
+    assert_eq!(svgs.len(), 1);
+    assert!(svgs[0].contains("patient (A)") && svgs[0].contains("patient (B)"));
+    assert!(html.contains("class=\"worse\""));
+
+    let out = resilbench(&["compare", a.to_str().unwrap(), "nope.json"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+}

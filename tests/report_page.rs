@@ -1,0 +1,200 @@
+//! report.html from fixed results files: the sections a reader expects, one well-formed
+//! `<svg>` per chart, every string escaped, and figures newer builds add shown when present.
+
+use resilbench::document::ResultsDoc;
+use resilbench::report;
+
+use crate::common::{fixture, fixture_json, resilbench, stderr, stdout, write_json};
+
+/// The charts of a run with no extra per-second figures.
+const CHARTS: [&str; 6] = [
+    "chart-latency",
+    "chart-p99-time",
+    "chart-goodput-time",
+    "chart-amplification-time",
+    "chart-attempts",
+    "chart-lag",
+];
+
+fn render(json: &serde_json::Value) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_json(dir.path(), "results.json", json);
+    report::render(&ResultsDoc::read(&path).unwrap())
+}
+
+/// Each `<svg>…</svg>` of a page.
+pub fn svgs(html: &str) -> Vec<&str> {
+    html.match_indices("<svg ")
+        .map(|(start, _)| {
+            let end = html[start..].find("</svg>").expect("every svg is closed") + start + 6;
+            &html[start..end]
+        })
+        .collect()
+}
+
+#[test]
+fn the_report_has_its_sections_in_order_and_one_svg_per_chart() {
+    let html = render(&fixture_json("run-a.json"));
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.trim_end().ends_with("</html>"));
+    let order = [
+        "id=\"trust\"",
+        "id=\"verdict\"",
+        "id=\"profile\"",
+        "id=\"charts\"",
+    ];
+    let at: Vec<usize> = order.iter().map(|s| html.find(s).expect(s)).collect();
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "sections in order: {at:?}"
+    );
+    for id in CHARTS {
+        assert_eq!(html.matches(&format!("id=\"{id}\"")).count(), 1, "{id}");
+    }
+    let svgs = svgs(&html);
+    assert_eq!(svgs.len(), CHARTS.len(), "one svg per chart");
+    for svg in svgs {
+        let doc = roxmltree::Document::parse(svg).expect("each chart is well-formed SVG");
+        let root = doc.root_element();
+        let (w, h): (u32, u32) = (
+            root.attribute("width").unwrap().parse().unwrap(),
+            root.attribute("height").unwrap().parse().unwrap(),
+        );
+        assert!(w >= 600 && h >= 300, "{w}x{h}");
+        let texts: Vec<&str> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text())
+            .map(str::trim)
+            .collect();
+        // Title, axis descriptions with units, and a legend naming the strategies.
+        assert!(texts.iter().any(|t| t.contains("patient")), "{texts:?}");
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.contains("(ms") || t.contains("(s)") || t.contains("(%")),
+            "an axis with a unit: {texts:?}"
+        );
+    }
+    // Nothing is loaded from anywhere: no script, no link, no remote URL outside SVG's xmlns.
+    assert!(!html.contains("<script"));
+    assert!(!html.contains("<link"));
+    let stripped = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+    assert!(!stripped.contains("http://") && !stripped.contains("https://"));
+    // The verdict marks best values, and the trustworthy run gets the all-clear.
+    assert!(html.contains("class=\"best\""));
+    assert!(html.contains("banner ok"));
+    assert!(html.contains("lognormal, median 2ms, p99 40ms"));
+}
+
+#[test]
+fn strings_from_the_results_file_are_escaped() {
+    let evil = "<script>alert(1)</script>";
+    let mut json = fixture_json("run-a.json");
+    json["strategies"][0]["name"] = evil.into();
+    json["profile"]["strategies"][0]["name"] = evil.into();
+    json["profile"]["strategies"][0]["description"] = "<img src=x onerror=alert(2)>".into();
+    json["profile"]["name"] = "<b>name</b>".into();
+    json["warnings"] = serde_json::json!(["<i>warned</i>"]);
+    let html = render(&json);
+    assert!(!html.contains("<script"), "no script element");
+    assert!(!html.contains("<img"), "no injected element");
+    assert!(!html.contains("<b>name</b>") && !html.contains("<i>warned</i>"));
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the name shows as text"
+    );
+    assert!(html.contains("&lt;i&gt;warned&lt;/i&gt;"));
+    for svg in svgs(&html) {
+        roxmltree::Document::parse(svg).expect("escaped legends keep the SVG well-formed");
+    }
+}
+
+#[test]
+fn an_untrustworthy_run_gets_a_warning_banner() {
+    let mut json = fixture_json("run-a.json");
+    json["strategies"][1]["generator"]["lag_ms"]["p99"] = 3.5.into();
+    json["warnings"] = serde_json::json!(["tight: generator lag p99 was 3.50 ms"]);
+    let html = render(&json);
+    assert!(html.contains("This run is not trustworthy"));
+    assert!(html.contains("tight: generator lag p99 was 3.50 ms"));
+    assert!(!html.contains("banner ok"));
+}
+
+#[test]
+fn figures_newer_builds_add_appear_when_present() {
+    let mut json = fixture_json("run-a.json");
+    for (i, s) in json["strategies"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        s["backend"]["duplicate_side_effects"] = (i as u64 * 3).into();
+        for row in s["timeline"].as_array_mut().unwrap() {
+            row["throttle_tokens"] = (100 - i as u64 * 10).into();
+        }
+    }
+    json["profile"]["backend"]["phases"] =
+        serde_json::json!([{ "kind": "outage", "at": "2s", "duration": "1s" }]);
+    let html = render(&json);
+    assert!(
+        html.contains("<th>duplicate side effects</th>"),
+        "a verdict column"
+    );
+    assert!(
+        html.contains("id=\"chart-extra-0\""),
+        "a chart of the new per-second figure"
+    );
+    assert!(html.contains("throttle tokens over time"));
+    assert_eq!(svgs(&html).len(), CHARTS.len() + 1);
+    assert!(
+        html.contains("\noutage\n</text>"),
+        "the phase is labelled in the charts"
+    );
+    assert!(html.contains("Shaded: the backend's phases."));
+}
+
+#[test]
+fn the_report_command_writes_beside_the_results_and_run_writes_it_too() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("run-a.json"), dir.path().join("results.json")).unwrap();
+    let out = resilbench(&["report", "results.json"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("report.html"));
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert_eq!(svgs(&html).len(), CHARTS.len());
+
+    let out = resilbench(
+        &[
+            "run",
+            fixture("gate.toml").to_str().unwrap(),
+            "--clock",
+            "virtual",
+            "--duration",
+            "2s",
+            "--out",
+            "run",
+            "-q",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("report:  run/report.html"),
+        "{}",
+        stdout(&out)
+    );
+    let html = std::fs::read_to_string(dir.path().join("run/report.html")).unwrap();
+    assert_eq!(svgs(&html).len(), CHARTS.len());
+    // No temporary file is left behind.
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("run"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+
+    let out = resilbench(&["report", "missing.json"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing.json"));
+}
