@@ -139,15 +139,18 @@ pub fn profile(profile: &Value) -> String {
             ),
             None => "unlimited workers".into(),
         });
-        if let Some(map) = backend.as_object() {
-            for (k, v) in map {
-                if !["latency", "errors", "workers", "queue"].contains(&k.as_str()) && !v.is_null()
-                {
-                    parts.push(format!("{k}: {}", plain(v)));
-                }
-            }
-        }
+        let method = get(profile, "load").map_or("unary".into(), |l| text(l, "method"));
+        parts.extend(backend_extras(backend, &method));
         item("backend", esc(&parts.join("; ")));
+    }
+    if let Some(list) = get(profile, "phases")
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+    {
+        item(
+            "phases",
+            esc(&list.iter().map(phase).collect::<Vec<_>>().join("; ")),
+        );
     }
     if let Some(seed) = get(profile, "seed") {
         item("seed", esc(&plain(seed)));
@@ -155,6 +158,166 @@ pub fn profile(profile: &Value) -> String {
     out.push_str("</dl>\n");
     out.push_str(&strategies(profile));
     out
+}
+
+/// The backend settings beyond latency, errors and capacity, in words; defaults are left out.
+fn backend_extras(backend: &Value, method: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let nonempty = |k: &str| {
+        get(backend, k).filter(|v| {
+            !v.is_null()
+                && v.as_array().is_none_or(|a| !a.is_empty())
+                && v.as_object().is_none_or(|o| !o.is_empty())
+        })
+    };
+    if let Some(by) = nonempty("latency_by_status").and_then(Value::as_object) {
+        let each: Vec<String> = by
+            .iter()
+            .map(|(code, l)| format!("{code} in {}", latency(l)))
+            .collect();
+        parts.push(format!("answers {}", each.join(", ")));
+    }
+    if let Some(p) = nonempty("pushback") {
+        match (get(p, "fixed"), get(p, "per_queued")) {
+            (Some(f), _) if !f.is_null() => {
+                parts.push(format!("pushback {} when the queue is full", plain(f)))
+            }
+            (_, Some(q)) if !q.is_null() => parts.push(format!(
+                "pushback {} per queued request when the queue is full",
+                plain(q)
+            )),
+            _ => {}
+        }
+    }
+    if let Some(q) = nonempty("quota") {
+        parts.push(format!(
+            "quota {} requests/s (burst {}){}",
+            text(q, "rate"),
+            text(q, "burst"),
+            if get(q, "pushback").and_then(Value::as_bool) == Some(true) {
+                " with pushback"
+            } else {
+                ""
+            }
+        ));
+    }
+    if get(backend, "on_cancel").and_then(Value::as_str) == Some("stop") {
+        parts.push("stops work its caller gave up on".into());
+    } else {
+        parts.push("works on when its caller gives up (wasted work)".into());
+    }
+    if let Some(scripts) = nonempty("scripts").and_then(Value::as_array) {
+        let each: Vec<String> = scripts
+            .iter()
+            .map(|sc| {
+                let who = match get(sc, "every").filter(|v| !v.is_null()) {
+                    Some(n) => format!("every {}th call", plain(n)),
+                    None => format!("ids {}", plain(get(sc, "ids").unwrap_or(&Value::Null))),
+                };
+                let steps: Vec<String> = get(sc, "steps")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|st| get(st, "status").map_or_else(|| plain(st), plain))
+                    .collect();
+                format!("{who}: {}", steps.join(" → "))
+            })
+            .collect();
+        parts.push(format!("scripted: {}", each.join("; ")));
+    }
+    if method == "mutate"
+        && let Some(m) = get(backend, "mutation")
+    {
+        let lost = get(m, "lost_response").filter(|v| !v.is_null()).map_or(
+            "no lost responses".into(),
+            |l| {
+                format!(
+                    "{}% of replies lost after the side effect ({})",
+                    short(get(l, "rate").and_then(Value::as_f64).unwrap_or(0.0) * 100.0),
+                    text(l, "fail")
+                )
+            },
+        );
+        let dedup = if get(m, "dedup").and_then(Value::as_bool) == Some(true) {
+            format!(
+                "deduplicated by idempotency key for {}",
+                text(m, "dedup_ttl")
+            )
+        } else {
+            "no deduplication".into()
+        };
+        parts.push(format!("mutations: {lost}, {dedup}"));
+    }
+    if method == "stream"
+        && let Some(st) = get(backend, "stream")
+    {
+        parts.push(format!(
+            "streams of {} messages, {} apart",
+            text(st, "messages"),
+            get(st, "interval").map_or("?".into(), latency)
+        ));
+    }
+    if let Some(replicas) = nonempty("replicas").and_then(Value::as_array) {
+        let names: Vec<String> = replicas.iter().map(|r| text(r, "name")).collect();
+        parts.push(format!(
+            "{} replicas behind round-robin ({})",
+            replicas.len(),
+            names.join(", ")
+        ));
+    }
+    // Settings a newer build added, shown as they are written.
+    if let Some(map) = backend.as_object() {
+        const KNOWN: [&str; 12] = [
+            "latency",
+            "errors",
+            "workers",
+            "queue",
+            "latency_by_status",
+            "pushback",
+            "quota",
+            "on_cancel",
+            "scripts",
+            "mutation",
+            "stream",
+            "replicas",
+        ];
+        for (k, v) in map {
+            if !KNOWN.contains(&k.as_str()) && !v.is_null() {
+                parts.push(format!("{k}: {}", plain(v)));
+            }
+        }
+    }
+    parts
+}
+
+/// One phase in words: "outage of replica b from 10s for 2s (UNAVAILABLE)".
+fn phase(p: &Value) -> String {
+    let kind = text(p, "kind");
+    let whom = get(p, "replica")
+        .and_then(Value::as_str)
+        .map(|r| format!(" of replica {r}"))
+        .unwrap_or_default();
+    let what = match kind.as_str() {
+        "outage" => format!(" ({})", text(p, "status")),
+        "brownout" => {
+            let mut b = Vec::new();
+            if let Some(k) = get(p, "latency_factor").filter(|v| !v.is_null()) {
+                b.push(format!("latency ×{}", plain(k)));
+            }
+            if let Some(k) = get(p, "capacity_factor").filter(|v| !v.is_null()) {
+                b.push(format!("workers ×{}", plain(k)));
+            }
+            format!(" ({})", b.join(", "))
+        }
+        "error_burst" => format!(" ({})", plain(get(p, "errors").unwrap_or(&Value::Null))),
+        "load_spike" => format!(" (offered rate ×{})", text(p, "factor")),
+        _ => String::new(),
+    };
+    format!(
+        "{kind}{whom} from {} for {}{what}",
+        text(p, "start"),
+        text(p, "duration")
+    )
 }
 
 fn strategies(profile: &Value) -> String {
