@@ -135,8 +135,8 @@ fn figures_newer_builds_add_appear_when_present() {
             row["throttle_tokens"] = (100 - i as u64 * 10).into();
         }
     }
-    json["profile"]["backend"]["phases"] =
-        serde_json::json!([{ "kind": "outage", "at": "2s", "duration": "1s" }]);
+    json["profile"]["phases"] =
+        serde_json::json!([{ "kind": "outage", "start": "2s", "duration": "1s" }]);
     let html = render(&json);
     assert!(
         html.contains("<th>duplicate side effects</th>"),
