@@ -118,7 +118,7 @@ where
         deadline: s.deadline,
     };
     let recorder = Arc::new(Recorder::new(config));
-    let stack = strategy::build(s, transport, Arc::clone(&recorder) as _, clock);
+    let stack = strategy::build(s, transport, Arc::clone(&recorder) as _, clock, plan.seed);
     let spec = DriveSpec {
         load: &plan.load,
         phases: &plan.phases,

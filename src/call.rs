@@ -106,6 +106,8 @@ pub enum FailureSource {
     Transport,
     /// The client decided it locally: a deadline passed, a layer refused to send.
     Local,
+    /// A per-attempt timeout cut the attempt (a retryable failure for Envoy-style retriers).
+    AttemptTimeout,
 }
 
 impl Failure {

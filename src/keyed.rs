@@ -65,6 +65,10 @@ pub enum Purpose {
     StreamAfter = 6,
     /// The intervals between a stream's messages.
     StreamInterval = 7,
+    /// A retry's backoff jitter.
+    Jitter = 8,
+    /// Adaptive throttling's local rejection.
+    Adaptive = 9,
 }
 
 /// A SplitMix64 stream keyed by (seed, request key, attempt, purpose).

@@ -153,6 +153,16 @@ pub struct Attempts {
     pub per_call: BTreeMap<u32, u64>,
     /// Attempts by their status (abandoned attempts: CANCELLED or DEADLINE_EXCEEDED).
     pub status: BTreeMap<String, u64>,
+    /// Failed attempts a retry layer did not retry, by reason: `not_retryable`,
+    /// `max_attempts`, `throttle`, `budget`, `deadline`, `pushback`, `committed`.
+    #[serde(default)]
+    pub retry_denied: BTreeMap<String, u64>,
+    /// Retries that waited as the server's pushback said.
+    #[serde(default)]
+    pub pushback_waits: u64,
+    /// Requests a client-side throttle refused to send.
+    #[serde(default)]
+    pub rejected_locally: u64,
 }
 
 /// Extra load, as multiples of the calls sent.

@@ -319,7 +319,13 @@ pub async fn execute(
         };
         setup.begin(config.start);
         let recorder = Arc::new(Recorder::new(config));
-        let stack = strategy::build(strategy, transport, Arc::clone(&recorder) as _, clock);
+        let stack = strategy::build(
+            strategy,
+            transport,
+            Arc::clone(&recorder) as _,
+            clock,
+            plan.seed,
+        );
         let ticker = opts
             .progress
             .begin(plan, index, Arc::clone(&recorder), clock);

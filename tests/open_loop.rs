@@ -42,6 +42,7 @@ where
             make(start, clock.clone()),
             Arc::clone(&recorder) as _,
             &clock,
+            plan.seed,
         );
         let spec = DriveSpec {
             load: &plan.load,

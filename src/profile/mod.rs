@@ -7,11 +7,14 @@
 
 pub mod backend;
 mod check_backend;
+mod check_layers;
 pub mod duration;
 pub mod error;
+pub mod layers;
 pub mod phases;
 pub mod plan;
 pub mod schema;
+pub mod service_config;
 pub mod validate;
 
 use std::path::Path;
@@ -67,7 +70,8 @@ pub fn parse(
     overrides: &Overrides,
 ) -> Result<Plan, ProfileError> {
     let profile = parse_profile(text, file)?;
-    validate::resolve(profile, default_name, overrides).map_err(|(field, message)| {
+    let base = Path::new(file).parent().unwrap_or(Path::new("."));
+    validate::resolve(profile, default_name, overrides, base).map_err(|(field, message)| {
         let mut err = ProfileError::at(file, Some(text), field, message);
         err.flag = overrides.flag_for(&err.field);
         if err.flag.is_some() {

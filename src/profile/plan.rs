@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use super::backend::BackendPlan;
+use super::layers::{AdaptivePlan, GrpcRetryPlan, RetryPlan};
 use super::phases::PhasePlan;
 use crate::gate::GatePlan;
 use crate::profile::duration::human;
@@ -110,27 +111,48 @@ pub struct StrategyPlan {
     pub deadline: Duration,
     /// Layers from the top (nearest the caller) to the bottom (nearest the wire).
     pub layers: Vec<LayerPlan>,
+    /// Send the time left before the deadline to the backend (`grpc-timeout`).
+    #[serde(default = "yes")]
+    pub propagate_deadline: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One layer of a strategy stack. Adding a strategy adds a variant here and one arm in
 /// [`crate::strategy::build`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LayerPlan {
     /// Bounds each attempt below it: an attempt still running after `timeout` is cancelled and
-    /// fails with DEADLINE_EXCEEDED.
-    Timeout {
-        /// How long an attempt may run.
-        #[serde(with = "human")]
-        timeout: Duration,
-    },
+    /// fails with DEADLINE_EXCEEDED (a retryable failure for a `retry` layer above it).
+    Timeout(TimeoutPlan),
+    /// gRFC A6's retry policy, with its throttling and server pushback.
+    GrpcRetry(GrpcRetryPlan),
+    /// A plain retrier: attempts, statuses, AWS backoff, an optional budget.
+    Retry(RetryPlan),
+    /// The SRE book's client-side adaptive throttling.
+    AdaptiveThrottle(AdaptivePlan),
+}
+
+/// `kind = "timeout"`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutPlan {
+    /// How long an attempt may run.
+    #[serde(with = "human")]
+    pub timeout: Duration,
 }
 
 impl LayerPlan {
     /// The layer's kind as written in a profile.
     pub fn kind(&self) -> &'static str {
         match self {
-            LayerPlan::Timeout { .. } => "timeout",
+            LayerPlan::Timeout(_) => "timeout",
+            LayerPlan::GrpcRetry(_) => "grpc_retry",
+            LayerPlan::Retry(_) => "retry",
+            LayerPlan::AdaptiveThrottle(_) => "adaptive_throttle",
         }
     }
 }

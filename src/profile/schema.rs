@@ -86,4 +86,8 @@ pub struct StrategySpec {
     /// Layers, top to bottom; none is one attempt per call.
     #[serde(default)]
     pub layers: Vec<LayerPlan>,
+    /// A gRPC service config (its JSON, or a path relative to the profile).
+    pub service_config: Option<String>,
+    /// Send the deadline to the backend as `grpc-timeout`; default true.
+    pub propagate_deadline: Option<bool>,
 }

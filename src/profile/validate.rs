@@ -8,8 +8,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::check_backend;
+use super::check_layers;
 use super::error::FieldPath;
-use super::plan::{Arrival, LayerPlan, LoadPlan, Plan, RateStep, StrategyPlan};
+use super::plan::{Arrival, LoadPlan, Plan, RateStep, StrategyPlan};
 use super::schema::Profile;
 
 /// Highest offered rate accepted: far beyond what one process can send, low enough that the
@@ -81,6 +82,7 @@ pub fn resolve(
     profile: Profile,
     default_name: &str,
     overrides: &Overrides,
+    base: &std::path::Path,
 ) -> Result<Plan, Invalid> {
     let load = profile.load;
     let mut plan = Plan {
@@ -111,16 +113,27 @@ pub fn resolve(
         gate: profile.gate,
     };
     let default_deadline = plan.load.deadline;
-    plan.strategies = profile
-        .strategies
-        .into_iter()
-        .map(|s| StrategyPlan {
+    for (i, s) in profile.strategies.into_iter().enumerate() {
+        let mut strategy = StrategyPlan {
             name: s.name,
             description: s.description.unwrap_or_default(),
             deadline: s.deadline.map_or(default_deadline, |d| d.0),
             layers: s.layers,
-        })
-        .collect();
+            propagate_deadline: s.propagate_deadline.unwrap_or(true),
+        };
+        if let Some(source) = &s.service_config {
+            let field = format!("strategies[{i}].service_config");
+            check_layers::apply_service_config(
+                &field,
+                source,
+                &mut strategy,
+                plan.load.method,
+                base,
+            )?;
+        }
+        check_layers::layers(&format!("strategies[{i}]"), &mut strategy)?;
+        plan.strategies.push(strategy);
+    }
     if let Some(d) = overrides.duration {
         plan.load.duration = d;
     }
@@ -277,14 +290,6 @@ fn check_strategies(strategies: &[StrategyPlan]) -> Result<(), Invalid> {
                 &format!("{field}.layers"),
                 format!("at most {MAX_LAYERS} layers, got {}", s.layers.len()),
             );
-        }
-        for (j, layer) in s.layers.iter().enumerate() {
-            match layer {
-                LayerPlan::Timeout { timeout } if timeout.is_zero() => {
-                    return invalid(&format!("{field}.layers[{j}].timeout"), "must be above 0");
-                }
-                LayerPlan::Timeout { .. } => {}
-            }
         }
     }
     Ok(())

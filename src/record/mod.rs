@@ -87,6 +87,12 @@ pub struct State {
     pub attempt_status: BTreeMap<i32, u64>,
     /// Calls by attempts made.
     pub per_call: BTreeMap<u32, u64>,
+    /// Failed attempts not retried, by reason.
+    pub retry_denied: BTreeMap<&'static str, u64>,
+    /// Retries whose wait the server's pushback set.
+    pub pushback_waits: u64,
+    /// Calls or attempts a client-side throttle refused to send.
+    pub rejected_locally: u64,
     /// Stream messages received by completed calls.
     pub messages: u64,
     /// Calls that failed after receiving at least one stream message.
@@ -127,6 +133,9 @@ impl Recorder {
                 hedges: 0,
                 attempt_status: BTreeMap::new(),
                 per_call: BTreeMap::new(),
+                retry_denied: BTreeMap::new(),
+                pushback_waits: 0,
+                rejected_locally: 0,
                 messages: 0,
                 failed_after_first_message: 0,
                 timeline: Timeline::new(config.warmup),
@@ -268,6 +277,25 @@ impl EventSink for Recorder {
                     *s.attempt_status.entry(code as i32).or_default() += 1;
                     s.timeline.attempt(second);
                 });
+            }
+            Event::Retry { call, wait } => {
+                if !call.warmup && wait.pushback {
+                    self.with(|s| s.pushback_waits += 1);
+                }
+            }
+            Event::RetryDenied { call, reason } => {
+                if !call.warmup {
+                    self.with(|s| *s.retry_denied.entry(reason.name()).or_default() += 1);
+                }
+            }
+            Event::Tokens { at, tokens } => {
+                let second = self.second(at);
+                self.with(|s| s.timeline.tokens(second, tokens));
+            }
+            Event::Rejected { call, .. } => {
+                if !call.warmup {
+                    self.with(|s| s.rejected_locally += 1);
+                }
             }
         }
     }

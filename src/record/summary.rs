@@ -122,6 +122,13 @@ pub fn strategy_result(
             hedges: state.hedges,
             per_call: state.per_call,
             status: by_name(&state.attempt_status),
+            retry_denied: state
+                .retry_denied
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            pushback_waits: state.pushback_waits,
+            rejected_locally: state.rejected_locally,
         },
         amplification: Amplification {
             client: per_sent(state.attempts),

@@ -37,6 +37,9 @@ pub struct TimelineRow {
     pub p50_ms: Option<f64>,
     /// 99th percentile end-to-end latency of the calls offered in this second, ms.
     pub p99_ms: Option<f64>,
+    /// gRPC retry throttling's token count at the end of this second (throttled strategies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<f64>,
 }
 
 /// A second's end-to-end histogram, compressed, for the interval log.
@@ -56,6 +59,7 @@ struct Interval {
     failed: u64,
     attempts: u64,
     outstanding: u64,
+    tokens: Option<f64>,
     e2e: Hist,
 }
 
@@ -114,6 +118,11 @@ impl Timeline {
         self.slot(second).attempts += 1;
     }
 
+    /// The throttle's token count was `tokens` during `second`.
+    pub fn tokens(&mut self, second: u64, tokens: f64) {
+        self.slot(second).tokens = Some(tokens);
+    }
+
     /// A call offered at `second` completed.
     pub fn completed(&mut self, second: u64, ok: bool, e2e: Duration) {
         let slot = self.slot(second);
@@ -157,6 +166,7 @@ impl Timeline {
             attempts: i.attempts,
             p50_ms: summary.map(|s| s.p50),
             p99_ms: summary.map(|s| s.p99),
+            tokens: i.tokens,
         });
         self.hists.push(IntervalHist {
             t: self.first,

@@ -13,7 +13,9 @@
 //! what it does through an [`EventSink`], never by reaching into the recorder. Adding a strategy
 //! is a new module here, a [`LayerPlan`] variant, and one arm in [`build`].
 
+pub mod adaptive;
 pub mod instrument;
+pub mod retry;
 pub mod timeout;
 
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use tower::{Layer, Service};
 
 use crate::call::{Call, Failure, Outcome, Reply};
 use crate::clock::Clock;
+use crate::profile::layers::{AwsJitter, BudgetPlan, GrpcRetryPlan, RetryPlan};
 use crate::profile::{LayerPlan, StrategyPlan};
 
 /// A strategy stack with its type erased: what the driver calls.
@@ -51,33 +54,145 @@ pub enum Event<'a> {
         /// deadline had passed.
         outcome: &'a Outcome,
     },
+    /// A retry layer will send another attempt after `wait`.
+    Retry {
+        /// The call.
+        call: &'a Call,
+        /// The wait, and whether server pushback set it.
+        wait: retry::Wait,
+    },
+    /// A retry layer decided not to retry a failed attempt.
+    RetryDenied {
+        /// The call.
+        call: &'a Call,
+        /// Why.
+        reason: retry::Denied,
+    },
+    /// A6 retry throttling's token count changed.
+    Tokens {
+        /// When.
+        at: Instant,
+        /// Tokens now.
+        tokens: f64,
+    },
+    /// A client-side throttle refused to send a call at all.
+    Rejected {
+        /// The call.
+        call: &'a Call,
+        /// When.
+        at: Instant,
+    },
 }
 
 /// Where strategies report what they did.
+///
+/// (The variants below cover attempts, retries and throttling; hedging and breakers add their
+/// own as they arrive.)
 pub trait EventSink: Send + Sync + 'static {
     /// Records one event. Called on the hot path: keep it short.
     fn record(&self, event: Event<'_>);
 }
 
-/// Builds the stack of a strategy over a transport; its clock reads and waits go through `clock`.
+/// Builds the stack of a strategy over a transport; its clock reads and waits go through
+/// `clock`, and its random draws (jitter, local rejections) are keyed by `seed`.
 pub fn build<T>(
     strategy: &StrategyPlan,
     transport: T,
     sink: Arc<dyn EventSink>,
     clock: &Clock,
+    seed: u64,
 ) -> Stack
 where
     T: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
     T::Future: Send + 'static,
 {
-    let mut stack =
-        Stack::new(instrument::InstrumentLayer::new(sink, clock.clone()).layer(transport));
+    let mut stack = Stack::new(
+        instrument::InstrumentLayer::new(Arc::clone(&sink), clock.clone()).layer(transport),
+    );
     for layer in strategy.layers.iter().rev() {
+        let (sink, clock) = (Arc::clone(&sink), clock.clone());
         stack = match layer {
-            LayerPlan::Timeout { timeout } => {
-                Stack::new(timeout::TimeoutLayer::per_attempt(*timeout, clock.clone()).layer(stack))
+            LayerPlan::Timeout(t) => {
+                Stack::new(timeout::TimeoutLayer::per_attempt(t.timeout, clock).layer(stack))
+            }
+            LayerPlan::GrpcRetry(r) => {
+                let policy = grpc_policy(r, seed);
+                Stack::new(retry::RetryLayer::new(policy, sink, clock).layer(stack))
+            }
+            LayerPlan::Retry(r) => {
+                let policy = generic_policy(r, seed, &clock);
+                Stack::new(retry::RetryLayer::new(policy, sink, clock).layer(stack))
+            }
+            LayerPlan::AdaptiveThrottle(a) => {
+                let settings = adaptive::Settings {
+                    k: a.k,
+                    window: a.window,
+                    rejections: codes(&a.rejections),
+                    seed,
+                };
+                Stack::new(adaptive::AdaptiveThrottleLayer::new(settings, sink, clock).layer(stack))
             }
         };
     }
     Stack::new(timeout::TimeoutLayer::call_deadline(clock.clone()).layer(stack))
+}
+
+/// A set of status codes from their (canonical) names.
+fn codes(names: &[String]) -> retry::grpc::Codes {
+    retry::grpc::Codes::of(names.iter().filter_map(|n| crate::status::parse_code(n)))
+}
+
+fn grpc_policy(r: &GrpcRetryPlan, seed: u64) -> retry::grpc::GrpcPolicy {
+    let settings = retry::grpc::GrpcRetry {
+        max_attempts: r.max_attempts,
+        initial: r.initial_backoff,
+        max: r.max_backoff,
+        multiplier: r.backoff_multiplier,
+        retryable: codes(&r.retryable_status_codes),
+        jitter: r.jitter,
+    };
+    let throttle = r
+        .throttle
+        .map(|t| retry::throttle::Throttle::new(t.max_tokens, t.token_ratio));
+    retry::grpc::GrpcPolicy::new(settings, throttle, seed)
+}
+
+fn generic_policy(r: &RetryPlan, seed: u64, clock: &Clock) -> retry::generic::GenericPolicy {
+    use retry::backoff::Backoff;
+    use retry::generic::Budget;
+    let (base, cap) = (r.backoff.base, r.backoff.cap);
+    let backoff = match r.backoff.jitter {
+        AwsJitter::None => Backoff::Exponential { base, cap },
+        AwsJitter::Full => Backoff::FullJitter { base, cap },
+        AwsJitter::Equal => Backoff::EqualJitter { base, cap },
+        AwsJitter::Decorrelated => Backoff::Decorrelated { base, cap },
+    };
+    let budget = match r.budget {
+        None => Budget::None,
+        Some(BudgetPlan::Tps {
+            ttl,
+            min_per_second,
+            retry_percent,
+        }) => Budget::Tps(retry::budget::TpsBudget::new(
+            clock.clone(),
+            ttl,
+            min_per_second,
+            retry_percent,
+        )),
+        Some(BudgetPlan::Envoy {
+            budget_percent,
+            min_retry_concurrency,
+        }) => Budget::Envoy(retry::budget::EnvoyBudget::new(
+            budget_percent,
+            min_retry_concurrency,
+        )),
+    };
+    retry::generic::GenericPolicy {
+        max_attempts: r.max_attempts,
+        retry_on: codes(&r.retry_on),
+        backoff,
+        pushback: r.pushback,
+        budget,
+        seed,
+    }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tonic::Code;
 use tower::{Layer, Service};
 
-use crate::call::{Call, Failure, Outcome, Reply};
+use crate::call::{Call, Failure, FailureSource, Outcome, Reply};
 use crate::clock::Clock;
 use crate::transport::BoxFuture;
 
@@ -91,11 +91,18 @@ where
         }
         let inner = self.inner.call(call);
         let clock = self.clock.clone();
+        let source = if self.limit.is_some() {
+            FailureSource::AttemptTimeout
+        } else {
+            FailureSource::Local
+        };
         Box::pin(async move {
-            clock
-                .timeout_at(deadline, inner)
-                .await
-                .unwrap_or_else(|_| Err(Failure::local(Code::DeadlineExceeded)))
+            clock.timeout_at(deadline, inner).await.unwrap_or_else(|_| {
+                Err(Failure {
+                    source,
+                    ..Failure::local(Code::DeadlineExceeded)
+                })
+            })
         })
     }
 }

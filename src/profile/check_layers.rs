@@ -1,0 +1,176 @@
+//! Checks of strategies' layers and service configs, and their resolution: status names become
+//! canonical, `maxAttempts` above 5 becomes 5 (gRFC A6), and a strategy's `service_config`
+//! becomes its deadline and a `grpc_retry` layer.
+
+use std::path::Path;
+
+use super::layers::{BudgetPlan, GrpcRetryPlan};
+use super::plan::{LayerPlan, Method, StrategyPlan};
+use super::service_config;
+use super::validate::{Invalid, invalid};
+use crate::status::{all_names, code_name, parse_code};
+use crate::strategy::retry::grpc::MAX_ATTEMPTS_CAP;
+
+fn canonical(field: &str, names: &mut [String]) -> Result<(), Invalid> {
+    for (i, name) in names.iter_mut().enumerate() {
+        match parse_code(name) {
+            Some(code) => *name = code_name(code).to_string(),
+            None => {
+                return invalid(
+                    &format!("{field}[{i}]"),
+                    format!(
+                        "`{name}` is not a gRPC status code; expected one of {}",
+                        all_names()
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The gRPC method name the calls use.
+pub fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Unary => "Call",
+        Method::Mutate => "Mutate",
+        Method::Stream => "Stream",
+    }
+}
+
+/// Applies a strategy's service config: reads it (a path is relative to `base`), caps the
+/// deadline with its timeout, and adds its retry policy as the bottom layer.
+pub fn apply_service_config(
+    field: &str,
+    source: &str,
+    strategy: &mut StrategyPlan,
+    method: Method,
+    base: &Path,
+) -> Result<(), Invalid> {
+    let text = if source.trim_start().starts_with('{') {
+        source.to_string()
+    } else {
+        let path = base.join(source);
+        std::fs::read_to_string(&path)
+            .or_else(|e| invalid(field, format!("cannot read {}: {e}", path.display())))?
+    };
+    let settings =
+        service_config::settings_for(&text, method_name(method)).or_else(|e| invalid(field, e))?;
+    if let Some(timeout) = settings.timeout {
+        strategy.deadline = strategy.deadline.min(timeout);
+    }
+    if let Some(retry) = settings.retry {
+        strategy.layers.push(LayerPlan::GrpcRetry(retry));
+    }
+    Ok(())
+}
+
+fn grpc_retry(field: &str, r: &mut GrpcRetryPlan) -> Result<(), Invalid> {
+    if r.max_attempts < 2 {
+        return invalid(
+            &format!("{field}.max_attempts"),
+            format!("must be 2 or more (gRFC A6), got {}", r.max_attempts),
+        );
+    }
+    r.max_attempts = r.max_attempts.min(MAX_ATTEMPTS_CAP);
+    if r.initial_backoff.is_zero() || r.max_backoff.is_zero() {
+        return invalid(
+            field,
+            "initial_backoff and max_backoff must be above 0 (gRFC A6)",
+        );
+    }
+    if !(r.backoff_multiplier.is_finite() && r.backoff_multiplier > 0.0) {
+        return invalid(
+            &format!("{field}.backoff_multiplier"),
+            format!("must be above 0, got {}", r.backoff_multiplier),
+        );
+    }
+    if r.retryable_status_codes.is_empty() {
+        return invalid(
+            &format!("{field}.retryable_status_codes"),
+            "must not be empty (gRFC A6)",
+        );
+    }
+    canonical(
+        &format!("{field}.retryable_status_codes"),
+        &mut r.retryable_status_codes,
+    )?;
+    if let Some(t) = &r.throttle {
+        if !(t.max_tokens > 0.0 && t.max_tokens <= 1000.0) {
+            return invalid(
+                &format!("{field}.throttle.max_tokens"),
+                format!("must be above 0 and at most 1000, got {}", t.max_tokens),
+            );
+        }
+        if !(t.token_ratio.is_finite() && t.token_ratio > 0.0) {
+            return invalid(
+                &format!("{field}.throttle.token_ratio"),
+                format!("must be above 0, got {}", t.token_ratio),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Checks and resolves every layer of `strategy` (the strategy's path is `field`).
+pub fn layers(field: &str, strategy: &mut StrategyPlan) -> Result<(), Invalid> {
+    for (j, layer) in strategy.layers.iter_mut().enumerate() {
+        let f = format!("{field}.layers[{j}]");
+        match layer {
+            LayerPlan::Timeout(t) if t.timeout.is_zero() => {
+                return invalid(&format!("{f}.timeout"), "must be above 0");
+            }
+            LayerPlan::Timeout(_) => {}
+            LayerPlan::GrpcRetry(r) => grpc_retry(&f, r)?,
+            LayerPlan::Retry(r) => {
+                if r.max_attempts == 0 {
+                    return invalid(&format!("{f}.max_attempts"), "must be at least 1");
+                }
+                canonical(&format!("{f}.retry_on"), &mut r.retry_on)?;
+                if r.backoff.cap < r.backoff.base {
+                    return invalid(&format!("{f}.backoff.cap"), "must be at least the base");
+                }
+                match r.budget {
+                    Some(BudgetPlan::Tps {
+                        ttl, retry_percent, ..
+                    }) => {
+                        if !(1..=60).contains(&ttl.as_secs()) || ttl.subsec_nanos() != 0 {
+                            return invalid(
+                                &format!("{f}.budget.ttl"),
+                                "must be a whole number of seconds from 1s to 60s",
+                            );
+                        }
+                        if !(0.0..=1000.0).contains(&retry_percent) {
+                            return invalid(
+                                &format!("{f}.budget.retry_percent"),
+                                "must be from 0 to 1000 (a fraction: 0.2 is 20%)",
+                            );
+                        }
+                    }
+                    Some(BudgetPlan::Envoy { budget_percent, .. })
+                        if !(0.0..=100.0).contains(&budget_percent) =>
+                    {
+                        return invalid(
+                            &format!("{f}.budget.budget_percent"),
+                            "must be from 0 to 100",
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            LayerPlan::AdaptiveThrottle(a) => {
+                if !(a.k.is_finite() && a.k >= 1.0) {
+                    return invalid(
+                        &format!("{f}.k"),
+                        format!("must be at least 1, got {}", a.k),
+                    );
+                }
+                if a.window.as_secs() == 0 {
+                    return invalid(&format!("{f}.window"), "must be at least 1s");
+                }
+                canonical(&format!("{f}.rejections"), &mut a.rejections)?;
+            }
+        }
+    }
+    Ok(())
+}

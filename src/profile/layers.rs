@@ -1,0 +1,183 @@
+//! The settings of each kind of strategy layer, as a profile writes them (`layers = [...]`).
+//!
+//! These types are both schema and plan; `validate.rs` checks them and names status codes
+//! canonically. `docs/profiles.md` documents every key.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::human;
+use crate::strategy::retry::backoff::GrpcJitter;
+
+/// `kind = "grpc_retry"`: gRFC A6's retry policy (usually imported from a service config).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcRetryPlan {
+    /// maxAttempts, the first included (2 or more; above 5 counts as 5).
+    pub max_attempts: u32,
+    /// initialBackoff.
+    #[serde(with = "human")]
+    pub initial_backoff: Duration,
+    /// maxBackoff.
+    #[serde(with = "human")]
+    pub max_backoff: Duration,
+    /// backoffMultiplier.
+    pub backoff_multiplier: f64,
+    /// retryableStatusCodes.
+    pub retryable_status_codes: Vec<String>,
+    /// Which jitter: `"a6"` (× random(0.8, 1.2)) or `"legacy"` (random(0, …)).
+    #[serde(default)]
+    pub jitter: GrpcJitter,
+    /// retryThrottling, shared by every call of the strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<ThrottlePlan>,
+}
+
+/// retryThrottling (gRFC A6).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottlePlan {
+    /// maxTokens, in (0, 1000].
+    pub max_tokens: f64,
+    /// tokenRatio, above 0 (three decimals count).
+    pub token_ratio: f64,
+}
+
+/// `kind = "retry"`: a plain retrier with AWS-style backoff and an optional budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPlan {
+    /// Most attempts per call, the first included.
+    #[serde(default = "three")]
+    pub max_attempts: u32,
+    /// Statuses retried (an attempt cut by a per-try timeout is always retried).
+    #[serde(default = "unavailable")]
+    pub retry_on: Vec<String>,
+    /// The wait between attempts.
+    #[serde(default)]
+    pub backoff: BackoffPlan,
+    /// Honour `grpc-retry-pushback-ms` (A6's meaning).
+    #[serde(default)]
+    pub pushback: bool,
+    /// A retry budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetPlan>,
+}
+
+fn three() -> u32 {
+    3
+}
+
+fn unavailable() -> Vec<String> {
+    vec!["UNAVAILABLE".to_string()]
+}
+
+/// The AWS backoff variant and its parameters. Defaults are Envoy's retry back-off: full
+/// jitter from a 25 ms base, capped at 10 × base.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackoffPlan {
+    /// `"none"` (exponential), `"full"`, `"equal"` or `"decorrelated"`.
+    pub jitter: AwsJitter,
+    /// The first retry's (longest) wait.
+    #[serde(with = "human")]
+    pub base: Duration,
+    /// The longest wait.
+    #[serde(with = "human")]
+    pub cap: Duration,
+}
+
+impl Default for BackoffPlan {
+    fn default() -> Self {
+        Self {
+            jitter: AwsJitter::Full,
+            base: Duration::from_millis(25),
+            cap: Duration::from_millis(250),
+        }
+    }
+}
+
+/// AWS Architecture Blog's backoff variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AwsJitter {
+    /// min(cap, base · 2^attempt).
+    None,
+    /// random(0, that).
+    Full,
+    /// half of it plus random(0, half).
+    Equal,
+    /// min(cap, random(base, previous · 3)).
+    Decorrelated,
+}
+
+/// A retry budget.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BudgetPlan {
+    /// Finagle's (and tower's) TPS budget.
+    Tps {
+        /// How long a call's deposit counts (1 to 60 s).
+        #[serde(with = "human", default = "ten_seconds")]
+        ttl: Duration,
+        /// Retries allowed per second whatever the traffic.
+        #[serde(default = "ten")]
+        min_per_second: u32,
+        /// Retries allowed per call, as a fraction (0.2 = 20%).
+        #[serde(default = "twenty_percent")]
+        retry_percent: f64,
+    },
+    /// Envoy's cluster retry budget.
+    Envoy {
+        /// Retries in flight, as a percentage of active calls.
+        #[serde(default = "twenty")]
+        budget_percent: f64,
+        /// Retries in flight allowed whatever the traffic.
+        #[serde(default = "three")]
+        min_retry_concurrency: u32,
+    },
+}
+
+fn ten_seconds() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn ten() -> u32 {
+    10
+}
+
+fn twenty_percent() -> f64 {
+    0.2
+}
+
+fn twenty() -> f64 {
+    20.0
+}
+
+/// `kind = "adaptive_throttle"`: the SRE book's client-side throttling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptivePlan {
+    /// The multiplier K (the book's 2).
+    #[serde(default = "two")]
+    pub k: f64,
+    /// How much history counts (the book's two minutes).
+    #[serde(with = "human", default = "two_minutes")]
+    pub window: Duration,
+    /// Statuses that mean the backend rejected a request.
+    #[serde(default = "overload_statuses")]
+    pub rejections: Vec<String>,
+}
+
+fn two() -> f64 {
+    2.0
+}
+
+fn two_minutes() -> Duration {
+    Duration::from_secs(120)
+}
+
+fn overload_statuses() -> Vec<String> {
+    vec!["RESOURCE_EXHAUSTED".to_string(), "UNAVAILABLE".to_string()]
+}

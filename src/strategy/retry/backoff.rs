@@ -1,0 +1,267 @@
+//! Backoff: how long to wait before the n-th retry.
+//!
+//! Every formula is a pure function of the retry's position and one uniform draw `u` in [0, 1):
+//! the caller supplies `u` (from keyed randomness in a run, chosen values in a test), so a test
+//! can check the published formulas exactly.
+//!
+//! gRPC (gRFC A6, "Exponential Backoff"):
+//! - [`Backoff::GrpcA6`]: the n-th retry waits `min(initialBackoff · multiplier^(n−1),
+//!   maxBackoff) · random(0.8, 1.2)`. This is A6 as amended in August 2024 (grpc/proposal#452),
+//!   as grpc-go implements it since grpc/grpc-go#7869 (for issue #7514) and grpc-java since
+//!   grpc/grpc-java#11858; gRPC C-core jitters its backoff by ±20% too.
+//! - [`Backoff::GrpcA6Legacy`]: `random(0, min(initialBackoff · multiplier^(n−1), maxBackoff))`,
+//!   the original A6 text (2017), which grpc-go and grpc-java used before those changes and
+//!   grpc-js (Node) still uses (grpc/grpc-node#2959).
+//!
+//! AWS Architecture Blog, "Exponential Backoff And Jitter" (Marc Brooker, 2015), with
+//! `attempt` = n − 1 for the n-th retry (the first retry uses `base`):
+//! - [`Backoff::Exponential`]: `min(cap, base · 2^attempt)`, no jitter;
+//! - [`Backoff::FullJitter`]: `random(0, min(cap, base · 2^attempt))`;
+//! - [`Backoff::EqualJitter`]: `t = min(cap, base · 2^attempt)`; `t/2 + random(0, t/2)`;
+//! - [`Backoff::Decorrelated`]: `min(cap, random(base, previous · 3))`, `previous` starting at
+//!   `base`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A backoff formula with its parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Backoff {
+    /// gRFC A6 as amended: exponential, capped, × random(0.8, 1.2).
+    GrpcA6 {
+        /// initialBackoff.
+        initial: Duration,
+        /// maxBackoff.
+        max: Duration,
+        /// backoffMultiplier.
+        multiplier: f64,
+    },
+    /// gRFC A6 as first written: random(0, exponential capped).
+    GrpcA6Legacy {
+        /// initialBackoff.
+        initial: Duration,
+        /// maxBackoff.
+        max: Duration,
+        /// backoffMultiplier.
+        multiplier: f64,
+    },
+    /// AWS "Exponential": no jitter.
+    Exponential {
+        /// The first retry's wait.
+        base: Duration,
+        /// The longest wait.
+        cap: Duration,
+    },
+    /// AWS "Full Jitter".
+    FullJitter {
+        /// The first retry's longest wait.
+        base: Duration,
+        /// The longest wait.
+        cap: Duration,
+    },
+    /// AWS "Equal Jitter".
+    EqualJitter {
+        /// The first retry's longest wait.
+        base: Duration,
+        /// The longest wait.
+        cap: Duration,
+    },
+    /// AWS "Decorrelated Jitter".
+    Decorrelated {
+        /// The shortest wait, and the first `previous`.
+        base: Duration,
+        /// The longest wait.
+        cap: Duration,
+    },
+}
+
+/// Which jitter a gRPC retry policy applies (`jitter` in a `grpc_retry` layer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrpcJitter {
+    /// × random(0.8, 1.2): A6 as amended (grpc-go, grpc-java, C-core).
+    #[default]
+    A6,
+    /// random(0, …): A6 as first written (older grpc-go and grpc-java, grpc-js).
+    Legacy,
+}
+
+/// Per-call backoff position.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BackoffState {
+    /// Retries since the sequence started (or was reset by pushback).
+    pub n: u32,
+    /// Decorrelated jitter's previous wait, in seconds (0 before the first).
+    pub previous: f64,
+}
+
+/// `base · factor^power`, computed without overflow for any power.
+fn exponential(base: Duration, factor: f64, power: u32, cap: Duration) -> f64 {
+    let grown = base.as_secs_f64() * factor.powi(power.min(1024) as i32);
+    if grown.is_finite() {
+        grown.min(cap.as_secs_f64())
+    } else {
+        cap.as_secs_f64()
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    if s.is_finite() && s > 0.0 {
+        Duration::from_secs_f64(s.min(1e9))
+    } else {
+        Duration::ZERO
+    }
+}
+
+impl Backoff {
+    /// The wait before the next retry, given a uniform draw `u` in [0, 1); advances `state`.
+    pub fn next(&self, state: &mut BackoffState, u: f64) -> Duration {
+        let n = state.n;
+        state.n = state.n.saturating_add(1);
+        match *self {
+            Backoff::GrpcA6 {
+                initial,
+                max,
+                multiplier,
+            } => secs(exponential(initial, multiplier, n, max) * (0.8 + 0.4 * u)),
+            Backoff::GrpcA6Legacy {
+                initial,
+                max,
+                multiplier,
+            } => secs(exponential(initial, multiplier, n, max) * u),
+            Backoff::Exponential { base, cap } => secs(exponential(base, 2.0, n, cap)),
+            Backoff::FullJitter { base, cap } => secs(exponential(base, 2.0, n, cap) * u),
+            Backoff::EqualJitter { base, cap } => {
+                let t = exponential(base, 2.0, n, cap);
+                secs(t / 2.0 + u * t / 2.0)
+            }
+            Backoff::Decorrelated { base, cap } => {
+                let b = base.as_secs_f64();
+                let previous = if state.previous > 0.0 {
+                    state.previous
+                } else {
+                    b
+                };
+                let hi = previous * 3.0;
+                let sleep = (b + u * (hi - b)).min(cap.as_secs_f64());
+                state.previous = sleep;
+                secs(sleep)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn run(b: Backoff, draws: &[f64]) -> Vec<Duration> {
+        let mut state = BackoffState::default();
+        draws.iter().map(|&u| b.next(&mut state, u)).collect()
+    }
+
+    fn near(got: &[Duration], want: &[f64]) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g.as_secs_f64() * 1e3 - w).abs() < 1e-6,
+                "got {got:?}, want {want:?} ms"
+            );
+        }
+    }
+
+    #[test]
+    fn grpc_a6_jitters_plus_or_minus_20_percent_around_the_capped_exponential() {
+        // initialBackoff 100 ms, multiplier 2, maxBackoff 300 ms: 100, 200, 300, 300 before
+        // jitter. With u = 0 (× 0.8), u = 0.5 (× 1.0) and u → 1 (× 1.2).
+        let b = Backoff::GrpcA6 {
+            initial: ms(100),
+            max: ms(300),
+            multiplier: 2.0,
+        };
+        near(&run(b, &[0.0, 0.0, 0.0, 0.0]), &[80.0, 160.0, 240.0, 240.0]);
+        near(
+            &run(b, &[0.5, 0.5, 0.5, 0.5]),
+            &[100.0, 200.0, 300.0, 300.0],
+        );
+        // The jitter applies to maxBackoff too: a wait may exceed it by up to 20%.
+        near(
+            &run(b, &[0.999_999, 0.999_999, 0.999_999]),
+            &[119.99996, 239.99992, 359.99988],
+        );
+    }
+
+    #[test]
+    fn grpc_a6_legacy_draws_from_zero_to_the_capped_exponential() {
+        let b = Backoff::GrpcA6Legacy {
+            initial: ms(100),
+            max: ms(300),
+            multiplier: 2.0,
+        };
+        near(&run(b, &[0.5, 0.5, 0.5, 0.25]), &[50.0, 100.0, 150.0, 75.0]);
+        near(&run(b, &[0.0]), &[0.0]);
+    }
+
+    #[test]
+    fn a_non_integer_multiplier_grows_as_written() {
+        let b = Backoff::GrpcA6 {
+            initial: ms(100),
+            max: ms(10_000),
+            multiplier: 1.5,
+        };
+        near(&run(b, &[0.5, 0.5, 0.5]), &[100.0, 150.0, 225.0]);
+    }
+
+    #[test]
+    fn aws_formulas() {
+        let (base, cap) = (ms(100), ms(1000));
+        near(
+            &run(
+                Backoff::Exponential { base, cap },
+                &[0.3, 0.3, 0.3, 0.3, 0.3],
+            ),
+            &[100.0, 200.0, 400.0, 800.0, 1000.0],
+        );
+        near(
+            &run(
+                Backoff::FullJitter { base, cap },
+                &[0.5, 0.5, 0.5, 0.5, 0.5],
+            ),
+            &[50.0, 100.0, 200.0, 400.0, 500.0],
+        );
+        // Equal: t/2 + u·t/2.
+        near(
+            &run(Backoff::EqualJitter { base, cap }, &[0.0, 1.0 - 1e-12, 0.5]),
+            &[50.0, 200.0, 300.0],
+        );
+        // Decorrelated: min(cap, random(base, previous·3)), previous starting at base.
+        // u=0.5: random(100, 300) = 200; then random(100, 600) = 350; then random(100, 1050) = 575.
+        near(
+            &run(Backoff::Decorrelated { base, cap }, &[0.5, 0.5, 0.5]),
+            &[200.0, 350.0, 575.0],
+        );
+        // u→1 three times: 300, 900, then capped at 1000.
+        near(
+            &run(Backoff::Decorrelated { base, cap }, &[1.0, 1.0, 1.0]),
+            &[300.0, 900.0, 1000.0],
+        );
+    }
+
+    #[test]
+    fn huge_retry_counts_stay_at_the_cap() {
+        let b = Backoff::Exponential {
+            base: ms(100),
+            cap: ms(5000),
+        };
+        let mut state = BackoffState {
+            n: 5000,
+            previous: 0.0,
+        };
+        assert_eq!(b.next(&mut state, 0.5), ms(5000));
+    }
+}

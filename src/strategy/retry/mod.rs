@@ -1,0 +1,237 @@
+//! Retries: one service, [`Retry`], driven by a [`Policy`] that decides after each failed
+//! attempt whether to try again and how long to wait.
+//!
+//! Two policies follow their references to the letter:
+//! - [`grpc::GrpcPolicy`]: gRFC A6's retry policy with its throttling and server pushback, in
+//!   the decision order grpc-go implements (see that module);
+//! - [`generic::GenericPolicy`]: a plain retrier (max attempts, retryable statuses) with the AWS
+//!   backoff variants, Envoy's per-try-timeout semantics, and an optional budget
+//!   (Finagle/tower's TPS budget or Envoy's concurrency budget, in [`budget`]).
+//!
+//! Shared by both, in the service: an attempt is sent with `grpc-previous-rpc-attempts` set
+//! (A6 "Exposed Retry Metadata"); a stream that failed after its first message is *committed*
+//! and never retried (A6 "When Retries are Valid"); the call's deadline covers every attempt and
+//! every wait, so a wait that would outlast the deadline ends the call at its deadline with
+//! DEADLINE_EXCEEDED, as a gRPC client's does (its backoff timer loses to the deadline).
+//! Layers stack: an application retrier above a mesh retrier multiplies attempts.
+
+pub mod backoff;
+pub mod budget;
+pub mod generic;
+pub mod grpc;
+pub mod throttle;
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tonic::Code;
+use tower::{Layer, Service, ServiceExt};
+
+use super::{Event, EventSink};
+use crate::call::{AttemptKind, Call, Failure, Outcome, Reply};
+use crate::clock::Clock;
+use crate::transport::BoxFuture;
+
+/// Why a failed attempt was not retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Denied {
+    /// The status is not one the policy retries.
+    NotRetryable,
+    /// The policy's maximum number of attempts was reached.
+    MaxAttempts,
+    /// A6 retry throttling: too few tokens left.
+    Throttled,
+    /// A retry budget had nothing left.
+    Budget,
+    /// The wait would have outlasted the call's deadline.
+    Deadline,
+    /// The server's pushback said not to retry.
+    Pushback,
+    /// A stream failed after its first message: committed, not retryable.
+    Committed,
+}
+
+impl Denied {
+    /// The name used in results.json's `retry_denied`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Denied::NotRetryable => "not_retryable",
+            Denied::MaxAttempts => "max_attempts",
+            Denied::Throttled => "throttle",
+            Denied::Budget => "budget",
+            Denied::Deadline => "deadline",
+            Denied::Pushback => "pushback",
+            Denied::Committed => "committed",
+        }
+    }
+}
+
+/// How long to wait before the next attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    /// The wait.
+    pub delay: Duration,
+    /// Whether the server's pushback set it (rather than the backoff).
+    pub pushback: bool,
+}
+
+/// Decides, after each failed attempt, whether to retry. One policy value serves every call of
+/// a strategy (it holds what is shared: throttle tokens, budgets); [`Policy::CallState`] is
+/// what each call keeps (its backoff position, its budget slots).
+pub trait Policy: Send + Sync + 'static {
+    /// Per-call state.
+    type CallState: Send + 'static;
+
+    /// A call begins.
+    fn begin(&self, call: &Call) -> Self::CallState;
+
+    /// Attempt number `attempts` (1 = the first) of `call` failed with `failure`: the wait
+    /// before the next attempt, or why there is none.
+    fn retry(
+        &self,
+        state: &mut Self::CallState,
+        call: &Call,
+        failure: &Failure,
+        attempts: u32,
+    ) -> Result<Wait, Denied>;
+
+    /// The call ended (OK or not) and will not be retried further.
+    fn end(&self, state: Self::CallState, outcome: &Outcome);
+
+    /// A6 throttle tokens now, if the policy has a throttle.
+    fn tokens(&self) -> Option<f64> {
+        None
+    }
+}
+
+/// Builds [`Retry`] services sharing one policy.
+pub struct RetryLayer<P> {
+    policy: Arc<P>,
+    sink: Arc<dyn EventSink>,
+    clock: Clock,
+}
+
+impl<P> RetryLayer<P> {
+    /// Retries by `policy`, reporting to `sink`, waiting on `clock`.
+    pub fn new(policy: P, sink: Arc<dyn EventSink>, clock: Clock) -> Self {
+        Self {
+            policy: Arc::new(policy),
+            sink,
+            clock,
+        }
+    }
+}
+
+impl<S, P> Layer<S> for RetryLayer<P> {
+    type Service = Retry<S, P>;
+
+    fn layer(&self, inner: S) -> Retry<S, P> {
+        Retry {
+            inner,
+            policy: Arc::clone(&self.policy),
+            sink: Arc::clone(&self.sink),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+/// Sends a call, and again after failures, as its policy decides.
+pub struct Retry<S, P> {
+    inner: S,
+    policy: Arc<P>,
+    sink: Arc<dyn EventSink>,
+    clock: Clock,
+}
+
+impl<S: Clone, P> Clone for Retry<S, P> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            policy: Arc::clone(&self.policy),
+            sink: Arc::clone(&self.sink),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+impl<S, P> Service<Call> for Retry<S, P>
+where
+    S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    P: Policy,
+{
+    type Response = Reply;
+    type Error = Failure;
+    type Future = BoxFuture<Outcome>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failure>> {
+        // Each attempt waits for the inner service's readiness itself (`oneshot`).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: Call) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { this.run(call).await })
+    }
+}
+
+impl<S, P> Retry<S, P>
+where
+    S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    P: Policy,
+{
+    async fn run(self, call: Call) -> Outcome {
+        let mut state = self.policy.begin(&call);
+        let mut attempts = 0u32;
+        loop {
+            let mut attempt = call.clone();
+            attempt.previous_attempts = attempts;
+            if attempts > 0 {
+                attempt.kind = AttemptKind::Retry;
+            }
+            let outcome = self.inner.clone().oneshot(attempt).await;
+            attempts += 1;
+            let Err(failure) = &outcome else {
+                self.policy.end(state, &outcome);
+                return outcome;
+            };
+            let decision = if failure.messages > 0 {
+                Err(Denied::Committed)
+            } else {
+                self.policy.retry(&mut state, &call, failure, attempts)
+            };
+            if let Some(tokens) = self.policy.tokens() {
+                self.sink.record(Event::Tokens {
+                    at: self.clock.now(),
+                    tokens,
+                });
+            }
+            let wait = match decision {
+                Ok(wait) => wait,
+                Err(denied) => {
+                    self.sink.record(Event::RetryDenied {
+                        call: &call,
+                        reason: denied,
+                    });
+                    self.policy.end(state, &outcome);
+                    return outcome;
+                }
+            };
+            if self.clock.now() + wait.delay >= call.deadline {
+                // The backoff timer would lose to the deadline: the call ends then.
+                self.sink.record(Event::RetryDenied {
+                    call: &call,
+                    reason: Denied::Deadline,
+                });
+                self.clock.sleep_until(call.deadline).await;
+                let late = Err(Failure::local(Code::DeadlineExceeded));
+                self.policy.end(state, &late);
+                return late;
+            }
+            self.sink.record(Event::Retry { call: &call, wait });
+            self.clock.sleep(wait.delay).await;
+        }
+    }
+}
