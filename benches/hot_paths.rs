@@ -81,11 +81,13 @@ fn recorder(c: &mut Criterion) {
             intended: config.start,
             deadline: config.start + config.deadline,
             previous_attempts: 0,
+            ordinal: 0,
             kind: AttemptKind::Original,
             warmup: false,
             payload_bytes: 0,
             method: resilbench::profile::Method::Unary,
             idempotency_key: false,
+            propagate_deadline: true,
             meter: Arc::new(CallMeter::default()),
         };
         let outcomes: [Outcome; 2] = [

@@ -126,6 +126,8 @@ where
         deadline: s.deadline,
         start: config.start,
         clock: clock.clone(),
+        idempotency_keys: false,
+        propagate_deadline: true,
     };
     let end = driver::drive(spec, stack, Arc::clone(&recorder), CancellationToken::new()).await;
     let state = recorder.finish().expect("finished once");

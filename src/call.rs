@@ -28,8 +28,12 @@ pub struct Call {
     /// a layer may tighten it for its inner attempts (a per-try timeout). The transport sends the
     /// time left as `grpc-timeout`.
     pub deadline: Instant,
-    /// Attempts of this call made before this one: the `grpc-previous-rpc-attempts` header.
+    /// Attempts made before this one by the retry layer sending it: the
+    /// `grpc-previous-rpc-attempts` header.
     pub previous_attempts: u32,
+    /// Attempts of this call sent to the transport before this one, whatever layer sent them
+    /// (set by the instrument layer; the backend keys this attempt's draws by it).
+    pub ordinal: u32,
     /// Why this attempt is being made.
     pub kind: AttemptKind,
     /// Warmup calls run like the others but are left out of every figure, the backend's included.
@@ -40,6 +44,8 @@ pub struct Call {
     pub method: Method,
     /// Attach an idempotency key (the same on every attempt) to a mutation.
     pub idempotency_key: bool,
+    /// Tell the backend the deadline (`grpc-timeout`).
+    pub propagate_deadline: bool,
     /// Counters shared by every attempt of this call.
     pub meter: Arc<CallMeter>,
 }
@@ -63,9 +69,9 @@ pub struct CallMeter {
 }
 
 impl CallMeter {
-    /// Counts one more attempt sent to the transport.
-    pub fn count_attempt(&self) {
-        self.attempts.fetch_add(1, Ordering::Relaxed);
+    /// Counts one more attempt sent to the transport; returns how many were sent before it.
+    pub fn count_attempt(&self) -> u32 {
+        self.attempts.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Attempts sent so far.

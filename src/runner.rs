@@ -336,6 +336,8 @@ pub async fn execute(
             deadline: strategy.deadline,
             start: config.start,
             clock: clock.clone(),
+            idempotency_keys: strategy.idempotency_keys,
+            propagate_deadline: strategy.propagate_deadline,
         };
         let end = driver::drive(spec, stack, Arc::clone(&recorder), stop.clone()).await;
         // Nothing that ends after this point is counted.

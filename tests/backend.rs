@@ -449,3 +449,203 @@ fn streams_deliver_messages_up_to_their_failure_point() {
         }
     );
 }
+
+// === review findings: each of these failed before its fix ===
+
+/// When a brownout's capacity factor ends, waiting requests take the returned workers at
+/// once; without the rebalance they would wait for a running request to finish.
+#[test]
+fn workers_return_the_moment_a_brownout_ends() {
+    let toml = r#"
+[load]
+rate = 10
+duration = "200ms"
+deadline = "20s"
+[backend]
+latency = "3s"
+workers = 2
+[[phases]]
+kind = "brownout"
+start = "0s"
+duration = "1s"
+capacity_factor = 0.5
+[[strategies]]
+name = "s"
+"#;
+    // Calls at 0 and 100 ms: the first takes the one worker left; the second waits until the
+    // brownout ends at 1 s, starts then, and ends at 4 s (not at 6 s, after the first).
+    let s = run_virtual(&plan(toml)).strategies.remove(0);
+    let ok = s.latency_ms.e2e_ok.unwrap();
+    assert_eq!(s.counts.succeeded, 2);
+    assert!(
+        (ok.max - 3900.0).abs() < 4.0,
+        "the second call ran 1 s → 4 s: {}",
+        ok.max
+    );
+}
+
+/// A keyed mutation whose first execution fails before its side effect releases the key: the
+/// repeat executes (it does not wait for a result that will never come). Repeats answered
+/// from the store still count as received.
+#[test]
+fn a_failed_first_execution_does_not_block_its_repeats() {
+    let toml = r#"
+[load]
+rate = 1
+method = "mutate"
+[backend]
+latency = "5ms"
+[[backend.scripts]]
+ids = ["1"]
+steps = ["UNAVAILABLE", "OK"]
+[backend.mutation]
+dedup = true
+[[strategies]]
+name = "s"
+"#;
+    with_backend(toml, |backends, clock| async move {
+        let b = &backends[0];
+        let mut req = request(1, Method::Mutate);
+        req.idempotency_key = Some(Arc::from("k"));
+        assert_eq!(b.handle(req.clone()).await.code, Code::Unavailable);
+        let t0 = clock.now();
+        req.previous_attempts = 1;
+        let second = b.handle(req.clone()).await;
+        assert_eq!(second.code, Code::Ok);
+        assert_eq!(
+            clock.now() - t0,
+            Duration::from_millis(5),
+            "executed at once, not after a wait"
+        );
+        req.previous_attempts = 2;
+        assert_eq!(
+            b.handle(req).await.code,
+            Code::Ok,
+            "the third is answered from the store"
+        );
+        let stats = b.stats();
+        assert_eq!(
+            (stats.received, stats.executed, stats.duplicate_side_effects),
+            (3, 2, 0)
+        );
+    });
+}
+
+/// A repeat that arrives while the first execution runs waits for its result.
+#[test]
+fn a_repeat_during_the_first_execution_gets_its_result() {
+    let toml = r#"
+[load]
+rate = 1
+method = "mutate"
+[backend]
+latency = "50ms"
+[backend.mutation]
+dedup = true
+[[strategies]]
+name = "s"
+"#;
+    with_backend(toml, |backends, clock| async move {
+        let b = Arc::clone(&backends[0]);
+        let mut req = request(7, Method::Mutate);
+        req.idempotency_key = Some(Arc::from("k7"));
+        let first = {
+            let (b, req) = (Arc::clone(&b), req.clone());
+            tokio::spawn(async move { b.handle(req).await })
+        };
+        clock.sleep(Duration::from_millis(10)).await;
+        req.previous_attempts = 1;
+        let t0 = clock.now();
+        let repeat = b.handle(req).await;
+        assert_eq!(repeat.code, Code::Ok);
+        assert_eq!(
+            clock.now() - t0,
+            Duration::from_millis(40),
+            "it waited for the first to end"
+        );
+        assert_eq!(first.await.unwrap().code, Code::Ok);
+        assert_eq!(
+            (b.stats().executed, b.stats().duplicate_side_effects),
+            (1, 0)
+        );
+    });
+}
+
+/// A stream whose caller goes away stops at once with on_cancel = "stop" (its worker is free
+/// for the next request) and runs on, wasted, with "continue".
+#[test]
+fn a_cancelled_stream_stops_or_is_wasted() {
+    // stop: the worker is free at 10 ms, the next request (10 ms of work) ends at 20 ms;
+    // continue: the stream keeps the worker to its end (10 ms + 9 × 10 ms), the next ends at 110.
+    for (on_cancel, next_ends_at, wasted) in [("stop", 20, 0), ("continue", 110, 1)] {
+        let toml = format!(
+            r#"
+[load]
+rate = 1
+method = "stream"
+[backend]
+latency = "10ms"
+workers = 1
+on_cancel = "{on_cancel}"
+[backend.stream]
+messages = 10
+interval = "10ms"
+[[strategies]]
+name = "s"
+"#
+        );
+        with_backend(&toml, |backends, clock| async move {
+            let b = Arc::clone(&backends[0]);
+            let t0 = clock.now();
+            let mut events = b.stream(request(1, Method::Stream));
+            // Read the first message (at 10 ms), then hang up.
+            assert_eq!(
+                events.recv().await,
+                Some(resilbench::backend::StreamEvent::Message(1))
+            );
+            drop(events);
+            let next = b.handle(request(2, Method::Unary)).await;
+            assert_eq!(next.code, Code::Ok);
+            let took = (clock.now() - t0).as_millis();
+            assert_eq!(
+                took, next_ends_at,
+                "{on_cancel}: the next request ended at {took} ms"
+            );
+            b.drained().await;
+            assert_eq!(b.stats().wasted, wasted, "{on_cancel}");
+        });
+    }
+}
+
+/// A request held by one stall is let go only when no stall holds it any more.
+#[test]
+fn overlapping_stalls_hold_until_the_last_one_ends() {
+    let toml = r#"
+[load]
+rate = 1
+[backend]
+latency = "1ms"
+[[phases]]
+kind = "stall"
+start = "0s"
+duration = "1s"
+[[phases]]
+kind = "stall"
+start = "500ms"
+duration = "2s"
+[[phases]]
+kind = "outage"
+start = "2500ms"
+duration = "1s"
+[[strategies]]
+name = "s"
+"#;
+    with_backend(toml, |backends, clock| async move {
+        let t0 = clock.now();
+        // Held by the first stall until 1 s, by the second until 2.5 s, then the outage that
+        // began at 2.5 s answers it.
+        let a = backends[0].handle(request(1, Method::Unary)).await;
+        assert_eq!(a.code, Code::Unavailable);
+        assert_eq!(clock.now() - t0, Duration::from_millis(2500));
+    });
+}

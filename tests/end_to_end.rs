@@ -276,3 +276,120 @@ fn sigint_ends_the_run_early_and_keeps_its_data() {
     assert!(r.strategies[0].partial);
     assert!(r.strategies[0].counts.offered > 0);
 }
+
+/// Over real TCP: a mutation answered from the dedup store, a stream that fails after its
+/// third message, a script sent with the request, and the replica header (a malformed one is
+/// refused).
+#[test]
+fn serve_speaks_every_method_over_tcp() {
+    use resilbench::pb::{CallRequest, MutateRequest, ScriptStep};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("all.toml"),
+        r#"
+[load]
+rate = 1
+[backend]
+latency = "1ms"
+[backend.mutation]
+lost_response = { rate = 1.0 }
+dedup = true
+[backend.stream]
+messages = 5
+interval = "1ms"
+fail_after = { message = 3, rate = 1.0, status = "DATA_LOSS" }
+[[backend.replicas]]
+name = "one"
+[[backend.replicas]]
+name = "two"
+errors = { PERMISSION_DENIED = 1.0 }
+[[strategies]]
+name = "s"
+"#,
+    )
+    .unwrap();
+    let (mut server, addr, _lines) = serve_with(dir.path(), "all.toml", &[]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut client =
+            resilbench::pb::backend_client::BackendClient::connect(format!("http://{addr}"))
+                .await
+                .unwrap();
+        // The reply to the first execution is lost; the repeat with the same key gets the
+        // stored result.
+        let mutate = || MutateRequest {
+            request_id: "m1".into(),
+            idempotency_key: "key-1".into(),
+            ..Default::default()
+        };
+        let first = client.mutate(mutate()).await.unwrap_err();
+        assert_eq!(first.code(), tonic::Code::Unavailable);
+        let repeat = client.mutate(mutate()).await.unwrap().into_inner();
+        assert_eq!(repeat.request_id, "m1");
+        // Three messages, then DATA_LOSS.
+        let mut stream = client
+            .stream(CallRequest {
+                request_id: "s1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut got = Vec::new();
+        let end = loop {
+            match stream.message().await {
+                Ok(Some(m)) => got.push(m.message),
+                Ok(None) => break tonic::Code::Ok,
+                Err(status) => break status.code(),
+            }
+        };
+        assert_eq!((got, end), (vec![1, 2, 3], tonic::Code::DataLoss));
+        // A script carried by the request itself.
+        let scripted = CallRequest {
+            request_id: "c1".into(),
+            script: vec![ScriptStep {
+                status_code: 10,
+                latency_ms: 0,
+                pushback: "-1".into(),
+            }],
+            ..Default::default()
+        };
+        let status = client.call(scripted.clone()).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Aborted);
+        assert_eq!(
+            status.metadata().get("grpc-retry-pushback-ms").unwrap(),
+            "-1"
+        );
+        assert!(client.call(scripted).await.is_ok(), "past the script: OK");
+        // Replica "two" (index 1) denies everything; a malformed replica header is refused.
+        let mut to_two = tonic::Request::new(CallRequest {
+            request_id: "r1".into(),
+            ..Default::default()
+        });
+        to_two
+            .metadata_mut()
+            .insert("resilbench-replica", "1".parse().unwrap());
+        assert_eq!(
+            client.call(to_two).await.unwrap_err().code(),
+            tonic::Code::PermissionDenied
+        );
+        let mut bad = tonic::Request::new(CallRequest {
+            request_id: "r2".into(),
+            ..Default::default()
+        });
+        bad.metadata_mut()
+            .insert("resilbench-replica", "two".parse().unwrap());
+        let refused = client.call(bad).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert!(
+            refused.message().contains("resilbench-replica"),
+            "{}",
+            refused.message()
+        );
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -51,6 +51,8 @@ where
             deadline: s.deadline,
             start,
             clock,
+            idempotency_keys: false,
+            propagate_deadline: true,
         };
         let end = drive(spec, stack, Arc::clone(&recorder), CancellationToken::new()).await;
         let state = recorder.finish().unwrap();

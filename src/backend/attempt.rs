@@ -30,6 +30,22 @@ impl Drop for Active<'_> {
     }
 }
 
+/// What the backend noted when an attempt arrived.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Arrival {
+    /// The attempt number to report.
+    pub(super) count: u32,
+}
+
+/// A wait as a `grpc-retry-pushback-ms` value: whole milliseconds, rounded up (a client told
+/// "0" retries at once), at most i32::MAX as A6 requires.
+fn ceil_ms(wait: std::time::Duration) -> String {
+    wait.as_nanos()
+        .div_ceil(1_000_000)
+        .min(i32::MAX as u128)
+        .to_string()
+}
+
 /// An attempt that got a worker, and what it is to get.
 pub(super) struct Admitted<'a> {
     pub(super) worker: Worker<'a>,
@@ -55,41 +71,60 @@ impl Backend {
         }
     }
 
-    /// The attempt number to report: the backend's own count where it keeps one (scripted
-    /// requests, mutations), the client's `grpc-previous-rpc-attempts + 1` otherwise.
-    fn attempt_count(&self, req: &Incoming, counted: bool) -> u32 {
-        if !counted {
-            return req.previous_attempts.saturating_add(1);
+    /// An attempt arrives: it is counted, and so is its request id's attempt count where the
+    /// backend keeps one (scripted requests and mutations). Every attempt that reaches the
+    /// backend counts, whatever happens to it next. Returns the attempt number to report: that
+    /// count, or the client's `grpc-previous-rpc-attempts + 1` for other requests.
+    pub(super) fn arrive(&self, req: &Incoming) -> Arrival {
+        self.count(&self.counters.received, req, Event::Received);
+        let id = RequestId {
+            number: req.id_number,
+            text: req.id_text.as_deref(),
+        };
+        let scripted = req.script.is_some() || self.model.script(id).is_some();
+        if !(scripted || req.method == Method::Mutate) {
+            return Arrival {
+                count: req.previous_attempts.saturating_add(1),
+            };
         }
         let now = self.clock.now();
         let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         let seen = requests.entry(req.request_key, now, Seen::default);
         seen.attempts = seen.attempts.saturating_add(1);
-        seen.attempts
+        Arrival {
+            count: seen.attempts,
+        }
     }
 
-    /// Takes an attempt from its arrival to a worker. `Err` is an answer given without one:
-    /// outage, quota spent, queue full.
-    pub(super) async fn admit(&self, req: &Incoming) -> Result<Admitted<'_>, Answer> {
-        self.count(&self.counters.received, req, Event::Received);
+    /// Takes an arrived attempt to a worker. `Err` is an answer given without one: outage,
+    /// quota spent, queue full.
+    pub(super) async fn admit(
+        &self,
+        req: &Incoming,
+        arrival: Arrival,
+    ) -> Result<Admitted<'_>, Answer> {
         let start = self.start();
-        let fx = self
-            .phases
-            .at(self.clock.now().saturating_duration_since(start));
-        let first_guess = req.previous_attempts.saturating_add(1);
+        let count = arrival.count;
+        // Stalls hold the attempt; a later stall, or an outage, may be in force when it is let
+        // go, so the phases are read again then.
+        let fx = loop {
+            let now = self.clock.now();
+            let fx = self.phases.at(now.saturating_duration_since(start));
+            match fx.stall_until {
+                Some(until) if start + until > now => self.clock.sleep_until(start + until).await,
+                _ => break fx,
+            }
+        };
         if let Some(code) = fx.outage {
-            return Err(Answer::new(code, first_guess));
-        }
-        if let Some(until) = fx.stall_until {
-            self.clock.sleep_until(start + until).await;
+            return Err(Answer::new(code, count));
         }
         if let Some(quota) = &self.quota
             && let Err(wait) = quota.check()
         {
             self.count(&self.counters.rejected, req, Event::Rejected);
-            let mut answer = Answer::new(Code::ResourceExhausted, first_guess);
+            let mut answer = Answer::new(Code::ResourceExhausted, count);
             if self.plan.quota.is_some_and(|q| q.pushback) {
-                answer.pushback = Some(wait.as_millis().min(i32::MAX as u128).to_string());
+                answer.pushback = Some(ceil_ms(wait));
             }
             return Err(answer);
         }
@@ -97,14 +132,12 @@ impl Backend {
             number: req.id_number,
             text: req.id_text.as_deref(),
         };
-        let steps = req.script.as_deref().or_else(|| self.model.script(id));
-        let count = self.attempt_count(req, steps.is_some() || req.method == Method::Mutate);
-        let draw = match steps {
+        let draw = match req.script.as_deref().or_else(|| self.model.script(id)) {
             Some(steps) => {
                 self.model
-                    .scripted(steps, count, req.request_key, req.previous_attempts, &fx)
+                    .scripted(steps, count, req.request_key, req.draw_attempt(), &fx)
             }
-            None => self.model.draw(req.request_key, req.previous_attempts, &fx),
+            None => self.model.draw(req.request_key, req.draw_attempt(), &fx),
         };
         let Some(worker) = self.capacity.admit(!req.warmup).await else {
             self.count(&self.counters.rejected, req, Event::Rejected);
@@ -130,7 +163,7 @@ impl Backend {
                 .saturating_mul(self.capacity.waiting().min(u64::from(u32::MAX)) as u32),
             (None, None) => return None,
         };
-        Some(wait.as_millis().min(i32::MAX as u128).to_string())
+        Some(ceil_ms(wait))
     }
 
     /// Counts the execution as wasted if its caller had given up by now.
@@ -144,14 +177,15 @@ impl Backend {
     /// Serves a unary attempt (`Call` or `Mutate`) to its answer.
     pub(super) async fn serve(&self, req: Incoming, gone: Arc<AtomicBool>) -> Answer {
         let _active = Active::new(&self.counters);
+        let arrival = self.arrive(&req);
         let dedup = match req.method {
-            Method::Mutate => match self.dedup_begin(&req).await {
+            Method::Mutate => match self.dedup_begin(&req, arrival.count).await {
                 mutation::Begin::Answered(answer) => return answer,
                 mutation::Begin::Execute(publisher) => publisher,
             },
             _ => None,
         };
-        let admitted = match self.admit(&req).await {
+        let admitted = match self.admit(&req, arrival).await {
             Ok(a) => a,
             Err(answer) => return answer,
         };

@@ -15,8 +15,12 @@ use tokio::time::Instant;
 /// A map with a lifetime and a size bound.
 #[derive(Debug)]
 pub struct Expiring<K, V> {
-    map: HashMap<K, V>,
-    order: VecDeque<(Instant, K)>,
+    /// Entries with the generation they were created in.
+    map: HashMap<K, (V, u64)>,
+    /// Creation order; a record whose generation no longer matches its key's is stale (the key
+    /// was removed, and perhaps created again) and is skipped.
+    order: VecDeque<(Instant, K, u64)>,
+    next_generation: u64,
     ttl: Duration,
     capacity: usize,
 }
@@ -27,19 +31,29 @@ impl<K: Hash + Eq + Clone, V> Expiring<K, V> {
         Self {
             map: HashMap::new(),
             order: VecDeque::new(),
+            next_generation: 0,
             ttl,
             capacity: capacity.max(1),
         }
     }
 
+    /// Forgets the oldest record of `order`, and its entry if the record is current.
+    fn pop_oldest(&mut self) {
+        if let Some((_, key, generation)) = self.order.pop_front()
+            && self.map.get(&key).is_some_and(|(_, g)| *g == generation)
+        {
+            self.map.remove(&key);
+        }
+    }
+
     /// Drops the entries older than `ttl` at `now`.
     fn expire(&mut self, now: Instant) {
-        while let Some((created, _)) = self.order.front() {
-            if now.saturating_duration_since(*created) < self.ttl {
-                break;
-            }
-            let (_, key) = self.order.pop_front().expect("front exists");
-            self.map.remove(&key);
+        while self
+            .order
+            .front()
+            .is_some_and(|(created, _, _)| now.saturating_duration_since(*created) >= self.ttl)
+        {
+            self.pop_oldest();
         }
     }
 
@@ -47,21 +61,26 @@ impl<K: Hash + Eq + Clone, V> Expiring<K, V> {
     pub fn entry(&mut self, key: K, now: Instant, make: impl FnOnce() -> V) -> &mut V {
         self.expire(now);
         if !self.map.contains_key(&key) {
-            while self.map.len() >= self.capacity {
-                let Some((_, old)) = self.order.pop_front() else {
-                    break;
-                };
-                self.map.remove(&old);
+            while self.map.len() >= self.capacity && !self.order.is_empty() {
+                self.pop_oldest();
             }
-            self.order.push_back((now, key.clone()));
+            let generation = self.next_generation;
+            self.next_generation += 1;
+            self.order.push_back((now, key.clone(), generation));
+            self.map.insert(key.clone(), (make(), generation));
         }
-        self.map.entry(key).or_insert_with(make)
+        &mut self.map.get_mut(&key).expect("present").0
     }
 
     /// The entry for `key`, if it is still remembered at `now`.
     pub fn get(&mut self, key: &K, now: Instant) -> Option<&mut V> {
         self.expire(now);
-        self.map.get_mut(key)
+        self.map.get_mut(key).map(|(v, _)| v)
+    }
+
+    /// The entry for `key` as remembered, without expiring anything.
+    pub fn peek(&self, key: &K) -> Option<&V> {
+        self.map.get(key).map(|(v, _)| v)
     }
 
     /// Forgets `key`.
@@ -105,5 +124,22 @@ mod tests {
         assert_eq!(m.get(&3, t0 + s(13)), Some(&mut 7));
         assert!(m.get(&3, t0 + s(14)).is_none());
         assert!(m.is_empty());
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods, clippy::disallowed_types)] // any instant will do
+    fn a_key_removed_and_created_again_lives_its_full_time() {
+        let t0 = Instant::from_std(std::time::Instant::now());
+        let s = Duration::from_secs;
+        let mut m: Expiring<u32, u32> = Expiring::new(s(10), 10);
+        m.entry(1, t0, || 1);
+        m.remove(&1);
+        m.entry(1, t0 + s(5), || 2);
+        assert_eq!(
+            m.get(&1, t0 + s(11)),
+            Some(&mut 2),
+            "created at 5 s: alive until 15 s"
+        );
+        assert!(m.get(&1, t0 + s(15)).is_none());
     }
 }

@@ -65,6 +65,10 @@ pub struct Incoming {
     pub id_text: Option<Arc<str>>,
     /// Attempts of this request before this one (`grpc-previous-rpc-attempts`).
     pub previous_attempts: u32,
+    /// The client's own count of this call's attempts so far (header `resilbench-attempt`),
+    /// sent by resilbench: every attempt of a call, across stacked retry layers and hedges,
+    /// then gets a draw of its own.
+    pub ordinal: Option<u32>,
     /// Warmup traffic is served but not counted.
     pub warmup: bool,
     /// When the caller gives up (`grpc-timeout`), if it said.
@@ -85,6 +89,14 @@ pub struct Answer {
     pub attempt: u32,
     /// The `grpc-retry-pushback-ms` value to send, if any.
     pub pushback: Option<String>,
+}
+
+impl Incoming {
+    /// The attempt number that keys this attempt's draws: the client's own attempt count if
+    /// it sent one, else `grpc-previous-rpc-attempts`.
+    pub fn draw_attempt(&self) -> u32 {
+        self.ordinal.unwrap_or(self.previous_attempts)
+    }
 }
 
 impl Answer {
@@ -267,12 +279,11 @@ impl Backend {
         })
     }
 
-    /// Starts the backend's clock for phases: `start` is the strategy's time zero. Brownouts'
-    /// capacity changes are applied at their instants from then on.
+    /// Starts the backend's clock for phases: `start` is the strategy's time zero (unless an
+    /// attempt already started it). Brownouts' capacity changes are applied at their instants
+    /// from then on. Call it once.
     pub fn begin(self: &Arc<Self>, start: Instant) {
-        if self.start.set(start).is_err() {
-            return;
-        }
+        let start = *self.start.get_or_init(|| start);
         let changes = self.phases.capacity_changes();
         if changes.is_empty() {
             return;

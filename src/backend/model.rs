@@ -68,6 +68,21 @@ impl Script {
     }
 }
 
+/// `d × factor`, cut to [0, MAX_SAMPLE] (overlapping brownouts multiply their factors).
+fn scale(d: Duration, factor: f64) -> Duration {
+    if factor == 1.0 {
+        return d;
+    }
+    let secs = d.as_secs_f64() * factor;
+    if secs.is_finite() && secs > 0.0 {
+        Duration::from_secs_f64(secs.min(MAX_SAMPLE.as_secs_f64()))
+    } else if secs > 0.0 {
+        MAX_SAMPLE
+    } else {
+        Duration::ZERO
+    }
+}
+
 /// Latency, error rates and scripts of one backend, with the run's seed.
 #[derive(Debug, Clone)]
 pub struct FaultModel {
@@ -121,17 +136,15 @@ impl FaultModel {
     /// The service time of an attempt answered with `code`.
     fn latency_for(&self, code: Code, key: u64, attempt: u32, factor: f64) -> Duration {
         let dist = self.by_status.get(&code).unwrap_or(&self.latency);
-        let base = dist.sample(&mut KeyedStream::new(
-            self.seed,
-            key,
-            attempt,
-            Purpose::Latency,
-        ));
-        if factor == 1.0 {
-            base
-        } else {
-            base.mul_f64(factor).min(MAX_SAMPLE)
-        }
+        scale(
+            dist.sample(&mut KeyedStream::new(
+                self.seed,
+                key,
+                attempt,
+                Purpose::Latency,
+            )),
+            factor,
+        )
     }
 
     /// The draw for attempt `attempt` (0 = the first) of the request with key `key`, under the
@@ -170,15 +183,15 @@ impl FaultModel {
         let step = steps.get(count.saturating_sub(1) as usize);
         let code = step.and_then(|s| parse_code(&s.status)).unwrap_or(Code::Ok);
         let latency = match step.and_then(|s| s.latency.as_ref()) {
-            Some(l) => l
-                .sample(&mut KeyedStream::new(
+            Some(l) => scale(
+                l.sample(&mut KeyedStream::new(
                     self.seed,
                     key,
                     attempt,
                     Purpose::Latency,
-                ))
-                .mul_f64(fx.latency_factor)
-                .min(MAX_SAMPLE),
+                )),
+                fx.latency_factor,
+            ),
             None => self.latency_for(code, key, attempt, fx.latency_factor),
         };
         Draw {
@@ -193,9 +206,9 @@ impl FaultModel {
         KeyedStream::new(self.seed, key, attempt, purpose).open01()
     }
 
-    /// A draw from `dist` for `purpose` (stream message intervals).
-    pub fn sample(&self, dist: &Latency, key: u64, attempt: u32, purpose: Purpose) -> Duration {
-        dist.sample(&mut KeyedStream::new(self.seed, key, attempt, purpose))
+    /// A keyed stream of draws for `purpose` (a stream's message intervals).
+    pub fn stream_of(&self, key: u64, attempt: u32, purpose: Purpose) -> KeyedStream {
+        KeyedStream::new(self.seed, key, attempt, purpose)
     }
 }
 

@@ -21,18 +21,52 @@ use crate::status::parse_code;
 /// A stored (or pending) result for an idempotency key.
 pub(super) type Stored = Arc<watch::Sender<Option<Answer>>>;
 
+/// The right, and duty, to publish a key's result. Dropped without publishing (the execution
+/// failed before its side effect, or was stopped), it forgets the key, so waiting repeats wake
+/// up and one of them executes instead.
+pub(super) struct Publisher<'a> {
+    backend: &'a Backend,
+    key: Arc<str>,
+    stored: Stored,
+    published: bool,
+}
+
+impl Publisher<'_> {
+    fn publish(mut self, answer: &Answer) {
+        self.stored.send_replace(Some(answer.clone()));
+        self.published = true;
+    }
+}
+
+impl Drop for Publisher<'_> {
+    fn drop(&mut self) {
+        if self.published {
+            return;
+        }
+        let mut store = self.backend.dedup.lock().unwrap_or_else(|e| e.into_inner());
+        // Only this execution's own entry: a newer one may have replaced it after expiry.
+        if store
+            .peek(&self.key)
+            .is_some_and(|s| Arc::ptr_eq(s, &self.stored))
+        {
+            store.remove(&self.key);
+        }
+    }
+}
+
 /// How a mutation proceeds after the dedup check.
-pub(super) enum Begin {
+pub(super) enum Begin<'a> {
     /// Answered from the store: nothing is executed.
     Answered(Answer),
     /// Execute it; publish the result under its key, if it has one and dedup is on.
-    Execute(Option<Stored>),
+    Execute(Option<Publisher<'a>>),
 }
 
 impl Backend {
     /// Looks the idempotency key up: a stored result answers at once, a running first execution
-    /// is waited for, an unknown key proceeds (and is reserved for this execution).
-    pub(super) async fn dedup_begin(&self, req: &Incoming) -> Begin {
+    /// is waited for, an unknown key proceeds (and is reserved for this execution). `count` is
+    /// the attempt number the backend reports for this attempt.
+    pub(super) async fn dedup_begin(&self, req: &Incoming, count: u32) -> Begin<'_> {
         let (true, Some(key)) = (self.plan.mutation.dedup, req.idempotency_key.clone()) else {
             return Begin::Execute(None);
         };
@@ -50,24 +84,22 @@ impl Backend {
                 }
             };
             if first {
-                return Begin::Execute(Some(stored));
+                return Begin::Execute(Some(Publisher {
+                    backend: self,
+                    key,
+                    stored,
+                    published: false,
+                }));
             }
             let mut rx = stored.subscribe();
             drop(stored);
-            let waited = rx.wait_for(|a| a.is_some()).await.map(|a| a.clone());
-            match waited {
-                Ok(Some(mut answer)) => {
-                    answer.attempt = req.previous_attempts.saturating_add(1);
-                    return Begin::Answered(answer);
-                }
-                // The first execution was stopped before it finished: try again.
-                _ => {
-                    self.dedup
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&key);
-                }
+            if let Ok(answer) = rx.wait_for(|a| a.is_some()).await.map(|a| a.clone())
+                && let Some(mut answer) = answer
+            {
+                answer.attempt = count;
+                return Begin::Answered(answer);
             }
+            // The first execution ended without a result and forgot the key: try again.
         }
     }
 
@@ -77,7 +109,7 @@ impl Backend {
         &self,
         req: &Incoming,
         answer: Answer,
-        publish: Option<Stored>,
+        publish: Option<Publisher<'_>>,
     ) -> Answer {
         let effects = {
             let now = self.clock.now();
@@ -89,8 +121,8 @@ impl Backend {
         if effects > 1 && !req.warmup {
             self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(stored) = publish {
-            stored.send_replace(Some(answer.clone()));
+        if let Some(publisher) = publish {
+            publisher.publish(&answer);
         }
         let Some(lost) = &self.plan.mutation.lost_response else {
             return answer;

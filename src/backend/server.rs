@@ -34,6 +34,10 @@ pub const WARMUP_HEADER: &str = "resilbench-warmup";
 /// Request header of gRFC A6: how many attempts of this call came before this one.
 pub const PREVIOUS_ATTEMPTS_HEADER: &str = "grpc-previous-rpc-attempts";
 
+/// Request header with the client's own count of a call's attempts before this one (sent by
+/// resilbench; keys the draws so that every attempt of a call gets its own).
+pub const ATTEMPT_HEADER: &str = "resilbench-attempt";
+
 /// Request header naming the replica (by index) that serves a request.
 pub const REPLICA_HEADER: &str = "resilbench-replica";
 
@@ -142,9 +146,12 @@ impl Shared {
         }
         let header = |name: &str| meta.get(name).and_then(|v| v.to_str().ok());
         let backends = self.current();
-        let replica = header(REPLICA_HEADER)
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0);
+        let replica = match header(REPLICA_HEADER) {
+            None => 0,
+            Some(v) => v.parse::<usize>().map_err(|_| {
+                Status::invalid_argument(format!("{REPLICA_HEADER}: `{v}` is not a replica number"))
+            })?,
+        };
         let backend = backends.get(replica).cloned().ok_or_else(|| {
             Status::invalid_argument(format!(
                 "no replica {replica} (the profile has {})",
@@ -173,6 +180,7 @@ impl Shared {
             previous_attempts: header(PREVIOUS_ATTEMPTS_HEADER)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
+            ordinal: header(ATTEMPT_HEADER).and_then(|v| v.parse().ok()),
             warmup: meta.contains_key(WARMUP_HEADER),
             deadline: header("grpc-timeout")
                 .and_then(parse_grpc_timeout)
@@ -207,18 +215,18 @@ impl Shared {
 
 /// Parses a `grpc-timeout` value (gRPC over HTTP/2: up to 8 digits and a unit, H M S m u n).
 pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
-    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
-    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let (&unit, digits) = value.as_bytes().split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let n: u64 = digits.parse().ok()?;
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
     Some(match unit {
-        "H" => Duration::from_secs(n * 3600),
-        "M" => Duration::from_secs(n * 60),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
+        b'H' => Duration::from_secs(n * 3600),
+        b'M' => Duration::from_secs(n * 60),
+        b'S' => Duration::from_secs(n),
+        b'm' => Duration::from_millis(n),
+        b'u' => Duration::from_micros(n),
+        b'n' => Duration::from_nanos(n),
         _ => return None,
     })
 }
@@ -449,7 +457,7 @@ mod tests {
             parse_grpc_timeout("99999999n"),
             Some(Duration::from_nanos(99_999_999))
         );
-        for bad in ["", "m", "123456789m", "10x", "-1S", "1.5S"] {
+        for bad in ["", "m", "123456789m", "10x", "-1S", "1.5S", "1é", "é"] {
             assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
         }
     }

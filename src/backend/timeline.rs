@@ -37,25 +37,31 @@ pub enum Seen {
     Levels,
 }
 
-/// The rows so far.
+/// The rows so far, and the levels last seen (a second without events keeps them).
 #[derive(Debug, Default)]
 pub struct Timeline {
-    rows: Mutex<Vec<BackendSecond>>,
+    rows: Mutex<(Vec<BackendSecond>, (u64, u64))>,
 }
 
 impl Timeline {
     /// Records an event at `second`, with the queue depth and in-service count now.
     pub fn record(&self, second: u64, seen: Seen, queued: u64, in_service: u64) {
-        let mut rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        let (rows, last) = &mut *guard;
         // Rows are indexed by second; a bound keeps a bad clock from allocating without limit.
         let index = second.min(10_000_000) as usize;
         while rows.len() <= index {
+            // A new second starts with the levels the last one ended with: requests waiting
+            // or in service through a quiet second were there all along.
             let t = rows.len() as u64;
             rows.push(BackendSecond {
                 t,
+                queue_max: last.0,
+                in_service_max: last.1,
                 ..Default::default()
             });
         }
+        *last = (queued, in_service);
         let row = &mut rows[index];
         match seen {
             Seen::Received => row.received += 1,
@@ -69,6 +75,10 @@ impl Timeline {
 
     /// A copy of the rows.
     pub fn rows(&self) -> Vec<BackendSecond> {
-        self.rows.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.rows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone()
     }
 }

@@ -49,6 +49,10 @@ pub struct DriveSpec<'a> {
     pub start: Instant,
     /// The clock the schedule is kept on.
     pub clock: Clock,
+    /// Attach an idempotency key to every mutation (the same on all its attempts).
+    pub idempotency_keys: bool,
+    /// Tell the backend each attempt's deadline (`grpc-timeout`).
+    pub propagate_deadline: bool,
 }
 
 /// Sends every call of the schedule through `stack`, reporting to `recorder`, until the
@@ -101,11 +105,13 @@ pub async fn drive(
             intended,
             deadline: intended + spec.deadline,
             previous_attempts: 0,
+            ordinal: 0,
             kind: AttemptKind::Original,
             warmup: !measured,
             payload_bytes: spec.load.payload_bytes,
             method: spec.load.method,
-            idempotency_key: false,
+            idempotency_key: spec.idempotency_keys,
+            propagate_deadline: spec.propagate_deadline,
             meter: Arc::clone(&meter),
         };
         let stack = stack.clone();

@@ -6,9 +6,11 @@
 //! arrivals are by nature a running sum of random gaps (kept in f64 nanoseconds: sub-microsecond
 //! over decades). Nothing is stored per call: a 30-year schedule costs no memory.
 //!
-//! Rate steps and load spikes make the rate piecewise constant ([`segments`]). For Poisson
-//! arrivals a segment's process restarts at the segment's start, which is exact for a
-//! piecewise-constant rate because the exponential distribution is memoryless.
+//! Rate steps and load spikes make the rate piecewise constant ([`segments`]). Constant
+//! arrivals keep their phase across a change of rate: call k is due when the integral of the
+//! rate reaches k, so a boundary neither adds nor drops a call. For Poisson arrivals a
+//! segment's process restarts at the segment's start, which is exact for a piecewise-constant
+//! rate because the exponential distribution is memoryless.
 
 use std::time::Duration;
 
@@ -29,8 +31,11 @@ pub struct Schedule {
     segments: Vec<(u64, f64)>,
     end: u64,
     segment: usize,
-    /// Constant arrivals: index of the next call within the segment.
+    /// Constant arrivals: index of the next call.
     k: u64,
+    /// Constant arrivals: calls due before the current segment (the integral of the rate up
+    /// to its start).
+    before: f64,
     /// Poisson arrivals: time of the previous arrival, in nanoseconds (fractional).
     t: f64,
     rng: ChaCha8Rng,
@@ -102,6 +107,7 @@ impl Schedule {
             end,
             segment: 0,
             k: 0,
+            before: 0.0,
             t: 0.0,
             rng: ChaCha8Rng::seed_from_u64(seed ^ ARRIVAL_STREAM),
         }
@@ -115,8 +121,9 @@ impl Schedule {
     }
 
     fn next_segment(&mut self) -> bool {
+        let (start, rate) = self.segments[self.segment];
+        self.before += rate * (self.segment_end() - start) as f64 / 1e9;
         self.segment += 1;
-        self.k = 0;
         match self.segments.get(self.segment) {
             Some(&(start, _)) if start < self.end => {
                 self.t = start as f64;
@@ -136,7 +143,7 @@ impl Iterator for Schedule {
             let end = self.segment_end();
             if rate > 0.0 {
                 let at = match self.arrival {
-                    Arrival::Constant => start as f64 + self.k as f64 * 1e9 / rate,
+                    Arrival::Constant => start as f64 + (self.k as f64 - self.before) * 1e9 / rate,
                     Arrival::Poisson => {
                         let u: f64 = 1.0 - self.rng.random::<f64>(); // (0, 1]
                         self.t - u.ln() * 1e9 / rate
@@ -277,5 +284,37 @@ mod tests {
             expected_calls(&plan, &[spike], Duration::ZERO, plan.duration),
             80.0
         );
+    }
+
+    /// Review finding: restarting each segment at its start added a call per boundary (3/s
+    /// for 2 s with a ×1 spike from 0.5 s to 1.5 s gave 7 calls, not 6).
+    #[test]
+    fn constant_arrivals_keep_their_phase_across_boundaries() {
+        let plan = load(Arrival::Constant, 3.0, 2);
+        let mut spike = PhasePlan {
+            kind: PhaseKind::LoadSpike,
+            start: Duration::from_millis(500),
+            duration: Duration::from_secs(1),
+            replica: None,
+            status: None,
+            latency_factor: None,
+            capacity_factor: None,
+            errors: Default::default(),
+            factor: Some(1.0),
+        };
+        let offsets: Vec<Duration> =
+            Schedule::new(&plan, std::slice::from_ref(&spike), 1).collect();
+        let thirds: Vec<Duration> = (0..6)
+            .map(|k| Duration::from_nanos((k as f64 * 1e9 / 3.0).round() as u64))
+            .collect();
+        assert_eq!(offsets, thirds);
+        // A ×2 spike over [0.5 s, 1.5 s): 1.5 calls before it, 6 in it, 1.5 after: 9 in all.
+        spike.factor = Some(2.0);
+        let offsets: Vec<Duration> = Schedule::new(&plan, &[spike], 1).collect();
+        assert_eq!(offsets.len(), 9);
+        // 1.5 calls are due by 0.5 s; then one every 1/6 s: call 2 is due half a gap later,
+        // at 0.5 + 0.5/6 s, call 3 at 0.75 s.
+        assert_eq!(offsets[2], Duration::from_nanos(583_333_333));
+        assert_eq!(offsets[3], Duration::from_millis(750));
     }
 }

@@ -96,10 +96,13 @@ pub fn backend(b: &mut BackendPlan) -> Result<(), Invalid> {
         }
     }
     if let Some(q) = &b.quota {
-        if !(q.rate.is_finite() && q.rate > 0.0) {
+        if !(q.rate.is_finite() && (0.001..=1e9).contains(&q.rate)) {
             return invalid(
                 "backend.quota.rate",
-                format!("expected requests per second above 0, got {}", q.rate),
+                format!(
+                    "expected requests per second from 0.001 to 1e9, got {}",
+                    q.rate
+                ),
             );
         }
         if q.burst == 0 {
@@ -143,6 +146,7 @@ pub fn backend(b: &mut BackendPlan) -> Result<(), Invalid> {
     }
     stream(&mut b.stream)?;
     let mut names = HashSet::new();
+    let base_workers = b.workers;
     for (i, r) in b.replicas.iter_mut().enumerate() {
         let field = format!("backend.replicas[{i}]");
         if r.name.trim().is_empty() || !names.insert(r.name.clone()) {
@@ -159,6 +163,12 @@ pub fn backend(b: &mut BackendPlan) -> Result<(), Invalid> {
         }
         if r.workers == Some(0) {
             return invalid(&format!("{field}.workers"), "must be at least 1");
+        }
+        if r.queue.is_some() && r.workers.or(base_workers).is_none() {
+            return invalid(
+                &format!("{field}.queue"),
+                "a queue needs a worker limit: set workers too",
+            );
         }
     }
     Ok(())

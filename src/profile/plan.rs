@@ -114,6 +114,9 @@ pub struct StrategyPlan {
     /// Send the time left before the deadline to the backend (`grpc-timeout`).
     #[serde(default = "yes")]
     pub propagate_deadline: bool,
+    /// Attach an idempotency key to mutations, the same on every attempt (AIP-155).
+    #[serde(default)]
+    pub idempotency_keys: bool,
 }
 
 fn yes() -> bool {

@@ -90,4 +90,6 @@ pub struct StrategySpec {
     pub service_config: Option<String>,
     /// Send the deadline to the backend as `grpc-timeout`; default true.
     pub propagate_deadline: Option<bool>,
+    /// Attach an idempotency key to mutations; default false.
+    pub idempotency_keys: Option<bool>,
 }

@@ -120,6 +120,7 @@ pub fn resolve(
             deadline: s.deadline.map_or(default_deadline, |d| d.0),
             layers: s.layers,
             propagate_deadline: s.propagate_deadline.unwrap_or(true),
+            idempotency_keys: s.idempotency_keys.unwrap_or(false),
         };
         if let Some(source) = &s.service_config {
             let field = format!("strategies[{i}].service_config");

@@ -65,9 +65,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, call: Call) -> AttemptFuture {
+    fn call(&mut self, mut call: Call) -> AttemptFuture {
         let started = self.clock.now();
-        call.meter.count_attempt();
+        call.ordinal = call.meter.count_attempt();
         self.sink.record(Event::AttemptStarted {
             call: &call,
             at: started,

@@ -125,11 +125,13 @@ mod tests {
             intended: now,
             deadline: now + deadline_in,
             previous_attempts: 0,
+            ordinal: 0,
             kind: AttemptKind::Original,
             warmup: false,
             payload_bytes: 0,
             method: crate::profile::Method::Unary,
             idempotency_key: false,
+            propagate_deadline: true,
             meter: Arc::new(CallMeter::default()),
         }
     }

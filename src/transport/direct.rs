@@ -50,8 +50,9 @@ pub fn incoming(call: &Call) -> Incoming {
         id_number: Some(call.id),
         id_text: None,
         previous_attempts: call.previous_attempts,
+        ordinal: Some(call.ordinal),
         warmup: call.warmup,
-        deadline: Some(call.deadline),
+        deadline: call.propagate_deadline.then_some(call.deadline),
         script: None,
         idempotency_key: (call.idempotency_key && call.method == Method::Mutate)
             .then(|| Arc::from(call.id.to_string())),

@@ -15,7 +15,9 @@ use tonic::transport::{Channel, Endpoint};
 use tower::Service;
 
 use super::BoxFuture;
-use crate::backend::server::{PREVIOUS_ATTEMPTS_HEADER, REPLICA_HEADER, WARMUP_HEADER};
+use crate::backend::server::{
+    ATTEMPT_HEADER, PREVIOUS_ATTEMPTS_HEADER, REPLICA_HEADER, WARMUP_HEADER,
+};
 use crate::call::{Call, Failure, FailureSource, Outcome, Reply};
 use crate::clock::Clock;
 use crate::pb;
@@ -61,11 +63,14 @@ impl GrpcTransport {
     /// A request with the headers a gRPC client library would send for this attempt.
     fn request<T>(&self, call: &Call, body: T) -> Request<T> {
         let mut request = Request::new(body);
-        request.set_timeout(call.deadline.saturating_duration_since(self.clock.now()));
+        if call.propagate_deadline {
+            request.set_timeout(call.deadline.saturating_duration_since(self.clock.now()));
+        }
         let meta = request.metadata_mut();
         if call.previous_attempts > 0 {
             meta.insert(PREVIOUS_ATTEMPTS_HEADER, call.previous_attempts.into());
         }
+        meta.insert(ATTEMPT_HEADER, call.ordinal.into());
         if call.warmup {
             meta.insert(WARMUP_HEADER, MetadataValue::from_static("1"));
         }
