@@ -3,6 +3,7 @@
 //! - `profile_errors`: bad profiles are refused with file, line, field and exit status 2.
 //! - `open_loop`: the driver's schedule, in virtual time: coordinated omission, drops, warmup.
 //! - `results_file`: results.json round-trips, histograms decode, interrupted runs are partial.
+//! - `retry`: retry policies, throttles and budgets to the letter, attempt times exact.
 //! - `virtual_runs`: whole runs on a paused clock are exact and reproducible.
 //! - `end_to_end`: real runs over loopback TCP, embedded and against `serve` in another process.
 //! - `report_page`: report.html from fixed results: sections, one SVG per chart, escaping.
@@ -20,4 +21,5 @@ mod open_loop;
 mod profile_errors;
 mod report_page;
 mod results_file;
+mod retry;
 mod virtual_runs;

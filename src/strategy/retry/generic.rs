@@ -107,7 +107,7 @@ impl Policy for GenericPolicy {
                 pushback: true,
             });
         }
-        let u = jitter_draw(self.seed, call, attempts);
+        let u = jitter_draw(self.seed, call.id, attempts);
         Ok(Wait {
             delay: self.backoff.next(&mut state.backoff, u),
             pushback: false,

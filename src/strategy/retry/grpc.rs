@@ -97,9 +97,9 @@ impl GrpcPolicy {
     }
 }
 
-/// The uniform draw for the jitter of retry `n` of `call`.
-pub fn jitter_draw(seed: u64, call: &Call, n: u32) -> f64 {
-    let u = KeyedStream::new(seed, call_key(call.id), n, Purpose::Jitter).open01();
+/// The uniform draw for the jitter of retry `n` of the call with id `call_id`.
+pub fn jitter_draw(seed: u64, call_id: u64, n: u32) -> f64 {
+    let u = KeyedStream::new(seed, call_key(call_id), n, Purpose::Jitter).open01();
     // open01 is in (0, 1); the formulas take [0, 1).
     u.min(1.0 - f64::EPSILON)
 }
@@ -148,7 +148,7 @@ impl Policy for GrpcPolicy {
                 }
             }
             None => {
-                let u = jitter_draw(self.seed, call, attempts);
+                let u = jitter_draw(self.seed, call.id, attempts);
                 Wait {
                     delay: self.backoff.next(state, u),
                     pushback: false,
