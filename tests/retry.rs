@@ -467,6 +467,7 @@ fn a_negative_pushback_stops_and_takes_a_token_a_non_retryable_status_takes_none
 /// - Call 0 fails five times: 9, 8, 7, 6 (> 5: retried each time), then 5 (not > 5: the call
 ///   ends, throttled, which A6 checks before maxAttempts). 4 retries.
 /// - Calls 1–4 take the bucket to 4, 3, 2, 1; calls 5–99 to 0: one attempt each.
+///
 /// So 100 calls make 104 attempts, 4 retries, and 100 calls end throttled.
 #[test]
 fn the_throttle_allows_four_retries_then_none_against_an_always_failing_backend() {
