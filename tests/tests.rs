@@ -4,6 +4,7 @@
 //! - `open_loop`: the driver's schedule, in virtual time: coordinated omission, drops, warmup.
 //! - `results_file`: results.json round-trips, histograms decode, interrupted runs are partial.
 //! - `retry`: retry policies, throttles and budgets to the letter, attempt times exact.
+//! - `shipped_profiles`: each profile under profiles/ runs as shipped; its story is checked.
 //! - `virtual_runs`: whole runs on a paused clock are exact and reproducible.
 //! - `end_to_end`: real runs over loopback TCP, embedded and against `serve` in another process.
 //! - `report_page`: report.html from fixed results: sections, one SVG per chart, escaping.
@@ -22,4 +23,5 @@ mod profile_errors;
 mod report_page;
 mod results_file;
 mod retry;
+mod shipped_profiles;
 mod virtual_runs;

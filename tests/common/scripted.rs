@@ -1,0 +1,247 @@
+//! A strategy stack over a scripted transport, in virtual time.
+//!
+//! The script decides each attempt's latency and outcome; the transport writes down when every
+//! attempt was sent, with the headers it would carry. On the paused clock those times are
+//! exact, so a test can state them to the nanosecond.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use resilbench::call::{AttemptKind, Call, CallMeter, Failure, FailureSource, Outcome, Reply};
+use resilbench::clock::{Clock, sim::SimClock};
+use resilbench::profile::{Method, StrategyPlan};
+use resilbench::status::Pushback;
+use resilbench::strategy::{self, Event, EventSink};
+use tokio::time::Instant;
+use tonic::Code;
+use tower::ServiceExt;
+
+use super::virtual_runtime;
+
+/// One attempt, as the transport saw it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sent {
+    pub id: u64,
+    /// When it was sent, from the start of the test.
+    pub at: Duration,
+    /// `grpc-previous-rpc-attempts`.
+    pub previous: u32,
+    /// Attempts of the call sent before it, by any layer.
+    pub ordinal: u32,
+    pub kind: AttemptKind,
+    /// The deadline it carried (`grpc-timeout`), from the start of the test.
+    pub deadline: Duration,
+}
+
+/// What the strategy reported.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
+    Retry {
+        id: u64,
+        wait: Duration,
+        pushback: bool,
+    },
+    Denied {
+        id: u64,
+        reason: &'static str,
+    },
+    Tokens(f64),
+    Rejected {
+        id: u64,
+    },
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ended {
+    pub id: u64,
+    pub at: Duration,
+    pub code: Code,
+}
+
+#[derive(Debug, Default)]
+pub struct Run {
+    pub sent: Vec<Sent>,
+    pub seen: Vec<Seen>,
+    pub ended: Vec<Ended>,
+}
+
+impl Run {
+    pub fn of(&self, id: u64) -> Vec<Sent> {
+        self.sent.iter().filter(|s| s.id == id).copied().collect()
+    }
+
+    pub fn times(&self, id: u64) -> Vec<Duration> {
+        self.of(id).iter().map(|s| s.at).collect()
+    }
+
+    pub fn ended(&self, id: u64) -> Ended {
+        *self.ended.iter().find(|e| e.id == id).unwrap()
+    }
+
+    pub fn retries(&self) -> usize {
+        self.seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Retry { .. }))
+            .count()
+    }
+
+    pub fn denied(&self, reason: &str) -> usize {
+        self.seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Denied { reason: r, .. } if *r == reason))
+            .count()
+    }
+
+    pub fn waits(&self, id: u64) -> Vec<Duration> {
+        self.seen
+            .iter()
+            .filter_map(|s| match s {
+                Seen::Retry { id: i, wait, .. } if *i == id => Some(*wait),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn last_tokens(&self) -> f64 {
+        self.seen
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                Seen::Tokens(t) => Some(*t),
+                _ => None,
+            })
+            .unwrap()
+    }
+}
+
+pub struct Sink(Mutex<Vec<Seen>>);
+
+impl EventSink for Sink {
+    fn record(&self, event: Event<'_>) {
+        let seen = match event {
+            Event::Retry { call, wait } => Seen::Retry {
+                id: call.id,
+                wait: wait.delay,
+                pushback: wait.pushback,
+            },
+            Event::RetryDenied { call, reason } => Seen::Denied {
+                id: call.id,
+                reason: reason.name(),
+            },
+            Event::Tokens { tokens, .. } => Seen::Tokens(tokens),
+            Event::Rejected { call, .. } => Seen::Rejected { id: call.id },
+            Event::AttemptStarted { .. } | Event::AttemptFinished { .. } => return,
+        };
+        self.0.lock().unwrap().push(seen);
+    }
+}
+
+/// A failure answered by the backend.
+pub fn status(code: Code) -> Outcome {
+    Err(Failure {
+        code,
+        pushback: None,
+        source: FailureSource::Backend,
+        messages: 0,
+    })
+}
+
+/// A failure with `grpc-retry-pushback-ms`.
+pub fn pushback(code: Code, pushback: Pushback) -> Outcome {
+    Err(Failure {
+        code,
+        pushback: Some(pushback),
+        source: FailureSource::Backend,
+        messages: 0,
+    })
+}
+
+pub fn ok() -> Outcome {
+    Ok(Reply {
+        backend_attempt: 1,
+        messages: 0,
+    })
+}
+
+/// Sends call `id` at `at` for each `(id, at)` through `strategy` (its jitter keyed by `seed`), with
+/// `answer` deciding each attempt's latency and outcome; returns what happened once every call
+/// has ended.
+pub fn drive(
+    strategy: &StrategyPlan,
+    seed: u64,
+    calls: &[(u64, Duration)],
+    answer: impl Fn(&Call) -> (Duration, Outcome) + Send + Sync + 'static,
+) -> Run {
+    let s = strategy.clone();
+    let calls = calls.to_vec();
+    virtual_runtime().block_on(async move {
+        let clock = Clock::Sim(SimClock::start());
+        let start = clock.now();
+        let since = move |t: Instant| t.saturating_duration_since(start);
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::new(Sink(Mutex::new(Vec::new())));
+        let answer = Arc::new(answer);
+        let transport = {
+            let (sent, clock) = (Arc::clone(&sent), clock.clone());
+            tower::service_fn(move |call: Call| {
+                let now = clock.now();
+                sent.lock().unwrap().push(Sent {
+                    id: call.id,
+                    at: since(now),
+                    previous: call.previous_attempts,
+                    ordinal: call.ordinal,
+                    kind: call.kind,
+                    deadline: since(call.deadline),
+                });
+                let (latency, outcome) = answer(&call);
+                let clock = clock.clone();
+                async move {
+                    clock.sleep(latency).await;
+                    outcome
+                }
+            })
+        };
+        let stack = strategy::build(&s, transport, Arc::clone(&sink) as _, &clock, seed);
+        let mut tasks = Vec::new();
+        for (id, at) in calls {
+            let (stack, clock) = (stack.clone(), clock.clone());
+            let deadline = s.deadline;
+            tasks.push(tokio::spawn(async move {
+                clock.sleep_until(start + at).await;
+                let intended = clock.now();
+                let call = Call {
+                    id,
+                    intended,
+                    deadline: intended + deadline,
+                    previous_attempts: 0,
+                    ordinal: 0,
+                    kind: AttemptKind::Original,
+                    warmup: false,
+                    payload_bytes: 0,
+                    method: Method::Unary,
+                    idempotency_key: false,
+                    propagate_deadline: true,
+                    meter: Arc::new(CallMeter::default()),
+                };
+                let outcome = stack.oneshot(call).await;
+                Ended {
+                    id,
+                    at: since(clock.now()),
+                    code: match outcome {
+                        Ok(_) => Code::Ok,
+                        Err(f) => f.code,
+                    },
+                }
+            }));
+        }
+        let mut ended = Vec::new();
+        for t in tasks {
+            ended.push(t.await.unwrap());
+        }
+        let mut sent = std::mem::take(&mut *sent.lock().unwrap());
+        sent.sort_by_key(|s| (s.at, s.id, s.ordinal));
+        let seen = std::mem::take(&mut *sink.0.lock().unwrap());
+        Run { sent, seen, ended }
+    })
+}

@@ -1,0 +1,178 @@
+//! The shipped profiles tell stories; these tests check that the stories are true.
+//!
+//! Each profile under `profiles/` runs here as shipped, on the virtual clock, and its comment's
+//! conclusion is asserted with the figures worked out from its settings.
+
+use std::path::Path;
+use std::time::Duration;
+
+use resilbench::call::{Call, Failure, FailureSource, Outcome};
+use resilbench::profile::{self, Overrides, Plan};
+use resilbench::results::{Results, StrategyResult};
+use resilbench::strategy::retry::grpc::jitter_draw;
+use tonic::Code;
+
+use crate::common::run_virtual;
+use crate::common::scripted::{self, ok};
+
+fn shipped(name: &str) -> Plan {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("profiles")
+        .join(name);
+    profile::load(&path, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn strategy<'a>(r: &'a Results, name: &str) -> &'a StrategyResult {
+    r.strategies.iter().find(|s| s.name == name).unwrap()
+}
+
+fn map(pairs: &[(&str, u64)]) -> std::collections::BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// gRFC A6 backoff for the article's config (0.1 s, ×2, 0.3 s): the waits before the second
+/// and third attempts of call `id`.
+fn article_waits(seed: u64, id: u64) -> (Duration, Duration) {
+    let w =
+        |n: u32, base: f64| Duration::from_secs_f64(base * (0.8 + 0.4 * jitter_draw(seed, id, n)));
+    (w(1, 0.1), w(2, 0.2))
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// `profiles/service-config.toml`: the article's sandbox (UNAVAILABLE, UNKNOWN, OK for every
+/// request) against five service configs, 60 calls each, one every 500 ms (so calls never
+/// overlap and the throttle's arithmetic is call by call).
+#[test]
+fn service_config_profile_tells_which_config_gets_through() {
+    let plan = shipped("service-config.toml");
+    let r = run_virtual(&plan);
+    let calls = 60;
+    for s in &r.strategies {
+        assert_eq!(s.counts.offered, calls, "{}", s.name);
+        let backend = s.backend.as_ref().unwrap();
+        assert_eq!(backend.received, s.attempts.total, "{}", s.name);
+    }
+
+    // No retries: every call ends with its first attempt's UNAVAILABLE.
+    let none = strategy(&r, "no-retries");
+    assert_eq!(none.attempts.total, 60);
+    assert_eq!(none.status, map(&[("UNAVAILABLE", 60)]));
+
+    // UNAVAILABLE only: retried once, then UNKNOWN is not retryable.
+    let only = strategy(&r, "unavailable-only");
+    assert_eq!((only.attempts.total, only.attempts.retries), (120, 60));
+    assert_eq!(only.status, map(&[("UNKNOWN", 60)]));
+    assert_eq!(only.attempts.retry_denied, map(&[("not_retryable", 60)]));
+
+    // Both listed: three attempts, every call succeeds, 1 ms + w1 + 1 ms + w2 + 1 ms after
+    // its start, w1 in [80, 120) ms and w2 in [160, 240) ms.
+    let both = strategy(&r, "unavailable-and-unknown");
+    assert_eq!((both.attempts.total, both.attempts.retries), (180, 120));
+    assert_eq!(both.counts.succeeded, 60);
+    assert!(both.attempts.retry_denied.is_empty());
+    let e2e: Vec<f64> = (0..calls)
+        .map(|id| {
+            let (w1, w2) = article_waits(plan.seed, id);
+            assert!(w1 >= ms(80) && w1 < ms(120) && w2 >= ms(160) && w2 < ms(240));
+            (ms(3) + w1 + w2).as_secs_f64() * 1000.0
+        })
+        .collect();
+    let got = both.latency_ms.e2e_ok.as_ref().unwrap();
+    let max = e2e.iter().cloned().fold(0.0, f64::max);
+    let mean = e2e.iter().sum::<f64>() / e2e.len() as f64;
+    // The histogram keeps 3 significant digits.
+    assert!((got.max - max).abs() <= max * 1e-3, "{} vs {max}", got.max);
+    assert!(
+        (got.mean - mean).abs() <= mean * 1e-3,
+        "{} vs {mean}",
+        got.mean
+    );
+
+    // With retryThrottling {10, 0.1}: call 0 leaves 10 − 2 + 0.1 = 8.1 tokens, call 1 leaves
+    // 6.2; call 2's first failure leaves 5.2 (> 5: retried), its second 4.2 (not > 5: it ends
+    // with UNKNOWN). From then on every call's first failure is throttled: 2 successes,
+    // 3 + 3 + 2 + 57 = 65 attempts.
+    let throttled = strategy(&r, "with-throttling");
+    assert_eq!(throttled.counts.succeeded, 2);
+    assert_eq!(throttled.attempts.total, 65);
+    assert_eq!(
+        throttled.status,
+        map(&[("OK", 2), ("UNAVAILABLE", 57), ("UNKNOWN", 1)])
+    );
+    assert_eq!(throttled.attempts.retry_denied, map(&[("throttle", 58)]));
+    let last = throttled.timeline.last().unwrap();
+    assert_eq!(last.tokens, Some(0.0));
+
+    // A 0.3 s timeout: the third attempt is sent only if 2 ms + w1 + w2 leaves time before the
+    // deadline, and succeeds only if it ends (1 ms later) before it.
+    let (mut succeeded, mut third_attempts, mut too_late) = (0, 0, 0);
+    for id in 0..calls {
+        let (w1, w2) = article_waits(plan.seed, id);
+        if ms(2) + w1 + w2 >= ms(300) {
+            too_late += 1;
+        } else {
+            third_attempts += 1;
+            if ms(3) + w1 + w2 < ms(300) {
+                succeeded += 1;
+            }
+        }
+    }
+    let timeout = strategy(&r, "timeout-0.3s");
+    assert_eq!(timeout.counts.succeeded, succeeded);
+    assert_eq!(timeout.attempts.total, 120 + third_attempts);
+    assert_eq!(
+        timeout
+            .status
+            .get("DEADLINE_EXCEEDED")
+            .copied()
+            .unwrap_or(0),
+        60 - succeeded
+    );
+    assert_eq!(
+        timeout.attempts.retry_denied,
+        map(&[("deadline", too_late)])
+    );
+    // About half: the story the profile's comment tells.
+    assert!((20..=40).contains(&succeeded), "{succeeded}");
+}
+
+/// The same config, driven attempt by attempt: each call's attempts go out at exactly 0,
+/// 1 ms + w1 and 2 ms + w1 + w2, with `grpc-previous-rpc-attempts` 0, 1, 2.
+#[test]
+fn service_config_profile_attempt_times_are_exact() {
+    let plan = shipped("service-config.toml");
+    let s = plan
+        .strategies
+        .iter()
+        .find(|s| s.name == "unavailable-and-unknown")
+        .unwrap();
+    let calls: Vec<_> = (0..60).map(|i| (i, ms(500) * i as u32)).collect();
+    let sandbox = |call: &Call| -> (Duration, Outcome) {
+        let failed = |code| {
+            Err(Failure {
+                code,
+                pushback: None,
+                source: FailureSource::Backend,
+                messages: 0,
+            })
+        };
+        let outcome = match call.previous_attempts {
+            0 => failed(Code::Unavailable),
+            1 => failed(Code::Unknown),
+            _ => ok(),
+        };
+        (ms(1), outcome)
+    };
+    let run = scripted::drive(s, plan.seed, &calls, sandbox);
+    for (id, start) in calls {
+        let (w1, w2) = article_waits(plan.seed, id);
+        let want = [start, start + ms(1) + w1, start + ms(2) + w1 + w2];
+        assert_eq!(run.times(id), want, "call {id}");
+        let previous: Vec<_> = run.of(id).iter().map(|a| a.previous).collect();
+        assert_eq!(previous, [0, 1, 2]);
+        assert_eq!(run.ended(id).code, Code::Ok);
+    }
+}
