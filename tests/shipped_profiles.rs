@@ -176,3 +176,105 @@ fn service_config_profile_attempt_times_are_exact() {
         assert_eq!(run.ended(id).code, Code::Ok);
     }
 }
+
+/// Success rate and attempts per offered call over the timeline's seconds `from..to`.
+fn window(s: &StrategyResult, from: u64, to: u64) -> (f64, f64) {
+    let rows = s.timeline.iter().filter(|t| (from..to).contains(&t.t));
+    let (ok, offered, attempts) = rows.fold((0, 0, 0), |(o, n, a), t| {
+        (o + t.succeeded, n + t.offered, a + t.attempts)
+    });
+    assert!(offered > 0, "{}: no calls in {from}..{to}", s.name);
+    (ok as f64 / offered as f64, attempts as f64 / offered as f64)
+}
+
+/// `profiles/retry-storm.toml`: a 2 s load spike at 10 s. Every strategy is healthy before it
+/// and fails during it; afterwards naive retries keep the backend overloaded (a metastable
+/// failure) while no retries, gRPC's throttled retries and a 10% budget recover.
+#[test]
+fn retry_storm_profile_naive_retries_stay_degraded_the_others_recover() {
+    let r = run_virtual(&shipped("retry-storm.toml"));
+    for s in &r.strategies {
+        let (before, amp) = window(s, 2, 10);
+        assert!(
+            before > 0.999 && amp < 1.01,
+            "{} before: {before} {amp}",
+            s.name
+        );
+        let (during, _) = window(s, 10, 12);
+        assert!(during < 0.3, "{} during: {during}", s.name);
+    }
+    // Long after the spike (from 20 s to the end).
+    let naive = strategy(&r, "naive");
+    let (after, amp) = window(naive, 20, 40);
+    assert!(after < 0.01, "naive after: {after}");
+    assert!(
+        amp > 2.5,
+        "naive keeps offering ~3 attempts per call: {amp}"
+    );
+    let backend = naive.backend.as_ref().unwrap();
+    // The backend works flat out for callers who have left, its queue always full.
+    assert!(
+        backend.wasted as f64 > 0.8 * backend.executed as f64,
+        "{backend:?}"
+    );
+    let full = |s: &StrategyResult| {
+        let b = s.backend.as_ref().unwrap();
+        b.timeline
+            .iter()
+            .filter(|t| (20..40).contains(&t.t))
+            .all(|t| t.queue_max == 80)
+    };
+    assert!(full(naive));
+    for name in ["no-retries", "grpc-a6", "budget-10%"] {
+        let s = strategy(&r, name);
+        let (after, amp) = window(s, 20, 40);
+        assert!(after > 0.999, "{name} after: {after}");
+        assert!(amp < 1.01, "{name} after: {amp}");
+        assert!(!full(s), "{name}'s backend queue drained");
+    }
+    // The budget held retries to about 10% of calls over the ttl; the throttle to a handful.
+    let budget = strategy(&r, "budget-10%");
+    assert!(budget.attempts.retries as f64 <= 0.1 * budget.counts.sent as f64);
+    assert!(budget.attempts.retry_denied["budget"] > 500);
+    let a6 = strategy(&r, "grpc-a6");
+    assert!(a6.attempts.retry_denied["throttle"] > 500);
+}
+
+/// `profiles/jitter.toml`: 500 calls in 100 ms against room for 120, retried with each AWS
+/// backoff. The relations the profile's comment states (they hold for other seeds too).
+#[test]
+fn jitter_profile_compares_the_aws_variants() {
+    let r = run_virtual(&shipped("jitter.toml"));
+    let figures = |name: &str| {
+        let s = strategy(&r, name);
+        assert_eq!(s.counts.succeeded, s.counts.offered, "{name}");
+        assert!(s.attempts.retry_denied.is_empty(), "{name}");
+        let b = s.backend.as_ref().unwrap();
+        let peak = b.timeline.iter().map(|t| t.received).max().unwrap();
+        let e2e = s.latency_ms.e2e.as_ref().unwrap();
+        (b.rejected, peak, e2e.p99, e2e.max)
+    };
+    let none = figures("exponential");
+    let full = figures("full-jitter");
+    let equal = figures("equal-jitter");
+    let decorrelated = figures("decorrelated-jitter");
+    let jittered = [full, equal, decorrelated];
+    // Completion: no jitter serves the crowd in waves and its slowest calls wait longest.
+    for j in jittered {
+        assert!(none.2 > 1.5 * j.2, "p99 {none:?} vs {j:?}");
+        assert!(none.3 > j.3, "max {none:?} vs {j:?}");
+    }
+    // Work and peak: decorrelated refuses the fewest attempts and has the quietest peak; full
+    // jitter refuses the most.
+    for other in [none, full, equal] {
+        assert!(decorrelated.0 < other.0 && decorrelated.1 < other.1);
+        assert!(decorrelated.2 < other.2, "lowest p99");
+    }
+    for other in [none, equal, decorrelated] {
+        assert!(full.0 > other.0 && full.1 > other.1);
+    }
+    // Equal jitter finishes its last call first.
+    for other in [none, full, decorrelated] {
+        assert!(equal.3 < other.3);
+    }
+}
