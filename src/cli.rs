@@ -232,6 +232,9 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
         args.profile.display()
     );
     print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -165,11 +165,7 @@ const CASES: &[Case] = &[
         what: "unknown layer kind",
         edit: ("", "layers = [{ kind = \"teleport\" }]"),
         line: 22,
-        says: &[
-            "strategies[1].layers",
-            "unknown variant `teleport`",
-            "timeout",
-        ],
+        says: &["strategies[1].layers", "unknown kind `teleport`", "timeout"],
     },
     Case {
         what: "layer with a bad value",
@@ -246,7 +242,77 @@ const CASES: &[Case] = &[
         line: 23,
         says: &["is not a budget", "+10%"],
     },
+    Case {
+        what: "grpc_retry with one attempt",
+        edit: ("", GRPC_RETRY),
+        line: 24,
+        says: &[
+            "strategies[1].layers[0].max_attempts",
+            "2 or more (gRFC A6)",
+        ],
+    },
+    Case {
+        what: "a retryable status that does not exist",
+        edit: (
+            "",
+            "[[strategies.layers]]\nkind = \"retry\"\nretry_on = [\"UNAVAILBLE\"]",
+        ),
+        line: 24,
+        says: &["strategies[1].layers[0].retry_on", "not a gRPC status code"],
+    },
+    Case {
+        what: "a throttle above A6's 1000 tokens",
+        edit: (
+            "",
+            "[[strategies.layers]]\nkind = \"grpc_retry\"\nmax_attempts = 3\ninitial_backoff = \"10ms\"\nmax_backoff = \"1s\"\nbackoff_multiplier = 2\nretryable_status_codes = [\"UNAVAILABLE\"]\nthrottle = { max_tokens = 2000, token_ratio = 0.1 }",
+        ),
+        line: 29,
+        says: &["throttle.max_tokens", "at most 1000"],
+    },
+    Case {
+        what: "a budget ttl over a minute",
+        edit: (
+            "",
+            "[[strategies.layers]]\nkind = \"retry\"\nbudget = { kind = \"tps\", ttl = \"90s\" }",
+        ),
+        line: 24,
+        says: &["budget.ttl", "from 1s to 60s"],
+    },
+    Case {
+        what: "an unknown backoff jitter",
+        edit: (
+            "",
+            "[[strategies.layers]]\nkind = \"retry\"\nbackoff = { jitter = \"random\", base = \"1ms\", cap = \"1s\" }",
+        ),
+        line: 24,
+        says: &[
+            "strategies[1].layers[0].backoff.jitter",
+            "unknown variant `random`",
+            "decorrelated",
+        ],
+    },
+    Case {
+        what: "a service config with a millisecond timeout",
+        edit: (
+            "",
+            "service_config = '{\"methodConfig\": [{\"name\": [{}], \"timeout\": \"400ms\"}]}'",
+        ),
+        line: 22,
+        says: &[
+            "strategies[1].service_config",
+            "methodConfig[0].timeout",
+            "proto3 JSON duration",
+        ],
+    },
 ];
+
+const GRPC_RETRY: &str = r#"[[strategies.layers]]
+kind = "grpc_retry"
+max_attempts = 1
+initial_backoff = "10ms"
+max_backoff = "1s"
+backoff_multiplier = 2
+retryable_status_codes = ["UNAVAILABLE"]"#;
 
 fn apply(edit: (&str, &str)) -> String {
     match edit {

@@ -283,6 +283,8 @@ fn sixty_one_successes_re_enable_one_retry_sixty_do_not() {
         let attempts = run.of(last).len();
         assert_eq!(attempts, if retried { 2 } else { 1 }, "{successes}");
         assert_eq!(run.retries(), 4 + usize::from(retried), "{successes}");
+        // 60 successes: 6.0 − 1 = 5.0 left; 61: 6.1 − 1 − 1 (the retry failed too) = 4.1.
+        assert_eq!(run.last_tokens(), if retried { 4.1 } else { 5.0 });
     }
 }
 

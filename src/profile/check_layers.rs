@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::layers::{BudgetPlan, GrpcRetryPlan};
+use super::layers::{BudgetPlan, EnvoyBudgetPlan, GrpcRetryPlan, TpsBudgetPlan};
 use super::plan::{LayerPlan, Method, StrategyPlan};
 use super::service_config;
 use super::validate::{Invalid, invalid};
@@ -123,17 +123,20 @@ pub fn layers(field: &str, strategy: &mut StrategyPlan) -> Result<(), Invalid> {
             LayerPlan::Timeout(_) => {}
             LayerPlan::GrpcRetry(r) => grpc_retry(&f, r)?,
             LayerPlan::Retry(r) => {
-                if r.max_attempts == 0 {
-                    return invalid(&format!("{f}.max_attempts"), "must be at least 1");
+                if !(1..=100).contains(&r.max_attempts) {
+                    return invalid(
+                        &format!("{f}.max_attempts"),
+                        format!("must be from 1 to 100, got {}", r.max_attempts),
+                    );
                 }
                 canonical(&format!("{f}.retry_on"), &mut r.retry_on)?;
                 if r.backoff.cap < r.backoff.base {
                     return invalid(&format!("{f}.backoff.cap"), "must be at least the base");
                 }
                 match r.budget {
-                    Some(BudgetPlan::Tps {
+                    Some(BudgetPlan::Tps(TpsBudgetPlan {
                         ttl, retry_percent, ..
-                    }) => {
+                    })) => {
                         if !(1..=60).contains(&ttl.as_secs()) || ttl.subsec_nanos() != 0 {
                             return invalid(
                                 &format!("{f}.budget.ttl"),
@@ -147,7 +150,7 @@ pub fn layers(field: &str, strategy: &mut StrategyPlan) -> Result<(), Invalid> {
                             );
                         }
                     }
-                    Some(BudgetPlan::Envoy { budget_percent, .. })
+                    Some(BudgetPlan::Envoy(EnvoyBudgetPlan { budget_percent, .. }))
                         if !(0.0..=100.0).contains(&budget_percent) =>
                     {
                         return invalid(

@@ -113,30 +113,51 @@ pub enum AwsJitter {
 }
 
 /// A retry budget.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BudgetPlan {
     /// Finagle's (and tower's) TPS budget.
-    Tps {
-        /// How long a call's deposit counts (1 to 60 s).
-        #[serde(with = "human", default = "ten_seconds")]
-        ttl: Duration,
-        /// Retries allowed per second whatever the traffic.
-        #[serde(default = "ten")]
-        min_per_second: u32,
-        /// Retries allowed per call, as a fraction (0.2 = 20%).
-        #[serde(default = "twenty_percent")]
-        retry_percent: f64,
-    },
+    Tps(TpsBudgetPlan),
     /// Envoy's cluster retry budget.
-    Envoy {
-        /// Retries in flight, as a percentage of active calls.
-        #[serde(default = "twenty")]
-        budget_percent: f64,
-        /// Retries in flight allowed whatever the traffic.
-        #[serde(default = "three")]
-        min_retry_concurrency: u32,
-    },
+    Envoy(EnvoyBudgetPlan),
+}
+
+impl<'de> Deserialize<'de> for BudgetPlan {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use super::tagged::{fields, read, unknown};
+        read(d, "kind", |kind, rest| match kind {
+            "tps" => fields(rest).map(BudgetPlan::Tps),
+            "envoy" => fields(rest).map(BudgetPlan::Envoy),
+            other => Err(unknown("kind", other, &["tps", "envoy"])),
+        })
+    }
+}
+
+/// `budget = { kind = "tps", ... }`: Finagle's RetryBudget.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TpsBudgetPlan {
+    /// How long a call's deposit counts (1 to 60 s).
+    #[serde(with = "human", default = "ten_seconds")]
+    pub ttl: Duration,
+    /// Retries allowed per second whatever the traffic.
+    #[serde(default = "ten")]
+    pub min_per_second: u32,
+    /// Retries allowed per call, as a fraction (0.2 = 20%).
+    #[serde(default = "twenty_percent")]
+    pub retry_percent: f64,
+}
+
+/// `budget = { kind = "envoy", ... }`: Envoy's cluster retry budget.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvoyBudgetPlan {
+    /// Retries in flight, as a percentage of active calls.
+    #[serde(default = "twenty")]
+    pub budget_percent: f64,
+    /// Retries in flight allowed whatever the traffic.
+    #[serde(default = "three")]
+    pub min_retry_concurrency: u32,
 }
 
 fn ten_seconds() -> Duration {

@@ -15,6 +15,7 @@ pub mod phases;
 pub mod plan;
 pub mod schema;
 pub mod service_config;
+pub mod tagged;
 pub mod validate;
 
 use std::path::Path;
@@ -99,7 +100,15 @@ fn parse_profile(text: &str, file: &str) -> Result<schema::Profile, ProfileError
 }
 
 fn toml_error(file: &str, text: &str, e: &toml::de::Error, field: FieldPath) -> ProfileError {
-    let mut err = ProfileError::at(file, Some(text), field, e.message().trim().to_string());
+    let message = e.message().trim();
+    if let Some((inner, message)) = tagged::split(message) {
+        // An error inside a tagged table: the key it names is more precise than the span
+        // the parser gives (the whole table).
+        let mut field = field;
+        field.0.extend(FieldPath::parse(inner).0);
+        return ProfileError::at(file, Some(text), field, message.to_string());
+    }
+    let mut err = ProfileError::at(file, Some(text), field, message.to_string());
     if let Some(span) = e.span() {
         err.location = Some(Box::new(error::Location::of(text, span.start)));
     }

@@ -123,9 +123,9 @@ fn yes() -> bool {
     true
 }
 
-/// One layer of a strategy stack. Adding a strategy adds a variant here and one arm in
-/// [`crate::strategy::build`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One layer of a strategy stack. Adding a strategy adds a variant here, its kind in
+/// [`LayerPlan::KINDS`] and its arm in `deserialize`, and one arm in [`crate::strategy::build`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LayerPlan {
     /// Bounds each attempt below it: an attempt still running after `timeout` is cancelled and
@@ -148,7 +148,23 @@ pub struct TimeoutPlan {
     pub timeout: Duration,
 }
 
+impl<'de> Deserialize<'de> for LayerPlan {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use super::tagged::{fields, read, unknown};
+        read(d, "kind", |kind, rest| match kind {
+            "timeout" => fields(rest).map(LayerPlan::Timeout),
+            "grpc_retry" => fields(rest).map(LayerPlan::GrpcRetry),
+            "retry" => fields(rest).map(LayerPlan::Retry),
+            "adaptive_throttle" => fields(rest).map(LayerPlan::AdaptiveThrottle),
+            other => Err(unknown("kind", other, &LayerPlan::KINDS)),
+        })
+    }
+}
+
 impl LayerPlan {
+    /// Every kind of layer, as written in a profile.
+    pub const KINDS: [&'static str; 4] = ["timeout", "grpc_retry", "retry", "adaptive_throttle"];
+
     /// The layer's kind as written in a profile.
     pub fn kind(&self) -> &'static str {
         match self {

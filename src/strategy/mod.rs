@@ -26,7 +26,9 @@ use tower::{Layer, Service};
 
 use crate::call::{Call, Failure, Outcome, Reply};
 use crate::clock::Clock;
-use crate::profile::layers::{AwsJitter, BudgetPlan, GrpcRetryPlan, RetryPlan};
+use crate::profile::layers::{
+    AwsJitter, BudgetPlan, EnvoyBudgetPlan, GrpcRetryPlan, RetryPlan, TpsBudgetPlan,
+};
 use crate::profile::{LayerPlan, StrategyPlan};
 
 /// A strategy stack with its type erased: what the driver calls.
@@ -169,20 +171,20 @@ fn generic_policy(r: &RetryPlan, seed: u64, clock: &Clock) -> retry::generic::Ge
     };
     let budget = match r.budget {
         None => Budget::None,
-        Some(BudgetPlan::Tps {
+        Some(BudgetPlan::Tps(TpsBudgetPlan {
             ttl,
             min_per_second,
             retry_percent,
-        }) => Budget::Tps(retry::budget::TpsBudget::new(
+        })) => Budget::Tps(retry::budget::TpsBudget::new(
             clock.clone(),
             ttl,
             min_per_second,
             retry_percent,
         )),
-        Some(BudgetPlan::Envoy {
+        Some(BudgetPlan::Envoy(EnvoyBudgetPlan {
             budget_percent,
             min_retry_concurrency,
-        }) => Budget::Envoy(retry::budget::EnvoyBudget::new(
+        })) => Budget::Envoy(retry::budget::EnvoyBudget::new(
             budget_percent,
             min_retry_concurrency,
         )),

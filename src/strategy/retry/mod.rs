@@ -182,6 +182,16 @@ where
     S::Future: Send + 'static,
     P: Policy,
 {
+    /// Reports the throttle's tokens after a change (a failure takes one, a success adds).
+    fn report_tokens(&self) {
+        if let Some(tokens) = self.policy.tokens() {
+            self.sink.record(Event::Tokens {
+                at: self.clock.now(),
+                tokens,
+            });
+        }
+    }
+
     async fn run(self, call: Call) -> Outcome {
         let mut state = self.policy.begin(&call);
         let mut attempts = 0u32;
@@ -195,6 +205,7 @@ where
             attempts += 1;
             let Err(failure) = &outcome else {
                 self.policy.end(state, &outcome);
+                self.report_tokens();
                 return outcome;
             };
             let decision = if failure.messages > 0 {
@@ -202,12 +213,7 @@ where
             } else {
                 self.policy.retry(&mut state, &call, failure, attempts)
             };
-            if let Some(tokens) = self.policy.tokens() {
-                self.sink.record(Event::Tokens {
-                    at: self.clock.now(),
-                    tokens,
-                });
-            }
+            self.report_tokens();
             let wait = match decision {
                 Ok(wait) => wait,
                 Err(denied) => {
