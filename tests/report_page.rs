@@ -198,3 +198,52 @@ fn the_report_command_writes_beside_the_results_and_run_writes_it_too() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("missing.json"));
 }
+
+/// A run whose strategies retry gets a Retries table: retries, pushback waits, local
+/// rejections, and the reasons attempts were not retried, one column each; a run without
+/// retries has none, and its tokens chart appears only where a throttle ran.
+#[test]
+fn retries_and_their_denials_get_a_table_and_tokens_a_chart() {
+    let p = crate::common::plan(
+        r#"
+seed = 3
+[load]
+rate = 2
+duration = "10s"
+[backend]
+[[backend.scripts]]
+every = 1
+steps = ["UNAVAILABLE", "UNKNOWN"]
+[[strategies]]
+name = "a6"
+[[strategies.layers]]
+kind = "grpc_retry"
+max_attempts = 3
+initial_backoff = "10ms"
+max_backoff = "10ms"
+backoff_multiplier = 1
+retryable_status_codes = ["UNAVAILABLE"]
+throttle = { max_tokens = 10, token_ratio = 0.1 }
+"#,
+    );
+    let doc = ResultsDoc::from_results(crate::common::run_virtual(&p));
+    let html = report::render(&doc);
+    let table = &html[html.find("<h3>Retries</h3>").expect("a Retries table")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert!(
+        table.contains("<th>not retried: not retryable</th>"),
+        "{table}"
+    );
+    // 20 calls, none succeeds. Calls 0-3 are retried once (their UNAVAILABLE takes the
+    // bucket from 10 to 9, 8, 7, 6), then UNKNOWN is not retryable; from call 4 on the first
+    // failure leaves 5 tokens or fewer: throttled.
+    assert!(
+        table.contains("a6</td><td>4</td><td>0</td><td>0</td><td>4</td><td>16</td>"),
+        "{table}"
+    );
+    assert!(html.contains("id=\"chart-tokens\""), "a tokens chart");
+
+    let html = render(&fixture_json("run-a.json"));
+    assert!(!html.contains("<h3>Retries</h3>"));
+    assert!(!html.contains("chart-tokens"));
+}

@@ -66,6 +66,11 @@ pub fn render(doc: &ResultsDoc) -> String {
     body.push_str("</div>\n<h3>Calls by final status</h3>\n<div class=\"wide\">\n");
     body.push_str(&verdict::statuses(doc));
     body.push_str("</div>\n");
+    if let Some(table) = verdict::retries(doc) {
+        body.push_str("<h3>Retries</h3>\n<div class=\"wide\">\n");
+        body.push_str(&table);
+        body.push_str("</div>\n");
+    }
     body.push_str("</section>\n<section id=\"profile\">\n<h2>The profile</h2>\n");
     body.push_str(&words::profile(&r.profile));
     body.push_str("</section>\n<section id=\"charts\">\n<h2>Charts</h2>\n");
@@ -169,14 +174,23 @@ fn charts(doc: &ResultsDoc) -> Vec<(String, Chart, String)> {
         ),
     ];
     for (n, key) in charts::timeline::extra_keys(doc).into_iter().enumerate() {
-        out.push((
-            format!("chart-extra-{n}"),
-            charts::timeline::extra(doc, &key, &bands),
-            format!(
-                "<code>{}</code> per second, as recorded in the timeline of results.json.",
-                esc(&key)
+        let (id, caption) = match key.as_str() {
+            "tokens" => (
+                "chart-tokens".to_string(),
+                "The retry throttle's token count: each failed attempt takes one, each \
+                 successful call gives back tokenRatio, and retries are allowed only while \
+                 more than half the bucket is left."
+                    .to_string(),
             ),
-        ));
+            _ => (
+                format!("chart-extra-{n}"),
+                format!(
+                    "<code>{}</code> per second, as recorded in the timeline of results.json.",
+                    esc(&key)
+                ),
+            ),
+        };
+        out.push((id, charts::timeline::extra(doc, &key, &bands), caption));
     }
     out.push((
         "chart-lag".into(),

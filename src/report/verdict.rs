@@ -135,6 +135,60 @@ pub fn details(doc: &ResultsDoc) -> String {
     out
 }
 
+/// What the retry layers decided: retries sent, server pushback honoured, attempts a client-side
+/// throttle refused, and failed attempts not retried, by reason (one column per reason any
+/// strategy met). `None` when no strategy retried or refused anything.
+pub fn retries(doc: &ResultsDoc) -> Option<String> {
+    let strategies = &doc.results.strategies;
+    let mut reasons: Vec<&str> = Vec::new();
+    for s in strategies {
+        for k in s.attempts.retry_denied.keys() {
+            if !reasons.contains(&k.as_str()) {
+                reasons.push(k);
+            }
+        }
+    }
+    let any = strategies.iter().any(|s| {
+        let a = &s.attempts;
+        a.retries + a.pushback_waits + a.rejected_locally > 0
+    });
+    if reasons.is_empty() && !any {
+        return None;
+    }
+    let mut out = String::from(
+        "<table>\n<thead><tr><th class=\"name\">strategy</th><th>retries</th>\
+         <th>pushback waits</th><th>rejected locally</th>",
+    );
+    for r in &reasons {
+        out.push_str(&format!(
+            "<th>not retried: {}</th>",
+            esc(&r.replace('_', " "))
+        ));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for (i, s) in strategies.iter().enumerate() {
+        let a = &s.attempts;
+        out.push_str(&format!(
+            "<tr>{}<td>{}</td><td>{}</td><td>{}</td>",
+            name_cell(&s.name, &palette::css(i)),
+            a.retries,
+            a.pushback_waits,
+            a.rejected_locally
+        ));
+        for r in &reasons {
+            let n = a.retry_denied.get(*r).copied().unwrap_or(0);
+            out.push_str(&format!("<td>{n}</td>"));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str(
+        "</tbody>\n</table>\n<p class=\"note\">not retried: failed attempts a retry layer \
+         let stand, by reason: the status is not retried, the attempt limit, the retry \
+         throttle or budget, the call's deadline, the server's pushback, a committed stream.</p>\n",
+    );
+    Some(out)
+}
+
 /// Calls by final status: one column per status any strategy saw, OK first.
 pub fn statuses(doc: &ResultsDoc) -> String {
     let strategies = &doc.results.strategies;

@@ -74,9 +74,18 @@ fn x_axis(doc: &ResultsDoc, bands: &[Band]) -> Axis {
     Axis::linear(start..end, TIME)
 }
 
+/// Whether second `t` lies within the schedule. Rows after it exist when retries were still
+/// being sent after the last call's intended start; they offer no calls, and drawing their
+/// zero offered and zero succeeded would read as a collapse at the end of the run.
+fn scheduled(doc: &ResultsDoc) -> impl Fn(u64) -> bool {
+    let end = doc.results.plan().map(|p| p.load.duration.as_secs_f64());
+    move |t| end.is_none_or(|end| (t as f64) < end)
+}
+
 /// The calls offered per second (the same schedule for every strategy): a grey dashed line.
 fn offered(doc: &ResultsDoc) -> Option<Series> {
     let first = doc.results.strategies.first()?;
+    let scheduled = scheduled(doc);
     Some(Series {
         label: "offered calls".into(),
         colour: OFFERED_GREY,
@@ -84,6 +93,7 @@ fn offered(doc: &ResultsDoc) -> Option<Series> {
         points: first
             .timeline
             .iter()
+            .filter(|r| scheduled(r.t))
             .map(|r| (mid(r.t), r.offered as f64))
             .collect(),
     })
@@ -117,7 +127,10 @@ pub fn p99(doc: &ResultsDoc, bands: &[Band]) -> Chart {
 
 /// Calls that succeeded, per second of intended start, against the calls offered.
 pub fn goodput(doc: &ResultsDoc, bands: &[Band]) -> Chart {
-    let mut series = per_strategy(doc, Shape::Line, |r| Some(r.succeeded as f64));
+    let scheduled = scheduled(doc);
+    let mut series = per_strategy(doc, Shape::Line, |r| {
+        scheduled(r.t).then_some(r.succeeded as f64)
+    });
     series.extend(offered(doc));
     let y = span(
         series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
@@ -240,10 +253,20 @@ pub fn extra(doc: &ResultsDoc, key: &str, bands: &[Band]) -> Chart {
         false,
         0.0,
     );
+    let (title, unit) = match key {
+        "tokens" => (
+            "Retry throttle (gRFC A6): tokens over time".to_string(),
+            "tokens at the end of the second".to_string(),
+        ),
+        _ => (
+            format!("{} over time", key.replace('_', " ")),
+            format!("{key} (as in results.json)"),
+        ),
+    };
     Chart {
-        title: format!("{} over time", key.replace('_', " ")),
+        title,
         x: x_axis(doc, bands),
-        y: Axis::linear(y, &format!("{key} (as in results.json)")),
+        y: Axis::linear(y, &unit),
         series,
         bands: bands.to_vec(),
         legend: SeriesLabelPosition::UpperRight,
