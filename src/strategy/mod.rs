@@ -156,7 +156,7 @@ fn grpc_policy(r: &GrpcRetryPlan, seed: u64) -> retry::grpc::GrpcPolicy {
     let throttle = r
         .throttle
         .map(|t| retry::throttle::Throttle::new(t.max_tokens, t.token_ratio));
-    retry::grpc::GrpcPolicy::new(settings, throttle, seed)
+    retry::grpc::GrpcPolicy::new(settings, throttle, retry::backoff::Keyed(seed))
 }
 
 fn generic_policy(r: &RetryPlan, seed: u64, clock: &Clock) -> retry::generic::GenericPolicy {
@@ -195,6 +195,6 @@ fn generic_policy(r: &RetryPlan, seed: u64, clock: &Clock) -> retry::generic::Ge
         backoff,
         pushback: r.pushback,
         budget,
-        seed,
+        draws: retry::backoff::Keyed(seed),
     }
 }

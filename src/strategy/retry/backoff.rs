@@ -25,6 +25,33 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::keyed::{KeyedStream, Purpose, call_key};
+
+/// Where a policy's uniform draws come from. A type parameter of the policies, so that a
+/// test can choose the draws and state exact waits.
+pub trait Draws: Send + Sync + 'static {
+    /// The draw in [0, 1) for retry `n` (1 = the first) of the call with id `call_id`.
+    fn draw(&self, call_id: u64, n: u32) -> f64;
+}
+
+/// Draws keyed by (seed, call, retry): a run's, reproducible whatever order calls fail in,
+/// and the same for every strategy with the same settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Keyed(pub u64);
+
+impl Draws for Keyed {
+    fn draw(&self, call_id: u64, n: u32) -> f64 {
+        jitter_draw(self.0, call_id, n)
+    }
+}
+
+/// The keyed draw of [`Keyed`]: for the jitter of retry `n` of call `call_id` under `seed`.
+pub fn jitter_draw(seed: u64, call_id: u64, n: u32) -> f64 {
+    let u = KeyedStream::new(seed, call_key(call_id), n, Purpose::Jitter).open01();
+    // open01 is in (0, 1); the formulas take [0, 1).
+    u.min(1.0 - f64::EPSILON)
+}
+
 /// A backoff formula with its parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Backoff {

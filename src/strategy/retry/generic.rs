@@ -11,9 +11,9 @@
 
 use std::sync::Arc;
 
-use super::backoff::{Backoff, BackoffState};
+use super::backoff::{Backoff, BackoffState, Draws, Keyed};
 use super::budget::{ActiveCall, EnvoyBudget, RetryInFlight, TpsBudget};
-use super::grpc::{Codes, jitter_draw};
+use super::grpc::Codes;
 use super::{Denied, Policy, Wait};
 use crate::call::{Call, Failure, FailureSource, Outcome};
 use crate::status::Pushback;
@@ -29,9 +29,9 @@ pub enum Budget {
     Envoy(Arc<EnvoyBudget>),
 }
 
-/// A plain retry policy.
+/// A plain retry policy, its jitter drawn from `D`.
 #[derive(Debug)]
-pub struct GenericPolicy {
+pub struct GenericPolicy<D = Keyed> {
     /// Most attempts per call, the first included.
     pub max_attempts: u32,
     /// Statuses retried.
@@ -42,8 +42,8 @@ pub struct GenericPolicy {
     pub pushback: bool,
     /// The budget.
     pub budget: Budget,
-    /// Seed of the jitter draws.
-    pub seed: u64,
+    /// Where the jitter's draws come from.
+    pub draws: D,
 }
 
 /// What a call keeps.
@@ -54,7 +54,7 @@ pub struct CallState {
     retry: Option<RetryInFlight>,
 }
 
-impl Policy for GenericPolicy {
+impl<D: Draws> Policy for GenericPolicy<D> {
     type CallState = CallState;
 
     fn begin(&self, _: &Call) -> CallState {
@@ -107,7 +107,7 @@ impl Policy for GenericPolicy {
                 pushback: true,
             });
         }
-        let u = jitter_draw(self.seed, call.id, attempts);
+        let u = self.draws.draw(call.id, attempts);
         Ok(Wait {
             delay: self.backoff.next(&mut state.backoff, u),
             pushback: false,

@@ -20,11 +20,10 @@
 
 use tonic::Code;
 
-use super::backoff::{Backoff, BackoffState, GrpcJitter};
+use super::backoff::{Backoff, BackoffState, Draws, GrpcJitter, Keyed};
 use super::throttle::Throttle;
 use super::{Denied, Policy, Wait};
 use crate::call::{Call, Failure, Outcome};
-use crate::keyed::{KeyedStream, Purpose, call_key};
 use crate::status::Pushback;
 
 /// A6's client-side cap on `maxAttempts` ("Limits on Retries and Hedges").
@@ -63,18 +62,18 @@ pub struct GrpcRetry {
     pub jitter: GrpcJitter,
 }
 
-/// A6's retry policy for one strategy (one channel).
+/// A6's retry policy for one strategy (one channel), its jitter drawn from `D`.
 #[derive(Debug)]
-pub struct GrpcPolicy {
+pub struct GrpcPolicy<D = Keyed> {
     settings: GrpcRetry,
     backoff: Backoff,
     throttle: Option<Throttle>,
-    seed: u64,
+    draws: D,
 }
 
-impl GrpcPolicy {
-    /// A policy with `settings`, an optional throttle, and jitter drawn from `seed`.
-    pub fn new(settings: GrpcRetry, throttle: Option<Throttle>, seed: u64) -> Self {
+impl<D: Draws> GrpcPolicy<D> {
+    /// A policy with `settings`, an optional throttle, and jitter drawn from `draws`.
+    pub fn new(settings: GrpcRetry, throttle: Option<Throttle>, draws: D) -> Self {
         let (initial, max, multiplier) = (settings.initial, settings.max, settings.multiplier);
         let backoff = match settings.jitter {
             GrpcJitter::A6 => Backoff::GrpcA6 {
@@ -92,19 +91,14 @@ impl GrpcPolicy {
             settings,
             backoff,
             throttle,
-            seed,
+            draws,
         }
     }
 }
 
-/// The uniform draw for the jitter of retry `n` of the call with id `call_id`.
-pub fn jitter_draw(seed: u64, call_id: u64, n: u32) -> f64 {
-    let u = KeyedStream::new(seed, call_key(call_id), n, Purpose::Jitter).open01();
-    // open01 is in (0, 1); the formulas take [0, 1).
-    u.min(1.0 - f64::EPSILON)
-}
+pub use super::backoff::jitter_draw;
 
-impl Policy for GrpcPolicy {
+impl<D: Draws> Policy for GrpcPolicy<D> {
     type CallState = BackoffState;
 
     fn begin(&self, _: &Call) -> BackoffState {
@@ -148,7 +142,7 @@ impl Policy for GrpcPolicy {
                 }
             }
             None => {
-                let u = jitter_draw(self.seed, call.id, attempts);
+                let u = self.draws.draw(call.id, attempts);
                 Wait {
                     delay: self.backoff.next(state, u),
                     pushback: false,
@@ -165,5 +159,104 @@ impl Policy for GrpcPolicy {
 
     fn tokens(&self) -> Option<f64> {
         self.throttle.as_ref().map(Throttle::tokens)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::call::{AttemptKind, CallMeter, FailureSource};
+
+    /// Draws chosen by the test: the same `u` for every retry.
+    struct Fixed(f64);
+
+    impl Draws for Fixed {
+        fn draw(&self, _: u64, _: u32) -> f64 {
+            self.0
+        }
+    }
+
+    fn policy(u: f64, throttle: Option<Throttle>) -> GrpcPolicy<Fixed> {
+        let settings = GrpcRetry {
+            max_attempts: 5,
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(300),
+            multiplier: 2.0,
+            retryable: Codes::of([Code::Unavailable]),
+            jitter: GrpcJitter::A6,
+        };
+        GrpcPolicy::new(settings, throttle, Fixed(u))
+    }
+
+    fn call() -> Call {
+        let now = tokio::time::Instant::now();
+        Call {
+            id: 0,
+            intended: now,
+            deadline: now,
+            previous_attempts: 0,
+            ordinal: 0,
+            kind: AttemptKind::Original,
+            warmup: false,
+            payload_bytes: 0,
+            method: crate::profile::Method::Unary,
+            idempotency_key: false,
+            propagate_deadline: true,
+            meter: Arc::new(CallMeter::default()),
+        }
+    }
+
+    fn failure(code: Code, pushback: Option<Pushback>) -> Failure {
+        Failure {
+            code,
+            pushback,
+            source: FailureSource::Backend,
+            messages: 0,
+        }
+    }
+
+    fn waits(p: &GrpcPolicy<Fixed>) -> Vec<Duration> {
+        let (c, f) = (call(), failure(Code::Unavailable, None));
+        let mut state = p.begin(&c);
+        (1..5)
+            .map(|n| p.retry(&mut state, &c, &f, n).unwrap().delay)
+            .collect()
+    }
+
+    /// The window's ends: u = 0 gives exactly 0.8 of the capped exponential; u just under 1
+    /// gives 1.2 of it (0.8 + 0.4u rounds to 1.2 in floating point, as it does in grpc-go).
+    #[test]
+    fn the_jitter_window_is_0_8_to_1_2_of_the_capped_exponential() {
+        let ms = |v: f64| Duration::from_secs_f64(v / 1000.0);
+        assert_eq!(
+            waits(&policy(0.0, None)),
+            [ms(80.0), ms(160.0), ms(240.0), ms(240.0)]
+        );
+        let top = waits(&policy(1.0 - f64::EPSILON, None));
+        for (w, cap) in top.iter().zip([100.0, 200.0, 300.0, 300.0]) {
+            assert!(*w <= ms(cap * 1.2) && *w > ms(cap * 1.2 - 1e-3), "{top:?}");
+        }
+    }
+
+    /// grpc-go's order: a "don't retry" pushback is checked before the status, and takes a
+    /// token even for a status that is not retryable; a valid pushback on a non-retryable
+    /// status does not make it retryable.
+    #[test]
+    fn pushback_is_read_before_the_status() {
+        let p = policy(0.5, Some(Throttle::new(10.0, 0.1)));
+        let c = call();
+        let mut state = p.begin(&c);
+        let stop = failure(Code::InvalidArgument, Some(Pushback::DontRetry));
+        assert_eq!(p.retry(&mut state, &c, &stop, 1), Err(Denied::Pushback));
+        assert_eq!(p.tokens(), Some(9.0));
+        let valid = failure(Code::InvalidArgument, Some(Pushback::RetryAfterMs(5)));
+        assert_eq!(
+            p.retry(&mut state, &c, &valid, 1),
+            Err(Denied::NotRetryable)
+        );
+        assert_eq!(p.tokens(), Some(9.0));
     }
 }
