@@ -192,7 +192,7 @@ mod tests {
     }
 
     fn call() -> Call {
-        let now = tokio::time::Instant::now();
+        let now = crate::clock::Clock::Tokio.now();
         Call {
             id: 0,
             intended: now,
