@@ -277,7 +277,7 @@ impl Service<Call> for Probe {
                             }
                         });
                     first.count += 1;
-                    Err(status_to_failure(&status, 0))
+                    Err(status_to_failure(&status, 0, false))
                 }
             }
         })

@@ -66,6 +66,7 @@ pub enum AttemptKind {
 #[derive(Debug, Default)]
 pub struct CallMeter {
     attempts: AtomicU32,
+    decisions: AtomicU32,
 }
 
 impl CallMeter {
@@ -77,6 +78,13 @@ impl CallMeter {
     /// Attempts sent so far.
     pub fn attempts(&self) -> u32 {
         self.attempts.load(Ordering::Relaxed)
+    }
+
+    /// Numbers a layer's random decision about this call (0 for the first): keyed draws use it
+    /// so that two decisions about the same call, by the same or stacked layers, never share
+    /// a draw.
+    pub fn next_decision(&self) -> u32 {
+        self.decisions.fetch_add(1, Ordering::Relaxed)
     }
 }
 
@@ -98,9 +106,13 @@ pub struct Failure {
     pub pushback: Option<Pushback>,
     /// Where the status came from.
     pub source: FailureSource,
-    /// Stream messages received before the failure (0 for unary calls). A stream that failed
-    /// after its first message was committed (gRFC A6): it must not be retried.
+    /// Stream messages received before the failure (0 for unary calls).
     pub messages: u32,
+    /// Response headers had arrived before the failure: gRFC A6 calls the RPC *committed*
+    /// ("When Retries are Valid"), and a committed RPC is never retried. A server answers an
+    /// error that comes before any message with Trailers-Only (no headers), so in practice a
+    /// failed stream is committed once it has started, and a failed unary call never is.
+    pub committed: bool,
 }
 
 /// Where a failure status came from.
@@ -124,6 +136,7 @@ impl Failure {
             pushback: None,
             source: FailureSource::Local,
             messages: 0,
+            committed: false,
         }
     }
 }

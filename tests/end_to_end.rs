@@ -88,18 +88,42 @@ fn run_against_the_embedded_backend_over_loopback() {
 }
 
 /// Starts `resilbench serve` on an ephemeral port and returns it with its address.
-fn serve(dir: &std::path::Path) -> (Child, String) {
+fn serve(dir: &std::path::Path) -> (Server, String) {
     let (child, addr, _) = serve_with(dir, "p.toml", &[]);
     (child, addr)
 }
 
 /// Starts `resilbench serve PROFILE ARGS` on an ephemeral port; returns it, its address, and
 /// the lines it prints after the first.
+/// A `serve` process, killed when dropped, so a failing test never leaves it running (and
+/// holding the test harness's output pipe open).
+struct Server(Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn serve_with(
     dir: &std::path::Path,
     profile: &str,
     args: &[&str],
-) -> (Child, String, std::sync::mpsc::Receiver<String>) {
+) -> (Server, String, std::sync::mpsc::Receiver<String>) {
     let mut child = bin()
         .args(["serve", profile, "--listen", "127.0.0.1:0"])
         .args(args)
@@ -124,7 +148,7 @@ fn serve_with(
             let _ = tx.send(line);
         }
     });
-    (child, addr, rx)
+    (Server(child), addr, rx)
 }
 
 /// `serve` as a sandbox for any gRPC client: the generated client calls it over real TCP with
@@ -347,6 +371,23 @@ name = "s"
             }
         };
         assert_eq!((got, end), (vec![1, 2, 3], tonic::Code::DataLoss));
+        // A stream that fails before its first message is answered Trailers-Only: the call
+        // fails before any response headers, so a gRPC client may still retry it (gRFC A6).
+        let early = client
+            .stream(CallRequest {
+                request_id: "s2".into(),
+                script: vec![ScriptStep {
+                    status_code: 14,
+                    latency_ms: 0,
+                    pushback: String::new(),
+                }],
+                ..Default::default()
+            })
+            .await;
+        assert_eq!(
+            early.err().map(|s| s.code()),
+            Some(tonic::Code::Unavailable)
+        );
         // A script carried by the request itself.
         let scripted = CallRequest {
             request_id: "c1".into(),

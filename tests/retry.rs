@@ -333,6 +333,7 @@ fn a_stream_that_received_a_message_is_not_retried() {
             pushback: None,
             source: FailureSource::Backend,
             messages: 1,
+            committed: true,
         };
         (ms(10), Err(failure))
     });
@@ -550,6 +551,32 @@ budget = { kind = "tps", ttl = "10s", min_per_second = 0, retry_percent = 0.2 }
     assert_eq!(run.of(4).len(), 2);
 }
 
+/// The budget is consulted only for a retry that will happen: ten calls whose pushback (1 s)
+/// outlasts their 500 ms deadline end at the deadline without spending it, so the eleventh
+/// call still has all eleven deposits (one retry each at 100%) for its 11 retries.
+#[test]
+fn a_retry_refused_by_the_deadline_does_not_spend_the_budget() {
+    let layers = r#"
+[[strategies.layers]]
+kind = "retry"
+max_attempts = 12
+pushback = true
+backoff = { jitter = "none", base = "1ms", cap = "1ms" }
+budget = { kind = "tps", ttl = "10s", min_per_second = 0, retry_percent = 1.0 }
+"#;
+    let run = drive(&profile("500ms", layers), &every(11, ms(600)), |call| {
+        let outcome = if call.id < 10 {
+            pushback(Code::Unavailable, Pushback::RetryAfterMs(1000))
+        } else {
+            status(Code::Unavailable)
+        };
+        (ms(1), outcome)
+    });
+    assert_eq!(run.denied("deadline"), 10);
+    assert_eq!(run.of(10).len(), 12);
+    assert_eq!(run.ended(0).code, Code::DeadlineExceeded);
+}
+
 /// Finagle's reserve: `min_per_second` × ttl retries whatever the traffic, renewed as the
 /// withdrawals age out of the ttl.
 #[test]
@@ -577,8 +604,13 @@ budget = { kind = "tps", ttl = "10s", min_per_second = 10, retry_percent = 0 }
 }
 
 /// Envoy's retry budget caps retries *in flight* at max(budget_percent × active requests,
-/// min_retry_concurrency): 40 calls at once, failing at once, with retries that take a second:
-/// 20% of 40 = 8 retries run, the other 32 calls are refused by the budget.
+/// min_retry_concurrency), the product truncated (`RetryBudgetImpl::max`). Active requests are
+/// attempts in flight; a retry is in flight from its scheduling until it ends. 40 calls start
+/// at once and fail at the same instant; the k-th failure to be handled (k = 1..40) finds
+/// 40 − k attempts still active, so its limit is ⌊0.2 · (40 − k)⌋: 7 for k ≤ 5, 6 for
+/// k = 6..10, 5 after. Failures 1–6 get a retry (0 to 5 in flight < 7, 7, 7, 7, 7, 6); the
+/// 7th finds 6 in flight against a limit of 6, and from then on the limit only falls: 6
+/// retries, 34 calls refused. With a floor of 10 the floor rules: 10 retries.
 #[test]
 fn an_envoy_budget_caps_retries_in_flight() {
     let layers = |min: u32| {
@@ -598,7 +630,7 @@ budget = {{ kind = "envoy", budget_percent = 20, min_retry_concurrency = {min} }
     };
     let calls: Vec<_> = (0..40).map(|i| (i, Duration::ZERO)).collect();
     let run = drive(&profile("10s", &layers(3)), &calls, answer);
-    assert_eq!((run.retries(), run.denied("budget")), (8, 32));
+    assert_eq!((run.retries(), run.denied("budget")), (6, 34));
     let floor = drive(&profile("10s", &layers(10)), &calls, answer);
     assert_eq!((floor.retries(), floor.denied("budget")), (10, 30));
 }
@@ -639,19 +671,57 @@ kind = "adaptive_throttle"
 }
 
 /// The throttle lets everything through while the backend accepts at least 1/K of requests:
-/// with every other request accepted, requests − 2·accepts never exceeds 1, so p ≤ 1/(n + 1)
-/// and stays 0 whenever the accepts catch up.
+/// with every other request accepted (even ids OK, odd ones RESOURCE_EXHAUSTED), request i
+/// finds i requests and ⌈i/2⌉ accepts, so requests − 2·accepts ≤ 0 and p = 0 every time.
 #[test]
-fn adaptive_throttling_sends_everything_to_a_healthy_backend() {
+fn adaptive_throttling_sends_everything_while_half_is_accepted() {
     let layers = r#"
 [[strategies.layers]]
 kind = "adaptive_throttle"
 "#;
-    let run = drive(&profile("10s", layers), &every(300, ms(10)), |_| {
-        (ms(1), ok())
+    let run = drive(&profile("10s", layers), &every(300, ms(10)), |call| {
+        let outcome = if call.id % 2 == 0 {
+            ok()
+        } else {
+            status(Code::ResourceExhausted)
+        };
+        (ms(1), outcome)
     });
     assert_eq!(run.sent.len(), 300);
     assert!(run.seen.iter().all(|s| !matches!(s, Seen::Rejected { .. })));
+    // One accept in three is not enough: rejections begin.
+    let run = drive(&profile("10s", layers), &every(300, ms(10)), |call| {
+        let outcome = if call.id % 3 == 0 {
+            ok()
+        } else {
+            status(Code::ResourceExhausted)
+        };
+        (ms(1), outcome)
+    });
+    assert!(run.sent.len() < 300);
+}
+
+/// A request that never got an answer was not accepted: connection failures count like
+/// rejections, so a throttle in front of a backend that is down sheds load too.
+#[test]
+fn adaptive_throttling_counts_connection_failures_as_not_accepted() {
+    let layers = r#"
+[[strategies.layers]]
+kind = "adaptive_throttle"
+"#;
+    let refused = || {
+        Err(Failure {
+            code: Code::Unavailable,
+            pushback: None,
+            source: FailureSource::Transport,
+            messages: 0,
+            committed: false,
+        })
+    };
+    let run = drive(&profile("10s", layers), &every(200, ms(10)), move |_| {
+        (ms(1), refused())
+    });
+    assert!(run.sent.len() < 20, "{} sent", run.sent.len());
 }
 
 /// Stacked retriers multiply: an application retrier (3 attempts) above a gRPC retry policy

@@ -157,6 +157,7 @@ fn service_config_profile_attempt_times_are_exact() {
                 pushback: None,
                 source: FailureSource::Backend,
                 messages: 0,
+                committed: false,
             })
         };
         let outcome = match call.previous_attempts {

@@ -298,10 +298,21 @@ impl pb::backend_server::Backend for Shared {
         let (backend, incoming) =
             self.incoming(&meta, Method::Stream, &body.request_id, &body.script, "")?;
         let mut events = backend.stream(incoming.clone());
+        // Response headers go out with the first message. A failure before it is answered
+        // Trailers-Only, as gRPC servers answer it, so a client may still retry the call
+        // (gRFC A6: only a call whose response headers arrived is committed).
+        let first = events.recv().await;
+        if let Some(StreamEvent::End(answer)) = &first
+            && answer.code != Code::Ok
+        {
+            self.log("Stream", &body.request_id, &incoming, answer);
+            return Err(status_of(answer));
+        }
         let this = self.clone();
         let id = body.request_id;
         let out = async_stream(move |tx| async move {
-            while let Some(event) = events.recv().await {
+            let mut next = first;
+            while let Some(event) = next.take() {
                 match event {
                     StreamEvent::Message(n) => {
                         let msg = pb::StreamReply {
@@ -320,6 +331,7 @@ impl pb::backend_server::Backend for Shared {
                         return;
                     }
                 }
+                next = events.recv().await;
             }
         });
         Ok(Response::new(out))

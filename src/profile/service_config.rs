@@ -52,6 +52,9 @@ fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
         .map(|(_, v)| v)
 }
 
+/// The longest proto3 `Duration` (google/protobuf/duration.proto: about 10,000 years).
+const MAX_DURATION_SECS: u64 = 315_576_000_000;
+
 /// Parses a proto3 JSON duration: decimal seconds with an `s` suffix, up to 9 fractional digits.
 pub fn parse_duration(text: &str) -> Result<Duration> {
     let bad = || {
@@ -79,6 +82,11 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
     } else {
         whole.parse().map_err(|_| bad())?
     };
+    if secs > MAX_DURATION_SECS {
+        return Err(format!(
+            "`{text}` is out of range: a proto3 duration is at most {MAX_DURATION_SECS}s"
+        ));
+    }
     let nanos: u32 = format!("{frac:0<9}").parse().map_err(|_| bad())?;
     Ok(Duration::new(secs, nanos))
 }
@@ -130,11 +138,14 @@ fn codes(v: &Value, key: &str, path: &str) -> Result<Vec<String>> {
 }
 
 fn max_attempts(v: &Value, path: &str) -> Result<u32> {
-    let n = field(v, "maxAttempts")
-        .ok_or_else(|| format!("{path}.maxAttempts: required"))?
-        .as_f64()
-        .filter(|n| n.fract() == 0.0)
-        .ok_or_else(|| format!("{path}.maxAttempts: expected an integer"))?;
+    let value = field(v, "maxAttempts").ok_or_else(|| format!("{path}.maxAttempts: required"))?;
+    // ProtoJSON writes a uint32 as a number or as a string of one ("3"); grpc-go reads both.
+    let n = match value {
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        other => other.as_f64(),
+    }
+    .filter(|n| n.is_finite() && n.fract() == 0.0)
+    .ok_or_else(|| format!("{path}.maxAttempts: expected an integer, got {value}"))?;
     if n < 2.0 {
         return Err(format!("{path}.maxAttempts: must be 2 or more, got {n}"));
     }
@@ -228,10 +239,11 @@ pub fn settings_for(config_text: &str, method: &str) -> Result<MethodSettings> {
     let mut best: Option<(u8, usize)> = None;
     let mut seen = std::collections::HashSet::new();
     for (i, mc) in list.iter().enumerate() {
-        let names = field(mc, "name")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        // An entry without a `name` applies to nothing; grpc-go skips it unread.
+        let Some(names) = field(mc, "name").filter(|n| !n.is_null()) else {
+            continue;
+        };
+        let names = names.as_array().cloned().unwrap_or_default();
         for (j, name) in names.iter().enumerate() {
             let path = format!("methodConfig[{i}].name[{j}]");
             let key = (
@@ -281,6 +293,8 @@ pub fn settings_for(config_text: &str, method: &str) -> Result<MethodSettings> {
         ));
     }
     Ok(MethodSettings {
+        // A zero timeout means none, as in gRPC C-core (grpc-python's core); grpc-go would
+        // fail every call at once.
         timeout: duration_field(mc, "timeout", &path)?.filter(|t| !t.is_zero()),
         retry: field(mc, "retryPolicy")
             .filter(|v| !v.is_null())
@@ -426,6 +440,25 @@ mod tests {
                 .unwrap_err()
                 .contains("integer")
         );
+        // ProtoJSON's string form of a uint32, which grpc-go reads.
+        let quoted = settings_for(&with("\"4\""), "Call").unwrap();
+        assert_eq!(quoted.retry.unwrap().max_attempts, 4);
+    }
+
+    /// grpc-go skips a method config without a name, unread; a duration beyond proto3's range
+    /// is refused.
+    #[test]
+    fn nameless_entries_are_skipped_and_durations_have_a_range() {
+        let nameless = r#"{"methodConfig":[
+            {"retryPolicy":{"maxAttempts":1}},
+            {"name":[{"service":"resilbench.v1.Backend"}], "timeout":"2s"}]}"#;
+        assert_eq!(
+            settings_for(nameless, "Call").unwrap().timeout,
+            Some(Duration::from_secs(2))
+        );
+        assert!(parse_duration("315576000000s").is_ok());
+        let e = parse_duration("315576000001s").unwrap_err();
+        assert!(e.contains("out of range"), "{e}");
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //!
 //! "Accepted" means the backend answered with anything other than a rejection: by default a
 //! RESOURCE_EXHAUSTED or UNAVAILABLE from the backend is a rejection (the statuses an overloaded
-//! server answers with); the profile may name others. The local rejection draw is keyed by
-//! (seed, call, attempt), so runs are reproducible. A locally rejected request fails at once
+//! server answers with); the profile may name others. A request that never got an answer (the
+//! connection failed, a timeout below cut it) was not accepted either. The local rejection
+//! draw is keyed by (seed, call, decision number), so runs are reproducible. A locally rejected request fails at once
 //! with UNAVAILABLE and is never sent.
 
 use std::sync::{Arc, Mutex};
@@ -143,11 +144,10 @@ where
             h.add(now, l.settings.window, 1.0, 0.0);
             reject_probability(requests, accepts, l.settings.k)
         };
-        let ordinal = call.previous_attempts ^ ((call.kind as u32) << 16);
         let u = KeyedStream::new(
             l.settings.seed,
             call_key(call.id),
-            ordinal,
+            call.meter.next_decision(),
             Purpose::Adaptive,
         )
         .open01();
@@ -162,8 +162,15 @@ where
         let (history, clock, settings) = (Arc::clone(&l.history), l.clock.clone(), l.settings);
         Box::pin(async move {
             let outcome = inner.await;
-            let rejected = matches!(&outcome, Err(f) if f.source == FailureSource::Backend && settings.rejections.contains(f.code));
-            if !rejected {
+            // Accepted: the backend answered, with anything but a rejection. A connection that
+            // failed or an attempt cut short by a timeout below was not accepted by anyone.
+            let accepted = match &outcome {
+                Ok(_) => true,
+                Err(f) => {
+                    f.source == FailureSource::Backend && !settings.rejections.contains(f.code)
+                }
+            };
+            if accepted {
                 let mut h = history.lock().unwrap_or_else(|e| e.into_inner());
                 h.add(clock.now(), settings.window, 0.0, 1.0);
             }

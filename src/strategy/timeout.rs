@@ -100,6 +100,7 @@ where
             clock.timeout_at(deadline, inner).await.unwrap_or_else(|_| {
                 Err(Failure {
                     source,
+                    committed: false,
                     ..Failure::local(Code::DeadlineExceeded)
                 })
             })

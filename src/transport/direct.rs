@@ -39,6 +39,8 @@ pub fn answer_to_outcome(answer: Answer, messages: u32) -> Outcome {
         pushback: answer.pushback.map(|p| parse_pushback(p.as_bytes())),
         source: FailureSource::Backend,
         messages,
+        // The backend answers a failure before the first message Trailers-Only.
+        committed: messages > 0,
     })
 }
 

@@ -22,7 +22,7 @@ use crate::call::{Call, Failure, FailureSource, Outcome, Reply};
 use crate::clock::Clock;
 use crate::pb;
 use crate::profile::Method;
-use crate::status::{PUSHBACK_HEADER, parse_pushback};
+use crate::status::{PUSHBACK_HEADER, Pushback, parse_pushback};
 
 /// An endpoint to `addr` (`host:port`) with the settings a load generator wants.
 pub fn endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
@@ -81,12 +81,17 @@ impl GrpcTransport {
     }
 }
 
-/// What a client sees in a failed call's status, after `messages` stream messages.
-pub fn status_to_failure(status: &tonic::Status, messages: u32) -> Failure {
-    let pushback = status
-        .metadata()
-        .get(PUSHBACK_HEADER)
-        .map(|v| parse_pushback(v.as_bytes()));
+/// What a client sees in a failed call's status, after `messages` stream messages; `headers`
+/// says whether response headers had arrived (the call was committed).
+pub fn status_to_failure(status: &tonic::Status, messages: u32, headers: bool) -> Failure {
+    // More than one value is malformed: grpc-go does not retry (and counts a throttle
+    // failure), as for any value that does not parse.
+    let mut values = status.metadata().get_all(PUSHBACK_HEADER).iter();
+    let pushback = match (values.next(), values.next()) {
+        (None, _) => None,
+        (Some(v), None) => Some(parse_pushback(v.as_bytes())),
+        (Some(_), Some(_)) => Some(Pushback::DontRetry),
+    };
     // Connection-level failures carry the transport error as their source; a status the
     // server sent does not.
     let source = if std::error::Error::source(status).is_some() {
@@ -99,6 +104,7 @@ pub fn status_to_failure(status: &tonic::Status, messages: u32) -> Failure {
         pushback,
         source,
         messages,
+        committed: headers,
     }
 }
 
@@ -155,7 +161,7 @@ impl Service<Call> for GrpcTransport {
                 Box::pin(async move {
                     let mut stream = match client.stream(request).await {
                         Ok(response) => response.into_inner(),
-                        Err(status) => return Err(status_to_failure(&status, 0)),
+                        Err(status) => return Err(status_to_failure(&status, 0, false)),
                     };
                     let mut messages = 0;
                     loop {
@@ -167,7 +173,8 @@ impl Service<Call> for GrpcTransport {
                                     messages,
                                 });
                             }
-                            Err(status) => return Err(status_to_failure(&status, messages)),
+                            // The response (its headers) had arrived: the call is committed.
+                            Err(status) => return Err(status_to_failure(&status, messages, true)),
                         }
                     }
                 })
@@ -182,6 +189,33 @@ fn unary(result: Result<tonic::Response<pb::CallReply>, tonic::Status>) -> Outco
             backend_attempt: reply.get_ref().attempt,
             messages: 0,
         }),
-        Err(status) => Err(status_to_failure(&status, 0)),
+        Err(status) => Err(status_to_failure(&status, 0, false)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_pushback(values: &[&str]) -> tonic::Status {
+        let mut status = tonic::Status::unavailable("busy");
+        for v in values {
+            status
+                .metadata_mut()
+                .append(PUSHBACK_HEADER, v.parse().unwrap());
+        }
+        status
+    }
+
+    /// gRFC A6: one valid value is the wait; a negative or malformed one, or several, say
+    /// "do not retry".
+    #[test]
+    fn pushback_values_are_read_as_grpc_go_reads_them() {
+        let read = |values: &[&str]| status_to_failure(&with_pushback(values), 0, false).pushback;
+        assert_eq!(read(&[]), None);
+        assert_eq!(read(&["250"]), Some(Pushback::RetryAfterMs(250)));
+        assert_eq!(read(&["-1"]), Some(Pushback::DontRetry));
+        assert_eq!(read(&["soon"]), Some(Pushback::DontRetry));
+        assert_eq!(read(&["10", "20"]), Some(Pushback::DontRetry));
     }
 }

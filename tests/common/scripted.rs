@@ -144,6 +144,7 @@ pub fn status(code: Code) -> Outcome {
         pushback: None,
         source: FailureSource::Backend,
         messages: 0,
+        committed: false,
     })
 }
 
@@ -154,6 +155,7 @@ pub fn pushback(code: Code, pushback: Pushback) -> Outcome {
         pushback: Some(pushback),
         source: FailureSource::Backend,
         messages: 0,
+        committed: false,
     })
 }
 

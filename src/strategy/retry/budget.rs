@@ -21,6 +21,9 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 
+/// Finagle's `ScaleFactor`: the units of one deposit.
+const SCALE: i64 = 1000;
+
 /// Finagle's windowed retry budget, on the run's clock.
 #[derive(Debug)]
 pub struct TpsBudget {
@@ -43,14 +46,13 @@ impl TpsBudget {
     /// A budget of `retry_percent` retries per call (0 to 1000 %), deposits living `ttl`
     /// (1 to 60 s), with a reserve of `min_per_sec` retries per second.
     pub fn new(clock: Clock, ttl: Duration, min_per_sec: u32, retry_percent: f64) -> Self {
-        // As Finagle and tower scale it: one unit per deposit and 1/percent per withdrawal,
-        // or 1000 per deposit when more than one retry per call is allowed.
+        // As Finagle scales it (`RetryBudget.apply`): 1000 units per deposit and
+        // 1000 / percent per withdrawal, so 40% is 40 retries per 100 calls. (tower scales by
+        // 1 and 1 / percent below 100%, which truncates: 40% would be 50.)
         let (deposit, withdraw) = if retry_percent <= 0.0 {
             (0, 1)
-        } else if retry_percent <= 1.0 {
-            (1, (1.0 / retry_percent) as i64)
         } else {
-            (1000, (1000.0 / retry_percent) as i64)
+            (SCALE, ((SCALE as f64 / retry_percent) as i64).max(1))
         };
         let secs = ttl.as_secs().clamp(1, 60) as i64;
         Self {
@@ -60,7 +62,9 @@ impl TpsBudget {
                 since: clock.now(),
             }),
             clock,
-            reserve: i64::from(min_per_sec) * secs * withdraw,
+            reserve: i64::from(min_per_sec)
+                .saturating_mul(secs)
+                .saturating_mul(withdraw),
             deposit,
             withdraw,
             slot: Duration::from_secs(secs as u64) / 10,
@@ -86,13 +90,16 @@ impl TpsBudget {
 
     /// A call was made.
     pub fn deposit(&self) {
-        self.with(|w| w.slots[w.current] += self.deposit);
+        self.with(|w| w.slots[w.current] = w.slots[w.current].saturating_add(self.deposit));
     }
 
     /// Takes a retry from the budget; `false` if there is none left.
     pub fn withdraw(&self) -> bool {
         self.with(|w| {
-            let balance: i64 = w.slots.iter().sum::<i64>() + self.reserve;
+            let balance = w
+                .slots
+                .iter()
+                .fold(self.reserve, |sum, s| sum.saturating_add(*s));
             if balance >= self.withdraw {
                 w.slots[w.current] -= self.withdraw;
                 true
@@ -112,11 +119,11 @@ pub struct EnvoyBudget {
     retries: AtomicU64,
 }
 
-/// A call counted as active while it lives.
+/// An attempt counted as an active request while it lives.
 #[derive(Debug)]
-pub struct ActiveCall(Arc<EnvoyBudget>);
+pub struct ActiveRequest(Arc<EnvoyBudget>);
 
-impl Drop for ActiveCall {
+impl Drop for ActiveRequest {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::AcqRel);
     }
@@ -133,7 +140,8 @@ impl Drop for RetryInFlight {
 }
 
 impl EnvoyBudget {
-    /// At most `max(budget_percent % of active calls, min_retry_concurrency)` retries in flight.
+    /// At most `max(budget_percent % of active requests, min_retry_concurrency)` retries in
+    /// flight.
     pub fn new(budget_percent: f64, min_retry_concurrency: u32) -> Arc<Self> {
         Arc::new(Self {
             percent: budget_percent,
@@ -143,18 +151,18 @@ impl EnvoyBudget {
         })
     }
 
-    /// Counts a call as active until the returned guard is dropped.
-    pub fn call(self: &Arc<Self>) -> ActiveCall {
+    /// Counts an attempt as an active request until the returned guard is dropped.
+    pub fn request(self: &Arc<Self>) -> ActiveRequest {
         self.active.fetch_add(1, Ordering::AcqRel);
-        ActiveCall(Arc::clone(self))
+        ActiveRequest(Arc::clone(self))
     }
 
     /// A slot for one more retry in flight, if the budget allows it.
     pub fn retry(self: &Arc<Self>) -> Option<RetryInFlight> {
+        // Envoy's `RetryBudgetImpl::max`: `max<uint64_t>(percent / 100 * active,
+        // min_retry_concurrency)`, the product truncated.
         let active = self.active.load(Ordering::Acquire).max(0) as f64;
-        let limit = ((self.percent / 100.0) * active)
-            .floor()
-            .max(self.min_concurrency as f64) as u64;
+        let limit = (((self.percent / 100.0) * active) as u64).max(self.min_concurrency);
         self.retries
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
                 (r < limit).then_some(r + 1)
@@ -197,6 +205,32 @@ mod tests {
         });
     }
 
+    /// Finagle's scaling keeps percentages whose reciprocal is not whole: 40% of 100 calls is
+    /// 40 retries (tower's 1 / percent truncation would give 50), 30% is 30.
+    #[test]
+    fn tps_budget_percentages_are_exact() {
+        for (percent, want) in [(0.4, 40), (0.3, 30), (0.6, 60), (2.5, 250)] {
+            sim(|clock| async move {
+                let b = TpsBudget::new(clock, Duration::from_secs(10), 0, percent);
+                for _ in 0..100 {
+                    b.deposit();
+                }
+                let allowed = (0..500).filter(|_| b.withdraw()).count();
+                assert_eq!(allowed, want, "{percent}");
+            });
+        }
+    }
+
+    /// Inputs at the edge of validation do not overflow.
+    #[test]
+    fn tiny_percentages_and_big_reserves_saturate() {
+        sim(|clock| async move {
+            let b = TpsBudget::new(clock, Duration::from_secs(60), u32::MAX, 1e-18);
+            b.deposit();
+            assert!(b.withdraw());
+        });
+    }
+
     /// Finagle's reserve: min_per_sec × ttl retries with no traffic at all.
     #[test]
     fn tps_budget_reserve_allows_min_per_second_times_ttl() {
@@ -207,16 +241,16 @@ mod tests {
         });
     }
 
-    /// 20% of 40 active calls is 8 retries in flight; with 5 active calls, the floor of 3.
+    /// 20% of 40 active requests is 8 retries in flight; with 5 active requests, the floor of 3.
     #[test]
     fn envoy_budget_caps_retries_in_flight() {
         let b = EnvoyBudget::new(20.0, 3);
-        let calls: Vec<_> = (0..40).map(|_| b.call()).collect();
+        let calls: Vec<_> = (0..40).map(|_| b.request()).collect();
         let retries: Vec<_> = (0..20).filter_map(|_| b.retry()).collect();
         assert_eq!(retries.len(), 8);
         drop(retries);
         drop(calls);
-        let _few: Vec<_> = (0..5).map(|_| b.call()).collect();
+        let _few: Vec<_> = (0..5).map(|_| b.request()).collect();
         let retries: Vec<_> = (0..20).filter_map(|_| b.retry()).collect();
         assert_eq!(retries.len(), 3);
     }

@@ -6,15 +6,16 @@
 //! (`grpc-retry-pushback-ms`) is honoured when asked, with A6's meaning.
 //!
 //! Order after a failed attempt: pushback that says no; a status not retried; the attempt
-//! limit; the budget (only consulted for a retry that would otherwise happen, so no budget is
-//! spent in vain); then the wait.
+//! limit; the wait, which must end before the call's deadline; then the budget, consulted only
+//! for a retry that will happen, so no budget is spent in vain.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::backoff::{Backoff, BackoffState, Draws, Keyed};
-use super::budget::{ActiveCall, EnvoyBudget, RetryInFlight, TpsBudget};
+use super::budget::{ActiveRequest, EnvoyBudget, RetryInFlight, TpsBudget};
 use super::grpc::Codes;
-use super::{Denied, Policy, Wait};
+use super::{Denied, Policy, Wait, draw_index};
 use crate::call::{Call, Failure, FailureSource, Outcome};
 use crate::status::Pushback;
 
@@ -50,7 +51,9 @@ pub struct GenericPolicy<D = Keyed> {
 #[derive(Debug, Default)]
 pub struct CallState {
     backoff: BackoffState,
-    _active: Option<ActiveCall>,
+    /// The attempt in flight, counted as an active request by an Envoy budget.
+    active: Option<ActiveRequest>,
+    /// The retry in flight (from its scheduling to its end), for an Envoy budget.
     retry: Option<RetryInFlight>,
 }
 
@@ -58,17 +61,15 @@ impl<D: Draws> Policy for GenericPolicy<D> {
     type CallState = CallState;
 
     fn begin(&self, _: &Call) -> CallState {
-        let active = match &self.budget {
-            Budget::Tps(b) => {
-                b.deposit();
-                None
-            }
-            Budget::Envoy(b) => Some(b.call()),
-            Budget::None => None,
-        };
-        CallState {
-            _active: active,
-            ..CallState::default()
+        if let Budget::Tps(b) = &self.budget {
+            b.deposit();
+        }
+        CallState::default()
+    }
+
+    fn attempt(&self, state: &mut CallState) {
+        if let Budget::Envoy(b) = &self.budget {
+            state.active = Some(b.request());
         }
     }
 
@@ -78,8 +79,11 @@ impl<D: Draws> Policy for GenericPolicy<D> {
         call: &Call,
         failure: &Failure,
         attempts: u32,
+        left: Duration,
     ) -> Result<Wait, Denied> {
-        // The retry that was in flight (if any) has ended.
+        // The attempt has ended, and with it the retry that was in flight (if any), as
+        // Envoy's `resetRetry` counts it.
+        state.active = None;
         state.retry = None;
         if self.pushback && failure.pushback == Some(Pushback::DontRetry) {
             return Err(Denied::Pushback);
@@ -91,6 +95,26 @@ impl<D: Draws> Policy for GenericPolicy<D> {
         if attempts >= self.max_attempts {
             return Err(Denied::MaxAttempts);
         }
+        let wait = match (self.pushback, failure.pushback) {
+            (true, Some(Pushback::RetryAfterMs(ms))) => {
+                state.backoff = BackoffState::default();
+                Wait {
+                    delay: Duration::from_millis(u64::from(ms)),
+                    pushback: true,
+                }
+            }
+            _ => Wait {
+                delay: self.backoff.next(
+                    &mut state.backoff,
+                    self.draws.draw(call.id, draw_index(call)),
+                ),
+                pushback: false,
+            },
+        };
+        // A wait that outlasts the deadline ends the call; it must not spend the budget.
+        if wait.delay >= left {
+            return Err(Denied::Deadline);
+        }
         match &self.budget {
             Budget::None => {}
             Budget::Tps(b) => {
@@ -100,18 +124,7 @@ impl<D: Draws> Policy for GenericPolicy<D> {
             }
             Budget::Envoy(b) => state.retry = Some(b.retry().ok_or(Denied::Budget)?),
         }
-        if let (true, Some(Pushback::RetryAfterMs(ms))) = (self.pushback, failure.pushback) {
-            state.backoff = BackoffState::default();
-            return Ok(Wait {
-                delay: std::time::Duration::from_millis(u64::from(ms)),
-                pushback: true,
-            });
-        }
-        let u = self.draws.draw(call.id, attempts);
-        Ok(Wait {
-            delay: self.backoff.next(&mut state.backoff, u),
-            pushback: false,
-        })
+        Ok(wait)
     }
 
     fn end(&self, _: CallState, _: &Outcome) {}

@@ -22,7 +22,7 @@ use tonic::Code;
 
 use super::backoff::{Backoff, BackoffState, Draws, GrpcJitter, Keyed};
 use super::throttle::Throttle;
-use super::{Denied, Policy, Wait};
+use super::{Denied, Policy, Wait, draw_index};
 use crate::call::{Call, Failure, Outcome};
 use crate::status::Pushback;
 
@@ -111,6 +111,7 @@ impl<D: Draws> Policy for GrpcPolicy<D> {
         call: &Call,
         failure: &Failure,
         attempts: u32,
+        _left: std::time::Duration,
     ) -> Result<Wait, Denied> {
         let pushback = match failure.pushback {
             Some(Pushback::DontRetry) => {
@@ -142,7 +143,7 @@ impl<D: Draws> Policy for GrpcPolicy<D> {
                 }
             }
             None => {
-                let u = self.draws.draw(call.id, attempts);
+                let u = self.draws.draw(call.id, draw_index(call));
                 Wait {
                     delay: self.backoff.next(state, u),
                     pushback: false,
@@ -215,6 +216,7 @@ mod tests {
             pushback,
             source: FailureSource::Backend,
             messages: 0,
+            committed: false,
         }
     }
 
@@ -222,7 +224,7 @@ mod tests {
         let (c, f) = (call(), failure(Code::Unavailable, None));
         let mut state = p.begin(&c);
         (1..5)
-            .map(|n| p.retry(&mut state, &c, &f, n).unwrap().delay)
+            .map(|n| p.retry(&mut state, &c, &f, n, Duration::MAX).unwrap().delay)
             .collect()
     }
 
@@ -250,11 +252,14 @@ mod tests {
         let c = call();
         let mut state = p.begin(&c);
         let stop = failure(Code::InvalidArgument, Some(Pushback::DontRetry));
-        assert_eq!(p.retry(&mut state, &c, &stop, 1), Err(Denied::Pushback));
+        assert_eq!(
+            p.retry(&mut state, &c, &stop, 1, Duration::MAX),
+            Err(Denied::Pushback)
+        );
         assert_eq!(p.tokens(), Some(9.0));
         let valid = failure(Code::InvalidArgument, Some(Pushback::RetryAfterMs(5)));
         assert_eq!(
-            p.retry(&mut state, &c, &valid, 1),
+            p.retry(&mut state, &c, &valid, 1, Duration::MAX),
             Err(Denied::NotRetryable)
         );
         assert_eq!(p.tokens(), Some(9.0));

@@ -86,14 +86,20 @@ pub trait Policy: Send + Sync + 'static {
     /// A call begins.
     fn begin(&self, call: &Call) -> Self::CallState;
 
-    /// Attempt number `attempts` (1 = the first) of `call` failed with `failure`: the wait
-    /// before the next attempt, or why there is none.
+    /// An attempt is about to be sent.
+    fn attempt(&self, _state: &mut Self::CallState) {}
+
+    /// Attempt number `attempts` (1 = the first) of `call` failed with `failure`, `left`
+    /// before the call's deadline: the wait before the next attempt, or why there is none.
+    /// A wait of `left` or more ends the call at its deadline; a policy may say so itself
+    /// ([`Denied::Deadline`]) before it spends anything on the retry.
     fn retry(
         &self,
         state: &mut Self::CallState,
         call: &Call,
         failure: &Failure,
         attempts: u32,
+        left: Duration,
     ) -> Result<Wait, Denied>;
 
     /// The call ended (OK or not) and will not be retried further.
@@ -103,6 +109,13 @@ pub trait Policy: Send + Sync + 'static {
     fn tokens(&self) -> Option<f64> {
         None
     }
+}
+
+/// The index of a call's next random draw: the attempts it has sent so far, whatever layer sent
+/// them. For a single retry layer this is the retry's number (1 for the first retry); with
+/// stacked layers each layer's draws differ, where a per-layer count would repeat them.
+pub fn draw_index(call: &Call) -> u32 {
+    call.meter.attempts()
 }
 
 /// Builds [`Retry`] services sharing one policy.
@@ -201,6 +214,7 @@ where
             if attempts > 0 {
                 attempt.kind = AttemptKind::Retry;
             }
+            self.policy.attempt(&mut state);
             let outcome = self.inner.clone().oneshot(attempt).await;
             attempts += 1;
             let Err(failure) = &outcome else {
@@ -208,14 +222,18 @@ where
                 self.report_tokens();
                 return outcome;
             };
-            let decision = if failure.messages > 0 {
+            let now = self.clock.now();
+            let left = call.deadline.saturating_duration_since(now);
+            let decision = if failure.committed {
                 Err(Denied::Committed)
             } else {
-                self.policy.retry(&mut state, &call, failure, attempts)
+                self.policy
+                    .retry(&mut state, &call, failure, attempts, left)
             };
             self.report_tokens();
             let wait = match decision {
-                Ok(wait) => wait,
+                Ok(wait) if wait.delay < left => Some(wait),
+                Ok(_) | Err(Denied::Deadline) => None,
                 Err(denied) => {
                     self.sink.record(Event::RetryDenied {
                         call: &call,
@@ -225,7 +243,7 @@ where
                     return outcome;
                 }
             };
-            if self.clock.now() + wait.delay >= call.deadline {
+            let Some(wait) = wait else {
                 // The backoff timer would lose to the deadline: the call ends then.
                 self.sink.record(Event::RetryDenied {
                     call: &call,
@@ -235,7 +253,7 @@ where
                 let late = Err(Failure::local(Code::DeadlineExceeded));
                 self.policy.end(state, &late);
                 return late;
-            }
+            };
             self.sink.record(Event::Retry { call: &call, wait });
             self.clock.sleep(wait.delay).await;
         }

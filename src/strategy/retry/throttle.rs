@@ -37,7 +37,9 @@ impl Throttle {
         let max = milli(max_tokens);
         Self {
             max,
-            ratio: milli(token_ratio),
+            // A ratio above the bucket refills it in one success; larger values change nothing
+            // and could overflow.
+            ratio: milli(token_ratio).min(max),
             tokens: AtomicI64::new(max),
         }
     }
