@@ -6,7 +6,7 @@
 //! a `Call` into a gRPC request at the bottom of the stack.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use tokio::time::Instant;
 use tonic::Code;
@@ -67,6 +67,7 @@ pub enum AttemptKind {
 pub struct CallMeter {
     attempts: AtomicU32,
     decisions: AtomicU32,
+    replicas: AtomicU64,
 }
 
 impl CallMeter {
@@ -78,6 +79,16 @@ impl CallMeter {
     /// Attempts sent so far.
     pub fn attempts(&self) -> u32 {
         self.attempts.load(Ordering::Relaxed)
+    }
+
+    /// Replicas this call's attempts went to, as a bit set (replica i is bit i mod 64).
+    pub fn replicas_tried(&self) -> u64 {
+        self.replicas.load(Ordering::Relaxed)
+    }
+
+    /// Notes that an attempt went to replica `i`.
+    pub fn tried_replica(&self, i: usize) {
+        self.replicas.fetch_or(1 << (i % 64), Ordering::Relaxed);
     }
 
     /// Numbers a layer's random decision about this call (0 for the first): keyed draws use it

@@ -149,6 +149,13 @@ pub struct Attempts {
     pub retries: u64,
     /// Of those, hedges.
     pub hedges: u64,
+    /// Calls that a hedge (not the original) decided.
+    #[serde(default)]
+    pub hedges_won: u64,
+    /// Attempts cancelled because another attempt of their call decided it first (the
+    /// losers of a hedge race, the original included).
+    #[serde(default)]
+    pub hedges_cancelled: u64,
     /// Calls by number of attempts they made.
     pub per_call: BTreeMap<u32, u64>,
     /// Attempts by their status (abandoned attempts: CANCELLED or DEADLINE_EXCEEDED).

@@ -9,53 +9,16 @@
 
 use std::time::Duration;
 
-use resilbench::call::{AttemptKind, Call, Failure, FailureSource, Outcome};
+use resilbench::call::{AttemptKind, Call, Failure, FailureSource};
 use resilbench::keyed::{KeyedStream, Purpose, call_key};
 use resilbench::status::Pushback;
 use resilbench::strategy::retry::grpc::jitter_draw;
 use tonic::Code;
 
-use crate::common::scripted::{Run, Seen, ok, pushback, status};
+use crate::common::scripted::{
+    Run, SEED, Seen, drive_profile as drive, every, ms, ok, profile, pushback, status,
+};
 use crate::common::{plan, run_virtual};
-
-const SEED: u64 = 7;
-
-fn ms(v: u64) -> Duration {
-    Duration::from_millis(v)
-}
-
-/// A profile with one strategy made of `layers` (TOML array-of-tables text) and a call
-/// deadline.
-fn profile(deadline: &str, layers: &str) -> String {
-    format!(
-        r#"
-seed = {SEED}
-[load]
-rate = 1
-duration = "10s"
-deadline = "{deadline}"
-[backend]
-[[strategies]]
-name = "s"
-{layers}
-"#
-    )
-}
-
-/// Drives the strategy of `profile_text` (see `common::scripted::drive`).
-fn drive(
-    profile_text: &str,
-    calls: &[(u64, Duration)],
-    answer: impl Fn(&Call) -> (Duration, Outcome) + Send + Sync + 'static,
-) -> Run {
-    let p = plan(profile_text);
-    crate::common::scripted::drive(&p.strategies[0], p.seed, calls, answer)
-}
-
-/// `count` calls, one every `every`, ids from 0.
-fn every(count: u64, every: Duration) -> Vec<(u64, Duration)> {
-    (0..count).map(|i| (i, every * i as u32)).collect()
-}
 
 /// A6's wait before retry `n` (1-based) of call `id`: min(initial · multiplier^(n−1), max)
 /// × (0.8 + 0.4u), with the plan's draw u.

@@ -1,10 +1,13 @@
 //! Checks of strategies' layers and service configs, and their resolution: status names become
 //! canonical, `maxAttempts` above 5 becomes 5 (gRFC A6), and a strategy's `service_config`
-//! becomes its deadline and a `grpc_retry` layer.
+//! becomes its deadline and a `grpc_retry` or `grpc_hedge` layer.
 
 use std::path::Path;
 
-use super::layers::{BudgetPlan, EnvoyBudgetPlan, GrpcRetryPlan, TpsBudgetPlan};
+use super::layers::{
+    BudgetPlan, EnvoyBudgetPlan, GrpcHedgePlan, GrpcRetryPlan, HedgePlan, ThrottlePlan,
+    TpsBudgetPlan,
+};
 use super::plan::{LayerPlan, Method, StrategyPlan};
 use super::service_config;
 use super::validate::{Invalid, invalid};
@@ -62,6 +65,57 @@ pub fn apply_service_config(
     if let Some(retry) = settings.retry {
         strategy.layers.push(LayerPlan::GrpcRetry(retry));
     }
+    if let Some(hedge) = settings.hedge {
+        strategy.layers.push(LayerPlan::GrpcHedge(hedge));
+    }
+    Ok(())
+}
+
+fn throttle(field: &str, t: Option<&ThrottlePlan>) -> Result<(), Invalid> {
+    let Some(t) = t else { return Ok(()) };
+    if !(t.max_tokens > 0.0 && t.max_tokens <= 1000.0) {
+        return invalid(
+            &format!("{field}.throttle.max_tokens"),
+            format!("must be above 0 and at most 1000, got {}", t.max_tokens),
+        );
+    }
+    if !(t.token_ratio.is_finite() && t.token_ratio > 0.0) {
+        return invalid(
+            &format!("{field}.throttle.token_ratio"),
+            format!("must be above 0, got {}", t.token_ratio),
+        );
+    }
+    Ok(())
+}
+
+fn grpc_hedge(field: &str, h: &mut GrpcHedgePlan) -> Result<(), Invalid> {
+    if h.max_attempts < 2 {
+        return invalid(
+            &format!("{field}.max_attempts"),
+            format!("must be 2 or more (gRFC A6), got {}", h.max_attempts),
+        );
+    }
+    h.max_attempts = h.max_attempts.min(MAX_ATTEMPTS_CAP);
+    canonical(
+        &format!("{field}.non_fatal_status_codes"),
+        &mut h.non_fatal_status_codes,
+    )?;
+    throttle(field, h.throttle.as_ref())
+}
+
+fn hedge(field: &str, h: &HedgePlan) -> Result<(), Invalid> {
+    if !(h.percentile > 0.0 && h.percentile < 1.0) {
+        return invalid(
+            &format!("{field}.percentile"),
+            format!(
+                "must be between 0 and 1 (0.95 is p95), got {}",
+                h.percentile
+            ),
+        );
+    }
+    if h.period.is_zero() {
+        return invalid(&format!("{field}.period"), "must be above 0");
+    }
     Ok(())
 }
 
@@ -95,21 +149,7 @@ fn grpc_retry(field: &str, r: &mut GrpcRetryPlan) -> Result<(), Invalid> {
         &format!("{field}.retryable_status_codes"),
         &mut r.retryable_status_codes,
     )?;
-    if let Some(t) = &r.throttle {
-        if !(t.max_tokens > 0.0 && t.max_tokens <= 1000.0) {
-            return invalid(
-                &format!("{field}.throttle.max_tokens"),
-                format!("must be above 0 and at most 1000, got {}", t.max_tokens),
-            );
-        }
-        if !(t.token_ratio.is_finite() && t.token_ratio > 0.0) {
-            return invalid(
-                &format!("{field}.throttle.token_ratio"),
-                format!("must be above 0, got {}", t.token_ratio),
-            );
-        }
-    }
-    Ok(())
+    throttle(field, r.throttle.as_ref())
 }
 
 /// Checks and resolves every layer of `strategy` (the strategy's path is `field`).
@@ -122,6 +162,8 @@ pub fn layers(field: &str, strategy: &mut StrategyPlan) -> Result<(), Invalid> {
             }
             LayerPlan::Timeout(_) => {}
             LayerPlan::GrpcRetry(r) => grpc_retry(&f, r)?,
+            LayerPlan::GrpcHedge(h) => grpc_hedge(&f, h)?,
+            LayerPlan::Hedge(h) => hedge(&f, h)?,
             LayerPlan::Retry(r) => {
                 if !(1..=100).contains(&r.max_attempts) {
                     return invalid(

@@ -34,6 +34,47 @@ pub struct GrpcRetryPlan {
     pub throttle: Option<ThrottlePlan>,
 }
 
+/// `kind = "grpc_hedge"`: gRFC A6's hedging policy (usually imported from a service config).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcHedgePlan {
+    /// maxAttempts, the original included (2 or more; above 5 counts as 5).
+    pub max_attempts: u32,
+    /// hedgingDelay: the wait before each further hedge (0: all at once).
+    #[serde(with = "human", default)]
+    pub hedging_delay: Duration,
+    /// nonFatalStatusCodes: statuses after which the other attempts go on (and the next hedge
+    /// goes at once); any other status ends the call.
+    #[serde(default)]
+    pub non_fatal_status_codes: Vec<String>,
+    /// retryThrottling, shared by every call of the strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<ThrottlePlan>,
+}
+
+/// `kind = "hedge"`: one hedge after a percentile of recent latencies (tower's `Hedge`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HedgePlan {
+    /// The percentile of recent successful attempt latencies after which the hedge goes.
+    #[serde(default = "p95")]
+    pub percentile: f64,
+    /// Latencies the histogram must hold before any call is hedged.
+    #[serde(default = "hundred")]
+    pub min_data_points: u64,
+    /// How long the histogram collects before it is used (tower's rotation period).
+    #[serde(with = "human", default = "ten_seconds")]
+    pub period: Duration,
+}
+
+fn p95() -> f64 {
+    0.95
+}
+
+fn hundred() -> u64 {
+    100
+}
+
 /// retryThrottling (gRFC A6).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

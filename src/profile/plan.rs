@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use super::backend::BackendPlan;
-use super::layers::{AdaptivePlan, GrpcRetryPlan, RetryPlan};
+use super::layers::{AdaptivePlan, GrpcHedgePlan, GrpcRetryPlan, HedgePlan, RetryPlan};
 use super::phases::PhasePlan;
 use crate::gate::GatePlan;
 use crate::profile::duration::human;
@@ -135,6 +135,10 @@ pub enum LayerPlan {
     GrpcRetry(GrpcRetryPlan),
     /// A plain retrier: attempts, statuses, AWS backoff, an optional budget.
     Retry(RetryPlan),
+    /// gRFC A6's hedging policy.
+    GrpcHedge(GrpcHedgePlan),
+    /// One hedge after a percentile of recent latencies (tower's `Hedge`).
+    Hedge(HedgePlan),
     /// The SRE book's client-side adaptive throttling.
     AdaptiveThrottle(AdaptivePlan),
 }
@@ -155,6 +159,8 @@ impl<'de> Deserialize<'de> for LayerPlan {
             "timeout" => fields(rest).map(LayerPlan::Timeout),
             "grpc_retry" => fields(rest).map(LayerPlan::GrpcRetry),
             "retry" => fields(rest).map(LayerPlan::Retry),
+            "grpc_hedge" => fields(rest).map(LayerPlan::GrpcHedge),
+            "hedge" => fields(rest).map(LayerPlan::Hedge),
             "adaptive_throttle" => fields(rest).map(LayerPlan::AdaptiveThrottle),
             other => Err(unknown("kind", other, &LayerPlan::KINDS)),
         })
@@ -163,7 +169,14 @@ impl<'de> Deserialize<'de> for LayerPlan {
 
 impl LayerPlan {
     /// Every kind of layer, as written in a profile.
-    pub const KINDS: [&'static str; 4] = ["timeout", "grpc_retry", "retry", "adaptive_throttle"];
+    pub const KINDS: [&'static str; 6] = [
+        "timeout",
+        "grpc_retry",
+        "retry",
+        "grpc_hedge",
+        "hedge",
+        "adaptive_throttle",
+    ];
 
     /// The layer's kind as written in a profile.
     pub fn kind(&self) -> &'static str {
@@ -171,6 +184,8 @@ impl LayerPlan {
             LayerPlan::Timeout(_) => "timeout",
             LayerPlan::GrpcRetry(_) => "grpc_retry",
             LayerPlan::Retry(_) => "retry",
+            LayerPlan::GrpcHedge(_) => "grpc_hedge",
+            LayerPlan::Hedge(_) => "hedge",
             LayerPlan::AdaptiveThrottle(_) => "adaptive_throttle",
         }
     }

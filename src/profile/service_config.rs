@@ -9,7 +9,9 @@
 //! - its `timeout` caps the call's deadline (the caller's own deadline wins if it is tighter);
 //! - its `retryPolicy` and the config's `retryThrottling` become a `grpc_retry` layer at the
 //!   bottom of the stack (in a gRPC client, retries live in the channel, below the
-//!   application's own layers); a `hedgingPolicy` is recognised and refused for now.
+//!   application's own layers); a `hedgingPolicy` becomes a `grpc_hedge` layer there instead
+//!   (`maxAttempts` as for retries, `hedgingDelay` optional, 0 when unset,
+//!   `nonFatalStatusCodes` optional).
 //!
 //! Validation follows gRFC A6 and grpc-go: `maxAttempts` an integer of 2 or more (above 5
 //! counts as 5, without error); `initialBackoff` and `maxBackoff` proto3 JSON durations
@@ -25,7 +27,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tonic::Code;
 
-use super::layers::{GrpcRetryPlan, ThrottlePlan};
+use super::layers::{GrpcHedgePlan, GrpcRetryPlan, ThrottlePlan};
 use crate::status::{code_name, parse_code};
 use crate::strategy::retry::backoff::GrpcJitter;
 use crate::strategy::retry::grpc::MAX_ATTEMPTS_CAP;
@@ -40,6 +42,8 @@ pub struct MethodSettings {
     pub timeout: Option<Duration>,
     /// Its `retryPolicy`, with the config's `retryThrottling`.
     pub retry: Option<GrpcRetryPlan>,
+    /// Its `hedgingPolicy`, with the config's `retryThrottling`.
+    pub hedge: Option<GrpcHedgePlan>,
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -112,14 +116,18 @@ fn positive_duration(v: &Value, key: &str, path: &str) -> Result<Duration> {
 }
 
 fn codes(v: &Value, key: &str, path: &str) -> Result<Vec<String>> {
-    let Some(Value::Array(list)) = field(v, key) else {
-        return Err(format!(
-            "{path}.{key}: required, a non-empty list of status codes"
-        ));
-    };
+    let list = codes_list(v, key, path)?;
     if list.is_empty() {
         return Err(format!("{path}.{key}: must not be empty"));
     }
+    Ok(list)
+}
+
+/// A list of status codes, names in any case or integers; it may be empty.
+fn codes_list(v: &Value, key: &str, path: &str) -> Result<Vec<String>> {
+    let Some(Value::Array(list)) = field(v, key) else {
+        return Err(format!("{path}.{key}: required, a list of status codes"));
+    };
     list.iter()
         .enumerate()
         .map(|(i, c)| {
@@ -169,6 +177,20 @@ fn retry_policy(v: &Value, path: &str, throttle: Option<ThrottlePlan>) -> Result
         backoff_multiplier: multiplier,
         retryable_status_codes: codes(v, "retryableStatusCodes", path)?,
         jitter: GrpcJitter::A6,
+        throttle,
+    })
+}
+
+fn hedging_policy(v: &Value, path: &str, throttle: Option<ThrottlePlan>) -> Result<GrpcHedgePlan> {
+    let non_fatal = match field(v, "nonFatalStatusCodes") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(_) => codes_list(v, "nonFatalStatusCodes", path)?,
+    };
+    Ok(GrpcHedgePlan {
+        max_attempts: max_attempts(v, path)?,
+        // Optional: unset or "0s" sends every attempt at once.
+        hedging_delay: duration_field(v, "hedgingDelay", path)?.unwrap_or_default(),
+        non_fatal_status_codes: non_fatal,
         throttle,
     })
 }
@@ -277,21 +299,20 @@ pub fn settings_for(config_text: &str, method: &str) -> Result<MethodSettings> {
         if let Some(r) = retry {
             retry_policy(r, &format!("{path}.retryPolicy"), throttle)?;
         }
+        if let Some(h) = hedge {
+            hedging_policy(h, &format!("{path}.hedgingPolicy"), throttle)?;
+        }
         duration_field(mc, "timeout", &path)?;
     }
     let Some((_, i)) = best else {
         return Ok(MethodSettings {
             timeout: None,
             retry: None,
+            hedge: None,
         });
     };
     let mc = &list[i];
     let path = format!("methodConfig[{i}]");
-    if field(mc, "hedgingPolicy").is_some_and(|h| !h.is_null()) {
-        return Err(format!(
-            "{path}.hedgingPolicy: hedging is not supported yet by this version of resilbench"
-        ));
-    }
     Ok(MethodSettings {
         // A zero timeout means none, as in gRPC C-core (grpc-python's core); grpc-go would
         // fail every call at once.
@@ -299,6 +320,10 @@ pub fn settings_for(config_text: &str, method: &str) -> Result<MethodSettings> {
         retry: field(mc, "retryPolicy")
             .filter(|v| !v.is_null())
             .map(|r| retry_policy(r, &format!("{path}.retryPolicy"), throttle))
+            .transpose()?,
+        hedge: field(mc, "hedgingPolicy")
+            .filter(|v| !v.is_null())
+            .map(|h| hedging_policy(h, &format!("{path}.hedgingPolicy"), throttle))
             .transpose()?,
     })
 }
@@ -414,7 +439,8 @@ mod tests {
             settings_for(other, "Call").unwrap(),
             MethodSettings {
                 timeout: None,
-                retry: None
+                retry: None,
+                hedge: None
             }
         );
     }
@@ -447,6 +473,33 @@ mod tests {
 
     /// grpc-go skips a method config without a name, unread; a duration beyond proto3's range
     /// is refused.
+    /// A6's hedging example loads as a `grpc_hedge` layer with the config's throttling;
+    /// `hedgingDelay` and `nonFatalStatusCodes` may be left out.
+    #[test]
+    fn a_hedging_policy_loads() {
+        let cfg = r#"{"methodConfig":[{"name":[{"service":"resilbench.v1.Backend"}],
+            "hedgingPolicy":{"maxAttempts":7,"hedgingDelay":".5s",
+            "nonFatalStatusCodes":["UNAVAILABLE","internal",10]}}],
+            "retryThrottling":{"maxTokens":10,"tokenRatio":0.1}}"#;
+        let h = settings_for(cfg, "Call").unwrap().hedge.unwrap();
+        assert_eq!(h.max_attempts, 5);
+        assert_eq!(h.hedging_delay, Duration::from_millis(500));
+        assert_eq!(
+            h.non_fatal_status_codes,
+            ["UNAVAILABLE", "INTERNAL", "ABORTED"]
+        );
+        assert!(h.throttle.is_some());
+        let bare = r#"{"methodConfig":[{"name":[{}],"hedgingPolicy":{"maxAttempts":2}}]}"#;
+        let h = settings_for(bare, "Call").unwrap().hedge.unwrap();
+        assert_eq!(
+            (h.hedging_delay, h.non_fatal_status_codes.len()),
+            (Duration::ZERO, 0)
+        );
+        let bad = r#"{"methodConfig":[{"name":[{}],"hedgingPolicy":{"maxAttempts":1}}]}"#;
+        let e = settings_for(bad, "Call").unwrap_err();
+        assert!(e.contains("hedgingPolicy.maxAttempts"), "{e}");
+    }
+
     #[test]
     fn nameless_entries_are_skipped_and_durations_have_a_range() {
         let nameless = r#"{"methodConfig":[

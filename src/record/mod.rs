@@ -83,6 +83,10 @@ pub struct State {
     pub retries: u64,
     /// Hedges sent.
     pub hedges: u64,
+    /// Calls a hedge decided.
+    pub hedges_won: u64,
+    /// Attempts cancelled because another attempt decided their call.
+    pub hedges_cancelled: u64,
     /// Status per attempt.
     pub attempt_status: BTreeMap<i32, u64>,
     /// Calls by attempts made.
@@ -131,6 +135,8 @@ impl Recorder {
                 attempts: 0,
                 retries: 0,
                 hedges: 0,
+                hedges_won: 0,
+                hedges_cancelled: 0,
                 attempt_status: BTreeMap::new(),
                 per_call: BTreeMap::new(),
                 retry_denied: BTreeMap::new(),
@@ -291,6 +297,18 @@ impl EventSink for Recorder {
             Event::Tokens { at, tokens } => {
                 let second = self.second(at);
                 self.with(|s| s.timeline.tokens(second, tokens));
+            }
+            Event::HedgeOutcome {
+                call,
+                won_by_hedge,
+                cancelled,
+            } => {
+                if !call.warmup {
+                    self.with(|s| {
+                        s.hedges_won += u64::from(won_by_hedge);
+                        s.hedges_cancelled += u64::from(cancelled);
+                    });
+                }
             }
             Event::Rejected { call, .. } => {
                 if !call.warmup {

@@ -120,6 +120,8 @@ pub fn strategy_result(
             total: state.attempts,
             retries: state.retries,
             hedges: state.hedges,
+            hedges_won: state.hedges_won,
+            hedges_cancelled: state.hedges_cancelled,
             per_call: state.per_call,
             status: by_name(&state.attempt_status),
             retry_denied: state

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! deadline (the call's deadline, covering every attempt)
-//!   → the profile's layers, top to bottom (per-attempt timeout; retry, hedge, breaker: later)
+//!   → the profile's layers, top to bottom (per-attempt timeout, retries, hedges, throttles)
 //!     → instrument (one event per attempt start and end)
 //!       → transport (gRPC, or the backend called directly)
 //! ```
@@ -14,6 +14,7 @@
 //! is a new module here, a [`LayerPlan`] variant, and one arm in [`build`].
 
 pub mod adaptive;
+pub mod hedge;
 pub mod instrument;
 pub mod retry;
 pub mod timeout;
@@ -77,6 +78,15 @@ pub enum Event<'a> {
         /// Tokens now.
         tokens: f64,
     },
+    /// A hedging layer's call was decided.
+    HedgeOutcome {
+        /// The call.
+        call: &'a Call,
+        /// A hedge (not the original) decided it.
+        won_by_hedge: bool,
+        /// Attempts still out when it was decided, cancelled.
+        cancelled: u32,
+    },
     /// A client-side throttle refused to send a call at all.
     Rejected {
         /// The call.
@@ -124,6 +134,29 @@ where
             LayerPlan::Retry(r) => {
                 let policy = generic_policy(r, seed, &clock);
                 Stack::new(retry::RetryLayer::new(policy, sink, clock).layer(stack))
+            }
+            LayerPlan::GrpcHedge(h) => {
+                let settings = hedge::grpc::GrpcHedging {
+                    max_attempts: h.max_attempts,
+                    delay: h.hedging_delay,
+                    non_fatal: codes(&h.non_fatal_status_codes),
+                };
+                let throttle = h
+                    .throttle
+                    .map(|t| retry::throttle::Throttle::new(t.max_tokens, t.token_ratio));
+                Stack::new(
+                    hedge::grpc::GrpcHedgeLayer::new(settings, throttle, sink, clock).layer(stack),
+                )
+            }
+            LayerPlan::Hedge(h) => {
+                let settings = hedge::adaptive::AdaptiveHedging {
+                    percentile: h.percentile,
+                    min_data_points: h.min_data_points,
+                    period: h.period,
+                };
+                Stack::new(
+                    hedge::adaptive::AdaptiveHedgeLayer::new(settings, sink, clock).layer(stack),
+                )
             }
             LayerPlan::AdaptiveThrottle(a) => {
                 let settings = adaptive::Settings {

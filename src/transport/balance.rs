@@ -1,7 +1,9 @@
 //! Client-side round-robin over replicas: each attempt goes to the next replica in turn.
 //!
 //! This is the load balancing of a gRPC channel with the `round_robin` policy: it is what lets
-//! a retry (or, later, a hedge) land on a healthy replica when one of them is slow or failing.
+//! a retry or a hedge land on a healthy replica when one of them is slow or failing. A hedge
+//! skips the replicas its call has already used, when any is left (gRFC A6: "hedged requests
+//! should be sent to distinct backends, if possible").
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +12,7 @@ use std::task::{Context, Poll};
 use tower::Service;
 
 use super::BoxFuture;
-use crate::call::{Call, Failure, Outcome, Reply};
+use crate::call::{AttemptKind, Call, Failure, Outcome, Reply};
 
 /// Round-robin over one transport per replica.
 #[derive(Clone)]
@@ -47,7 +49,19 @@ where
     }
 
     fn call(&mut self, call: Call) -> Self::Future {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.replicas.len();
+        let n = self.replicas.len();
+        let mut i = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        if call.kind == AttemptKind::Hedge {
+            // gRFC A6: hedges go to backends the call has not used, if there are any.
+            let tried = call.meter.replicas_tried();
+            if let Some(free) = (0..n)
+                .map(|k| (i + k) % n)
+                .find(|r| tried & (1 << (r % 64)) == 0)
+            {
+                i = free;
+            }
+        }
+        call.meter.tried_replica(i);
         self.replicas[i].call(call)
     }
 }

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tonic::Code;
 use tower::ServiceExt;
 
-use super::virtual_runtime;
+use super::{plan, virtual_runtime};
 
 /// One attempt, as the transport saw it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,6 +48,11 @@ pub enum Seen {
     Tokens(f64),
     Rejected {
         id: u64,
+    },
+    Hedged {
+        id: u64,
+        won_by_hedge: bool,
+        cancelled: u32,
     },
 }
 
@@ -131,6 +136,15 @@ impl EventSink for Sink {
             },
             Event::Tokens { tokens, .. } => Seen::Tokens(tokens),
             Event::Rejected { call, .. } => Seen::Rejected { id: call.id },
+            Event::HedgeOutcome {
+                call,
+                won_by_hedge,
+                cancelled,
+            } => Seen::Hedged {
+                id: call.id,
+                won_by_hedge,
+                cancelled,
+            },
             Event::AttemptStarted { .. } | Event::AttemptFinished { .. } => return,
         };
         self.0.lock().unwrap().push(seen);
@@ -246,4 +260,45 @@ pub fn drive(
         let seen = std::mem::take(&mut *sink.0.lock().unwrap());
         Run { sent, seen, ended }
     })
+}
+
+/// The seed of every profile [`profile`] writes.
+pub const SEED: u64 = 7;
+
+/// `v` milliseconds.
+pub fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// A profile with one strategy made of `layers` (TOML array-of-tables text) and a call
+/// deadline.
+pub fn profile(deadline: &str, layers: &str) -> String {
+    format!(
+        r#"
+seed = {SEED}
+[load]
+rate = 1
+duration = "10s"
+deadline = "{deadline}"
+[backend]
+[[strategies]]
+name = "s"
+{layers}
+"#
+    )
+}
+
+/// Drives the strategy of `profile_text` (see [`drive`]).
+pub fn drive_profile(
+    profile_text: &str,
+    calls: &[(u64, Duration)],
+    answer: impl Fn(&Call) -> (Duration, Outcome) + Send + Sync + 'static,
+) -> Run {
+    let p = plan(profile_text);
+    drive(&p.strategies[0], p.seed, calls, answer)
+}
+
+/// `count` calls, one every `every`, ids from 0.
+pub fn every(count: u64, every: Duration) -> Vec<(u64, Duration)> {
+    (0..count).map(|i| (i, every * i as u32)).collect()
 }
