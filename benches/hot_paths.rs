@@ -61,6 +61,7 @@ fn recorder(c: &mut Criterion) {
         let ok: Outcome = Ok(Reply {
             backend_attempt: 1,
             messages: 0,
+            fallback: false,
         });
         let mut i = 0u64;
         b.iter(|| {
@@ -94,6 +95,7 @@ fn recorder(c: &mut Criterion) {
             Ok(Reply {
                 backend_attempt: 1,
                 messages: 0,
+                fallback: false,
             }),
             Err(Failure::local(Code::Unavailable)),
         ];

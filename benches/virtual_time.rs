@@ -257,6 +257,7 @@ impl Service<Call> for Probe {
                 Ok(reply) => Ok(Reply {
                     backend_attempt: reply.get_ref().attempt,
                     messages: 0,
+                    fallback: false,
                 }),
                 Err(status) => {
                     let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());

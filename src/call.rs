@@ -106,6 +106,9 @@ pub struct Reply {
     pub backend_attempt: u32,
     /// Stream messages received (0 for unary calls).
     pub messages: u32,
+    /// A circuit breaker answered with a fallback instead of calling: the caller gets a
+    /// degraded answer, counted as `fallback` and not as a success.
+    pub fallback: bool,
 }
 
 /// A failed attempt or call: a gRPC status other than OK.

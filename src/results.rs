@@ -118,6 +118,9 @@ pub struct StrategyResult {
     /// Streaming calls' figures (present when the calls use the `stream` method).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamFigures>,
+    /// The circuit breaker's figures (present when the strategy has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<BreakerFigures>,
     /// Per-second end-to-end histograms for the `.hlog` file (not in the JSON).
     #[serde(skip)]
     pub intervals: Vec<IntervalHist>,
@@ -198,7 +201,33 @@ pub struct StreamFigures {
     /// Messages received, over all completed calls.
     pub messages: u64,
     /// Calls that failed after their first message: committed (gRFC A6), so never retried.
-    pub failed_after_first_message: u64,
+    #[serde(alias = "failed_after_first_message")]
+    pub failed_after_commit: u64,
+    /// Messages those calls had received before they failed.
+    #[serde(default)]
+    pub messages_before_failure: u64,
+}
+
+/// What a circuit breaker did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BreakerFigures {
+    /// Calls (or attempts, for a breaker below a retry layer) it refused.
+    pub short_circuited: u64,
+    /// Calls answered by the strategy's fallback (counted among the failed calls).
+    pub fallback: u64,
+    /// Times it opened.
+    pub opened: u64,
+    /// Every change of state, in order.
+    pub transitions: Vec<Transition>,
+}
+
+/// A circuit breaker's change of state.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    /// Seconds since the strategy's start (warmup included).
+    pub at_s: f64,
+    /// The state it moved to.
+    pub to: crate::strategy::breaker::State,
 }
 
 /// Calls that succeeded within their deadline.

@@ -433,7 +433,14 @@ fn streams_deliver_messages_up_to_their_failure_point() {
     let s = stream_run("fail_after = { message = 3, rate = 1.0, status = \"INTERNAL\" }");
     assert_eq!(s.status.get("INTERNAL"), Some(&10));
     let st = s.stream.unwrap();
-    assert_eq!((st.messages, st.failed_after_first_message), (30, 10));
+    assert_eq!(
+        (
+            st.messages,
+            st.failed_after_commit,
+            st.messages_before_failure
+        ),
+        (30, 10, 30)
+    );
     assert!(
         (s.latency_ms.e2e.unwrap().max - 8.0).abs() < 0.01,
         "failed right after message 3, at 8 ms"
@@ -445,7 +452,8 @@ fn streams_deliver_messages_up_to_their_failure_point() {
         s.stream.unwrap(),
         resilbench::results::StreamFigures {
             messages: 0,
-            failed_after_first_message: 0
+            failed_after_commit: 0,
+            messages_before_failure: 0
         }
     );
 }

@@ -67,6 +67,7 @@ fn ok() -> Result<Reply, Failure> {
     Ok(Reply {
         backend_attempt: 1,
         messages: 0,
+        fallback: false,
     })
 }
 

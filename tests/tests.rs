@@ -10,10 +10,12 @@
 //! - `end_to_end`: real runs over loopback TCP, embedded and against `serve` in another process.
 //! - `report_page`: report.html from fixed results: sections, one SVG per chart, escaping.
 //! - `chromium`: the report rendered by headless Chromium (skipped without it, unless CI).
+//! - `breaker`: pybreaker and resilience4j state machines, which calls go and when.
 //! - `check_gate`: `resilbench check` over a table of gates: exit status, failing rows, JUnit.
 //! - `compare_runs`: known differences are flagged, identical runs and noise are not.
 
 mod backend;
+mod breaker;
 mod check_gate;
 mod chromium;
 mod common;

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use super::layers::{
-    BudgetPlan, EnvoyBudgetPlan, GrpcHedgePlan, GrpcRetryPlan, HedgePlan, ThrottlePlan,
-    TpsBudgetPlan,
+    BudgetPlan, EnvoyBudgetPlan, GrpcHedgePlan, GrpcRetryPlan, HedgePlan, Resilience4jPlan,
+    ThrottlePlan, TpsBudgetPlan,
 };
 use super::plan::{LayerPlan, Method, StrategyPlan};
 use super::service_config;
@@ -103,6 +103,38 @@ fn grpc_hedge(field: &str, h: &mut GrpcHedgePlan) -> Result<(), Invalid> {
     throttle(field, h.throttle.as_ref())
 }
 
+fn resilience4j(field: &str, b: &mut Resilience4jPlan) -> Result<(), Invalid> {
+    let percent = |name: &str, v: f64| {
+        if v > 0.0 && v <= 100.0 {
+            Ok(())
+        } else {
+            invalid(
+                &format!("{field}.{name}"),
+                format!("must be above 0 and at most 100 (a percentage), got {v}"),
+            )
+        }
+    };
+    percent("failure_rate_threshold", b.failure_rate_threshold)?;
+    percent("slow_call_rate_threshold", b.slow_call_rate_threshold)?;
+    for (name, v) in [
+        ("sliding_window_size", b.sliding_window_size),
+        ("minimum_number_of_calls", b.minimum_number_of_calls),
+        (
+            "permitted_number_of_calls_in_half_open_state",
+            b.permitted_number_of_calls_in_half_open_state,
+        ),
+    ] {
+        if !(1..=1_000_000).contains(&v) {
+            return invalid(
+                &format!("{field}.{name}"),
+                format!("must be from 1 to 1000000, got {v}"),
+            );
+        }
+    }
+    canonical(&format!("{field}.failures"), &mut b.failures)?;
+    canonical(&format!("{field}.ignore"), &mut b.ignore)
+}
+
 fn hedge(field: &str, h: &HedgePlan) -> Result<(), Invalid> {
     if !(h.percentile > 0.0 && h.percentile < 1.0) {
         return invalid(
@@ -154,6 +186,7 @@ fn grpc_retry(field: &str, r: &mut GrpcRetryPlan) -> Result<(), Invalid> {
 
 /// Checks and resolves every layer of `strategy` (the strategy's path is `field`).
 pub fn layers(field: &str, strategy: &mut StrategyPlan) -> Result<(), Invalid> {
+    let mut breakers = 0;
     for (j, layer) in strategy.layers.iter_mut().enumerate() {
         let f = format!("{field}.layers[{j}]");
         match layer {
@@ -164,6 +197,17 @@ pub fn layers(field: &str, strategy: &mut StrategyPlan) -> Result<(), Invalid> {
             LayerPlan::GrpcRetry(r) => grpc_retry(&f, r)?,
             LayerPlan::GrpcHedge(h) => grpc_hedge(&f, h)?,
             LayerPlan::Hedge(h) => hedge(&f, h)?,
+            LayerPlan::Pybreaker(b) => {
+                if b.fail_max == 0 || b.success_threshold == 0 {
+                    return invalid(&f, "fail_max and success_threshold must be at least 1");
+                }
+                canonical(&format!("{f}.failures"), &mut b.failures)?;
+                breakers += 1;
+            }
+            LayerPlan::Resilience4j(b) => {
+                resilience4j(&f, b)?;
+                breakers += 1;
+            }
             LayerPlan::Retry(r) => {
                 if !(1..=100).contains(&r.max_attempts) {
                     return invalid(
@@ -216,6 +260,12 @@ pub fn layers(field: &str, strategy: &mut StrategyPlan) -> Result<(), Invalid> {
                 canonical(&format!("{f}.rejections"), &mut a.rejections)?;
             }
         }
+    }
+    if breakers > 1 {
+        return invalid(
+            &format!("{field}.layers"),
+            "a strategy may have one circuit breaker (compare placements in two strategies)",
+        );
     }
     Ok(())
 }

@@ -75,6 +75,101 @@ fn hundred() -> u64 {
     100
 }
 
+/// `kind = "pybreaker"`: danielfm/pybreaker's circuit breaker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PyBreakerPlan {
+    /// Consecutive failures that open the breaker.
+    #[serde(default = "five")]
+    pub fail_max: u32,
+    /// How long it stays open before a trial call.
+    #[serde(with = "human", default = "sixty_seconds")]
+    pub reset_timeout: Duration,
+    /// Trial successes that close it.
+    #[serde(default = "one")]
+    pub success_threshold: u32,
+    /// Statuses that count as failures (any other status is a success).
+    #[serde(default = "breaker_failures")]
+    pub failures: Vec<String>,
+    /// Answer refused calls with a fallback (counted as `fallback`, not as successes).
+    #[serde(default)]
+    pub fallback: bool,
+}
+
+/// `kind = "resilience4j"`: resilience4j's circuit breaker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resilience4jPlan {
+    /// `"count_based"` or `"time_based"`.
+    #[serde(default)]
+    pub sliding_window_type: crate::strategy::breaker::resilience4j::WindowType,
+    /// Calls (count-based) or seconds (time-based).
+    #[serde(default = "hundred_u32")]
+    pub sliding_window_size: u32,
+    /// Calls the window must hold before the rates count.
+    #[serde(default = "hundred_u32")]
+    pub minimum_number_of_calls: u32,
+    /// Failure rate (percent) at or above which the breaker opens.
+    #[serde(default = "fifty")]
+    pub failure_rate_threshold: f64,
+    /// Slow-call rate (percent) at or above which the breaker opens.
+    #[serde(default = "hundred_f64")]
+    pub slow_call_rate_threshold: f64,
+    /// A call longer than this is slow.
+    #[serde(with = "human", default = "sixty_seconds")]
+    pub slow_call_duration_threshold: Duration,
+    /// How long the breaker stays open.
+    #[serde(with = "human", default = "sixty_seconds")]
+    pub wait_duration_in_open_state: Duration,
+    /// Trial calls in half-open.
+    #[serde(default = "ten")]
+    pub permitted_number_of_calls_in_half_open_state: u32,
+    /// Statuses that count as failures (any other status is a success).
+    #[serde(default = "breaker_failures")]
+    pub failures: Vec<String>,
+    /// Statuses not recorded at all (resilience4j's ignored exceptions).
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    /// Answer refused calls with a fallback (counted as `fallback`, not as successes).
+    #[serde(default)]
+    pub fallback: bool,
+}
+
+fn five() -> u32 {
+    5
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn hundred_u32() -> u32 {
+    100
+}
+
+fn fifty() -> f64 {
+    50.0
+}
+
+fn hundred_f64() -> f64 {
+    100.0
+}
+
+fn sixty_seconds() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn breaker_failures() -> Vec<String> {
+    [
+        "UNAVAILABLE",
+        "DEADLINE_EXCEEDED",
+        "INTERNAL",
+        "RESOURCE_EXHAUSTED",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// retryThrottling (gRFC A6).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

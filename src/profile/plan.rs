@@ -9,7 +9,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use super::backend::BackendPlan;
-use super::layers::{AdaptivePlan, GrpcHedgePlan, GrpcRetryPlan, HedgePlan, RetryPlan};
+use super::layers::{
+    AdaptivePlan, GrpcHedgePlan, GrpcRetryPlan, HedgePlan, PyBreakerPlan, Resilience4jPlan,
+    RetryPlan,
+};
 use super::phases::PhasePlan;
 use crate::gate::GatePlan;
 use crate::profile::duration::human;
@@ -139,6 +142,10 @@ pub enum LayerPlan {
     GrpcHedge(GrpcHedgePlan),
     /// One hedge after a percentile of recent latencies (tower's `Hedge`).
     Hedge(HedgePlan),
+    /// pybreaker's circuit breaker.
+    Pybreaker(PyBreakerPlan),
+    /// resilience4j's circuit breaker.
+    Resilience4j(Resilience4jPlan),
     /// The SRE book's client-side adaptive throttling.
     AdaptiveThrottle(AdaptivePlan),
 }
@@ -161,6 +168,8 @@ impl<'de> Deserialize<'de> for LayerPlan {
             "retry" => fields(rest).map(LayerPlan::Retry),
             "grpc_hedge" => fields(rest).map(LayerPlan::GrpcHedge),
             "hedge" => fields(rest).map(LayerPlan::Hedge),
+            "pybreaker" => fields(rest).map(LayerPlan::Pybreaker),
+            "resilience4j" => fields(rest).map(LayerPlan::Resilience4j),
             "adaptive_throttle" => fields(rest).map(LayerPlan::AdaptiveThrottle),
             other => Err(unknown("kind", other, &LayerPlan::KINDS)),
         })
@@ -169,12 +178,14 @@ impl<'de> Deserialize<'de> for LayerPlan {
 
 impl LayerPlan {
     /// Every kind of layer, as written in a profile.
-    pub const KINDS: [&'static str; 6] = [
+    pub const KINDS: [&'static str; 8] = [
         "timeout",
         "grpc_retry",
         "retry",
         "grpc_hedge",
         "hedge",
+        "pybreaker",
+        "resilience4j",
         "adaptive_throttle",
     ];
 
@@ -186,6 +197,8 @@ impl LayerPlan {
             LayerPlan::Retry(_) => "retry",
             LayerPlan::GrpcHedge(_) => "grpc_hedge",
             LayerPlan::Hedge(_) => "hedge",
+            LayerPlan::Pybreaker(_) => "pybreaker",
+            LayerPlan::Resilience4j(_) => "resilience4j",
             LayerPlan::AdaptiveThrottle(_) => "adaptive_throttle",
         }
     }

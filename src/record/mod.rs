@@ -97,10 +97,20 @@ pub struct State {
     pub pushback_waits: u64,
     /// Calls or attempts a client-side throttle refused to send.
     pub rejected_locally: u64,
+    /// Calls or attempts a circuit breaker refused.
+    pub short_circuited: u64,
+    /// Calls a breaker's fallback answered.
+    pub fallback: u64,
+    /// The breaker's changes of state: when (since the strategy's start) and to what.
+    pub breaker_transitions: Vec<(Duration, crate::strategy::breaker::State)>,
+    /// The breaker's state now (`None` without a breaker).
+    pub breaker_state: Option<crate::strategy::breaker::State>,
     /// Stream messages received by completed calls.
     pub messages: u64,
-    /// Calls that failed after receiving at least one stream message.
-    pub failed_after_first_message: u64,
+    /// Calls that failed after receiving at least one stream message (committed).
+    pub failed_after_commit: u64,
+    /// Messages those calls had received.
+    pub messages_before_failure: u64,
     /// The timeline.
     pub timeline: Timeline,
     /// Intended start and actual send of the last measured call.
@@ -142,8 +152,13 @@ impl Recorder {
                 retry_denied: BTreeMap::new(),
                 pushback_waits: 0,
                 rejected_locally: 0,
+                short_circuited: 0,
+                fallback: 0,
+                breaker_transitions: Vec::new(),
+                breaker_state: None,
                 messages: 0,
-                failed_after_first_message: 0,
+                failed_after_commit: 0,
+                messages_before_failure: 0,
                 timeline: Timeline::new(config.warmup),
                 last_dispatch: None,
             })),
@@ -211,7 +226,8 @@ impl Recorder {
     /// A measured call intended at `intended` ended with `outcome` after `e2e` (from its
     /// intended start), having made `attempts` attempts.
     pub fn completed(&self, intended: Instant, attempts: u32, outcome: &Outcome, e2e: Duration) {
-        let ok = outcome.is_ok();
+        let fallback = matches!(outcome, Ok(r) if r.fallback);
+        let ok = outcome.is_ok() && !fallback;
         self.live.completed.fetch_add(1, Ordering::Relaxed);
         if !ok {
             self.live.failed.fetch_add(1, Ordering::Relaxed);
@@ -231,11 +247,19 @@ impl Recorder {
             } else {
                 s.failed += 1;
             }
-            *s.status.entry(outcome_code(outcome) as i32).or_default() += 1;
+            // A fallback answers the caller, but the call was refused: UNAVAILABLE.
+            let code = if fallback {
+                Code::Unavailable
+            } else {
+                outcome_code(outcome)
+            };
+            *s.status.entry(code as i32).or_default() += 1;
+            s.fallback += u64::from(fallback);
             *s.per_call.entry(attempts).or_default() += 1;
             s.messages += u64::from(messages);
-            if !ok && messages > 0 {
-                s.failed_after_first_message += 1;
+            if outcome.is_err() && messages > 0 {
+                s.failed_after_commit += 1;
+                s.messages_before_failure += u64::from(messages);
             }
             s.timeline.completed(second, ok, e2e);
         });
@@ -308,6 +332,22 @@ impl EventSink for Recorder {
                         s.hedges_won += u64::from(won_by_hedge);
                         s.hedges_cancelled += u64::from(cancelled);
                     });
+                }
+            }
+            Event::BreakerState { at, state } => {
+                let since = at.saturating_duration_since(self.config.start);
+                let second = self.second(at);
+                self.with(|s| {
+                    if s.breaker_state.is_some_and(|b| b != state) {
+                        s.breaker_transitions.push((since, state));
+                    }
+                    s.breaker_state = Some(state);
+                    s.timeline.breaker(second, state);
+                });
+            }
+            Event::ShortCircuited { call, .. } => {
+                if !call.warmup {
+                    self.with(|s| s.short_circuited += 1);
                 }
             }
             Event::Rejected { call, .. } => {

@@ -11,9 +11,10 @@ use tonic::Code;
 use super::State;
 use super::histogram::Hist;
 use crate::backend::BackendStats;
+use crate::results::BreakerFigures;
 use crate::results::{
     Amplification, Attempts, Counts, Generator, Goodput, Histograms, Lag, Latencies,
-    StrategyResult, StreamFigures,
+    StrategyResult, StreamFigures, Transition,
 };
 use crate::status::code_name;
 
@@ -164,7 +165,25 @@ pub fn strategy_result(
         backend,
         stream: streaming.then_some(StreamFigures {
             messages: state.messages,
-            failed_after_first_message: state.failed_after_first_message,
+            failed_after_commit: state.failed_after_commit,
+            messages_before_failure: state.messages_before_failure,
+        }),
+        breaker: state.breaker_state.map(|_| BreakerFigures {
+            short_circuited: state.short_circuited,
+            fallback: state.fallback,
+            opened: state
+                .breaker_transitions
+                .iter()
+                .filter(|(_, s)| *s == crate::strategy::breaker::State::Open)
+                .count() as u64,
+            transitions: state
+                .breaker_transitions
+                .iter()
+                .map(|(at, to)| Transition {
+                    at_s: (at.as_secs_f64() * 1e6).round() / 1e6,
+                    to: *to,
+                })
+                .collect(),
         }),
         intervals,
     }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::histogram::Hist;
+use crate::strategy::breaker::State;
 
 /// One second of the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +41,9 @@ pub struct TimelineRow {
     /// gRPC retry throttling's token count at the end of this second (throttled strategies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<f64>,
+    /// The circuit breaker's state at the end of this second (strategies with a breaker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<State>,
 }
 
 /// A second's end-to-end histogram, compressed, for the interval log.
@@ -60,6 +64,7 @@ struct Interval {
     attempts: u64,
     outstanding: u64,
     tokens: Option<f64>,
+    breaker: Option<State>,
     e2e: Hist,
 }
 
@@ -73,6 +78,9 @@ pub struct Timeline {
     offers_done_before: u64,
     rows: Vec<TimelineRow>,
     hists: Vec<IntervalHist>,
+    /// The breaker's state as of the last closed second, carried into seconds without a
+    /// change.
+    breaker: Option<State>,
 }
 
 impl Timeline {
@@ -84,6 +92,7 @@ impl Timeline {
             offers_done_before: 0,
             rows: Vec::new(),
             hists: Vec::new(),
+            breaker: None,
         }
     }
 
@@ -116,6 +125,17 @@ impl Timeline {
     /// An attempt was sent at `second`.
     pub fn attempt(&mut self, second: u64) {
         self.slot(second).attempts += 1;
+    }
+
+    /// The breaker moved to `state` during `second`.
+    pub fn breaker(&mut self, second: u64, state: State) {
+        if second < self.first {
+            // Before the first open second (the breaker was built before the run): it is the
+            // state the timeline starts with.
+            self.breaker = Some(state);
+        } else {
+            self.slot(second).breaker = Some(state);
+        }
     }
 
     /// The throttle's token count was `tokens` during `second`.
@@ -167,7 +187,9 @@ impl Timeline {
             p50_ms: summary.map(|s| s.p50),
             p99_ms: summary.map(|s| s.p99),
             tokens: i.tokens,
+            breaker: i.breaker.or(self.breaker),
         });
+        self.breaker = i.breaker.or(self.breaker);
         self.hists.push(IntervalHist {
             t: self.first,
             bytes: i.e2e.to_bytes(),

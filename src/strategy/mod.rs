@@ -14,6 +14,7 @@
 //! is a new module here, a [`LayerPlan`] variant, and one arm in [`build`].
 
 pub mod adaptive;
+pub mod breaker;
 pub mod hedge;
 pub mod instrument;
 pub mod retry;
@@ -87,6 +88,20 @@ pub enum Event<'a> {
         /// Attempts still out when it was decided, cancelled.
         cancelled: u32,
     },
+    /// A circuit breaker's state changed (and, when a breaker is built, its first state).
+    BreakerState {
+        /// When.
+        at: Instant,
+        /// The state now.
+        state: breaker::State,
+    },
+    /// A circuit breaker refused a call.
+    ShortCircuited {
+        /// The call.
+        call: &'a Call,
+        /// The strategy answers refused calls with a fallback.
+        fallback: bool,
+    },
     /// A client-side throttle refused to send a call at all.
     Rejected {
         /// The call.
@@ -158,6 +173,42 @@ where
                     hedge::adaptive::AdaptiveHedgeLayer::new(settings, sink, clock).layer(stack),
                 )
             }
+            LayerPlan::Pybreaker(b) => {
+                let machine = breaker::pybreaker::PyBreaker::new(breaker::pybreaker::Settings {
+                    fail_max: b.fail_max,
+                    reset_timeout: b.reset_timeout,
+                    success_threshold: b.success_threshold,
+                });
+                let classes = breaker::Classes {
+                    failures: codes(&b.failures),
+                    ignore: Codes::default(),
+                };
+                Stack::new(
+                    breaker::BreakerLayer::new(machine, classes, b.fallback, sink, clock)
+                        .layer(stack),
+                )
+            }
+            LayerPlan::Resilience4j(b) => {
+                let settings = breaker::resilience4j::Settings {
+                    window_type: b.sliding_window_type,
+                    window_size: b.sliding_window_size,
+                    minimum_number_of_calls: b.minimum_number_of_calls,
+                    failure_rate_threshold: b.failure_rate_threshold,
+                    slow_call_rate_threshold: b.slow_call_rate_threshold,
+                    slow_call_duration_threshold: b.slow_call_duration_threshold,
+                    wait_duration_in_open_state: b.wait_duration_in_open_state,
+                    permitted_calls_in_half_open: b.permitted_number_of_calls_in_half_open_state,
+                };
+                let machine = breaker::resilience4j::Resilience4j::new(settings, clock.now());
+                let classes = breaker::Classes {
+                    failures: codes(&b.failures),
+                    ignore: codes(&b.ignore),
+                };
+                Stack::new(
+                    breaker::BreakerLayer::new(machine, classes, b.fallback, sink, clock)
+                        .layer(stack),
+                )
+            }
             LayerPlan::AdaptiveThrottle(a) => {
                 let settings = adaptive::Settings {
                     k: a.k,
@@ -171,6 +222,8 @@ where
     }
     Stack::new(timeout::TimeoutLayer::call_deadline(clock.clone()).layer(stack))
 }
+
+use retry::grpc::Codes;
 
 /// A set of status codes from their (canonical) names.
 fn codes(names: &[String]) -> retry::grpc::Codes {

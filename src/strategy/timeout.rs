@@ -154,6 +154,7 @@ mod tests {
                     Ok::<_, Failure>(Reply {
                         backend_attempt: 1,
                         messages: 0,
+                        fallback: false,
                     })
                 }
             });
@@ -187,6 +188,7 @@ mod tests {
                     Ok::<_, Failure>(Reply {
                         backend_attempt: 1,
                         messages: 0,
+                        fallback: false,
                     })
                 }
             });

@@ -32,6 +32,7 @@ pub fn answer_to_outcome(answer: Answer, messages: u32) -> Outcome {
         return Ok(Reply {
             backend_attempt: answer.attempt,
             messages,
+            fallback: false,
         });
     }
     Err(Failure {

@@ -171,6 +171,7 @@ impl Service<Call> for GrpcTransport {
                                 return Ok(Reply {
                                     backend_attempt: 0,
                                     messages,
+                                    fallback: false,
                                 });
                             }
                             // The response (its headers) had arrived: the call is committed.
@@ -188,6 +189,7 @@ fn unary(result: Result<tonic::Response<pb::CallReply>, tonic::Status>) -> Outco
         Ok(reply) => Ok(Reply {
             backend_attempt: reply.get_ref().attempt,
             messages: 0,
+            fallback: false,
         }),
         Err(status) => Err(status_to_failure(&status, 0, false)),
     }

@@ -54,6 +54,10 @@ pub enum Seen {
         won_by_hedge: bool,
         cancelled: u32,
     },
+    Breaker(resilbench::strategy::breaker::State),
+    ShortCircuited {
+        id: u64,
+    },
 }
 
 /// How a call ended.
@@ -136,6 +140,8 @@ impl EventSink for Sink {
             },
             Event::Tokens { tokens, .. } => Seen::Tokens(tokens),
             Event::Rejected { call, .. } => Seen::Rejected { id: call.id },
+            Event::BreakerState { state, .. } => Seen::Breaker(state),
+            Event::ShortCircuited { call, .. } => Seen::ShortCircuited { id: call.id },
             Event::HedgeOutcome {
                 call,
                 won_by_hedge,
@@ -177,6 +183,7 @@ pub fn ok() -> Outcome {
     Ok(Reply {
         backend_attempt: 1,
         messages: 0,
+        fallback: false,
     })
 }
 
