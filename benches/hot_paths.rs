@@ -88,7 +88,7 @@ fn recorder(c: &mut Criterion) {
             payload_bytes: 0,
             method: resilbench::profile::Method::Unary,
             idempotency_key: false,
-            propagate_deadline: true,
+            sent_deadline: Some(config.start + config.deadline),
             meter: Arc::new(CallMeter::default()),
         };
         let outcomes: [Outcome; 2] = [

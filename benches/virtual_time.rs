@@ -128,6 +128,7 @@ where
         clock: clock.clone(),
         idempotency_keys: false,
         propagate_deadline: true,
+        deadline_margin: Duration::ZERO,
     };
     let end = driver::drive(spec, stack, Arc::clone(&recorder), CancellationToken::new()).await;
     let state = recorder.finish().expect("finished once");

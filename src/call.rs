@@ -44,8 +44,10 @@ pub struct Call {
     pub method: Method,
     /// Attach an idempotency key (the same on every attempt) to a mutation.
     pub idempotency_key: bool,
-    /// Tell the backend the deadline (`grpc-timeout`).
-    pub propagate_deadline: bool,
+    /// The deadline to tell the backend (`grpc-timeout`), or none. The call's deadline less
+    /// the strategy's `deadline_margin` (a child call's deadline leaves its parent time to
+    /// answer); a per-attempt timeout below tightens it as it tightens `deadline`.
+    pub sent_deadline: Option<Instant>,
     /// Counters shared by every attempt of this call.
     pub meter: Arc<CallMeter>,
 }
@@ -74,6 +76,11 @@ impl CallMeter {
     /// Counts one more attempt sent to the transport; returns how many were sent before it.
     pub fn count_attempt(&self) -> u32 {
         self.attempts.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Counts `n` attempts made on this call's behalf by others (its fan-out sub-calls).
+    pub fn add_attempts(&self, n: u32) {
+        self.attempts.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Attempts sent so far.

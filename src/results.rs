@@ -118,6 +118,9 @@ pub struct StrategyResult {
     /// Streaming calls' figures (present when the calls use the `stream` method).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamFigures>,
+    /// Fan-out sub-calls' figures (present when the strategy fans out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fan_out: Option<FanOutFigures>,
     /// The circuit breaker's figures (present when the strategy has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker: Option<BreakerFigures>,
@@ -206,6 +209,18 @@ pub struct StreamFigures {
     /// Messages those calls had received before they failed.
     #[serde(default)]
     pub messages_before_failure: u64,
+}
+
+/// What a fan-out's sub-calls did (sub-calls cancelled once their call was decided are not
+/// counted).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FanOutFigures {
+    /// Sub-calls that ended.
+    pub sub_calls: u64,
+    /// Their statuses.
+    pub status: BTreeMap<String, u64>,
+    /// Their latency, from the fan-out to their end.
+    pub latency_ms: Option<LatencySummary>,
 }
 
 /// What a circuit breaker did.

@@ -338,6 +338,7 @@ pub async fn execute(
             clock: clock.clone(),
             idempotency_keys: strategy.idempotency_keys,
             propagate_deadline: strategy.propagate_deadline,
+            deadline_margin: strategy.deadline_margin,
         };
         let end = driver::drive(spec, stack, Arc::clone(&recorder), stop.clone()).await;
         // Nothing that ends after this point is counted.

@@ -53,6 +53,7 @@ where
             clock,
             idempotency_keys: false,
             propagate_deadline: true,
+            deadline_margin: Duration::ZERO,
         };
         let end = drive(spec, stack, Arc::clone(&recorder), CancellationToken::new()).await;
         let state = recorder.finish().unwrap();

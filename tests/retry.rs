@@ -412,6 +412,20 @@ fn a_per_try_timeout_cuts_the_attempt_and_the_retrier_retries_it() {
     assert_eq!((end.code, end.at), (Code::DeadlineExceeded, ms(210)));
 }
 
+/// Deadline propagation: the backend is told the time left less the strategy's margin, and at
+/// most the per-try timeout (min(parent − margin, per-try)).
+#[test]
+fn the_propagated_deadline_keeps_a_margin_and_respects_the_per_try_timeout() {
+    let margined = profile("100ms", PER_TRY)
+        .replace("name = \"s\"", "name = \"s\"\ndeadline_margin = \"40ms\"");
+    let run = drive(&margined, &[(0, Duration::ZERO)], |_| (ms(200), ok()));
+    let sent = run.of(0);
+    // First attempt: min(100 − 40, 0 + 50) = 50; second (at 70 ms): min(60, 120) = 60.
+    assert_eq!((sent[0].deadline, sent[1].deadline), (ms(50), ms(60)));
+    // The client still waits until its own deadline.
+    assert_eq!(run.ended(0).at, ms(100));
+}
+
 /// The per-try timeout never outlasts the call deadline: the last attempt gets what is left.
 #[test]
 fn a_per_try_timeout_stays_inside_the_call_deadline() {

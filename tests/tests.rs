@@ -3,6 +3,7 @@
 //! - `profile_errors`: bad profiles are refused with file, line, field and exit status 2.
 //! - `open_loop`: the driver's schedule, in virtual time: coordinated omission, drops, warmup.
 //! - `results_file`: results.json round-trips, histograms decode, interrupted runs are partial.
+//! - `fan_out`: scatter-gather sub-calls, completion on all or the first k.
 //! - `hedge`: gRFC A6 hedging and tower's latency-driven hedge, attempt times exact.
 //! - `retry`: retry policies, throttles and budgets to the letter, attempt times exact.
 //! - `shipped_profiles`: each profile under profiles/ runs as shipped; its story is checked.
@@ -21,6 +22,7 @@ mod chromium;
 mod common;
 mod compare_runs;
 mod end_to_end;
+mod fan_out;
 mod hedge;
 mod open_loop;
 mod profile_errors;

@@ -53,6 +53,8 @@ pub struct DriveSpec<'a> {
     pub idempotency_keys: bool,
     /// Tell the backend each attempt's deadline (`grpc-timeout`).
     pub propagate_deadline: bool,
+    /// How much earlier than the call's deadline the deadline sent to the backend is.
+    pub deadline_margin: Duration,
 }
 
 /// Sends every call of the schedule through `stack`, reporting to `recorder`, until the
@@ -111,7 +113,9 @@ pub async fn drive(
             payload_bytes: spec.load.payload_bytes,
             method: spec.load.method,
             idempotency_key: spec.idempotency_keys,
-            propagate_deadline: spec.propagate_deadline,
+            sent_deadline: spec
+                .propagate_deadline
+                .then(|| intended + spec.deadline.saturating_sub(spec.deadline_margin)),
             meter: Arc::clone(&meter),
         };
         let stack = stack.clone();

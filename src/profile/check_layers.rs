@@ -186,7 +186,7 @@ fn grpc_retry(field: &str, r: &mut GrpcRetryPlan) -> Result<(), Invalid> {
 
 /// Checks and resolves every layer of `strategy` (the strategy's path is `field`).
 pub fn layers(field: &str, strategy: &mut StrategyPlan) -> Result<(), Invalid> {
-    let mut breakers = 0;
+    let (mut breakers, mut fan_outs) = (0, 0);
     for (j, layer) in strategy.layers.iter_mut().enumerate() {
         let f = format!("{field}.layers[{j}]");
         match layer {
@@ -197,6 +197,23 @@ pub fn layers(field: &str, strategy: &mut StrategyPlan) -> Result<(), Invalid> {
             LayerPlan::GrpcRetry(r) => grpc_retry(&f, r)?,
             LayerPlan::GrpcHedge(h) => grpc_hedge(&f, h)?,
             LayerPlan::Hedge(h) => hedge(&f, h)?,
+            LayerPlan::FanOut(fan) => {
+                if !(1..=1000).contains(&fan.n) {
+                    return invalid(
+                        &format!("{f}.n"),
+                        format!("must be from 1 to 1000, got {}", fan.n),
+                    );
+                }
+                if let Some(need) = fan.need
+                    && !(1..=fan.n).contains(&need)
+                {
+                    return invalid(
+                        &format!("{f}.need"),
+                        format!("must be from 1 to n ({}), got {need}", fan.n),
+                    );
+                }
+                fan_outs += 1;
+            }
             LayerPlan::Pybreaker(b) => {
                 if b.fail_max == 0 || b.success_threshold == 0 {
                     return invalid(&f, "fail_max and success_threshold must be at least 1");
@@ -260,6 +277,9 @@ pub fn layers(field: &str, strategy: &mut StrategyPlan) -> Result<(), Invalid> {
                 canonical(&format!("{f}.rejections"), &mut a.rejections)?;
             }
         }
+    }
+    if fan_outs > 1 {
+        return invalid(&format!("{field}.layers"), "a strategy may fan out once");
     }
     if breakers > 1 {
         return invalid(

@@ -170,6 +170,17 @@ fn breaker_failures() -> Vec<String> {
     .to_vec()
 }
 
+/// `kind = "fan_out"`: each call becomes `n` sub-calls, and completes when `need` succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FanOutPlan {
+    /// Sub-calls per call (1 to 1000).
+    pub n: u32,
+    /// Successes that complete the call (1 to `n`; all by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub need: Option<u32>,
+}
+
 /// retryThrottling (gRFC A6).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 pub use super::backend::BackendPlan;
 use super::layers::{
-    AdaptivePlan, GrpcHedgePlan, GrpcRetryPlan, HedgePlan, PyBreakerPlan, Resilience4jPlan,
-    RetryPlan,
+    AdaptivePlan, FanOutPlan, GrpcHedgePlan, GrpcRetryPlan, HedgePlan, PyBreakerPlan,
+    Resilience4jPlan, RetryPlan,
 };
 use super::phases::PhasePlan;
 use crate::gate::GatePlan;
@@ -117,6 +117,10 @@ pub struct StrategyPlan {
     /// Send the time left before the deadline to the backend (`grpc-timeout`).
     #[serde(default = "yes")]
     pub propagate_deadline: bool,
+    /// How much less than the time left the backend is told: the margin a parent keeps to
+    /// answer after its child call's deadline.
+    #[serde(with = "human", default)]
+    pub deadline_margin: Duration,
     /// Attach an idempotency key to mutations, the same on every attempt (AIP-155).
     #[serde(default)]
     pub idempotency_keys: bool,
@@ -142,6 +146,8 @@ pub enum LayerPlan {
     GrpcHedge(GrpcHedgePlan),
     /// One hedge after a percentile of recent latencies (tower's `Hedge`).
     Hedge(HedgePlan),
+    /// Scatter-gather: `n` sub-calls per call.
+    FanOut(FanOutPlan),
     /// pybreaker's circuit breaker.
     Pybreaker(PyBreakerPlan),
     /// resilience4j's circuit breaker.
@@ -168,6 +174,7 @@ impl<'de> Deserialize<'de> for LayerPlan {
             "retry" => fields(rest).map(LayerPlan::Retry),
             "grpc_hedge" => fields(rest).map(LayerPlan::GrpcHedge),
             "hedge" => fields(rest).map(LayerPlan::Hedge),
+            "fan_out" => fields(rest).map(LayerPlan::FanOut),
             "pybreaker" => fields(rest).map(LayerPlan::Pybreaker),
             "resilience4j" => fields(rest).map(LayerPlan::Resilience4j),
             "adaptive_throttle" => fields(rest).map(LayerPlan::AdaptiveThrottle),
@@ -178,7 +185,8 @@ impl<'de> Deserialize<'de> for LayerPlan {
 
 impl LayerPlan {
     /// Every kind of layer, as written in a profile.
-    pub const KINDS: [&'static str; 8] = [
+    pub const KINDS: [&'static str; 9] = [
+        "fan_out",
         "timeout",
         "grpc_retry",
         "retry",
@@ -197,6 +205,7 @@ impl LayerPlan {
             LayerPlan::Retry(_) => "retry",
             LayerPlan::GrpcHedge(_) => "grpc_hedge",
             LayerPlan::Hedge(_) => "hedge",
+            LayerPlan::FanOut(_) => "fan_out",
             LayerPlan::Pybreaker(_) => "pybreaker",
             LayerPlan::Resilience4j(_) => "resilience4j",
             LayerPlan::AdaptiveThrottle(_) => "adaptive_throttle",

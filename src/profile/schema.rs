@@ -90,6 +90,8 @@ pub struct StrategySpec {
     pub service_config: Option<String>,
     /// Send the deadline to the backend as `grpc-timeout`; default true.
     pub propagate_deadline: Option<bool>,
+    /// Tell the backend this much less time than is left; default 0.
+    pub deadline_margin: Option<HumanDuration>,
     /// Attach an idempotency key to mutations; default false.
     pub idempotency_keys: Option<bool>,
 }

@@ -120,6 +120,7 @@ pub fn resolve(
             deadline: s.deadline.map_or(default_deadline, |d| d.0),
             layers: s.layers,
             propagate_deadline: s.propagate_deadline.unwrap_or(true),
+            deadline_margin: s.deadline_margin.map_or(Duration::ZERO, |d| d.0),
             idempotency_keys: s.idempotency_keys.unwrap_or(false),
         };
         if let Some(source) = &s.service_config {
@@ -133,6 +134,15 @@ pub fn resolve(
             )?;
         }
         check_layers::layers(&format!("strategies[{i}]"), &mut strategy)?;
+        if strategy.deadline_margin >= strategy.deadline {
+            return invalid(
+                &format!("strategies[{i}].deadline_margin"),
+                format!(
+                    "must be shorter than the call deadline ({})",
+                    humantime::format_duration(strategy.deadline)
+                ),
+            );
+        }
         plan.strategies.push(strategy);
     }
     if let Some(d) = overrides.duration {

@@ -97,6 +97,8 @@ pub struct State {
     pub pushback_waits: u64,
     /// Calls or attempts a client-side throttle refused to send.
     pub rejected_locally: u64,
+    /// Fan-out sub-calls that ended (`None` without a fan-out layer).
+    pub sub_calls: Option<SubCalls>,
     /// Calls or attempts a circuit breaker refused.
     pub short_circuited: u64,
     /// Calls a breaker's fallback answered.
@@ -115,6 +117,15 @@ pub struct State {
     pub timeline: Timeline,
     /// Intended start and actual send of the last measured call.
     pub last_dispatch: Option<(Instant, Instant)>,
+}
+
+/// What fan-out sub-calls did.
+#[derive(Debug, Default)]
+pub struct SubCalls {
+    /// From the fan-out to each sub-call's end.
+    pub latency: Hist,
+    /// Their statuses.
+    pub status: BTreeMap<i32, u64>,
 }
 
 /// The recorder of one strategy's run.
@@ -152,6 +163,7 @@ impl Recorder {
                 retry_denied: BTreeMap::new(),
                 pushback_waits: 0,
                 rejected_locally: 0,
+                sub_calls: None,
                 short_circuited: 0,
                 fallback: 0,
                 breaker_transitions: Vec::new(),
@@ -331,6 +343,19 @@ impl EventSink for Recorder {
                     self.with(|s| {
                         s.hedges_won += u64::from(won_by_hedge);
                         s.hedges_cancelled += u64::from(cancelled);
+                    });
+                }
+            }
+            Event::SubCall {
+                call,
+                latency,
+                outcome,
+            } => {
+                if !call.warmup {
+                    self.with(|s| {
+                        let subs = s.sub_calls.get_or_insert_with(SubCalls::default);
+                        subs.latency.record(latency);
+                        *subs.status.entry(outcome_code(outcome) as i32).or_default() += 1;
                     });
                 }
             }

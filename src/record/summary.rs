@@ -11,11 +11,11 @@ use tonic::Code;
 use super::State;
 use super::histogram::Hist;
 use crate::backend::BackendStats;
-use crate::results::BreakerFigures;
 use crate::results::{
     Amplification, Attempts, Counts, Generator, Goodput, Histograms, Lag, Latencies,
     StrategyResult, StreamFigures, Transition,
 };
+use crate::results::{BreakerFigures, FanOutFigures};
 use crate::status::code_name;
 
 /// How a strategy's run ended.
@@ -167,6 +167,11 @@ pub fn strategy_result(
             messages: state.messages,
             failed_after_commit: state.failed_after_commit,
             messages_before_failure: state.messages_before_failure,
+        }),
+        fan_out: state.sub_calls.as_ref().map(|subs| FanOutFigures {
+            sub_calls: subs.status.values().sum(),
+            status: by_name(&subs.status),
+            latency_ms: subs.latency.summary(),
         }),
         breaker: state.breaker_state.map(|_| BreakerFigures {
             short_circuited: state.short_circuited,

@@ -15,6 +15,7 @@
 
 pub mod adaptive;
 pub mod breaker;
+pub mod fanout;
 pub mod hedge;
 pub mod instrument;
 pub mod retry;
@@ -87,6 +88,15 @@ pub enum Event<'a> {
         won_by_hedge: bool,
         /// Attempts still out when it was decided, cancelled.
         cancelled: u32,
+    },
+    /// A fan-out sub-call ended.
+    SubCall {
+        /// The sub-call.
+        call: &'a Call,
+        /// From the fan-out to its end.
+        latency: std::time::Duration,
+        /// How it ended.
+        outcome: &'a Outcome,
     },
     /// A circuit breaker's state changed (and, when a breaker is built, its first state).
     BreakerState {
@@ -173,6 +183,9 @@ where
                     hedge::adaptive::AdaptiveHedgeLayer::new(settings, sink, clock).layer(stack),
                 )
             }
+            LayerPlan::FanOut(f) => Stack::new(
+                fanout::FanOutLayer::new(f.n, f.need.unwrap_or(f.n), sink, clock).layer(stack),
+            ),
             LayerPlan::Pybreaker(b) => {
                 let machine = breaker::pybreaker::PyBreaker::new(breaker::pybreaker::Settings {
                     fail_max: b.fail_max,

@@ -80,6 +80,7 @@ where
         let now = self.clock.now();
         if let Some(limit) = self.limit {
             call.deadline = call.deadline.min(now + limit);
+            call.sent_deadline = call.sent_deadline.map(|d| d.min(now + limit));
         }
         let deadline = call.deadline;
         if now >= deadline {
@@ -132,7 +133,7 @@ mod tests {
             payload_bytes: 0,
             method: crate::profile::Method::Unary,
             idempotency_key: false,
-            propagate_deadline: true,
+            sent_deadline: Some(now + deadline_in),
             meter: Arc::new(CallMeter::default()),
         }
     }

@@ -55,7 +55,7 @@ pub fn incoming(call: &Call) -> Incoming {
         previous_attempts: call.previous_attempts,
         ordinal: Some(call.ordinal),
         warmup: call.warmup,
-        deadline: call.propagate_deadline.then_some(call.deadline),
+        deadline: call.sent_deadline,
         script: None,
         idempotency_key: (call.idempotency_key && call.method == Method::Mutate)
             .then(|| Arc::from(call.id.to_string())),

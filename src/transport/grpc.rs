@@ -63,8 +63,8 @@ impl GrpcTransport {
     /// A request with the headers a gRPC client library would send for this attempt.
     fn request<T>(&self, call: &Call, body: T) -> Request<T> {
         let mut request = Request::new(body);
-        if call.propagate_deadline {
-            request.set_timeout(call.deadline.saturating_duration_since(self.clock.now()));
+        if let Some(deadline) = call.sent_deadline {
+            request.set_timeout(deadline.saturating_duration_since(self.clock.now()));
         }
         let meta = request.metadata_mut();
         if call.previous_attempts > 0 {

@@ -55,6 +55,11 @@ pub enum Seen {
         cancelled: u32,
     },
     Breaker(resilbench::strategy::breaker::State),
+    SubCall {
+        id: u64,
+        latency: Duration,
+        code: Code,
+    },
     ShortCircuited {
         id: u64,
     },
@@ -141,6 +146,15 @@ impl EventSink for Sink {
             Event::Tokens { tokens, .. } => Seen::Tokens(tokens),
             Event::Rejected { call, .. } => Seen::Rejected { id: call.id },
             Event::BreakerState { state, .. } => Seen::Breaker(state),
+            Event::SubCall {
+                call,
+                latency,
+                outcome,
+            } => Seen::SubCall {
+                id: call.id,
+                latency,
+                code: resilbench::call::outcome_code(outcome),
+            },
             Event::ShortCircuited { call, .. } => Seen::ShortCircuited { id: call.id },
             Event::HedgeOutcome {
                 call,
@@ -215,7 +229,7 @@ pub fn drive(
                     previous: call.previous_attempts,
                     ordinal: call.ordinal,
                     kind: call.kind,
-                    deadline: since(call.deadline),
+                    deadline: since(call.sent_deadline.unwrap_or(call.deadline)),
                 });
                 let (latency, outcome) = answer(&call);
                 let clock = clock.clone();
@@ -244,7 +258,9 @@ pub fn drive(
                     payload_bytes: 0,
                     method: Method::Unary,
                     idempotency_key: false,
-                    propagate_deadline: true,
+                    sent_deadline: s
+                        .propagate_deadline
+                        .then(|| intended + deadline.saturating_sub(s.deadline_margin)),
                     meter: Arc::new(CallMeter::default()),
                 };
                 let outcome = stack.oneshot(call).await;

@@ -205,7 +205,7 @@ mod tests {
             payload_bytes: 0,
             method: crate::profile::Method::Unary,
             idempotency_key: false,
-            propagate_deadline: true,
+            sent_deadline: Some(now),
             meter: Arc::new(CallMeter::default()),
         }
     }
