@@ -304,6 +304,78 @@ const CASES: &[Case] = &[
             "proto3 JSON duration",
         ],
     },
+    Case {
+        what: "a deadline margin as long as the deadline",
+        edit: ("", "deadline_margin = \"100ms\""),
+        line: 22,
+        says: &[
+            "strategies[1].deadline_margin",
+            "shorter than the call deadline (100ms)",
+        ],
+    },
+    Case {
+        what: "a fan-out to no one",
+        edit: ("", "[[strategies.layers]]\nkind = \"fan_out\"\nn = 0"),
+        line: 24,
+        says: &["strategies[1].layers[0].n", "from 1 to 1000"],
+    },
+    Case {
+        what: "a fan-out needing more answers than it asks for",
+        edit: (
+            "",
+            "[[strategies.layers]]\nkind = \"fan_out\"\nn = 3\nneed = 4",
+        ),
+        line: 25,
+        says: &["strategies[1].layers[0].need", "from 1 to n (3)"],
+    },
+    Case {
+        what: "a hedge at the 95th percentile written as 95",
+        edit: (
+            "",
+            "[[strategies.layers]]\nkind = \"hedge\"\npercentile = 95",
+        ),
+        line: 24,
+        says: &["strategies[1].layers[0].percentile", "0.95 is p95"],
+    },
+    Case {
+        what: "a pybreaker that never opens",
+        edit: (
+            "",
+            "[[strategies.layers]]\nkind = \"pybreaker\"\nfail_max = 0",
+        ),
+        line: 24,
+        says: &["strategies[1].layers[0].fail_max", "at least 1"],
+    },
+    Case {
+        what: "a resilience4j threshold above 100%",
+        edit: (
+            "",
+            "[[strategies.layers]]\nkind = \"resilience4j\"\nfailure_rate_threshold = 150",
+        ),
+        line: 24,
+        says: &[
+            "strategies[1].layers[0].failure_rate_threshold",
+            "at most 100",
+        ],
+    },
+    Case {
+        what: "two circuit breakers in one strategy",
+        edit: (
+            "",
+            "[[strategies.layers]]\nkind = \"pybreaker\"\n[[strategies.layers]]\nkind = \"resilience4j\"",
+        ),
+        line: 22,
+        says: &["strategies[1].layers", "one circuit breaker"],
+    },
+    Case {
+        what: "a gRPC hedging policy with one attempt",
+        edit: (
+            "",
+            "[[strategies.layers]]\nkind = \"grpc_hedge\"\nmax_attempts = 1\nhedging_delay = \"10ms\"",
+        ),
+        line: 24,
+        says: &["strategies[1].layers[0].max_attempts", "2 or more"],
+    },
 ];
 
 const GRPC_RETRY: &str = r#"[[strategies.layers]]

@@ -215,8 +215,13 @@ pub fn layers(field: &str, strategy: &mut StrategyPlan) -> Result<(), Invalid> {
                 fan_outs += 1;
             }
             LayerPlan::Pybreaker(b) => {
-                if b.fail_max == 0 || b.success_threshold == 0 {
-                    return invalid(&f, "fail_max and success_threshold must be at least 1");
+                for (name, v) in [
+                    ("fail_max", b.fail_max),
+                    ("success_threshold", b.success_threshold),
+                ] {
+                    if v == 0 {
+                        return invalid(&format!("{f}.{name}"), "must be at least 1");
+                    }
                 }
                 canonical(&format!("{f}.failures"), &mut b.failures)?;
                 breakers += 1;

@@ -134,15 +134,6 @@ pub fn resolve(
             )?;
         }
         check_layers::layers(&format!("strategies[{i}]"), &mut strategy)?;
-        if strategy.deadline_margin >= strategy.deadline {
-            return invalid(
-                &format!("strategies[{i}].deadline_margin"),
-                format!(
-                    "must be shorter than the call deadline ({})",
-                    humantime::format_duration(strategy.deadline)
-                ),
-            );
-        }
         plan.strategies.push(strategy);
     }
     if let Some(d) = overrides.duration {
@@ -295,6 +286,15 @@ fn check_strategies(strategies: &[StrategyPlan]) -> Result<(), Invalid> {
         }
         if s.deadline.is_zero() {
             return invalid(&format!("{field}.deadline"), "must be above 0");
+        }
+        if s.deadline_margin >= s.deadline {
+            return invalid(
+                &format!("{field}.deadline_margin"),
+                format!(
+                    "must be shorter than the call deadline ({})",
+                    humantime::format_duration(s.deadline)
+                ),
+            );
         }
         if s.layers.len() > MAX_LAYERS {
             return invalid(
