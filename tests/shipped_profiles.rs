@@ -279,3 +279,111 @@ fn jitter_profile_compares_the_aws_variants() {
         assert!(equal.3 < other.3);
     }
 }
+
+/// `profiles/hedging.toml`: 1% of attempts are 100× slower. Hedging at the p95 cuts the p99.9
+/// by more than ten times for a few percent more load; hedging everything at once cuts it as
+/// well, at twice the load.
+#[test]
+fn hedging_profile_cuts_the_tail_for_a_few_percent_more_load() {
+    let r = run_virtual(&shipped("hedging.toml"));
+    let figures = |name: &str| {
+        let s = strategy(&r, name);
+        assert_eq!(s.counts.succeeded, s.counts.offered, "{name}");
+        let b = s.backend.as_ref().unwrap();
+        assert_eq!(b.received, s.attempts.total, "{name}");
+        (
+            s.latency_ms.e2e.unwrap().p999,
+            s.amplification.backend.unwrap(),
+            s,
+        )
+    };
+    let (none_p999, none_amp, _) = figures("no-hedge");
+    let (p95_p999, p95_amp, p95) = figures("hedge-p95");
+    let (all_p999, all_amp, all) = figures("hedge-all-at-once");
+
+    // Without hedging, the 1% slow attempts are the p99.9.
+    assert!(none_p999 >= 200.0, "{none_p999}");
+    assert_eq!(none_amp, 1.0);
+    // tower-style hedge: the slow tail is gone for under 10% more attempts, at most one hedge
+    // per call, and every hedge race ends with one loser cancelled.
+    assert!(p95_p999 * 10.0 < none_p999, "{p95_p999} vs {none_p999}");
+    assert!(p95_amp > 1.01 && p95_amp < 1.1, "{p95_amp}");
+    let a = &p95.attempts;
+    assert_eq!(a.total, p95.counts.sent + a.hedges);
+    assert_eq!(a.per_call.keys().copied().max(), Some(2));
+    assert_eq!(a.hedges_cancelled, a.hedges);
+    assert!(a.hedges_won > 0 && a.hedges_won < a.hedges);
+    // The losers are the backend's wasted work (the embedded backend finishes cancelled work).
+    assert_eq!(p95.backend.as_ref().unwrap().wasted, a.hedges_cancelled);
+    // hedgingDelay 0: two attempts for every call, from the start.
+    assert!(all_p999 * 10.0 < none_p999, "{all_p999}");
+    assert_eq!(all_amp, 2.0);
+    assert_eq!(all.attempts.hedges, all.counts.sent);
+    // Each of the two attempts wins about half the races.
+    let won = all.attempts.hedges_won as f64 / all.counts.sent as f64;
+    assert!((won - 0.5).abs() < 0.02, "{won}");
+}
+
+/// `profiles/outage-breaker.toml`: every transition at the time the profile's comment works
+/// out from pybreaker's and resilience4j's rules (calls every 10 ms, 5 ms each).
+#[test]
+fn outage_breaker_profile_transitions_at_the_worked_out_times() {
+    use resilbench::strategy::breaker::State::{Closed, HalfOpen, Open};
+    let r = run_virtual(&shipped("outage-breaker.toml"));
+    let none = strategy(&r, "no-breaker");
+    assert_eq!(none.status, map(&[("OK", 2000), ("UNAVAILABLE", 1000)]));
+    assert!(none.breaker.is_none());
+
+    let check = |name: &str, want: &[(f64, resilbench::strategy::breaker::State)]| {
+        let s = strategy(&r, name);
+        let b = s.breaker.as_ref().unwrap();
+        let got: Vec<_> = b.transitions.iter().map(|t| (t.at_s, t.to)).collect();
+        assert_eq!(got.len(), want.len(), "{name}: {got:?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!((g.0 - w.0).abs() < 1e-6 && g.1 == w.1, "{name}: {got:?}");
+        }
+        assert_eq!(b.opened, 4, "{name}");
+        // Every refused call is a call the backend never saw.
+        let backend = s.backend.as_ref().unwrap().received;
+        assert_eq!(backend + b.short_circuited, 3000, "{name}");
+        (b.short_circuited, s.counts.succeeded)
+    };
+    // pybreaker: 5th failure at 10.04 s; trials at exactly +3 s (inclusive) fail until 22.04.
+    let py = check(
+        "pybreaker",
+        &[
+            (10.04, Open),
+            (13.04, HalfOpen),
+            (13.04, Open),
+            (16.04, HalfOpen),
+            (16.04, Open),
+            (19.04, HalfOpen),
+            (19.04, Open),
+            (22.04, HalfOpen),
+            (22.045, Closed),
+        ],
+    );
+    // Refused: 10.05-13.03, 13.05-16.03, 16.05-19.03, 19.05-22.03: 4 × 299 calls.
+    // The calls from 20.00 s to 22.03 s are refused though the backend is back: 204 more
+    // failures than the outage's 1000.
+    assert_eq!(py, (4 * 299, 3000 - 1000 - 204));
+    // resilience4j: 10th failure at 10.09 s makes the window 50%; 5 trials strictly after
+    // each 3 s wait; the 5th successful trial closes it at 22.29 + 5 ms.
+    let r4j = check(
+        "resilience4j",
+        &[
+            (10.09, Open),
+            (13.10, HalfOpen),
+            (13.14, Open),
+            (16.15, HalfOpen),
+            (16.19, Open),
+            (19.20, HalfOpen),
+            (19.24, Open),
+            (22.25, HalfOpen),
+            (22.295, Closed),
+        ],
+    );
+    // Refused: 10.10-13.09, 13.15-16.14, 16.20-19.19, 19.25-22.24: 4 × 300 calls.
+    // The calls from 20.00 s to 22.24 s are refused: 225.
+    assert_eq!(r4j, (4 * 300, 3000 - 1000 - 225));
+}
