@@ -387,3 +387,50 @@ fn outage_breaker_profile_transitions_at_the_worked_out_times() {
     // The calls from 20.00 s to 22.24 s are refused: 225.
     assert_eq!(r4j, (4 * 300, 3000 - 1000 - 225));
 }
+
+/// `profiles/fan-out.toml`: a call that needs all N sub-calls is slow when any is: the slow
+/// fraction is 1 − (1 − p)^N, within four standard errors; the sub-calls' latency does not
+/// change with N; waiting for the first 95 of 100 removes the tail.
+#[test]
+fn fan_out_profile_slow_fraction_is_one_minus_one_minus_p_to_the_n() {
+    use resilbench::record::histogram::Hist;
+    let r = run_virtual(&shipped("fan-out.toml"));
+    let p: f64 = 0.01;
+    let slow_fraction = |s: &StrategyResult| {
+        let h = Hist::decode(&s.histograms.e2e).unwrap();
+        // Fast calls take 1 ms, slow ones 100 ms: 50 ms splits them.
+        let slow: u64 = h
+            .inner()
+            .iter_recorded()
+            .filter(|v| v.value_iterated_to() >= 50_000)
+            .map(|v| v.count_at_value())
+            .sum();
+        slow as f64 / h.count() as f64
+    };
+    for (name, n) in [("n1", 1), ("n10", 10), ("n100", 100)] {
+        let s = strategy(&r, name);
+        let calls = s.counts.sent;
+        assert_eq!(s.counts.succeeded, calls, "{name}");
+        let fan = s.fan_out.as_ref().unwrap();
+        assert_eq!(fan.sub_calls, calls * n, "{name}");
+        assert_eq!(s.backend.as_ref().unwrap().received, calls * n, "{name}");
+        // Per sub-call, 1% are slow whatever N is.
+        let sub = fan.latency_ms.unwrap();
+        assert_eq!(sub.p50, 1.0, "{name}");
+        assert!(sub.p999 >= 100.0, "{name}");
+        let want = 1.0 - (1.0 - p).powi(n as i32);
+        let se = (want * (1.0 - want) / calls as f64).sqrt();
+        let got = slow_fraction(s);
+        assert!(
+            (got - want).abs() < 4.0 * se,
+            "{name}: slow {got:.4}, want {want:.4} ± {:.4}",
+            4.0 * se
+        );
+    }
+    // The first 95 of 100: slow only with six or more slow sub-calls, P ≈ 0.05%.
+    let first = strategy(&r, "n100-first-95");
+    assert!(slow_fraction(first) < 0.003, "{}", slow_fraction(first));
+    let fan = first.fan_out.as_ref().unwrap();
+    assert_eq!(fan.sub_calls, first.counts.sent * 95);
+    assert!(first.latency_ms.e2e.unwrap().p99 < 2.0);
+}
