@@ -434,3 +434,42 @@ fn fan_out_profile_slow_fraction_is_one_minus_one_minus_p_to_the_n() {
     assert_eq!(fan.sub_calls, first.counts.sent * 95);
     assert!(first.latency_ms.e2e.unwrap().p99 < 2.0);
 }
+
+/// `profiles/idempotency.toml`: 5% of mutations lose their reply after the side effect.
+/// Retries without a key run it again; with a key (and the backend's dedup) nothing runs twice,
+/// for retries and hedges alike.
+#[test]
+fn idempotency_profile_keys_stop_duplicate_side_effects() {
+    let r = run_virtual(&shipped("idempotency.toml"));
+    let figures = |name: &str| {
+        let s = strategy(&r, name);
+        let b = s.backend.as_ref().unwrap();
+        assert_eq!(b.received, s.attempts.total, "{name}");
+        (s, b.executed, b.duplicate_side_effects)
+    };
+    let (none, executed, duplicates) = figures("no-retry");
+    let calls = none.counts.sent;
+    assert_eq!((executed, duplicates), (calls, 0));
+    let lost = none.status["UNAVAILABLE"] as f64 / calls as f64;
+    assert!((lost - 0.05).abs() < 0.015, "{lost}");
+
+    // Without a key, every retry executes the mutation again.
+    let (no_key, executed, duplicates) = figures("retry-no-key");
+    assert!(no_key.attempts.retries > 0);
+    assert_eq!(duplicates, no_key.attempts.retries);
+    assert_eq!(executed, no_key.attempts.total);
+    let share = duplicates as f64 / calls as f64;
+    assert!(share > 0.03 && share < 0.07, "{share}");
+
+    // With a key: as many retries, one execution per call, every call succeeds.
+    let (key, executed, duplicates) = figures("retry-with-key");
+    assert!(key.attempts.retries > 0);
+    assert_eq!((executed, duplicates), (calls, 0));
+    assert_eq!(key.counts.succeeded, calls);
+
+    // Hedges repeat requests too; a key makes them safe.
+    let (hedge, executed, duplicates) = figures("hedge-with-key");
+    assert!(hedge.attempts.hedges > calls / 10);
+    assert_eq!((executed, duplicates), (calls, 0));
+    assert_eq!(hedge.counts.succeeded, calls);
+}
