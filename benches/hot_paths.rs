@@ -90,6 +90,7 @@ fn recorder(c: &mut Criterion) {
             idempotency_key: false,
             sent_deadline: Some(config.start + config.deadline),
             meter: Arc::new(CallMeter::default()),
+            commit: None,
         };
         let outcomes: [Outcome; 2] = [
             Ok(Reply {

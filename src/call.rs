@@ -50,6 +50,100 @@ pub struct Call {
     pub sent_deadline: Option<Instant>,
     /// Counters shared by every attempt of this call.
     pub meter: Arc<CallMeter>,
+    /// Told when this attempt's response headers arrive, which commits the call to it (gRFC
+    /// A6); set by a hedging layer, which then cancels the other attempts. `None` when no
+    /// layer above listens.
+    pub commit: Option<Commit>,
+}
+
+/// The attempts of one call racing to commit it: a hedging layer makes one per call and gives
+/// each attempt a [`Commit`] handle.
+///
+/// gRFC A6 ("When Retries are Valid"): an RPC is committed once response headers arrive;
+/// grpc-java's `RetriableStream` then commits to that attempt and cancels the others and any
+/// hedge still to come. A server answers an error that comes before any message Trailers-Only
+/// (no headers), so in practice a stream commits with its first message and a unary call only
+/// with its reply.
+///
+/// A commit happens while the attempt's future is polled, usually by the hedging layer's own
+/// task; the race also wakes the task last [registered](CommitRace::register), for attempts
+/// driven elsewhere.
+#[derive(Debug)]
+pub struct CommitRace {
+    winner: AtomicU32,
+    waker: std::sync::Mutex<Option<std::task::Waker>>,
+    parent: Option<Commit>,
+}
+
+/// No attempt has committed yet.
+const NO_WINNER: u32 = u32::MAX;
+
+impl CommitRace {
+    /// A race whose winner also commits `parent` (the attempt of an outer hedging layer that
+    /// this whole race runs inside).
+    pub fn new(parent: Option<Commit>) -> Arc<Self> {
+        Arc::new(Self {
+            winner: AtomicU32::new(NO_WINNER),
+            waker: std::sync::Mutex::new(None),
+            parent,
+        })
+    }
+
+    /// The handle of attempt number `attempt`.
+    pub fn handle(self: &Arc<Self>, attempt: u32) -> Commit {
+        Commit {
+            race: Arc::clone(self),
+            attempt,
+        }
+    }
+
+    /// The attempt that committed the call, if one has.
+    pub fn winner(&self) -> Option<u32> {
+        match self.winner.load(Ordering::Acquire) {
+            NO_WINNER => None,
+            n => Some(n),
+        }
+    }
+
+    /// Wakes `waker` at the commit.
+    pub fn register(&self, waker: &std::task::Waker) {
+        let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+}
+
+/// One attempt's entry in a [`CommitRace`].
+#[derive(Debug, Clone)]
+pub struct Commit {
+    race: Arc<CommitRace>,
+    attempt: u32,
+}
+
+impl Commit {
+    /// The attempt's response headers arrived: the first attempt to say so wins the race.
+    pub fn commit(&self) {
+        if self
+            .race
+            .winner
+            .compare_exchange(NO_WINNER, self.attempt, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            let waker = self
+                .race
+                .waker
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(w) = waker {
+                w.wake();
+            }
+            if let Some(parent) = &self.race.parent {
+                parent.commit();
+            }
+        }
+    }
 }
 
 /// Why an attempt is being sent.

@@ -434,3 +434,45 @@ name = "s"
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// Over real TCP, through the gRPC transport: a stream's response headers commit the call
+/// (gRFC A6), so a hedge due after them is never sent. Each stream takes about 100 ms and
+/// its headers come after 5 ms; without the commit every call would be hedged at 50 ms.
+#[test]
+fn response_headers_commit_a_hedged_stream_over_tcp() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        r#"
+[load]
+arrival = "constant"
+rate = 50
+duration = "1s"
+deadline = "2s"
+method = "stream"
+[backend]
+latency = "5ms"
+[backend.stream]
+messages = 10
+interval = "10ms"
+[[strategies]]
+name = "hedged"
+[[strategies.layers]]
+kind = "grpc_hedge"
+max_attempts = 2
+hedging_delay = "50ms"
+"#,
+    )
+    .unwrap();
+    let out = resilbench(&["run", "s.toml", "--out", "out", "--quiet"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = Results::read(&dir.path().join("out/results.json")).unwrap();
+    let s = &r.strategies[0];
+    assert_eq!(s.counts.succeeded, 50);
+    assert_eq!(s.stream.unwrap().messages, 500);
+    assert!(
+        s.attempts.hedges < 25,
+        "{} of 50 calls hedged after their headers",
+        s.attempts.hedges
+    );
+}

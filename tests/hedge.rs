@@ -270,3 +270,92 @@ hedging_delay = "20ms"
     assert_eq!(slow.received, s.attempts.hedges);
     assert_eq!(s.attempts.hedges_won, s.attempts.hedges);
 }
+
+/// A server stream: 5 ms to its first message, then 9 more 1 ms apart; `layer` is the
+/// strategy's hedging layer.
+fn stream_plan(latency: &str, layer: &str) -> resilbench::profile::Plan {
+    plan(&format!(
+        r#"
+seed = 5
+[load]
+arrival = "constant"
+rate = 10
+duration = "1s"
+deadline = "1s"
+method = "stream"
+[backend]
+latency = {latency}
+[backend.stream]
+messages = 10
+interval = "1ms"
+[[strategies]]
+name = "hedged"
+[[strategies.layers]]
+{layer}
+"#
+    ))
+}
+
+/// gRFC A6: the first response headers commit the call to their attempt. A hedge already out
+/// is cancelled and no further hedge goes; the committed stream runs to its end.
+#[test]
+fn a_stream_commits_at_its_first_message_and_cancels_the_hedges() {
+    let layer = |delay: &str| {
+        format!(
+            "kind = \"grpc_hedge\"\nmax_attempts = 3\nhedging_delay = \"{delay}\"\nnon_fatal_status_codes = [\"UNAVAILABLE\"]"
+        )
+    };
+    // Hedge at 3 ms, original's first message at 5 ms: the hedge is cancelled and the third
+    // attempt (due at 6 ms) never goes.
+    let r = run_virtual(&stream_plan("\"5ms\"", &layer("3ms")));
+    let s = &r.strategies[0];
+    let calls = s.counts.offered;
+    assert_eq!(calls, 10);
+    assert_eq!(s.counts.succeeded, calls);
+    assert_eq!(s.attempts.per_call, [(2, calls)].into_iter().collect());
+    assert_eq!(
+        (
+            s.attempts.hedges,
+            s.attempts.hedges_won,
+            s.attempts.hedges_cancelled
+        ),
+        (calls, 0, calls)
+    );
+    assert_eq!(s.attempts.status.get("CANCELLED"), Some(&calls));
+    assert_eq!(s.backend.as_ref().unwrap().wasted, calls);
+    let e2e = s.latency_ms.e2e.unwrap();
+    // 5 ms + 9 × 1 ms, as HdrHistogram's 3 significant digits report it.
+    assert!(e2e.p50 >= 14.0 && e2e.max < 14.01, "{e2e:?}");
+    assert_eq!(s.stream.unwrap().messages, 10 * calls);
+
+    // Hedging delay 7 ms: the call is committed at 5 ms, before any hedge is due.
+    let r = run_virtual(&stream_plan("\"5ms\"", &layer("7ms")));
+    let s = &r.strategies[0];
+    assert_eq!(s.attempts.total, s.counts.offered);
+    assert_eq!(s.attempts.hedges, 0);
+    assert_eq!(s.counts.succeeded, s.counts.offered);
+}
+
+/// tower's hedge: a stream's latency is the time to its response headers (when tower's inner
+/// future resolves), so the hedge delay is a percentile of first-message times, and the first
+/// stream to start is the one that runs.
+#[test]
+fn an_adaptive_hedge_on_streams_races_to_the_first_message() {
+    // First messages from 1 to 9 ms; whole streams take 9 ms more.
+    let p = stream_plan(
+        "{ dist = \"uniform\", min = \"1ms\", max = \"9ms\" }",
+        "kind = \"hedge\"\npercentile = 0.5\nmin_data_points = 1\nperiod = \"100ms\"",
+    );
+    let mut p = p;
+    p.load.rate = 200.0;
+    let r = run_virtual(&p);
+    let s = &r.strategies[0];
+    assert_eq!(s.counts.succeeded, s.counts.offered);
+    // With whole-stream latencies (10 to 18 ms) in the histogram, no hedge would ever go
+    // before a first message; with first-message times, about half the calls are hedged.
+    let share = s.attempts.hedges as f64 / s.counts.offered as f64;
+    assert!(share > 0.3 && share < 0.7, "{share}");
+    // Every race ends with one attempt cancelled, and each call ran one whole stream.
+    assert_eq!(s.attempts.hedges_cancelled, s.attempts.hedges);
+    assert_eq!(s.stream.unwrap().messages, 10 * s.counts.offered);
+}

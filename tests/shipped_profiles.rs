@@ -473,3 +473,52 @@ fn idempotency_profile_keys_stop_duplicate_side_effects() {
     assert_eq!((executed, duplicates), (calls, 0));
     assert_eq!(hedge.counts.succeeded, calls);
 }
+
+/// `profiles/streaming.toml`: A6's commit rule. Failures before the first message are retried
+/// (or hedged); failures after message 5 are committed and end the call.
+#[test]
+fn streaming_profile_retries_only_before_the_first_message() {
+    let r = run_virtual(&shipped("streaming.toml"));
+    let after_message_5 = |s: &StrategyResult| {
+        let stream = s.stream.unwrap();
+        // Each committed failure came right after message 5.
+        assert_eq!(
+            stream.messages_before_failure,
+            5 * stream.failed_after_commit,
+            "{}",
+            s.name
+        );
+        stream.failed_after_commit
+    };
+    let none = strategy(&r, "no-retry");
+    let calls = none.counts.sent;
+    let failed = none.counts.failed as f64 / calls as f64;
+    assert!((failed - 0.08).abs() < 0.02, "{failed}");
+    let committed = after_message_5(none);
+    assert!(committed > 0);
+
+    // Retries: every committed failure is refused as `committed`; the others are retried and
+    // fail only when all three attempts do.
+    let retry = strategy(&r, "grpc-retry");
+    let committed = after_message_5(retry);
+    assert_eq!(retry.attempts.retry_denied["committed"], committed);
+    let exhausted = retry
+        .attempts
+        .retry_denied
+        .get("max_attempts")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(retry.status["UNAVAILABLE"], committed + exhausted);
+    assert!(exhausted * 10 < committed);
+    assert!(retry.attempts.retries > 0);
+
+    // Hedges: sent only for calls with no message after 10 ms; the first message cancels the
+    // other attempt; committed failures end the call as with retries.
+    let hedge = strategy(&r, "grpc-hedge");
+    let committed = after_message_5(hedge);
+    let a = &hedge.attempts;
+    assert!(a.hedges > 0 && a.hedges * 4 < calls, "{} hedges", a.hedges);
+    assert!(a.hedges_cancelled > 0 && a.hedges_cancelled <= a.hedges);
+    assert!(hedge.status["UNAVAILABLE"] - committed < committed / 10);
+    assert_eq!(hedge.backend.as_ref().unwrap().wasted, a.hedges_cancelled);
+}

@@ -117,6 +117,7 @@ pub async fn drive(
                 .propagate_deadline
                 .then(|| intended + spec.deadline.saturating_sub(spec.deadline_margin)),
             meter: Arc::clone(&meter),
+            commit: None,
         };
         let stack = stack.clone();
         let recorder = Arc::clone(&recorder);

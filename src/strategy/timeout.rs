@@ -135,6 +135,7 @@ mod tests {
             idempotency_key: false,
             sent_deadline: Some(now + deadline_in),
             meter: Arc::new(CallMeter::default()),
+            commit: None,
         }
     }
 

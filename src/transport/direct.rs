@@ -74,6 +74,7 @@ impl Service<Call> for DirectTransport {
     fn call(&mut self, call: Call) -> Self::Future {
         let backend = Arc::clone(&self.backend);
         let req = incoming(&call);
+        let commit = call.commit;
         Box::pin(async move {
             if req.method != Method::Stream {
                 return answer_to_outcome(backend.handle(req).await, 0);
@@ -82,7 +83,15 @@ impl Service<Call> for DirectTransport {
             let mut messages = 0;
             while let Some(event) = events.recv().await {
                 match event {
-                    StreamEvent::Message(_) => messages += 1,
+                    StreamEvent::Message(_) => {
+                        // The backend's headers go with its first message.
+                        if messages == 0
+                            && let Some(c) = &commit
+                        {
+                            c.commit();
+                        }
+                        messages += 1;
+                    }
                     StreamEvent::End(answer) => return answer_to_outcome(answer, messages),
                 }
             }

@@ -158,11 +158,16 @@ impl Service<Call> for GrpcTransport {
                         script: vec![],
                     },
                 );
+                let commit = call.commit.clone();
                 Box::pin(async move {
                     let mut stream = match client.stream(request).await {
                         Ok(response) => response.into_inner(),
                         Err(status) => return Err(status_to_failure(&status, 0, false)),
                     };
+                    // The response headers arrived: the call is committed (gRFC A6).
+                    if let Some(c) = &commit {
+                        c.commit();
+                    }
                     let mut messages = 0;
                     loop {
                         match stream.message().await {

@@ -262,6 +262,7 @@ pub fn drive(
                         .propagate_deadline
                         .then(|| intended + deadline.saturating_sub(s.deadline_margin)),
                     meter: Arc::new(CallMeter::default()),
+                    commit: None,
                 };
                 let outcome = stack.oneshot(call).await;
                 Ended {

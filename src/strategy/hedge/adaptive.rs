@@ -4,7 +4,8 @@
 //! percentile expected latency".
 //!
 //! - The latency of every *successful* attempt (the original or the hedge, each from its own
-//!   send) is recorded in a rotating histogram: two histograms, one written and one read, that
+//!   send to its response headers, when tower's inner future resolves: a unary call's reply, a
+//!   stream's first message) is recorded in a rotating histogram: two histograms, one written and one read, that
 //!   swap every `period`, so the read one always holds one whole recent period (two periods
 //!   without a rotation clear both).
 //! - A call is hedged only if the read histogram holds at least `min_data_points` values when
@@ -12,7 +13,9 @@
 //!   `percentile` (tower reads it in whole milliseconds; here in microseconds, HdrHistogram's 3
 //!   significant digits).
 //! - At most one hedge per call. The first attempt to end decides the call, whatever its
-//!   outcome (tower's `Select`), and the other is cancelled.
+//!   outcome (tower's `Select`), and the other is cancelled. A stream decides the race when its
+//!   response headers arrive (tower's future resolves then; gRFC A6 commits the call): the
+//!   other attempt is cancelled, or the hedge not sent, and the stream's end is the call's.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,7 +28,7 @@ use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
 
 use super::super::{Event, EventSink};
-use crate::call::{AttemptKind, Call, Failure, Outcome, Reply};
+use crate::call::{AttemptKind, Call, CommitRace, Failure, Outcome, Reply};
 use crate::clock::Clock;
 use crate::transport::BoxFuture;
 
@@ -182,6 +185,24 @@ where
     }
 }
 
+/// Once an attempt of `race` has committed the call, drops the other (or the hedge still to
+/// come) and the timer. `attempts` are the original and the hedge, by number.
+fn settle(
+    race: &CommitRace,
+    settled: &mut bool,
+    due: &mut Option<crate::clock::Sleep>,
+    attempts: &mut [&mut Option<BoxFuture<Outcome>>; 2],
+) {
+    if *settled {
+        return;
+    }
+    if let Some(winner) = race.winner() {
+        *settled = true;
+        *due = None;
+        *attempts[usize::from(winner == 0)] = None;
+    }
+}
+
 impl<S> AdaptiveHedge<S>
 where
     S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
@@ -191,25 +212,45 @@ where
         self.histogram.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// One attempt, its latency recorded if it succeeds.
-    fn attempt(&self, call: &Call, kind: AttemptKind, number: u32) -> BoxFuture<Outcome> {
+    /// Attempt number `number` of `race`; if it succeeds, its latency is recorded: the time
+    /// to its response headers, which is when tower's inner future resolves (a stream's first
+    /// message here; a unary call's reply).
+    fn attempt(
+        &self,
+        call: &Call,
+        kind: AttemptKind,
+        number: u32,
+        race: &Arc<CommitRace>,
+    ) -> BoxFuture<Outcome> {
         let mut attempt = call.clone();
         attempt.kind = kind;
         attempt.previous_attempts = number;
-        let (inner, clock, histogram) = (
+        attempt.commit = Some(race.handle(number));
+        let (inner, clock, histogram, race) = (
             self.inner.clone(),
             self.clock.clone(),
             Arc::clone(&self.histogram),
+            Arc::clone(race),
         );
         Box::pin(async move {
             let sent = clock.now();
-            let outcome = inner.oneshot(attempt).await;
+            let mut future = std::pin::pin!(inner.oneshot(attempt));
+            let mut headers = None;
+            let outcome = std::future::poll_fn(|cx| {
+                let poll = future.as_mut().poll(cx);
+                if headers.is_none() && race.winner() == Some(number) {
+                    headers = Some(clock.now());
+                }
+                poll
+            })
+            .await;
             if outcome.is_ok() {
                 let now = clock.now();
+                let at = headers.unwrap_or(now);
                 histogram
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .record(now, now.saturating_duration_since(sent));
+                    .record(now, at.saturating_duration_since(sent));
             }
             outcome
         })
@@ -222,22 +263,43 @@ where
             (h.len(now) >= self.settings.min_data_points.max(1))
                 .then(|| h.quantile(now, self.settings.percentile))
         };
-        let mut original = self.attempt(&call, AttemptKind::Original, 0);
+        let race = CommitRace::new(call.commit.clone());
+        let first = self.attempt(&call, AttemptKind::Original, 0, &race);
         let Some(delay) = delay else {
-            return original.await;
+            return first.await;
         };
+        let mut original = Some(first);
         let mut due = Some(self.clock.sleep_until(now + delay));
         let mut hedge: Option<BoxFuture<Outcome>> = None;
+        let (mut hedged, mut settled) = (false, false);
         let (this, hedge_call) = (self.clone(), call.clone());
         let (outcome, by_hedge, hedged) = std::future::poll_fn(move |cx: &mut Context<'_>| {
-            if let Poll::Ready(out) = original.as_mut().poll(cx) {
-                return Poll::Ready((out, false, hedge.is_some()));
+            // Once an attempt commits the call (its response headers arrived: gRFC A6), it is
+            // the only one left: the hedge is not sent, or the other attempt is cancelled.
+            race.register(cx.waker());
+            settle(
+                &race,
+                &mut settled,
+                &mut due,
+                &mut [&mut original, &mut hedge],
+            );
+            if let Some(o) = original.as_mut()
+                && let Poll::Ready(out) = o.as_mut().poll(cx)
+            {
+                return Poll::Ready((out, false, hedged));
             }
+            settle(
+                &race,
+                &mut settled,
+                &mut due,
+                &mut [&mut original, &mut hedge],
+            );
             if let Some(sleep) = due.as_mut()
                 && Pin::new(sleep).poll(cx).is_ready()
             {
                 due = None;
-                hedge = Some(this.attempt(&hedge_call, AttemptKind::Hedge, 1));
+                hedged = true;
+                hedge = Some(this.attempt(&hedge_call, AttemptKind::Hedge, 1, &race));
             }
             if let Some(h) = hedge.as_mut()
                 && let Poll::Ready(out) = h.as_mut().poll(cx)

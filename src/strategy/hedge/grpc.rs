@@ -6,6 +6,11 @@
 //! Each carries `grpc-previous-rpc-attempts` = the attempts sent before it. When an attempt
 //! ends:
 //! - OK: the call succeeds; the other attempts are cancelled; the throttle gains `tokenRatio`.
+//!
+//! An attempt whose response headers arrive (a stream's first message) *commits* the call (A6,
+//! "When Retries are Valid"; grpc-java's `RetriableStream.headersRead` commits the substream):
+//! the other attempts are cancelled, no further hedge is sent, and that attempt's end is the
+//! call's, whatever its status.
 //! - a status outside `nonFatalStatusCodes` (or a failure after response headers, which commits
 //!   the call): the call fails with it; the others are cancelled.
 //! - a non-fatal status: it takes a throttle token; the next hedge goes *now* (A6: "the next
@@ -36,7 +41,7 @@ use tower::{Layer, Service, ServiceExt};
 use super::super::retry::grpc::Codes;
 use super::super::retry::throttle::Throttle;
 use super::super::{Event, EventSink};
-use crate::call::{AttemptKind, Call, Failure, Outcome, Reply};
+use crate::call::{AttemptKind, Call, CommitRace, Failure, Outcome, Reply};
 use crate::clock::Clock;
 use crate::status::Pushback;
 use crate::transport::BoxFuture;
@@ -137,19 +142,37 @@ enum Woken {
     Ended(usize, Outcome),
     /// The next hedge is due.
     Due,
+    /// An attempt's response headers arrived (see [`CommitRace`]).
+    Committed,
 }
 
 /// The attempts of one call that are out, with the number each was sent as.
 type Outstanding = Vec<(u32, BoxFuture<Outcome>)>;
 
-/// Waits for the first attempt to end, or for `due`.
-async fn next_event(outstanding: &mut Outstanding, due: Option<crate::clock::Sleep>) -> Woken {
+/// Waits for the first attempt to end, for `due`, or for an attempt to commit the call in
+/// `race` (when given).
+async fn next_event(
+    outstanding: &mut Outstanding,
+    due: Option<crate::clock::Sleep>,
+    race: Option<&CommitRace>,
+) -> Woken {
     let mut due = due;
+    let committed = || race.is_some_and(|r| r.winner().is_some());
     std::future::poll_fn(move |cx: &mut Context<'_>| {
+        if let Some(r) = race {
+            r.register(cx.waker());
+        }
         for (i, (_, attempt)) in outstanding.iter_mut().enumerate() {
+            // The attempt that commits first wins, whatever the ones after it would do.
+            if committed() {
+                return Poll::Ready(Woken::Committed);
+            }
             if let Poll::Ready(outcome) = attempt.as_mut().poll(cx) {
                 return Poll::Ready(Woken::Ended(i, outcome));
             }
+        }
+        if committed() {
+            return Poll::Ready(Woken::Committed);
         }
         if let Some(sleep) = due.as_mut()
             && Pin::new(sleep).poll(cx).is_ready()
@@ -192,6 +215,9 @@ where
         // When the next attempt goes; `None` once no more will.
         let mut next: Option<Instant> = Some(self.clock.now());
         let mut last_failure: Option<Failure> = None;
+        let race = CommitRace::new(call.commit.clone());
+        // Once an attempt commits the call: no more hedges, and the others are dropped.
+        let (mut commit_seen, mut dropped) = (false, 0);
         loop {
             let now = self.clock.now();
             while let Some(at) = next
@@ -205,6 +231,7 @@ where
                 }
                 let mut attempt = call.clone();
                 attempt.previous_attempts = sent;
+                attempt.commit = Some(race.handle(sent));
                 attempt.kind = if sent == 0 {
                     AttemptKind::Original
                 } else {
@@ -221,18 +248,29 @@ where
                 );
             }
             let due = next.map(|at| self.clock.sleep_until(at));
-            let (i, outcome) = match next_event(&mut outstanding, due).await {
-                Woken::Due => continue,
-                Woken::Ended(i, outcome) => (i, outcome),
+            let listen = (!commit_seen).then_some(&*race);
+            let ended = match next_event(&mut outstanding, due, listen).await {
+                Woken::Due | Woken::Committed => None,
+                Woken::Ended(i, outcome) => Some((outstanding.swap_remove(i).0, outcome)),
             };
-            let (number, _) = outstanding.swap_remove(i);
+            if !commit_seen && let Some(winner) = race.winner() {
+                // A6: the call is committed to this attempt; the others are cancelled.
+                commit_seen = true;
+                next = None;
+                let before = outstanding.len();
+                outstanding.retain(|(n, _)| *n == winner);
+                dropped += before - outstanding.len();
+            }
+            let Some((number, outcome)) = ended else {
+                continue;
+            };
             let failure = match outcome {
                 Ok(reply) => {
                     if let Some(t) = &self.throttle {
                         t.on_success();
                     }
                     self.report_tokens();
-                    self.decided(&call, number, outstanding.len());
+                    self.decided(&call, number, outstanding.len() + dropped);
                     return Ok(reply);
                 }
                 Err(failure) => failure,
@@ -249,7 +287,7 @@ where
                 self.report_tokens();
             }
             if fatal {
-                self.decided(&call, number, outstanding.len());
+                self.decided(&call, number, outstanding.len() + dropped);
                 return Err(failure);
             }
             // A hedge still to come goes at once, or after the pushback's delay; a pushback

@@ -207,6 +207,7 @@ mod tests {
             idempotency_key: false,
             sent_deadline: Some(now),
             meter: Arc::new(CallMeter::default()),
+            commit: None,
         }
     }
 
