@@ -247,3 +247,80 @@ throttle = { max_tokens = 10, token_ratio = 0.1 }
     assert!(!html.contains("<h3>Retries</h3>"));
     assert!(!html.contains("chart-tokens"));
 }
+
+/// Hedging, breakers and fan-out get a table with one column group per kind of layer present
+/// (a strategy without that layer shows dashes), and breakers a state chart; a run without
+/// them has neither.
+#[test]
+fn hedges_breakers_and_fan_outs_get_a_table_and_breakers_a_chart() {
+    let p = crate::common::plan(
+        r#"
+seed = 3
+[load]
+rate = 100
+duration = "3s"
+[backend]
+latency = "1ms"
+[[phases]]
+kind = "outage"
+start = "1s"
+duration = "1s"
+[[strategies]]
+name = "plain"
+[[strategies]]
+name = "breaker"
+layers = [{ kind = "pybreaker", fail_max = 5, reset_timeout = "500ms" }]
+[[strategies]]
+name = "hedged"
+layers = [{ kind = "grpc_hedge", max_attempts = 2, hedging_delay = "0s" }]
+[[strategies]]
+name = "fan"
+layers = [{ kind = "fan_out", n = 3 }]
+"#,
+    );
+    let doc = ResultsDoc::from_results(crate::common::run_virtual(&p));
+    let html = report::render(&doc);
+    let start = html
+        .find("<h3>Hedges, breakers and fan-out</h3>")
+        .expect("a layers table");
+    let table = &html[start..];
+    let table = &table[..table.find("</table>").unwrap()];
+    for th in ["hedges", "short-circuited", "sub-calls"] {
+        assert!(table.contains(&format!("<th>{th}</th>")), "{table}");
+    }
+    // Every row has the name and 3 + 3 + 2 figures.
+    let rows: Vec<&str> = table.split("<tr>").skip(2).collect();
+    assert_eq!(rows.len(), 4, "{table}");
+    for row in &rows {
+        assert_eq!(row.matches("<td").count(), 9, "{row}");
+    }
+    let s = |name: &str| {
+        doc.results
+            .strategies
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+    };
+    let b = s("breaker").breaker.as_ref().unwrap();
+    assert!(b.short_circuited > 0);
+    assert!(
+        rows[1].contains(&format!(
+            "<td>{}</td><td>0</td><td>{}</td>",
+            b.short_circuited, b.opened
+        )),
+        "{}",
+        rows[1]
+    );
+    let fan = s("fan").fan_out.as_ref().unwrap();
+    assert!(fan.sub_calls > 0);
+    assert!(
+        rows[3].contains(&format!("<td>{}</td>", fan.sub_calls)),
+        "{}",
+        rows[3]
+    );
+    assert!(html.contains("id=\"chart-breaker\""), "a breaker chart");
+
+    let html = render(&fixture_json("run-a.json"));
+    assert!(!html.contains("Hedges, breakers and fan-out"));
+    assert!(!html.contains("chart-breaker"));
+}

@@ -71,6 +71,11 @@ pub fn render(doc: &ResultsDoc) -> String {
         body.push_str(&table);
         body.push_str("</div>\n");
     }
+    if let Some(table) = verdict::layers(doc) {
+        body.push_str("<h3>Hedges, breakers and fan-out</h3>\n<div class=\"wide\">\n");
+        body.push_str(&table);
+        body.push_str("</div>\n");
+    }
     body.push_str("</section>\n<section id=\"profile\">\n<h2>The profile</h2>\n");
     body.push_str(&words::profile(&r.profile));
     body.push_str("</section>\n<section id=\"charts\">\n<h2>Charts</h2>\n");
@@ -173,6 +178,17 @@ fn charts(doc: &ResultsDoc) -> Vec<(String, Chart, String)> {
             "How many attempts each completed call made.".to_string(),
         ),
     ];
+    if let Some(chart) = charts::timeline::breaker(doc, &bands) {
+        out.push((
+            "chart-breaker".into(),
+            chart,
+            "Each circuit breaker's state, at the exact times it changed (the transitions in \
+             results.json). Open: calls fail at once without reaching the backend; half-open: \
+             trial calls decide whether it closes or opens again. Lines are set slightly apart \
+             where breakers agree."
+                .to_string(),
+        ));
+    }
     for (n, key) in charts::timeline::extra_keys(doc).into_iter().enumerate() {
         let (id, caption) = match key.as_str() {
             "tokens" => (

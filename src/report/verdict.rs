@@ -189,6 +189,74 @@ pub fn retries(doc: &ResultsDoc) -> Option<String> {
     Some(out)
 }
 
+/// What the hedging, breaker and fan-out layers did, one column group per kind of layer any
+/// strategy has. `None` when no strategy hedged, had a breaker or fanned out.
+pub fn layers(doc: &ResultsDoc) -> Option<String> {
+    let strategies = &doc.results.strategies;
+    let hedged = strategies.iter().any(|s| s.attempts.hedges > 0);
+    let breaker = strategies.iter().any(|s| s.breaker.is_some());
+    let fan_out = strategies.iter().any(|s| s.fan_out.is_some());
+    if !(hedged || breaker || fan_out) {
+        return None;
+    }
+    let mut out = String::from("<table>\n<thead><tr><th class=\"name\">strategy</th>");
+    if hedged {
+        out.push_str("<th>hedges</th><th>won by a hedge</th><th>attempts cancelled</th>");
+    }
+    if breaker {
+        out.push_str("<th>short-circuited</th><th>fallbacks</th><th>times opened</th>");
+    }
+    if fan_out {
+        out.push_str("<th>sub-calls</th><th>sub-call p99 ms</th>");
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    let dashes = |n: usize| "<td>–</td>".repeat(n);
+    for (i, s) in strategies.iter().enumerate() {
+        out.push_str(&format!("<tr>{}", name_cell(&s.name, &palette::css(i))));
+        let a = &s.attempts;
+        if hedged {
+            out.push_str(&format!(
+                "<td>{}</td><td>{}</td><td>{}</td>",
+                a.hedges, a.hedges_won, a.hedges_cancelled
+            ));
+        }
+        if breaker {
+            out.push_str(&s.breaker.as_ref().map_or_else(
+                || dashes(3),
+                |b| {
+                    format!(
+                        "<td>{}</td><td>{}</td><td>{}</td>",
+                        b.short_circuited, b.fallback, b.opened
+                    )
+                },
+            ));
+        }
+        if fan_out {
+            out.push_str(&s.fan_out.as_ref().map_or_else(
+                || dashes(2),
+                |f| {
+                    format!(
+                        "<td>{}</td><td>{}</td>",
+                        f.sub_calls,
+                        f.latency_ms.map_or_else(
+                            || "–".to_string(),
+                            |l| crate::report::charts::short(l.p99)
+                        )
+                    )
+                },
+            ));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str(
+        "</tbody>\n</table>\n<p class=\"note\">attempts cancelled: attempts dropped because \
+         another attempt of their call decided it first (hedge races, commits). \
+         short-circuited: calls (or attempts, below a retry layer) an open breaker refused. \
+         Sub-calls: a fan-out's backend calls; a call waits for the slowest it needs.</p>\n",
+    );
+    Some(out)
+}
+
 /// Calls by final status: one column per status any strategy saw, OK first.
 pub fn statuses(doc: &ResultsDoc) -> String {
     let strategies = &doc.results.strategies;

@@ -330,6 +330,19 @@ fn strategies(profile: &Value) -> String {
          <th>deadline</th><th class=\"name\">layers, top to bottom</th></tr></thead>\n<tbody>\n",
     );
     for (i, s) in list.iter().enumerate() {
+        // What the strategy adds to the call itself, before its layers.
+        let mut call_notes = Vec::new();
+        if let Some(margin) = get(s, "deadline_margin").and_then(Value::as_str)
+            && margin != "0s"
+        {
+            call_notes.push(format!("the backend is told the deadline less {margin}"));
+        }
+        if get(s, "propagate_deadline").and_then(Value::as_bool) == Some(false) {
+            call_notes.push("no deadline sent to the backend".to_string());
+        }
+        if get(s, "idempotency_keys").and_then(Value::as_bool) == Some(true) {
+            call_notes.push("an idempotency key on each mutation".to_string());
+        }
         let layers: Vec<String> = get(s, "layers")
             .and_then(Value::as_array)
             .into_iter()
@@ -340,7 +353,9 @@ fn strategies(profile: &Value) -> String {
                     .as_object()
                     .into_iter()
                     .flatten()
-                    .filter(|(k, _)| k.as_str() != "kind")
+                    .filter(|(k, v)| {
+                        k.as_str() != "kind" && v.as_array().is_none_or(|a| !a.is_empty())
+                    })
                     .map(|(k, v)| format!("{k} {}", plain(v)))
                     .collect();
                 format!("{kind} ({})", rest.join(", "))
@@ -351,10 +366,17 @@ fn strategies(profile: &Value) -> String {
             name_cell(&text(s, "name"), &palette::css(i)),
             esc(&get(s, "description").map_or(String::new(), plain)),
             esc(&text(s, "deadline")),
-            esc(&if layers.is_empty() {
-                "none: one attempt per call".to_string()
-            } else {
-                layers.join(" → ")
+            esc(&{
+                let layers = if layers.is_empty() {
+                    "none: one attempt per call".to_string()
+                } else {
+                    layers.join(" → ")
+                };
+                if call_notes.is_empty() {
+                    layers
+                } else {
+                    format!("{layers}; {}", call_notes.join("; "))
+                }
             }),
         ));
     }

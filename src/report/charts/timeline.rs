@@ -166,6 +166,67 @@ pub fn attempts(doc: &ResultsDoc, bands: &[Band]) -> Chart {
     }
 }
 
+/// Each circuit breaker's state over time, drawn from its exact transitions as steps: closed
+/// at 0, half-open at 1, open at 2. `None` when no strategy has a breaker.
+pub fn breaker(doc: &ResultsDoc, bands: &[Band]) -> Option<Chart> {
+    use crate::strategy::breaker::State;
+    let level = |s: State| match s {
+        State::Closed => 0.0,
+        State::HalfOpen => 1.0,
+        State::Open => 2.0,
+    };
+    let x = x_axis(doc, bands);
+    let end = x.range.end;
+    let series: Vec<Series> = doc
+        .results
+        .strategies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some((i, s, s.breaker.as_ref()?)))
+        .enumerate()
+        .map(|(k, (i, s, b))| {
+            // Breakers that agree would hide each other: each line sits a little apart.
+            let lift = 0.04 * k as f64;
+            let mut at = 0.0;
+            let mut state = 0.0;
+            let mut points = vec![(at, state + lift)];
+            for t in &b.transitions {
+                at = t.at_s;
+                points.push((at, state + lift));
+                state = level(t.to);
+                points.push((at, state + lift));
+            }
+            points.push((end.max(at), state + lift));
+            Series {
+                label: s.name.clone(),
+                colour: palette::colour(i),
+                shape: Shape::Line,
+                points,
+            }
+        })
+        .collect();
+    if series.is_empty() {
+        return None;
+    }
+    Some(Chart {
+        title: "Circuit breaker state over time".into(),
+        x,
+        y: Axis::linear(-0.25..2.5, "breaker state").labels(|v| {
+            let name = match v.round() as i64 {
+                _ if (v - v.round()).abs() > 0.01 => "",
+                0 => "closed",
+                1 => "half-open",
+                2 => "open",
+                _ => "",
+            };
+            name.to_string()
+        }),
+        series,
+        bands: bands.to_vec(),
+        legend: SeriesLabelPosition::UpperRight,
+    })
+}
+
 /// Numeric per-second figures beyond v1's (breaker state, throttle tokens, ...), flattened to
 /// dotted names, in first-seen order.
 pub fn extra_keys(doc: &ResultsDoc) -> Vec<String> {
