@@ -314,6 +314,15 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        what: "a deadline margin with no deadline sent",
+        edit: ("", "propagate_deadline = false\ndeadline_margin = \"10ms\""),
+        line: 23,
+        says: &[
+            "strategies[1].deadline_margin",
+            "needs propagate_deadline = true",
+        ],
+    },
+    Case {
         what: "a fan-out to no one",
         edit: ("", "[[strategies.layers]]\nkind = \"fan_out\"\nn = 0"),
         line: 24,

@@ -416,14 +416,30 @@ fn a_per_try_timeout_cuts_the_attempt_and_the_retrier_retries_it() {
 /// most the per-try timeout (min(parent − margin, per-try)).
 #[test]
 fn the_propagated_deadline_keeps_a_margin_and_respects_the_per_try_timeout() {
-    let margined = profile("100ms", PER_TRY)
-        .replace("name = \"s\"", "name = \"s\"\ndeadline_margin = \"40ms\"");
-    let run = drive(&margined, &[(0, Duration::ZERO)], |_| (ms(200), ok()));
+    let margined = |margin: &str| {
+        profile("100ms", PER_TRY).replace(
+            "name = \"s\"",
+            &format!("name = \"s\"\ndeadline_margin = \"{margin}\""),
+        )
+    };
+    // Margin 20 ms: first attempt min(100 − 20, 0 + 50) = 50; the second (at 70 ms) gets
+    // min(80, 70 + 50) = 80; the client still waits until its own deadline.
+    let run = drive(&margined("20ms"), &[(0, Duration::ZERO)], |_| {
+        (ms(200), ok())
+    });
     let sent = run.of(0);
-    // First attempt: min(100 − 40, 0 + 50) = 50; second (at 70 ms): min(60, 120) = 60.
-    assert_eq!((sent[0].deadline, sent[1].deadline), (ms(50), ms(60)));
-    // The client still waits until its own deadline.
+    assert_eq!((sent[0].deadline, sent[1].deadline), (ms(50), ms(80)));
     assert_eq!(run.ended(0).at, ms(100));
+    // Margin 40 ms: at 70 ms the deadline to send (60 ms) has passed: the second attempt
+    // fails at once without reaching the backend, and the call ends with it.
+    let run = drive(&margined("40ms"), &[(0, Duration::ZERO)], |_| {
+        (ms(200), ok())
+    });
+    let sent = run.of(0);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].deadline, ms(50));
+    let end = run.ended(0);
+    assert_eq!((end.at, end.code), (ms(70), Code::DeadlineExceeded));
 }
 
 /// The per-try timeout never outlasts the call deadline: the last attempt gets what is left.

@@ -287,6 +287,12 @@ fn check_strategies(strategies: &[StrategyPlan]) -> Result<(), Invalid> {
         if s.deadline.is_zero() {
             return invalid(&format!("{field}.deadline"), "must be above 0");
         }
+        if !s.propagate_deadline && !s.deadline_margin.is_zero() {
+            return invalid(
+                &format!("{field}.deadline_margin"),
+                "needs propagate_deadline = true (the margin shortens the deadline sent)",
+            );
+        }
         if s.deadline_margin >= s.deadline {
             return invalid(
                 &format!("{field}.deadline_margin"),

@@ -3,6 +3,9 @@
 //! An attempt that a layer above abandons (a timeout, a hedge that lost, a breaker) never
 //! returns an outcome: its future is dropped. The instrument notices the drop and still reports
 //! the attempt as ended, so the recorder counts every attempt the backend may have received.
+//!
+//! An attempt whose deadline to send (`Call::sent_deadline`) has already passed is not sent:
+//! it fails at once with DEADLINE_EXCEEDED, decided locally.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -72,7 +75,16 @@ where
             call: &call,
             at: started,
         });
-        let inner: BoxFuture<Outcome> = Box::pin(self.inner.call(call.clone()));
+        // A deadline to send that has already passed (a deadline margin larger than the time
+        // left): the attempt fails at once without going on the wire, as a gRPC call does
+        // when its context's deadline has passed before it starts.
+        let inner: BoxFuture<Outcome> = if call.sent_deadline.is_some_and(|d| d <= started) {
+            Box::pin(std::future::ready(Err(Failure::local(
+                Code::DeadlineExceeded,
+            ))))
+        } else {
+            Box::pin(self.inner.call(call.clone()))
+        };
         AttemptFuture {
             inner,
             call,

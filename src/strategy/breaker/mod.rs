@@ -9,8 +9,10 @@
 //!
 //! A call's outcome is classified by its status: one of `failures` is a failure, one of
 //! `ignore` (resilience4j only) is not recorded at all, anything else (OK included) is a
-//! success. A call cancelled from above (its deadline passed) is recorded as
-//! DEADLINE_EXCEEDED, as the caller saw it. A call the breaker refuses fails at once with
+//! success. A call cancelled from above is recorded with the status its caller saw:
+//! DEADLINE_EXCEEDED once its deadline has passed, CANCELLED before (the loser of a hedge race
+//! above the breaker), which is a success unless `failures` lists it. (Both references see a
+//! cancellation as an exception, a failure by default: list CANCELLED to match them.) A call the breaker refuses fails at once with
 //! UNAVAILABLE, decided locally, and is counted as `short_circuited` (and as `fallback` when
 //! the strategy answers refused calls with a fallback).
 //!

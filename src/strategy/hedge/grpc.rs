@@ -6,11 +6,6 @@
 //! Each carries `grpc-previous-rpc-attempts` = the attempts sent before it. When an attempt
 //! ends:
 //! - OK: the call succeeds; the other attempts are cancelled; the throttle gains `tokenRatio`.
-//!
-//! An attempt whose response headers arrive (a stream's first message) *commits* the call (A6,
-//! "When Retries are Valid"; grpc-java's `RetriableStream.headersRead` commits the substream):
-//! the other attempts are cancelled, no further hedge is sent, and that attempt's end is the
-//! call's, whatever its status.
 //! - a status outside `nonFatalStatusCodes` (or a failure after response headers, which commits
 //!   the call): the call fails with it; the others are cancelled.
 //! - a non-fatal status: it takes a throttle token; the next hedge goes *now* (A6: "the next
@@ -19,15 +14,22 @@
 //!   pushback's delay instead; a pushback saying not to retry takes a token and stops further
 //!   hedges (the attempts already out may still win).
 //!
+//! An attempt whose response headers arrive (a stream's first message) *commits* the call (A6,
+//! "When Retries are Valid"; grpc-java's `RetriableStream.headersRead` commits the substream):
+//! the other attempts are cancelled, no further hedge is sent, and that attempt's end is the
+//! call's, whatever its status.
+//!
 //! Throttling: a hedge (never the original) is sent only while the shared bucket has more than
 //! `maxTokens / 2`; when it has not, hedging stops for the call, and the call waits for the
 //! attempts already out. When every attempt has failed and no more may be sent, the call fails
 //! with the status of the last attempt to end.
 //!
 //! grpc-java (`RetriableStream`), the implementation that ships hedging, differs from the A6 text
-//! in three places; this layer follows the text: grpc-java sends the next hedge early after a
-//! non-fatal status only when the status carries pushback (then immediately, whatever its
-//! value), and a throttled non-fatal failure ends the call at once.
+//! in three places; this layer follows the text. In grpc-java: (1) a non-fatal status without
+//! pushback does not send the next hedge early (it waits for its hedging delay); (2) with
+//! pushback the next hedge goes immediately, whatever the pushback's value; (3) a non-fatal
+//! failure that the throttle refuses ends the call at once, without waiting for the attempts
+//! still out.
 
 use std::future::Future;
 use std::pin::Pin;
