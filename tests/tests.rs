@@ -5,6 +5,7 @@
 //! - `results_file`: results.json round-trips, histograms decode, interrupted runs are partial.
 //! - `fan_out`: scatter-gather sub-calls, completion on all or the first k.
 //! - `hedge`: gRFC A6 hedging and tower's latency-driven hedge, attempt times exact.
+//! - `hostile_input`: arbitrary and mutated profiles, service configs and results files.
 //! - `retry`: retry policies, throttles and budgets to the letter, attempt times exact.
 //! - `shipped_profiles`: each profile under profiles/ runs as shipped; its story is checked.
 //! - `virtual_runs`: whole runs on a paused clock are exact and reproducible.
@@ -24,6 +25,7 @@ mod compare_runs;
 mod end_to_end;
 mod fan_out;
 mod hedge;
+mod hostile_input;
 mod open_loop;
 mod profile_errors;
 mod report_page;

@@ -189,31 +189,30 @@ impl Chart {
             .light_line_style(RGBColor(0, 0, 0).mix(0.05))
             .draw()?;
         let (y0, y1) = (self.y.range.start, self.y.range.end);
+        let (x0, x1) = (self.x.range.start, self.x.range.end);
         for band in &self.bands {
+            let (from, to) = (band.from.clamp(x0, x1), band.to.clamp(x0, x1));
             let shade = RGBColor(0x99, 0x99, 0x99).mix(0.18).filled();
-            chart.draw_series([Rectangle::new([(band.from, y0), (band.to, y1)], shade)])?;
+            chart.draw_series([Rectangle::new([(from, y0), (to, y1)], shade)])?;
             chart.draw_series([Text::new(
                 band.label.clone(),
-                (band.from, y1),
+                (from, y1),
                 ("sans-serif", 13)
                     .into_font()
                     .color(&RGBColor(0x40, 0x40, 0x40)),
             )])?;
         }
+        // Points beyond the axes are drawn at their edge: plotters maps coordinates to i32
+        // pixels, which a figure of 1e308 in a tampered file would overflow.
+        let pin = |(x, y): (f64, f64)| (x.clamp(x0, x1), y.clamp(y0, y1));
         for s in &self.series {
             let colour = s.colour;
+            let points: Vec<(f64, f64)> = s.points.iter().copied().map(pin).collect();
             let line = colour.stroke_width(2);
             let drawn = match s.shape {
-                Shape::Line => {
-                    chart.draw_series(LineSeries::new(s.points.iter().copied(), line))?
-                }
-                Shape::Dashed => chart.draw_series(DashedLineSeries::new(
-                    s.points.iter().copied(),
-                    8,
-                    5,
-                    line,
-                ))?,
-                Shape::Bars(w) => chart.draw_series(s.points.iter().map(|&(x, y)| {
+                Shape::Line => chart.draw_series(LineSeries::new(points, line))?,
+                Shape::Dashed => chart.draw_series(DashedLineSeries::new(points, 8, 5, line))?,
+                Shape::Bars(w) => chart.draw_series(points.into_iter().map(|(x, y)| {
                     Rectangle::new(
                         [(x - w / 2.0, y0), (x + w / 2.0, y.max(y0))],
                         colour.filled(),
@@ -268,11 +267,18 @@ pub fn short(v: f64) -> String {
     }
 }
 
+/// The largest magnitude an axis reaches, and the most decades a log axis spans: far beyond
+/// any real run's figures (an hour is 3.6e6 ms), so that a tampered results file with a
+/// figure of 1e308 gets a chart with its line off the top, not an axis of a thousand decades.
+const AXIS_LIMIT: f64 = 1e15;
+const MAX_DECADES: f64 = 15.0;
+
 /// A range that holds every value of `values` (padded), or `fallback` when there is none.
-/// On a log axis the range stays above `floor`.
+/// On a log axis the range stays above `floor`. Values beyond ±[`AXIS_LIMIT`] are cut to it.
 pub fn span(values: impl Iterator<Item = f64>, log: bool, floor: f64) -> Range<f64> {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for v in values.filter(|v| v.is_finite()) {
+        let v = v.clamp(-AXIS_LIMIT, AXIS_LIMIT);
         lo = lo.min(v);
         hi = hi.max(v);
     }
@@ -283,7 +289,8 @@ pub fn span(values: impl Iterator<Item = f64>, log: bool, floor: f64) -> Range<f
         let lo = (lo.max(floor) / 1.5).max(floor);
         let hi = (hi.max(lo) * 1.5).max(lo * 10.0);
         // Whole decades, so every power of ten on the axis is labelled.
-        10f64.powf(lo.log10().floor())..10f64.powf(hi.log10().ceil())
+        let (lo, hi) = (lo.log10().floor(), hi.log10().ceil());
+        10f64.powf(lo)..10f64.powf(hi.min(lo + MAX_DECADES))
     } else {
         let hi = if hi <= 0.0 { 1.0 } else { hi * 1.08 };
         lo.min(0.0)..hi
