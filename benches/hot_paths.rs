@@ -128,6 +128,7 @@ fn endless_load(arrival: Arrival) -> LoadPlan {
         deadline: Duration::from_secs(1),
         max_in_flight: 10_000,
         payload_bytes: 0,
+        target_may_be_down: false,
     }
 }
 

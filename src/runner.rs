@@ -158,7 +158,8 @@ impl Setup {
                 let server = tokio::spawn(server::serve(listener, shared.clone(), async {
                     let _ = stopped.await;
                 }));
-                let transport = grpc_replicas(&addr.to_string(), plan, clock, replicas).await?;
+                let transport =
+                    grpc_replicas(&addr.to_string(), plan, clock, replicas, true).await?;
                 Ok((
                     Setup::Embedded {
                         shared,
@@ -169,10 +170,17 @@ impl Setup {
                 ))
             }
             (ClockMode::Real, Some(target)) => {
-                let channel = connect(target, clock).await?;
+                let may_be_down = plan.load.target_may_be_down;
+                let (channel, reached) = connect(target, clock, may_be_down).await?;
                 let mut control = pb::control_client::ControlClient::new(channel);
                 // A target without the Control service still runs; it just cannot report.
-                let has_control = match control.reset(pb::ResetRequest {}).await {
+                // Nor can one that was down at the start.
+                let reset = if reached {
+                    control.reset(pb::ResetRequest {}).await
+                } else {
+                    Err(tonic::Status::unimplemented("the target was down"))
+                };
+                let has_control = match reset {
                     Ok(_) => true,
                     Err(s) if s.code() == tonic::Code::Unimplemented => false,
                     Err(s) => {
@@ -182,7 +190,7 @@ impl Setup {
                         });
                     }
                 };
-                let transport = grpc_replicas(target, plan, clock, replicas).await?;
+                let transport = grpc_replicas(target, plan, clock, replicas, reached).await?;
                 Ok((Setup::Remote(control, has_control), transport))
             }
         }
@@ -246,10 +254,20 @@ async fn grpc_replicas(
     plan: &Plan,
     clock: &Clock,
     replicas: usize,
+    reachable: bool,
 ) -> Result<Stack, RunError> {
     let mut transports = Vec::with_capacity(replicas);
     for i in 0..replicas {
-        let channel = connect(addr, clock).await?;
+        let channel = if reachable {
+            connect(addr, clock, false).await?.0
+        } else {
+            endpoint(addr)
+                .map_err(|e| RunError::Target {
+                    target: addr.to_string(),
+                    reason: error_chain(&e),
+                })?
+                .connect_lazy()
+        };
         let replica = (replicas > 1).then_some(i);
         transports.push(GrpcTransport::new(
             channel,
@@ -261,21 +279,35 @@ async fn grpc_replicas(
     Ok(Stack::new(RoundRobin::new(transports)))
 }
 
-/// Connects to `addr`, failing within about two seconds with the reason.
-async fn connect(addr: &str, clock: &Clock) -> Result<Channel, RunError> {
+/// Connects to `addr`, failing within about two seconds with the reason; or, when the
+/// target `may_be_down`, saying so and returning a channel that connects when it can (and
+/// `false`: not reached).
+async fn connect(
+    addr: &str,
+    clock: &Clock,
+    may_be_down: bool,
+) -> Result<(Channel, bool), RunError> {
     let target_error = |reason: String| RunError::Target {
         target: addr.to_string(),
         reason,
     };
     let endpoint = endpoint(addr).map_err(|e| target_error(error_chain(&e)))?;
-    match clock
-        .timeout(Duration::from_secs(3), endpoint.connect())
+    let reason = match clock
+        .timeout(Duration::from_secs(2), endpoint.connect())
         .await
     {
-        Ok(Ok(channel)) => Ok(channel),
-        Ok(Err(e)) => Err(target_error(error_chain(&e))),
-        Err(_) => Err(target_error("no connection within 3 s".into())),
+        Ok(Ok(channel)) => return Ok((channel, true)),
+        Ok(Err(e)) => error_chain(&e),
+        Err(_) => "no connection within 2 s".into(),
+    };
+    if !may_be_down {
+        return Err(target_error(reason));
     }
+    eprintln!(
+        "warning: cannot reach the target {addr}: {reason}; running anyway \
+         (load.target_may_be_down): its calls fail with UNAVAILABLE until it answers"
+    );
+    Ok((endpoint.connect_lazy(), false))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -124,8 +124,18 @@ fn serve_with(
     profile: &str,
     args: &[&str],
 ) -> (Server, String, std::sync::mpsc::Receiver<String>) {
+    serve_on(dir, profile, "127.0.0.1:0", args)
+}
+
+/// Starts `resilbench serve PROFILE --listen LISTEN ARGS`, as [`serve_with`].
+fn serve_on(
+    dir: &std::path::Path,
+    profile: &str,
+    listen: &str,
+    args: &[&str],
+) -> (Server, String, std::sync::mpsc::Receiver<String>) {
     let mut child = bin()
-        .args(["serve", profile, "--listen", "127.0.0.1:0"])
+        .args(["serve", profile, "--listen", listen])
         .args(args)
         .current_dir(dir)
         .stderr(Stdio::piped())
@@ -266,6 +276,30 @@ fn an_unreachable_target_is_a_clear_error() {
         "{err}"
     );
     assert!(!dir.path().join("out/results.json").exists());
+
+    // Unless the profile says the target may be down: then the run goes ahead, and every
+    // call fails with UNAVAILABLE.
+    let text = std::fs::read_to_string(dir.path().join("p.toml")).unwrap();
+    let down_ok = text.replace("[load]", "[load]\ntarget_may_be_down = true");
+    std::fs::write(dir.path().join("p.toml"), down_ok).unwrap();
+    let out = resilbench(
+        &[
+            "run", "p.toml", "--out", "out", "--quiet", "--target", &addr,
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("running anyway"), "{}", stderr(&out));
+    let r = Results::read(&dir.path().join("out/results.json")).unwrap();
+    for s in &r.strategies {
+        assert_eq!(
+            s.status.get("UNAVAILABLE"),
+            Some(&s.counts.offered),
+            "{:?}",
+            s.status
+        );
+        assert!(s.backend.is_none());
+    }
 }
 
 #[cfg(unix)]
@@ -475,4 +509,74 @@ hedging_delay = "50ms"
         "{} of 50 calls hedged after their headers",
         s.attempts.hedges
     );
+}
+
+/// The target dies in the middle of a run and comes back: the run goes on, records the
+/// failures with their status, ends on schedule with complete results, and calls succeed
+/// again once the target is back.
+#[test]
+// Other processes run on the wall clock; there is no runtime to wait on or time here.
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+fn a_target_killed_mid_run_fails_calls_until_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("k.toml"),
+        r#"
+[load]
+arrival = "constant"
+rate = 100
+duration = "5s"
+deadline = "250ms"
+[backend]
+latency = "1ms"
+[[strategies]]
+name = "plain"
+"#,
+    )
+    .unwrap();
+    let (mut server, addr, _) = serve_with(dir.path(), "k.toml", &[]);
+    let started = std::time::Instant::now();
+    let run = bin()
+        .args([
+            "run", "k.toml", "--out", "out", "--quiet", "--target", &addr,
+        ])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_back, again, _) = serve_on(dir.path(), "k.toml", &addr, &[]);
+    assert_eq!(again, addr);
+    let out = run.wait_with_output().unwrap();
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // 5 s of schedule, a connection check and writing the results: never the deadline of
+    // every call stacked up.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    let r = Results::read(&dir.path().join("out/results.json")).unwrap();
+    assert!(!r.partial);
+    let s = &r.strategies[0];
+    assert_eq!(s.counts.offered, 500);
+    assert_eq!(s.counts.succeeded + s.counts.failed + s.counts.dropped, 500);
+    assert_eq!(s.counts.unfinished, 0);
+    // While it was down, calls failed with UNAVAILABLE (or at their deadline).
+    let down: u64 = ["UNAVAILABLE", "DEADLINE_EXCEEDED"]
+        .iter()
+        .filter_map(|c| s.status.get(*c))
+        .sum();
+    assert!(down >= 50, "{:?}", s.status);
+    // Before the kill and after the restart, calls succeeded.
+    let ok_in = |t: u64| {
+        s.timeline
+            .iter()
+            .find(|row| row.t == t)
+            .map_or(0, |row| row.succeeded)
+    };
+    assert!(ok_in(0) > 50, "{:?}", s.timeline);
+    assert!(ok_in(4) > 50, "{:?}", s.timeline);
+    assert!(ok_in(2) < 50, "{:?}", s.timeline);
 }

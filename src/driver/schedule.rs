@@ -178,6 +178,7 @@ mod tests {
             deadline: Duration::from_secs(1),
             max_in_flight: 1,
             payload_bytes: 0,
+            target_may_be_down: false,
         }
     }
 

@@ -88,6 +88,10 @@ pub struct LoadPlan {
     pub max_in_flight: u64,
     /// Request payload size in bytes.
     pub payload_bytes: u32,
+    /// With a `--target`: start even if it cannot be reached (its calls fail with UNAVAILABLE
+    /// until it answers) instead of refusing to run.
+    #[serde(default)]
+    pub target_may_be_down: bool,
 }
 
 /// From `at` on, calls arrive at `rate` per second.

@@ -61,6 +61,8 @@ pub struct LoadSpec {
     pub max_in_flight: Option<u64>,
     /// Request payload size; default 0.
     pub payload_bytes: Option<u32>,
+    /// Run against a `--target` that cannot be reached; default false.
+    pub target_may_be_down: Option<bool>,
 }
 
 /// One `[[load.steps]]` entry.

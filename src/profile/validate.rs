@@ -106,6 +106,7 @@ pub fn resolve(
             deadline: load.deadline.map_or(Duration::from_secs(1), |d| d.0),
             max_in_flight: load.max_in_flight.unwrap_or(10_000),
             payload_bytes: load.payload_bytes.unwrap_or(0),
+            target_may_be_down: load.target_may_be_down.unwrap_or(false),
         },
         backend: profile.backend,
         phases: profile.phases,
