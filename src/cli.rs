@@ -165,9 +165,9 @@ fn run_plan(plan: &profile::Plan, opts: &RunOptions, dir: &Path) -> Result<ExitC
     let path = runner::write_outputs(dir, &results)?;
     let doc = crate::document::ResultsDoc::from_results(results);
     let report = dir.join("report.html");
-    crate::report::write(&report, &doc).map_err(|source| RunError::Write {
+    crate::report::write(&report, &doc).map_err(|error| RunError::Write {
         path: report.clone(),
-        source,
+        error,
     })?;
     let results = doc.results;
     let mut out = std::io::stdout().lock();

@@ -95,12 +95,12 @@ pub enum RunError {
     #[error("cannot start the embedded backend: {0}")]
     Embedded(String),
     /// The output could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}")]
     Write {
         /// The file or folder.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (not a `source`: the message already says it).
+        error: std::io::Error,
     },
 }
 
@@ -533,9 +533,9 @@ pub fn default_out_dir(plan: &Plan) -> PathBuf {
 /// Creates the run folder, failing before the run if it cannot be written.
 /// Returns whether the folder was created (so a run that fails can remove it again).
 pub fn prepare_out_dir(dir: &Path) -> Result<bool, RunError> {
-    let write = |source| RunError::Write {
+    let write = |error| RunError::Write {
         path: dir.to_path_buf(),
-        source,
+        error,
     };
     let created = !dir.exists();
     std::fs::create_dir_all(dir).map_err(write)?;
@@ -560,12 +560,12 @@ pub fn write_outputs(dir: &Path, results: &Results) -> Result<PathBuf, RunError>
         let path = dir.join(name);
         let started = SystemTime::UNIX_EPOCH + Duration::from_millis(s.start_ms);
         write_atomic(&path, &hlog::write(&s.intervals, started, &s.name))
-            .map_err(|source| RunError::Write { path, source })?;
+            .map_err(|error| RunError::Write { path, error })?;
     }
     let path = dir.join("results.json");
-    write_atomic(&path, results.to_json().as_bytes()).map_err(|source| RunError::Write {
+    write_atomic(&path, results.to_json().as_bytes()).map_err(|error| RunError::Write {
         path: path.clone(),
-        source,
+        error,
     })?;
     Ok(path)
 }

@@ -580,3 +580,82 @@ name = "plain"
     assert!(ok_in(4) > 50, "{:?}", s.timeline);
     assert!(ok_in(2) < 50, "{:?}", s.timeline);
 }
+
+/// An output folder that cannot be made is refused before the run starts, with the path and
+/// the reason, and nothing is written.
+#[test]
+fn an_output_folder_that_cannot_be_made_is_refused_first() {
+    let dir = tempfile::tempdir().unwrap();
+    write_profile(dir.path());
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let out = resilbench(
+        &["run", "p.toml", "--out", "a-file/out", "--quiet"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot write a-file/out: Not a directory"),
+        "{err}"
+    );
+    assert_eq!(err.matches("Not a directory").count(), 1, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("a-file")).unwrap(),
+        ""
+    );
+}
+
+/// SIGTERM or SIGKILL at any moment of a run, writing included: results.json is the previous
+/// complete file or the new one, never part of one.
+#[cfg(unix)]
+#[test]
+// Another process runs on the wall clock; there is no runtime to wait on here.
+#[allow(clippy::disallowed_methods)]
+fn a_run_killed_at_any_moment_leaves_a_whole_results_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.toml"),
+        PROFILE.replace("rate = 200", "rate = 20000"),
+    )
+    .unwrap();
+    let args = [
+        "run", "w.toml", "--out", "out", "--quiet", "--clock", "virtual",
+    ];
+    let first = resilbench(&args, dir.path());
+    assert!(first.status.success(), "{}", stderr(&first));
+    let results = dir.path().join("out/results.json");
+    let mut outcomes = std::collections::BTreeMap::new();
+    for (i, delay) in [0u64, 10, 25, 50, 75, 100, 150, 200, 300, 400]
+        .iter()
+        .enumerate()
+    {
+        let signal = if i % 2 == 0 { "TERM" } else { "KILL" };
+        let child = bin()
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(*delay));
+        let _ = std::process::Command::new("sh")
+            .args(["-c", &format!("kill -{signal} {} 2>/dev/null", child.id())])
+            .status();
+        let status = child.wait_with_output().unwrap().status;
+        *outcomes
+            .entry(format!("{signal} {:?}", status.code()))
+            .or_insert(0) += 1;
+        let r = Results::read(&results)
+            .unwrap_or_else(|e| panic!("after SIG{signal} at {delay} ms: {e}"));
+        // The previous complete file, a new complete one, or a new one marked partial.
+        assert!(
+            r.partial || r.strategies.len() == 2,
+            "{signal} at {delay} ms"
+        );
+        *outcomes
+            .entry(format!("partial {}", r.partial))
+            .or_insert(0) += 1;
+    }
+    // The kills landed at different moments: some runs were cut short, some not.
+    assert!(outcomes.len() > 2, "{outcomes:?}");
+}
