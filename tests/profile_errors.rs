@@ -553,3 +553,66 @@ fn every_shipped_profile_is_valid() {
         dir.display()
     );
 }
+
+/// The corpus under `tests/data/bad/`: each profile names what its error must say in
+/// `# expect:` lines; each results file in a `.expect` file beside it. Every one is refused
+/// with exit status 2, one error naming the file, and no panic. A profile of 10,000
+/// strategies is made here rather than kept in the corpus.
+#[test]
+fn the_bad_file_corpus_is_refused_as_each_file_expects() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bad");
+    let dir = tempfile::tempdir().unwrap();
+    let mut many = String::from(
+        "# expect: strategies: at most 100 strategies, got 10000\n[load]\nrate = 10\n",
+    );
+    for i in 0..10_000 {
+        many.push_str(&format!("[[strategies]]\nname = \"s{i}\"\n"));
+    }
+    std::fs::write(dir.path().join("ten-thousand-strategies.toml"), many).unwrap();
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .chain(std::fs::read_dir(dir.path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml" || x == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 15, "{files:?}");
+    let mut failures = Vec::new();
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let (expects, out) = if name.ends_with(".toml") {
+            let text = std::fs::read_to_string(path).unwrap();
+            let expects: Vec<String> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("# expect: "))
+                .map(String::from)
+                .collect();
+            let folder = path.parent().unwrap();
+            (expects, resilbench(&["validate", &name], folder))
+        } else {
+            let expect = std::fs::read_to_string(format!("{}.expect", path.display())).unwrap();
+            let expects = expect.lines().map(String::from).collect();
+            let out_html = dir.path().join("out.html");
+            let out = resilbench(
+                &["report", &name, "--out", out_html.to_str().unwrap()],
+                path.parent().unwrap(),
+            );
+            assert!(!out_html.exists(), "{name}: a report was written");
+            (expects, out)
+        };
+        assert!(!expects.is_empty(), "{name} says what it expects");
+        let err = stderr(&out);
+        let ok = out.status.code() == Some(2)
+            && err.starts_with(&format!("error: {name}"))
+            && err.matches("error:").count() == 1
+            && expects.iter().all(|e| err.contains(e.as_str()))
+            && !err.contains("panicked");
+        if !ok {
+            failures.push(format!(
+                "{name} ({:?}): want {expects:?}\n{err}",
+                out.status.code()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use tonic::Code;
 
 use super::backend::{BackendPlan, StreamPlan};
+use super::error::Num;
 use super::phases::{PhaseKind, PhasePlan};
 use super::validate::{Invalid, check_probability, invalid};
 use crate::backend::latency::Latency;
@@ -101,7 +102,7 @@ pub fn backend(b: &mut BackendPlan) -> Result<(), Invalid> {
                 "backend.quota.rate",
                 format!(
                     "expected requests per second from 0.001 to 1e9, got {}",
-                    q.rate
+                    Num(q.rate)
                 ),
             );
         }
@@ -272,7 +273,10 @@ pub fn phases(phases: &mut [PhasePlan], backend: &BackendPlan) -> Result<(), Inv
                 {
                     return invalid(
                         &f("latency_factor"),
-                        format!("expected a multiplier above 0 and at most 1000, got {k}"),
+                        format!(
+                            "expected a multiplier above 0 and at most 1000, got {}",
+                            Num(k)
+                        ),
                     );
                 }
                 if let Some(k) = p.capacity_factor
@@ -280,7 +284,7 @@ pub fn phases(phases: &mut [PhasePlan], backend: &BackendPlan) -> Result<(), Inv
                 {
                     return invalid(
                         &f("capacity_factor"),
-                        format!("expected a fraction in (0, 1], got {k}"),
+                        format!("expected a fraction in (0, 1], got {}", Num(k)),
                     );
                 }
             }
@@ -299,7 +303,10 @@ pub fn phases(phases: &mut [PhasePlan], backend: &BackendPlan) -> Result<(), Inv
                 Some(k) => {
                     return invalid(
                         &f("factor"),
-                        format!("expected a multiplier above 0 and at most 1000, got {k}"),
+                        format!(
+                            "expected a multiplier above 0 and at most 1000, got {}",
+                            Num(k)
+                        ),
                     );
                 }
                 None => return invalid(&f("factor"), "a load spike needs a factor"),

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::error::Num;
 use super::layers::{
     BudgetPlan, EnvoyBudgetPlan, GrpcHedgePlan, GrpcRetryPlan, HedgePlan, Resilience4jPlan,
     ThrottlePlan, TpsBudgetPlan,
@@ -76,13 +77,16 @@ fn throttle(field: &str, t: Option<&ThrottlePlan>) -> Result<(), Invalid> {
     if !(t.max_tokens > 0.0 && t.max_tokens <= 1000.0) {
         return invalid(
             &format!("{field}.throttle.max_tokens"),
-            format!("must be above 0 and at most 1000, got {}", t.max_tokens),
+            format!(
+                "must be above 0 and at most 1000, got {}",
+                Num(t.max_tokens)
+            ),
         );
     }
     if !(t.token_ratio.is_finite() && t.token_ratio > 0.0) {
         return invalid(
             &format!("{field}.throttle.token_ratio"),
-            format!("must be above 0, got {}", t.token_ratio),
+            format!("must be above 0, got {}", Num(t.token_ratio)),
         );
     }
     Ok(())
@@ -110,7 +114,10 @@ fn resilience4j(field: &str, b: &mut Resilience4jPlan) -> Result<(), Invalid> {
         } else {
             invalid(
                 &format!("{field}.{name}"),
-                format!("must be above 0 and at most 100 (a percentage), got {v}"),
+                format!(
+                    "must be above 0 and at most 100 (a percentage), got {}",
+                    Num(v)
+                ),
             )
         }
     };
@@ -141,7 +148,7 @@ fn hedge(field: &str, h: &HedgePlan) -> Result<(), Invalid> {
             &format!("{field}.percentile"),
             format!(
                 "must be between 0 and 1 (0.95 is p95), got {}",
-                h.percentile
+                Num(h.percentile)
             ),
         );
     }
@@ -168,7 +175,7 @@ fn grpc_retry(field: &str, r: &mut GrpcRetryPlan) -> Result<(), Invalid> {
     if !(r.backoff_multiplier.is_finite() && r.backoff_multiplier > 0.0) {
         return invalid(
             &format!("{field}.backoff_multiplier"),
-            format!("must be above 0, got {}", r.backoff_multiplier),
+            format!("must be above 0, got {}", Num(r.backoff_multiplier)),
         );
     }
     if r.retryable_status_codes.is_empty() {
@@ -273,7 +280,7 @@ pub fn layers(field: &str, strategy: &mut StrategyPlan) -> Result<(), Invalid> {
                 if !(a.k.is_finite() && a.k >= 1.0) {
                     return invalid(
                         &format!("{f}.k"),
-                        format!("must be at least 1, got {}", a.k),
+                        format!("must be at least 1, got {}", Num(a.k)),
                     );
                 }
                 if a.window.as_secs() == 0 {

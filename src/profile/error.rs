@@ -10,6 +10,22 @@ use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
 
+/// A number as an error message shows it: as written for everyday values, in scientific
+/// notation beyond (`1e300`, not three hundred digits).
+#[derive(Debug, Clone, Copy)]
+pub struct Num(pub f64);
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        if v == 0.0 || !v.is_finite() || (1e-6..1e15).contains(&v.abs()) {
+            write!(f, "{v}")
+        } else {
+            write!(f, "{v:e}")
+        }
+    }
+}
+
 /// A path to a field in a profile, like `strategies[1].deadline`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldPath(pub Vec<Seg>);

@@ -27,6 +27,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tonic::Code;
 
+use super::error::Num;
 use super::layers::{GrpcHedgePlan, GrpcRetryPlan, ThrottlePlan};
 use crate::status::{code_name, parse_code};
 use crate::strategy::retry::backoff::GrpcJitter;
@@ -167,7 +168,8 @@ fn retry_policy(v: &Value, path: &str, throttle: Option<ThrottlePlan>) -> Result
         .ok_or_else(|| format!("{path}.backoffMultiplier: expected a number"))?;
     if !(multiplier.is_finite() && multiplier > 0.0) {
         return Err(format!(
-            "{path}.backoffMultiplier: must be greater than zero, got {multiplier}"
+            "{path}.backoffMultiplier: must be greater than zero, got {}",
+            Num(multiplier)
         ));
     }
     Ok(GrpcRetryPlan {
@@ -208,12 +210,14 @@ fn throttling(config: &Value) -> Result<Option<ThrottlePlan>> {
     let (max_tokens, token_ratio) = (num("maxTokens")?, num("tokenRatio")?);
     if !(max_tokens > 0.0 && max_tokens <= 1000.0) {
         return Err(format!(
-            "retryThrottling.maxTokens: must be above 0 and at most 1000, got {max_tokens}"
+            "retryThrottling.maxTokens: must be above 0 and at most 1000, got {}",
+            Num(max_tokens)
         ));
     }
     if !(token_ratio.is_finite() && token_ratio > 0.0) {
         return Err(format!(
-            "retryThrottling.tokenRatio: must be greater than zero, got {token_ratio}"
+            "retryThrottling.tokenRatio: must be greater than zero, got {}",
+            Num(token_ratio)
         ));
     }
     Ok(Some(ThrottlePlan {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::check_backend;
 use super::check_layers;
 use super::error::FieldPath;
+use super::error::Num;
 use super::plan::{Arrival, LoadPlan, Plan, RateStep, StrategyPlan};
 use super::schema::Profile;
 
@@ -158,7 +159,7 @@ pub(super) fn check_probability(field: &str, p: f64) -> Result<(), Invalid> {
     } else {
         invalid(
             field,
-            format!("expected a probability between 0 and 1, got {p}"),
+            format!("expected a probability between 0 and 1, got {}", Num(p)),
         )
     }
 }
@@ -176,7 +177,8 @@ fn check_rate(field: &str, rate: f64, allow_zero: bool) -> Result<(), Invalid> {
         invalid(
             field,
             format!(
-                "expected calls per second: {floor} {MIN_RATE} and at most {MAX_RATE:.0}, got {rate}"
+                "expected calls per second: {floor} {MIN_RATE} and at most {MAX_RATE:.0}, got {}",
+                Num(rate)
             ),
         )
     }
