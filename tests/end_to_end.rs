@@ -659,3 +659,68 @@ fn a_run_killed_at_any_moment_leaves_a_whole_results_file() {
     // The kills landed at different moments: some runs were cut short, some not.
     assert!(outcomes.len() > 2, "{outcomes:?}");
 }
+
+/// `serve` answers untrusted clients: a request id or idempotency key over 256 bytes, a
+/// script over 64 steps, and a message over gRPC's 4 MiB limit are refused, so no client can
+/// make the backend hold what it sends; the server goes on answering.
+#[test]
+fn serve_refuses_requests_that_would_make_it_hold_too_much() {
+    use resilbench::pb::{CallRequest, MutateRequest, ScriptStep};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "[load]\nrate = 1\n[[strategies]]\nname = \"s\"\n",
+    )
+    .unwrap();
+    let (_server, addr, _lines) = serve_with(dir.path(), "s.toml", &[]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut client =
+            resilbench::pb::backend_client::BackendClient::connect(format!("http://{addr}"))
+                .await
+                .unwrap();
+        let long_id = CallRequest {
+            request_id: "x".repeat(257),
+            ..Default::default()
+        };
+        let refused = client.call(long_id).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+        let long_key = MutateRequest {
+            request_id: "m".into(),
+            idempotency_key: "k".repeat(257),
+            ..Default::default()
+        };
+        let refused = client.mutate(long_key).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+        let long_script = CallRequest {
+            request_id: "s".into(),
+            script: vec![ScriptStep::default(); 65],
+            ..Default::default()
+        };
+        let refused = client.call(long_script).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+        let huge = CallRequest {
+            request_id: "h".into(),
+            payload: vec![0u8; 5 << 20].into(),
+            ..Default::default()
+        };
+        let refused = client.call(huge).await.unwrap_err();
+        assert!(
+            matches!(
+                refused.code(),
+                tonic::Code::ResourceExhausted | tonic::Code::OutOfRange
+            ),
+            "{refused:?}"
+        );
+        // At the limits, and after all that: answered.
+        let fine = CallRequest {
+            request_id: "y".repeat(256),
+            script: vec![ScriptStep::default(); 64],
+            ..Default::default()
+        };
+        assert!(client.call(fine).await.is_ok());
+    });
+}

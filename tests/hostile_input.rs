@@ -364,3 +364,24 @@ fn a_report_of_absurd_figures_renders() {
     assert!(html.trim_end().ends_with("</html>"));
     assert!(html.len() < 5_000_000, "{} bytes", html.len());
 }
+
+/// Values at the edges that are valid run, and end: a deadline of 1 ns fails every call at
+/// once with DEADLINE_EXCEEDED; the slowest and fastest rates allowed keep their schedule.
+#[test]
+fn edge_values_that_are_valid_run_and_end() {
+    let run = |load: &str| {
+        let p = crate::common::plan(&format!(
+            "[load]\n{load}\n[backend]\nlatency = \"1ms\"\n[[strategies]]\nname = \"s\"\n"
+        ));
+        crate::common::run_virtual(&p).strategies.remove(0)
+    };
+    let s = run("rate = 1000\nduration = \"1s\"\ndeadline = \"1ns\"");
+    assert_eq!(s.counts.offered, 1000);
+    assert_eq!(s.status, [("DEADLINE_EXCEEDED".to_string(), 1000)].into());
+    let s = run("rate = 0.001\nduration = \"1000s\"\narrival = \"constant\"");
+    assert_eq!(s.counts.offered, 1);
+    let s =
+        run("rate = 10000000\nduration = \"10ms\"\narrival = \"constant\"\nmax_in_flight = 1000");
+    assert_eq!(s.counts.offered, 100_000);
+    assert_eq!(s.counts.sent + s.counts.dropped, 100_000);
+}
