@@ -201,6 +201,8 @@ fn short_virtual_run() -> Results {
         clock: ClockMode::Virtual,
         target: None,
         progress: Progress::Quiet,
+        shard: None,
+        start_at: None,
     };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -129,6 +129,7 @@ where
         idempotency_keys: false,
         propagate_deadline: true,
         deadline_margin: Duration::ZERO,
+        shard: None,
     };
     let end = driver::drive(spec, stack, Arc::clone(&recorder), CancellationToken::new()).await;
     let state = recorder.finish().expect("finished once");

@@ -43,6 +43,19 @@ pub enum Command {
     Compare(crate::commands::CompareArgs),
     /// Gate a run in CI: exit 0 when every limit and budget holds, 1 when one does not.
     Check(crate::commands::CheckArgs),
+    /// Merge the shards of a sharded run (`run --shard K/N`) into one ordinary run folder.
+    Merge(MergeArgs),
+}
+
+/// `resilbench merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Every shard's results.json (or run folder), one per shard.
+    #[arg(required = true, num_args = 1..)]
+    pub results: Vec<PathBuf>,
+    /// Run folder for the merged results.json, .hlog files and report.html.
+    #[arg(long, default_value = "merged")]
+    pub out: PathBuf,
 }
 
 /// `resilbench run`.
@@ -71,6 +84,25 @@ pub struct RunArgs {
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run the K-th of N shards (from 0): call i of the schedule is shard i mod N's, at its
+    /// intended time. `resilbench merge` puts the shards' results together.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::results::Shard>,
+    /// Start the schedule at this wall-clock time (RFC 3339 in UTC like 2026-11-24T10:00:00Z, or Unix
+    /// milliseconds), so that shards on several hosts line up. Strategy k starts one slot
+    /// later per strategy (its duration, longest deadline, drain and 2 s).
+    #[arg(long, value_name = "TIME", value_parser = parse_start_at)]
+    pub start_at: Option<std::time::SystemTime>,
+}
+
+/// `--start-at`: RFC 3339 in UTC (with or without the `Z`) or Unix milliseconds.
+fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        let ms: u64 = text.parse().map_err(|_| format!("`{text}` is too large"))?;
+        return Ok(std::time::UNIX_EPOCH + Duration::from_millis(ms));
+    }
+    humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
+        .map_err(|e| format!("expected RFC 3339 (2026-11-24T10:00:00Z) or Unix ms: {e}"))
 }
 
 /// `resilbench validate`.
@@ -123,6 +155,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Report(args) => crate::commands::report(args),
         Command::Compare(args) => crate::commands::compare(args),
         Command::Check(args) => crate::commands::check(args),
+        Command::Merge(args) => merge(args),
     }
 }
 
@@ -139,12 +172,20 @@ fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         )
         .into());
     }
+    if args.clock == ClockMode::Virtual && args.start_at.is_some() {
+        return Err(RunError::Options(
+            "--start-at is a wall-clock time; a --clock virtual run has none".into(),
+        )
+        .into());
+    }
     let dir = args.out.unwrap_or_else(|| runner::default_out_dir(&plan));
     let created = runner::prepare_out_dir(&dir)?;
     let opts = RunOptions {
         clock: args.clock,
         target: args.target,
         progress: Progress::detect(args.quiet),
+        shard: args.shard,
+        start_at: args.start_at,
     };
     let outcome = run_plan(&plan, &opts, &dir);
     if outcome.is_err() && created {
@@ -152,6 +193,32 @@ fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         let _ = std::fs::remove_dir(&dir);
     }
     outcome
+}
+
+fn merge(args: MergeArgs) -> Result<ExitCode, CliError> {
+    let runs = args
+        .results
+        .iter()
+        .map(|p| crate::merge::ShardRun::read(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(CliError::Other)?;
+    let merged =
+        crate::merge::merge(runs).map_err(|e| CliError::Other(format!("cannot merge: {e}")))?;
+    let dir = &args.out;
+    runner::prepare_out_dir(dir)?;
+    let path = runner::write_outputs(dir, &merged)?;
+    let doc = crate::document::ResultsDoc::from_results(merged);
+    let report = dir.join("report.html");
+    crate::report::write(&report, &doc).map_err(|error| RunError::Write {
+        path: report.clone(),
+        error,
+    })?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "merged {} shards", doc.results.merged_from.len());
+    let _ = crate::summary::write_summary(&mut out, &doc.results);
+    let _ = writeln!(out, "\nresults: {}", path.display());
+    let _ = writeln!(out, "report:  {}", report.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_plan(plan: &profile::Plan, opts: &RunOptions, dir: &Path) -> Result<ExitCode, CliError> {

@@ -64,6 +64,7 @@ pub mod figure;
 pub mod gate;
 pub mod headline;
 pub mod keyed;
+pub mod merge;
 pub mod profile;
 pub mod progress;
 pub mod record;

@@ -38,6 +38,65 @@ pub struct Results {
     pub warnings: Vec<String>,
     /// One entry per strategy, in profile order.
     pub strategies: Vec<StrategyResult>,
+    /// Which shard of a sharded run this is (`run --shard K/N`); absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// The shard files a merged file was made from (`resilbench merge`), in shard order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedShard>,
+}
+
+/// The K-th of N shards: call i of the schedule belongs to shard i mod N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// K, from 0.
+    pub index: u32,
+    /// N.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Whether call `id` of the schedule is this shard's.
+    pub fn owns(self, id: u64) -> bool {
+        id % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `K/N`, K from 0 to N − 1.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("expected K/N with 0 <= K < N <= 10000 (like 0/3), got `{text}`");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if count == 0 || count > 10_000 || index >= count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+}
+
+/// One shard file of a merged run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedShard {
+    /// The shard.
+    pub shard: Shard,
+    /// The file as given to `merge`.
+    pub file: String,
+    /// The host that ran it.
+    pub host: String,
+    /// When it started, RFC 3339 UTC.
+    pub start_time: String,
 }
 
 /// Where and how a run happened.
@@ -265,6 +324,9 @@ pub struct Histograms {
     pub attempt: String,
     /// Generator lag.
     pub lag: String,
+    /// Fan-out sub-calls' latency (strategies that fan out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_call: Option<String>,
 }
 
 /// Errors reading or writing results.

@@ -32,7 +32,9 @@ use crate::progress::Progress;
 use crate::record::histogram::Hist;
 use crate::record::summary::{self, lag};
 use crate::record::{Recorder, RecorderConfig, hlog};
-use crate::results::{Environment, Generator, Results, SCHEMA, StrategyResult, write_atomic};
+use crate::results::{
+    Environment, Generator, Results, SCHEMA, Shard, StrategyResult, write_atomic,
+};
 use crate::strategy::{self, Stack};
 use crate::transport::balance::RoundRobin;
 use crate::transport::direct::DirectTransport;
@@ -75,6 +77,24 @@ pub struct RunOptions {
     pub target: Option<String>,
     /// Where progress goes.
     pub progress: Progress,
+    /// Send only this shard's calls (`--shard K/N`).
+    pub shard: Option<Shard>,
+    /// Start each strategy's schedule at a fixed wall-clock time (`--start-at`), so that
+    /// shards on several hosts line up: strategy k starts at `start_at + k × slot`.
+    pub start_at: Option<SystemTime>,
+}
+
+/// How long one strategy may take on a shared timetable (`--start-at`): its warmup and
+/// duration, the longest call deadline, the drain, and 2 s for connecting; a strategy that
+/// overruns it starts the next one late, and that lateness is recorded as generator lag.
+pub fn strategy_slot(plan: &Plan) -> Duration {
+    let deadline = plan
+        .strategies
+        .iter()
+        .map(|s| s.deadline)
+        .max()
+        .unwrap_or_default();
+    plan.load.duration + deadline + DRAIN_REAL + Duration::from_secs(2)
 }
 
 /// Why a run could not be carried out.
@@ -339,12 +359,26 @@ pub async fn execute(
             break;
         }
         let (setup, transport) = Setup::new(plan, opts, clock).await?;
-        let start_ms = match opts.clock {
-            ClockMode::Real => unix_ms(SystemTime::now()),
-            ClockMode::Virtual => clock.now().duration_since(origin).as_millis() as u64,
+        // On a shared timetable the schedule starts at its slot's wall-clock time, whenever
+        // this process got there: early, it waits; late, its calls are late (lag).
+        let (start, start_ms) = match (opts.clock, opts.start_at) {
+            (ClockMode::Real, Some(at)) => {
+                let slot_start = at + strategy_slot(plan) * index as u32;
+                let now = clock.now();
+                let start = match slot_start.duration_since(SystemTime::now()) {
+                    Ok(ahead) => now + ahead,
+                    Err(late) => now.checked_sub(late.duration()).unwrap_or(now),
+                };
+                (start, unix_ms(slot_start))
+            }
+            (ClockMode::Real, None) => (clock.now(), unix_ms(SystemTime::now())),
+            (ClockMode::Virtual, _) => (
+                clock.now(),
+                clock.now().duration_since(origin).as_millis() as u64,
+            ),
         };
         let config = RecorderConfig {
-            start: clock.now(),
+            start,
             warmup: plan.load.warmup,
             duration: plan.load.duration,
             deadline: strategy.deadline,
@@ -371,6 +405,7 @@ pub async fn execute(
             idempotency_keys: strategy.idempotency_keys,
             propagate_deadline: strategy.propagate_deadline,
             deadline_margin: strategy.deadline_margin,
+            shard: opts.shard,
         };
         let end = driver::drive(spec, stack, Arc::clone(&recorder), stop.clone()).await;
         // Nothing that ends after this point is counted.
@@ -406,6 +441,8 @@ pub async fn execute(
         generator,
         warnings,
         strategies,
+        shard: opts.shard,
+        merged_from: Vec::new(),
     })
 }
 
@@ -548,15 +585,11 @@ pub fn prepare_out_dir(dir: &Path) -> Result<bool, RunError> {
 /// Writes `results.json` and one `.hlog` per strategy into `dir`, each atomically. Returns the
 /// path of `results.json`.
 pub fn write_outputs(dir: &Path, results: &Results) -> Result<PathBuf, RunError> {
-    let mut used = std::collections::HashSet::new();
-    for s in &results.strategies {
-        let base = hlog::tag_for(&s.name);
-        let mut name = format!("{base}.hlog");
-        let mut n = 2;
-        while !used.insert(name.clone()) {
-            name = format!("{base}-{n}.hlog");
-            n += 1;
-        }
+    for (s, name) in results
+        .strategies
+        .iter()
+        .zip(hlog::file_names(&results.strategies))
+    {
         let path = dir.join(name);
         let started = SystemTime::UNIX_EPOCH + Duration::from_millis(s.start_ms);
         write_atomic(&path, &hlog::write(&s.intervals, started, &s.name))

@@ -724,3 +724,80 @@ fn serve_refuses_requests_that_would_make_it_hold_too_much() {
         assert!(client.call(fine).await.is_ok());
     });
 }
+
+/// Three shard processes with a common `--start-at` against one `serve`, merged: the same
+/// calls offered, at the same rate, as one process running the whole schedule.
+#[test]
+fn three_shard_processes_with_a_common_start_merge_into_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        r#"
+seed = 4
+[load]
+arrival = "poisson"
+rate = 300
+duration = "3s"
+deadline = "200ms"
+[backend]
+latency = "1ms"
+[[strategies]]
+name = "plain"
+"#,
+    )
+    .unwrap();
+    let (_server, addr, _) = serve_with(dir.path(), "s.toml", &[]);
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 2000;
+    let shards: Vec<Child> = (0..3)
+        .map(|k| {
+            let (shard, out) = (format!("{k}/3"), format!("s{k}"));
+            let at = at.to_string();
+            bin()
+                .args([
+                    "run", "s.toml", "--quiet", "--target", &addr, "--shard", &shard,
+                ])
+                .args(["--start-at", &at, "--out", &out])
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in shards {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let merged = resilbench(&["merge", "s0", "s1", "s2", "--out", "m"], dir.path());
+    assert!(merged.status.success(), "{}", stderr(&merged));
+    let single = resilbench(
+        &[
+            "run", "s.toml", "--quiet", "--target", &addr, "--out", "one",
+        ],
+        dir.path(),
+    );
+    assert!(single.status.success(), "{}", stderr(&single));
+    let (m, one) = (
+        Results::read(&dir.path().join("m/results.json")).unwrap(),
+        Results::read(&dir.path().join("one/results.json")).unwrap(),
+    );
+    let (ms, os) = (&m.strategies[0], &one.strategies[0]);
+    assert_eq!(ms.counts.offered, os.counts.offered);
+    let rate = ms.generator.offered_rate / os.generator.offered_rate;
+    assert!((rate - 1.0).abs() < 0.01, "offered rate ratio {rate}");
+    let achieved = ms.generator.achieved_rate / os.generator.achieved_rate;
+    assert!(
+        (achieved - 1.0).abs() < 0.01,
+        "achieved rate ratio {achieved}"
+    );
+    assert_eq!(ms.counts.succeeded, ms.counts.offered);
+    // Every shard's schedule started at the given instant: their timelines line up.
+    for k in 0..3 {
+        let r = Results::read(&dir.path().join(format!("s{k}/results.json"))).unwrap();
+        assert_eq!(u128::from(r.strategies[0].start_ms), at);
+    }
+}

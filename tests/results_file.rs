@@ -105,6 +105,8 @@ fn an_interrupted_run_is_partial_and_readable() {
         clock: ClockMode::Virtual,
         target: None,
         progress: Progress::Quiet,
+        shard: None,
+        start_at: None,
     };
     let stop = CancellationToken::new();
     let results = virtual_runtime().block_on(async {

@@ -7,6 +7,7 @@
 //! - `hedge`: gRFC A6 hedging and tower's latency-driven hedge, attempt times exact.
 //! - `hostile_input`: arbitrary and mutated profiles, service configs and results files.
 //! - `retry`: retry policies, throttles and budgets to the letter, attempt times exact.
+//! - `sharding`: `run --shard K/N` and `merge`: the shards merged are the unsharded run.
 //! - `shipped_profiles`: each profile under profiles/ runs as shipped; its story is checked.
 //! - `virtual_runs`: whole runs on a paused clock are exact and reproducible.
 //! - `end_to_end`: real runs over loopback TCP, embedded and against `serve` in another process.
@@ -31,5 +32,6 @@ mod profile_errors;
 mod report_page;
 mod results_file;
 mod retry;
+mod sharding;
 mod shipped_profiles;
 mod virtual_runs;

@@ -119,6 +119,8 @@ name = "slow"
         clock: ClockMode::Virtual,
         target: None,
         progress: Progress::Quiet,
+        shard: None,
+        start_at: None,
     };
     let stop = CancellationToken::new();
     let r = crate::common::virtual_runtime().block_on(async {

@@ -55,6 +55,8 @@ pub struct DriveSpec<'a> {
     pub propagate_deadline: bool,
     /// How much earlier than the call's deadline the deadline sent to the backend is.
     pub deadline_margin: Duration,
+    /// Send only this shard's calls; the others keep their place in the schedule unsent.
+    pub shard: Option<crate::results::Shard>,
 }
 
 /// Sends every call of the schedule through `stack`, reporting to `recorder`, until the
@@ -74,6 +76,9 @@ pub async fn drive(
     tokio::pin!(cancelled);
 
     for (id, offset) in Schedule::new(spec.load, spec.phases, spec.seed).enumerate() {
+        if spec.shard.is_some_and(|s| !s.owns(id as u64)) {
+            continue;
+        }
         let intended = spec.start + offset;
         if intended > clock.now() {
             tokio::select! {

@@ -45,6 +45,45 @@ pub fn write(intervals: &[IntervalHist], start: SystemTime, tag: &str) -> Vec<u8
     out
 }
 
+/// The interval histograms of an interval log written by [`write`] (entries that do not parse
+/// are skipped).
+pub fn read(bytes: &[u8]) -> Vec<IntervalHist> {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let mut out = Vec::new();
+    for entry in IntervalLogIterator::new(bytes) {
+        let Ok(LogEntry::Interval(h)) = entry else {
+            continue;
+        };
+        let Ok(hist) = Hist::decode(h.encoded_histogram()) else {
+            continue;
+        };
+        out.push(IntervalHist {
+            t: h.start_timestamp().as_secs(),
+            bytes: hist.to_bytes(),
+        });
+    }
+    out
+}
+
+/// The `.hlog` file name of each strategy, in order: its tag, with `-2`, `-3`... for names
+/// that make the same tag.
+pub fn file_names(strategies: &[crate::results::StrategyResult]) -> Vec<String> {
+    let mut used = std::collections::HashSet::new();
+    strategies
+        .iter()
+        .map(|s| {
+            let base = tag_for(&s.name);
+            let mut name = format!("{base}.hlog");
+            let mut n = 2;
+            while !used.insert(name.clone()) {
+                name = format!("{base}-{n}.hlog");
+                n += 1;
+            }
+            name
+        })
+        .collect()
+}
+
 /// A tag safe for the interval log (no commas, spaces or other separators).
 pub fn tag_for(name: &str) -> String {
     let t: String = name

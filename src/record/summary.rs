@@ -160,6 +160,7 @@ pub fn strategy_result(
             e2e_ok: state.e2e_ok.encode(),
             attempt: state.attempt.encode(),
             lag: state.lag.encode(),
+            sub_call: state.sub_calls.as_ref().map(|s| s.latency.encode()),
         },
         timeline,
         backend,

@@ -28,10 +28,17 @@ pub fn virtual_runtime() -> tokio::runtime::Runtime {
 
 /// Runs a plan on a virtual clock, quietly.
 pub fn run_virtual(plan: &Plan) -> Results {
+    run_virtual_shard(plan, None)
+}
+
+/// Runs one shard of a plan (all of it with `None`) on a virtual clock, quietly.
+pub fn run_virtual_shard(plan: &Plan, shard: Option<resilbench::results::Shard>) -> Results {
     let opts = RunOptions {
         clock: ClockMode::Virtual,
         target: None,
         progress: Progress::Quiet,
+        shard,
+        start_at: None,
     };
     virtual_runtime()
         .block_on(async {
