@@ -15,6 +15,7 @@
 //! - `chromium`: the report rendered by headless Chromium (skipped without it, unless CI).
 //! - `breaker`: pybreaker and resilience4j state machines, which calls go and when.
 //! - `check_gate`: `resilbench check` over a table of gates: exit status, failing rows, JUnit.
+//! - `deploy`: the Kubernetes manifests and the Dockerfile say what a sharded run needs.
 //! - `compare_runs`: known differences are flagged, identical runs and noise are not.
 
 mod backend;
@@ -23,6 +24,7 @@ mod check_gate;
 mod chromium;
 mod common;
 mod compare_runs;
+mod deploy;
 mod end_to_end;
 mod fan_out;
 mod hedge;
