@@ -165,4 +165,17 @@ fn shard_and_merge_on_the_command_line() {
     assert_eq!(merged.merged_from.len(), 2);
     assert!(dir.path().join("m/report.html").exists());
     assert!(dir.path().join("m/retried.hlog").exists());
+    // An ordinary results file: compare and check read it as they read any run.
+    let out = resilbench(&["compare", "m/results.json", "m/results.json"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(
+        dir.path().join("gate.toml"),
+        "[limits]\nsuccess_rate = \">= 50%\"\n\"counts.dropped\" = \"== 0\"\n",
+    )
+    .unwrap();
+    let out = resilbench(
+        &["check", "m/results.json", "--gate", "gate.toml"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
 }
