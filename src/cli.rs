@@ -95,11 +95,49 @@ pub struct RunArgs {
     pub start_at: Option<std::time::SystemTime>,
 }
 
+/// How late a `--start-at` may be: a shard that starts a little late records its lateness as
+/// lag; one far behind would fire its whole overdue schedule at once.
+const START_AT_LATE: Duration = Duration::from_secs(10);
+
+/// Refuses a `--start-at` far in the past (a stale time, or Unix seconds given as ms) or more
+/// than a week ahead; says when the run will start.
+fn check_start_at(at: std::time::SystemTime) -> Result<(), RunError> {
+    let now = std::time::SystemTime::now();
+    let shown = humantime::format_rfc3339_millis(at);
+    match at.duration_since(now) {
+        Err(late) if late.duration() > START_AT_LATE => {
+            let hint = if at < std::time::UNIX_EPOCH + Duration::from_secs(86_400 * 365) {
+                " (Unix seconds given as milliseconds?)"
+            } else {
+                ""
+            };
+            Err(RunError::Options(format!(
+                "--start-at {shown} is {} s in the past{hint}; give a time ahead, the same for \
+                 every shard",
+                late.duration().as_secs()
+            )))
+        }
+        Ok(ahead) if ahead > Duration::from_secs(7 * 86_400) => Err(RunError::Options(format!(
+            "--start-at {shown} is more than a week ahead"
+        ))),
+        Ok(ahead) => {
+            eprintln!(
+                "waiting until {shown} ({:.1} s) to start",
+                ahead.as_secs_f64()
+            );
+            Ok(())
+        }
+        Err(_) => Ok(()),
+    }
+}
+
 /// `--start-at`: RFC 3339 in UTC (with or without the `Z`) or Unix milliseconds.
 fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         let ms: u64 = text.parse().map_err(|_| format!("`{text}` is too large"))?;
-        return Ok(std::time::UNIX_EPOCH + Duration::from_millis(ms));
+        return std::time::UNIX_EPOCH
+            .checked_add(Duration::from_millis(ms))
+            .ok_or_else(|| format!("`{text}` is too large"));
     }
     humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
         .map_err(|e| format!("expected RFC 3339 (2026-11-24T10:00:00Z) or Unix ms: {e}"))
@@ -178,6 +216,14 @@ fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         )
         .into());
     }
+    if let Some(at) = args.start_at {
+        check_start_at(at)?;
+    } else if args.shard.is_some() && args.clock == ClockMode::Real {
+        eprintln!(
+            "warning: --shard without --start-at: merge needs every shard to start at the \
+             same instant; give all shards the same --start-at"
+        );
+    }
     let dir = args.out.unwrap_or_else(|| runner::default_out_dir(&plan));
     let created = runner::prepare_out_dir(&dir)?;
     let opts = RunOptions {
@@ -196,6 +242,30 @@ fn run(args: RunArgs) -> Result<ExitCode, CliError> {
 }
 
 fn merge(args: MergeArgs) -> Result<ExitCode, CliError> {
+    // Writing into a shard's own folder would replace that shard's results.
+    let out = std::fs::canonicalize(&args.out).ok();
+    for p in &args.results {
+        let dir = if p.is_dir() {
+            Some(p.as_path())
+        } else {
+            p.parent()
+        };
+        let dir = dir.and_then(|d| {
+            std::fs::canonicalize(if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            })
+            .ok()
+        });
+        if out.is_some() && dir == out {
+            return Err(CliError::Other(format!(
+                "cannot merge into {}: it holds the shard {}",
+                args.out.display(),
+                p.display()
+            )));
+        }
+    }
     let runs = args
         .results
         .iter()

@@ -76,6 +76,9 @@ pub fn merge(mut runs: Vec<ShardRun>) -> Result<Results, String> {
     let count = shard_of(first)?.count;
     for run in &runs {
         let shard = shard_of(run)?;
+        if shard.count == 0 || shard.index >= shard.count {
+            return Err(format!("{}: shard {shard} is not a valid shard", run.file));
+        }
         if shard.count != count {
             return Err(format!(
                 "{} is shard {shard} but {} is of {count} shards: shards of different runs",
@@ -126,16 +129,27 @@ pub fn merge(mut runs: Vec<ShardRun>) -> Result<Results, String> {
                 base.file, run.file
             ));
         }
-        let names =
-            |r: &Results| -> Vec<String> { r.strategies.iter().map(|s| s.name.clone()).collect() };
-        if names(&run.results) != names(&base.results) && !run.results.partial {
+        if run.results.environment.target != base.results.environment.target {
             return Err(format!(
-                "{} has strategies {:?}, {} has {:?}",
+                "{} ran against {}, {} against {}: shards must share a target",
                 base.file,
-                names(&base.results),
+                base.results.environment.target,
                 run.file,
-                names(&run.results)
+                run.results.environment.target
             ));
+        }
+        // Equal profiles name the same strategies; an interrupted shard may have fewer. On a
+        // real clock each strategy's second 0 must be the same wall-clock instant (a virtual
+        // run's strategies each start at their own exact zero).
+        let real = base.results.environment.clock == "real";
+        for (a, b) in base.results.strategies.iter().zip(&run.results.strategies) {
+            if real && a.start_ms != b.start_ms {
+                return Err(format!(
+                    "{} started strategy `{}` at {} ms, {} at {} ms: shards must start at the \
+                     same instant (give them all the same --start-at)",
+                    base.file, a.name, a.start_ms, run.file, b.start_ms
+                ));
+            }
         }
     }
     let shared_target = base.results.environment.target != "embedded";
@@ -153,7 +167,10 @@ pub fn merge(mut runs: Vec<ShardRun>) -> Result<Results, String> {
                 Some((s, r.intervals.get(i).map_or(&[][..], Vec::as_slice)))
             })
             .collect();
-        strategies.push(merge_strategy(&parts, shared_target)?);
+        let mut merged = merge_strategy(&parts, shared_target)?;
+        // A strategy some shards never ran covers only part of the schedule.
+        merged.partial |= parts.len() < runs.len();
+        strategies.push(merged);
     }
     let partial = runs.iter().any(|r| r.results.partial) || strategies.iter().any(|s| s.partial);
     let mut environment = base.results.environment.clone();
@@ -167,14 +184,17 @@ pub fn merge(mut runs: Vec<ShardRun>) -> Result<Results, String> {
         .map(|r| r.results.environment.start_time.clone())
         .min()
         .unwrap_or_default();
-    let mut warnings: Vec<String> = Vec::new();
+    // The merged figures' own trust checks, then what only a shard could say (once each).
+    let mut warnings = crate::runner::warnings(&strategies, partial);
     for r in &runs {
         for w in &r.results.warnings {
             let w = format!("shard {}: {w}", shard_of(r)?);
-            warnings.push(w);
+            if !warnings.contains(&w) {
+                warnings.push(w);
+            }
         }
     }
-    let generator = overall(&strategies);
+    let generator = crate::runner::overall_generator(&strategies);
     Ok(Results {
         schema: base.results.schema.clone(),
         profile: base.results.profile.clone(),
@@ -207,20 +227,8 @@ fn shard_of(run: &ShardRun) -> Result<Shard, String> {
     })
 }
 
-/// The run's generator figures: lag over every strategy, rates of the first strategy.
-fn overall(strategies: &[StrategyResult]) -> Generator {
-    let mut lag_hist = Hist::new();
-    for s in strategies {
-        if let Ok(h) = Hist::decode(&s.histograms.lag) {
-            lag_hist.add(&h);
-        }
-    }
-    let first = strategies.first().map(|s| s.generator);
-    Generator {
-        lag_ms: lag(&lag_hist),
-        offered_rate: first.map_or(0.0, |g| g.offered_rate),
-        achieved_rate: first.map_or(0.0, |g| g.achieved_rate),
-    }
+fn rate(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 { n as f64 / secs } else { 0.0 }
 }
 
 fn add_maps<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
@@ -238,8 +246,9 @@ fn merged_hist<'a>(
     let mut sum = Hist::new();
     let mut any = false;
     for (s, _) in parts {
+        // A shard may lack an optional histogram (no sub-call of its ended): it adds nothing.
         let Some(t) = text(s) else {
-            return Ok(None);
+            continue;
         };
         let h = Hist::decode(t)
             .map_err(|e| format!("strategy `{}`: histograms.{which}: {e}", s.name))?;
@@ -258,7 +267,8 @@ fn merge_strategy(
     let mut status = BTreeMap::new();
     let mut attempts = Attempts::default();
     let mut good = 0u64;
-    let (mut offered_rate, mut achieved_rate) = (0.0, 0.0);
+    // How late each shard's last send was: achieved = sent / (window + late).
+    let mut late = 0.0f64;
     for (s, _) in parts {
         let c = &s.counts;
         counts.offered += c.offered;
@@ -281,8 +291,9 @@ fn merge_strategy(
         add_maps(&mut attempts.retry_denied, &a.retry_denied);
         // results.json keeps goodput as a fraction of the calls offered: the count is exact.
         good += (s.goodput.fraction * c.offered as f64).round() as u64;
-        offered_rate += s.generator.offered_rate;
-        achieved_rate += s.generator.achieved_rate;
+        if s.generator.achieved_rate > 0.0 {
+            late = late.max(c.sent as f64 / s.generator.achieved_rate - s.duration_s);
+        }
     }
     let e2e = merged_hist(parts, "e2e", |s| Some(&s.histograms.e2e))?.unwrap_or_default();
     let e2e_ok = merged_hist(parts, "e2e_ok", |s| Some(&s.histograms.e2e_ok))?.unwrap_or_default();
@@ -366,8 +377,8 @@ fn merge_strategy(
         counts,
         generator: Generator {
             lag_ms: lag(&lag_hist),
-            offered_rate,
-            achieved_rate,
+            offered_rate: rate(counts.offered, duration_s),
+            achieved_rate: rate(counts.sent, duration_s + late.max(0.0)),
         },
         histograms: Histograms {
             e2e: e2e.encode(),

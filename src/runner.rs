@@ -145,10 +145,13 @@ enum Setup {
 }
 
 impl Setup {
+    /// `start_unix_ms`: the strategy's start on a shared timetable, which a remote target's
+    /// reset is keyed by (see `ResetRequest`).
     async fn new(
         plan: &Plan,
         opts: &RunOptions,
         clock: &Clock,
+        start_unix_ms: Option<u64>,
     ) -> Result<(Setup, Stack), RunError> {
         let replicas = plan.backend.replica_count();
         match (opts.clock, &opts.target) {
@@ -196,7 +199,11 @@ impl Setup {
                 // A target without the Control service still runs; it just cannot report.
                 // Nor can one that was down at the start.
                 let reset = if reached {
-                    control.reset(pb::ResetRequest {}).await
+                    control
+                        .reset(pb::ResetRequest {
+                            start_unix_ms: start_unix_ms.unwrap_or(0),
+                        })
+                        .await
                 } else {
                     Err(tonic::Status::unimplemented("the target was down"))
                 };
@@ -229,7 +236,14 @@ impl Setup {
     /// The backend's figures for the strategy just run, and the backend stopped. Unless the
     /// run was interrupted, the backend first finishes the work callers abandoned (up to
     /// `drain`), so `executed` and `wasted` count it.
-    async fn finish(self, clock: &Clock, drain: Option<Duration>) -> Option<BackendStats> {
+    /// The backend's figures after the drain; a remote target's are read at `read_at` when
+    /// given (the end of a shared slot, once every shard is done).
+    async fn finish(
+        self,
+        clock: &Clock,
+        drain: Option<Duration>,
+        read_at: Option<Instant>,
+    ) -> Option<BackendStats> {
         async fn drained(backends: &[Arc<Backend>]) {
             for b in backends {
                 b.drained().await;
@@ -257,11 +271,16 @@ impl Setup {
                 }
                 Some(Backend::combined(&backends))
             }
-            Setup::Remote(mut control, true) => control
-                .stats(pb::StatsRequest {})
-                .await
-                .ok()
-                .map(|r| server::from_pb(r.into_inner())),
+            Setup::Remote(mut control, true) => {
+                if let Some(at) = read_at {
+                    clock.sleep_until(at).await;
+                }
+                control
+                    .stats(pb::StatsRequest {})
+                    .await
+                    .ok()
+                    .map(|r| server::from_pb(r.into_inner()))
+            }
             Setup::Remote(_, false) => None,
         }
     }
@@ -358,18 +377,24 @@ pub async fn execute(
             partial = true;
             break;
         }
-        let (setup, transport) = Setup::new(plan, opts, clock).await?;
         // On a shared timetable the schedule starts at its slot's wall-clock time, whenever
         // this process got there: early, it waits; late, its calls are late (lag).
-        let (start, start_ms) = match (opts.clock, opts.start_at) {
-            (ClockMode::Real, Some(at)) => {
-                let slot_start = at + strategy_slot(plan) * index as u32;
-                let now = clock.now();
-                let start = match slot_start.duration_since(SystemTime::now()) {
-                    Ok(ahead) => now + ahead,
-                    Err(late) => now.checked_sub(late.duration()).unwrap_or(now),
-                };
-                (start, unix_ms(slot_start))
+        let slot = opts
+            .start_at
+            .filter(|_| opts.clock == ClockMode::Real)
+            .map(|at| at + strategy_slot(plan) * index as u32);
+        let remote = opts.target.is_some();
+        if let (Some(slot_start), true) = (slot, remote) {
+            // A shared target is reset once per slot, a second before it starts: by then
+            // every shard has finished the previous slot and read its figures.
+            clock
+                .sleep_until(instant_at(clock, slot_start - Duration::from_secs(1)))
+                .await;
+        }
+        let (setup, transport) = Setup::new(plan, opts, clock, slot.map(unix_ms)).await?;
+        let (start, start_ms) = match (opts.clock, slot) {
+            (ClockMode::Real, Some(slot_start)) => {
+                (instant_at(clock, slot_start), unix_ms(slot_start))
             }
             (ClockMode::Real, None) => (clock.now(), unix_ms(SystemTime::now())),
             (ClockMode::Virtual, _) => (
@@ -414,7 +439,12 @@ pub async fn execute(
             ClockMode::Real => DRAIN_REAL,
             ClockMode::Virtual => DRAIN_VIRTUAL,
         });
-        let backend = setup.finish(clock, drain).await;
+        // A shared target's figures are read at the end of the slot, once every shard's calls
+        // (and their drain) are done.
+        let read_at = slot
+            .filter(|_| remote && !end.interrupted)
+            .map(|s| instant_at(clock, s + strategy_slot(plan) - Duration::from_millis(1500)));
+        let backend = setup.finish(clock, drain, read_at).await;
         let result = summary::strategy_result(
             &strategy.name,
             start_ms,
@@ -444,6 +474,16 @@ pub async fn execute(
         shard: opts.shard,
         merged_from: Vec::new(),
     })
+}
+
+/// The instant of `clock` at wall-clock time `t` (in the past: as long ago; an instant before
+/// the clock's own origin cannot be expressed and reads as now).
+fn instant_at(clock: &Clock, t: SystemTime) -> Instant {
+    let now = clock.now();
+    match t.duration_since(SystemTime::now()) {
+        Ok(ahead) => now + ahead,
+        Err(late) => now.checked_sub(late.duration()).unwrap_or(now),
+    }
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
@@ -477,7 +517,7 @@ fn environment(opts: &RunOptions, start_time: String) -> Environment {
 
 /// The generator's figures over all strategies: lag from the merged histograms, rates from the
 /// summed counts and windows.
-fn overall_generator(strategies: &[StrategyResult]) -> Generator {
+pub fn overall_generator(strategies: &[StrategyResult]) -> Generator {
     let mut lag_hist = Hist::new();
     let (mut offered, mut sent, mut window, mut effective) = (0.0, 0.0, 0.0, 0.0);
     for s in strategies {
@@ -506,7 +546,7 @@ fn overall_generator(strategies: &[StrategyResult]) -> Generator {
 pub const LAG_P99_LIMIT_MS: f64 = 1.0;
 
 /// Reasons not to trust the figures, one sentence each.
-fn warnings(strategies: &[StrategyResult], partial: bool) -> Vec<String> {
+pub fn warnings(strategies: &[StrategyResult], partial: bool) -> Vec<String> {
     let mut out = Vec::new();
     if partial {
         out.push(

@@ -795,6 +795,9 @@ name = "plain"
         "achieved rate ratio {achieved}"
     );
     assert_eq!(ms.counts.succeeded, ms.counts.offered);
+    // The target was reset once for the run (the three keyed resets are one) and read at the
+    // end of the slot by every shard: it saw exactly the attempts the three shards sent.
+    assert_eq!(ms.backend.as_ref().unwrap().received, ms.attempts.total);
     // Every shard's schedule started at the given instant: their timelines line up.
     for k in 0..3 {
         let r = Results::read(&dir.path().join(format!("s{k}/results.json"))).unwrap();

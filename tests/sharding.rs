@@ -120,6 +120,73 @@ fn merge_refuses_incomplete_and_mismatched_shards() {
     let whole = shard_run(run_virtual(&p), 0);
     let not = refused(vec![whole]);
     assert!(not.contains("not a shard"), "{not}");
+    // Shards that did not start at the same instant do not line up.
+    let real = |mut r: ShardRun| {
+        r.results.environment.clock = "real".into();
+        r
+    };
+    let mut late = real(shard(1, 2));
+    late.results.strategies[0].start_ms += 1000;
+    let when = refused(vec![real(shard(0, 2)), late]);
+    assert!(when.contains("same --start-at"), "{when}");
+    let mut elsewhere = shard(1, 2);
+    elsewhere.results.environment.target = "10.0.0.1:50051".into();
+    let target = refused(vec![shard(0, 2), elsewhere]);
+    assert!(target.contains("must share a target"), "{target}");
+}
+
+/// A shard interrupted before its last strategy: that strategy is merged from the other
+/// shards and marked partial, as is the run.
+#[test]
+fn a_strategy_some_shards_did_not_run_is_partial() {
+    let p = plan(
+        PROFILE
+            .replace("duration = \"6s\"", "duration = \"2s\"")
+            .as_str(),
+    );
+    let shard = |k: u32| shard_run(run_virtual_shard(&p, Some(Shard { index: k, count: 2 })), k);
+    let mut cut = shard(1);
+    cut.results.strategies.pop();
+    cut.intervals.pop();
+    cut.results.partial = true;
+    let merged = merge(vec![shard(0), cut]).unwrap();
+    assert!(merged.partial);
+    assert!(!merged.strategies[0].partial);
+    assert!(merged.strategies[1].partial);
+    assert!(
+        merged
+            .warnings
+            .iter()
+            .any(|w| w.contains("interrupted") || w.contains("partial")),
+        "{:?}",
+        merged.warnings
+    );
+}
+
+/// A `--start-at` far in the past (here Unix seconds given as milliseconds) is refused: it
+/// would fire the whole overdue schedule at once.
+#[test]
+fn a_start_time_in_the_past_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), PROFILE).unwrap();
+    let out = resilbench(
+        &[
+            "run",
+            "p.toml",
+            "--shard",
+            "0/2",
+            "--start-at",
+            "1764000000",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("in the past (Unix seconds given as milliseconds?)"),
+        "{err}"
+    );
 }
 
 /// The command line: `--shard` is checked, and `merge` says why it refuses (exit 2).

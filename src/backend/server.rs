@@ -54,6 +54,8 @@ pub struct Shared {
     plan: Arc<Plan>,
     clock: Clock,
     current: Arc<RwLock<Arc<Vec<Arc<Backend>>>>>,
+    /// The run start of the last keyed reset (0: none).
+    reset_for: Arc<std::sync::atomic::AtomicU64>,
     log_attempts: bool,
     /// When the server state was made: log lines say how long after it an attempt ended.
     since: tokio::time::Instant,
@@ -82,6 +84,7 @@ impl Shared {
             since: clock.now(),
             clock,
             current: Arc::new(RwLock::new(backends)),
+            reset_for: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             log_attempts: false,
         }
     }
@@ -116,6 +119,29 @@ impl Shared {
     /// Replaces the backends with fresh ones; returns the old ones' figures.
     pub fn reset(&self) -> BackendStats {
         let fresh = Self::fresh(&self.plan, &self.clock);
+        let mut slot = self.current.write().unwrap_or_else(|e| e.into_inner());
+        Backend::combined(&std::mem::replace(&mut *slot, fresh))
+    }
+
+    /// A reset for the run starting at `start_unix_ms` (Unix ms): the first one for that start
+    /// replaces the backends, with phases starting at that instant; a repeat (another shard of
+    /// the same run) changes nothing. Returns the figures of the backends replaced or kept.
+    pub fn reset_for_start(&self, start_unix_ms: u64) -> BackendStats {
+        use std::sync::atomic::Ordering;
+        if self.reset_for.swap(start_unix_ms, Ordering::AcqRel) == start_unix_ms {
+            return self.stats();
+        }
+        let now = self.clock.now();
+        let wall = std::time::SystemTime::now();
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(start_unix_ms);
+        let start = match at.duration_since(wall) {
+            Ok(ahead) => now + ahead,
+            Err(late) => now.checked_sub(late.duration()).unwrap_or(now),
+        };
+        let fresh = Arc::new(Backend::replicas(&self.plan, &self.clock));
+        for b in fresh.iter() {
+            b.begin(start);
+        }
         let mut slot = self.current.write().unwrap_or_else(|e| e.into_inner());
         Backend::combined(&std::mem::replace(&mut *slot, fresh))
     }
@@ -354,9 +380,13 @@ where
 impl pb::control_server::Control for Shared {
     async fn reset(
         &self,
-        _: Request<pb::ResetRequest>,
+        request: Request<pb::ResetRequest>,
     ) -> Result<Response<pb::BackendStats>, Status> {
-        Ok(Response::new(to_pb(Shared::reset(self))))
+        let stats = match request.get_ref().start_unix_ms {
+            0 => Shared::reset(self),
+            start => self.reset_for_start(start),
+        };
+        Ok(Response::new(to_pb(stats)))
     }
 
     async fn stats(
