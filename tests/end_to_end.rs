@@ -804,3 +804,42 @@ name = "plain"
         assert_eq!(u128::from(r.strategies[0].start_ms), at);
     }
 }
+
+/// Over the gRPC transport, a deadline sent earlier than the client's own (a deadline margin)
+/// expires in tonic's channel, which reports CANCELLED ("Timeout expired"); a gRPC client
+/// reports DEADLINE_EXCEEDED, and so does resilbench.
+#[test]
+fn an_expired_sent_deadline_is_deadline_exceeded_not_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("m.toml"),
+        r#"
+[load]
+arrival = "constant"
+rate = 20
+duration = "1s"
+deadline = "300ms"
+[backend]
+latency = "1s"
+[[strategies]]
+name = "margin"
+deadline_margin = "100ms"
+"#,
+    )
+    .unwrap();
+    let out = resilbench(&["run", "m.toml", "--out", "out", "--quiet"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = Results::read(&dir.path().join("out/results.json")).unwrap();
+    let s = &r.strategies[0];
+    assert_eq!(
+        s.status,
+        [("DEADLINE_EXCEEDED".to_string(), 20)].into(),
+        "{:?}",
+        s.status
+    );
+    assert!(
+        !s.attempts.status.contains_key("CANCELLED"),
+        "{:?}",
+        s.attempts.status
+    );
+}

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::time::Instant;
 use tonic::Request;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
@@ -119,6 +120,34 @@ impl Service<Call> for GrpcTransport {
     }
 
     fn call(&mut self, call: Call) -> Self::Future {
+        let (deadline, clock) = (call.sent_deadline, self.clock.clone());
+        let attempt = self.send(call);
+        Box::pin(async move { deadline_status(attempt.await, deadline, &clock) })
+    }
+}
+
+/// tonic enforces the `grpc-timeout` it sends and reports its expiry as CANCELLED ("Timeout
+/// expired"), and a server past the deadline may reset the stream with CANCELLED too; gRPC
+/// clients report an expired deadline as DEADLINE_EXCEEDED (grpc-go; grpc-dotnet turns a
+/// CANCELLED received after its deadline into DEADLINE_EXCEEDED). So does this transport: a
+/// CANCELLED at or after the deadline it sent is DEADLINE_EXCEEDED, decided locally.
+fn deadline_status(outcome: Outcome, deadline: Option<Instant>, clock: &Clock) -> Outcome {
+    match outcome {
+        Err(f)
+            if f.code == tonic::Code::Cancelled && deadline.is_some_and(|d| clock.now() >= d) =>
+        {
+            Err(Failure {
+                code: tonic::Code::DeadlineExceeded,
+                source: FailureSource::Local,
+                ..f
+            })
+        }
+        other => other,
+    }
+}
+
+impl GrpcTransport {
+    fn send(&mut self, call: Call) -> BoxFuture<Outcome> {
         let mut client = self.client.clone();
         let request_id = call.id.to_string();
         let payload = self.payload.clone();
