@@ -843,3 +843,53 @@ deadline_margin = "100ms"
         s.attempts.status
     );
 }
+
+/// A disk that fills while the results are written (simulated with a file-size limit, which
+/// makes writes fail as ENOSPC would): a clear error naming the file, exit 2, the previous
+/// results.json untouched, and no temporary file left behind.
+#[cfg(unix)]
+#[test]
+fn a_write_that_fails_midway_leaves_the_previous_results() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("f.toml"),
+        "[load]\nrate = 500\nduration = \"2s\"\n[[strategies]]\nname = \"a\"\n[[strategies]]\nname = \"b\"\n",
+    )
+    .unwrap();
+    let first = resilbench(
+        &["run", "f.toml", "--clock", "virtual", "--out", "out", "-q"],
+        dir.path(),
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    let before = std::fs::read(dir.path().join("out/results.json")).unwrap();
+    assert!(before.len() > 4096);
+    // 4 blocks: the .hlog files fit, results.json does not. SIGXFSZ ignored, so the write
+    // fails with EFBIG instead of killing the process.
+    let bin = env!("CARGO_BIN_EXE_resilbench");
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "trap '' XFSZ; ulimit -f 4; exec {bin} run f.toml --clock virtual --rate 1000 --out out -q"
+            ),
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot write out/results.json: File too large"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("out/results.json")).unwrap(),
+        before
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
