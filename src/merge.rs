@@ -21,10 +21,10 @@ use crate::backend::timeline::BackendSecond;
 use crate::backend::{BackendStats, ReplicaStats};
 use crate::record::histogram::Hist;
 use crate::record::hlog;
-use crate::record::summary::lag;
+use crate::record::summary::{goodput, lag};
 use crate::record::timeline::{IntervalHist, TimelineRow};
 use crate::results::{
-    Amplification, Attempts, BreakerFigures, Counts, FanOutFigures, Generator, Goodput, Histograms,
+    Amplification, Attempts, BreakerFigures, Counts, FanOutFigures, Generator, Histograms,
     Latencies, MergedShard, Results, Shard, StrategyResult, StreamFigures,
 };
 
@@ -362,18 +362,7 @@ fn merge_strategy(
             e2e_ok: e2e_ok.summary(),
             attempt: attempt.summary(),
         },
-        goodput: Goodput {
-            per_second: if duration_s > 0.0 {
-                good as f64 / duration_s
-            } else {
-                0.0
-            },
-            fraction: if counts.offered > 0 {
-                good as f64 / counts.offered as f64
-            } else {
-                0.0
-            },
-        },
+        goodput: goodput(good, counts.offered, duration_s),
         counts,
         generator: Generator {
             lag_ms: lag(&lag_hist),

@@ -388,13 +388,13 @@ pub async fn execute(
             // A shared target is reset once per slot, a second before it starts: by then
             // every shard has finished the previous slot and read its figures.
             clock
-                .sleep_until(instant_at(clock, slot_start - Duration::from_secs(1)))
+                .sleep_until(clock.instant_at(slot_start - Duration::from_secs(1)))
                 .await;
         }
         let (setup, transport) = Setup::new(plan, opts, clock, slot.map(unix_ms)).await?;
         let (start, start_ms) = match (opts.clock, slot) {
             (ClockMode::Real, Some(slot_start)) => {
-                (instant_at(clock, slot_start), unix_ms(slot_start))
+                (clock.instant_at(slot_start), unix_ms(slot_start))
             }
             (ClockMode::Real, None) => (clock.now(), unix_ms(SystemTime::now())),
             (ClockMode::Virtual, _) => (
@@ -443,7 +443,7 @@ pub async fn execute(
         // (and their drain) are done.
         let read_at = slot
             .filter(|_| remote && !end.interrupted)
-            .map(|s| instant_at(clock, s + strategy_slot(plan) - Duration::from_millis(1500)));
+            .map(|s| clock.instant_at(s + strategy_slot(plan) - Duration::from_millis(1500)));
         let backend = setup.finish(clock, drain, read_at).await;
         let result = summary::strategy_result(
             &strategy.name,
@@ -474,16 +474,6 @@ pub async fn execute(
         shard: opts.shard,
         merged_from: Vec::new(),
     })
-}
-
-/// The instant of `clock` at wall-clock time `t` (in the past: as long ago; an instant before
-/// the clock's own origin cannot be expressed and reads as now).
-fn instant_at(clock: &Clock, t: SystemTime) -> Instant {
-    let now = clock.now();
-    match t.duration_since(SystemTime::now()) {
-        Ok(ahead) => now + ahead,
-        Err(late) => now.checked_sub(late.duration()).unwrap_or(now),
-    }
 }
 
 fn unix_ms(t: SystemTime) -> u64 {

@@ -469,14 +469,22 @@ name = "s"
     let _ = server.wait();
 }
 
+/// Runs profile text on the real clock against the embedded backend (over loopback TCP);
+/// returns its results.
+fn run_real(toml: &str) -> Results {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), toml).unwrap();
+    let out = resilbench(&["run", "p.toml", "--out", "out", "--quiet"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    Results::read(&dir.path().join("out/results.json")).unwrap()
+}
+
 /// Over real TCP, through the gRPC transport: a stream's response headers commit the call
 /// (gRFC A6), so a hedge due after them is never sent. Each stream takes about 100 ms and
 /// its headers come after 5 ms; without the commit every call would be hedged at 50 ms.
 #[test]
 fn response_headers_commit_a_hedged_stream_over_tcp() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("s.toml"),
+    let r = run_real(
         r#"
 [load]
 arrival = "constant"
@@ -496,11 +504,7 @@ kind = "grpc_hedge"
 max_attempts = 2
 hedging_delay = "50ms"
 "#,
-    )
-    .unwrap();
-    let out = resilbench(&["run", "s.toml", "--out", "out", "--quiet"], dir.path());
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r = Results::read(&dir.path().join("out/results.json")).unwrap();
+    );
     let s = &r.strategies[0];
     assert_eq!(s.counts.succeeded, 50);
     assert_eq!(s.stream.unwrap().messages, 500);
@@ -810,9 +814,7 @@ name = "plain"
 /// reports DEADLINE_EXCEEDED, and so does resilbench.
 #[test]
 fn an_expired_sent_deadline_is_deadline_exceeded_not_cancelled() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("m.toml"),
+    let r = run_real(
         r#"
 [load]
 arrival = "constant"
@@ -825,11 +827,7 @@ latency = "1s"
 name = "margin"
 deadline_margin = "100ms"
 "#,
-    )
-    .unwrap();
-    let out = resilbench(&["run", "m.toml", "--out", "out", "--quiet"], dir.path());
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r = Results::read(&dir.path().join("out/results.json")).unwrap();
+    );
     let s = &r.strategies[0];
     assert_eq!(
         s.status,

@@ -131,13 +131,11 @@ impl Shared {
         if self.reset_for.swap(start_unix_ms, Ordering::AcqRel) == start_unix_ms {
             return self.stats();
         }
-        let now = self.clock.now();
-        let wall = std::time::SystemTime::now();
-        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(start_unix_ms);
-        let start = match at.duration_since(wall) {
-            Ok(ahead) => now + ahead,
-            Err(late) => now.checked_sub(late.duration()).unwrap_or(now),
-        };
+        // A client's value is untrusted: one past what SystemTime holds starts the phases now.
+        let at = std::time::UNIX_EPOCH
+            .checked_add(std::time::Duration::from_millis(start_unix_ms))
+            .unwrap_or_else(std::time::SystemTime::now);
+        let start = self.clock.instant_at(at);
         let fresh = Arc::new(Backend::replicas(&self.plan, &self.clock));
         for b in fresh.iter() {
             b.begin(start);

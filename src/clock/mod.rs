@@ -54,6 +54,17 @@ impl Clock {
         }
     }
 
+    /// The instant of this clock at wall-clock time `t`: ahead or behind now by as much as `t`
+    /// is ahead of or behind the system time (an instant before the clock's own origin cannot
+    /// be expressed and reads as now).
+    pub fn instant_at(&self, t: std::time::SystemTime) -> Instant {
+        let now = self.now();
+        match t.duration_since(std::time::SystemTime::now()) {
+            Ok(ahead) => now + ahead,
+            Err(late) => now.checked_sub(late.duration()).unwrap_or(now),
+        }
+    }
+
     /// A future that completes at `deadline` (at once if it has passed).
     #[allow(clippy::disallowed_methods)]
     pub fn sleep_until(&self, deadline: Instant) -> Sleep {

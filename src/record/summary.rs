@@ -81,6 +81,18 @@ fn by_name(map: &std::collections::BTreeMap<i32, u64>) -> std::collections::BTre
         .collect()
 }
 
+/// Goodput of `good` calls (succeeded within their deadline) of `offered`, over `secs`.
+pub fn goodput(good: u64, offered: u64, secs: f64) -> Goodput {
+    Goodput {
+        per_second: if secs > 0.0 { good as f64 / secs } else { 0.0 },
+        fraction: if offered > 0 {
+            good as f64 / offered as f64
+        } else {
+            0.0
+        },
+    }
+}
+
 /// The figures of one strategy.
 pub fn strategy_result(
     name: &str,
@@ -142,18 +154,7 @@ pub fn strategy_result(
             e2e_ok: state.e2e_ok.summary(),
             attempt: state.attempt.summary(),
         },
-        goodput: Goodput {
-            per_second: if secs > 0.0 {
-                state.good as f64 / secs
-            } else {
-                0.0
-            },
-            fraction: if state.offered > 0 {
-                state.good as f64 / state.offered as f64
-            } else {
-                0.0
-            },
-        },
+        goodput: goodput(state.good, state.offered, secs),
         generator,
         histograms: Histograms {
             e2e: state.e2e.encode(),

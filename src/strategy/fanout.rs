@@ -60,24 +60,13 @@ impl<S> Layer<S> for FanOutLayer {
 }
 
 /// Sends each call as `n` sub-calls.
+#[derive(Clone)]
 pub struct FanOut<S> {
     inner: S,
     n: u32,
     need: u32,
     sink: Arc<dyn EventSink>,
     clock: Clock,
-}
-
-impl<S: Clone> Clone for FanOut<S> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            n: self.n,
-            need: self.need,
-            sink: Arc::clone(&self.sink),
-            clock: self.clock.clone(),
-        }
-    }
 }
 
 impl<S> Service<Call> for FanOut<S>

@@ -146,24 +146,13 @@ impl<S> Layer<S> for AdaptiveHedgeLayer {
 }
 
 /// Sends one hedge when the original is slower than recent calls.
+#[derive(Clone)]
 pub struct AdaptiveHedge<S> {
     inner: S,
     settings: AdaptiveHedging,
     histogram: Arc<Mutex<RotatingHistogram>>,
     sink: Arc<dyn EventSink>,
     clock: Clock,
-}
-
-impl<S: Clone> Clone for AdaptiveHedge<S> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            settings: self.settings,
-            histogram: Arc::clone(&self.histogram),
-            sink: Arc::clone(&self.sink),
-            clock: self.clock.clone(),
-        }
-    }
 }
 
 impl<S> Service<Call> for AdaptiveHedge<S>

@@ -99,24 +99,13 @@ impl<S> Layer<S> for GrpcHedgeLayer {
 }
 
 /// Sends a call's attempts as A6's hedging policy says.
+#[derive(Clone)]
 pub struct GrpcHedge<S> {
     inner: S,
     settings: GrpcHedging,
     throttle: Option<Arc<Throttle>>,
     sink: Arc<dyn EventSink>,
     clock: Clock,
-}
-
-impl<S: Clone> Clone for GrpcHedge<S> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            settings: self.settings,
-            throttle: self.throttle.clone(),
-            sink: Arc::clone(&self.sink),
-            clock: self.clock.clone(),
-        }
-    }
 }
 
 impl<S> Service<Call> for GrpcHedge<S>
