@@ -1,7 +1,7 @@
 //! Virtual-time speed: simulated calls per wall second, for two transports on one plan.
 //!
 //! - `direct`: the backend called in process ([`DirectTransport`]), what `--clock virtual` uses.
-//! - `grpc-mem`: the real tonic client ([`GrpcTransport`]) and the backend's tonic server
+//! - `grpc-mem`: resilbench's gRPC client ([`GrpcTransport`]) and the backend's tonic server
 //!   ([`server::router`]) over one in-memory HTTP/2 connection (`tokio::io::duplex`), with the
 //!   backend on the same simulated clock as the driver.
 //!
@@ -10,8 +10,9 @@
 //! that disagrees gets no figure: the bench prints what went wrong instead, with the first
 //! failure of each status as tonic reported it.
 //!
-//! Why the gRPC run misbehaves with the default 1 s deadline: tonic enforces the `grpc-timeout`
-//! header it sends (client side, and again on the server) with `tokio::time::sleep`. On a
+//! Why the gRPC run misbehaves with the default 1 s deadline: tonic's server enforces the
+//! `grpc-timeout` header it receives with `tokio::time::sleep` (and so did tonic's client,
+//! which this bench used until the client moved onto h2 directly). On a
 //! simulated clock tokio's paused clock is only the idle detector (see `clock::sim`): it moves
 //! 1 ms each time simulated time jumps to its next deadline, so at 20,000 calls/s it runs about
 //! 40 times faster than simulated time, and a 1 s `grpc-timeout` fires after some 25 ms of
@@ -38,6 +39,7 @@ use resilbench::record::{Recorder, RecorderConfig, State};
 use resilbench::results::StrategyResult;
 use resilbench::strategy;
 use resilbench::transport::BoxFuture;
+use resilbench::transport::connection::{Connections, Connector, Io};
 use resilbench::transport::direct::DirectTransport;
 use resilbench::transport::grpc::{GrpcTransport, endpoint, status_to_failure};
 use tokio_util::sync::CancellationToken;
@@ -172,43 +174,68 @@ fn run_direct(plan: &Plan) -> Run {
     })
 }
 
-/// The backend's tonic server and a tonic channel to it over one in-memory HTTP/2 connection,
-/// the backend waiting out service times on `clock`.
-async fn in_memory_server(plan: &Plan, clock: &Clock) -> (Shared, Channel) {
+/// The backend's tonic server and the client's half of one in-memory connection to it, the
+/// backend waiting out service times on `clock`. The pipe cannot be reopened: once taken (or
+/// closed), later connection attempts fail and their calls fail UNAVAILABLE.
+async fn in_memory_server(plan: &Plan, clock: &Clock) -> (Shared, Pipe) {
     let shared = Shared::with_clock(Arc::new(plan.clone()), clock.clone());
     let (client_io, server_io) = tokio::io::duplex(1 << 20);
     // One connection: the stream yields the server's half and ends; the server goes on serving
     // the connection it accepted (in a task of its own) after its accept loop returns.
     let incoming = tokio_stream::once(Ok::<_, std::io::Error>(server_io));
     tokio::spawn(server::router(shared.clone()).serve_with_incoming(incoming));
-    // tonic 0.14's connector must return hyper's IO traits: `TokioIo` adapts tokio's. The pipe
-    // cannot be reopened, so if the connection closes, every later call fails UNAVAILABLE.
-    let client_io = Arc::new(Mutex::new(Some(client_io)));
+    (shared, Arc::new(Mutex::new(Some(client_io))))
+}
+
+type Pipe = Arc<Mutex<Option<tokio::io::DuplexStream>>>;
+
+fn take(pipe: &Pipe) -> std::io::Result<tokio::io::DuplexStream> {
+    pipe.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "the in-memory connection closed and cannot be reopened",
+            )
+        })
+}
+
+/// A tonic channel over the pipe (for [`Probe`]).
+async fn tonic_channel(pipe: Pipe) -> Channel {
+    // tonic 0.14's connector must return hyper's IO traits: `TokioIo` adapts tokio's.
     let connector = tower::service_fn(move |_: Uri| {
-        let io = client_io.lock().unwrap_or_else(|e| e.into_inner()).take();
-        async move {
-            io.map(TokioIo::new).ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::NotConnected,
-                    "the in-memory connection closed and cannot be reopened",
-                )
-            })
-        }
+        let io = take(&pipe);
+        async move { io.map(TokioIo::new) }
     });
-    // The same endpoint settings as a real run's channel.
-    let channel = endpoint("in-memory:50051")
+    endpoint("in-memory:50051")
         .expect("a valid endpoint")
         .connect_with_connector(connector)
         .await
-        .expect("the in-memory connection");
-    (shared, channel)
+        .expect("the in-memory connection")
 }
 
-/// b. The tonic client and the backend's tonic server over in-memory HTTP/2.
+/// b. resilbench's gRPC client and the backend's tonic server over in-memory HTTP/2.
 fn run_grpc(plan: &Plan) -> Run {
     timed(|clock| async move {
-        let (shared, channel) = in_memory_server(plan, &clock).await;
-        let transport = GrpcTransport::new(channel, plan.load.payload_bytes, clock.clone(), None);
+        let (shared, pipe) = in_memory_server(plan, &clock).await;
+        let connector: Connector = Arc::new(move || {
+            let io = take(&pipe);
+            Box::pin(async move { io.map(|io| Box::new(io) as Box<dyn Io>) })
+        });
+        let connections = Connections::open(connector, 1, &clock);
+        connections
+            .established()
+            .await
+            .expect("the in-memory connection");
+        let transport = GrpcTransport::new(
+            connections,
+            "in-memory:50051",
+            plan.load.payload_bytes,
+            clock.clone(),
+            None,
+        )
+        .expect("a valid address");
         let (config, state, end) = drive_one(plan, &clock, transport).await;
         (config, state, end, shared.stats())
     })
@@ -292,7 +319,8 @@ fn probe_grpc(plan: &Plan) -> BTreeMap<String, FirstFailure> {
     let seen = Seen::default();
     let out = Arc::clone(&seen);
     timed(|clock| async move {
-        let (shared, channel) = in_memory_server(plan, &clock).await;
+        let (shared, pipe) = in_memory_server(plan, &clock).await;
+        let channel = tonic_channel(pipe).await;
         let transport = Probe {
             client: pb::backend_client::BackendClient::new(channel),
             origin: (clock.now(), tokio_now()),

@@ -11,7 +11,7 @@
 //! | virtual | none | in process | the backend called directly |
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
@@ -37,8 +37,9 @@ use crate::results::{
 };
 use crate::strategy::{self, Stack};
 use crate::transport::balance::RoundRobin;
+use crate::transport::connection::{self, Connections};
 use crate::transport::direct::DirectTransport;
-use crate::transport::grpc::{GrpcTransport, endpoint};
+use crate::transport::grpc::{self, GrpcTransport, endpoint};
 
 /// Which clock the run follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -124,6 +125,9 @@ pub enum RunError {
     },
 }
 
+/// HTTP/2 connections to each replica of a real run's backend.
+const CONNECTIONS_PER_REPLICA: usize = 1;
+
 /// How long a real run waits, after its last call, for the backend to finish abandoned work.
 pub const DRAIN_REAL: Duration = Duration::from_secs(5);
 
@@ -171,14 +175,17 @@ impl Setup {
             }
             (ClockMode::Real, None) => {
                 let shared = Shared::unstarted(Arc::new(plan.clone()), clock.clone());
-                let listener = TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .map_err(|e| RunError::Embedded(e.to_string()))?;
-                let addr = listener
-                    .local_addr()
-                    .map_err(|e| RunError::Embedded(e.to_string()))?;
+                let embedded = |e: std::io::Error| RunError::Embedded(e.to_string());
+                let backend = backend_runtime().map_err(RunError::Embedded)?;
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(embedded)?;
+                listener.set_nonblocking(true).map_err(embedded)?;
+                let addr = listener.local_addr().map_err(embedded)?;
+                let listener = {
+                    let _backend = backend.enter();
+                    TcpListener::from_std(listener).map_err(embedded)?
+                };
                 let (stop, stopped) = oneshot::channel::<()>();
-                let server = tokio::spawn(server::serve(listener, shared.clone(), async {
+                let server = backend.spawn(server::serve(listener, shared.clone(), async {
                     let _ = stopped.await;
                 }));
                 let transport =
@@ -286,8 +293,28 @@ impl Setup {
     }
 }
 
-/// One connection per replica to the server at `addr`, each naming its replica, behind
-/// round-robin.
+/// The threads the embedded backend runs on, apart from the run's client thread (half the
+/// cores, at least one), so that the two never wait for each other's turn on one thread.
+/// Started at the first embedded run and kept for the life of the process.
+fn backend_runtime() -> Result<&'static tokio::runtime::Runtime, String> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads((cores / 2).max(1))
+                .thread_name("resilbench-backend")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Connections to the server at `addr` for each replica, each replica's named in its
+/// requests, behind round-robin. When the server was `reachable`, they are open before the
+/// schedule starts (so connecting is not part of the first calls' latency).
 async fn grpc_replicas(
     addr: &str,
     plan: &Plan,
@@ -295,25 +322,31 @@ async fn grpc_replicas(
     replicas: usize,
     reachable: bool,
 ) -> Result<Stack, RunError> {
+    let target_error = |reason: String| RunError::Target {
+        target: addr.to_string(),
+        reason,
+    };
+    let authority = grpc::authority(addr).map_err(target_error)?;
     let mut transports = Vec::with_capacity(replicas);
     for i in 0..replicas {
-        let channel = if reachable {
-            connect(addr, clock, false).await?.0
-        } else {
-            endpoint(addr)
-                .map_err(|e| RunError::Target {
-                    target: addr.to_string(),
-                    reason: error_chain(&e),
-                })?
-                .connect_lazy()
-        };
+        let connections =
+            Connections::open(connection::tcp(&authority), CONNECTIONS_PER_REPLICA, clock);
+        if reachable {
+            connections
+                .established()
+                .await
+                .map_err(|e| target_error(e.0.to_string()))?;
+        }
         let replica = (replicas > 1).then_some(i);
-        transports.push(GrpcTransport::new(
-            channel,
+        let transport = GrpcTransport::new(
+            connections,
+            &authority,
             plan.load.payload_bytes,
             clock.clone(),
             replica,
-        ));
+        )
+        .map_err(target_error)?;
+        transports.push(transport);
     }
     Ok(Stack::new(RoundRobin::new(transports)))
 }

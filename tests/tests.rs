@@ -17,6 +17,7 @@
 //! - `check_gate`: `resilbench check` over a table of gates: exit status, failing rows, JUnit.
 //! - `deploy`: the Kubernetes manifests and the Dockerfile say what a sharded run needs.
 //! - `compare_runs`: known differences are flagged, identical runs and noise are not.
+//! - `connections`: the client's HTTP/2 connections fail fast, come back, reconnect, close.
 
 mod backend;
 mod breaker;
@@ -24,6 +25,7 @@ mod check_gate;
 mod chromium;
 mod common;
 mod compare_runs;
+mod connections;
 mod deploy;
 mod end_to_end;
 mod fan_out;

@@ -467,7 +467,11 @@ pub fn from_pb(s: pb::BackendStats) -> BackendStats {
 /// The tonic router of the backend and its control service, ready to serve over any incoming
 /// stream of connections (`serve_with_incoming` and friends).
 pub fn router(shared: Shared) -> Router {
+    // No limit on concurrent streams, as grpc-go's server (its `MaxStreams` 0 means
+    // MaxUint32): the backend's own capacity model decides what is too much, not HTTP/2.
+    // (hyper's default of 200 queued calls beyond it inside the client.)
     tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(u32::MAX))
         .add_service(pb::backend_server::BackendServer::new(shared.clone()))
         .add_service(pb::control_server::ControlServer::new(shared))
 }

@@ -1,21 +1,39 @@
-//! A tonic client: attempts as real gRPC calls over HTTP/2.
+//! The gRPC client: attempts as gRPC calls over HTTP/2, written straight onto h2 streams.
 //!
 //! Each attempt carries what a gRPC client library would send: `grpc-timeout` (the time left
-//! until the attempt's deadline) and, on retries and hedges, `grpc-previous-rpc-attempts`
-//! (gRFC A6). Warmup attempts carry `resilbench-warmup` so the backend leaves them out of its
-//! figures.
+//! until the attempt's deadline, written as grpc-go writes it) and, on retries and hedges,
+//! `grpc-previous-rpc-attempts` (gRFC A6). Warmup attempts carry `resilbench-warmup` so the
+//! backend leaves them out of its figures.
+//!
+//! The wire format is gRPC over HTTP/2 (grpc/grpc doc/PROTOCOL-HTTP2.md): a POST to
+//! `/resilbench.v1.Backend/<Method>` with `content-type: application/grpc` and `te: trailers`,
+//! each message a 5-byte prefix (compressed flag, big-endian length) and its protobuf bytes,
+//! the status in `grpc-status` in the trailers, or in the headers of a Trailers-Only response.
+//! Statuses the server did not send are derived as gRPC clients derive them: an HTTP status
+//! other than 200 as doc/http-grpc-status-mapping.md says, an HTTP/2 reset as
+//! PROTOCOL-HTTP2.md's "Errors" table says (tonic's mapping of h2 errors), a broken connection
+//! as UNAVAILABLE.
+//!
+//! Why not tonic's generated client over a `Channel`: the channel hands every request to a
+//! buffer task and then to hyper's dispatch task, which spawns one more task per request body,
+//! and it enforces `grpc-timeout` again on tokio's 1 ms timer. Here the attempt's own task
+//! opens the stream, writes the message and reads the answer; the strategy stack already
+//! enforces every deadline on the precise clock. The measured difference is in
+//! docs/PERFORMANCE.md. The server side (`resilbench serve`, the embedded backend) is tonic.
 
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Request, Uri};
+use prost::Message;
 use tokio::time::Instant;
-use tonic::Request;
-use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::Code;
+use tonic::transport::Endpoint;
 use tower::Service;
 
 use super::BoxFuture;
+use super::connection::Connections;
 use crate::backend::server::{
     ATTEMPT_HEADER, PREVIOUS_ATTEMPTS_HEADER, REPLICA_HEADER, WARMUP_HEADER,
 };
@@ -25,87 +43,166 @@ use crate::pb;
 use crate::profile::Method;
 use crate::status::{PUSHBACK_HEADER, Pushback, parse_pushback};
 
-/// An endpoint to `addr` (`host:port`) with the settings a load generator wants.
+/// The largest response message accepted; a larger one fails the attempt with
+/// RESOURCE_EXHAUSTED, as gRPC clients fail a message over their receive limit.
+pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// A tonic endpoint to `addr` (`host:port`), for the control service.
 pub fn endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
-    let uri = if addr.contains("://") {
+    Ok(Endpoint::from_shared(uri_text(addr))?
+        .tcp_nodelay(true)
+        .connect_timeout(super::connection::CONNECT_TIMEOUT))
+}
+
+/// The `host:port` of a target given as `host:port` or `http://host:port[/]`. TLS is not
+/// supported: any other scheme is refused.
+pub fn authority(addr: &str) -> Result<String, String> {
+    let rest = match addr.split_once("://") {
+        None => addr,
+        Some(("http", rest)) => rest,
+        Some((scheme, _)) => {
+            return Err(format!(
+                "{scheme}:// is not supported (plaintext http:// only)"
+            ));
+        }
+    };
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || rest.contains('/') {
+        return Err(format!("expected host:port, found {addr}"));
+    }
+    Ok(rest.to_string())
+}
+
+fn uri_text(addr: &str) -> String {
+    if addr.contains("://") {
         addr.to_string()
     } else {
         format!("http://{addr}")
-    };
-    Ok(Endpoint::from_shared(uri)?
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(2))
-        .buffer_size(64 * 1024))
+    }
 }
 
-/// Sends attempts over a tonic channel, to one replica.
-#[derive(Debug, Clone)]
+/// The three methods' addresses on one server.
+#[derive(Debug)]
+struct Paths {
+    call: Uri,
+    mutate: Uri,
+    stream: Uri,
+}
+
+impl Paths {
+    fn new(authority: &str) -> Result<Self, String> {
+        let base = uri_text(authority);
+        let base = base.trim_end_matches('/');
+        let uri = |method: &str| -> Result<Uri, String> {
+            format!("{base}/resilbench.v1.Backend/{method}")
+                .parse()
+                .map_err(|e| format!("not an address: {authority}: {e}"))
+        };
+        Ok(Self {
+            call: uri("Call")?,
+            mutate: uri("Mutate")?,
+            stream: uri("Stream")?,
+        })
+    }
+}
+
+/// Sends attempts as gRPC calls over HTTP/2 connections to one replica.
+#[derive(Clone)]
 pub struct GrpcTransport {
-    client: pb::backend_client::BackendClient<Channel>,
+    connections: Connections,
+    paths: std::sync::Arc<Paths>,
     payload: Bytes,
     clock: Clock,
-    replica: Option<usize>,
+    replica: Option<HeaderValue>,
+}
+
+impl std::fmt::Debug for GrpcTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcTransport")
+            .field("paths", &self.paths)
+            .field("replica", &self.replica)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GrpcTransport {
-    /// A transport over `channel`, sending `payload_bytes` of payload per request; `clock`
-    /// tells how much time is left before a deadline. `replica` names the replica (by index,
-    /// in the `resilbench-replica` header) when the server hosts several.
-    pub fn new(channel: Channel, payload_bytes: u32, clock: Clock, replica: Option<usize>) -> Self {
-        Self {
-            client: pb::backend_client::BackendClient::new(channel)
-                .max_decoding_message_size(16 * 1024 * 1024),
+    /// A transport over `connections` to the server at `authority` (`host:port`), sending
+    /// `payload_bytes` of payload per request; `clock` tells how much time is left before a
+    /// deadline. `replica` names the replica (by index, in the `resilbench-replica` header)
+    /// when the server hosts several.
+    pub fn new(
+        connections: Connections,
+        authority: &str,
+        payload_bytes: u32,
+        clock: Clock,
+        replica: Option<usize>,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            connections,
+            paths: std::sync::Arc::new(Paths::new(authority)?),
             payload: Bytes::from(vec![0u8; payload_bytes as usize]),
             clock,
-            replica,
-        }
+            replica: replica.map(|r| HeaderValue::from(r as u64)),
+        })
     }
 
-    /// A request with the headers a gRPC client library would send for this attempt.
-    fn request<T>(&self, call: &Call, body: T) -> Request<T> {
-        let mut request = Request::new(body);
+    /// The request head for this attempt, with the headers a gRPC client library sends.
+    fn head(&self, call: &Call) -> Request<()> {
+        let uri = match call.method {
+            Method::Unary => &self.paths.call,
+            Method::Mutate => &self.paths.mutate,
+            Method::Stream => &self.paths.stream,
+        };
+        let mut request = Request::new(());
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = uri.clone();
+        let headers = request.headers_mut();
+        headers.insert("content-type", HeaderValue::from_static("application/grpc"));
+        headers.insert("te", HeaderValue::from_static("trailers"));
         if let Some(deadline) = call.sent_deadline {
-            request.set_timeout(deadline.saturating_duration_since(self.clock.now()));
+            let left = deadline.saturating_duration_since(self.clock.now());
+            headers.insert("grpc-timeout", grpc_timeout(left));
         }
-        let meta = request.metadata_mut();
         if call.previous_attempts > 0 {
-            meta.insert(PREVIOUS_ATTEMPTS_HEADER, call.previous_attempts.into());
+            headers.insert(
+                PREVIOUS_ATTEMPTS_HEADER,
+                HeaderValue::from(call.previous_attempts),
+            );
         }
-        meta.insert(ATTEMPT_HEADER, call.ordinal.into());
+        headers.insert(ATTEMPT_HEADER, HeaderValue::from(call.ordinal));
         if call.warmup {
-            meta.insert(WARMUP_HEADER, MetadataValue::from_static("1"));
+            headers.insert(WARMUP_HEADER, HeaderValue::from_static("1"));
         }
-        if let Some(r) = self.replica {
-            meta.insert(REPLICA_HEADER, MetadataValue::from(r as u64));
+        if let Some(r) = &self.replica {
+            headers.insert(REPLICA_HEADER, r.clone());
         }
         request
     }
-}
 
-/// What a client sees in a failed call's status, after `messages` stream messages; `headers`
-/// says whether response headers had arrived (the call was committed).
-pub fn status_to_failure(status: &tonic::Status, messages: u32, headers: bool) -> Failure {
-    // More than one value is malformed: grpc-go does not retry (and counts a throttle
-    // failure), as for any value that does not parse.
-    let mut values = status.metadata().get_all(PUSHBACK_HEADER).iter();
-    let pushback = match (values.next(), values.next()) {
-        (None, _) => None,
-        (Some(v), None) => Some(parse_pushback(v.as_bytes())),
-        (Some(_), Some(_)) => Some(Pushback::DontRetry),
-    };
-    // Connection-level failures carry the transport error as their source; a status the
-    // server sent does not.
-    let source = if std::error::Error::source(status).is_some() {
-        FailureSource::Transport
-    } else {
-        FailureSource::Backend
-    };
-    Failure {
-        code: status.code(),
-        pushback,
-        source,
-        messages,
-        committed: headers,
+    /// The request message, framed.
+    fn body(&self, call: &Call) -> Bytes {
+        let request_id = call.id.to_string();
+        let payload = self.payload.clone();
+        match call.method {
+            Method::Unary | Method::Stream => frame(&pb::CallRequest {
+                request_id,
+                payload,
+                script: vec![],
+            }),
+            Method::Mutate => {
+                let idempotency_key = if call.idempotency_key {
+                    request_id.clone()
+                } else {
+                    String::new()
+                };
+                frame(&pb::MutateRequest {
+                    request_id,
+                    payload,
+                    script: vec![],
+                    idempotency_key,
+                })
+            }
+        }
     }
 }
 
@@ -115,29 +212,255 @@ impl Service<Call> for GrpcTransport {
     type Future = BoxFuture<Outcome>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        // The generated client waits for the channel's readiness inside each call.
+        // Each call waits for its connection inside its own future.
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, call: Call) -> Self::Future {
-        let (deadline, clock) = (call.sent_deadline, self.clock.clone());
-        let attempt = self.send(call);
-        Box::pin(async move { deadline_status(attempt.await, deadline, &clock) })
+        let head = self.head(&call);
+        let body = self.body(&call);
+        let connections = self.connections.clone();
+        let clock = self.clock.clone();
+        Box::pin(async move {
+            let deadline = call.sent_deadline;
+            let outcome = exchange(connections, head, body, &call).await;
+            deadline_status(outcome, deadline, &clock)
+        })
     }
 }
 
-/// tonic enforces the `grpc-timeout` it sends and reports its expiry as CANCELLED ("Timeout
-/// expired"), and a server past the deadline may reset the stream with CANCELLED too; gRPC
-/// clients report an expired deadline as DEADLINE_EXCEEDED (grpc-go; grpc-dotnet turns a
-/// CANCELLED received after its deadline into DEADLINE_EXCEEDED). So does this transport: a
-/// CANCELLED at or after the deadline it sent is DEADLINE_EXCEEDED, decided locally.
+/// One attempt on the wire: open a stream, send the message, read the answer.
+async fn exchange(
+    connections: Connections,
+    head: Request<()>,
+    body: Bytes,
+    call: &Call,
+) -> Outcome {
+    let unavailable = |_| Failure {
+        code: Code::Unavailable,
+        pushback: None,
+        source: FailureSource::Transport,
+        messages: 0,
+        committed: false,
+    };
+    let mut send = connections.ready().await.map_err(unavailable)?;
+    let (response, mut request) = send
+        .send_request(head, false)
+        .map_err(|e| h2_failure(&e, 0, false))?;
+    request
+        .send_data(body, true)
+        .map_err(|e| h2_failure(&e, 0, false))?;
+    let response = response.await.map_err(|e| h2_failure(&e, 0, false))?;
+    let (parts, mut body) = response.into_parts();
+    // Trailers-Only: the status is in the headers and nothing follows (not committed).
+    if parts.headers.contains_key("grpc-status") {
+        status_of(&parts.headers, 0, false)?;
+        return reply(call.method, None, 0, false);
+    }
+    if parts.status != http::StatusCode::OK {
+        return Err(Failure {
+            code: http_status_code(parts.status),
+            pushback: None,
+            source: FailureSource::Transport,
+            messages: 0,
+            committed: false,
+        });
+    }
+    // Response headers arrived: the call is committed (gRFC A6).
+    if let Some(c) = &call.commit {
+        c.commit();
+    }
+    let mut buffer = BytesMut::new();
+    let mut messages = 0u32;
+    let mut first = None;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(|e| h2_failure(&e, messages, true))?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        buffer.extend_from_slice(&chunk);
+        while let Some(message) = next_message(&mut buffer).map_err(|code| Failure {
+            code,
+            pushback: None,
+            source: FailureSource::Local,
+            messages,
+            committed: true,
+        })? {
+            messages += 1;
+            if first.is_none() {
+                first = Some(message);
+            }
+        }
+    }
+    let trailers = body
+        .trailers()
+        .await
+        .map_err(|e| h2_failure(&e, messages, true))?;
+    // A 200 response that ends without grpc-status is UNKNOWN (grpc-go, and tonic after it).
+    let Some(trailers) = trailers else {
+        return Err(Failure {
+            code: Code::Unknown,
+            pushback: None,
+            source: FailureSource::Transport,
+            messages,
+            committed: true,
+        });
+    };
+    status_of(&trailers, messages, true)?;
+    reply(call.method, first, messages, true)
+}
+
+/// A call that ended OK: a stream's count of messages, or a unary call's one message (which
+/// must be there: gRPC clients fail a unary call that ends OK without it INTERNAL).
+fn reply(method: Method, first: Option<Bytes>, messages: u32, committed: bool) -> Outcome {
+    if matches!(method, Method::Stream) {
+        return Ok(Reply {
+            backend_attempt: 0,
+            messages,
+            fallback: false,
+        });
+    }
+    match first.map(pb::CallReply::decode) {
+        Some(Ok(reply)) => Ok(Reply {
+            backend_attempt: reply.attempt,
+            messages: 0,
+            fallback: false,
+        }),
+        _ => Err(Failure {
+            committed,
+            ..Failure::local(Code::Internal)
+        }),
+    }
+}
+
+/// `Err` with the status in `map` (trailers, or a Trailers-Only response's headers) unless
+/// it is OK.
+fn status_of(map: &HeaderMap, messages: u32, committed: bool) -> Result<(), Failure> {
+    let code = map
+        .get("grpc-status")
+        .map_or(Code::Unknown, |v| Code::from_bytes(v.as_bytes()));
+    if code == Code::Ok {
+        return Ok(());
+    }
+    Err(Failure {
+        code,
+        pushback: pushback(map.get_all(PUSHBACK_HEADER).iter().map(|v| v.as_bytes())),
+        source: FailureSource::Backend,
+        messages,
+        committed,
+    })
+}
+
+/// The server's pushback, read as grpc-go reads it: one valid value is the wait; a negative or
+/// malformed value says "do not retry", and so do several values (malformed metadata).
+fn pushback<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> Option<Pushback> {
+    match (values.next(), values.next()) {
+        (None, _) => None,
+        (Some(v), None) => Some(parse_pushback(v)),
+        (Some(_), Some(_)) => Some(Pushback::DontRetry),
+    }
+}
+
+/// The next whole message in `buffer`, taken out of it; `None` until one has fully arrived.
+/// A compressed message (no compression was asked for) is INTERNAL, as the spec says; one
+/// over [`MAX_MESSAGE`] is RESOURCE_EXHAUSTED.
+fn next_message(buffer: &mut BytesMut) -> Result<Option<Bytes>, Code> {
+    if buffer.len() < 5 {
+        return Ok(None);
+    }
+    if buffer[0] != 0 {
+        return Err(Code::Internal);
+    }
+    let len = u32::from_be_bytes([buffer[1], buffer[2], buffer[3], buffer[4]]) as usize;
+    if len > MAX_MESSAGE {
+        return Err(Code::ResourceExhausted);
+    }
+    if buffer.len() < 5 + len {
+        return Ok(None);
+    }
+    let mut message = buffer.split_to(5 + len);
+    Ok(Some(message.split_off(5).freeze()))
+}
+
+/// `message` with gRPC's length prefix (uncompressed).
+fn frame(message: &impl Message) -> Bytes {
+    let len = message.encoded_len();
+    let mut buffer = BytesMut::with_capacity(5 + len);
+    buffer.put_u8(0);
+    buffer.put_u32(len as u32);
+    message
+        .encode(&mut buffer)
+        .expect("the buffer was sized for the message");
+    buffer.freeze()
+}
+
+/// A `grpc-timeout` value for `left`, as grpc-go writes it (internal/transport
+/// `encodeTimeout`): the finest unit whose count fits in 8 digits, rounded up so the server
+/// never sees less time than there is; `0n` when nothing is left.
+pub fn grpc_timeout(left: Duration) -> HeaderValue {
+    const MAX: u128 = 99_999_999;
+    let nanos = left.as_nanos();
+    if nanos == 0 {
+        return HeaderValue::from_static("0n");
+    }
+    let units: [(u128, char); 6] = [
+        (1, 'n'),
+        (1_000, 'u'),
+        (1_000_000, 'm'),
+        (1_000_000_000, 'S'),
+        (60_000_000_000, 'M'),
+        (3_600_000_000_000, 'H'),
+    ];
+    let (count, unit) = units
+        .iter()
+        .map(|&(size, unit)| (nanos.div_ceil(size), unit))
+        .find(|&(count, _)| count <= MAX)
+        .unwrap_or((nanos.div_ceil(3_600_000_000_000), 'H'));
+    HeaderValue::try_from(format!("{count}{unit}")).expect("digits and a letter")
+}
+
+/// An HTTP/2 error as a gRPC client reports it: a stream reset by its reason (PROTOCOL-HTTP2.md,
+/// "Errors"; tonic's `Status::from_error` holds that table), anything else (the connection
+/// broke, was refused or went away) as UNAVAILABLE.
+fn h2_failure(error: &h2::Error, messages: u32, committed: bool) -> Failure {
+    let code = match error.reason() {
+        Some(reason) if error.is_reset() => reset_code(reason),
+        _ => Code::Unavailable,
+    };
+    Failure {
+        code,
+        pushback: None,
+        source: FailureSource::Transport,
+        messages,
+        committed,
+    }
+}
+
+/// The status of a stream reset with `reason` (PROTOCOL-HTTP2.md, "Errors", as tonic holds it).
+fn reset_code(reason: h2::Reason) -> Code {
+    tonic::Status::from_error(Box::new(h2::Error::from(reason))).code()
+}
+
+/// The gRPC status of an HTTP response that is not 200 and carries none
+/// (grpc/grpc doc/http-grpc-status-mapping.md).
+pub fn http_status_code(status: http::StatusCode) -> Code {
+    match status.as_u16() {
+        400 => Code::Internal,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::Unimplemented,
+        429 | 502 | 503 | 504 => Code::Unavailable,
+        _ => Code::Unknown,
+    }
+}
+
+/// A server past the deadline may reset the stream with CANCEL; gRPC clients report an
+/// expired deadline as DEADLINE_EXCEEDED (grpc-go; grpc-dotnet turns a CANCELLED received after
+/// its deadline into DEADLINE_EXCEEDED). So does this transport: a CANCELLED at or after the
+/// deadline it sent is DEADLINE_EXCEEDED, decided locally.
 fn deadline_status(outcome: Outcome, deadline: Option<Instant>, clock: &Clock) -> Outcome {
     match outcome {
-        Err(f)
-            if f.code == tonic::Code::Cancelled && deadline.is_some_and(|d| clock.now() >= d) =>
-        {
+        Err(f) if f.code == Code::Cancelled && deadline.is_some_and(|d| clock.now() >= d) => {
             Err(Failure {
-                code: tonic::Code::DeadlineExceeded,
+                code: Code::DeadlineExceeded,
                 source: FailureSource::Local,
                 ..f
             })
@@ -146,92 +469,203 @@ fn deadline_status(outcome: Outcome, deadline: Option<Instant>, clock: &Clock) -
     }
 }
 
-impl GrpcTransport {
-    fn send(&mut self, call: Call) -> BoxFuture<Outcome> {
-        let mut client = self.client.clone();
-        let request_id = call.id.to_string();
-        let payload = self.payload.clone();
-        match call.method {
-            Method::Unary => {
-                let request = self.request(
-                    &call,
-                    pb::CallRequest {
-                        request_id,
-                        payload,
-                        script: vec![],
-                    },
-                );
-                Box::pin(async move { unary(client.call(request).await) })
-            }
-            Method::Mutate => {
-                let idempotency_key = if call.idempotency_key {
-                    request_id.clone()
-                } else {
-                    String::new()
-                };
-                let body = pb::MutateRequest {
-                    request_id,
-                    payload,
-                    script: vec![],
-                    idempotency_key,
-                };
-                let request = self.request(&call, body);
-                Box::pin(async move { unary(client.mutate(request).await) })
-            }
-            Method::Stream => {
-                let request = self.request(
-                    &call,
-                    pb::CallRequest {
-                        request_id,
-                        payload,
-                        script: vec![],
-                    },
-                );
-                let commit = call.commit.clone();
-                Box::pin(async move {
-                    let mut stream = match client.stream(request).await {
-                        Ok(response) => response.into_inner(),
-                        Err(status) => return Err(status_to_failure(&status, 0, false)),
-                    };
-                    // The response headers arrived: the call is committed (gRFC A6).
-                    if let Some(c) = &commit {
-                        c.commit();
-                    }
-                    let mut messages = 0;
-                    loop {
-                        match stream.message().await {
-                            Ok(Some(_)) => messages += 1,
-                            Ok(None) => {
-                                return Ok(Reply {
-                                    backend_attempt: 0,
-                                    messages,
-                                    fallback: false,
-                                });
-                            }
-                            // The response (its headers) had arrived: the call is committed.
-                            Err(status) => return Err(status_to_failure(&status, messages, true)),
-                        }
-                    }
-                })
-            }
-        }
-    }
-}
-
-fn unary(result: Result<tonic::Response<pb::CallReply>, tonic::Status>) -> Outcome {
-    match result {
-        Ok(reply) => Ok(Reply {
-            backend_attempt: reply.get_ref().attempt,
-            messages: 0,
-            fallback: false,
-        }),
-        Err(status) => Err(status_to_failure(&status, 0, false)),
+/// What a client sees in a failed tonic call's status, after `messages` stream messages;
+/// `headers` says whether response headers had arrived (for tonic clients in benches).
+pub fn status_to_failure(status: &tonic::Status, messages: u32, headers: bool) -> Failure {
+    // Connection-level failures carry the transport error as their source; a status the
+    // server sent does not.
+    let source = if std::error::Error::source(status).is_some() {
+        FailureSource::Transport
+    } else {
+        FailureSource::Backend
+    };
+    Failure {
+        code: status.code(),
+        pushback: pushback(
+            status
+                .metadata()
+                .get_all(PUSHBACK_HEADER)
+                .iter()
+                .map(|v| v.as_bytes()),
+        ),
+        source,
+        messages,
+        committed: headers,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn trailers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(*k, v.parse().unwrap());
+        }
+        map
+    }
+
+    /// The status in trailers (or Trailers-Only headers), with the server's pushback.
+    #[test]
+    fn statuses_and_pushback_are_read_from_trailers() {
+        assert_eq!(
+            status_of(&trailers(&[("grpc-status", "0")]), 0, true),
+            Ok(())
+        );
+        let failed = status_of(
+            &trailers(&[("grpc-status", "14"), (PUSHBACK_HEADER, "250")]),
+            3,
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(failed.code, Code::Unavailable);
+        assert_eq!(failed.pushback, Some(Pushback::RetryAfterMs(250)));
+        assert_eq!((failed.messages, failed.committed), (3, true));
+        assert_eq!(failed.source, FailureSource::Backend);
+        let read = |pairs: &[(&'static str, &str)]| status_of(&trailers(pairs), 0, false);
+        // Pushback as grpc-go reads it: negative, malformed or repeated means "do not retry".
+        for values in [&["-1"][..], &["soon"], &["10", "20"]] {
+            let mut pairs = vec![("grpc-status", "8")];
+            pairs.extend(values.iter().map(|v| (PUSHBACK_HEADER, *v)));
+            assert_eq!(
+                read(&pairs).unwrap_err().pushback,
+                Some(Pushback::DontRetry)
+            );
+        }
+        // A status code gRPC does not define, or none at all, is UNKNOWN.
+        assert_eq!(
+            read(&[("grpc-status", "99")]).unwrap_err().code,
+            Code::Unknown
+        );
+        assert_eq!(read(&[]).unwrap_err().code, Code::Unknown);
+    }
+
+    /// A unary call that ends OK needs its message (grpc-go and tonic fail it INTERNAL); a
+    /// stream counts its messages.
+    #[test]
+    fn an_ok_unary_call_needs_its_message() {
+        let message = frame(&pb::CallReply {
+            request_id: "1".into(),
+            attempt: 2,
+        })
+        .slice(5..);
+        let ok = reply(Method::Unary, Some(message), 1, true).unwrap();
+        assert_eq!(ok.backend_attempt, 2);
+        let missing = reply(Method::Unary, None, 0, true).unwrap_err();
+        assert_eq!((missing.code, missing.committed), (Code::Internal, true));
+        let garbage = reply(
+            Method::Mutate,
+            Some(Bytes::from_static(b"\xff\xff")),
+            1,
+            true,
+        );
+        assert_eq!(garbage.unwrap_err().code, Code::Internal);
+        assert_eq!(reply(Method::Stream, None, 4, true).unwrap().messages, 4);
+    }
+
+    /// Length-prefixed messages come out whole, however the bytes are split; a compressed or
+    /// oversized one fails the call.
+    #[test]
+    fn messages_are_cut_from_the_byte_stream_at_their_prefixes() {
+        let one = frame(&pb::StreamReply {
+            request_id: "7".into(),
+            message: 1,
+        });
+        let two = frame(&pb::StreamReply {
+            request_id: "7".into(),
+            message: 2,
+        });
+        let wire: Vec<u8> = [one.as_ref(), two.as_ref()].concat();
+        for split in 0..=wire.len() {
+            let mut buffer = BytesMut::new();
+            let mut got = Vec::new();
+            for part in [&wire[..split], &wire[split..]] {
+                buffer.extend_from_slice(part);
+                while let Some(m) = next_message(&mut buffer).unwrap() {
+                    got.push(pb::StreamReply::decode(m).unwrap().message);
+                }
+            }
+            assert_eq!(got, [1, 2], "split at {split}");
+            assert!(buffer.is_empty());
+        }
+        let mut compressed = BytesMut::from(&one[..]);
+        compressed[0] = 1;
+        assert_eq!(next_message(&mut compressed), Err(Code::Internal));
+        let mut huge = BytesMut::from(&[0u8, 0xff, 0xff, 0xff, 0xff][..]);
+        assert_eq!(next_message(&mut huge), Err(Code::ResourceExhausted));
+    }
+
+    /// grpc-go's encoding: the finest unit within 8 digits, rounded up; the server's parser
+    /// reads back at least the time that was left, and less than one unit more.
+    #[test]
+    fn grpc_timeout_is_written_as_grpc_go_writes_it() {
+        let text = |d: Duration| grpc_timeout(d).to_str().unwrap().to_string();
+        assert_eq!(text(Duration::ZERO), "0n");
+        assert_eq!(text(Duration::from_nanos(1)), "1n");
+        assert_eq!(text(Duration::from_nanos(99_999_999)), "99999999n");
+        assert_eq!(text(Duration::from_millis(100)), "100000u");
+        assert_eq!(text(Duration::from_nanos(100_000_001)), "100001u");
+        assert_eq!(text(Duration::from_secs(1)), "1000000u");
+        assert_eq!(text(Duration::from_secs(100_000)), "100000S");
+        assert_eq!(text(Duration::from_secs(200_000_000)), "3333334M");
+        for nanos in [1u64, 999, 1_000_001, 123_456_789_012, 5_000_000_000_001] {
+            let left = Duration::from_nanos(nanos);
+            let value = text(left);
+            assert!(value.len() <= 9, "{value}");
+            let read = crate::backend::server::parse_grpc_timeout(&value).unwrap();
+            assert!(read >= left, "{value} reads as less than {left:?}");
+        }
+    }
+
+    /// HTTP statuses without a gRPC status, and stream resets, as gRPC clients map them.
+    #[test]
+    fn http_statuses_and_resets_map_to_grpc_codes() {
+        let http = |s: u16| http_status_code(http::StatusCode::from_u16(s).unwrap());
+        assert_eq!(http(400), Code::Internal);
+        assert_eq!(http(401), Code::Unauthenticated);
+        assert_eq!(http(403), Code::PermissionDenied);
+        assert_eq!(http(404), Code::Unimplemented);
+        for s in [429, 502, 503, 504] {
+            assert_eq!(http(s), Code::Unavailable);
+        }
+        assert_eq!(http(500), Code::Unknown);
+        assert_eq!(reset_code(h2::Reason::REFUSED_STREAM), Code::Unavailable);
+        assert_eq!(reset_code(h2::Reason::CANCEL), Code::Cancelled);
+        assert_eq!(
+            reset_code(h2::Reason::ENHANCE_YOUR_CALM),
+            Code::ResourceExhausted
+        );
+        assert_eq!(
+            reset_code(h2::Reason::INADEQUATE_SECURITY),
+            Code::PermissionDenied
+        );
+        for r in [
+            h2::Reason::NO_ERROR,
+            h2::Reason::PROTOCOL_ERROR,
+            h2::Reason::INTERNAL_ERROR,
+        ] {
+            assert_eq!(reset_code(r), Code::Internal);
+        }
+        // An error that is not a stream reset (the connection broke or went away) is
+        // UNAVAILABLE, whatever its reason.
+        let broken = h2::Error::from(h2::Reason::PROTOCOL_ERROR);
+        assert!(!broken.is_reset());
+        assert_eq!(h2_failure(&broken, 0, false).code, Code::Unavailable);
+    }
+
+    #[test]
+    fn targets_are_host_and_port_with_at_most_http() {
+        assert_eq!(authority("127.0.0.1:50051").unwrap(), "127.0.0.1:50051");
+        assert_eq!(authority("http://svc:80/").unwrap(), "svc:80");
+        assert!(
+            authority("https://svc:443")
+                .unwrap_err()
+                .contains("https://")
+        );
+        assert!(authority("http://svc:80/path").is_err());
+        assert!(authority("").is_err());
+    }
 
     fn with_pushback(values: &[&str]) -> tonic::Status {
         let mut status = tonic::Status::unavailable("busy");

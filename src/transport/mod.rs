@@ -1,11 +1,12 @@
 //! How an attempt reaches the backend: the bottom of every strategy stack.
 //!
-//! - [`grpc::GrpcTransport`]: a real tonic client over HTTP/2 and TCP (`--clock real`, the
-//!   embedded backend on loopback or a `--target`).
+//! - [`grpc::GrpcTransport`]: real gRPC calls on HTTP/2 streams over TCP (`--clock real`, the
+//!   embedded backend on loopback or a `--target`), over the [`connection::Connections`] it
+//!   is given.
 //! - [`direct::DirectTransport`]: the backend's handler called as a service, in process
 //!   (`--clock virtual`). HTTP/2 through an in-memory pipe was measured and rejected
-//!   (`benches/virtual_time.rs`, docs/PERFORMANCE.md): tonic enforces `grpc-timeout` with
-//!   tokio's own timer and h2 expires reset streams in wall time, neither of which a simulated
+//!   (`benches/virtual_time.rs`, docs/PERFORMANCE.md): tonic's server enforces `grpc-timeout`
+//!   with tokio's own timer and h2 expires reset streams in wall time, neither of which a simulated
 //!   clock drives, so deadlines fired early and the connection was eventually reset; with
 //!   deadlines out of reach the results agreed exactly but the direct call was about 5× faster.
 //!   The backend's behaviour is the same code either way.
@@ -14,6 +15,7 @@
 //! stack is built.
 
 pub mod balance;
+pub mod connection;
 pub mod direct;
 pub mod grpc;
 

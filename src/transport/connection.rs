@@ -1,0 +1,181 @@
+//! HTTP/2 connections to one server, each kept up by a task of its own.
+//!
+//! A [`Connections`] holds a fixed number of connections and hands them out in turn. Each is
+//! kept by a task that connects, publishes the ready connection, drives it (h2's connection
+//! future does the socket I/O) and, when it closes, connects again: at once after a connection
+//! that had been up, then after 50 ms, doubling to at most 1 s, while connecting keeps failing.
+//! (gRPC's own connection backoff starts at 1 s; a load generator wants a restarted target
+//! back within a tick, and its calls meanwhile fail with the status below.)
+//!
+//! A call that finds its connection
+//! - ready: goes out on it;
+//! - connecting (for the first time, or again after a close): waits for the outcome, as a
+//!   gRPC call waits on a channel in CONNECTING;
+//! - failed (the last attempt to connect failed): fails at once with UNAVAILABLE, as a gRPC
+//!   call without wait-for-ready fails on a channel in TRANSIENT_FAILURE (gRPC's
+//!   doc/connectivity-semantics-and-api.md).
+//!
+//! The tasks end when the last handle is dropped, closing their connections.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+
+/// How long one attempt to connect (TCP and the HTTP/2 handshake) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Flow-control windows: large enough that no message or burst of responses waits for a
+/// WINDOW_UPDATE (hyper's client uses 2 MiB and 5 MiB; h2's default is 64 KiB).
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+
+/// A byte stream a connection runs over.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// Opens a byte stream to the server (a TCP connection, or an in-memory pipe in benches).
+pub type Connector = Arc<
+    dyn Fn() -> Pin<Box<dyn Future<Output = std::io::Result<Box<dyn Io>>> + Send>> + Send + Sync,
+>;
+
+/// A connector to `addr` (`host:port`) over TCP, with Nagle's algorithm off.
+pub fn tcp(addr: &str) -> Connector {
+    let addr: Arc<str> = addr.into();
+    Arc::new(move || {
+        let addr = Arc::clone(&addr);
+        Box::pin(async move {
+            let stream = tokio::net::TcpStream::connect(&*addr).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(stream) as Box<dyn Io>)
+        })
+    })
+}
+
+/// One connection's state, as its keeper publishes it.
+#[derive(Clone)]
+enum State {
+    Connecting,
+    Ready(h2::client::SendRequest<Bytes>),
+    /// The last attempt to connect failed, for this reason.
+    Failed(Arc<str>),
+}
+
+/// Why no connection could be had for a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable(pub Arc<str>);
+
+/// A fixed number of connections to one server, used in turn.
+#[derive(Clone)]
+pub struct Connections {
+    slots: Arc<[watch::Receiver<State>]>,
+    next: Arc<AtomicUsize>,
+}
+
+impl Connections {
+    /// `count` connections (at least one) opened with `connector`, each kept up by a task
+    /// spawned on the current runtime; `clock` times the connection attempts.
+    pub fn open(connector: Connector, count: usize, clock: &Clock) -> Self {
+        let slots: Vec<_> = (0..count.max(1))
+            .map(|_| {
+                let (tx, rx) = watch::channel(State::Connecting);
+                tokio::spawn(keep(Arc::clone(&connector), tx, clock.clone()));
+                rx
+            })
+            .collect();
+        Self {
+            slots: slots.into(),
+            next: Arc::default(),
+        }
+    }
+
+    /// Waits until every connection is up or has failed once; the first failure's reason,
+    /// if any failed.
+    pub async fn established(&self) -> Result<(), Unavailable> {
+        for slot in self.slots.iter() {
+            let mut slot = slot.clone();
+            let state = slot
+                .wait_for(|s| !matches!(s, State::Connecting))
+                .await
+                .map(|s| s.clone());
+            if let Ok(State::Failed(reason)) = state {
+                return Err(Unavailable(reason));
+            }
+        }
+        Ok(())
+    }
+
+    /// The next connection in turn, ready for a new stream: waits while it is connecting,
+    /// fails at once while it is failing.
+    pub async fn ready(&self) -> Result<h2::client::SendRequest<Bytes>, Unavailable> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let mut slot = self.slots[i].clone();
+        let state = match slot.wait_for(|s| !matches!(s, State::Connecting)).await {
+            Ok(state) => state.clone(),
+            Err(_) => return Err(Unavailable("the connection was shut down".into())),
+        };
+        match state {
+            State::Ready(send) => send
+                .ready()
+                .await
+                .map_err(|e| Unavailable(e.to_string().into())),
+            State::Failed(reason) => Err(Unavailable(reason)),
+            State::Connecting => unreachable!("waited until it was not connecting"),
+        }
+    }
+}
+
+/// Keeps one connection up until every receiver of `tx` is gone.
+async fn keep(connector: Connector, tx: watch::Sender<State>, clock: Clock) {
+    let mut retry = RETRY_FIRST;
+    loop {
+        tx.send_replace(State::Connecting);
+        let attempt = tokio::select! {
+            attempt = clock.timeout(CONNECT_TIMEOUT, handshake(&connector)) => attempt,
+            _ = tx.closed() => return,
+        };
+        let reason: Arc<str> = match attempt {
+            Ok(Ok((send, connection))) => {
+                retry = RETRY_FIRST;
+                tx.send_replace(State::Ready(send));
+                tokio::select! {
+                    // Closed by the server, or broken: connect again at once.
+                    _ = connection => continue,
+                    _ = tx.closed() => return,
+                }
+            }
+            Ok(Err(reason)) => reason.into(),
+            Err(_) => format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()).into(),
+        };
+        tx.send_replace(State::Failed(reason));
+        tokio::select! {
+            _ = clock.sleep(retry) => {}
+            _ = tx.closed() => return,
+        }
+        retry = (retry * 2).min(RETRY_MAX);
+    }
+}
+
+type Handshake = (
+    h2::client::SendRequest<Bytes>,
+    h2::client::Connection<Box<dyn Io>, Bytes>,
+);
+
+async fn handshake(connector: &Connector) -> Result<Handshake, String> {
+    let io = connector().await.map_err(|e| e.to_string())?;
+    h2::client::Builder::new()
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .handshake(io)
+        .await
+        .map_err(|e| format!("HTTP/2 handshake: {e}"))
+}
