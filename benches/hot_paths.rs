@@ -3,6 +3,9 @@
 //! - `recorder/*`: what the driver and the instrument layer report for every call and attempt.
 //! - `schedule/*`: one arrival offset of the open-loop schedule.
 //! - `fault_model/draw`: the backend's keyed draw for one attempt.
+//! - `decision/*`: what a strategy decides per call or retry: a backoff wait with its keyed
+//!   jitter draw, gRPC retry throttling, Finagle's and Envoy's retry budgets, a pybreaker and a
+//!   resilience4j breaker admitting a call and recording its outcome.
 //! - `results/to_json`: serialising the results of a short virtual run (once per run, not per
 //!   call, but it carries every histogram and timeline row).
 //!
@@ -225,6 +228,121 @@ fn results(c: &mut Criterion) {
     group.finish();
 }
 
+fn decision(c: &mut Criterion) {
+    use resilbench::strategy::breaker::Machine;
+    use resilbench::strategy::breaker::pybreaker::{self, PyBreaker};
+    use resilbench::strategy::breaker::resilience4j::{self, Resilience4j, WindowType};
+    use resilbench::strategy::retry::backoff::{Backoff, BackoffState, jitter_draw};
+    use resilbench::strategy::retry::budget::{EnvoyBudget, TpsBudget};
+    use resilbench::strategy::retry::throttle::Throttle;
+
+    let mut group = c.benchmark_group("decision");
+    group.throughput(Throughput::Elements(1));
+    let a6 = Backoff::GrpcA6 {
+        initial: Duration::from_millis(100),
+        max: Duration::from_secs(1),
+        multiplier: 2.0,
+    };
+    let mut id = 0u64;
+    group.bench_function("backoff_a6_with_keyed_jitter", |b| {
+        b.iter(|| {
+            id += 1;
+            let mut state = BackoffState {
+                n: 2,
+                previous: 0.0,
+            };
+            black_box(a6.next(&mut state, jitter_draw(7, id, 2)))
+        })
+    });
+    // gRFC A6 throttling: a failure and a success each move the tokens; a retry asks.
+    let throttle = Throttle::new(10.0, 0.1);
+    group.bench_function("throttle_failure_success_allows", |b| {
+        b.iter(|| {
+            black_box(throttle.on_failure());
+            throttle.on_success();
+            black_box(throttle.allows())
+        })
+    });
+    // Finagle's budget: one deposit per call, one withdrawal per retry.
+    let tps = TpsBudget::new(Clock::Precise, Duration::from_secs(10), 10, 0.2);
+    group.bench_function("finagle_budget_deposit_withdraw", |b| {
+        b.iter(|| {
+            tps.deposit();
+            black_box(tps.withdraw())
+        })
+    });
+    // Envoy's budget: a request is active while its retry asks for room.
+    let envoy = EnvoyBudget::new(20.0, 3);
+    group.bench_function("envoy_budget_request_retry", |b| {
+        b.iter(|| {
+            let active = envoy.request();
+            let retry = envoy.retry();
+            black_box(retry.is_some());
+            drop(retry);
+            drop(active);
+        })
+    });
+    let origin = Clock::Precise.now();
+    let mut py = PyBreaker::new(pybreaker::Settings {
+        fail_max: 5,
+        reset_timeout: Duration::from_secs(30),
+        success_threshold: 1,
+    });
+    let mut r4j = Resilience4j::new(
+        resilience4j::Settings {
+            window_type: WindowType::TimeBased,
+            window_size: 60,
+            minimum_number_of_calls: 100,
+            failure_rate_threshold: 50.0,
+            slow_call_rate_threshold: 100.0,
+            slow_call_duration_threshold: Duration::from_secs(60),
+            wait_duration_in_open_state: Duration::from_secs(60),
+            permitted_calls_in_half_open: 10,
+        },
+        origin,
+    );
+    // One call in every 10 fails, 20,000 calls/s: both stay closed, as in a healthy run.
+    let mut i = 0u64;
+    let mut tick = move || {
+        i += 1;
+        healthy(origin, i)
+    };
+    group.bench_function("pybreaker_admit_record", |b| {
+        b.iter(|| {
+            let (now, verdict) = tick();
+            black_box(py.admit(now));
+            py.record(now, verdict, Duration::from_millis(2));
+        })
+    });
+    let mut i = 0u64;
+    let mut tick = move || {
+        i += 1;
+        healthy(origin, i)
+    };
+    group.bench_function("resilience4j_time_window_admit_record", |b| {
+        b.iter(|| {
+            let (now, verdict) = tick();
+            black_box(r4j.admit(now));
+            r4j.record(now, verdict, Duration::from_millis(2));
+        })
+    });
+    group.finish();
+}
+
+/// Call `i` of a healthy run: 50 µs after the one before, one in ten failing.
+fn healthy(
+    origin: tokio::time::Instant,
+    i: u64,
+) -> (tokio::time::Instant, resilbench::strategy::breaker::Verdict) {
+    use resilbench::strategy::breaker::Verdict;
+    let verdict = if i.is_multiple_of(10) {
+        Verdict::Failure
+    } else {
+        Verdict::Success
+    };
+    (origin + Duration::from_micros(i * GAP_NS / 1_000), verdict)
+}
+
 /// Short runs, and no plots (drawing them takes longer than measuring), so that the whole file
 /// runs in about 20 s on two cores.
 fn config() -> Criterion {
@@ -238,6 +356,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = hot_paths;
     config = config();
-    targets = recorder, schedule, fault_model, results
+    targets = recorder, schedule, fault_model, decision, results
 }
 criterion_main!(hot_paths);
