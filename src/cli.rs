@@ -320,16 +320,25 @@ fn run_plan(plan: &profile::Plan, opts: &RunOptions, dir: &Path) -> Result<ExitC
     })
 }
 
+/// The runtime a run's client side (schedule, stacks, connections, recorder) runs on: one
+/// current-thread runtime, real or virtual. On real time one thread does the work with no
+/// hand-offs between threads; the embedded backend has threads of its own
+/// (docs/architecture.md, "A real run's client side is one thread").
 fn build_runtime(clock: ClockMode) -> Result<tokio::runtime::Runtime, CliError> {
-    let built = match clock {
-        ClockMode::Real => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
-        ClockMode::Virtual => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build(),
-    };
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_all();
+    if clock == ClockMode::Virtual {
+        builder.start_paused(true);
+    }
+    let built = builder.build();
+    built.map_err(|e| CliError::Other(format!("cannot start the async runtime: {e}")))
+}
+
+/// `serve`'s runtime: every core answers calls.
+fn serve_runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    let built = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
     built.map_err(|e| CliError::Other(format!("cannot start the async runtime: {e}")))
 }
 
@@ -377,7 +386,7 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
 
 fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     let plan = Arc::new(profile::load(&args.profile, &Overrides::default())?);
-    let runtime = build_runtime(ClockMode::Real)?;
+    let runtime = serve_runtime()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await

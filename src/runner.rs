@@ -51,11 +51,11 @@ pub enum ClockMode {
 }
 
 impl ClockMode {
-    /// The clock of a run in this mode. A virtual clock must be started inside the paused,
-    /// current-thread runtime of the run.
+    /// The clock of a run in this mode, started inside the run's runtime (a virtual clock: the
+    /// paused, current-thread runtime; a real one: its reactor serves the timer).
     pub fn start(self) -> Clock {
         match self {
-            ClockMode::Real => Clock::Precise,
+            ClockMode::Real => Clock::real(),
             ClockMode::Virtual => Clock::Sim(SimClock::start()),
         }
     }
@@ -174,7 +174,7 @@ impl Setup {
                 ))
             }
             (ClockMode::Real, None) => {
-                let shared = Shared::unstarted(Arc::new(plan.clone()), clock.clone());
+                let shared = Shared::unstarted(Arc::new(plan.clone()), clock.for_other_runtimes());
                 let embedded = |e: std::io::Error| RunError::Embedded(e.to_string());
                 let backend = backend_runtime().map_err(RunError::Embedded)?;
                 let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(embedded)?;
@@ -464,6 +464,7 @@ pub async fn execute(
             propagate_deadline: strategy.propagate_deadline,
             deadline_margin: strategy.deadline_margin,
             shard: opts.shard,
+            wake_quantum: clock.wake_quantum(),
         };
         let end = driver::drive(spec, stack, Arc::clone(&recorder), stop.clone()).await;
         // Nothing that ends after this point is counted.

@@ -25,6 +25,16 @@ where
     T: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
     T::Future: Send + 'static,
 {
+    drive_quantised(toml, Duration::ZERO, make)
+}
+
+/// [`drive_with`], the driver waking at most once per `wake_quantum`.
+fn drive_quantised<T, F>(toml: &str, wake_quantum: Duration, make: F) -> (StrategyResult, RunEnd)
+where
+    F: FnOnce(Instant, Clock) -> T,
+    T: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
+    T::Future: Send + 'static,
+{
     let plan = plan(toml);
     virtual_runtime().block_on(async {
         let clock = Clock::Sim(SimClock::start());
@@ -55,6 +65,7 @@ where
             propagate_deadline: true,
             deadline_margin: Duration::ZERO,
             shard: None,
+            wake_quantum,
         };
         let end = drive(spec, stack, Arc::clone(&recorder), CancellationToken::new()).await;
         let state = recorder.finish().unwrap();
@@ -271,4 +282,59 @@ deadline = "50ms"
     // The abandoned attempts are still counted, as DEADLINE_EXCEEDED.
     assert_eq!(r.attempts.status.get("DEADLINE_EXCEEDED"), Some(&5));
     assert_eq!(r.goodput.fraction, 0.5);
+}
+
+/// The wake quantum: with calls due every 20 µs and a 100 µs quantum, the driver wakes once
+/// per 100 µs and sends what fell due since together. No call leaves early, none later than
+/// the quantum, and the lateness is counted as generator lag.
+#[test]
+fn calls_falling_due_within_the_wake_quantum_leave_together_never_early() {
+    let profile = r#"
+[load]
+rate = 50000
+arrival = "constant"
+duration = "100ms"
+warmup = "0s"
+deadline = "1s"
+[[strategies]]
+name = "baseline"
+"#;
+    let quantum = Duration::from_micros(100);
+    let sent: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let lateness = Arc::clone(&sent);
+    let (r, _) = drive_quantised(profile, quantum, |_, clock| {
+        tower::service_fn(move |call: Call| {
+            let late = clock.now().checked_duration_since(call.intended);
+            lateness
+                .lock()
+                .unwrap()
+                .push(late.expect("no call leaves before its intended time"));
+            async { ok() }
+        })
+    });
+    let sent = sent.lock().unwrap();
+    assert_eq!(sent.len(), 5000);
+    assert_eq!(r.counts.offered, 5000);
+    assert!(
+        sent.iter().all(|late| *late < quantum),
+        "{:?}",
+        sent.iter().max()
+    );
+    // Within each 100 µs, calls due 0, 20, 40, 60 and 80 µs before the wake-up.
+    let late = |us| {
+        sent.iter()
+            .filter(|l| **l == Duration::from_micros(us))
+            .count()
+    };
+    assert!(
+        late(80) >= 990 && late(0) >= 990,
+        "80 µs: {}, 0 µs: {}",
+        late(80),
+        late(0)
+    );
+    assert!(
+        (r.generator.lag_ms.max - 0.08).abs() < 0.001,
+        "{:?}",
+        r.generator.lag_ms
+    );
 }

@@ -2,7 +2,10 @@
 //!
 //! A load generator lives and dies by its clock, and one clock does not fit all runs:
 //!
-//! - [`Clock::Precise`] (real runs): deadlines in a heap served by one thread that parks until
+//! - [`Clock::Reactor`] (a real run's client side, Linux): the same deadlines, kept in a
+//!   `timerfd` in the run's own current-thread runtime, so the kernel wakes that thread itself
+//!   at the deadline and no hand-off between threads is needed (see [`reactor`]).
+//! - [`Clock::Precise`] (real runs elsewhere): deadlines in a heap served by one thread that parks until
 //!   the earliest (`park_timeout`, an hrtimer on Linux). tokio's own timer wheel has a 1 ms
 //!   resolution and rounds every deadline *up* to the next millisecond: calls would leave up to
 //!   1 ms late (generator lag p99 ≈ 1–2 ms at any rate) and a backend told to answer in 2 ms
@@ -19,6 +22,8 @@
 
 mod heap;
 pub mod precise;
+#[cfg(target_os = "linux")]
+pub mod reactor;
 pub mod sim;
 
 use std::future::Future;
@@ -36,9 +41,15 @@ pub enum Clock {
     Tokio,
     /// Real time, on the precise timer thread.
     Precise,
+    /// Real time, on a timerfd in the reactor of the runtime that started it.
+    #[cfg(target_os = "linux")]
+    Reactor(reactor::ReactorTimer),
     /// Simulated time.
     Sim(sim::SimClock),
 }
+
+/// The open-loop driver's shortest time between wake-ups on real time ([`Clock::wake_quantum`]).
+pub const REAL_WAKE_QUANTUM: Duration = Duration::from_micros(100);
 
 /// The deadline passed before the future completed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +61,45 @@ impl Clock {
     pub fn now(&self) -> Instant {
         match self {
             Clock::Tokio | Clock::Precise => Instant::now(),
+            #[cfg(target_os = "linux")]
+            Clock::Reactor(_) => Instant::now(),
             Clock::Sim(sim) => sim.now(),
+        }
+    }
+
+    /// The shortest time the open-loop driver leaves between two of its wake-ups on this clock:
+    /// calls falling due in between leave together at the second, up to this much late (and
+    /// counted late, as generator lag, never early). Zero, every call at its own instant, on
+    /// simulated time and tokio's timer; [`REAL_WAKE_QUANTUM`] on the precise clocks, where
+    /// each wake-up of the client's thread costs a context switch: at 10,000 calls/s and
+    /// more, one wake-up per call cost the client more CPU than the calls (docs/PERFORMANCE.md,
+    /// "The driver's wake-ups").
+    pub fn wake_quantum(&self) -> Duration {
+        match self {
+            Clock::Precise => REAL_WAKE_QUANTUM,
+            #[cfg(target_os = "linux")]
+            Clock::Reactor(_) => REAL_WAKE_QUANTUM,
+            Clock::Tokio | Clock::Sim(_) => Duration::ZERO,
+        }
+    }
+
+    /// The precise real-time clock for the current runtime: its own reactor's timer where
+    /// there is one (Linux, inside a runtime), else the timer thread.
+    pub fn real() -> Clock {
+        #[cfg(target_os = "linux")]
+        if let Some(timer) = reactor::ReactorTimer::start() {
+            return Clock::Reactor(timer);
+        }
+        Clock::Precise
+    }
+
+    /// The same time for work on other runtimes: a reactor's timer is the cheap choice only
+    /// for its own runtime's tasks, so real time elsewhere is the timer thread's.
+    pub fn for_other_runtimes(&self) -> Clock {
+        match self {
+            #[cfg(target_os = "linux")]
+            Clock::Reactor(_) => Clock::Precise,
+            other => other.clone(),
         }
     }
 
@@ -71,6 +120,10 @@ impl Clock {
         match self {
             Clock::Tokio => Sleep::Tokio(Box::pin(tokio::time::sleep_until(deadline))),
             Clock::Precise => Sleep::Precise(precise::PreciseSleep::new(deadline)),
+            #[cfg(target_os = "linux")]
+            Clock::Reactor(timer) => {
+                Sleep::Reactor(reactor::ReactorSleep::new(timer.clone(), deadline))
+            }
             Clock::Sim(sim) => Sleep::Sim(sim.sleep_until(deadline)),
         }
     }
@@ -111,6 +164,9 @@ pub enum Sleep {
     Tokio(Pin<Box<tokio::time::Sleep>>),
     /// On the precise timer thread.
     Precise(precise::PreciseSleep),
+    /// On a reactor's timerfd.
+    #[cfg(target_os = "linux")]
+    Reactor(reactor::ReactorSleep),
     /// On simulated time.
     Sim(sim::SimSleep),
 }
@@ -122,6 +178,8 @@ impl Future for Sleep {
         match self.get_mut() {
             Sleep::Tokio(s) => s.as_mut().poll(cx),
             Sleep::Precise(s) => Pin::new(s).poll(cx),
+            #[cfg(target_os = "linux")]
+            Sleep::Reactor(s) => Pin::new(s).poll(cx),
             Sleep::Sim(s) => Pin::new(s).poll(cx),
         }
     }

@@ -57,6 +57,9 @@ pub struct DriveSpec<'a> {
     pub deadline_margin: Duration,
     /// Send only this shard's calls; the others keep their place in the schedule unsent.
     pub shard: Option<crate::results::Shard>,
+    /// The shortest time between two of the driver's wake-ups: calls falling due in between
+    /// leave together at the second, late by less than this ([`Clock::wake_quantum`]).
+    pub wake_quantum: Duration,
 }
 
 /// Sends every call of the schedule through `stack`, reporting to `recorder`, until the
@@ -74,6 +77,8 @@ pub async fn drive(
     let mut stopped_at = None;
     let cancelled = stop.cancelled();
     tokio::pin!(cancelled);
+    let quantum = spec.wake_quantum;
+    let mut woke: Option<Instant> = None;
 
     for (id, offset) in Schedule::new(spec.load, spec.phases, spec.seed).enumerate() {
         if spec.shard.is_some_and(|s| !s.owns(id as u64)) {
@@ -81,6 +86,7 @@ pub async fn drive(
         }
         let intended = spec.start + offset;
         if intended > clock.now() {
+            let wake = woke.map_or(intended, |w| intended.max(w + quantum));
             tokio::select! {
                 biased;
                 _ = &mut cancelled => {
@@ -88,8 +94,9 @@ pub async fn drive(
                     stopped_at = Some(clock.now());
                     break;
                 }
-                _ = clock.sleep_until(intended) => {}
+                _ = clock.sleep_until(wake) => {}
             }
+            woke = Some(clock.now());
         } else if stop.is_cancelled() {
             interrupted = true;
             stopped_at = Some(clock.now());
