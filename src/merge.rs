@@ -300,6 +300,10 @@ fn merge_strategy(
     let attempt =
         merged_hist(parts, "attempt", |s| Some(&s.histograms.attempt))?.unwrap_or_default();
     let lag_hist = merged_hist(parts, "lag", |s| Some(&s.histograms.lag))?.unwrap_or_default();
+    // Each shard's own sends: the distribution of every generator's interval error.
+    let interval_error = merged_hist(parts, "interval_error", |s| {
+        s.histograms.interval_error.as_deref()
+    })?;
     let sub_call = merged_hist(parts, "sub_call", |s| s.histograms.sub_call.as_deref())?;
     let duration_s = parts.iter().map(|(s, _)| s.duration_s).fold(0.0, f64::max);
     let (timeline, intervals) = merge_timelines(parts)?;
@@ -366,6 +370,7 @@ fn merge_strategy(
         counts,
         generator: Generator {
             lag_ms: lag(&lag_hist),
+            interval_error_ms: interval_error.as_ref().map(lag),
             offered_rate: rate(counts.offered, duration_s),
             achieved_rate: rate(counts.sent, duration_s + late.max(0.0)),
         },
@@ -374,6 +379,7 @@ fn merge_strategy(
             e2e_ok: e2e_ok.encode(),
             attempt: attempt.encode(),
             lag: lag_hist.encode(),
+            interval_error: interval_error.as_ref().map(Hist::encode),
             sub_call: sub_call.as_ref().map(Hist::encode),
         },
         timeline,

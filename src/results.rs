@@ -125,6 +125,10 @@ pub struct Environment {
 pub struct Generator {
     /// How late calls were sent after their intended start, ms.
     pub lag_ms: Lag,
+    /// Inter-send interval error, ms: how far the gap between two consecutive sends was from
+    /// the gap between their intended starts. Absent from files written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_error_ms: Option<Lag>,
     /// Calls offered per second of the measured window.
     pub offered_rate: f64,
     /// Calls actually sent per second (drops and lateness make it fall short of offered).
@@ -324,6 +328,9 @@ pub struct Histograms {
     pub attempt: String,
     /// Generator lag.
     pub lag: String,
+    /// Inter-send interval error (absent from files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_error: Option<String>,
     /// Fan-out sub-calls' latency (strategies that fan out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_call: Option<String>,

@@ -543,10 +543,14 @@ fn environment(opts: &RunOptions, start_time: String) -> Environment {
 /// summed counts and windows.
 pub fn overall_generator(strategies: &[StrategyResult]) -> Generator {
     let mut lag_hist = Hist::new();
+    let mut interval_error: Option<Hist> = None;
     let (mut offered, mut sent, mut window, mut effective) = (0.0, 0.0, 0.0, 0.0);
     for s in strategies {
         if let Ok(h) = Hist::decode(&s.histograms.lag) {
             lag_hist.add(&h);
+        }
+        if let Some(Ok(h)) = s.histograms.interval_error.as_deref().map(Hist::decode) {
+            interval_error.get_or_insert_with(Hist::new).add(&h);
         }
         offered += s.counts.offered as f64;
         sent += s.counts.sent as f64;
@@ -557,6 +561,7 @@ pub fn overall_generator(strategies: &[StrategyResult]) -> Generator {
     }
     Generator {
         lag_ms: lag(&lag_hist),
+        interval_error_ms: interval_error.as_ref().map(lag),
         offered_rate: if window > 0.0 { offered / window } else { 0.0 },
         achieved_rate: if effective > 0.0 {
             sent / effective

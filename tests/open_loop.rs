@@ -337,4 +337,11 @@ name = "baseline"
         "{:?}",
         r.generator.lag_ms
     );
+    // The inter-send interval error: 20 µs within a batch (sent together, due 20 µs apart),
+    // 80 µs from one batch to the next (100 µs apart, due 20 µs apart).
+    let e = r.generator.interval_error_ms.unwrap();
+    assert!(
+        (e.p50 - 0.02).abs() < 0.001 && (e.max - 0.08).abs() < 0.001,
+        "{e:?}"
+    );
 }

@@ -10,7 +10,8 @@
 #    gRPC-framed body, for its maximum throughput over a few connection/stream settings;
 # 3. runs `resilbench run --target` against the same server at increasing open-loop rates and
 #    finds the highest sustainable one (achieved >= 99% of offered, lag p99 <= 1 ms, no drops);
-# 4. measures timing accuracy with the embedded backend at 1k/s and 10k/s (lag p50/p99/max);
+# 4. measures timing accuracy with the embedded backend at 1k/s and 10k/s (lag p50/p99/max,
+#    inter-send interval error);
 #    and the latency of its attempts against h2load --rps at 1k/s and 5k/s;
 # 5. measures virtual-time speed (simulated calls per wall second);
 # 6. with HARNESS_MEMORY=1, peak RSS of a 1-minute and a 10-minute run at 5k/s;
@@ -101,7 +102,8 @@ print(json.dumps({"rate": int(sys.argv[1]), "min_ms": ms(f[0]), "max_ms": ms(f[1
     run_at "$rate" "$out/latency-$rate"
 done
 
-# 4. Accuracy with the embedded backend (no --target): lag at 1k/s and 10k/s.
+# 4. Accuracy with the embedded backend (no --target): lag and inter-send interval error at
+# 1k/s and 10k/s.
 for rate in 1000 10000; do
     "$bin" run benches/harness/fast.toml --rate "$rate" --duration "$secs" --out "$out/embedded-$rate" \
         --quiet >/dev/null 2>&1 || true
@@ -135,9 +137,10 @@ best, found = float(best), int(found)
 def lag(d):
     try:
         s = json.load(open(f"{out}/{d}/results.json"))["strategies"][0]
-        return s["generator"]["lag_ms"], s["generator"]["achieved_rate"]
+        g = s["generator"]
+        return g["lag_ms"], g["achieved_rate"], g.get("interval_error_ms")
     except Exception:
-        return None, None
+        return None, None, None
 virtual = json.load(open(f"{out}/virtual/results.json"))["strategies"][0]
 calls = virtual["counts"]["offered"] + 20000  # the warmup second is sent too
 wall = float(vend) - float(vstart)
@@ -149,6 +152,8 @@ table = {
     "embedded_1k_lag_ms": lag("embedded-1000")[0],
     "embedded_10k_lag_ms": lag("embedded-10000")[0],
     "embedded_10k_achieved": lag("embedded-10000")[1],
+    "embedded_1k_interval_error_ms": lag("embedded-1000")[2],
+    "embedded_10k_interval_error_ms": lag("embedded-10000")[2],
     "virtual_calls_per_wall_s": round(calls / wall),
 }
 def jsonl(name):

@@ -67,7 +67,7 @@ impl Clock {
         }
     }
 
-    /// The shortest time the open-loop driver leaves between two of its wake-ups on this clock:
+    /// The shortest time the open-loop driver leaves between two of its planned wake-ups on this clock:
     /// calls falling due in between leave together at the second, up to this much late (and
     /// counted late, as generator lag, never early). Zero, every call at its own instant, on
     /// simulated time and tokio's timer; [`REAL_WAKE_QUANTUM`] on the precise clocks, where

@@ -57,8 +57,8 @@ pub struct DriveSpec<'a> {
     pub deadline_margin: Duration,
     /// Send only this shard's calls; the others keep their place in the schedule unsent.
     pub shard: Option<crate::results::Shard>,
-    /// The shortest time between two of the driver's wake-ups: calls falling due in between
-    /// leave together at the second, late by less than this ([`Clock::wake_quantum`]).
+    /// The shortest time between two of the driver's planned wake-ups: calls falling due in
+    /// between leave together at the second, late by less than this ([`Clock::wake_quantum`]).
     pub wake_quantum: Duration,
 }
 
@@ -78,7 +78,10 @@ pub async fn drive(
     let cancelled = stop.cancelled();
     tokio::pin!(cancelled);
     let quantum = spec.wake_quantum;
-    let mut woke: Option<Instant> = None;
+    // When the driver last planned to wake: the next wake-up is at least `quantum` after it
+    // (after the plan, not the actual wake-up, so that the timer's lateness does not push
+    // every later wake-up back).
+    let mut planned: Option<Instant> = None;
 
     for (id, offset) in Schedule::new(spec.load, spec.phases, spec.seed).enumerate() {
         if spec.shard.is_some_and(|s| !s.owns(id as u64)) {
@@ -86,7 +89,7 @@ pub async fn drive(
         }
         let intended = spec.start + offset;
         if intended > clock.now() {
-            let wake = woke.map_or(intended, |w| intended.max(w + quantum));
+            let wake = planned.map_or(intended, |w| intended.max(w + quantum));
             tokio::select! {
                 biased;
                 _ = &mut cancelled => {
@@ -96,7 +99,7 @@ pub async fn drive(
                 }
                 _ = clock.sleep_until(wake) => {}
             }
-            woke = Some(clock.now());
+            planned = Some(wake);
         } else if stop.is_cancelled() {
             interrupted = true;
             stopped_at = Some(clock.now());

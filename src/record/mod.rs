@@ -65,6 +65,10 @@ pub struct State {
     pub attempt: Hist,
     /// Generator lag of every offered call.
     pub lag: Hist,
+    /// Inter-send interval error: for each measured call sent after another, how far the gap
+    /// between the two sends was from the gap between their intended starts (the difference
+    /// of their lags).
+    pub interval_error: Hist,
     /// Calls offered.
     pub offered: u64,
     /// Calls dropped.
@@ -147,6 +151,7 @@ impl Recorder {
                 e2e_ok: Hist::new(),
                 attempt: Hist::new(),
                 lag: Hist::new(),
+                interval_error: Hist::new(),
                 offered: 0,
                 dropped: 0,
                 succeeded: 0,
@@ -216,7 +221,13 @@ impl Recorder {
     /// intended` is the generator's lag for it (scheduling and run-queue delay included).
     pub fn started(&self, intended: Instant, started: Instant) {
         self.with(|s| {
-            s.lag.record(started.saturating_duration_since(intended));
+            let lag = started.saturating_duration_since(intended);
+            s.lag.record(lag);
+            if let Some((i, at)) = s.last_dispatch {
+                // |(started − at) − (intended − i)|, order-free: the two lags' difference.
+                s.interval_error
+                    .record(lag.abs_diff(at.saturating_duration_since(i)));
+            }
             if s.last_dispatch.is_none_or(|(i, _)| i <= intended) {
                 s.last_dispatch = Some((intended, started));
             }

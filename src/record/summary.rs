@@ -54,6 +54,7 @@ pub fn generator(state: &State, window: Duration) -> Generator {
     let rate = |n: u64, over: f64| if over > 0.0 { n as f64 / over } else { 0.0 };
     Generator {
         lag_ms: lag(&state.lag),
+        interval_error_ms: Some(lag(&state.interval_error)),
         offered_rate: rate(state.offered, secs),
         achieved_rate: rate(sent, secs + late.as_secs_f64()),
     }
@@ -161,6 +162,7 @@ pub fn strategy_result(
             e2e_ok: state.e2e_ok.encode(),
             attempt: state.attempt.encode(),
             lag: state.lag.encode(),
+            interval_error: Some(state.interval_error.encode()),
             sub_call: state.sub_calls.as_ref().map(|s| s.latency.encode()),
         },
         timeline,

@@ -231,10 +231,19 @@ fn lag_caption(doc: &ResultsDoc) -> String {
     } else {
         ""
     };
+    let intervals = g.interval_error_ms.map_or(String::new(), |e| {
+        format!(
+            " The gaps between consecutive sends were off their intended gaps by p50 {} ms, \
+             p99 {} ms, max {} ms.",
+            charts::short(e.p50),
+            charts::short(e.p99),
+            charts::short(e.max),
+        )
+    });
     format!(
         "The load generator's own lateness, over all strategies: p50 {} ms, p99 {} ms, max {} ms; \
-         achieved {:.1} of {:.1} calls/s offered. Above the dashed line at p99, the generator \
-         (not the system) shaped the latencies.{virtual_note}",
+         achieved {:.1} of {:.1} calls/s offered.{intervals} Above the dashed line at p99, the \
+         generator (not the system) shaped the latencies.{virtual_note}",
         charts::short(g.lag_ms.p50),
         charts::short(g.lag_ms.p99),
         charts::short(g.lag_ms.max),
