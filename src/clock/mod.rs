@@ -5,11 +5,11 @@
 //! - [`Clock::Reactor`] (a real run's client side, Linux): the same deadlines, kept in a
 //!   `timerfd` in the run's own current-thread runtime, so the kernel wakes that thread itself
 //!   at the deadline and no hand-off between threads is needed (see [`reactor`]).
-//! - [`Clock::Precise`] (real runs elsewhere): deadlines in a heap served by one thread that parks until
-//!   the earliest (`park_timeout`, an hrtimer on Linux). tokio's own timer wheel has a 1 ms
-//!   resolution and rounds every deadline *up* to the next millisecond: calls would leave up to
-//!   1 ms late (generator lag p99 ≈ 1–2 ms at any rate) and a backend told to answer in 2 ms
-//!   would answer in 2–3 ms. The precise timer wakes tens of microseconds late, never early.
+//! - [`Clock::Precise`] (real runs elsewhere): deadlines in a heap served by one thread that
+//!   parks until the earliest (`park_timeout`, an hrtimer on Linux). tokio's own timer wheel
+//!   has a 1 ms resolution and rounds every deadline *up* to the next millisecond: calls would
+//!   leave up to 1 ms late (generator lag p99 ≈ 1–2 ms at any rate) and a backend told to
+//!   answer in 2 ms would answer in 2–3 ms. The precise timer wakes tens of microseconds late, never early.
 //! - [`Clock::Sim`] (`--clock virtual`, tests): simulated time with nanosecond resolution that
 //!   jumps from one deadline to the next as soon as nothing else can run. tokio's paused clock
 //!   would jump in whole milliseconds too, so it is used only to learn when the runtime is idle
@@ -67,13 +67,13 @@ impl Clock {
         }
     }
 
-    /// The shortest time the open-loop driver leaves between two of its planned wake-ups on this clock:
-    /// calls falling due in between leave together at the second, up to this much late (and
-    /// counted late, as generator lag, never early). Zero, every call at its own instant, on
-    /// simulated time and tokio's timer; [`REAL_WAKE_QUANTUM`] on the precise clocks, where
-    /// each wake-up of the client's thread costs a context switch: at 10,000 calls/s and
-    /// more, one wake-up per call cost the client more CPU than the calls (docs/PERFORMANCE.md,
-    /// "The driver's wake-ups").
+    /// The shortest time the open-loop driver leaves between two of its planned wake-ups on
+    /// this clock: calls falling due in between leave together at the second, up to this much
+    /// late (and counted late, as generator lag, never early). Zero, every call at its own
+    /// instant, on simulated time and tokio's timer; [`REAL_WAKE_QUANTUM`] on the precise
+    /// clocks, where each wake-up of the client's thread costs a context switch: at 10,000
+    /// calls/s and more, one wake-up per call cost the client more CPU than the calls
+    /// (docs/PERFORMANCE.md, "The driver's wake-ups").
     pub fn wake_quantum(&self) -> Duration {
         match self {
             Clock::Precise => REAL_WAKE_QUANTUM,
