@@ -300,10 +300,18 @@ fn merge_strategy(
     let attempt =
         merged_hist(parts, "attempt", |s| Some(&s.histograms.attempt))?.unwrap_or_default();
     let lag_hist = merged_hist(parts, "lag", |s| Some(&s.histograms.lag))?.unwrap_or_default();
-    // Each shard's own sends: the distribution of every generator's interval error.
-    let interval_error = merged_hist(parts, "interval_error", |s| {
-        s.histograms.interval_error.as_deref()
-    })?;
+    // Each shard's own sends: the distribution of every generator's interval error; none
+    // when a shard's file predates it (the figure would cover only some shards).
+    let interval_error = if parts
+        .iter()
+        .all(|(s, _)| s.histograms.interval_error.is_some())
+    {
+        merged_hist(parts, "interval_error", |s| {
+            s.histograms.interval_error.as_deref()
+        })?
+    } else {
+        None
+    };
     let sub_call = merged_hist(parts, "sub_call", |s| s.histograms.sub_call.as_deref())?;
     let duration_s = parts.iter().map(|(s, _)| s.duration_s).fold(0.0, f64::max);
     let (timeline, intervals) = merge_timelines(parts)?;

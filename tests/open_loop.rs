@@ -25,11 +25,17 @@ where
     T: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
     T::Future: Send + 'static,
 {
-    drive_quantised(toml, Duration::ZERO, make)
+    drive_full(toml, Duration::ZERO, Duration::ZERO, make)
 }
 
-/// [`drive_with`], the driver waking at most once per `wake_quantum`.
-fn drive_quantised<T, F>(toml: &str, wake_quantum: Duration, make: F) -> (StrategyResult, RunEnd)
+/// [`drive_with`], the driver waking at most once per `wake_quantum`, its schedule started
+/// `behind` before now.
+fn drive_full<T, F>(
+    toml: &str,
+    wake_quantum: Duration,
+    behind: Duration,
+    make: F,
+) -> (StrategyResult, RunEnd)
 where
     F: FnOnce(Instant, Clock) -> T,
     T: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
@@ -38,7 +44,10 @@ where
     let plan = plan(toml);
     virtual_runtime().block_on(async {
         let clock = Clock::Sim(SimClock::start());
-        let start = clock.now();
+        let start = clock
+            .now()
+            .checked_sub(behind)
+            .expect("the clock is past `behind`");
         let s = &plan.strategies[0];
         let config = RecorderConfig {
             start,
@@ -302,7 +311,7 @@ name = "baseline"
     let quantum = Duration::from_micros(100);
     let sent: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let lateness = Arc::clone(&sent);
-    let (r, _) = drive_quantised(profile, quantum, |_, clock| {
+    let (r, _) = drive_full(profile, quantum, Duration::ZERO, |_, clock| {
         tower::service_fn(move |call: Call| {
             let late = clock.now().checked_duration_since(call.intended);
             lateness
@@ -344,4 +353,27 @@ name = "baseline"
         (e.p50 - 0.02).abs() < 0.001 && (e.max - 0.08).abs() < 0.001,
         "{e:?}"
     );
+}
+
+/// A driver that starts behind its schedule (every call already due) sends the backlog at
+/// once but lets the calls it sent run meanwhile: on one thread, a loop that never yielded
+/// would fill `max_in_flight` with calls that never got to start and drop the rest.
+#[test]
+fn a_backlog_is_sent_not_dropped_while_earlier_calls_finish() {
+    let profile = r#"
+[load]
+rate = 1000
+duration = "5s"
+warmup = "0s"
+deadline = "60s"
+max_in_flight = 500
+[[strategies]]
+name = "baseline"
+"#;
+    let (r, _) = drive_full(profile, Duration::ZERO, Duration::from_secs(10), |_, _| {
+        tower::service_fn(|_call: Call| async { ok() })
+    });
+    assert_eq!(r.counts.offered, 5000);
+    assert_eq!(r.counts.dropped, 0, "{:?}", r.counts);
+    assert_eq!(r.counts.succeeded, 5000);
 }

@@ -49,6 +49,7 @@ struct Inner {
 impl ReactorTimer {
     /// A timer in the current runtime's reactor, and the task that serves it (it lives as long
     /// as the runtime). `None` outside a runtime, or where the kernel gives no timerfd.
+    /// Panics on a runtime built without I/O (tokio's `enable_io`).
     pub fn start() -> Option<Self> {
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         let fd = timerfd_create(
@@ -172,7 +173,8 @@ impl Future for ReactorSleep {
             let mut heap = timer.heap();
             let (entry, key, earliest) = heap.register(deadline, waker);
             if earliest {
-                timer.arm(Some(deadline), now);
+                // Read under the lock: a `now` from before waiting for it would arm late.
+                timer.arm(Some(deadline), Instant::now());
             }
             (entry, key)
         })

@@ -224,7 +224,9 @@ impl Recorder {
             let lag = started.saturating_duration_since(intended);
             s.lag.record(lag);
             if let Some((i, at)) = s.last_dispatch {
-                // |(started − at) − (intended − i)|, order-free: the two lags' difference.
+                // |(started − at) − (intended − i)|, the two lags' difference, against the
+                // latest-intended call started so far: the previous call, on the client's one
+                // thread, where tasks start in the order they were sent.
                 s.interval_error
                     .record(lag.abs_diff(at.saturating_duration_since(i)));
             }
