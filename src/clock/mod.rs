@@ -17,7 +17,7 @@
 //! - [`Clock::Tokio`]: tokio's timer, for the layers used on their own in an ordinary tonic
 //!   client, where nothing else is needed.
 //!
-//! `clippy.toml` bans `std::time::Instant`, and the module lints ban tokio's clock functions,
+//! `clippy.toml` bans std's `Instant`, and the module lints ban tokio's clock functions,
 //! outside this module, so no code can read a different clock by accident.
 
 mod heap;

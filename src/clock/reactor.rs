@@ -6,8 +6,8 @@
 //! write, another switch). A real run's client side is one current-thread runtime, which waits
 //! in `epoll_wait` whenever it is idle: with the deadline as a `timerfd` in that same epoll set
 //! the kernel's hrtimer wakes the runtime thread itself, and the wake-up costs one switch, one
-//! `timerfd_settime` and one `read`. (`timerfd_create(2)`: a `CLOCK_MONOTONIC` timer, which is
-//! the clock `std::time::Instant` reads on Linux; a relative `it_value` of zero disarms it.)
+//! `timerfd_settime` and one `read`. (`timerfd_create(2)`: a `CLOCK_MONOTONIC` timer, the clock
+//! behind tokio's `Instant` on Linux; a relative `it_value` of zero disarms it.)
 //!
 //! Deadlines are kept exactly as the timer thread keeps them ([`TimerHeap`]): never early, a
 //! dropped wait forgotten at once. The timer belongs to the runtime that started it; it is
@@ -75,7 +75,8 @@ impl ReactorTimer {
     }
 
     /// Deadlines still waited for.
-    pub fn pending(&self) -> usize {
+    #[cfg(test)]
+    fn pending(&self) -> usize {
         self.0.heap().pending()
     }
 }

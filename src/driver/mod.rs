@@ -80,8 +80,7 @@ pub async fn drive(
     let mut stopped_at = None;
     let cancelled = stop.cancelled();
     tokio::pin!(cancelled);
-    let quantum = spec.wake_quantum;
-    // When the driver last planned to wake: the next wake-up is at least `quantum` after it
+    // When the driver last planned to wake: the next wake-up is at least the quantum after it
     // (after the plan, not the actual wake-up, so that the timer's lateness does not push
     // every later wake-up back).
     let mut planned: Option<Instant> = None;
@@ -93,7 +92,7 @@ pub async fn drive(
         }
         let intended = spec.start + offset;
         if intended > clock.now() {
-            let wake = planned.map_or(intended, |w| intended.max(w + quantum));
+            let wake = planned.map_or(intended, |w| intended.max(w + spec.wake_quantum));
             tokio::select! {
                 biased;
                 _ = &mut cancelled => {
