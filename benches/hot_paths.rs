@@ -132,6 +132,7 @@ fn endless_load(arrival: Arrival) -> LoadPlan {
         max_in_flight: 10_000,
         payload_bytes: 0,
         target_may_be_down: false,
+        connections: 1,
     }
 }
 

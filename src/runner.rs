@@ -125,9 +125,6 @@ pub enum RunError {
     },
 }
 
-/// HTTP/2 connections to each replica of a real run's backend.
-const CONNECTIONS_PER_REPLICA: usize = 1;
-
 /// How long a real run waits, after its last call, for the backend to finish abandoned work.
 pub const DRAIN_REAL: Duration = Duration::from_secs(5);
 
@@ -329,8 +326,11 @@ async fn grpc_replicas(
     let authority = grpc::authority(addr).map_err(target_error)?;
     let mut transports = Vec::with_capacity(replicas);
     for i in 0..replicas {
-        let connections =
-            Connections::open(connection::tcp(&authority), CONNECTIONS_PER_REPLICA, clock);
+        let connections = Connections::open(
+            connection::tcp(&authority),
+            plan.load.connections as usize,
+            clock,
+        );
         if reachable {
             connections
                 .established()

@@ -81,3 +81,47 @@ async fn connections_fail_fast_come_back_reconnect_and_close() {
     drop(connections);
     assert_eq!(server.closed.recv().await, Some(2));
 }
+
+/// `load.connections`: several connections to one server, each opened once, and the calls
+/// spread over them in turn.
+#[tokio::test(start_paused = true)]
+async fn calls_take_the_connections_in_turn() {
+    let opened = Arc::new(AtomicUsize::new(0));
+    let (streams_tx, mut streams) = mpsc::unbounded_channel();
+    let count = Arc::clone(&opened);
+    let connector: Connector = Arc::new(move || {
+        let n = count.fetch_add(1, Ordering::SeqCst);
+        let streams_tx = streams_tx.clone();
+        Box::pin(async move {
+            let (client, server) = tokio::io::duplex(64 * 1024);
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(server).await else {
+                    return;
+                };
+                while let Some(Ok((_, mut respond))) = conn.accept().await {
+                    let _ = streams_tx.send(n);
+                    let _ = respond.send_response(http::Response::new(()), true);
+                }
+            });
+            Ok(Box::new(client) as Box<dyn Io>)
+        })
+    });
+    let connections = Connections::open(connector, 3, &Clock::Tokio);
+    connections.established().await.unwrap();
+    assert_eq!(opened.load(Ordering::SeqCst), 3);
+
+    let mut per_connection = [0usize; 3];
+    for _ in 0..9 {
+        let mut send = connections.ready().await.unwrap();
+        let request = http::Request::post("http://test/x").body(()).unwrap();
+        let (response, _) = send.send_request(request, true).unwrap();
+        response.await.unwrap();
+        per_connection[streams.recv().await.unwrap()] += 1;
+    }
+    assert_eq!(per_connection, [3, 3, 3]);
+    assert_eq!(
+        opened.load(Ordering::SeqCst),
+        3,
+        "no connection opened again"
+    );
+}

@@ -891,3 +891,24 @@ fn a_write_that_fails_midway_leaves_the_previous_results() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// `load.connections`: a real run over several connections gets every call answered, and the
+/// setting is kept in the results' profile.
+#[test]
+fn a_run_over_several_connections_answers_every_call() {
+    let r = run_real(
+        r#"
+[load]
+arrival = "constant"
+rate = 300
+duration = "1s"
+connections = 4
+[[strategies]]
+name = "plain"
+"#,
+    );
+    let s = &r.strategies[0];
+    assert_eq!(s.counts.sent, 300);
+    assert_eq!(s.counts.succeeded, 300);
+    assert_eq!(r.profile["load"]["connections"], 4);
+}

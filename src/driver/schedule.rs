@@ -179,6 +179,7 @@ mod tests {
             max_in_flight: 1,
             payload_bytes: 0,
             target_may_be_down: false,
+            connections: 1,
         }
     }
 

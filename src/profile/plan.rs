@@ -92,6 +92,14 @@ pub struct LoadPlan {
     /// until it answers) instead of refusing to run.
     #[serde(default)]
     pub target_may_be_down: bool,
+    /// HTTP/2 connections to each replica on a real clock, calls spread over them in turn
+    /// (a server that serves each connection on one thread is then used on several).
+    #[serde(default = "one_connection")]
+    pub connections: u32,
+}
+
+fn one_connection() -> u32 {
+    1
 }
 
 /// From `at` on, calls arrive at `rate` per second.

@@ -63,6 +63,8 @@ pub struct LoadSpec {
     pub payload_bytes: Option<u32>,
     /// Run against a `--target` that cannot be reached; default false.
     pub target_may_be_down: Option<bool>,
+    /// HTTP/2 connections per replica (real clock); default 1.
+    pub connections: Option<u32>,
 }
 
 /// One `[[load.steps]]` entry.

@@ -33,6 +33,9 @@ pub const MIN_RATE: f64 = 0.001;
 /// Largest request payload: gRPC's default message limit is 4 MiB, framing included.
 pub const MAX_PAYLOAD: u32 = 4 * 1024 * 1024 - 1024;
 
+/// Most HTTP/2 connections per replica (`load.connections`).
+pub const MAX_CONNECTIONS: u32 = 64;
+
 /// A failed check: the field and the message.
 pub type Invalid = (FieldPath, String);
 
@@ -108,6 +111,7 @@ pub fn resolve(
             max_in_flight: load.max_in_flight.unwrap_or(10_000),
             payload_bytes: load.payload_bytes.unwrap_or(0),
             target_may_be_down: load.target_may_be_down.unwrap_or(false),
+            connections: load.connections.unwrap_or(1),
         },
         backend: profile.backend,
         phases: profile.phases,
@@ -206,6 +210,12 @@ pub fn check(plan: &Plan) -> Result<(), Invalid> {
     }
     if load.max_in_flight == 0 {
         return invalid("load.max_in_flight", "must be at least 1");
+    }
+    if !(1..=MAX_CONNECTIONS).contains(&load.connections) {
+        return invalid(
+            "load.connections",
+            format!("from 1 to {MAX_CONNECTIONS}, got {}", load.connections),
+        );
     }
     if load.payload_bytes > MAX_PAYLOAD {
         return invalid(
