@@ -25,6 +25,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{CONTENT_TYPE, HeaderName, TE};
 use http::{HeaderMap, HeaderValue, Request, Uri};
 use prost::Message;
 use tokio::time::Instant;
@@ -46,6 +47,15 @@ use crate::status::{PUSHBACK_HEADER, Pushback, parse_pushback};
 /// The largest response message accepted; a larger one fails the attempt with
 /// RESOURCE_EXHAUSTED, as gRPC clients fail a message over their receive limit.
 pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+// Header names parsed once, not on every attempt (a `&str` name is parsed on each insert).
+const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+const PREVIOUS_ATTEMPTS: HeaderName = HeaderName::from_static(PREVIOUS_ATTEMPTS_HEADER);
+const ATTEMPT: HeaderName = HeaderName::from_static(ATTEMPT_HEADER);
+const WARMUP: HeaderName = HeaderName::from_static(WARMUP_HEADER);
+const REPLICA: HeaderName = HeaderName::from_static(REPLICA_HEADER);
+const PUSHBACK: HeaderName = HeaderName::from_static(PUSHBACK_HEADER);
 
 /// A tonic endpoint to `addr` (`host:port`), for the control service.
 pub fn endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
@@ -157,24 +167,23 @@ impl GrpcTransport {
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = uri.clone();
         let headers = request.headers_mut();
-        headers.insert("content-type", HeaderValue::from_static("application/grpc"));
-        headers.insert("te", HeaderValue::from_static("trailers"));
+        // Sized once for every header below (an empty map would grow twice).
+        headers.reserve(8);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert(TE, HeaderValue::from_static("trailers"));
         if let Some(deadline) = call.sent_deadline {
             let left = deadline.saturating_duration_since(self.clock.now());
-            headers.insert("grpc-timeout", grpc_timeout(left));
+            headers.insert(GRPC_TIMEOUT, grpc_timeout(left));
         }
         if call.previous_attempts > 0 {
-            headers.insert(
-                PREVIOUS_ATTEMPTS_HEADER,
-                HeaderValue::from(call.previous_attempts),
-            );
+            headers.insert(PREVIOUS_ATTEMPTS, HeaderValue::from(call.previous_attempts));
         }
-        headers.insert(ATTEMPT_HEADER, HeaderValue::from(call.ordinal));
+        headers.insert(ATTEMPT, HeaderValue::from(call.ordinal));
         if call.warmup {
-            headers.insert(WARMUP_HEADER, HeaderValue::from_static("1"));
+            headers.insert(WARMUP, HeaderValue::from_static("1"));
         }
         if let Some(r) = &self.replica {
-            headers.insert(REPLICA_HEADER, r.clone());
+            headers.insert(REPLICA, r.clone());
         }
         request
     }
@@ -253,7 +262,7 @@ async fn exchange(
     let response = response.await.map_err(|e| h2_failure(&e, 0, false))?;
     let (parts, mut body) = response.into_parts();
     // Trailers-Only: the status is in the headers and nothing follows (not committed).
-    if parts.headers.contains_key("grpc-status") {
+    if parts.headers.contains_key(GRPC_STATUS) {
         status_of(&parts.headers, 0, false)?;
         return reply(call.method, None, 0, false);
     }
@@ -335,14 +344,14 @@ fn reply(method: Method, first: Option<Bytes>, messages: u32, committed: bool) -
 /// it is OK.
 fn status_of(map: &HeaderMap, messages: u32, committed: bool) -> Result<(), Failure> {
     let code = map
-        .get("grpc-status")
+        .get(GRPC_STATUS)
         .map_or(Code::Unknown, |v| Code::from_bytes(v.as_bytes()));
     if code == Code::Ok {
         return Ok(());
     }
     Err(Failure {
         code,
-        pushback: pushback(map.get_all(PUSHBACK_HEADER).iter().map(|v| v.as_bytes())),
+        pushback: pushback(map.get_all(PUSHBACK).iter().map(|v| v.as_bytes())),
         source: FailureSource::Backend,
         messages,
         committed,
