@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Its arenas are committed on demand (.cargo/config.toml), so that freed memory leaves the
+// resident set.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
