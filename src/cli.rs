@@ -298,7 +298,10 @@ fn run_plan(plan: &profile::Plan, opts: &RunOptions, dir: &Path) -> Result<ExitC
         tokio::spawn(stop_on_signal(stop.clone()));
         let clock = opts.clock.start();
         runner::execute(plan, opts, &clock, stop.clone()).await
-    })?;
+    });
+    // Progress is written on a thread of its own: let it finish before the summary.
+    crate::progress::flush(Duration::from_secs(1));
+    let results = results?;
     let path = runner::write_outputs(dir, &results)?;
     let doc = crate::document::ResultsDoc::from_results(results);
     let report = dir.join("report.html");
@@ -347,7 +350,10 @@ async fn stop_on_signal(stop: CancellationToken) {
     if wait_for_signal().await.is_err() {
         return;
     }
-    eprintln!("\ninterrupted: stopping and writing what was measured (again to abort at once)");
+    // Through the painter, as progress is: this thread keeps the schedule.
+    crate::progress::painter().paint(crate::progress::Paint::Line(
+        "\ninterrupted: stopping and writing what was measured (again to abort at once)".into(),
+    ));
     stop.cancel();
     if wait_for_signal().await.is_ok() {
         std::process::exit(i32::from(EXIT_INTERRUPTED));
