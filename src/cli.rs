@@ -351,11 +351,12 @@ async fn stop_on_signal(stop: CancellationToken) {
         return;
     }
     // Through the painter, as progress is: this thread keeps the schedule.
-    crate::progress::painter().paint(crate::progress::Paint::Line(
-        "\ninterrupted: stopping and writing what was measured (again to abort at once)".into(),
-    ));
+    crate::progress::line(
+        "\ninterrupted: stopping and writing what was measured (again to abort at once)",
+    );
     stop.cancel();
     if wait_for_signal().await.is_ok() {
+        crate::progress::flush(Duration::from_millis(200));
         std::process::exit(i32::from(EXIT_INTERRUPTED));
     }
 }

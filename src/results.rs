@@ -391,14 +391,24 @@ impl Results {
             }
             None => return Err(invalid(format!("no `schema` key; expected `{SCHEMA}`"))),
         }
-        let results = serde_path_to_error::deserialize(&value)
+        let mut results: Results = serde_path_to_error::deserialize(&value)
             .map_err(|e| invalid(format!("field `{}`: {}", e.path(), e.inner())))?;
+        fill_profile_defaults(&mut results.profile);
         Ok((results, value))
     }
 
     /// The results as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("results always serialize")
+    }
+}
+
+/// Profile keys added to schema v1 after its first files were written, set to the value a
+/// file without them ran with, so that `compare` and `merge` see a file of an older build and
+/// one of a newer build of the same profile as the same profile.
+fn fill_profile_defaults(profile: &mut serde_json::Value) {
+    if let Some(load) = profile.get_mut("load").and_then(|l| l.as_object_mut()) {
+        load.entry("connections").or_insert(1.into());
     }
 }
 

@@ -375,10 +375,11 @@ async fn connect(
     if !may_be_down {
         return Err(target_error(reason));
     }
-    eprintln!(
+    // Through the painter, in order with the progress of the strategies before.
+    crate::progress::line(format!(
         "warning: cannot reach the target {addr}: {reason}; running anyway \
          (load.target_may_be_down): its calls fail with UNAVAILABLE until it answers"
-    );
+    ));
     Ok((endpoint.connect_lazy(), false))
 }
 

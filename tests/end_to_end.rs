@@ -912,3 +912,23 @@ name = "plain"
     assert_eq!(s.counts.succeeded, 300);
     assert_eq!(r.profile["load"]["connections"], 4);
 }
+
+/// The binary's allocator commits its arenas on demand (`.cargo/config.toml`), so that memory
+/// it frees leaves the resident set (docs/PERFORMANCE.md, "Memory"). A build that misses the
+/// setting (a CFLAGS of its environment takes precedence) fails here rather than quietly
+/// holding twice the memory.
+#[test]
+fn the_allocator_commits_its_arenas_on_demand() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_resilbench"))
+        .arg("--version")
+        .env("MIMALLOC_VERBOSE", "1")
+        .env_remove("MIMALLOC_ARENA_EAGER_COMMIT")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let options = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        options.contains("option 'arena_eager_commit': 0"),
+        "{options}"
+    );
+}

@@ -166,3 +166,23 @@ fn newer_v1_files_still_read() {
     resilbench::summary::write_summary(&mut table, &back).unwrap();
     assert!(String::from_utf8(table).unwrap().contains("plain"));
 }
+
+/// A file written before `load.connections` existed reads as the one connection it ran with,
+/// so it compares and merges with a newer file of the same profile as the same profile.
+#[test]
+fn a_file_from_before_load_connections_reads_as_one_connection() {
+    let results = run_virtual(&plan(PROFILE));
+    let mut json: serde_json::Value = serde_json::from_str(&results.to_json()).unwrap();
+    assert_eq!(json["profile"]["load"]["connections"], 1);
+    json["profile"]["load"]
+        .as_object_mut()
+        .unwrap()
+        .remove("connections");
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old.json"), dir.path().join("new.json"));
+    std::fs::write(&old, serde_json::to_string(&json).unwrap()).unwrap();
+    std::fs::write(&new, results.to_json()).unwrap();
+    let (old, new) = (Results::read(&old).unwrap(), Results::read(&new).unwrap());
+    assert_eq!(old.profile["load"]["connections"], 1);
+    assert_eq!(old.profile, new.profile);
+}

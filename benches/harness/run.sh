@@ -38,7 +38,12 @@ rm -rf "$out"; mkdir -p "$out"
 # measures. Both layouts serve the same binary and profile; h2load and resilbench always meet
 # the same server in the same layout. HARNESS_LAYOUTS picks some ("shared pinned" by default;
 # pinned needs taskset and two cores).
-cores=$(nproc)
+# The CPUs this process may use (not always 0..N-1, in a container): the last is the pinned
+# server's, the others the generators'.
+read -r -a cpus <<<"$(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)))')"
+cores=${#cpus[@]}
+server_cpu=${cpus[$((cores - 1))]}
+client_cpus=$(IFS=,; echo "${cpus[*]:0:$((cores - 1))}")
 layouts=${HARNESS_LAYOUTS:-shared pinned}
 if [ "$cores" -lt 2 ] || ! command -v taskset >/dev/null; then layouts=shared; fi
 printf '\x00\x00\x00\x00\x03\x0a\x01\x31' >"$out/call.bin" # CallRequest{request_id: "1"}, gRPC-framed
@@ -47,7 +52,8 @@ trap '[ -n "$server" ] && kill $server 2>/dev/null || true' EXIT
 
 start_server() { # layout -> sets $server and $addr
     local pin=()
-    [ "$1" = pinned ] && pin=(taskset -c $((cores - 1)))
+    [ "$1" = pinned ] && pin=(taskset -c "$server_cpu")
+    rm -f "$out/serve-$1.log" # a second start must not read the first one's address
     "${pin[@]}" "$bin" serve benches/harness/fast.toml --listen 127.0.0.1:0 2>"$out/serve-$1.log" &
     server=$!
     for _ in $(seq 50); do grep -q "listening on" "$out/serve-$1.log" 2>/dev/null && break; sleep 0.1; done
@@ -56,7 +62,7 @@ start_server() { # layout -> sets $server and $addr
 }
 stop_server() { kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; server=""; }
 client_pin() { # layout -> the command prefix that places a generator
-    [ "$1" = pinned ] && echo "taskset -c 0-$((cores - 2))" || true
+    [ "$1" = pinned ] && echo "taskset -c $client_cpus" || true
 }
 
 # 2. h2load, gRPC unary `Call` over a few connection/stream settings: its maximum.
@@ -70,7 +76,7 @@ h2() { # layout connections streams requests
 # for $secs; a rate that fails is run once more (this machine's noise decides single runs at the
 # 1 ms edge), and the search stops at the first rate that fails twice. Each run's CPU: the
 # client's from its rusage (start-up and the report included, ~0.3 s), the server's from
-# /proc/PID/stat over the same span.
+# /proc/PID/stat over the same span; per call over every call sent, the warmup's included.
 run_at() { # layout rate dir -> one JSON line
     python3 - "$bin" "$addr" "$2" "$secs" "$3" "$server" "$(client_pin "$1")" <<'PY'
 import json, os, resource, subprocess, sys
@@ -91,7 +97,11 @@ try:
     s = json.load(open(f"{dir}/results.json"))["strategies"][0]
     g = s["generator"]
     ok = g["achieved_rate"] >= 0.99 * g["offered_rate"] and g["lag_ms"]["p99"] <= 1.0 and s["counts"]["dropped"] == 0
-    calls = s["counts"]["sent"] or 1
+    def seconds(text):  # "10s", "500ms": the forms this harness passes and fast.toml has
+        return float(text[:-2]) / 1e3 if text.endswith("ms") else float(text[:-1])
+    duration, warmup = seconds(secs), seconds(json.load(open(f"{dir}/results.json"))["profile"]["load"]["warmup"])
+    # counts.sent leaves the warmup out; its calls cost CPU too (constant arrivals)
+    calls = max(1.0, s["counts"]["sent"] * duration / (duration - warmup))
     line.update(sustainable="yes" if ok else "no", achieved=round(g["achieved_rate"], 1),
                 lag_p99_ms=g["lag_ms"]["p99"], dropped=s["counts"]["dropped"],
                 client_us_per_call=round(client_s * 1e6 / calls, 1),
