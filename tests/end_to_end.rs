@@ -366,7 +366,8 @@ name = "s"
 "#,
     )
     .unwrap();
-    let (mut server, addr, _lines) = serve_with(dir.path(), "all.toml", &[]);
+    // One thread: the same answers as the default (serve --threads).
+    let (mut server, addr, _lines) = serve_with(dir.path(), "all.toml", &["--threads", "1"]);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -931,4 +932,16 @@ fn the_allocator_commits_its_arenas_on_demand() {
         options.contains("option 'arena_eager_commit': 0"),
         "{options}"
     );
+}
+
+/// `serve --threads` takes 1 to 1024; anything else is refused before serving.
+#[test]
+fn serve_refuses_a_thread_count_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    write_profile(dir.path());
+    for bad in ["0", "1025", "many"] {
+        let out = resilbench(&["serve", "p.toml", "--threads", bad], dir.path());
+        assert_eq!(out.status.code(), Some(2), "--threads {bad}");
+        assert!(stderr(&out).contains("--threads"), "{}", stderr(&out));
+    }
 }
