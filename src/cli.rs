@@ -163,8 +163,8 @@ pub struct ServeArgs {
     pub log_attempts: bool,
     /// Threads that answer calls (default: one per core; not the backend model's
     /// `workers`). Fewer leave cores to a generator on the same machine, and cost less per
-    /// call: one thread answered one connection at 40,000 calls/s for a quarter less CPU than
-    /// two (docs/PERFORMANCE.md).
+    /// call: one thread answered one connection at 40,000 calls/s for 23% less CPU than two
+    /// (docs/PERFORMANCE.md).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
 }

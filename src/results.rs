@@ -403,12 +403,17 @@ impl Results {
     }
 }
 
-/// Profile keys added to schema v1 after its first files were written, set to the value a
-/// file without them ran with, so that `compare` and `merge` see a file of an older build and
-/// one of a newer build of the same profile as the same profile.
+/// Keys added to the profile of schema v1 after its first files were written (such as
+/// `load.connections`) are filled in with the value a file without them ran with, by reading
+/// the profile as a plan and writing it again, so that `compare` and `merge` see a file of an
+/// older build and one of a newer build of the same profile as the same profile. A profile
+/// this build cannot read (a newer build's) is left as it is.
 fn fill_profile_defaults(profile: &mut serde_json::Value) {
-    if let Some(load) = profile.get_mut("load").and_then(|l| l.as_object_mut()) {
-        load.entry("connections").or_insert(1.into());
+    if let Some(filled) = serde_json::from_value::<Plan>(profile.clone())
+        .ok()
+        .and_then(|plan| serde_json::to_value(plan).ok())
+    {
+        *profile = filled;
     }
 }
 

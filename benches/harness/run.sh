@@ -2,7 +2,7 @@
 # Throughput and accuracy harness (issue 8), one command:
 #
 #   benches/harness/run.sh                 # the full harness (about 8 minutes)
-#   HARNESS_QUICK=1 benches/harness/run.sh # a smoke of a few seconds: checks it still works
+#   HARNESS_QUICK=1 benches/harness/run.sh # a smoke of about a minute: checks it still works
 #   HARNESS_MEMORY=1 benches/harness/run.sh # also peak RSS of 1- and 10-minute runs (+11 min)
 #
 # For each CPU layout (below: "shared", then "pinned" with the server on a core of its own):
@@ -93,21 +93,26 @@ after = resource.getrusage(resource.RUSAGE_CHILDREN)
 server_s = server_cpu() - before_server
 client_s = (after.ru_utime - before_client.ru_utime) + (after.ru_stime - before_client.ru_stime)
 line = {"rate": int(rate), "sustainable": "no", "achieved": 0, "lag_p99_ms": None, "dropped": None}
+UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+def seconds(text):  # the forms resilbench writes (profile::duration::format) and passes
+    number = text.rstrip("nsumh")
+    return float(number) * UNITS[text[len(number):]]  # anything else raises: no silent "no"
+duration = seconds(secs)
 try:
-    s = json.load(open(f"{dir}/results.json"))["strategies"][0]
+    r = json.load(open(f"{dir}/results.json"))
+except (OSError, ValueError):  # no results: the run failed
+    r = None
+if r is not None:
+    s = r["strategies"][0]
     g = s["generator"]
     ok = g["achieved_rate"] >= 0.99 * g["offered_rate"] and g["lag_ms"]["p99"] <= 1.0 and s["counts"]["dropped"] == 0
-    def seconds(text):  # "10s", "500ms": the forms this harness passes and fast.toml has
-        return float(text[:-2]) / 1e3 if text.endswith("ms") else float(text[:-1])
-    duration, warmup = seconds(secs), seconds(json.load(open(f"{dir}/results.json"))["profile"]["load"]["warmup"])
     # counts.sent leaves the warmup out; its calls cost CPU too (constant arrivals)
+    warmup = seconds(r["profile"]["load"]["warmup"])
     calls = max(1.0, s["counts"]["sent"] * duration / (duration - warmup))
     line.update(sustainable="yes" if ok else "no", achieved=round(g["achieved_rate"], 1),
                 lag_p99_ms=g["lag_ms"]["p99"], dropped=s["counts"]["dropped"],
                 client_us_per_call=round(client_s * 1e6 / calls, 1),
                 server_us_per_call=round(server_s * 1e6 / calls, 1))
-except Exception:
-    pass
 print(json.dumps(line))
 PY
 }

@@ -203,13 +203,8 @@ pub struct Ticker {
 
 impl Ticker {
     /// Stops the display and prints the strategy's one-line outcome.
-    pub fn finish(self, result: &StrategyResult) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
-        if let Some(bar) = self.bar {
-            painter().paint(Paint::Clear(bar));
-        }
+    pub fn finish(mut self, result: &StrategyResult) {
+        self.stop();
         if self.mode == Progress::Quiet {
             return;
         }
@@ -233,5 +228,25 @@ impl Ticker {
                 ""
             }
         ));
+    }
+}
+
+impl Ticker {
+    /// Stops the ticks and clears the bar (once).
+    fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        if let Some(bar) = self.bar.take() {
+            painter().paint(Paint::Clear(bar));
+        }
+    }
+}
+
+impl Drop for Ticker {
+    /// A ticker dropped without [`Ticker::finish`] (a run that panicked) still stops ticking,
+    /// and its bar is still cleared by the painter, not drawn by whoever drops it last.
+    fn drop(&mut self) {
+        self.stop();
     }
 }

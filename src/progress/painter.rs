@@ -41,9 +41,10 @@ pub(crate) enum Paint {
 /// Things waiting (ticks apart) before periodic status lines are dropped.
 const QUEUE: usize = 64;
 
-/// The handle of a painter thread.
+/// The handle of a painter thread; `None` when no thread could be started, and lines are
+/// then written by the caller (ticks and status lines are not shown).
 #[derive(Clone)]
-pub(crate) struct Painter(Arc<Shared>);
+pub(crate) struct Painter(Option<Arc<Shared>>);
 
 #[derive(Default)]
 struct Shared {
@@ -69,12 +70,18 @@ impl Painter {
         std::thread::Builder::new()
             .name("resilbench-progress".into())
             .spawn(move || paint_all(&drained, out))?;
-        Ok(Self(shared))
+        Ok(Self(Some(shared)))
     }
 
     /// Hands `paint` over without waiting for it to be written.
     pub(crate) fn paint(&self, paint: Paint) {
-        let mut waiting = self.0.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(shared) = &self.0 else {
+            if let Paint::Line(text) = paint {
+                let _ = writeln!(std::io::stderr(), "{text}");
+            }
+            return;
+        };
+        let mut waiting = shared.waiting.lock().unwrap_or_else(|e| e.into_inner());
         match paint {
             Paint::Tick { .. } => waiting.tick = Some(paint),
             Paint::Status(_) if waiting.queue.len() >= QUEUE => return,
@@ -85,12 +92,15 @@ impl Painter {
             }
             _ => waiting.queue.push_back(paint),
         }
-        self.0.handed.notify_one();
+        shared.handed.notify_one();
     }
 
     /// Waits, at most `timeout`, until everything handed over before has been done; false if
     /// it was not done in time.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        if self.0.is_none() {
+            return true; // the caller wrote its lines itself
+        }
         let (tx, rx) = std::sync::mpsc::channel();
         self.paint(Paint::Flush(tx));
         rx.recv_timeout(timeout).is_ok()
@@ -152,10 +162,7 @@ fn paint_all(shared: &Shared, mut out: impl Write) {
 /// The process's painter, writing to stderr.
 pub(crate) fn painter() -> &'static Painter {
     static PAINTER: OnceLock<Painter> = OnceLock::new();
-    PAINTER.get_or_init(|| {
-        // Without a thread, a queue nobody drains: progress is not shown, runs go on.
-        Painter::start(std::io::stderr()).unwrap_or_else(|_| Painter(Arc::default()))
-    })
+    PAINTER.get_or_init(|| Painter::start(std::io::stderr()).unwrap_or(Painter(None)))
 }
 
 /// Writes a line that says what happened (to stderr, by the painter): never waits for it.
@@ -245,7 +252,8 @@ mod tests {
 
     #[test]
     fn only_the_latest_tick_waits_and_a_clear_drops_it() {
-        let painter = Painter(Arc::default()); // no thread: look at what waits
+        let shared = Arc::new(Shared::default());
+        let painter = Painter(Some(Arc::clone(&shared))); // no thread: look at what waits
         let bar = ProgressBar::hidden();
         for position in 0..100 {
             painter.paint(Paint::Tick {
@@ -255,7 +263,7 @@ mod tests {
             });
         }
         {
-            let waiting = painter.0.waiting.lock().unwrap();
+            let waiting = shared.waiting.lock().unwrap();
             assert!(waiting.queue.is_empty());
             assert!(matches!(
                 waiting.tick,
@@ -263,7 +271,7 @@ mod tests {
             ));
         }
         painter.paint(Paint::Clear(bar));
-        let waiting = painter.0.waiting.lock().unwrap();
+        let waiting = shared.waiting.lock().unwrap();
         assert!(waiting.tick.is_none());
         assert_eq!(waiting.queue.len(), 1);
     }
