@@ -920,7 +920,7 @@ name = "plain"
 /// holding twice the memory.
 #[test]
 fn the_allocator_commits_its_arenas_on_demand() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_resilbench"))
+    let out = bin()
         .arg("--version")
         .env("MIMALLOC_VERBOSE", "1")
         .env_remove("MIMALLOC_ARENA_EAGER_COMMIT")

@@ -66,8 +66,9 @@ client_pin() { # layout -> the command prefix that places a generator
 }
 
 # 2. h2load, gRPC unary `Call` over a few connection/stream settings: its maximum.
-h2() { # layout connections streams requests
-    $(client_pin "$1") h2load -c "$2" -m "$3" -n "$4" -t 1 -d "$out/call.bin" \
+h2() { # layout h2load-arguments... -> h2load's report, one thread, gRPC unary `Call`
+    local layout=$1; shift
+    $(client_pin "$layout") h2load "$@" -t 1 -d "$out/call.bin" \
         -H 'content-type: application/grpc' -H 'te: trailers' \
         "http://$addr/resilbench.v1.Backend/Call" 2>&1
 }
@@ -124,7 +125,7 @@ for layout in $layouts; do
     best=0; best_set=""
     for setting in "1 100" "2 100" "4 100" "4 256" "8 64"; do
         set -- $setting
-        line=$(h2 "$layout" "$1" "$2" "$n" | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p')
+        line=$(h2 "$layout" -c "$1" -m "$2" -n "$n" | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p')
         echo "h2load -c $1 -m $2: ${line:-?} req/s"
         echo "{\"layout\": \"$layout\", \"c\": $1, \"m\": $2, \"rps\": ${line:-0}}" >>"$out/h2load.jsonl"
         if [ -n "$line" ] && awk "BEGIN{exit !($line > $best)}"; then best=$line; best_set="$setting"; fi
@@ -150,9 +151,7 @@ start_server shared # for the latency runs
 # latency is the same span (request sent to status received).
 for rate in 1000 5000; do
     n=$((rate * $([ -n "$quick" ] && echo 2 || echo 10)))
-    line=$(h2load -c 1 -m 100 --rps "$rate" -n "$n" -t 1 -d "$out/call.bin" \
-        -H 'content-type: application/grpc' -H 'te: trailers' \
-        "http://$addr/resilbench.v1.Backend/Call" 2>&1 | sed -n 's/^time for request: *//p')
+    line=$(h2 shared -c 1 -m 100 --rps "$rate" -n "$n" | sed -n 's/^time for request: *//p')
     # min max mean sd: values with units (us/ms/s)
     echo "$line" | python3 -c '
 import sys, json

@@ -229,9 +229,7 @@ impl Ticker {
             }
         ));
     }
-}
 
-impl Ticker {
     /// Stops the ticks and clears the bar (once).
     fn stop(&mut self) {
         if let Some(task) = self.task.take() {
