@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use resilbench::clock::Clock;
 use resilbench::transport::connection::{Connections, Connector, Io};
+use resilbench::transport::wire;
 use tokio::sync::mpsc;
 
 /// A connector that refuses its first attempt and then hands out pipes to an h2 server; the
@@ -112,10 +114,15 @@ async fn calls_take_the_connections_in_turn() {
 
     let mut per_connection = [0usize; 3];
     for _ in 0..9 {
-        let mut send = connections.ready().await.unwrap();
-        let request = http::Request::post("http://test/x").body(()).unwrap();
-        let (response, _) = send.send_request(request, true).unwrap();
-        response.await.unwrap();
+        let handle = connections.ready().await.unwrap();
+        let request = wire::Request {
+            path: b"/x",
+            authority: b"test",
+            fields: &[],
+            body: Bytes::from_static(b"hello"),
+        };
+        let mut stream = handle.open(request).await.unwrap();
+        assert!(matches!(stream.next().await, wire::Event::Head(_)));
         per_connection[streams.recv().await.unwrap()] += 1;
     }
     assert_eq!(per_connection, [3, 3, 3]);

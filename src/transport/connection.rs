@@ -1,8 +1,8 @@
 //! HTTP/2 connections to one server, each kept up by a task of its own.
 //!
 //! A [`Connections`] holds a fixed number of connections and hands them out in turn. Each is
-//! kept by a task that connects, publishes the ready connection, drives it (h2's connection
-//! future does the socket I/O) and, when it closes, connects again: at once after a connection
+//! kept by a task that connects, publishes the ready connection, drives it (the
+//! [`wire::Driver`] does the socket I/O) and, when it closes, connects again: at once after a connection
 //! that had been up, then after 50 ms, doubling to at most 1 s, while connecting keeps failing.
 //! (gRPC's own connection backoff starts at 1 s; a load generator wants a restarted target
 //! back within a tick, and its calls meanwhile fail with the status below.)
@@ -23,21 +23,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
+use super::wire;
 use crate::clock::Clock;
 
 /// How long one attempt to connect (TCP and the HTTP/2 handshake) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(1);
-
-/// Flow-control windows: large enough that no message or burst of responses waits for a
-/// WINDOW_UPDATE (hyper's client uses 2 MiB and 5 MiB; h2's default is 64 KiB).
-const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
-const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
 
 /// A byte stream a connection runs over.
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -65,7 +60,7 @@ pub fn tcp(addr: &str) -> Connector {
 #[derive(Clone)]
 enum State {
     Connecting,
-    Ready(h2::client::SendRequest<Bytes>),
+    Ready(wire::Handle),
     /// The last attempt to connect failed, for this reason.
     Failed(Arc<str>),
 }
@@ -114,9 +109,9 @@ impl Connections {
         Ok(())
     }
 
-    /// The next connection in turn, ready for a new stream: waits while it is connecting,
-    /// fails at once while it is failing.
-    pub async fn ready(&self) -> Result<h2::client::SendRequest<Bytes>, Unavailable> {
+    /// The next connection in turn, for a new stream: waits while it is connecting, fails at
+    /// once while it is failing.
+    pub async fn ready(&self) -> Result<wire::Handle, Unavailable> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let mut slot = self.slots[i].clone();
         let state = match slot.wait_for(|s| !matches!(s, State::Connecting)).await {
@@ -124,10 +119,7 @@ impl Connections {
             Err(_) => return Err(Unavailable("the connection was shut down".into())),
         };
         match state {
-            State::Ready(send) => send
-                .ready()
-                .await
-                .map_err(|e| Unavailable(e.to_string().into())),
+            State::Ready(handle) => Ok(handle),
             State::Failed(reason) => Err(Unavailable(reason)),
             State::Connecting => unreachable!("waited until it was not connecting"),
         }
@@ -144,9 +136,9 @@ async fn keep(connector: Connector, tx: watch::Sender<State>, clock: Clock) {
             _ = tx.closed() => return,
         };
         let reason: Arc<str> = match attempt {
-            Ok(Ok((send, connection))) => {
+            Ok(Ok((handle, connection))) => {
                 retry = RETRY_FIRST;
-                tx.send_replace(State::Ready(send));
+                tx.send_replace(State::Ready(handle));
                 tokio::select! {
                     // Closed by the server, or broken: connect again at once.
                     _ = connection => continue,
@@ -165,17 +157,9 @@ async fn keep(connector: Connector, tx: watch::Sender<State>, clock: Clock) {
     }
 }
 
-type Handshake = (
-    h2::client::SendRequest<Bytes>,
-    h2::client::Connection<Box<dyn Io>, Bytes>,
-);
-
-async fn handshake(connector: &Connector) -> Result<Handshake, String> {
+async fn handshake(connector: &Connector) -> Result<(wire::Handle, wire::Driver), String> {
     let io = connector().await.map_err(|e| e.to_string())?;
-    h2::client::Builder::new()
-        .initial_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        .handshake(io)
+    wire::handshake(io)
         .await
         .map_err(|e| format!("HTTP/2 handshake: {e}"))
 }

@@ -17,16 +17,17 @@
 //! Why not tonic's generated client over a `Channel`: the channel hands every request to a
 //! buffer task and then to hyper's dispatch task, which spawns one more task per request body,
 //! and it enforces `grpc-timeout` again on tokio's 1 ms timer. Here the attempt's own task
-//! opens the stream, writes the message and reads the answer; the strategy stack already
-//! enforces every deadline on the precise clock. The measured difference is in
-//! docs/PERFORMANCE.md. The server side (`resilbench serve`, the embedded backend) is tonic.
+//! opens the stream, writes the message and reads the answer, over the lean HTTP/2 client of
+//! [`super::wire`]; the strategy stack already enforces every deadline on the precise clock.
+//! The measured differences are in docs/PERFORMANCE.md. The server side (`resilbench serve`,
+//! the embedded backend) is tonic.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::header::{CONTENT_TYPE, HeaderName, TE};
-use http::{HeaderMap, HeaderValue, Request, Uri};
+use http::Uri;
 use prost::Message;
 use tokio::time::Instant;
 use tonic::Code;
@@ -35,6 +36,7 @@ use tower::Service;
 
 use super::BoxFuture;
 use super::connection::Connections;
+use super::wire::{self, Event, Fields};
 use crate::backend::server::{
     ATTEMPT_HEADER, PREVIOUS_ATTEMPTS_HEADER, REPLICA_HEADER, WARMUP_HEADER,
 };
@@ -42,20 +44,13 @@ use crate::call::{Call, Failure, FailureSource, Outcome, Reply};
 use crate::clock::Clock;
 use crate::pb;
 use crate::profile::Method;
-use crate::status::{PUSHBACK_HEADER, Pushback, parse_pushback};
+use crate::status::PUSHBACK_HEADER;
 
 /// The largest response message accepted; a larger one fails the attempt with
 /// RESOURCE_EXHAUSTED, as gRPC clients fail a message over their receive limit.
 pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
-// Header names parsed once, not on every attempt (a `&str` name is parsed on each insert).
-const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
-const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
-const PREVIOUS_ATTEMPTS: HeaderName = HeaderName::from_static(PREVIOUS_ATTEMPTS_HEADER);
-const ATTEMPT: HeaderName = HeaderName::from_static(ATTEMPT_HEADER);
-const WARMUP: HeaderName = HeaderName::from_static(WARMUP_HEADER);
-const REPLICA: HeaderName = HeaderName::from_static(REPLICA_HEADER);
-const PUSHBACK: HeaderName = HeaderName::from_static(PUSHBACK_HEADER);
+const GRPC_TIMEOUT: &str = "grpc-timeout";
 
 /// A tonic endpoint to `addr` (`host:port`), for the control service.
 pub fn endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
@@ -91,12 +86,13 @@ fn uri_text(addr: &str) -> String {
     }
 }
 
-/// The three methods' addresses on one server.
+/// The three methods' paths on one server, and its authority.
 #[derive(Debug)]
 struct Paths {
-    call: Uri,
-    mutate: Uri,
-    stream: Uri,
+    authority: Box<[u8]>,
+    call: Box<[u8]>,
+    mutate: Box<[u8]>,
+    stream: Box<[u8]>,
 }
 
 impl Paths {
@@ -108,10 +104,16 @@ impl Paths {
                 .parse()
                 .map_err(|e| format!("not an address: {authority}: {e}"))
         };
+        let call = uri("Call")?;
+        let path = |uri: &Uri| uri.path().as_bytes().into();
         Ok(Self {
-            call: uri("Call")?,
-            mutate: uri("Mutate")?,
-            stream: uri("Stream")?,
+            authority: call
+                .authority()
+                .map(|a| a.as_str().as_bytes().into())
+                .ok_or_else(|| format!("not an address: {authority}"))?,
+            call: path(&call),
+            mutate: path(&uri("Mutate")?),
+            stream: path(&uri("Stream")?),
         })
     }
 }
@@ -120,10 +122,10 @@ impl Paths {
 #[derive(Clone)]
 pub struct GrpcTransport {
     connections: Connections,
-    paths: std::sync::Arc<Paths>,
+    paths: Arc<Paths>,
     payload: Bytes,
     clock: Clock,
-    replica: Option<HeaderValue>,
+    replica: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for GrpcTransport {
@@ -149,43 +151,11 @@ impl GrpcTransport {
     ) -> Result<Self, String> {
         Ok(Self {
             connections,
-            paths: std::sync::Arc::new(Paths::new(authority)?),
+            paths: Arc::new(Paths::new(authority)?),
             payload: Bytes::from(vec![0u8; payload_bytes as usize]),
             clock,
-            replica: replica.map(|r| HeaderValue::from(r as u64)),
+            replica: replica.map(|r| r.to_string().into()),
         })
-    }
-
-    /// The request head for this attempt, with the headers a gRPC client library sends.
-    fn head(&self, call: &Call) -> Request<()> {
-        let uri = match call.method {
-            Method::Unary => &self.paths.call,
-            Method::Mutate => &self.paths.mutate,
-            Method::Stream => &self.paths.stream,
-        };
-        let mut request = Request::new(());
-        *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = uri.clone();
-        let headers = request.headers_mut();
-        // Sized once for every header below (an empty map would grow twice).
-        headers.reserve(8);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        headers.insert(TE, HeaderValue::from_static("trailers"));
-        if let Some(deadline) = call.sent_deadline {
-            let left = deadline.saturating_duration_since(self.clock.now());
-            headers.insert(GRPC_TIMEOUT, grpc_timeout(left));
-        }
-        if call.previous_attempts > 0 {
-            headers.insert(PREVIOUS_ATTEMPTS, HeaderValue::from(call.previous_attempts));
-        }
-        headers.insert(ATTEMPT, HeaderValue::from(call.ordinal));
-        if call.warmup {
-            headers.insert(WARMUP, HeaderValue::from_static("1"));
-        }
-        if let Some(r) = &self.replica {
-            headers.insert(REPLICA, r.clone());
-        }
-        request
     }
 
     /// The request message, framed.
@@ -226,95 +196,130 @@ impl Service<Call> for GrpcTransport {
     }
 
     fn call(&mut self, call: Call) -> Self::Future {
-        let head = self.head(&call);
         let body = self.body(&call);
-        let connections = self.connections.clone();
-        let clock = self.clock.clone();
+        // The time left is taken now, when the attempt starts, as a gRPC library takes it.
+        let timeout = call
+            .sent_deadline
+            .map(|d| grpc_timeout(d.saturating_duration_since(self.clock.now())));
+        let this = self.clone();
         Box::pin(async move {
-            let deadline = call.sent_deadline;
-            let outcome = exchange(connections, head, body, &call).await;
-            deadline_status(outcome, deadline, &clock)
+            let outcome = this.exchange(&call, timeout.as_deref(), body).await;
+            deadline_status(outcome, call.sent_deadline, &this.clock)
         })
     }
 }
 
-/// One attempt on the wire: open a stream, send the message, read the answer.
-async fn exchange(
-    connections: Connections,
-    head: Request<()>,
-    body: Bytes,
-    call: &Call,
-) -> Outcome {
-    let unavailable = |_| Failure {
-        code: Code::Unavailable,
-        pushback: None,
-        source: FailureSource::Transport,
-        messages: 0,
-        committed: false,
-    };
-    let mut send = connections.ready().await.map_err(unavailable)?;
-    let (response, mut request) = send
-        .send_request(head, false)
-        .map_err(|e| h2_failure(&e, 0, false))?;
-    request
-        .send_data(body, true)
-        .map_err(|e| h2_failure(&e, 0, false))?;
-    let response = response.await.map_err(|e| h2_failure(&e, 0, false))?;
-    let (parts, mut body) = response.into_parts();
-    // Trailers-Only: the status is in the headers and nothing follows (not committed).
-    if parts.headers.contains_key(GRPC_STATUS) {
-        status_of(&parts.headers, 0, false)?;
-        return reply(call.method, None, 0, false);
-    }
-    if parts.status != http::StatusCode::OK {
-        return Err(Failure {
-            code: http_status_code(parts.status),
+impl GrpcTransport {
+    /// One attempt on the wire: open a stream with the headers a gRPC client library sends,
+    /// send the message, read the answer.
+    async fn exchange(&self, call: &Call, timeout: Option<&str>, body: Bytes) -> Outcome {
+        let path = match call.method {
+            Method::Unary => &self.paths.call,
+            Method::Mutate => &self.paths.mutate,
+            Method::Stream => &self.paths.stream,
+        };
+        let (mut previous, mut ordinal) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let previous =
+            (call.previous_attempts > 0).then(|| previous.format(call.previous_attempts));
+        let field = |name: &'static str, value: &'static str, constant| {
+            (name.as_bytes(), value.as_bytes(), constant)
+        };
+        let wanted: [Option<wire::Field<'_>>; 7] = [
+            Some(field("content-type", "application/grpc", true)),
+            Some(field("te", "trailers", true)),
+            timeout.map(|t| (GRPC_TIMEOUT.as_bytes(), t.as_bytes(), false)),
+            previous.map(|v| (PREVIOUS_ATTEMPTS_HEADER.as_bytes(), v.as_bytes(), false)),
+            Some((
+                ATTEMPT_HEADER.as_bytes(),
+                ordinal.format(call.ordinal).as_bytes(),
+                false,
+            )),
+            call.warmup.then(|| field(WARMUP_HEADER, "1", true)),
+            self.replica
+                .as_ref()
+                .map(|r| (REPLICA_HEADER.as_bytes(), r.as_bytes(), true)),
+        ];
+        let mut fields: [wire::Field<'_>; 7] = [(b"", b"", false); 7];
+        let mut n = 0;
+        for f in wanted.into_iter().flatten() {
+            fields[n] = f;
+            n += 1;
+        }
+        let request = wire::Request {
+            path,
+            authority: &self.paths.authority,
+            fields: &fields[..n],
+            body,
+        };
+        let unavailable = || Failure {
+            code: Code::Unavailable,
             pushback: None,
             source: FailureSource::Transport,
             messages: 0,
             committed: false,
-        });
-    }
-    // Response headers arrived: the call is committed (gRFC A6).
-    if let Some(c) = &call.commit {
-        c.commit();
-    }
-    let mut buffer = BytesMut::new();
-    let mut messages = 0u32;
-    let mut first = None;
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.map_err(|e| h2_failure(&e, messages, true))?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-        buffer.extend_from_slice(&chunk);
-        while let Some(message) = next_message(&mut buffer).map_err(|code| Failure {
-            code,
-            pushback: None,
-            source: FailureSource::Local,
-            messages,
-            committed: true,
-        })? {
-            messages += 1;
-            if first.is_none() {
-                first = Some(message);
+        };
+        let handle = self.connections.ready().await.map_err(|_| unavailable())?;
+        let mut stream = handle.open(request).await.map_err(|_| unavailable())?;
+        let head = match stream.next().await {
+            Event::Head(head) => head,
+            other => return Err(ended(other, 0, false)),
+        };
+        // Trailers-Only: the status is in the headers and nothing follows (not committed).
+        if head.grpc_status.is_some() {
+            status_of(&head, 0, false)?;
+            return reply(call.method, None, 0, false);
+        }
+        if head.status != Some(200) {
+            return Err(Failure {
+                code: http_status_code(head.status.unwrap_or(0)),
+                pushback: None,
+                source: FailureSource::Transport,
+                messages: 0,
+                committed: false,
+            });
+        }
+        // Response headers arrived: the call is committed (gRFC A6).
+        if let Some(c) = &call.commit {
+            c.commit();
+        }
+        let mut buffer = BytesMut::new();
+        let mut messages = 0u32;
+        let mut first = None;
+        loop {
+            match stream.next().await {
+                Event::Data(chunk) if buffer.is_empty() => buffer = chunk,
+                Event::Data(chunk) => buffer.extend_from_slice(&chunk),
+                Event::Trailers(trailers) => {
+                    status_of(&trailers, messages, true)?;
+                    return reply(call.method, first, messages, true);
+                }
+                // A 200 response that ends without grpc-status is UNKNOWN (grpc-go, and tonic
+                // after it).
+                Event::End => {
+                    return Err(Failure {
+                        code: Code::Unknown,
+                        pushback: None,
+                        source: FailureSource::Transport,
+                        messages,
+                        committed: true,
+                    });
+                }
+                other => return Err(ended(other, messages, true)),
+            }
+            while let Some(message) = next_message(&mut buffer).map_err(|code| Failure {
+                code,
+                pushback: None,
+                source: FailureSource::Local,
+                messages,
+                committed: true,
+            })? {
+                messages += 1;
+                if first.is_none() {
+                    first = Some(message);
+                }
             }
         }
     }
-    let trailers = body
-        .trailers()
-        .await
-        .map_err(|e| h2_failure(&e, messages, true))?;
-    // A 200 response that ends without grpc-status is UNKNOWN (grpc-go, and tonic after it).
-    let Some(trailers) = trailers else {
-        return Err(Failure {
-            code: Code::Unknown,
-            pushback: None,
-            source: FailureSource::Transport,
-            messages,
-            committed: true,
-        });
-    };
-    status_of(&trailers, messages, true)?;
-    reply(call.method, first, messages, true)
 }
 
 /// A call that ended OK: a stream's count of messages, or a unary call's one message (which
@@ -340,31 +345,38 @@ fn reply(method: Method, first: Option<Bytes>, messages: u32, committed: bool) -
     }
 }
 
-/// `Err` with the status in `map` (trailers, or a Trailers-Only response's headers) unless
-/// it is OK.
-fn status_of(map: &HeaderMap, messages: u32, committed: bool) -> Result<(), Failure> {
-    let code = map
-        .get(GRPC_STATUS)
-        .map_or(Code::Unknown, |v| Code::from_bytes(v.as_bytes()));
+/// `Err` with the status in `fields` (trailers, or a Trailers-Only response's headers)
+/// unless it is OK; no status at all is UNKNOWN.
+fn status_of(fields: &Fields, messages: u32, committed: bool) -> Result<(), Failure> {
+    let code = fields.grpc_status.unwrap_or(Code::Unknown);
     if code == Code::Ok {
         return Ok(());
     }
     Err(Failure {
         code,
-        pushback: pushback(map.get_all(PUSHBACK).iter().map(|v| v.as_bytes())),
+        pushback: fields.pushback,
         source: FailureSource::Backend,
         messages,
         committed,
     })
 }
 
-/// The server's pushback, read as grpc-go reads it: one valid value is the wait; a negative or
-/// malformed value says "do not retry", and so do several values (malformed metadata).
-fn pushback<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> Option<Pushback> {
-    match (values.next(), values.next()) {
-        (None, _) => None,
-        (Some(v), None) => Some(parse_pushback(v)),
-        (Some(_), Some(_)) => Some(Pushback::DontRetry),
+/// A stream that ended without a status, as a gRPC client reports it: reset by the server
+/// by its reason (PROTOCOL-HTTP2.md, "Errors"; tonic's `Status::from_error` holds that
+/// table), lost with its connection (broken, refused, gone away) as UNAVAILABLE.
+fn ended(event: Event, messages: u32, committed: bool) -> Failure {
+    let code = match event {
+        Event::Reset(reason) => reset_code(h2::Reason::from(reason)),
+        Event::Broken(_) => Code::Unavailable,
+        // Nothing else can come before the headers or after the end.
+        Event::Head(_) | Event::Data(_) | Event::Trailers(_) | Event::End => Code::Internal,
+    };
+    Failure {
+        code,
+        pushback: None,
+        source: FailureSource::Transport,
+        messages,
+        committed,
     }
 }
 
@@ -404,11 +416,11 @@ fn frame(message: &impl Message) -> Bytes {
 /// A `grpc-timeout` value for `left`, as grpc-go writes it (internal/transport
 /// `encodeTimeout`): the finest unit whose count fits in 8 digits, rounded up so the server
 /// never sees less time than there is; `0n` when nothing is left.
-pub fn grpc_timeout(left: Duration) -> HeaderValue {
+pub fn grpc_timeout(left: Duration) -> String {
     const MAX: u128 = 99_999_999;
     let nanos = left.as_nanos();
     if nanos == 0 {
-        return HeaderValue::from_static("0n");
+        return "0n".into();
     }
     let units: [(u128, char); 6] = [
         (1, 'n'),
@@ -423,24 +435,7 @@ pub fn grpc_timeout(left: Duration) -> HeaderValue {
         .map(|&(size, unit)| (nanos.div_ceil(size), unit))
         .find(|&(count, _)| count <= MAX)
         .unwrap_or((nanos.div_ceil(3_600_000_000_000), 'H'));
-    HeaderValue::try_from(format!("{count}{unit}")).expect("digits and a letter")
-}
-
-/// An HTTP/2 error as a gRPC client reports it: a stream reset by its reason (PROTOCOL-HTTP2.md,
-/// "Errors"; tonic's `Status::from_error` holds that table), anything else (the connection
-/// broke, was refused or went away) as UNAVAILABLE.
-fn h2_failure(error: &h2::Error, messages: u32, committed: bool) -> Failure {
-    let code = match error.reason() {
-        Some(reason) if error.is_reset() => reset_code(reason),
-        _ => Code::Unavailable,
-    };
-    Failure {
-        code,
-        pushback: None,
-        source: FailureSource::Transport,
-        messages,
-        committed,
-    }
+    format!("{count}{unit}")
 }
 
 /// The status of a stream reset with `reason` (PROTOCOL-HTTP2.md, "Errors", as tonic holds it).
@@ -450,8 +445,8 @@ fn reset_code(reason: h2::Reason) -> Code {
 
 /// The gRPC status of an HTTP response that is not 200 and carries none
 /// (grpc/grpc doc/http-grpc-status-mapping.md).
-pub fn http_status_code(status: http::StatusCode) -> Code {
-    match status.as_u16() {
+pub fn http_status_code(status: u16) -> Code {
+    match status {
         400 => Code::Internal,
         401 => Code::Unauthenticated,
         403 => Code::PermissionDenied,
@@ -488,15 +483,13 @@ pub fn status_to_failure(status: &tonic::Status, messages: u32, headers: bool) -
     } else {
         FailureSource::Backend
     };
+    let mut fields = Fields::default();
+    for value in status.metadata().get_all(PUSHBACK_HEADER) {
+        fields.add(PUSHBACK_HEADER.as_bytes(), value.as_bytes());
+    }
     Failure {
         code: status.code(),
-        pushback: pushback(
-            status
-                .metadata()
-                .get_all(PUSHBACK_HEADER)
-                .iter()
-                .map(|v| v.as_bytes()),
-        ),
+        pushback: fields.pushback,
         source,
         messages,
         committed: headers,
@@ -506,13 +499,14 @@ pub fn status_to_failure(status: &tonic::Status, messages: u32, headers: bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::Pushback;
 
-    fn trailers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
+    fn trailers(pairs: &[(&'static str, &str)]) -> Fields {
+        let mut fields = Fields::default();
         for (k, v) in pairs {
-            map.append(*k, v.parse().unwrap());
+            fields.add(k.as_bytes(), v.as_bytes());
         }
-        map
+        fields
     }
 
     /// The status in trailers (or Trailers-Only headers), with the server's pushback.
@@ -609,7 +603,7 @@ mod tests {
     /// reads back at least the time that was left, and less than one unit more.
     #[test]
     fn grpc_timeout_is_written_as_grpc_go_writes_it() {
-        let text = |d: Duration| grpc_timeout(d).to_str().unwrap().to_string();
+        let text = grpc_timeout;
         assert_eq!(text(Duration::ZERO), "0n");
         assert_eq!(text(Duration::from_nanos(1)), "1n");
         assert_eq!(text(Duration::from_nanos(99_999_999)), "99999999n");
@@ -630,7 +624,7 @@ mod tests {
     /// HTTP statuses without a gRPC status, and stream resets, as gRPC clients map them.
     #[test]
     fn http_statuses_and_resets_map_to_grpc_codes() {
-        let http = |s: u16| http_status_code(http::StatusCode::from_u16(s).unwrap());
+        let http = http_status_code;
         assert_eq!(http(400), Code::Internal);
         assert_eq!(http(401), Code::Unauthenticated);
         assert_eq!(http(403), Code::PermissionDenied);
@@ -656,11 +650,18 @@ mod tests {
         ] {
             assert_eq!(reset_code(r), Code::Internal);
         }
-        // An error that is not a stream reset (the connection broke or went away) is
-        // UNAVAILABLE, whatever its reason.
-        let broken = h2::Error::from(h2::Reason::PROTOCOL_ERROR);
-        assert!(!broken.is_reset());
-        assert_eq!(h2_failure(&broken, 0, false).code, Code::Unavailable);
+        // A stream reset by the server keeps its reason; one lost with its connection (broken,
+        // refused, gone away) is UNAVAILABLE.
+        let reset = ended(Event::Reset(wire::CANCEL), 2, true);
+        assert_eq!(
+            (reset.code, reset.messages, reset.committed),
+            (Code::Cancelled, 2, true)
+        );
+        assert_eq!(reset.source, FailureSource::Transport);
+        assert_eq!(
+            ended(Event::Broken("gone".into()), 0, false).code,
+            Code::Unavailable
+        );
     }
 
     #[test]
@@ -676,21 +677,14 @@ mod tests {
         assert!(authority("").is_err());
     }
 
-    fn with_pushback(values: &[&str]) -> tonic::Status {
-        let mut status = tonic::Status::unavailable("busy");
-        for v in values {
-            status
-                .metadata_mut()
-                .append(PUSHBACK_HEADER, v.parse().unwrap());
-        }
-        status
-    }
-
     /// gRFC A6: one valid value is the wait; a negative or malformed one, or several, say
     /// "do not retry".
     #[test]
     fn pushback_values_are_read_as_grpc_go_reads_them() {
-        let read = |values: &[&str]| status_to_failure(&with_pushback(values), 0, false).pushback;
+        let read = |values: &[&str]| {
+            let pairs: Vec<_> = values.iter().map(|v| (PUSHBACK_HEADER, *v)).collect();
+            trailers(&pairs).pushback
+        };
         assert_eq!(read(&[]), None);
         assert_eq!(read(&["250"]), Some(Pushback::RetryAfterMs(250)));
         assert_eq!(read(&["-1"]), Some(Pushback::DontRetry));

@@ -18,6 +18,7 @@ pub mod balance;
 pub mod connection;
 pub mod direct;
 pub mod grpc;
+pub mod wire;
 
 use std::future::Future;
 use std::pin::Pin;

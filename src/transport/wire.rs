@@ -1,0 +1,1424 @@
+//! A lean HTTP/2 client connection (RFC 9113) for the one shape of request resilbench sends:
+//! a POST whose header block is a few constant fields and a few per-attempt ones, one request
+//! message, and a response of headers, messages and trailers.
+//!
+//! Why not the `h2` crate's client, which this replaced: a profile at 60k calls/s put 46% of
+//! the client's CPU in h2's connection task (its per-stream priority queues, `buffer_pending`
+//! alone 15%) and a further share in the calls' own trips through h2's shared state; the
+//! numbers are in docs/PERFORMANCE.md. Here an attempt writes its frames into the
+//! connection's output buffer itself, under one lock, and one task per connection does the
+//! socket's reads and writes, each read and each write covering every frame ready at the time.
+//!
+//! What it does, by the RFC's sections:
+//! - 3.4: the preface and our SETTINGS (no push; 2 MiB stream windows and a 16 MiB connection
+//!   window, so responses never wait for a WINDOW_UPDATE); the server's first SETTINGS is
+//!   read before the connection is handed out, so its limits apply from the first stream.
+//! - 5.1.1: odd stream ids from 1; when they run out no new stream is opened and the
+//!   connection ends once its streams have, for the keeper to open another.
+//! - 5.1.2: the server's SETTINGS_MAX_CONCURRENT_STREAMS, as a semaphore a new stream waits on.
+//! - 5.2, 6.9: send flow control on both levels (a message larger than the windows waits for
+//!   WINDOW_UPDATEs; SETTINGS_INITIAL_WINDOW_SIZE changes apply to open streams); received
+//!   bytes are given back in WINDOW_UPDATEs once half a window has been used.
+//! - 6.2, 6.10: header blocks over HEADERS and CONTINUATION, decoded with HPACK (RFC 7541,
+//!   the `loona-hpack` crate, Huffman and the dynamic table included) whatever stream they
+//!   belong to, so the decoding table stays in step.
+//! - 6.4: RST_STREAM(CANCEL) for an attempt dropped before its stream ended (a deadline, a
+//!   hedge that lost); a server's RST_STREAM ends the stream with its reason.
+//! - 6.5, 6.7: SETTINGS and PING are acknowledged.
+//! - 6.8: after GOAWAY no stream is opened; streams above its last id end as not processed,
+//!   the others run to their end, then the connection closes.
+//! - 8.1: 1xx responses are skipped; a second header block is the trailers.
+//!
+//! Request headers are encoded with HPACK's static table and a few dynamic entries for the
+//! fields that never change (path, authority, content type), within the server's
+//! SETTINGS_HEADER_TABLE_SIZE (RFC 7541 4.2 and 6.3: a smaller size is signalled at the start
+//! of the next block). Received bytes beyond the advertised windows are not policed.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::Code;
+
+use super::connection::Io;
+use crate::status::{PUSHBACK_HEADER, Pushback, parse_pushback};
+
+/// The windows we advertise (hyper's client uses 2 MiB and 5 MiB; HTTP/2's default is 64 KiB).
+pub const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+/// The connection's receive window.
+pub const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+/// The largest frame we accept: HTTP/2's default, SETTINGS_MAX_FRAME_SIZE is not raised.
+const MAX_FRAME: usize = 16_384;
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// HTTP/2's default, and the most this encoder's table uses whatever the server allows.
+const TABLE_SIZE: usize = 4_096;
+const DEFAULT_WINDOW: i64 = 65_535;
+const LAST_STREAM_ID: u32 = (1 << 31) - 1;
+
+// Frame types (RFC 9113 6) and flags.
+const DATA: u8 = 0x0;
+const HEADERS: u8 = 0x1;
+const RST_STREAM: u8 = 0x3;
+const SETTINGS: u8 = 0x4;
+const PUSH_PROMISE: u8 = 0x5;
+const PING: u8 = 0x6;
+const GOAWAY: u8 = 0x7;
+const WINDOW_UPDATE: u8 = 0x8;
+const CONTINUATION: u8 = 0x9;
+const END_STREAM: u8 = 0x1;
+const ACK: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+const PADDED: u8 = 0x8;
+const PRIORITY_FLAG: u8 = 0x20;
+
+/// Error codes (RFC 9113 7).
+pub const PROTOCOL_ERROR: u32 = 0x1;
+/// The reason an attempt dropped before its end resets its stream with.
+pub const CANCEL: u32 = 0x8;
+
+/// What a response's header block said, of what a gRPC client reads.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Fields {
+    /// `:status` (absent in trailers).
+    pub status: Option<u16>,
+    /// `grpc-status`, if present (an unknown code reads as UNKNOWN).
+    pub grpc_status: Option<Code>,
+    /// `grpc-retry-pushback-ms` as grpc-go reads it: one valid value is the wait; a malformed
+    /// or negative one, or several, mean "do not retry".
+    pub pushback: Option<Pushback>,
+}
+
+impl Fields {
+    /// Reads one header field into these fields.
+    pub fn add(&mut self, name: &[u8], value: &[u8]) {
+        match name {
+            b":status" => {
+                self.status = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
+            }
+            b"grpc-status" => self.grpc_status = Some(Code::from_bytes(value)),
+            _ if name == PUSHBACK_HEADER.as_bytes() => {
+                self.pushback = Some(match self.pushback {
+                    None => parse_pushback(value),
+                    Some(_) => Pushback::DontRetry,
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What happened next on a stream, in order: the response head, its data, and one end.
+#[derive(Debug)]
+pub enum Event {
+    /// The response headers (or a Trailers-Only response, then followed by [`Event::End`]).
+    Head(Fields),
+    /// Response bytes, as received so far.
+    Data(BytesMut),
+    /// The trailers, which end the stream.
+    Trailers(Fields),
+    /// The stream ended with no trailers.
+    End,
+    /// The server reset the stream with this error code.
+    Reset(u32),
+    /// The connection broke or went away before the stream ended (not processed, or lost).
+    Broken(Arc<str>),
+}
+
+/// A header field to send: name (lower case), value, and whether it is constant (worth a
+/// dynamic-table entry).
+pub type Field<'a> = (&'a [u8], &'a [u8], bool);
+
+/// A request to send: pseudo-headers, then `fields`.
+pub struct Request<'a> {
+    /// `:path`.
+    pub path: &'a [u8],
+    /// `:authority`.
+    pub authority: &'a [u8],
+    /// Other header fields.
+    pub fields: &'a [Field<'a>],
+    /// The request body, sent with END_STREAM.
+    pub body: Bytes,
+}
+
+/// A handle on one connection, to open streams on.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// One permit per stream the server allows at once.
+    slots: Arc<Semaphore>,
+}
+
+struct State {
+    /// Frames waiting for the connection task to write them.
+    out: Vec<u8>,
+    /// The connection task, when it waits for frames to write.
+    writer: Option<Waker>,
+    streams: HashMap<u32, Stream>,
+    /// Streams not yet ended.
+    active: usize,
+    next_id: u32,
+    encoder: Encoder,
+    /// The server's settings.
+    max_frame: usize,
+    initial_window: i64,
+    max_streams: u32,
+    /// The connection's send window.
+    window: i64,
+    /// Streams with request bytes waiting for window.
+    blocked: VecDeque<u32>,
+    /// Bytes received since the connection's last WINDOW_UPDATE.
+    unacked: u32,
+    /// Set by GOAWAY: streams above this id were not processed, no stream is opened.
+    goaway: Option<u32>,
+    /// Why the connection ended, once it has.
+    closed: Option<Arc<str>>,
+    /// Permits still to take out of use after the server lowered its limit of streams while
+    /// more were open than the new limit.
+    owed: usize,
+}
+
+struct Stream {
+    head: Option<Fields>,
+    got_head: bool,
+    data: BytesMut,
+    tail: Option<Event>,
+    waker: Option<Waker>,
+    /// Request bytes not yet sent, and the stream's send window.
+    pending: Bytes,
+    window: i64,
+    /// Bytes received since the stream's last WINDOW_UPDATE.
+    unacked: u32,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Stream {
+    fn end(&mut self, tail: Event) {
+        self.tail = Some(tail);
+        self.pending = Bytes::new();
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    fn wake(&mut self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    /// A stream taken out of the table: its permit goes back, or out of use if owed.
+    fn release(&mut self, st: Stream) {
+        if self.owed > 0 {
+            self.owed -= 1;
+            st.permit.forget();
+        }
+    }
+
+    fn wake_writer(&mut self) {
+        if let Some(w) = self.writer.take() {
+            w.wake();
+        }
+    }
+
+    fn rst(&mut self, id: u32, code: u32) {
+        frame_head(&mut self.out, 4, RST_STREAM, 0, id);
+        self.out.put_u32(code);
+    }
+
+    fn window_update(&mut self, id: u32, increment: u32) {
+        frame_head(&mut self.out, 4, WINDOW_UPDATE, 0, id);
+        self.out.put_u32(increment);
+    }
+
+    /// Ends stream `id` (if it is still going) with `tail`.
+    fn end_stream(&mut self, id: u32, tail: Event) {
+        if let Some(st) = self.streams.get_mut(&id)
+            && st.tail.is_none()
+        {
+            // The server ended the stream before taking the whole request: stop sending.
+            let cut_short =
+                !st.pending.is_empty() && matches!(tail, Event::End | Event::Trailers(_));
+            st.end(tail);
+            self.active -= 1;
+            if cut_short {
+                self.rst(id, CANCEL);
+            }
+        }
+    }
+
+    /// Sends what the windows allow of every stream's waiting request bytes.
+    fn send_blocked(&mut self) {
+        let mut i = 0;
+        while i < self.blocked.len() && self.window > 0 {
+            let id = self.blocked[i];
+            let done = match self.streams.get_mut(&id) {
+                Some(st) => send_data(&mut self.out, &mut self.window, self.max_frame, id, st),
+                None => true,
+            };
+            if done {
+                self.blocked.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Fails every stream still going, and every stream opened from now on.
+    fn close(&mut self, reason: &str) {
+        if self.closed.is_some() {
+            return;
+        }
+        let reason: Arc<str> = reason.into();
+        for st in self.streams.values_mut() {
+            if st.tail.is_none() {
+                st.end(Event::Broken(Arc::clone(&reason)));
+            }
+        }
+        self.active = 0;
+        self.closed = Some(reason);
+    }
+}
+
+/// Writes DATA frames of `st`'s waiting bytes as far as the windows allow; `true` when all
+/// were written.
+fn send_data(
+    out: &mut Vec<u8>,
+    window: &mut i64,
+    max_frame: usize,
+    id: u32,
+    st: &mut Stream,
+) -> bool {
+    while !st.pending.is_empty() {
+        let room = st.window.min(*window).max(0) as usize;
+        let n = st.pending.len().min(max_frame).min(room);
+        if n == 0 {
+            return false;
+        }
+        let chunk = st.pending.split_to(n);
+        let flags = if st.pending.is_empty() { END_STREAM } else { 0 };
+        frame_head(out, n, DATA, flags, id);
+        out.extend_from_slice(&chunk);
+        st.window -= n as i64;
+        *window -= n as i64;
+    }
+    true
+}
+
+fn frame_head(out: &mut Vec<u8>, len: usize, kind: u8, flags: u8, id: u32) {
+    out.put_uint(len as u64, 3);
+    out.put_u8(kind);
+    out.put_u8(flags);
+    out.put_u32(id);
+}
+
+/// An HPACK integer (RFC 7541 5.1) with a `bits`-bit prefix, after the bits of `first`.
+fn hpack_int(out: &mut Vec<u8>, bits: u8, first: u8, mut value: usize) {
+    let max = (1usize << bits) - 1;
+    if value < max {
+        out.put_u8(first | value as u8);
+        return;
+    }
+    out.put_u8(first | max as u8);
+    value -= max;
+    while value >= 128 {
+        out.put_u8((value % 128) as u8 | 0x80);
+        value /= 128;
+    }
+    out.put_u8(value as u8);
+}
+
+/// An HPACK string literal, not Huffman-coded (RFC 7541 5.2).
+fn hpack_str(out: &mut Vec<u8>, s: &[u8]) {
+    hpack_int(out, 7, 0, s.len());
+    out.extend_from_slice(s);
+}
+
+/// Names of the static table (RFC 7541 Appendix A) this encoder refers to.
+fn static_name(name: &[u8]) -> Option<usize> {
+    match name {
+        b":authority" => Some(1),
+        b":path" => Some(4),
+        b"content-type" => Some(31),
+        b"user-agent" => Some(58),
+        _ => None,
+    }
+}
+
+/// A dynamic-table entry: name and value.
+type Entry = (Box<[u8]>, Box<[u8]>);
+
+/// The request side of HPACK: the fields it has added to the server's dynamic table.
+struct Encoder {
+    /// Oldest first (the newest has index 62).
+    entries: Vec<Entry>,
+    used: usize,
+    limit: usize,
+    /// A size to signal at the start of the next block.
+    size_update: Option<usize>,
+}
+
+impl Encoder {
+    fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            used: 0,
+            limit: TABLE_SIZE,
+            size_update: None,
+        }
+    }
+
+    /// The server's SETTINGS_HEADER_TABLE_SIZE: the table is kept within it.
+    fn set_max(&mut self, max: usize) {
+        let limit = max.min(TABLE_SIZE);
+        if limit == self.limit {
+            return;
+        }
+        self.limit = limit;
+        self.size_update = Some(limit);
+        while self.used > limit {
+            let (n, v) = self.entries.remove(0);
+            self.used -= n.len() + v.len() + 32;
+        }
+    }
+
+    fn block(&mut self, out: &mut Vec<u8>, request: &Request<'_>) {
+        if let Some(size) = self.size_update.take() {
+            hpack_int(out, 5, 0x20, size);
+        }
+        out.put_u8(0x83); // :method POST
+        out.put_u8(0x86); // :scheme http
+        self.field(out, b":path", request.path, true);
+        self.field(out, b":authority", request.authority, true);
+        for &(name, value, constant) in request.fields {
+            self.field(out, name, value, constant);
+        }
+    }
+
+    fn field(&mut self, out: &mut Vec<u8>, name: &[u8], value: &[u8], constant: bool) {
+        let found = self
+            .entries
+            .iter()
+            .position(|(n, v)| **n == *name && **v == *value);
+        if let Some(pos) = found {
+            hpack_int(out, 7, 0x80, 62 + self.entries.len() - 1 - pos);
+            return;
+        }
+        let size = name.len() + value.len() + 32;
+        let index = constant && self.used + size <= self.limit;
+        // Literal with incremental indexing (6-bit prefix), or without indexing (4-bit).
+        let (bits, first) = if index { (6, 0x40) } else { (4, 0x00) };
+        match static_name(name) {
+            Some(i) => hpack_int(out, bits, first, i),
+            None => {
+                out.put_u8(first);
+                hpack_str(out, name);
+            }
+        }
+        hpack_str(out, value);
+        if index {
+            self.entries.push((name.into(), value.into()));
+            self.used += size;
+        }
+    }
+}
+
+/// Opens an HTTP/2 connection over `io`: sends the preface and settings, and waits for the
+/// server's settings. The connection's task is the returned [`Driver`], to be polled until
+/// it ends.
+pub async fn handshake(io: Box<dyn Io>) -> Result<(Handle, Driver), String> {
+    handshake_from(io, 1).await
+}
+
+async fn handshake_from(mut io: Box<dyn Io>, first_id: u32) -> Result<(Handle, Driver), String> {
+    let mut hello = Vec::with_capacity(64);
+    hello.extend_from_slice(PREFACE);
+    frame_head(&mut hello, 12, SETTINGS, 0, 0);
+    hello.put_u16(0x2); // SETTINGS_ENABLE_PUSH
+    hello.put_u32(0);
+    hello.put_u16(0x4); // SETTINGS_INITIAL_WINDOW_SIZE
+    hello.put_u32(STREAM_WINDOW);
+    frame_head(&mut hello, 4, WINDOW_UPDATE, 0, 0);
+    hello.put_u32(CONNECTION_WINDOW - DEFAULT_WINDOW as u32);
+    io.write_all(&hello).await.map_err(|e| e.to_string())?;
+    io.flush().await.map_err(|e| e.to_string())?;
+
+    let mut read = BytesMut::with_capacity(64 * 1024);
+    while read.len() < 9 || read.len() < 9 + frame_len(&read) {
+        let n = poll_fn(|cx| tokio_util::io::poll_read_buf(Pin::new(&mut io), cx, &mut read))
+            .await
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("the server closed the connection before its SETTINGS".into());
+        }
+        if read.len() >= 9 && (read[3] != SETTINGS || read[4] & ACK != 0) {
+            return Err("the server's first frame was not SETTINGS (not an HTTP/2 server?)".into());
+        }
+    }
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            out: Vec::with_capacity(64 * 1024),
+            writer: None,
+            streams: HashMap::new(),
+            active: 0,
+            next_id: first_id,
+            encoder: Encoder::new(),
+            max_frame: MAX_FRAME,
+            initial_window: DEFAULT_WINDOW,
+            max_streams: u32::MAX,
+            window: DEFAULT_WINDOW,
+            blocked: VecDeque::new(),
+            unacked: 0,
+            goaway: None,
+            closed: None,
+            owed: 0,
+        }),
+        slots: Arc::new(Semaphore::new(u32::MAX as usize)),
+    });
+    let mut decoder = loona_hpack::Decoder::new();
+    // The server's encoder may use up to HTTP/2's default table size: we do not change it.
+    decoder.set_max_allowed_table_size(TABLE_SIZE);
+    let mut driver = Driver {
+        io,
+        shared: Arc::clone(&shared),
+        read,
+        writing: Vec::with_capacity(64 * 1024),
+        written: 0,
+        decoder,
+        block: None,
+    };
+    // The server's SETTINGS (and whatever came with it) apply before the first stream.
+    driver.process()?;
+    Ok((Handle { shared }, driver))
+}
+
+fn frame_len(read: &[u8]) -> usize {
+    (usize::from(read[0]) << 16) | (usize::from(read[1]) << 8) | usize::from(read[2])
+}
+
+impl Handle {
+    /// Opens a stream and queues its request: waits while the server's limit of concurrent
+    /// streams is reached; fails when the connection has ended or is going away.
+    pub async fn open(&self, request: Request<'_>) -> Result<Exchange, Arc<str>> {
+        let permit = Arc::clone(&self.shared.slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| self.ended())?;
+        let mut s = self.shared.lock();
+        if let Some(reason) = &s.closed {
+            return Err(Arc::clone(reason));
+        }
+        if s.goaway.is_some() {
+            return Err("the server is going away (GOAWAY)".into());
+        }
+        if s.next_id > LAST_STREAM_ID {
+            return Err("the connection has used all its stream ids".into());
+        }
+        let id = s.next_id;
+        s.next_id += 2;
+        let State {
+            out,
+            encoder,
+            max_frame,
+            ..
+        } = &mut *s;
+        let start = out.len();
+        frame_head(out, 0, HEADERS, END_HEADERS, id);
+        encoder.block(out, &request);
+        let block = out.len() - start - 9;
+        if block <= *max_frame {
+            out[start..start + 3].copy_from_slice(&(block as u32).to_be_bytes()[1..]);
+        } else {
+            // Too large for one frame: HEADERS and CONTINUATIONs.
+            let fields = out.split_off(start + 9);
+            out.truncate(start);
+            for (i, part) in fields.chunks(*max_frame).enumerate() {
+                let last = (i + 1) * *max_frame >= fields.len();
+                let kind = if i == 0 { HEADERS } else { CONTINUATION };
+                frame_head(
+                    out,
+                    part.len(),
+                    kind,
+                    if last { END_HEADERS } else { 0 },
+                    id,
+                );
+                out.extend_from_slice(part);
+            }
+        }
+        let mut stream = Stream {
+            head: None,
+            got_head: false,
+            data: BytesMut::new(),
+            tail: None,
+            waker: None,
+            pending: request.body,
+            window: s.initial_window,
+            unacked: 0,
+            permit,
+        };
+        let State {
+            out,
+            window,
+            max_frame,
+            ..
+        } = &mut *s;
+        if !send_data(out, window, *max_frame, id, &mut stream) {
+            s.blocked.push_back(id);
+        }
+        s.streams.insert(id, stream);
+        s.active += 1;
+        s.wake_writer();
+        Ok(Exchange {
+            shared: Arc::clone(&self.shared),
+            id,
+            done: false,
+        })
+    }
+
+    fn ended(&self) -> Arc<str> {
+        self.shared
+            .lock()
+            .closed
+            .clone()
+            .unwrap_or_else(|| "the connection was closed".into())
+    }
+}
+
+/// One stream's exchange, from the attempt's side. Dropped before its end, it resets the
+/// stream with CANCEL.
+pub struct Exchange {
+    shared: Arc<Shared>,
+    id: u32,
+    done: bool,
+}
+
+impl Exchange {
+    /// The next thing that happened on the stream.
+    pub async fn next(&mut self) -> Event {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        if self.done {
+            return Poll::Ready(Event::Broken("the stream has ended".into()));
+        }
+        let mut s = self.shared.lock();
+        let Some(st) = s.streams.get_mut(&self.id) else {
+            self.done = true;
+            return Poll::Ready(Event::Broken("the stream has ended".into()));
+        };
+        if let Some(head) = st.head.take() {
+            return Poll::Ready(Event::Head(head));
+        }
+        if !st.data.is_empty() {
+            return Poll::Ready(Event::Data(st.data.split()));
+        }
+        if let Some(tail) = st.tail.take() {
+            let st = s.streams.remove(&self.id).expect("looked up above");
+            s.release(st);
+            self.done = true;
+            return Poll::Ready(tail);
+        }
+        if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            st.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut s = self.shared.lock();
+        if let Some(st) = s.streams.remove(&self.id) {
+            if st.tail.is_none() && s.closed.is_none() {
+                s.active -= 1;
+                s.rst(self.id, CANCEL);
+                s.wake_writer();
+            }
+            s.release(st);
+        }
+    }
+}
+
+/// A header block being received over HEADERS and CONTINUATION frames.
+struct Block {
+    id: u32,
+    end_stream: bool,
+    fragment: BytesMut,
+}
+
+/// The connection's task: reads and handles the server's frames, writes the frames queued by
+/// the streams. Ends when the connection breaks or closes, or when it is going away (GOAWAY,
+/// stream ids used up) and its last stream has ended. Dropping it closes the connection and
+/// fails the streams still going.
+pub struct Driver {
+    io: Box<dyn Io>,
+    shared: Arc<Shared>,
+    read: BytesMut,
+    writing: Vec<u8>,
+    written: usize,
+    decoder: loona_hpack::Decoder<'static>,
+    block: Option<Block>,
+}
+
+impl Future for Driver {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            let read = this.poll_read(cx);
+            let wrote = this.poll_write(cx);
+            let progress = match (read, wrote) {
+                (Err(reason), _) | (_, Err(reason)) => {
+                    this.shared.lock().close(&reason);
+                    this.shared.slots.close();
+                    return Poll::Ready(());
+                }
+                (Ok(r), Ok(w)) => r || w,
+            };
+            {
+                let s = this.shared.lock();
+                let going = s.goaway.is_some() || s.next_id > LAST_STREAM_ID;
+                if going && s.active == 0 && s.out.is_empty() && this.writing.is_empty() {
+                    drop(s);
+                    this.shared
+                        .lock()
+                        .close("the connection was closed (going away)");
+                    this.shared.slots.close();
+                    return Poll::Ready(());
+                }
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.shared.lock().close("the connection was closed");
+        self.shared.slots.close();
+    }
+}
+
+impl Driver {
+    /// Reads what is there and handles every whole frame; `true` if anything was read.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, String> {
+        if self.read.capacity() - self.read.len() < MAX_FRAME + 9 {
+            self.read.reserve(64 * 1024);
+        }
+        match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read) {
+            Poll::Pending => Ok(false),
+            Poll::Ready(Ok(0)) => Err("the server closed the connection".into()),
+            Poll::Ready(Ok(_)) => self.process().map(|()| true),
+            Poll::Ready(Err(e)) => Err(format!("connection error: {e}")),
+        }
+    }
+
+    /// Writes queued frames until the socket takes no more or none are left; `true` if
+    /// anything was written.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, String> {
+        let mut wrote = false;
+        loop {
+            if self.written == self.writing.len() {
+                self.writing.clear();
+                self.written = 0;
+                let mut s = self.shared.lock();
+                if s.out.is_empty() {
+                    if !s.writer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        s.writer = Some(cx.waker().clone());
+                    }
+                    drop(s);
+                    if wrote {
+                        // A buffered transport sends what it holds.
+                        let _ = Pin::new(&mut self.io).poll_flush(cx);
+                    }
+                    return Ok(wrote);
+                }
+                std::mem::swap(&mut self.writing, &mut s.out);
+            }
+            match Pin::new(&mut self.io).poll_write(cx, &self.writing[self.written..]) {
+                Poll::Pending => return Ok(wrote),
+                Poll::Ready(Ok(0)) => return Err("the connection would take no more bytes".into()),
+                Poll::Ready(Ok(n)) => {
+                    self.written += n;
+                    wrote = true;
+                }
+                Poll::Ready(Err(e)) => return Err(format!("connection error: {e}")),
+            }
+        }
+    }
+
+    /// Handles every whole frame in the read buffer.
+    fn process(&mut self) -> Result<(), String> {
+        while self.read.len() >= 9 {
+            let len = frame_len(&self.read);
+            if len > MAX_FRAME {
+                return Err(format!(
+                    "a {len}-byte frame, over the {MAX_FRAME} allowed (FRAME_SIZE_ERROR)"
+                ));
+            }
+            if self.read.len() < 9 + len {
+                break;
+            }
+            let mut frame = self.read.split_to(9 + len);
+            let (kind, flags) = (frame[3], frame[4]);
+            let id = u32::from_be_bytes([frame[5], frame[6], frame[7], frame[8]]) & LAST_STREAM_ID;
+            frame.advance(9);
+            if self.block.is_some() && kind != CONTINUATION {
+                return Err("a frame within a header block (PROTOCOL_ERROR)".into());
+            }
+            match kind {
+                DATA => self.data(id, flags, frame)?,
+                HEADERS => self.headers(id, flags, frame)?,
+                CONTINUATION => {
+                    let Some(block) = self.block.as_mut().filter(|b| b.id == id) else {
+                        return Err("CONTINUATION outside a header block (PROTOCOL_ERROR)".into());
+                    };
+                    block.fragment.extend_from_slice(&frame);
+                    if flags & END_HEADERS != 0 {
+                        let block = self.block.take().expect("checked above");
+                        self.header_block(block)?;
+                    }
+                }
+                RST_STREAM if frame.len() == 4 => {
+                    let code = frame.get_u32();
+                    self.shared.lock().end_stream(id, Event::Reset(code));
+                }
+                SETTINGS if id == 0 && flags & ACK == 0 => self.settings(&frame)?,
+                PING if flags & ACK == 0 && frame.len() == 8 => {
+                    let mut s = self.shared.lock();
+                    frame_head(&mut s.out, 8, PING, ACK, 0);
+                    s.out.extend_from_slice(&frame);
+                }
+                GOAWAY if frame.len() >= 8 => {
+                    let last = frame.get_u32() & LAST_STREAM_ID;
+                    let mut s = self.shared.lock();
+                    s.goaway = Some(last);
+                    let refused: Vec<u32> =
+                        s.streams.keys().copied().filter(|&id| id > last).collect();
+                    for id in refused {
+                        s.end_stream(
+                            id,
+                            Event::Broken("the server went away (GOAWAY) before the call".into()),
+                        );
+                    }
+                }
+                WINDOW_UPDATE if frame.len() == 4 => {
+                    let increment = i64::from(frame.get_u32() & LAST_STREAM_ID);
+                    let mut s = self.shared.lock();
+                    if id == 0 {
+                        s.window += increment;
+                    } else if let Some(st) = s.streams.get_mut(&id) {
+                        st.window += increment;
+                    }
+                    s.send_blocked();
+                }
+                PUSH_PROMISE => {
+                    return Err("PUSH_PROMISE, push was disabled (PROTOCOL_ERROR)".into());
+                }
+                RST_STREAM | PING | GOAWAY | WINDOW_UPDATE => {
+                    return Err(format!(
+                        "a type {kind} frame of {len} bytes (FRAME_SIZE_ERROR)"
+                    ));
+                }
+                // SETTINGS acknowledged, PRIORITY, and frame types this client does not know.
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn data(&mut self, id: u32, flags: u8, frame: BytesMut) -> Result<(), String> {
+        let counted = frame.len() as u32;
+        let payload = unpad(flags, frame)?;
+        let mut s = self.shared.lock();
+        s.unacked += counted;
+        if s.unacked >= CONNECTION_WINDOW / 2 {
+            let n = std::mem::take(&mut s.unacked);
+            s.window_update(0, n);
+        }
+        match s.streams.get(&id) {
+            Some(st) if st.tail.is_none() && st.got_head => {}
+            Some(st) if st.tail.is_none() => {
+                // DATA before the response headers (8.1).
+                s.end_stream(id, Event::Reset(PROTOCOL_ERROR));
+                s.rst(id, PROTOCOL_ERROR);
+                return Ok(());
+            }
+            _ => return Ok(()),
+        }
+        let st = s.streams.get_mut(&id).expect("looked up above");
+        st.data.extend_from_slice(&payload);
+        if flags & END_STREAM != 0 {
+            s.end_stream(id, Event::End);
+            return Ok(());
+        }
+        st.wake();
+        st.unacked += counted;
+        if st.unacked >= STREAM_WINDOW / 2 {
+            let n = std::mem::take(&mut st.unacked);
+            s.window_update(id, n);
+        }
+        Ok(())
+    }
+
+    fn headers(&mut self, id: u32, flags: u8, frame: BytesMut) -> Result<(), String> {
+        let mut fragment = unpad(flags, frame)?;
+        if flags & PRIORITY_FLAG != 0 {
+            if fragment.len() < 5 {
+                return Err("a HEADERS frame too short for its priority (FRAME_SIZE_ERROR)".into());
+            }
+            fragment.advance(5);
+        }
+        let block = Block {
+            id,
+            end_stream: flags & END_STREAM != 0,
+            fragment,
+        };
+        if flags & END_HEADERS != 0 {
+            self.header_block(block)
+        } else {
+            self.block = Some(block);
+            Ok(())
+        }
+    }
+
+    /// A whole header block: decoded whichever stream it is for (the decoder's table must
+    /// follow every block), then given to its stream.
+    fn header_block(&mut self, block: Block) -> Result<(), String> {
+        let mut fields = Fields::default();
+        self.decoder
+            .decode_with_cb(&block.fragment, |name, value| fields.add(&name, &value))
+            .map_err(|e| {
+                format!("a header block HPACK cannot decode: {e:?} (COMPRESSION_ERROR)")
+            })?;
+        let mut s = self.shared.lock();
+        let got_head = match s.streams.get(&block.id) {
+            Some(st) if st.tail.is_none() => st.got_head,
+            _ => return Ok(()),
+        };
+        if got_head {
+            if block.end_stream {
+                s.end_stream(block.id, Event::Trailers(fields));
+            } else {
+                // A second header block must end the stream (8.1).
+                s.end_stream(block.id, Event::Reset(PROTOCOL_ERROR));
+                s.rst(block.id, PROTOCOL_ERROR);
+            }
+            return Ok(());
+        }
+        if fields.status.is_some_and(|c| (100..200).contains(&c)) && !block.end_stream {
+            return Ok(()); // informational (8.1)
+        }
+        let st = s.streams.get_mut(&block.id).expect("looked up above");
+        st.got_head = true;
+        st.head = Some(fields);
+        if block.end_stream {
+            s.end_stream(block.id, Event::End);
+        } else {
+            st.wake();
+        }
+        Ok(())
+    }
+
+    fn settings(&mut self, mut frame: &[u8]) -> Result<(), String> {
+        if !frame.len().is_multiple_of(6) {
+            return Err("a SETTINGS frame not a multiple of 6 bytes (FRAME_SIZE_ERROR)".into());
+        }
+        let mut s = self.shared.lock();
+        while frame.has_remaining() {
+            let (key, value) = (frame.get_u16(), frame.get_u32());
+            match key {
+                0x1 => s.encoder.set_max(value as usize),
+                0x3 => {
+                    let (old, new) = (s.max_streams as usize, value as usize);
+                    s.max_streams = value;
+                    let slots = &self.shared.slots;
+                    if new > old {
+                        let repaid = s.owed.min(new - old);
+                        s.owed -= repaid;
+                        slots.add_permits(new - old - repaid);
+                    } else {
+                        // Streams already open past a lowered limit run on (5.1.2); their
+                        // permits are taken out of use as they end.
+                        let forgotten = slots.forget_permits(old - new);
+                        s.owed += old - new - forgotten;
+                    }
+                }
+                0x4 => {
+                    if value > LAST_STREAM_ID {
+                        return Err(
+                            "SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1 (FLOW_CONTROL_ERROR)".into(),
+                        );
+                    }
+                    let delta = i64::from(value) - s.initial_window;
+                    s.initial_window = i64::from(value);
+                    for st in s.streams.values_mut() {
+                        st.window += delta;
+                    }
+                }
+                0x5 => {
+                    if !(16_384..=16_777_215).contains(&value) {
+                        return Err("SETTINGS_MAX_FRAME_SIZE out of range (PROTOCOL_ERROR)".into());
+                    }
+                    s.max_frame = value as usize;
+                }
+                _ => {}
+            }
+        }
+        frame_head(&mut s.out, 0, SETTINGS, ACK, 0);
+        s.send_blocked();
+        s.wake_writer();
+        Ok(())
+    }
+}
+
+/// A frame's payload without its padding (6.1, 6.2).
+fn unpad(flags: u8, mut frame: BytesMut) -> Result<BytesMut, String> {
+    if flags & PADDED == 0 {
+        return Ok(frame);
+    }
+    let pad = usize::from(
+        *frame
+            .first()
+            .ok_or("an empty padded frame (PROTOCOL_ERROR)")?,
+    );
+    if pad >= frame.len() {
+        return Err("padding as long as its frame (PROTOCOL_ERROR)".into());
+    }
+    frame.advance(1);
+    frame.truncate(frame.len() - pad);
+    Ok(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, DuplexStream};
+
+    fn request(path: &'static [u8], body: Bytes) -> Request<'static> {
+        Request {
+            path,
+            authority: b"test:1",
+            fields: &[
+                (b"content-type", b"application/grpc", true),
+                (b"te", b"trailers", true),
+            ],
+            body,
+        }
+    }
+
+    /// A client connection over a pipe whose other end is `server`; its driver is spawned.
+    async fn connect(server: impl FnOnce(DuplexStream) + Send + 'static) -> Handle {
+        connect_from(1, server).await
+    }
+
+    async fn connect_from(first_id: u32, server: impl FnOnce(DuplexStream)) -> Handle {
+        let (client, server_end) = tokio::io::duplex(1 << 20);
+        server(server_end);
+        let (handle, driver) = handshake_from(Box::new(client), first_id).await.unwrap();
+        tokio::spawn(driver);
+        handle
+    }
+
+    /// An h2 server built by `builder` over `io`, each request handed to `each`.
+    fn h2_server<F, Fut>(io: DuplexStream, builder: h2::server::Builder, each: F)
+    where
+        F: Fn(http::Request<h2::RecvStream>, h2::server::SendResponse<Bytes>) -> Fut
+            + Send
+            + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(async move {
+            let mut conn = builder.handshake::<_, Bytes>(io).await.unwrap();
+            while let Some(Ok((req, respond))) = conn.accept().await {
+                tokio::spawn(each(req, respond));
+            }
+        });
+    }
+
+    async fn read_body(mut body: h2::RecvStream) -> Vec<u8> {
+        let mut all = Vec::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.unwrap();
+            body.flow_control().release_capacity(chunk.len()).unwrap();
+            all.extend_from_slice(&chunk);
+        }
+        all
+    }
+
+    fn ok_response() -> http::Response<()> {
+        http::Response::builder().status(200).body(()).unwrap()
+    }
+
+    /// Every event of a stream, data joined, up to its end.
+    async fn events(mut stream: Exchange) -> (Option<Fields>, Vec<u8>, Event) {
+        let (mut head, mut data) = (None, Vec::new());
+        loop {
+            match stream.next().await {
+                Event::Head(h) => head = Some(h),
+                Event::Data(d) => data.extend_from_slice(&d),
+                end => return (head, data, end),
+            }
+        }
+    }
+
+    /// A request larger than HTTP/2's default windows goes out as the server opens them; the
+    /// response's headers, data and trailers (status and pushback) come back in order.
+    #[tokio::test]
+    async fn a_request_larger_than_the_windows_waits_for_window_updates() {
+        let handle = connect(|io| {
+            h2_server(
+                io,
+                h2::server::Builder::new(),
+                |req, mut respond| async move {
+                    let body = read_body(req.into_body()).await;
+                    let mut send = respond.send_response(ok_response(), false).unwrap();
+                    let len = (body.len() as u32).to_be_bytes();
+                    send.send_data(Bytes::copy_from_slice(&len), false).unwrap();
+                    let mut trailers = http::HeaderMap::new();
+                    trailers.insert("grpc-status", "14".parse().unwrap());
+                    trailers.insert("grpc-retry-pushback-ms", "250".parse().unwrap());
+                    send.send_trailers(trailers).unwrap();
+                },
+            );
+        })
+        .await;
+        let big = Bytes::from(vec![7u8; 1_000_000]);
+        let stream = handle.open(request(b"/big", big)).await.unwrap();
+        let (head, data, end) = events(stream).await;
+        assert_eq!(head.unwrap().status, Some(200));
+        assert_eq!(data, 1_000_000u32.to_be_bytes());
+        let Event::Trailers(trailers) = end else {
+            panic!("expected trailers, got {end:?}");
+        };
+        assert_eq!(trailers.grpc_status, Some(Code::Unavailable));
+        assert_eq!(trailers.pushback, Some(Pushback::RetryAfterMs(250)));
+    }
+
+    /// The server's SETTINGS_MAX_CONCURRENT_STREAMS holds further streams back until one
+    /// ends (h2 would refuse the excess with REFUSED_STREAM).
+    #[tokio::test]
+    async fn the_servers_limit_of_streams_holds_new_ones_back() {
+        let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (o, m) = (Arc::clone(&open), Arc::clone(&most));
+        let handle = connect(move |io| {
+            let mut builder = h2::server::Builder::new();
+            builder.max_concurrent_streams(2);
+            h2_server(io, builder, move |req, mut respond| {
+                let (open, most) = (Arc::clone(&o), Arc::clone(&m));
+                async move {
+                    use std::sync::atomic::Ordering::SeqCst;
+                    let now = open.fetch_add(1, SeqCst) + 1;
+                    most.fetch_max(now, SeqCst);
+                    read_body(req.into_body()).await;
+                    tokio::task::yield_now().await;
+                    open.fetch_sub(1, SeqCst);
+                    respond.send_response(ok_response(), true).unwrap();
+                }
+            });
+        })
+        .await;
+        let calls = (0..6).map(|_| {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let stream = handle.open(request(b"/x", Bytes::from_static(b"hi"))).await;
+                events(stream.unwrap()).await
+            })
+        });
+        for call in calls.collect::<Vec<_>>() {
+            let (head, _, end) = call.await.unwrap();
+            assert_eq!(head.unwrap().status, Some(200));
+            assert!(matches!(end, Event::End), "{end:?}");
+        }
+        assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    /// An attempt dropped before its stream ended resets it with CANCEL (the server stops
+    /// working on it); the connection goes on.
+    #[tokio::test]
+    async fn a_dropped_exchange_resets_its_stream_with_cancel() {
+        let (reset_tx, mut reset_rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = connect(move |io| {
+            h2_server(io, h2::server::Builder::new(), move |req, mut respond| {
+                let reset_tx = reset_tx.clone();
+                async move {
+                    if req.uri().path() == "/hang" {
+                        let reason = poll_fn(|cx| respond.poll_reset(cx)).await.unwrap();
+                        reset_tx.send(reason).unwrap();
+                    } else {
+                        respond.send_response(ok_response(), true).unwrap();
+                    }
+                }
+            });
+        })
+        .await;
+        let mut hanging = handle
+            .open(request(b"/hang", Bytes::from_static(b"x")))
+            .await
+            .unwrap();
+        tokio::select! {
+            _ = hanging.next() => panic!("the server does not answer"),
+            _ = tokio::task::yield_now() => {}
+        }
+        drop(hanging);
+        assert_eq!(reset_rx.recv().await, Some(h2::Reason::CANCEL));
+        let after = handle.open(request(b"/ok", Bytes::from_static(b"x"))).await;
+        assert!(matches!(events(after.unwrap()).await.2, Event::End));
+    }
+
+    /// HPACK with a server that allows no dynamic table: the size is signalled as 0 and no
+    /// field is indexed, so every request still decodes.
+    #[tokio::test]
+    async fn requests_decode_with_a_server_that_allows_no_header_table() {
+        let handle = connect(|io| {
+            let mut builder = h2::server::Builder::new();
+            builder.header_table_size(0);
+            h2_server(io, builder, |req, mut respond| async move {
+                assert_eq!(req.headers()["content-type"], "application/grpc");
+                let status = if req.uri().path() == "/p" { 200 } else { 404 };
+                let response = http::Response::builder().status(status).body(()).unwrap();
+                respond.send_response(response, true).unwrap();
+            });
+        })
+        .await;
+        for _ in 0..3 {
+            let stream = handle.open(request(b"/p", Bytes::from_static(b"x"))).await;
+            let (head, _, _) = events(stream.unwrap()).await;
+            assert_eq!(head.unwrap().status, Some(200));
+        }
+        let s = handle.shared.lock();
+        assert_eq!((s.encoder.limit, s.encoder.entries.len()), (0, 0));
+    }
+
+    /// The raw frames a test server reads: the preface, then (type, flags, id, payload).
+    async fn read_frame(io: &mut DuplexStream) -> (u8, u8, u32, Vec<u8>) {
+        let mut head = [0u8; 9];
+        io.read_exact(&mut head).await.unwrap();
+        let mut payload = vec![0u8; frame_len(&head)];
+        io.read_exact(&mut payload).await.unwrap();
+        let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]);
+        (head[3], head[4], id, payload)
+    }
+
+    /// A frame written by a raw test server.
+    fn frame(kind: u8, flags: u8, id: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame_head(&mut out, payload.len(), kind, flags, id);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// Reads frames until a HEADERS frame, whose stream id it returns.
+    async fn next_request(io: &mut DuplexStream) -> u32 {
+        loop {
+            let (kind, _, id, _) = read_frame(io).await;
+            if kind == HEADERS {
+                return id;
+            }
+        }
+    }
+
+    /// A raw server: the preface read and SETTINGS sent, then `script` runs.
+    fn raw_server<F, Fut>(io: DuplexStream, script: F)
+    where
+        F: FnOnce(DuplexStream) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(async move {
+            let mut io = io;
+            let mut preface = [0u8; 24];
+            io.read_exact(&mut preface).await.unwrap();
+            assert_eq!(&preface[..], PREFACE);
+            io.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+            script(io).await;
+        });
+    }
+
+    // `:status: 200` (static index 8) and `grpc-status: 0` as a literal without indexing.
+    const STATUS_200: &[u8] = &[0x88];
+    const GRPC_OK: &[u8] = b"\x00\x0bgrpc-status\x010";
+
+    /// What a raw server may send that the h2 crate's server does not: padding, a header block
+    /// split over CONTINUATION, a 1xx response before the real one, a PING to acknowledge.
+    #[tokio::test]
+    async fn padding_continuation_informational_responses_and_pings() {
+        let (pong_tx, pong_rx) = tokio::sync::oneshot::channel();
+        let handle = connect(|io| {
+            raw_server(io, |mut io| async move {
+                let id = next_request(&mut io).await;
+                let mut out = Vec::new();
+                out.extend(frame(PING, 0, 0, b"12345678"));
+                // 100 Continue (static `:status` name, literal value), then 200 in two parts.
+                out.extend(frame(HEADERS, END_HEADERS, id, b"\x08\x03100"));
+                out.extend(frame(HEADERS, PADDED, id, &[2, STATUS_200[0], 0, 0]));
+                out.extend(frame(CONTINUATION, END_HEADERS, id, b""));
+                out.extend(frame(DATA, PADDED, id, b"\x03abcxyz"));
+                out.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, GRPC_OK));
+                io.write_all(&out).await.unwrap();
+                loop {
+                    let (kind, flags, _, payload) = read_frame(&mut io).await;
+                    if kind == PING && flags & ACK != 0 {
+                        pong_tx.send(payload).unwrap();
+                        return;
+                    }
+                }
+            });
+        })
+        .await;
+        let stream = handle.open(request(b"/x", Bytes::from_static(b"x"))).await;
+        let (head, data, end) = events(stream.unwrap()).await;
+        assert_eq!(head.unwrap().status, Some(200));
+        assert_eq!(data, b"abc");
+        let Event::Trailers(trailers) = end else {
+            panic!("{end:?}");
+        };
+        assert_eq!(trailers.grpc_status, Some(Code::Ok));
+        assert_eq!(pong_rx.await.unwrap(), b"12345678");
+    }
+
+    /// GOAWAY: a stream above its last id ends as not processed, one at or below it runs to
+    /// its end, no stream is opened after it, and the connection ends with its last stream.
+    #[tokio::test]
+    async fn goaway_ends_unprocessed_streams_and_then_the_connection() {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let handle = connect(|io| {
+            raw_server(io, |mut io| async move {
+                let first = next_request(&mut io).await;
+                let second = next_request(&mut io).await;
+                let mut goaway = first.to_be_bytes().to_vec();
+                goaway.extend(0u32.to_be_bytes());
+                io.write_all(&frame(GOAWAY, 0, 0, &goaway)).await.unwrap();
+                let mut out = frame(HEADERS, END_HEADERS, first, STATUS_200);
+                out.extend(frame(HEADERS, END_HEADERS | END_STREAM, first, GRPC_OK));
+                io.write_all(&out).await.unwrap();
+                // The client closes the connection once its last stream has ended.
+                let mut rest = Vec::new();
+                io.read_to_end(&mut rest).await.unwrap();
+                done_tx.send(second).unwrap();
+            });
+        })
+        .await;
+        let first = handle.open(request(b"/a", Bytes::from_static(b"x"))).await;
+        let second = handle.open(request(b"/b", Bytes::from_static(b"x"))).await;
+        let (_, _, end) = events(second.unwrap()).await;
+        assert!(
+            matches!(end, Event::Broken(ref why) if why.contains("GOAWAY")),
+            "{end:?}"
+        );
+        let refused = handle.open(request(b"/c", Bytes::from_static(b"x"))).await;
+        assert!(refused.is_err());
+        let (head, _, end) = events(first.unwrap()).await;
+        assert_eq!(head.unwrap().status, Some(200));
+        assert!(matches!(end, Event::Trailers(_)), "{end:?}");
+        assert_eq!(done_rx.await.unwrap(), 3);
+    }
+
+    /// Stream ids run out at 2^31-1: the last one is used, then no stream is opened and the
+    /// connection ends when that stream has.
+    #[tokio::test]
+    async fn the_connection_ends_when_its_stream_ids_run_out() {
+        let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+        let handle = connect_from(LAST_STREAM_ID, |io| {
+            raw_server(io, |mut io| async move {
+                let id = next_request(&mut io).await;
+                let mut out = frame(HEADERS, END_HEADERS, id, STATUS_200);
+                out.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, GRPC_OK));
+                io.write_all(&out).await.unwrap();
+                let mut rest = Vec::new();
+                io.read_to_end(&mut rest).await.unwrap();
+                closed_tx.send(id).unwrap();
+            });
+        })
+        .await;
+        let last = handle.open(request(b"/a", Bytes::from_static(b"x"))).await;
+        let refused = handle.open(request(b"/b", Bytes::from_static(b"x"))).await;
+        assert!(refused.err().unwrap().contains("stream ids"));
+        assert!(matches!(events(last.unwrap()).await.2, Event::Trailers(_)));
+        assert_eq!(closed_rx.await.unwrap(), LAST_STREAM_ID);
+    }
+
+    /// A broken connection ends every stream still going as lost.
+    #[tokio::test]
+    async fn a_broken_connection_ends_its_streams() {
+        let handle = connect(|io| {
+            raw_server(io, |mut io| async move {
+                next_request(&mut io).await;
+                drop(io);
+            });
+        })
+        .await;
+        let stream = handle.open(request(b"/a", Bytes::from_static(b"x"))).await;
+        let (_, _, end) = events(stream.unwrap()).await;
+        assert!(matches!(end, Event::Broken(_)), "{end:?}");
+        assert!(
+            handle
+                .open(request(b"/b", Bytes::from_static(b"x")))
+                .await
+                .is_err()
+        );
+    }
+
+    /// HPACK integers across their prefix (RFC 7541 C.1), and the constant fields indexed
+    /// once: a second identical request's block is a few bytes.
+    #[test]
+    fn hpack_integers_and_indexed_constant_fields() {
+        let int = |bits, value| {
+            let mut out = Vec::new();
+            hpack_int(&mut out, bits, 0, value);
+            out
+        };
+        assert_eq!(int(5, 10), [10]);
+        assert_eq!(int(5, 1337), [31, 154, 10]);
+        assert_eq!(int(8, 42), [42]);
+        let mut encoder = Encoder::new();
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        encoder.block(
+            &mut first,
+            &request(b"/resilbench.v1.Backend/Call", Bytes::new()),
+        );
+        encoder.block(
+            &mut second,
+            &request(b"/resilbench.v1.Backend/Call", Bytes::new()),
+        );
+        assert!(first.len() > 50, "{first:?}");
+        // :method, :scheme, then the four entries, newest (te) at index 62.
+        assert_eq!(
+            second,
+            [0x83, 0x86, 0x80 | 65, 0x80 | 64, 0x80 | 63, 0x80 | 62]
+        );
+        let mut decoder = loona_hpack::Decoder::new();
+        let fields =
+            |block: &[u8], decoder: &mut loona_hpack::Decoder<'_>| decoder.decode(block).unwrap();
+        assert_eq!(fields(&first, &mut decoder), fields(&second, &mut decoder));
+    }
+}
