@@ -115,13 +115,7 @@ async fn calls_take_the_connections_in_turn() {
     let mut per_connection = [0usize; 3];
     for _ in 0..9 {
         let handle = connections.ready().await.unwrap();
-        let request = wire::Request {
-            path: b"/x",
-            authority: b"test",
-            fields: &[],
-            body: Bytes::from_static(b"hello"),
-        };
-        let mut stream = handle.open(request).await.unwrap();
+        let mut stream = handle.open(request()).await.unwrap();
         assert!(matches!(stream.next().await, wire::Event::Head(_)));
         per_connection[streams.recv().await.unwrap()] += 1;
     }
@@ -131,4 +125,79 @@ async fn calls_take_the_connections_in_turn() {
         3,
         "no connection opened again"
     );
+}
+
+fn request() -> wire::Request<'static> {
+    wire::Request {
+        path: b"/x",
+        authority: b"test",
+        fields: &[],
+        body: Bytes::from_static(b"hello"),
+    }
+}
+
+/// A server that sends GOAWAY (as grpc-go does at its MaxConnectionAge): the next calls go out
+/// on a new connection at once, while the old one finishes the call it had.
+#[tokio::test(start_paused = true)]
+async fn a_connection_going_away_is_replaced_while_it_finishes_its_calls() {
+    let opened = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (closed_tx, mut closed) = mpsc::unbounded_channel();
+    let (count, answer) = (Arc::clone(&opened), Arc::clone(&release));
+    let connector: Connector = Arc::new(move || {
+        let n = count.fetch_add(1, Ordering::SeqCst);
+        let (answer, closed_tx) = (Arc::clone(&answer), closed_tx.clone());
+        Box::pin(async move {
+            let (client, server) = tokio::io::duplex(64 * 1024);
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(server).await else {
+                    return;
+                };
+                let ok = || http::Response::new(());
+                if n == 0 {
+                    let (_, mut respond) = conn.accept().await.unwrap().unwrap();
+                    conn.graceful_shutdown();
+                    tokio::spawn(async move {
+                        answer.notified().await;
+                        respond.send_response(ok(), true).unwrap();
+                    });
+                }
+                while let Some(Ok((_, mut respond))) = conn.accept().await {
+                    respond.send_response(ok(), true).unwrap();
+                }
+                let _ = closed_tx.send(n);
+            });
+            Ok(Box::new(client) as Box<dyn Io>)
+        })
+    });
+    let connections = Connections::open(connector, 1, &Clock::Tokio);
+    connections.established().await.unwrap();
+    let old = connections.ready().await.unwrap();
+    let mut held = old.open(request()).await.unwrap();
+
+    // The GOAWAY arrives: a second connection is opened without waiting for the held call.
+    for _ in 0..1000 {
+        if opened.load(Ordering::SeqCst) == 2 {
+            break;
+        }
+        Clock::Tokio.sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(
+        opened.load(Ordering::SeqCst),
+        2,
+        "a second connection, within 1 s"
+    );
+    let new = connections.ready().await.unwrap();
+    let mut next = new.open(request()).await.unwrap();
+    assert!(matches!(next.next().await, wire::Event::Head(_)));
+    assert!(
+        old.open(request()).await.is_err(),
+        "no new stream on the old one"
+    );
+
+    // The old connection still answers the call it had, then closes.
+    release.notify_one();
+    assert!(matches!(held.next().await, wire::Event::Head(_)));
+    assert_eq!(closed.recv().await, Some(0));
+    assert_eq!(opened.load(Ordering::SeqCst), 2);
 }

@@ -2,8 +2,9 @@
 //!
 //! A [`Connections`] holds a fixed number of connections and hands them out in turn. Each is
 //! kept by a task that connects, publishes the ready connection, drives it (the
-//! [`wire::Driver`] does the socket I/O) and, when it closes, connects again: at once after a connection
-//! that had been up, then after 50 ms, doubling to at most 1 s, while connecting keeps failing.
+//! [`wire::Driver`] does the socket I/O) and, when it goes away (GOAWAY) or closes, connects
+//! again: at once after a connection that had been up, then after 50 ms, doubling to at most
+//! 1 s, while connecting keeps failing.
 //! (gRPC's own connection backoff starts at 1 s; a load generator wants a restarted target
 //! back within a tick, and its calls meanwhile fail with the status below.)
 //!
@@ -136,12 +137,19 @@ async fn keep(connector: Connector, tx: watch::Sender<State>, clock: Clock) {
             _ = tx.closed() => return,
         };
         let reason: Arc<str> = match attempt {
-            Ok(Ok((handle, connection))) => {
+            Ok(Ok((handle, mut connection))) => {
                 retry = RETRY_FIRST;
-                tx.send_replace(State::Ready(handle));
+                tx.send_replace(State::Ready(handle.clone()));
                 tokio::select! {
                     // Closed by the server, or broken: connect again at once.
-                    _ = connection => continue,
+                    _ = &mut connection => continue,
+                    // Going away (GOAWAY, or its stream ids used up): it finishes its streams
+                    // on its own while the next calls wait for a new connection, as a gRPC
+                    // channel replaces a draining subchannel.
+                    _ = handle.going_away() => {
+                        tokio::spawn(connection);
+                        continue;
+                    }
                     _ = tx.closed() => return,
                 }
             }

@@ -14,25 +14,33 @@
 //!   window, so responses never wait for a WINDOW_UPDATE); the server's first SETTINGS is
 //!   read before the connection is handed out, so its limits apply from the first stream.
 //! - 5.1.1: odd stream ids from 1; when they run out no new stream is opened and the
-//!   connection ends once its streams have, for the keeper to open another.
+//!   connection ends once its streams have.
 //! - 5.1.2: the server's SETTINGS_MAX_CONCURRENT_STREAMS, as a semaphore a new stream waits on.
 //! - 5.2, 6.9: send flow control on both levels (a message larger than the windows waits for
-//!   WINDOW_UPDATEs; SETTINGS_INITIAL_WINDOW_SIZE changes apply to open streams); received
-//!   bytes are given back in WINDOW_UPDATEs once half a window has been used.
-//! - 6.2, 6.10: header blocks over HEADERS and CONTINUATION, decoded with HPACK (RFC 7541,
-//!   the `loona-hpack` crate, Huffman and the dynamic table included) whatever stream they
-//!   belong to, so the decoding table stays in step.
+//!   WINDOW_UPDATEs, streams in turn; SETTINGS_INITIAL_WINDOW_SIZE changes apply to open
+//!   streams). Received bytes are given back once half a window is due: the connection's as
+//!   they arrive, a stream's as its attempt takes them, so a stream not read stops its own
+//!   sender only; a stream sent more than its window is reset with FLOW_CONTROL_ERROR.
+//! - 5.4.1: a server that breaks the protocol gets a GOAWAY with the error's code and the
+//!   connection closes; frames on the wrong stream, or on one never opened, are such errors.
+//! - 6.2, 6.10: header blocks over HEADERS and CONTINUATION (at most 256 KiB), decoded with
+//!   HPACK (RFC 7541, the `loona-hpack` crate, Huffman and the dynamic table included)
+//!   whatever stream they belong to, so the decoding table stays in step.
 //! - 6.4: RST_STREAM(CANCEL) for an attempt dropped before its stream ended (a deadline, a
 //!   hedge that lost); a server's RST_STREAM ends the stream with its reason.
 //! - 6.5, 6.7: SETTINGS and PING are acknowledged.
-//! - 6.8: after GOAWAY no stream is opened; streams above its last id end as not processed,
-//!   the others run to their end, then the connection closes.
-//! - 8.1: 1xx responses are skipped; a second header block is the trailers.
+//! - 6.8: after GOAWAY no stream is opened (calls waiting for a slot fail at once, and
+//!   [`Handle::going_away`] tells the keeper to open another connection); streams above its
+//!   last id end as not processed, the others run to their end, then the connection closes.
+//! - 8.1: a request without a body ends with its HEADERS; 1xx responses are skipped; a second
+//!   header block is the trailers.
 //!
 //! Request headers are encoded with HPACK's static table and a few dynamic entries for the
 //! fields that never change (path, authority, content type), within the server's
 //! SETTINGS_HEADER_TABLE_SIZE (RFC 7541 4.2 and 6.3: a smaller size is signalled at the start
-//! of the next block). Received bytes beyond the advertised windows are not policed.
+//! of the next block, the smallest first if it changed more than once).
+//!
+//! Wakers are woken under the connection's lock: tokio's wakers only schedule a task.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
@@ -42,7 +50,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tonic::Code;
 
 use super::connection::Io;
@@ -59,6 +67,11 @@ const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const TABLE_SIZE: usize = 4_096;
 const DEFAULT_WINDOW: i64 = 65_535;
 const LAST_STREAM_ID: u32 = (1 << 31) - 1;
+/// The largest window a peer may open (RFC 9113 6.9.1).
+const MAX_WINDOW: i64 = (1 << 31) - 1;
+/// The largest header block accepted over HEADERS and CONTINUATIONs: a server that sends more
+/// is broken or hostile (the "CONTINUATION flood").
+const MAX_HEADER_BLOCK: usize = 256 * 1024;
 
 // Frame types (RFC 9113 6) and flags.
 const DATA: u8 = 0x0;
@@ -78,6 +91,9 @@ const PRIORITY_FLAG: u8 = 0x20;
 
 /// Error codes (RFC 9113 7).
 pub const PROTOCOL_ERROR: u32 = 0x1;
+const FLOW_CONTROL_ERROR: u32 = 0x3;
+const FRAME_SIZE_ERROR: u32 = 0x6;
+const COMPRESSION_ERROR: u32 = 0x9;
 /// The reason an attempt dropped before its end resets its stream with.
 pub const CANCEL: u32 = 0x8;
 
@@ -161,6 +177,14 @@ struct Shared {
     state: Mutex<State>,
     /// One permit per stream the server allows at once.
     slots: Arc<Semaphore>,
+    /// Told when no stream is opened any more, so that another connection can be opened
+    /// while this one finishes its streams.
+    going_away: Notify,
+}
+
+/// Permits for a limit of `streams` (all of them where tokio's semaphore allows).
+fn permits(streams: u32) -> usize {
+    (streams as usize).min(Semaphore::MAX_PERMITS)
 }
 
 struct State {
@@ -183,8 +207,11 @@ struct State {
     blocked: VecDeque<u32>,
     /// Bytes received since the connection's last WINDOW_UPDATE.
     unacked: u32,
-    /// Set by GOAWAY: streams above this id were not processed, no stream is opened.
+    /// The last stream id of the server's GOAWAY: streams above it were not processed.
     goaway: Option<u32>,
+    /// Why no stream is opened any more (GOAWAY, or stream ids used up); the connection ends
+    /// with its last stream.
+    going: Option<Arc<str>>,
     /// Why the connection ended, once it has.
     closed: Option<Arc<str>>,
     /// Permits still to take out of use after the server lowered its limit of streams while
@@ -201,8 +228,10 @@ struct Stream {
     /// Request bytes not yet sent, and the stream's send window.
     pending: Bytes,
     window: i64,
-    /// Bytes received since the stream's last WINDOW_UPDATE.
-    unacked: u32,
+    /// Received bytes (padding included) not yet given back in a WINDOW_UPDATE, and how many
+    /// of them can be: padding at once, data once the attempt has taken it.
+    held: u32,
+    returnable: u32,
     permit: OwnedSemaphorePermit,
 }
 
@@ -226,9 +255,24 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// No stream is opened from now on, because of `why`: streams waiting for a slot fail
+    /// and the connection's keeper is told.
+    fn stop_opening(&self, s: &mut State, why: &str) {
+        if s.going.is_none() {
+            s.going = Some(why.into());
+            self.slots.close();
+            self.going_away.notify_one();
+        }
+    }
 }
 
 impl State {
+    /// A stream id this client has not opened (even ids are the server's, which opens none).
+    fn idle(&self, id: u32) -> bool {
+        id.is_multiple_of(2) || id >= self.next_id
+    }
+
     /// A stream taken out of the table: its permit goes back, or out of use if owed.
     fn release(&mut self, st: Stream) {
         if self.owed > 0 {
@@ -376,8 +420,9 @@ struct Encoder {
     entries: Vec<Entry>,
     used: usize,
     limit: usize,
-    /// A size to signal at the start of the next block.
-    size_update: Option<usize>,
+    /// Sizes to signal at the start of the next block: the smallest since the last block,
+    /// and the one now (RFC 7541 4.2).
+    size_update: Option<(usize, usize)>,
 }
 
 impl Encoder {
@@ -397,7 +442,10 @@ impl Encoder {
             return;
         }
         self.limit = limit;
-        self.size_update = Some(limit);
+        let smallest = self
+            .size_update
+            .map_or(limit, |(least, _)| least.min(limit));
+        self.size_update = Some((smallest, limit));
         while self.used > limit {
             let (n, v) = self.entries.remove(0);
             self.used -= n.len() + v.len() + 32;
@@ -405,8 +453,11 @@ impl Encoder {
     }
 
     fn block(&mut self, out: &mut Vec<u8>, request: &Request<'_>) {
-        if let Some(size) = self.size_update.take() {
-            hpack_int(out, 5, 0x20, size);
+        if let Some((smallest, now)) = self.size_update.take() {
+            hpack_int(out, 5, 0x20, smallest);
+            if now != smallest {
+                hpack_int(out, 5, 0x20, now);
+            }
         }
         out.put_u8(0x83); // :method POST
         out.put_u8(0x86); // :scheme http
@@ -492,10 +543,12 @@ async fn handshake_from(mut io: Box<dyn Io>, first_id: u32) -> Result<(Handle, D
             blocked: VecDeque::new(),
             unacked: 0,
             goaway: None,
+            going: None,
             closed: None,
             owed: 0,
         }),
-        slots: Arc::new(Semaphore::new(u32::MAX as usize)),
+        slots: Arc::new(Semaphore::new(permits(u32::MAX))),
+        going_away: Notify::new(),
     });
     let mut decoder = loona_hpack::Decoder::new();
     // The server's encoder may use up to HTTP/2's default table size: we do not change it.
@@ -506,11 +559,12 @@ async fn handshake_from(mut io: Box<dyn Io>, first_id: u32) -> Result<(Handle, D
         read,
         writing: Vec::with_capacity(64 * 1024),
         written: 0,
+        flush: false,
         decoder,
         block: None,
     };
     // The server's SETTINGS (and whatever came with it) apply before the first stream.
-    driver.process()?;
+    driver.process().map_err(|f| f.why)?;
     Ok((Handle { shared }, driver))
 }
 
@@ -527,17 +581,21 @@ impl Handle {
             .await
             .map_err(|_| self.ended())?;
         let mut s = self.shared.lock();
-        if let Some(reason) = &s.closed {
+        if let Some(reason) = s.closed.as_ref().or(s.going.as_ref()) {
             return Err(Arc::clone(reason));
-        }
-        if s.goaway.is_some() {
-            return Err("the server is going away (GOAWAY)".into());
-        }
-        if s.next_id > LAST_STREAM_ID {
-            return Err("the connection has used all its stream ids".into());
         }
         let id = s.next_id;
         s.next_id += 2;
+        if s.next_id > LAST_STREAM_ID {
+            self.shared
+                .stop_opening(&mut s, "the connection has used all its stream ids");
+        }
+        // A request with no body ends with its headers.
+        let end = if request.body.is_empty() {
+            END_STREAM
+        } else {
+            0
+        };
         let State {
             out,
             encoder,
@@ -545,7 +603,7 @@ impl Handle {
             ..
         } = &mut *s;
         let start = out.len();
-        frame_head(out, 0, HEADERS, END_HEADERS, id);
+        frame_head(out, 0, HEADERS, END_HEADERS | end, id);
         encoder.block(out, &request);
         let block = out.len() - start - 9;
         if block <= *max_frame {
@@ -556,14 +614,13 @@ impl Handle {
             out.truncate(start);
             for (i, part) in fields.chunks(*max_frame).enumerate() {
                 let last = (i + 1) * *max_frame >= fields.len();
-                let kind = if i == 0 { HEADERS } else { CONTINUATION };
-                frame_head(
-                    out,
-                    part.len(),
-                    kind,
-                    if last { END_HEADERS } else { 0 },
-                    id,
-                );
+                let (kind, flags) = if i == 0 {
+                    (HEADERS, end)
+                } else {
+                    (CONTINUATION, 0)
+                };
+                let flags = flags | if last { END_HEADERS } else { 0 };
+                frame_head(out, part.len(), kind, flags, id);
                 out.extend_from_slice(part);
             }
         }
@@ -575,19 +632,25 @@ impl Handle {
             waker: None,
             pending: request.body,
             window: s.initial_window,
-            unacked: 0,
+            held: 0,
+            returnable: 0,
             permit,
         };
+        // Behind streams already waiting for window, in turn.
+        let waiting = !s.blocked.is_empty();
         let State {
             out,
             window,
             max_frame,
             ..
         } = &mut *s;
-        if !send_data(out, window, *max_frame, id, &mut stream) {
+        if waiting || !send_data(out, window, *max_frame, id, &mut stream) {
             s.blocked.push_back(id);
         }
         s.streams.insert(id, stream);
+        if waiting {
+            s.send_blocked();
+        }
         s.active += 1;
         s.wake_writer();
         Ok(Exchange {
@@ -598,11 +661,16 @@ impl Handle {
     }
 
     fn ended(&self) -> Arc<str> {
-        self.shared
-            .lock()
-            .closed
-            .clone()
+        let s = self.shared.lock();
+        let why = s.closed.as_ref().or(s.going.as_ref());
+        why.cloned()
             .unwrap_or_else(|| "the connection was closed".into())
+    }
+
+    /// Completes when no stream is opened on this connection any more (GOAWAY, stream ids
+    /// used up, or closed): the time to open another.
+    pub async fn going_away(&self) {
+        self.shared.going_away.notified().await;
     }
 }
 
@@ -633,7 +701,15 @@ impl Exchange {
             return Poll::Ready(Event::Head(head));
         }
         if !st.data.is_empty() {
-            return Poll::Ready(Event::Data(st.data.split()));
+            let data = st.data.split();
+            st.returnable += data.len() as u32;
+            if st.returnable >= STREAM_WINDOW / 2 && st.tail.is_none() {
+                let n = std::mem::take(&mut st.returnable);
+                st.held -= n;
+                s.window_update(self.id, n);
+                s.wake_writer();
+            }
+            return Poll::Ready(Event::Data(data));
         }
         if let Some(tail) = st.tail.take() {
             let st = s.streams.remove(&self.id).expect("looked up above");
@@ -665,6 +741,34 @@ impl Drop for Exchange {
     }
 }
 
+/// A connection error (RFC 9113 5.4.1): the code to send in GOAWAY, if the server broke the
+/// protocol, and what happened.
+struct Fault {
+    code: Option<u32>,
+    why: String,
+}
+
+impl Fault {
+    fn io(why: String) -> Self {
+        Self { code: None, why }
+    }
+
+    fn protocol(why: &str) -> Self {
+        Self::coded(PROTOCOL_ERROR, "PROTOCOL_ERROR", why)
+    }
+
+    fn frame_size(why: &str) -> Self {
+        Self::coded(FRAME_SIZE_ERROR, "FRAME_SIZE_ERROR", why)
+    }
+
+    fn coded(code: u32, name: &str, why: &str) -> Self {
+        Self {
+            code: Some(code),
+            why: format!("{why} ({name})"),
+        }
+    }
+}
+
 /// A header block being received over HEADERS and CONTINUATION frames.
 struct Block {
     id: u32,
@@ -682,6 +786,8 @@ pub struct Driver {
     read: BytesMut,
     writing: Vec<u8>,
     written: usize,
+    /// Bytes were written and not yet flushed (for transports that buffer).
+    flush: bool,
     decoder: loona_hpack::Decoder<'static>,
     block: Option<Block>,
 }
@@ -695,22 +801,20 @@ impl Future for Driver {
             let read = this.poll_read(cx);
             let wrote = this.poll_write(cx);
             let progress = match (read, wrote) {
-                (Err(reason), _) | (_, Err(reason)) => {
-                    this.shared.lock().close(&reason);
-                    this.shared.slots.close();
+                (Err(fault), _) | (_, Err(fault)) => {
+                    this.fail(cx, fault);
                     return Poll::Ready(());
                 }
                 (Ok(r), Ok(w)) => r || w,
             };
             {
-                let s = this.shared.lock();
-                let going = s.goaway.is_some() || s.next_id > LAST_STREAM_ID;
-                if going && s.active == 0 && s.out.is_empty() && this.writing.is_empty() {
+                let mut s = this.shared.lock();
+                let drained = s.out.is_empty() && this.writing.is_empty() && !this.flush;
+                if s.going.is_some() && s.active == 0 && drained {
+                    s.close("the connection was closed (going away)");
                     drop(s);
-                    this.shared
-                        .lock()
-                        .close("the connection was closed (going away)");
                     this.shared.slots.close();
+                    this.shared.going_away.notify_one();
                     return Poll::Ready(());
                 }
             }
@@ -725,26 +829,42 @@ impl Drop for Driver {
     fn drop(&mut self) {
         self.shared.lock().close("the connection was closed");
         self.shared.slots.close();
+        self.shared.going_away.notify_one();
     }
 }
 
 impl Driver {
+    /// Ends the connection on `fault`: a GOAWAY with its code goes out if the socket takes it
+    /// at once (RFC 9113 5.4.1), and every stream still going fails.
+    fn fail(&mut self, cx: &mut Context<'_>, fault: Fault) {
+        if let Some(code) = fault.code {
+            let mut goaway = Vec::with_capacity(17);
+            frame_head(&mut goaway, 8, GOAWAY, 0, 0);
+            goaway.put_u32(0); // no stream of the server's was processed
+            goaway.put_u32(code);
+            let _ = Pin::new(&mut self.io).poll_write(cx, &goaway);
+        }
+        self.shared.lock().close(&fault.why);
+        self.shared.slots.close();
+        self.shared.going_away.notify_one();
+    }
+
     /// Reads what is there and handles every whole frame; `true` if anything was read.
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, String> {
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Fault> {
         if self.read.capacity() - self.read.len() < MAX_FRAME + 9 {
             self.read.reserve(64 * 1024);
         }
         match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read) {
             Poll::Pending => Ok(false),
-            Poll::Ready(Ok(0)) => Err("the server closed the connection".into()),
+            Poll::Ready(Ok(0)) => Err(Fault::io("the server closed the connection".into())),
             Poll::Ready(Ok(_)) => self.process().map(|()| true),
-            Poll::Ready(Err(e)) => Err(format!("connection error: {e}")),
+            Poll::Ready(Err(e)) => Err(Fault::io(format!("connection error: {e}"))),
         }
     }
 
-    /// Writes queued frames until the socket takes no more or none are left; `true` if
-    /// anything was written.
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, String> {
+    /// Writes queued frames until the socket takes no more or none are left, then flushes;
+    /// `true` if anything was written.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, Fault> {
         let mut wrote = false;
         loop {
             if self.written == self.writing.len() {
@@ -756,9 +876,15 @@ impl Driver {
                         s.writer = Some(cx.waker().clone());
                     }
                     drop(s);
-                    if wrote {
-                        // A buffered transport sends what it holds.
-                        let _ = Pin::new(&mut self.io).poll_flush(cx);
+                    // A transport that buffers sends what it holds (TCP does not buffer).
+                    if self.flush {
+                        match Pin::new(&mut self.io).poll_flush(cx) {
+                            Poll::Ready(Ok(())) => self.flush = false,
+                            Poll::Ready(Err(e)) => {
+                                return Err(Fault::io(format!("connection error: {e}")));
+                            }
+                            Poll::Pending => {}
+                        }
                     }
                     return Ok(wrote);
                 }
@@ -766,24 +892,26 @@ impl Driver {
             }
             match Pin::new(&mut self.io).poll_write(cx, &self.writing[self.written..]) {
                 Poll::Pending => return Ok(wrote),
-                Poll::Ready(Ok(0)) => return Err("the connection would take no more bytes".into()),
+                Poll::Ready(Ok(0)) => {
+                    return Err(Fault::io("the connection would take no more bytes".into()));
+                }
                 Poll::Ready(Ok(n)) => {
                     self.written += n;
+                    self.flush = true;
                     wrote = true;
                 }
-                Poll::Ready(Err(e)) => return Err(format!("connection error: {e}")),
+                Poll::Ready(Err(e)) => return Err(Fault::io(format!("connection error: {e}"))),
             }
         }
     }
 
     /// Handles every whole frame in the read buffer.
-    fn process(&mut self) -> Result<(), String> {
+    fn process(&mut self) -> Result<(), Fault> {
         while self.read.len() >= 9 {
             let len = frame_len(&self.read);
             if len > MAX_FRAME {
-                return Err(format!(
-                    "a {len}-byte frame, over the {MAX_FRAME} allowed (FRAME_SIZE_ERROR)"
-                ));
+                let why = format!("a {len}-byte frame, over the {MAX_FRAME} allowed");
+                return Err(Fault::frame_size(&why));
             }
             if self.read.len() < 9 + len {
                 break;
@@ -793,15 +921,30 @@ impl Driver {
             let id = u32::from_be_bytes([frame[5], frame[6], frame[7], frame[8]]) & LAST_STREAM_ID;
             frame.advance(9);
             if self.block.is_some() && kind != CONTINUATION {
-                return Err("a frame within a header block (PROTOCOL_ERROR)".into());
+                return Err(Fault::protocol("a frame within a header block"));
+            }
+            // Frames of a stream on stream 0, of the connection on a stream, or of a stream
+            // this client never opened (push is off: the server opens none).
+            let on_stream = matches!(kind, DATA | HEADERS | RST_STREAM | CONTINUATION);
+            let on_connection = matches!(kind, SETTINGS | PING | GOAWAY);
+            if (on_stream && (id == 0 || self.shared.lock().idle(id))) || (on_connection && id != 0)
+            {
+                return Err(Fault::protocol(&format!(
+                    "a type {kind} frame on stream {id}"
+                )));
             }
             match kind {
                 DATA => self.data(id, flags, frame)?,
                 HEADERS => self.headers(id, flags, frame)?,
                 CONTINUATION => {
                     let Some(block) = self.block.as_mut().filter(|b| b.id == id) else {
-                        return Err("CONTINUATION outside a header block (PROTOCOL_ERROR)".into());
+                        return Err(Fault::protocol("CONTINUATION outside a header block"));
                     };
+                    if block.fragment.len() + frame.len() > MAX_HEADER_BLOCK {
+                        return Err(Fault::protocol(&format!(
+                            "a header block over {MAX_HEADER_BLOCK} bytes"
+                        )));
+                    }
                     block.fragment.extend_from_slice(&frame);
                     if flags & END_HEADERS != 0 {
                         let block = self.block.take().expect("checked above");
@@ -812,51 +955,87 @@ impl Driver {
                     let code = frame.get_u32();
                     self.shared.lock().end_stream(id, Event::Reset(code));
                 }
-                SETTINGS if id == 0 && flags & ACK == 0 => self.settings(&frame)?,
+                SETTINGS if flags & ACK != 0 && !frame.is_empty() => {
+                    return Err(Fault::frame_size(
+                        "a SETTINGS acknowledgement with a payload",
+                    ));
+                }
+                SETTINGS if flags & ACK == 0 => self.settings(&frame)?,
                 PING if flags & ACK == 0 && frame.len() == 8 => {
                     let mut s = self.shared.lock();
                     frame_head(&mut s.out, 8, PING, ACK, 0);
                     s.out.extend_from_slice(&frame);
                 }
-                GOAWAY if frame.len() >= 8 => {
-                    let last = frame.get_u32() & LAST_STREAM_ID;
-                    let mut s = self.shared.lock();
-                    s.goaway = Some(last);
-                    let refused: Vec<u32> =
-                        s.streams.keys().copied().filter(|&id| id > last).collect();
-                    for id in refused {
-                        s.end_stream(
-                            id,
-                            Event::Broken("the server went away (GOAWAY) before the call".into()),
-                        );
-                    }
-                }
+                GOAWAY if frame.len() >= 8 => self.goaway(frame.get_u32() & LAST_STREAM_ID)?,
                 WINDOW_UPDATE if frame.len() == 4 => {
-                    let increment = i64::from(frame.get_u32() & LAST_STREAM_ID);
-                    let mut s = self.shared.lock();
-                    if id == 0 {
-                        s.window += increment;
-                    } else if let Some(st) = s.streams.get_mut(&id) {
-                        st.window += increment;
-                    }
-                    s.send_blocked();
+                    self.window_update(id, frame.get_u32() & LAST_STREAM_ID)?;
                 }
-                PUSH_PROMISE => {
-                    return Err("PUSH_PROMISE, push was disabled (PROTOCOL_ERROR)".into());
-                }
+                PUSH_PROMISE => return Err(Fault::protocol("PUSH_PROMISE, push was disabled")),
                 RST_STREAM | PING | GOAWAY | WINDOW_UPDATE => {
-                    return Err(format!(
-                        "a type {kind} frame of {len} bytes (FRAME_SIZE_ERROR)"
-                    ));
+                    let why = format!("a type {kind} frame of {len} bytes");
+                    return Err(Fault::frame_size(&why));
                 }
-                // SETTINGS acknowledged, PRIORITY, and frame types this client does not know.
+                // SETTINGS and PING acknowledged, PRIORITY, and frame types this client does
+                // not know.
                 _ => {}
             }
         }
         Ok(())
     }
 
-    fn data(&mut self, id: u32, flags: u8, frame: BytesMut) -> Result<(), String> {
+    /// GOAWAY (6.8): streams above `last` were not processed and end so; the others run on;
+    /// no stream is opened any more.
+    fn goaway(&mut self, last: u32) -> Result<(), Fault> {
+        let mut s = self.shared.lock();
+        if s.goaway.is_some_and(|before| last > before) {
+            return Err(Fault::protocol(
+                "a GOAWAY with a higher last stream id than before",
+            ));
+        }
+        s.goaway = Some(last);
+        self.shared
+            .stop_opening(&mut s, "the server is going away (GOAWAY)");
+        let refused: Vec<u32> = s.streams.keys().copied().filter(|&id| id > last).collect();
+        for id in refused {
+            let why = "the server went away (GOAWAY) before the call";
+            s.end_stream(id, Event::Broken(why.into()));
+        }
+        Ok(())
+    }
+
+    /// WINDOW_UPDATE (6.9): a window opened, and what it lets out sent.
+    fn window_update(&mut self, id: u32, increment: u32) -> Result<(), Fault> {
+        let increment = i64::from(increment);
+        let mut s = self.shared.lock();
+        if id == 0 {
+            if increment == 0 {
+                return Err(Fault::protocol("a WINDOW_UPDATE of 0"));
+            }
+            s.window += increment;
+            if s.window > MAX_WINDOW {
+                let why = "a connection window over 2^31-1";
+                return Err(Fault::coded(FLOW_CONTROL_ERROR, "FLOW_CONTROL_ERROR", why));
+            }
+        } else if let Some(st) = s.streams.get_mut(&id).filter(|st| st.tail.is_none()) {
+            st.window += increment;
+            let bad = match (increment, st.window > MAX_WINDOW) {
+                (0, _) => Some(PROTOCOL_ERROR),
+                (_, true) => Some(FLOW_CONTROL_ERROR),
+                _ => None,
+            };
+            if let Some(code) = bad {
+                s.end_stream(id, Event::Reset(code));
+                s.rst(id, code);
+            }
+        }
+        s.send_blocked();
+        s.wake_writer();
+        Ok(())
+    }
+
+    /// DATA (6.1): the connection's window is given back as data arrives, a stream's as its
+    /// attempt takes the data (so a stream that is not read stops its sender, not the others).
+    fn data(&mut self, id: u32, flags: u8, frame: BytesMut) -> Result<(), Fault> {
         let counted = frame.len() as u32;
         let payload = unpad(flags, frame)?;
         let mut s = self.shared.lock();
@@ -865,36 +1044,37 @@ impl Driver {
             let n = std::mem::take(&mut s.unacked);
             s.window_update(0, n);
         }
-        match s.streams.get(&id) {
-            Some(st) if st.tail.is_none() && st.got_head => {}
+        let code = match s.streams.get_mut(&id) {
+            Some(st) if st.tail.is_none() && !st.got_head => PROTOCOL_ERROR, // before headers (8.1)
             Some(st) if st.tail.is_none() => {
-                // DATA before the response headers (8.1).
-                s.end_stream(id, Event::Reset(PROTOCOL_ERROR));
-                s.rst(id, PROTOCOL_ERROR);
-                return Ok(());
+                st.held += counted;
+                st.returnable += counted - payload.len() as u32;
+                if st.held > STREAM_WINDOW {
+                    FLOW_CONTROL_ERROR
+                } else {
+                    st.data.extend_from_slice(&payload);
+                    if flags & END_STREAM != 0 {
+                        s.end_stream(id, Event::End);
+                    } else {
+                        st.wake();
+                    }
+                    return Ok(());
+                }
             }
             _ => return Ok(()),
-        }
-        let st = s.streams.get_mut(&id).expect("looked up above");
-        st.data.extend_from_slice(&payload);
-        if flags & END_STREAM != 0 {
-            s.end_stream(id, Event::End);
-            return Ok(());
-        }
-        st.wake();
-        st.unacked += counted;
-        if st.unacked >= STREAM_WINDOW / 2 {
-            let n = std::mem::take(&mut st.unacked);
-            s.window_update(id, n);
-        }
+        };
+        s.end_stream(id, Event::Reset(code));
+        s.rst(id, code);
         Ok(())
     }
 
-    fn headers(&mut self, id: u32, flags: u8, frame: BytesMut) -> Result<(), String> {
+    fn headers(&mut self, id: u32, flags: u8, frame: BytesMut) -> Result<(), Fault> {
         let mut fragment = unpad(flags, frame)?;
         if flags & PRIORITY_FLAG != 0 {
             if fragment.len() < 5 {
-                return Err("a HEADERS frame too short for its priority (FRAME_SIZE_ERROR)".into());
+                return Err(Fault::frame_size(
+                    "a HEADERS frame too short for its priority",
+                ));
             }
             fragment.advance(5);
         }
@@ -913,12 +1093,13 @@ impl Driver {
 
     /// A whole header block: decoded whichever stream it is for (the decoder's table must
     /// follow every block), then given to its stream.
-    fn header_block(&mut self, block: Block) -> Result<(), String> {
+    fn header_block(&mut self, block: Block) -> Result<(), Fault> {
         let mut fields = Fields::default();
         self.decoder
             .decode_with_cb(&block.fragment, |name, value| fields.add(&name, &value))
             .map_err(|e| {
-                format!("a header block HPACK cannot decode: {e:?} (COMPRESSION_ERROR)")
+                let why = format!("a header block HPACK cannot decode: {e:?}");
+                Fault::coded(COMPRESSION_ERROR, "COMPRESSION_ERROR", &why)
             })?;
         let mut s = self.shared.lock();
         let got_head = match s.streams.get(&block.id) {
@@ -949,9 +1130,11 @@ impl Driver {
         Ok(())
     }
 
-    fn settings(&mut self, mut frame: &[u8]) -> Result<(), String> {
+    fn settings(&mut self, mut frame: &[u8]) -> Result<(), Fault> {
         if !frame.len().is_multiple_of(6) {
-            return Err("a SETTINGS frame not a multiple of 6 bytes (FRAME_SIZE_ERROR)".into());
+            return Err(Fault::frame_size(
+                "a SETTINGS frame not a multiple of 6 bytes",
+            ));
         }
         let mut s = self.shared.lock();
         while frame.has_remaining() {
@@ -959,7 +1142,7 @@ impl Driver {
             match key {
                 0x1 => s.encoder.set_max(value as usize),
                 0x3 => {
-                    let (old, new) = (s.max_streams as usize, value as usize);
+                    let (old, new) = (permits(s.max_streams), permits(value));
                     s.max_streams = value;
                     let slots = &self.shared.slots;
                     if new > old {
@@ -975,9 +1158,8 @@ impl Driver {
                 }
                 0x4 => {
                     if value > LAST_STREAM_ID {
-                        return Err(
-                            "SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1 (FLOW_CONTROL_ERROR)".into(),
-                        );
+                        let why = "SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1";
+                        return Err(Fault::coded(FLOW_CONTROL_ERROR, "FLOW_CONTROL_ERROR", why));
                     }
                     let delta = i64::from(value) - s.initial_window;
                     s.initial_window = i64::from(value);
@@ -987,7 +1169,7 @@ impl Driver {
                 }
                 0x5 => {
                     if !(16_384..=16_777_215).contains(&value) {
-                        return Err("SETTINGS_MAX_FRAME_SIZE out of range (PROTOCOL_ERROR)".into());
+                        return Err(Fault::protocol("SETTINGS_MAX_FRAME_SIZE out of range"));
                     }
                     s.max_frame = value as usize;
                 }
@@ -1002,17 +1184,16 @@ impl Driver {
 }
 
 /// A frame's payload without its padding (6.1, 6.2).
-fn unpad(flags: u8, mut frame: BytesMut) -> Result<BytesMut, String> {
+fn unpad(flags: u8, mut frame: BytesMut) -> Result<BytesMut, Fault> {
     if flags & PADDED == 0 {
         return Ok(frame);
     }
-    let pad = usize::from(
-        *frame
-            .first()
-            .ok_or("an empty padded frame (PROTOCOL_ERROR)")?,
-    );
+    let Some(&pad) = frame.first() else {
+        return Err(Fault::frame_size("an empty padded frame"));
+    };
+    let pad = usize::from(pad);
     if pad >= frame.len() {
-        return Err("padding as long as its frame (PROTOCOL_ERROR)".into());
+        return Err(Fault::protocol("padding as long as its frame"));
     }
     frame.advance(1);
     frame.truncate(frame.len() - pad);
@@ -1386,6 +1567,173 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    /// GOAWAY while a call waits for a stream slot: the call fails at once rather than
+    /// waiting for the open stream to end.
+    #[tokio::test]
+    async fn goaway_fails_the_calls_waiting_for_a_stream_slot() {
+        let handle = connect(|io| {
+            tokio::spawn(async move {
+                let mut io = io;
+                let mut preface = [0u8; 24];
+                io.read_exact(&mut preface).await.unwrap();
+                // One stream at a time (SETTINGS_MAX_CONCURRENT_STREAMS = 1).
+                io.write_all(&frame(SETTINGS, 0, 0, &[0, 3, 0, 0, 0, 1]))
+                    .await
+                    .unwrap();
+                let first = next_request(&mut io).await;
+                let mut goaway = first.to_be_bytes().to_vec();
+                goaway.extend(0u32.to_be_bytes());
+                io.write_all(&frame(GOAWAY, 0, 0, &goaway)).await.unwrap();
+                // The first call is never answered; the connection stays open.
+                let mut rest = Vec::new();
+                let _ = io.read_to_end(&mut rest).await;
+            });
+        })
+        .await;
+        let _first = handle
+            .open(request(b"/a", Bytes::from_static(b"x")))
+            .await
+            .unwrap();
+        let waiting = handle.open(request(b"/b", Bytes::from_static(b"x"))).await;
+        assert!(waiting.err().unwrap().contains("GOAWAY"));
+        // And the keeper would have been told to open another connection.
+        crate::clock::Clock::Tokio
+            .timeout(std::time::Duration::from_secs(5), handle.going_away())
+            .await
+            .unwrap();
+    }
+
+    /// A request with no body ends with its HEADERS frame.
+    #[tokio::test]
+    async fn a_request_without_a_body_ends_with_its_headers() {
+        let handle = connect(|io| {
+            h2_server(
+                io,
+                h2::server::Builder::new(),
+                |req, mut respond| async move {
+                    assert!(req.body().is_end_stream());
+                    respond.send_response(ok_response(), true).unwrap();
+                },
+            );
+        })
+        .await;
+        let stream = handle.open(request(b"/x", Bytes::new())).await.unwrap();
+        assert_eq!(events(stream).await.0.unwrap().status, Some(200));
+    }
+
+    /// A header block that never ends (the CONTINUATION flood) ends the connection with a
+    /// GOAWAY(PROTOCOL_ERROR) once it passes its limit.
+    #[tokio::test]
+    async fn an_endless_header_block_ends_the_connection() {
+        let (goaway_tx, goaway_rx) = tokio::sync::oneshot::channel();
+        let handle = connect(|io| {
+            raw_server(io, |mut io| async move {
+                let id = next_request(&mut io).await;
+                io.write_all(&frame(HEADERS, 0, id, STATUS_200))
+                    .await
+                    .unwrap();
+                let filler = vec![0u8; MAX_FRAME];
+                for _ in 0..=MAX_HEADER_BLOCK / MAX_FRAME {
+                    if io
+                        .write_all(&frame(CONTINUATION, 0, id, &filler))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                loop {
+                    let (kind, _, _, payload) = read_frame(&mut io).await;
+                    if kind == GOAWAY {
+                        goaway_tx.send(payload[4..8].to_vec()).unwrap();
+                        return;
+                    }
+                }
+            });
+        })
+        .await;
+        let stream = handle.open(request(b"/x", Bytes::from_static(b"x"))).await;
+        let (_, _, end) = events(stream.unwrap()).await;
+        assert!(
+            matches!(end, Event::Broken(ref why) if why.contains("header block")),
+            "{end:?}"
+        );
+        assert_eq!(goaway_rx.await.unwrap(), PROTOCOL_ERROR.to_be_bytes());
+    }
+
+    /// A stream's receive window is given back as its attempt takes the data; a server that
+    /// sends past the window gets the stream reset with FLOW_CONTROL_ERROR.
+    #[tokio::test]
+    async fn a_streams_window_is_given_back_as_its_data_is_taken() {
+        let (update_tx, update_rx) = tokio::sync::oneshot::channel();
+        let (reset_tx, reset_rx) = tokio::sync::oneshot::channel();
+        let (more_tx, more_rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = connect(|io| {
+            raw_server(io, |mut io| async move {
+                let id = next_request(&mut io).await;
+                let chunk = vec![1u8; MAX_FRAME];
+                let mut out = frame(HEADERS, END_HEADERS, id, STATUS_200);
+                for _ in 0..64 {
+                    out.extend(frame(DATA, 0, id, &chunk));
+                }
+                io.write_all(&out).await.unwrap();
+                loop {
+                    let (kind, _, on, payload) = read_frame(&mut io).await;
+                    if kind == WINDOW_UPDATE && on == id {
+                        update_tx.send(payload).unwrap();
+                        break;
+                    }
+                }
+                more_rx.await.unwrap();
+                // Past the 2 MiB window, with nothing taken by the attempt.
+                for _ in 0..=STREAM_WINDOW as usize / MAX_FRAME {
+                    io.write_all(&frame(DATA, 0, id, &chunk)).await.unwrap();
+                }
+                loop {
+                    let (kind, _, on, payload) = read_frame(&mut io).await;
+                    if kind == RST_STREAM && on == id {
+                        reset_tx.send(payload).unwrap();
+                        return;
+                    }
+                }
+            });
+        })
+        .await;
+        let mut stream = handle
+            .open(request(b"/x", Bytes::from_static(b"x")))
+            .await
+            .unwrap();
+        let mut taken = 0;
+        while taken < 64 * MAX_FRAME {
+            match stream.next().await {
+                Event::Head(_) => {}
+                Event::Data(d) => taken += d.len(),
+                other => panic!("{other:?}"),
+            }
+        }
+        let increment = u32::from_be_bytes(update_rx.await.unwrap()[..4].try_into().unwrap());
+        assert_eq!(increment as usize, 64 * MAX_FRAME);
+        more_tx.send(()).unwrap();
+        assert_eq!(reset_rx.await.unwrap(), FLOW_CONTROL_ERROR.to_be_bytes());
+    }
+
+    /// RFC 7541 4.2: a table size lowered and raised again between two blocks is signalled
+    /// as the smallest, then the last.
+    #[test]
+    fn a_table_size_lowered_and_raised_is_signalled_smallest_first() {
+        let mut encoder = Encoder::new();
+        let mut block = Vec::new();
+        encoder.block(&mut block, &request(b"/x", Bytes::new()));
+        assert!(!encoder.entries.is_empty());
+        encoder.set_max(0);
+        encoder.set_max(8192);
+        assert!(encoder.entries.is_empty(), "evicted at size 0");
+        let mut next = Vec::new();
+        encoder.block(&mut next, &request(b"/x", Bytes::new()));
+        // 0, then 4096 (this encoder's most) in a 5-bit prefix: 31 + 4065.
+        assert_eq!(next[..4], [0x20, 0x3f, 0xe1, 0x1f]);
     }
 
     /// HPACK integers across their prefix (RFC 7541 C.1), and the constant fields indexed
