@@ -14,7 +14,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::server::{self, Shared};
+use crate::backend::server::{ServeThreads, Shared};
+use crate::clock::Clock;
 use crate::profile::{self, Overrides, ProfileError};
 use crate::progress::Progress;
 use crate::runner::{self, ClockMode, RunError, RunOptions};
@@ -161,10 +162,9 @@ pub struct ServeArgs {
     /// Print one line per attempt: request id, attempt, grpc-previous-rpc-attempts, status.
     #[arg(long)]
     pub log_attempts: bool,
-    /// Threads that answer calls (default: one per core; not the backend model's
-    /// `workers`). Fewer leave cores to a generator on the same machine, and cost less per
-    /// call: one thread answered one connection at 40,000 calls/s for 23% less CPU than two
-    /// (docs/PERFORMANCE.md).
+    /// Threads that answer calls, each taking whole connections in turn (default: one per
+    /// core; not the backend model's `workers`). Fewer leave cores to a generator on the
+    /// same machine (docs/PERFORMANCE.md).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
 }
@@ -343,16 +343,6 @@ fn build_runtime(clock: ClockMode) -> Result<tokio::runtime::Runtime, CliError> 
     built.map_err(|e| CliError::Other(format!("cannot start the async runtime: {e}")))
 }
 
-/// `serve`'s runtime: `threads` threads answer calls, by default one per core.
-fn serve_runtime(threads: Option<u16>) -> Result<tokio::runtime::Runtime, CliError> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = threads {
-        builder.worker_threads(usize::from(n));
-    }
-    let built = builder.enable_all().build();
-    built.map_err(|e| CliError::Other(format!("cannot start the async runtime: {e}")))
-}
-
 /// Cancels `stop` on the first Ctrl-C or SIGTERM; a second one exits at once.
 async fn stop_on_signal(stop: CancellationToken) {
     if wait_for_signal().await.is_err() {
@@ -401,7 +391,12 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
 
 fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     let plan = Arc::new(profile::load(&args.profile, &Overrides::default())?);
-    let runtime = serve_runtime(args.threads)?;
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
+    // This thread accepts connections; the server threads answer them.
+    let runtime = build_runtime(ClockMode::Real)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
@@ -410,14 +405,36 @@ fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             .local_addr()
             .map_err(|e| CliError::Other(e.to_string()))?;
         let shared = Shared::new(plan).log_attempts(args.log_attempts);
+        let stop = CancellationToken::new();
+        let mut workers = ServeThreads::start(&shared, threads, &stop).map_err(CliError::Other)?;
         eprintln!(
             "resilbench serve: backend of {} listening on {addr} (Ctrl-C to stop)",
             args.profile.display()
         );
-        let served = server::serve(listener, shared.clone(), async {
-            let _ = wait_for_signal().await;
-        })
-        .await;
+        let signal = wait_for_signal();
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                _ = &mut signal => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        if let Err(e) = workers.hand(stream) {
+                            eprintln!("resilbench serve: a connection could not be served: {e}");
+                        }
+                    }
+                    // Out of file descriptors, or a connection reset before it was taken:
+                    // say so and go on, as servers do.
+                    Err(e) => {
+                        eprintln!("resilbench serve: accept: {e}");
+                        Clock::Tokio.sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+        stop.cancel();
+        let served = tokio::task::spawn_blocking(move || workers.join())
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
         let stats = shared.stats();
         eprintln!(
             "resilbench serve: stopped. received {}  executed {}  rejected {}  wasted {}  duplicate side effects {}  queue high water {}",
@@ -428,7 +445,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             stats.duplicate_side_effects,
             stats.queue_high_water
         );
-        served.map_err(|e| CliError::Other(format!("server error: {e}")))
+        served.map_err(CliError::Other)
     })?;
     Ok(ExitCode::SUCCESS)
 }

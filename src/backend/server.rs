@@ -488,6 +488,85 @@ pub async fn serve(
         .await
 }
 
+/// `resilbench serve`'s threads: each runs a current-thread runtime and answers the
+/// connections handed to it, whole, in turn. A connection's reads, its calls and its writes
+/// then stay on one thread: on a multi-thread runtime a connection's task and its calls'
+/// tasks are spread over the threads, which wake each other for every call
+/// (docs/PERFORMANCE.md, "serve's threads").
+pub struct ServeThreads {
+    hand: Vec<tokio::sync::mpsc::UnboundedSender<std::net::TcpStream>>,
+    threads: Vec<std::thread::JoinHandle<Result<(), String>>>,
+    next: usize,
+}
+
+impl ServeThreads {
+    /// `count` threads (at least one) serving `shared` until `stop` is cancelled.
+    pub fn start(
+        shared: &Shared,
+        count: usize,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Result<Self, String> {
+        let mut hand = Vec::new();
+        let mut threads = Vec::new();
+        for i in 0..count.max(1) {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<std::net::TcpStream>();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start a server thread's runtime: {e}"))?;
+            let (shared, stop) = (shared.clone(), stop.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("resilbench-serve-{i}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        use tokio_stream::StreamExt;
+                        let incoming = tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
+                            .map(tokio::net::TcpStream::from_std);
+                        router(shared)
+                            .serve_with_incoming_shutdown(incoming, stop.cancelled())
+                            .await
+                            .map_err(|e| format!("server error: {e}"))
+                    })
+                })
+                .map_err(|e| format!("cannot start a server thread: {e}"))?;
+            hand.push(tx);
+            threads.push(thread);
+        }
+        Ok(Self {
+            hand,
+            threads,
+            next: 0,
+        })
+    }
+
+    /// Hands an accepted connection to the next thread in turn, with `TCP_NODELAY` (see the
+    /// module doc).
+    pub fn hand(&mut self, stream: tokio::net::TcpStream) -> std::io::Result<()> {
+        stream.set_nodelay(true)?;
+        let stream = stream.into_std()?;
+        let i = self.next % self.hand.len();
+        self.next = self.next.wrapping_add(1);
+        // A thread that has ended has said why: `join` reports it.
+        let _ = self.hand[i].send(stream);
+        Ok(())
+    }
+
+    /// Waits for every thread to finish (after `stop`), with the first error any met.
+    pub fn join(self) -> Result<(), String> {
+        drop(self.hand);
+        let mut first = Ok(());
+        for thread in self.threads {
+            let ended = thread
+                .join()
+                .unwrap_or_else(|_| Err("a server thread panicked".into()));
+            if first.is_ok() {
+                first = ended;
+            }
+        }
+        first
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,5 +583,45 @@ mod tests {
         for bad in ["", "m", "123456789m", "10x", "-1S", "1.5S", "1é", "é"] {
             assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
         }
+    }
+
+    /// `serve`'s threads answer the connections handed to them, each on its own runtime, and
+    /// all end when told to stop.
+    #[test]
+    fn serve_threads_answer_the_connections_handed_to_them_and_stop() {
+        let text = "[load]\nrate = 1\n[[strategies]]\nname = \"s\"\n";
+        let plan = crate::profile::parse(text, "t.toml", "t", &Default::default()).unwrap();
+        let shared = Shared::new(Arc::new(plan));
+        let stop = tokio_util::sync::CancellationToken::new();
+        let mut threads = ServeThreads::start(&shared, 2, &stop).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = format!("http://{}", listener.local_addr().unwrap());
+            for i in 0..3 {
+                let (connected, accepted) = tokio::join!(
+                    pb::backend_client::BackendClient::connect(addr.clone()),
+                    listener.accept()
+                );
+                threads.hand(accepted.unwrap().0).unwrap();
+                let reply = connected
+                    .unwrap()
+                    .call(pb::CallRequest {
+                        request_id: format!("r{i}"),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(reply.into_inner().request_id, format!("r{i}"));
+            }
+        });
+        assert_eq!(shared.stats().received, 3);
+        // The clients' connections close with their runtime; the threads then stop.
+        drop(rt);
+        stop.cancel();
+        threads.join().unwrap();
     }
 }
