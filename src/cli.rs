@@ -14,7 +14,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::server::{ServeThreads, Shared};
+use crate::backend::serve_threads::ServeThreads;
+use crate::backend::server::Shared;
 use crate::clock::Clock;
 use crate::profile::{self, Overrides, ProfileError};
 use crate::progress::Progress;
@@ -162,9 +163,10 @@ pub struct ServeArgs {
     /// Print one line per attempt: request id, attempt, grpc-previous-rpc-attempts, status.
     #[arg(long)]
     pub log_attempts: bool,
-    /// Threads that answer calls, each taking whole connections in turn (default: one per
-    /// core; not the backend model's `workers`). Fewer leave cores to a generator on the
-    /// same machine (docs/PERFORMANCE.md).
+    /// Threads that answer calls (default: one per core; not the backend model's
+    /// `workers`). Each connection is answered by one thread, given out in turn, so a client
+    /// with fewer connections leaves threads idle; one more thread accepts connections. Fewer
+    /// leave cores to a generator on the same machine (docs/PERFORMANCE.md).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
 }
@@ -397,7 +399,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     );
     // This thread accepts connections; the server threads answer them.
     let runtime = build_runtime(ClockMode::Real)?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .map_err(|e| CliError::Other(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -406,7 +408,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             .map_err(|e| CliError::Other(e.to_string()))?;
         let shared = Shared::new(plan).log_attempts(args.log_attempts);
         let stop = CancellationToken::new();
-        let mut workers = ServeThreads::start(&shared, threads, &stop).map_err(CliError::Other)?;
+        let mut servers = ServeThreads::start(&shared, threads, &stop).map_err(CliError::Other)?;
         eprintln!(
             "resilbench serve: backend of {} listening on {addr} (Ctrl-C to stop)",
             args.profile.display()
@@ -418,8 +420,10 @@ fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
                 _ = &mut signal => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
-                        if let Err(e) = workers.hand(stream) {
-                            eprintln!("resilbench serve: a connection could not be served: {e}");
+                        if let Err(e) = servers.hand(stream) {
+                            // A server thread has ended: `join` below says why.
+                            eprintln!("resilbench serve: {e}");
+                            break;
                         }
                     }
                     // Out of file descriptors, or a connection reset before it was taken:
@@ -431,10 +435,19 @@ fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
                 },
             }
         }
+        // New connections are refused at once while the open ones drain (a client then
+        // fails fast or goes elsewhere, rather than waiting on a socket nobody reads).
+        drop(listener);
         stop.cancel();
-        let served = tokio::task::spawn_blocking(move || workers.join())
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+        let joined = tokio::task::spawn_blocking(move || servers.join());
+        let served = tokio::select! {
+            joined = joined => joined.unwrap_or_else(|e| Err(e.to_string())),
+            // A client that holds a call open keeps the drain going: a second signal ends it.
+            _ = wait_for_signal() => {
+                eprintln!("resilbench serve: stopped at a second signal, calls still open");
+                return Ok(ExitCode::from(EXIT_INTERRUPTED));
+            }
+        };
         let stats = shared.stats();
         eprintln!(
             "resilbench serve: stopped. received {}  executed {}  rejected {}  wasted {}  duplicate side effects {}  queue high water {}",
@@ -445,7 +458,10 @@ fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             stats.duplicate_side_effects,
             stats.queue_high_water
         );
-        served.map_err(CliError::Other)
-    })?;
-    Ok(ExitCode::SUCCESS)
+        served.map_err(CliError::Other)?;
+        Ok(ExitCode::SUCCESS)
+    });
+    // Without waiting for a drain a second signal cut short.
+    runtime.shutdown_background();
+    served
 }

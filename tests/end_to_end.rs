@@ -945,3 +945,54 @@ fn serve_refuses_a_thread_count_out_of_range() {
         assert!(stderr(&out).contains("--threads"), "{}", stderr(&out));
     }
 }
+
+/// `serve` stops on SIGTERM while a client still holds its connection open: it stops
+/// accepting, tells the client to go away (GOAWAY), drains, prints its figures and exits 0.
+#[test]
+fn serve_stops_on_sigterm_while_a_client_stays_connected() {
+    let dir = tempfile::tempdir().unwrap();
+    write_profile(dir.path());
+    let (mut server, addr, lines) = serve_with(dir.path(), "p.toml", &[]);
+    // A runtime with a thread of its own keeps the client's connection answering while this
+    // thread waits for the server.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt.block_on(async {
+        let mut client =
+            resilbench::pb::backend_client::BackendClient::connect(format!("http://{addr}"))
+                .await
+                .unwrap();
+        let request = resilbench::pb::CallRequest {
+            request_id: "1".into(),
+            ..Default::default()
+        };
+        client.call(request).await.unwrap();
+        client
+    });
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", server.id())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exited = None;
+    for _ in 0..200 {
+        exited = server.try_wait().unwrap();
+        if exited.is_some() {
+            break;
+        }
+        // Another process on the wall clock; no runtime to wait on here.
+        #[allow(clippy::disallowed_methods)]
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let exited = exited.expect("serve exits within 10 s of SIGTERM");
+    assert!(exited.success(), "{exited:?}");
+    let said: Vec<String> = lines.try_iter().collect();
+    assert!(
+        said.iter().any(|l| l.contains("stopped. received 1 ")),
+        "{said:?}"
+    );
+    drop(client);
+}

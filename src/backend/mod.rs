@@ -24,6 +24,7 @@ pub mod model;
 mod mutation;
 pub mod phases;
 pub mod quota;
+pub mod serve_threads;
 pub mod server;
 mod stream;
 pub mod timeline;

@@ -1,4 +1,5 @@
-//! The gRPC client: attempts as gRPC calls over HTTP/2, written straight onto h2 streams.
+//! The gRPC client: attempts as gRPC calls, written straight onto the HTTP/2 streams of
+//! [`super::wire`].
 //!
 //! Each attempt carries what a gRPC client library would send: `grpc-timeout` (the time left
 //! until the attempt's deadline, written as grpc-go writes it) and, on retries and hedges,
