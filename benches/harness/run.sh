@@ -61,6 +61,10 @@ start_server() { # layout -> sets $server and $addr
     [ -n "$addr" ] || { echo "serve did not start" >&2; exit 2; }
 }
 stop_server() { kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; server=""; }
+hz=$(getconf CLK_TCK)
+server_ticks() { # the server's CPU time so far, in clock ticks (utime + stime)
+    awk '{print $14 + $15}' "/proc/$server/stat"
+}
 client_pin() { # layout -> the command prefix that places a generator
     [ "$1" = pinned ] && echo "taskset -c $client_cpus" || true
 }
@@ -122,13 +126,16 @@ n=$([ -n "$quick" ] && echo 20000 || echo 300000)
 for layout in $layouts; do
     echo "== layout: $layout ($cores cores)"
     start_server "$layout"
-    best=0; best_set=""
+    best=0; best_set=""; best_server=null
     for setting in "1 100" "2 100" "4 100" "4 256" "8 64"; do
         set -- $setting
+        # The server's CPU per request over h2load's run, as for resilbench's runs below.
+        cpu0=$(server_ticks)
         line=$(h2 "$layout" -c "$1" -m "$2" -n "$n" | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p')
-        echo "h2load -c $1 -m $2: ${line:-?} req/s"
-        echo "{\"layout\": \"$layout\", \"c\": $1, \"m\": $2, \"rps\": ${line:-0}}" >>"$out/h2load.jsonl"
-        if [ -n "$line" ] && awk "BEGIN{exit !($line > $best)}"; then best=$line; best_set="$setting"; fi
+        per=$(awk -v a="$cpu0" -v b="$(server_ticks)" -v hz="$hz" -v n="$n" 'BEGIN{printf "%.1f", (b - a) / hz * 1e6 / n}')
+        echo "h2load -c $1 -m $2: ${line:-?} req/s, server ${per} us/request"
+        echo "{\"layout\": \"$layout\", \"c\": $1, \"m\": $2, \"rps\": ${line:-0}, \"server_us_per_call\": $per}" >>"$out/h2load.jsonl"
+        if [ -n "$line" ] && awk "BEGIN{exit !($line > $best)}"; then best=$line; best_set="$setting"; best_server=$per; fi
     done
     found=0
     for rate in $rates; do
@@ -141,7 +148,7 @@ for layout in $layouts; do
         done
         [ "$verdict" = yes ] && found=$rate || break
     done
-    echo "{\"layout\": \"$layout\", \"h2load_max_rps\": $best, \"h2load_best_setting\": \"$best_set\", \"sustainable_rate\": $found}" >>"$out/layouts.jsonl"
+    echo "{\"layout\": \"$layout\", \"h2load_max_rps\": $best, \"h2load_best_setting\": \"$best_set\", \"h2load_server_us_per_call\": $best_server, \"sustainable_rate\": $found}" >>"$out/layouts.jsonl"
     stop_server
 done
 start_server shared # for the latency runs
@@ -217,6 +224,7 @@ for l in jsonl("layouts.jsonl"):
     at = [r for r in jsonl("rates.jsonl") if r["layout"] == k and r["rate"] == l["sustainable_rate"] and r["sustainable"] == "yes"]
     table[f"{k}_h2load_max_rps"] = l["h2load_max_rps"]
     table[f"{k}_h2load_best_setting"] = l["h2load_best_setting"]
+    table[f"{k}_h2load_server_us_per_call"] = l.get("h2load_server_us_per_call")
     table[f"{k}_resilbench_sustainable_rate"] = l["sustainable_rate"]
     table[f"{k}_sustainable_over_h2load"] = round(l["sustainable_rate"] / l["h2load_max_rps"], 3) if l["h2load_max_rps"] else None
     if at:
