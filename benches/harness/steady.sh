@@ -7,7 +7,8 @@
 # Runs `resilbench run benches/harness/fast.toml --target ADDR --rate RATE --duration 6s` and
 # reads both processes' CPU time (/proc/PID/stat utime + stime) and the client's context
 # switches (all its threads) at 2 s and at 5 s, so that only the steady middle 3 s count
-# (start-up and the report are left out); then the run's generator figures. The release
+# (start-up and the report are left out); then the run's generator figures. STEADY_PROFILE
+# names another profile to run (a copy of fast.toml with other load settings). The release
 # binary must be built (`cargo build --release`). Nothing is asserted.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,7 +18,7 @@ out=${STEADY_OUT:-target/steady/rate-$rate}
 mkdir -p "$(dirname "$out")"
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'; }
-target/release/resilbench run benches/harness/fast.toml --target "$addr" --rate "$rate" \
+target/release/resilbench run "${STEADY_PROFILE:-benches/harness/fast.toml}" --target "$addr" --rate "$rate" \
     --duration 6s --out "$out" --quiet "$@" >/dev/null 2>&1 &
 cpid=$!
 sleep 2

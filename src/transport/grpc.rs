@@ -122,18 +122,25 @@ impl Paths {
 /// Sends attempts as gRPC calls over HTTP/2 connections to one replica.
 #[derive(Clone)]
 pub struct GrpcTransport {
-    connections: Connections,
-    paths: Arc<Paths>,
-    payload: Bytes,
+    /// What every attempt to this replica shares, behind one reference an attempt's future
+    /// takes with it.
+    target: Arc<Target>,
     clock: Clock,
-    replica: Option<Arc<str>>,
+}
+
+/// The replica's connections, addresses, payload and name.
+struct Target {
+    connections: Connections,
+    paths: Paths,
+    payload: Bytes,
+    replica: Option<Box<str>>,
 }
 
 impl std::fmt::Debug for GrpcTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GrpcTransport")
-            .field("paths", &self.paths)
-            .field("replica", &self.replica)
+            .field("paths", &self.target.paths)
+            .field("replica", &self.target.replica)
             .finish_non_exhaustive()
     }
 }
@@ -150,15 +157,20 @@ impl GrpcTransport {
         clock: Clock,
         replica: Option<usize>,
     ) -> Result<Self, String> {
-        Ok(Self {
+        let target = Target {
             connections,
-            paths: Arc::new(Paths::new(authority)?),
+            paths: Paths::new(authority)?,
             payload: Bytes::from(vec![0u8; payload_bytes as usize]),
-            clock,
             replica: replica.map(|r| r.to_string().into()),
+        };
+        Ok(Self {
+            target: Arc::new(target),
+            clock,
         })
     }
+}
 
+impl Target {
     /// The request message, framed.
     fn body(&self, call: &Call) -> Bytes {
         let request_id = call.id.to_string();
@@ -197,20 +209,20 @@ impl Service<Call> for GrpcTransport {
     }
 
     fn call(&mut self, call: Call) -> Self::Future {
-        let body = self.body(&call);
+        let body = self.target.body(&call);
         // The time left is taken now, when the attempt starts, as a gRPC library takes it.
         let timeout = call
             .sent_deadline
             .map(|d| grpc_timeout(d.saturating_duration_since(self.clock.now())));
-        let this = self.clone();
+        let (target, clock) = (Arc::clone(&self.target), self.clock.clone());
         Box::pin(async move {
-            let outcome = this.exchange(&call, timeout.as_deref(), body).await;
-            deadline_status(outcome, call.sent_deadline, &this.clock)
+            let outcome = target.exchange(&call, timeout.as_deref(), body).await;
+            deadline_status(outcome, call.sent_deadline, &clock)
         })
     }
 }
 
-impl GrpcTransport {
+impl Target {
     /// One attempt on the wire: open a stream with the headers a gRPC client library sends,
     /// send the message, read the answer.
     async fn exchange(&self, call: &Call, timeout: Option<&str>, body: Bytes) -> Outcome {

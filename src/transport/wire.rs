@@ -256,6 +256,14 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The connection has ended, because of `why`: every stream still going fails, and so do
+    /// streams waiting for a slot; the keeper is told.
+    fn end(&self, why: &str) {
+        self.lock().close(why);
+        self.slots.close();
+        self.going_away.notify_one();
+    }
+
     /// No stream is opened from now on, because of `why`: streams waiting for a slot fail
     /// and the connection's keeper is told.
     fn stop_opening(&self, s: &mut State, why: &str) {
@@ -295,6 +303,18 @@ impl State {
     fn window_update(&mut self, id: u32, increment: u32) {
         frame_head(&mut self.out, 4, WINDOW_UPDATE, 0, id);
         self.out.put_u32(increment);
+    }
+
+    /// Why no stream can be opened, if none can: the connection ended, or is going away.
+    fn refusal(&self) -> Option<&Arc<str>> {
+        self.closed.as_ref().or(self.going.as_ref())
+    }
+
+    /// Resets stream `id` with `code`: it ends so for its attempt, and RST_STREAM tells the
+    /// server.
+    fn reset(&mut self, id: u32, code: u32) {
+        self.end_stream(id, Event::Reset(code));
+        self.rst(id, code);
     }
 
     /// Ends stream `id` (if it is still going) with `tail`.
@@ -581,7 +601,7 @@ impl Handle {
             .await
             .map_err(|_| self.ended())?;
         let mut s = self.shared.lock();
-        if let Some(reason) = s.closed.as_ref().or(s.going.as_ref()) {
+        if let Some(reason) = s.refusal() {
             return Err(Arc::clone(reason));
         }
         let id = s.next_id;
@@ -661,10 +681,8 @@ impl Handle {
     }
 
     fn ended(&self) -> Arc<str> {
-        let s = self.shared.lock();
-        let why = s.closed.as_ref().or(s.going.as_ref());
-        why.cloned()
-            .unwrap_or_else(|| "the connection was closed".into())
+        let refusal = self.shared.lock().refusal().cloned();
+        refusal.unwrap_or_else(|| "the connection was closed".into())
     }
 
     /// Completes when no stream is opened on this connection any more (GOAWAY, stream ids
@@ -808,13 +826,11 @@ impl Future for Driver {
                 (Ok(r), Ok(w)) => r || w,
             };
             {
-                let mut s = this.shared.lock();
+                let s = this.shared.lock();
                 let drained = s.out.is_empty() && this.writing.is_empty() && !this.flush;
                 if s.going.is_some() && s.active == 0 && drained {
-                    s.close("the connection was closed (going away)");
                     drop(s);
-                    this.shared.slots.close();
-                    this.shared.going_away.notify_one();
+                    this.shared.end("the connection was closed (going away)");
                     return Poll::Ready(());
                 }
             }
@@ -827,9 +843,7 @@ impl Future for Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        self.shared.lock().close("the connection was closed");
-        self.shared.slots.close();
-        self.shared.going_away.notify_one();
+        self.shared.end("the connection was closed");
     }
 }
 
@@ -844,9 +858,7 @@ impl Driver {
             goaway.put_u32(code);
             let _ = Pin::new(&mut self.io).poll_write(cx, &goaway);
         }
-        self.shared.lock().close(&fault.why);
-        self.shared.slots.close();
-        self.shared.going_away.notify_one();
+        self.shared.end(&fault.why);
     }
 
     /// Reads what is there and handles every whole frame; `true` if anything was read.
@@ -1024,8 +1036,7 @@ impl Driver {
                 _ => None,
             };
             if let Some(code) = bad {
-                s.end_stream(id, Event::Reset(code));
-                s.rst(id, code);
+                s.reset(id, code);
             }
         }
         s.send_blocked();
@@ -1063,8 +1074,7 @@ impl Driver {
             }
             _ => return Ok(()),
         };
-        s.end_stream(id, Event::Reset(code));
-        s.rst(id, code);
+        s.reset(id, code);
         Ok(())
     }
 
@@ -1111,8 +1121,7 @@ impl Driver {
                 s.end_stream(block.id, Event::Trailers(fields));
             } else {
                 // A second header block must end the stream (8.1).
-                s.end_stream(block.id, Event::Reset(PROTOCOL_ERROR));
-                s.rst(block.id, PROTOCOL_ERROR);
+                s.reset(block.id, PROTOCOL_ERROR);
             }
             return Ok(());
         }
