@@ -1,23 +1,24 @@
 //! Virtual-time speed: simulated calls per wall second, for two transports on one plan.
 //!
 //! - `direct`: the backend called in process ([`DirectTransport`]), what `--clock virtual` uses.
-//! - `grpc-mem`: resilbench's gRPC client ([`GrpcTransport`]) and the backend's tonic server
-//!   ([`server::router`]) over one in-memory HTTP/2 connection (`tokio::io::duplex`), with the
-//!   backend on the same simulated clock as the driver.
+//! - `grpc-mem`: resilbench's gRPC client ([`GrpcTransport`]) and the backend's gRPC server
+//!   ([`server::serve_connections`]) over one in-memory HTTP/2 connection
+//!   (`tokio::io::duplex`), with the backend on the same simulated clock as the driver.
 //!
 //! Run with `cargo bench --bench virtual_time`. For each plan it prints one row per transport
 //! and checks that the runs agree (status counts, e2e p50 and p99, backend figures). A gRPC run
 //! that disagrees gets no figure: the bench prints what went wrong instead, with the first
 //! failure of each status as tonic reported it.
 //!
-//! Why the gRPC run misbehaves with the default 1 s deadline: tonic's server enforces the
-//! `grpc-timeout` header it receives with `tokio::time::sleep` (and so did tonic's client,
-//! which this bench used until the client moved onto h2 directly). On a
-//! simulated clock tokio's paused clock is only the idle detector (see `clock::sim`): it moves
-//! 1 ms each time simulated time jumps to its next deadline, so at 20,000 calls/s it runs about
-//! 40 times faster than simulated time, and a 1 s `grpc-timeout` fires after some 25 ms of
-//! simulated time. The second plan moves the deadline out of that timer's reach, so the
-//! transports can be compared on equal terms.
+//! Why two plans: while the backend was served by tonic's `Server`, the gRPC run misbehaved
+//! with the default 1 s deadline: tonic's server enforced the `grpc-timeout` header it received
+//! with `tokio::time::sleep` (and so did tonic's client, which this bench used until the client
+//! moved onto h2 directly). On a simulated clock tokio's paused clock is only the idle detector
+//! (see `clock::sim`): it moves 1 ms each time simulated time jumps to its next deadline, so at
+//! 20,000 calls/s it runs about 40 times faster than simulated time, and a 1 s `grpc-timeout`
+//! fired after some 25 ms of simulated time. The second plan moves the deadline out of that
+//! timer's reach. Since the server keeps deadlines only on the backend's clock, both plans
+//! agree (docs/PERFORMANCE.md).
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -184,7 +185,11 @@ async fn in_memory_server(plan: &Plan, clock: &Clock) -> (Shared, Pipe) {
     // One connection: the stream yields the server's half and ends; the server goes on serving
     // the connection it accepted (in a task of its own) after its accept loop returns.
     let incoming = tokio_stream::once(Ok::<_, std::io::Error>(server_io));
-    tokio::spawn(server::router(shared.clone()).serve_with_incoming(incoming));
+    tokio::spawn(server::serve_connections(
+        shared.clone(),
+        incoming,
+        std::future::pending(),
+    ));
     (shared, Arc::new(Mutex::new(Some(client_io))))
 }
 

@@ -31,7 +31,7 @@
 //! | strategies as tower layers, the event sink | [`strategy`] |
 //! | how an attempt reaches the backend | [`transport`] |
 //! | time: precise real-time waits, exact simulated time | [`clock`] |
-//! | the degradable backend and its tonic server | [`backend`] |
+//! | the degradable backend and its gRPC server | [`backend`] |
 //! | histograms, timeline, per-strategy figures | [`record`] |
 //! | the results file (schema v1), atomic writes | [`results`] |
 //! | one whole run: clock, backends, strategies in turn, output | [`runner`] |

@@ -6,7 +6,7 @@
 //!
 //! | clock | target | backend | transport |
 //! |---|---|---|---|
-//! | real | none | embedded tonic server on 127.0.0.1:0, one per strategy | gRPC over TCP |
+//! | real | none | embedded gRPC server on 127.0.0.1:0, one per strategy | gRPC over TCP |
 //! | real | `host:port` | `resilbench serve`, reset through its `Control` service | gRPC over TCP |
 //! | virtual | none | in process | the backend called directly |
 
@@ -139,7 +139,7 @@ enum Setup {
     Embedded {
         shared: Shared,
         stop: oneshot::Sender<()>,
-        server: JoinHandle<Result<(), tonic::transport::Error>>,
+        server: JoinHandle<()>,
     },
     /// A `resilbench serve` elsewhere, and whether it has the Control service.
     Remote(pb::control_client::ControlClient<Channel>, bool),

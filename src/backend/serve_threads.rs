@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::server::{Shared, router};
+use super::server::{Shared, serve_connections};
 
 /// The server threads, and the hand-off to each.
 pub struct ServeThreads {
@@ -53,10 +53,8 @@ impl ServeThreads {
                         // Registered with this thread's reactor as they arrive.
                         let incoming = tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
                             .map(tokio::net::TcpStream::from_std);
-                        router(shared)
-                            .serve_with_incoming_shutdown(incoming, stop.cancelled())
-                            .await
-                            .map_err(|e| format!("server error: {e}"))
+                        serve_connections(shared, incoming, stop.cancelled()).await;
+                        Ok(())
                     })
                 })
                 .map_err(|e| format!("cannot start a server thread: {e}"))?;

@@ -1,4 +1,5 @@
-//! The backend on the wire: a tonic server for the `Backend` and `Control` services.
+//! The backend on the wire: tonic's generated `Backend` and `Control` services ([`Services`]),
+//! served over hyper's HTTP/2 server ([`serve_connections`]).
 //!
 //! [`serve`] takes an already-bound listener and a shutdown future (as mini-redis does), so the
 //! embedded backend binds port 0 and tests stop it cleanly. Accepted connections get
@@ -14,10 +15,14 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use std::convert::Infallible;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt as _};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::metadata::{MetadataMap, MetadataValue};
-use tonic::transport::server::{Router, TcpIncoming};
 use tonic::{Code, Request, Response, Status};
 
 use super::{Answer, Backend, BackendStats, Incoming, ReplicaStats, StreamEvent};
@@ -464,33 +469,235 @@ pub fn from_pb(s: pb::BackendStats) -> BackendStats {
     }
 }
 
-/// The tonic router of the backend and its control service, ready to serve over any incoming
-/// stream of connections (`serve_with_incoming` and friends).
-pub fn router(shared: Shared) -> Router {
-    // No limit on concurrent streams, as grpc-go's server (its `MaxStreams` 0 means
-    // MaxUint32): the backend's own capacity model decides what is too much, not HTTP/2.
-    // (hyper's default of 200 queued calls beyond it inside the client.)
-    tonic::transport::Server::builder()
-        .max_concurrent_streams(Some(u32::MAX))
-        .add_service(pb::backend_server::BackendServer::new(shared.clone()))
-        .add_service(pb::control_server::ControlServer::new(shared))
+/// The backend's two gRPC services as one HTTP service, told apart by the path's service name.
+///
+/// Connections are served with hyper's HTTP/2 server directly rather than through tonic's
+/// `Server`, whose layers cost every call: its `grpc-timeout` layer starts a tokio timer for
+/// each request that carries one, and registering it woke the serving thread's reactor
+/// through its eventfd, a `write` system call per call (`perf record -e
+/// syscalls:sys_enter_write --call-graph dwarf` on `resilbench serve`), for a deadline the
+/// backend already keeps itself ([`Backend::handle`] ends an attempt at its deadline); then
+/// load shedding, a concurrency limit and error recovery that are all switched off here, and
+/// axum's path router. docs/PERFORMANCE.md has the figures.
+#[derive(Clone)]
+pub struct Services {
+    backend: pb::backend_server::BackendServer<Shared>,
+    control: pb::control_server::ControlServer<Shared>,
+}
+
+impl Services {
+    /// The services answering from `shared`.
+    pub fn new(shared: Shared) -> Self {
+        Self {
+            backend: pb::backend_server::BackendServer::new(shared.clone()),
+            control: pb::control_server::ControlServer::new(shared),
+        }
+    }
+}
+
+type ServiceFuture = tonic::codegen::BoxFuture<http::Response<tonic::body::Body>, Infallible>;
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Services {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = ServiceFuture;
+
+    fn call(&self, request: http::Request<hyper::body::Incoming>) -> ServiceFuture {
+        use tonic::server::NamedService;
+        use tower::Service;
+        let control = request
+            .uri()
+            .path()
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(pb::control_server::ControlServer::<Shared>::NAME))
+            .is_some_and(|rest| rest.starts_with('/'));
+        // Everything else goes to the backend's service, which answers UNIMPLEMENTED for a
+        // path it does not know, as tonic's router does.
+        if control {
+            self.control.clone().call(request)
+        } else {
+            self.backend.clone().call(request)
+        }
+    }
+}
+
+/// Serves [`Services`] from `shared` on every connection `incoming` yields (each in a task of
+/// its own) until `stop` completes, even after `incoming` has ended; then closes each
+/// connection gracefully (GOAWAY, the calls in flight finish) and returns when all have closed. A connection that `incoming` fails to
+/// give is skipped after a pause (out of file descriptors, say), as servers do.
+pub async fn serve_connections<IO>(
+    shared: Shared,
+    incoming: impl Stream<Item = std::io::Result<IO>>,
+    stop: impl Future<Output = ()>,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use tokio_stream::StreamExt;
+    let services = Services::new(shared);
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    // As tonic's server set it up: no limit on concurrent streams, as grpc-go's server (its
+    // `MaxStreams` 0 means MaxUint32): the backend's own capacity model decides what is too
+    // much, not HTTP/2; no limit on streams reset for the client's errors; hyper's defaults
+    // for the rest.
+    http2
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(u32::MAX)
+        .max_local_error_reset_streams(None);
+    let closing = CancellationToken::new();
+    let connections = TaskTracker::new();
+    tokio::pin!(incoming, stop);
+    let mut stopped = false;
+    loop {
+        let io = tokio::select! {
+            () = &mut stop => {
+                stopped = true;
+                break;
+            }
+            next = incoming.next() => match next {
+                None => break,
+                Some(Ok(io)) => io,
+                Some(Err(_)) => {
+                    Clock::Tokio.sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let connection = http2.serve_connection(TokioIo::new(io), services.clone());
+        let closing = closing.clone();
+        connections.spawn(async move {
+            tokio::pin!(connection);
+            tokio::select! {
+                // A connection that breaks or that the client closes just ends.
+                _ = connection.as_mut() => return,
+                () = closing.cancelled() => connection.as_mut().graceful_shutdown(),
+            }
+            let _ = connection.await;
+        });
+    }
+    if !stopped {
+        // No more connections: the open ones are served until the stop.
+        stop.await;
+    }
+    closing.cancel();
+    connections.close();
+    connections.wait().await;
 }
 
 /// Serves the backend (and its control service) on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: TcpListener,
-    shared: Shared,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), tonic::transport::Error> {
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    router(shared)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
+pub async fn serve(listener: TcpListener, shared: Shared, shutdown: impl Future<Output = ()>) {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener)
+        .map(|accepted| accepted.and_then(|stream| stream.set_nodelay(true).map(|()| stream)));
+    serve_connections(shared, incoming, shutdown).await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each service answers on its own paths, any other path is UNIMPLEMENTED (as tonic's
+    /// router answered), and a stopped server closes its open connections and returns.
+    #[tokio::test]
+    async fn each_service_answers_on_its_paths_and_a_stopped_server_returns() {
+        let text = "[load]\nrate = 1\n[[strategies]]\nname = \"s\"\n";
+        let plan = crate::profile::parse(text, "t.toml", "t", &Default::default()).unwrap();
+        let shared = Shared::new(Arc::new(plan));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, shared, async {
+            let _ = stopped.await;
+        }));
+        let channel = crate::transport::grpc::endpoint(&addr)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let reply = pb::backend_client::BackendClient::new(channel.clone())
+            .call(pb::CallRequest {
+                request_id: "7".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(reply.into_inner().request_id, "7");
+        let stats = pb::control_client::ControlClient::new(channel.clone())
+            .stats(pb::StatsRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(stats.into_inner().received, 1);
+        for path in [
+            "/resilbench.v1.Nothing/Call",
+            "/resilbench.v1.Control2/Stats",
+            "/resilbench.v1.Backend/Nothing",
+            "/resilbench.v1.Control/Nothing",
+            "/",
+        ] {
+            let mut grpc = tonic::client::Grpc::new(channel.clone());
+            grpc.ready().await.unwrap();
+            let answer = grpc
+                .unary(
+                    Request::new(pb::CallRequest::default()),
+                    path.parse().unwrap(),
+                    tonic_prost::ProstCodec::<pb::CallRequest, pb::CallReply>::default(),
+                )
+                .await;
+            assert_eq!(answer.unwrap_err().code(), Code::Unimplemented, "{path}");
+        }
+        stop.send(()).unwrap();
+        Clock::Tokio
+            .timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server returned after its stop, the client's connection still open")
+            .unwrap();
+    }
+
+    /// A connection already open is served after the stream of connections has ended, until
+    /// the stop (an in-memory connection, as `benches/virtual_time.rs` serves).
+    #[tokio::test]
+    async fn open_connections_are_served_after_the_incoming_stream_ends() {
+        let text = "[load]\nrate = 1\n[[strategies]]\nname = \"s\"\n";
+        let plan = crate::profile::parse(text, "t.toml", "t", &Default::default()).unwrap();
+        let (client_io, server_io) = tokio::io::duplex(1 << 16);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_connections(
+            Shared::new(Arc::new(plan)),
+            tokio_stream::once(Ok(server_io)),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let pipe = Arc::new(std::sync::Mutex::new(Some(client_io)));
+        let channel = tonic::transport::Endpoint::from_static("http://in-memory")
+            .connect_with_connector(tower::service_fn(move |_: http::Uri| {
+                let io = pipe.lock().unwrap().take();
+                async move {
+                    io.map(hyper_util::rt::TokioIo::new)
+                        .ok_or_else(|| std::io::Error::other("one connection only"))
+                }
+            }))
+            .await
+            .unwrap();
+        let mut client = pb::backend_client::BackendClient::new(channel);
+        for id in ["1", "2"] {
+            // Yields between calls: the server's accept loop has seen the stream's end.
+            tokio::task::yield_now().await;
+            let reply = client
+                .call(pb::CallRequest {
+                    request_id: id.into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(reply.into_inner().request_id, id);
+        }
+        assert!(!server.is_finished());
+        stop.send(()).unwrap();
+        Clock::Tokio
+            .timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server returned after its stop")
+            .unwrap();
+    }
 
     #[test]
     fn grpc_timeout_values_parse_as_the_spec_writes_them() {

@@ -21,7 +21,8 @@
 //! opens the stream, writes the message and reads the answer, over the lean HTTP/2 client of
 //! [`super::wire`]; the strategy stack already enforces every deadline on the precise clock.
 //! The measured differences are in docs/PERFORMANCE.md. The server side (`resilbench serve`,
-//! the embedded backend) is tonic.
+//! the embedded backend) is tonic's generated services on hyper's HTTP/2 server
+//! (`backend::server`).
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
