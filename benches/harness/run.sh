@@ -8,7 +8,8 @@
 # For each CPU layout (below: "shared", then "pinned" with the server on a core of its own):
 # 1. starts `resilbench serve benches/harness/fast.toml` in its own process;
 # 2. runs h2load (Debian's nghttp2-client) against it, gRPC unary `Call` with a prebuilt
-#    gRPC-framed body, for its maximum throughput over a few connection/stream settings;
+#    gRPC-framed body and the headers resilbench's attempts carry, for its maximum throughput
+#    over a few connection/stream settings, with its own CPU and the server's per request;
 # 3. runs `resilbench run --target` against the same server at increasing open-loop rates and
 #    finds the highest sustainable one (achieved >= 99% of offered, lag p99 <= 1 ms, no drops),
 #    with each run's client and server CPU per call;
@@ -69,11 +70,22 @@ client_pin() { # layout -> the command prefix that places a generator
     [ "$1" = pinned ] && echo "taskset -c $client_cpus" || true
 }
 
-# 2. h2load, gRPC unary `Call` over a few connection/stream settings: its maximum.
-h2() { # layout h2load-arguments... -> h2load's report, one thread, gRPC unary `Call`
+# 2. h2load, gRPC unary `Call` over a few connection/stream settings: its maximum. Its
+# requests carry the headers resilbench's first attempts carry (the 1 s deadline as
+# `grpc-timeout`, as a gRPC client writes it, and `resilbench-attempt`), so that the server does
+# the same work for each request of either generator; without them h2load's maximum was 5-7%
+# higher (docs/PERFORMANCE.md).
+h2() { # layout h2load-arguments... -> h2load's report, then "h2load cpu SECONDS" (its user +
+    # system time), one thread, gRPC unary `Call`
     local layout=$1; shift
-    $(client_pin "$layout") h2load "$@" -t 1 -d "$out/call.bin" \
+    python3 -c '
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:])
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"h2load cpu {r.ru_utime + r.ru_stime:.3f}")
+' $(client_pin "$layout") h2load "$@" -t 1 -d "$out/call.bin" \
         -H 'content-type: application/grpc' -H 'te: trailers' \
+        -H 'grpc-timeout: 999999u' -H 'resilbench-attempt: 0' \
         "http://$addr/resilbench.v1.Backend/Call" 2>&1
 }
 
@@ -126,16 +138,19 @@ n=$([ -n "$quick" ] && echo 20000 || echo 300000)
 for layout in $layouts; do
     echo "== layout: $layout ($cores cores)"
     start_server "$layout"
-    best=0; best_set=""; best_server=null
+    best=0; best_set=""; best_server=null; best_own=null
     for setting in "1 100" "2 100" "4 100" "4 256" "8 64"; do
         set -- $setting
-        # The server's CPU per request over h2load's run, as for resilbench's runs below.
+        # The server's CPU per request over h2load's run, as for resilbench's runs below, and
+        # h2load's own.
         cpu0=$(server_ticks)
-        line=$(h2 "$layout" -c "$1" -m "$2" -n "$n" | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p')
+        report=$(h2 "$layout" -c "$1" -m "$2" -n "$n")
+        line=$(echo "$report" | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p')
         per=$(awk -v a="$cpu0" -v b="$(server_ticks)" -v hz="$hz" -v n="$n" 'BEGIN{printf "%.1f", (b - a) / hz * 1e6 / n}')
-        echo "h2load -c $1 -m $2: ${line:-?} req/s, server ${per} us/request"
-        echo "{\"layout\": \"$layout\", \"c\": $1, \"m\": $2, \"rps\": ${line:-0}, \"server_us_per_call\": $per}" >>"$out/h2load.jsonl"
-        if [ -n "$line" ] && awk "BEGIN{exit !($line > $best)}"; then best=$line; best_set="$setting"; best_server=$per; fi
+        own=$(echo "$report" | sed -n 's/^h2load cpu //p' | awk -v n="$n" '{printf "%.2f", $1 * 1e6 / n}')
+        echo "h2load -c $1 -m $2: ${line:-?} req/s, server ${per} us/request, h2load ${own:-?} us/request"
+        echo "{\"layout\": \"$layout\", \"c\": $1, \"m\": $2, \"rps\": ${line:-0}, \"server_us_per_call\": $per, \"h2load_us_per_call\": ${own:-null}}" >>"$out/h2load.jsonl"
+        if [ -n "$line" ] && awk "BEGIN{exit !($line > $best)}"; then best=$line; best_set="$setting"; best_server=$per; best_own=${own:-null}; fi
     done
     found=0
     for rate in $rates; do
@@ -148,7 +163,7 @@ for layout in $layouts; do
         done
         [ "$verdict" = yes ] && found=$rate || break
     done
-    echo "{\"layout\": \"$layout\", \"h2load_max_rps\": $best, \"h2load_best_setting\": \"$best_set\", \"h2load_server_us_per_call\": $best_server, \"sustainable_rate\": $found}" >>"$out/layouts.jsonl"
+    echo "{\"layout\": \"$layout\", \"h2load_max_rps\": $best, \"h2load_best_setting\": \"$best_set\", \"h2load_server_us_per_call\": $best_server, \"h2load_us_per_call\": $best_own, \"sustainable_rate\": $found}" >>"$out/layouts.jsonl"
     stop_server
 done
 start_server shared # for the latency runs
@@ -225,6 +240,7 @@ for l in jsonl("layouts.jsonl"):
     table[f"{k}_h2load_max_rps"] = l["h2load_max_rps"]
     table[f"{k}_h2load_best_setting"] = l["h2load_best_setting"]
     table[f"{k}_h2load_server_us_per_call"] = l.get("h2load_server_us_per_call")
+    table[f"{k}_h2load_own_us_per_call"] = l.get("h2load_us_per_call")
     table[f"{k}_resilbench_sustainable_rate"] = l["sustainable_rate"]
     table[f"{k}_sustainable_over_h2load"] = round(l["sustainable_rate"] / l["h2load_max_rps"], 3) if l["h2load_max_rps"] else None
     if at:
