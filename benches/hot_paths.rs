@@ -133,6 +133,7 @@ fn endless_load(arrival: Arrival) -> LoadPlan {
         payload_bytes: 0,
         target_may_be_down: false,
         connections: 1,
+        wake_quantum: resilbench::clock::REAL_WAKE_QUANTUM,
     }
 }
 

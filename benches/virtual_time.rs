@@ -133,7 +133,7 @@ where
         propagate_deadline: true,
         deadline_margin: Duration::ZERO,
         shard: None,
-        wake_quantum: clock.wake_quantum(),
+        wake_quantum: clock.wake_quantum(plan.load.wake_quantum),
     };
     let end = driver::drive(spec, stack, Arc::clone(&recorder), CancellationToken::new()).await;
     let state = recorder.finish().expect("finished once");

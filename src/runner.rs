@@ -465,7 +465,7 @@ pub async fn execute(
             propagate_deadline: strategy.propagate_deadline,
             deadline_margin: strategy.deadline_margin,
             shard: opts.shard,
-            wake_quantum: clock.wake_quantum(),
+            wake_quantum: clock.wake_quantum(plan.load.wake_quantum),
         };
         let end = driver::drive(spec, stack, Arc::clone(&recorder), stop.clone()).await;
         // Nothing that ends after this point is counted.

@@ -914,6 +914,30 @@ name = "plain"
     assert_eq!(r.profile["load"]["connections"], 4);
 }
 
+/// `load.wake_quantum`: on a real clock the driver wakes at most once per quantum, so calls
+/// due in between leave together, late (never early). With 5 ms between wake-ups and a call
+/// every millisecond, four calls in five leave at least a millisecond late by construction,
+/// whatever the machine: the median lag is at least that. (How close to its instant a call
+/// leaves with the default is a performance figure, measured in benches.)
+#[test]
+fn a_longer_wake_quantum_sends_calls_together_late() {
+    let r = run_real(
+        r#"
+[load]
+arrival = "constant"
+rate = 1000
+duration = "1s"
+wake_quantum = "5ms"
+[[strategies]]
+name = "plain"
+"#,
+    );
+    let s = &r.strategies[0];
+    assert_eq!(s.counts.succeeded, 1000);
+    assert!(s.generator.lag_ms.p50 >= 1.0, "{:?}", s.generator.lag_ms);
+    assert_eq!(r.profile["load"]["wake_quantum"], "5ms");
+}
+
 /// The binary's allocator commits its arenas on demand (`.cargo/config.toml`), so that memory
 /// it frees leaves the resident set (docs/PERFORMANCE.md, "Memory"). A build that misses the
 /// setting (a CFLAGS of its environment takes precedence) fails here rather than quietly

@@ -93,6 +93,15 @@ const CASES: &[Case] = &[
         says: &["load.warmup", "shorter than load.duration"],
     },
     Case {
+        what: "wake quantum beyond 10 ms",
+        edit: (
+            "deadline = \"1s\"",
+            "deadline = \"1s\"\nwake_quantum = \"20ms\"",
+        ),
+        line: 9,
+        says: &["load.wake_quantum", "from 0s to 10ms", "got 20ms"],
+    },
+    Case {
         what: "zero deadline",
         edit: ("deadline = \"1s\"", "deadline = \"0ms\""),
         line: 8,

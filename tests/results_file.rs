@@ -175,10 +175,13 @@ fn a_file_from_before_load_connections_reads_as_one_connection() {
     let results = run_virtual(&plan(PROFILE));
     let mut json: serde_json::Value = serde_json::from_str(&results.to_json()).unwrap();
     assert_eq!(json["profile"]["load"]["connections"], 1);
-    // As written before load.connections (and load.target_may_be_down) existed.
+    assert_eq!(json["profile"]["load"]["wake_quantum"], "100us");
+    // As written before load.connections (and load.target_may_be_down, load.wake_quantum)
+    // existed.
     let load = json["profile"]["load"].as_object_mut().unwrap();
     load.remove("connections");
     load.remove("target_may_be_down");
+    load.remove("wake_quantum");
     let dir = tempfile::tempdir().unwrap();
     let (old, new) = (dir.path().join("old.json"), dir.path().join("new.json"));
     std::fs::write(&old, serde_json::to_string(&json).unwrap()).unwrap();

@@ -48,7 +48,8 @@ pub enum Clock {
     Sim(sim::SimClock),
 }
 
-/// The open-loop driver's shortest time between wake-ups on real time ([`Clock::wake_quantum`]).
+/// The open-loop driver's shortest time between wake-ups on real time unless the profile sets
+/// `load.wake_quantum` ([`Clock::wake_quantum`]).
 pub const REAL_WAKE_QUANTUM: Duration = Duration::from_micros(100);
 
 /// The deadline passed before the future completed.
@@ -68,17 +69,18 @@ impl Clock {
     }
 
     /// The shortest time the open-loop driver leaves between two of its planned wake-ups on
-    /// this clock: calls falling due in between leave together at the second, up to this much
-    /// late (and counted late, as generator lag, never early). Zero, every call at its own
-    /// instant, on simulated time and tokio's timer; [`REAL_WAKE_QUANTUM`] on the precise
-    /// clocks, where each wake-up of the client's thread costs a context switch: at 10,000
-    /// calls/s and more, one wake-up per call cost the client more CPU than the calls
-    /// (docs/PERFORMANCE.md, "The driver's wake-ups").
-    pub fn wake_quantum(&self) -> Duration {
+    /// this clock, for a profile's `load.wake_quantum` of `configured`: calls falling due in
+    /// between leave together at the second, up to this much late (and counted late, as
+    /// generator lag, never early). Zero, every call at its own instant, on simulated time and
+    /// tokio's timer; `configured` ([`REAL_WAKE_QUANTUM`] by default) on the precise clocks,
+    /// where each wake-up of the client's thread costs a context switch: at 10,000 calls/s and
+    /// more, one wake-up per call cost the client more CPU than the calls (docs/PERFORMANCE.md,
+    /// "The driver's wake-ups").
+    pub fn wake_quantum(&self, configured: Duration) -> Duration {
         match self {
-            Clock::Precise => REAL_WAKE_QUANTUM,
+            Clock::Precise => configured,
             #[cfg(target_os = "linux")]
-            Clock::Reactor(_) => REAL_WAKE_QUANTUM,
+            Clock::Reactor(_) => configured,
             Clock::Tokio | Clock::Sim(_) => Duration::ZERO,
         }
     }

@@ -180,6 +180,7 @@ mod tests {
             payload_bytes: 0,
             target_may_be_down: false,
             connections: 1,
+            wake_quantum: crate::clock::REAL_WAKE_QUANTUM,
         }
     }
 

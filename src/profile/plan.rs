@@ -96,10 +96,21 @@ pub struct LoadPlan {
     /// (a server that serves each connection on one thread is then used on several).
     #[serde(default = "one_connection")]
     pub connections: u32,
+    /// On a real clock, the shortest time between two of the open-loop driver's planned
+    /// wake-ups: calls falling due in between leave together at the second, late by less than
+    /// this (and counted late, as generator lag). Each wake-up costs the client's thread a
+    /// context switch and the server a read and a write, so fewer cost both sides less CPU per
+    /// call. Simulated time sends every call at its own instant.
+    #[serde(with = "human", default = "default_wake_quantum")]
+    pub wake_quantum: Duration,
 }
 
 fn one_connection() -> u32 {
     1
+}
+
+fn default_wake_quantum() -> Duration {
+    crate::clock::REAL_WAKE_QUANTUM
 }
 
 /// From `at` on, calls arrive at `rate` per second.

@@ -65,6 +65,8 @@ pub struct LoadSpec {
     pub target_may_be_down: Option<bool>,
     /// HTTP/2 connections per replica (real clock); default 1.
     pub connections: Option<u32>,
+    /// Shortest time between the driver's wake-ups (real clock); default 100 µs.
+    pub wake_quantum: Option<HumanDuration>,
 }
 
 /// One `[[load.steps]]` entry.

@@ -33,6 +33,9 @@ pub const MIN_RATE: f64 = 0.001;
 /// Largest request payload: gRPC's default message limit is 4 MiB, framing included.
 pub const MAX_PAYLOAD: u32 = 4 * 1024 * 1024 - 1024;
 
+/// Longest `load.wake_quantum`: every call may leave up to this much late.
+pub const MAX_WAKE_QUANTUM: Duration = Duration::from_millis(10);
+
 /// Most HTTP/2 connections per replica (`load.connections`).
 pub const MAX_CONNECTIONS: u32 = 64;
 
@@ -112,6 +115,9 @@ pub fn resolve(
             payload_bytes: load.payload_bytes.unwrap_or(0),
             target_may_be_down: load.target_may_be_down.unwrap_or(false),
             connections: load.connections.unwrap_or(1),
+            wake_quantum: load
+                .wake_quantum
+                .map_or(crate::clock::REAL_WAKE_QUANTUM, |d| d.0),
         },
         backend: profile.backend,
         phases: profile.phases,
@@ -215,6 +221,16 @@ pub fn check(plan: &Plan) -> Result<(), Invalid> {
         return invalid(
             "load.connections",
             format!("from 1 to {MAX_CONNECTIONS}, got {}", load.connections),
+        );
+    }
+    if load.wake_quantum > MAX_WAKE_QUANTUM {
+        return invalid(
+            "load.wake_quantum",
+            format!(
+                "from 0s to {} (each call up to this much late), got {}",
+                super::duration::format(MAX_WAKE_QUANTUM),
+                super::duration::format(load.wake_quantum)
+            ),
         );
     }
     if load.payload_bytes > MAX_PAYLOAD {
