@@ -176,14 +176,14 @@ fn run_direct(plan: &Plan) -> Run {
     })
 }
 
-/// The backend's tonic server and the client's half of one in-memory connection to it, the
+/// The backend's gRPC server and the client's half of one in-memory connection to it, the
 /// backend waiting out service times on `clock`. The pipe cannot be reopened: once taken (or
 /// closed), later connection attempts fail and their calls fail UNAVAILABLE.
 async fn in_memory_server(plan: &Plan, clock: &Clock) -> (Shared, Pipe) {
     let shared = Shared::with_clock(Arc::new(plan.clone()), clock.clone());
     let (client_io, server_io) = tokio::io::duplex(1 << 20);
     // One connection: the stream yields the server's half and ends; the server goes on serving
-    // the connection it accepted (in a task of its own) after its accept loop returns.
+    // the connection it accepted (in a task of its own) until its stop, which never comes.
     let incoming = tokio_stream::once(Ok::<_, std::io::Error>(server_io));
     tokio::spawn(server::serve_connections(
         shared.clone(),
@@ -221,7 +221,7 @@ async fn tonic_channel(pipe: Pipe) -> Channel {
         .expect("the in-memory connection")
 }
 
-/// b. resilbench's gRPC client and the backend's tonic server over in-memory HTTP/2.
+/// b. resilbench's gRPC client and the backend's gRPC server over in-memory HTTP/2.
 fn run_grpc(plan: &Plan) -> Run {
     timed(|clock| async move {
         let (shared, pipe) = in_memory_server(plan, &clock).await;

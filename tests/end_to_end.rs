@@ -811,8 +811,8 @@ name = "plain"
 }
 
 /// Over the gRPC transport, a deadline sent earlier than the client's own (a deadline margin)
-/// expires in tonic's channel, which reports CANCELLED ("Timeout expired"); a gRPC client
-/// reports DEADLINE_EXCEEDED, and so does resilbench.
+/// ends the attempt at the backend with DEADLINE_EXCEEDED (its work goes on: `on_cancel`
+/// defaults to "continue"), before the client's own deadline; never CANCELLED.
 #[test]
 fn an_expired_sent_deadline_is_deadline_exceeded_not_cancelled() {
     let r = run_real(
@@ -841,6 +841,9 @@ deadline_margin = "100ms"
         "{:?}",
         s.attempts.status
     );
+    // Answered at the deadline sent (200 ms), not the client's own (300 ms).
+    let e2e = s.latency_ms.e2e.as_ref().expect("completed calls");
+    assert!(e2e.max < 290.0, "{e2e:?}");
 }
 
 /// A disk that fills while the results are written (simulated with a file-size limit, which

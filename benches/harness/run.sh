@@ -156,7 +156,9 @@ for layout in $layouts; do
     holds() { # rate -> success if it is sustainable at the first or the second try
         local try line
         for try in 1 2; do
-            line=$(run_at "$layout" "$1" "$out/$layout-rate-$1-$try")
+            # (`set -e` does not reach into a function called as a condition: say it here.)
+            line=$(run_at "$layout" "$1" "$out/$layout-rate-$1-$try") ||
+                { echo "the run at $1/s could not be measured" >&2; exit 2; }
             echo "{\"layout\": \"$layout\", \"try\": $try, ${line#\{}" >>"$out/rates.jsonl"
             echo "resilbench --rate $1 (try $try): $line"
             case $line in *'"sustainable": "yes"'*) return 0 ;; esac

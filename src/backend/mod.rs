@@ -2,7 +2,7 @@
 //! come from a profile.
 //!
 //! A [`Backend`] is one replica. Its methods ([`Backend::handle`] for unary calls and mutations,
-//! [`Backend::stream`] for server streaming) are the one place an attempt is served: the tonic
+//! [`Backend::stream`] for server streaming) are the one place an attempt is served: the gRPC
 //! server ([`server`]) calls them for requests off the wire, and in virtual time the transport
 //! calls them directly. Both paths see the same model, capacity, phases and counters.
 //!
@@ -31,6 +31,7 @@ pub mod timeline;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
@@ -317,12 +318,17 @@ impl Backend {
         let mut guard = CallerGuard(Arc::clone(&gone), false);
         let attempt = req.previous_attempts.saturating_add(1);
         let answer = match self.plan.on_cancel {
-            // The work runs in its own task, so it goes on if this future is dropped.
+            // The work goes on if this future is dropped: work done at its first poll (no
+            // latency, no queue) is answered here, other work moves to a task of its own.
             OnCancel::Continue => {
                 let this = Arc::clone(self);
-                tokio::spawn(async move { this.serve(req, gone).await })
-                    .await
-                    .unwrap_or_else(|_| Answer::new(Code::Unavailable, attempt))
+                let mut work = Box::pin(async move { this.serve(req, gone).await });
+                match std::future::poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await {
+                    Poll::Ready(answer) => answer,
+                    Poll::Pending => tokio::spawn(work)
+                        .await
+                        .unwrap_or_else(|_| Answer::new(Code::Unavailable, attempt)),
+                }
             }
             // The work is this future: dropping it stops the work; so does the deadline.
             OnCancel::Stop => match req.deadline {

@@ -220,6 +220,22 @@ impl Shared {
         Ok((backend, incoming))
     }
 
+    /// Serves a unary attempt, answering DEADLINE_EXCEEDED at the deadline it was sent with
+    /// (`grpc-timeout`), as gRPC servers end a call at its deadline (tonic's server did it
+    /// with a tokio timer per request): with `on_cancel = "continue"` the work goes on and
+    /// counts as wasted. No timer is started for work done at its first poll.
+    async fn handle(&self, backend: &Arc<Backend>, incoming: Incoming) -> Answer {
+        let attempt = incoming.previous_attempts.saturating_add(1);
+        match incoming.deadline {
+            Some(deadline) => self
+                .clock
+                .timeout_at(deadline, backend.handle(incoming))
+                .await
+                .unwrap_or_else(|_| Answer::new(Code::DeadlineExceeded, attempt)),
+            None => backend.handle(incoming).await,
+        }
+    }
+
     fn log(&self, method: &str, request_id: &str, incoming: &Incoming, answer: &Answer) {
         if self.log_attempts {
             let at = self
@@ -295,7 +311,7 @@ impl pb::backend_server::Backend for Shared {
         let (meta, _, body) = request.into_parts();
         let (backend, incoming) =
             self.incoming(&meta, Method::Unary, &body.request_id, &body.script, "")?;
-        let answer = backend.handle(incoming.clone()).await;
+        let answer = self.handle(&backend, incoming.clone()).await;
         self.log("Call", &body.request_id, &incoming, &answer);
         reply(body.request_id, &answer)
     }
@@ -312,7 +328,7 @@ impl pb::backend_server::Backend for Shared {
             &body.script,
             &body.idempotency_key,
         )?;
-        let answer = backend.handle(incoming.clone()).await;
+        let answer = self.handle(&backend, incoming.clone()).await;
         self.log("Mutate", &body.request_id, &incoming, &answer);
         reply(body.request_id, &answer)
     }
@@ -475,10 +491,11 @@ pub fn from_pb(s: pb::BackendStats) -> BackendStats {
 /// `Server`, whose layers cost every call: its `grpc-timeout` layer starts a tokio timer for
 /// each request that carries one, and registering it woke the serving thread's reactor
 /// through its eventfd, a `write` system call per call (`perf record -e
-/// syscalls:sys_enter_write --call-graph dwarf` on `resilbench serve`), for a deadline the
-/// backend already keeps itself ([`Backend::handle`] ends an attempt at its deadline); then
+/// syscalls:sys_enter_write --call-graph dwarf` on `resilbench serve`); the deadline is now
+/// kept on the backend's clock, with no timer for work done at once (`Shared::handle`). Then
 /// load shedding, a concurrency limit and error recovery that are all switched off here, and
-/// axum's path router. docs/PERFORMANCE.md has the figures.
+/// axum's path router. docs/PERFORMANCE.md, "`serve` without tonic's `Server`", has the
+/// figures.
 #[derive(Clone)]
 pub struct Services {
     backend: pb::backend_server::BackendServer<Shared>,
@@ -545,7 +562,9 @@ pub async fn serve_connections<IO>(
         .max_local_error_reset_streams(None);
     let closing = CancellationToken::new();
     let connections = TaskTracker::new();
-    tokio::pin!(incoming, stop);
+    // Boxed, so that it can be dropped (the listener closed) before the drain below.
+    let mut incoming = Box::pin(incoming);
+    tokio::pin!(stop);
     let mut stopped = false;
     loop {
         let io = tokio::select! {
@@ -557,8 +576,13 @@ pub async fn serve_connections<IO>(
                 None => break,
                 Some(Ok(io)) => io,
                 Some(Err(_)) => {
-                    Clock::Tokio.sleep(Duration::from_millis(50)).await;
-                    continue;
+                    tokio::select! {
+                        () = &mut stop => {
+                            stopped = true;
+                            break;
+                        }
+                        () = Clock::Tokio.sleep(Duration::from_millis(50)) => continue,
+                    }
                 }
             },
         };
@@ -574,6 +598,9 @@ pub async fn serve_connections<IO>(
             let _ = connection.await;
         });
     }
+    // New connections are refused at once while the open ones drain (a client then fails
+    // fast or goes elsewhere, rather than waiting on a socket nobody reads).
+    drop(incoming);
     if !stopped {
         // No more connections: the open ones are served until the stop.
         stop.await;
@@ -585,8 +612,12 @@ pub async fn serve_connections<IO>(
 
 /// Serves the backend (and its control service) on `listener` until `shutdown` completes.
 pub async fn serve(listener: TcpListener, shared: Shared, shutdown: impl Future<Output = ()>) {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener)
-        .map(|accepted| accepted.and_then(|stream| stream.set_nodelay(true).map(|()| stream)));
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            // Served without it if it cannot be set, as tonic's server did.
+            let _ = stream.set_nodelay(true);
+        })
+    });
     serve_connections(shared, incoming, shutdown).await;
 }
 

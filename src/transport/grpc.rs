@@ -523,6 +523,37 @@ mod tests {
         fields
     }
 
+    /// A CANCELLED at or after the deadline the attempt sent is DEADLINE_EXCEEDED, decided
+    /// locally, as gRPC clients report an expired deadline; before it, or without a deadline,
+    /// CANCELLED stays, and no other status changes.
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_after_the_sent_deadline_is_deadline_exceeded() {
+        let clock = Clock::Tokio;
+        let failed = |code| {
+            Err(Failure {
+                code,
+                pushback: None,
+                source: FailureSource::Backend,
+                messages: 0,
+                committed: false,
+            })
+        };
+        let code = |outcome: Outcome| outcome.map(|_| ()).unwrap_err();
+        let now = clock.now();
+        let (past, future) = (now, now + Duration::from_millis(1));
+        let expired = code(deadline_status(failed(Code::Cancelled), Some(past), &clock));
+        assert_eq!(expired.code, Code::DeadlineExceeded);
+        assert_eq!(expired.source, FailureSource::Local);
+        for (status, deadline) in [
+            (Code::Cancelled, Some(future)),
+            (Code::Cancelled, None),
+            (Code::Unavailable, Some(past)),
+        ] {
+            let kept = code(deadline_status(failed(status), deadline, &clock));
+            assert_eq!((kept.code, kept.source), (status, FailureSource::Backend));
+        }
+    }
+
     /// The status in trailers (or Trailers-Only headers), with the server's pushback.
     #[test]
     fn statuses_and_pushback_are_read_from_trailers() {
