@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Throughput and accuracy harness (issue 8), one command:
 #
-#   benches/harness/run.sh                 # the full harness (about 8 minutes)
+#   benches/harness/run.sh                 # the full harness (about 10 minutes)
 #   HARNESS_QUICK=1 benches/harness/run.sh # a smoke of about a minute: checks it still works
 #   HARNESS_MEMORY=1 benches/harness/run.sh # also peak RSS of 1- and 10-minute runs (+11 min)
 #
