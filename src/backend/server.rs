@@ -227,6 +227,10 @@ impl Shared {
     async fn handle(&self, backend: &Arc<Backend>, incoming: Incoming) -> Answer {
         let attempt = incoming.previous_attempts.saturating_add(1);
         match incoming.deadline {
+            // The backend stops such work at the deadline itself.
+            Some(_) if backend.plan.on_cancel == crate::profile::backend::OnCancel::Stop => {
+                backend.handle(incoming).await
+            }
             Some(deadline) => self
                 .clock
                 .timeout_at(deadline, backend.handle(incoming))
