@@ -26,8 +26,8 @@ use super::server::{Shared, serve_connections};
 pub struct ServeThreads {
     /// Where each thread takes its next connection from.
     senders: Vec<UnboundedSender<std::net::TcpStream>>,
-    /// Each thread, returning its server's error if it met one.
-    threads: Vec<JoinHandle<Result<(), String>>>,
+    /// Each thread.
+    threads: Vec<JoinHandle<()>>,
     /// The thread the next connection goes to (modulo their number).
     next: usize,
 }
@@ -54,8 +54,7 @@ impl ServeThreads {
                         let incoming = tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
                             .map(tokio::net::TcpStream::from_std);
                         serve_connections(shared, incoming, stop.cancelled()).await;
-                        Ok(())
-                    })
+                    });
                 })
                 .map_err(|e| format!("cannot start a server thread: {e}"))?;
             senders.push(tx);
@@ -85,26 +84,24 @@ impl ServeThreads {
             })
     }
 
-    /// Waits for every thread to finish (after `stop`), with the first error any met.
+    /// Waits for every thread to finish (after `stop`); fails if one panicked.
     pub fn join(self) -> Result<(), String> {
         drop(self.senders);
-        let mut first = Ok(());
-        for thread in self.threads {
-            let ended = thread
-                .join()
-                .unwrap_or_else(|_| Err("a server thread panicked".into()));
-            if first.is_ok() {
-                first = ended;
-            }
+        let panicked = self
+            .threads
+            .into_iter()
+            .map(JoinHandle::join)
+            .filter(Result::is_err)
+            .count();
+        match panicked {
+            0 => Ok(()),
+            n => Err(format!("{n} server thread(s) panicked")),
         }
-        first
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::pb;
 
@@ -112,9 +109,7 @@ mod tests {
     /// end when told to stop.
     #[test]
     fn serve_threads_answer_the_connections_handed_to_them_and_stop() {
-        let text = "[load]\nrate = 1\n[[strategies]]\nname = \"s\"\n";
-        let plan = crate::profile::parse(text, "t.toml", "t", &Default::default()).unwrap();
-        let shared = Shared::new(Arc::new(plan));
+        let shared = crate::backend::server::test_shared();
         let stop = CancellationToken::new();
         let mut threads = ServeThreads::start(&shared, 2, &stop).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()

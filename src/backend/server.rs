@@ -10,12 +10,11 @@
 //! [`MAX_SCRIPT`] steps are refused with INVALID_ARGUMENT, so a client cannot make the backend
 //! remember without bound.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-
-use std::convert::Infallible;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -226,11 +225,9 @@ impl Shared {
     /// counts as wasted. No timer is started for work done at its first poll.
     async fn handle(&self, backend: &Arc<Backend>, incoming: Incoming) -> Answer {
         let attempt = incoming.previous_attempts.saturating_add(1);
-        match incoming.deadline {
-            // The backend stops such work at the deadline itself.
-            Some(_) if backend.plan.on_cancel == crate::profile::backend::OnCancel::Stop => {
-                backend.handle(incoming).await
-            }
+        // Work under "stop" is ended at the deadline by the backend itself.
+        let continues = backend.plan.on_cancel == crate::profile::backend::OnCancel::Continue;
+        match incoming.deadline.filter(|_| continues) {
             Some(deadline) => self
                 .clock
                 .timeout_at(deadline, backend.handle(incoming))
@@ -544,8 +541,9 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Services 
 
 /// Serves [`Services`] from `shared` on every connection `incoming` yields (each in a task of
 /// its own) until `stop` completes, even after `incoming` has ended; then closes each
-/// connection gracefully (GOAWAY, the calls in flight finish) and returns when all have closed. A connection that `incoming` fails to
-/// give is skipped after a pause (out of file descriptors, say), as servers do.
+/// connection gracefully (GOAWAY, the calls in flight finish) and returns when all have closed.
+/// A connection that `incoming` fails to give is skipped after a pause (out of file
+/// descriptors, say), as servers do.
 pub async fn serve_connections<IO>(
     shared: Shared,
     incoming: impl Stream<Item = std::io::Result<IO>>,
@@ -553,7 +551,6 @@ pub async fn serve_connections<IO>(
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    use tokio_stream::StreamExt;
     let services = Services::new(shared);
     let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     // As tonic's server set it up: no limit on concurrent streams, as grpc-go's server (its
@@ -625,6 +622,14 @@ pub async fn serve(listener: TcpListener, shared: Shared, shutdown: impl Future<
     serve_connections(shared, incoming, shutdown).await;
 }
 
+/// A server state for a one-strategy profile with the default backend (tests).
+#[cfg(test)]
+pub(super) fn test_shared() -> Shared {
+    let text = "[load]\nrate = 1\n[[strategies]]\nname = \"s\"\n";
+    let plan = crate::profile::parse(text, "t.toml", "t", &Default::default()).unwrap();
+    Shared::new(Arc::new(plan))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -633,9 +638,7 @@ mod tests {
     /// router answered), and a stopped server closes its open connections and returns.
     #[tokio::test]
     async fn each_service_answers_on_its_paths_and_a_stopped_server_returns() {
-        let text = "[load]\nrate = 1\n[[strategies]]\nname = \"s\"\n";
-        let plan = crate::profile::parse(text, "t.toml", "t", &Default::default()).unwrap();
-        let shared = Shared::new(Arc::new(plan));
+        let shared = test_shared();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -690,12 +693,10 @@ mod tests {
     /// the stop (an in-memory connection, as `benches/virtual_time.rs` serves).
     #[tokio::test]
     async fn open_connections_are_served_after_the_incoming_stream_ends() {
-        let text = "[load]\nrate = 1\n[[strategies]]\nname = \"s\"\n";
-        let plan = crate::profile::parse(text, "t.toml", "t", &Default::default()).unwrap();
         let (client_io, server_io) = tokio::io::duplex(1 << 16);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve_connections(
-            Shared::new(Arc::new(plan)),
+            test_shared(),
             tokio_stream::once(Ok(server_io)),
             async {
                 let _ = stopped.await;

@@ -531,11 +531,8 @@ mod tests {
         let clock = Clock::Tokio;
         let failed = |code| {
             Err(Failure {
-                code,
-                pushback: None,
                 source: FailureSource::Backend,
-                messages: 0,
-                committed: false,
+                ..Failure::local(code)
             })
         };
         let code = |outcome: Outcome| outcome.map(|_| ()).unwrap_err();
