@@ -499,11 +499,21 @@ impl Encoder {
             hpack_int(out, 7, 0x80, 62 + self.entries.len() - 1 - pos);
             return;
         }
+        // The name by index where a table has it: the static table, or an entry of ours
+        // (RFC 7541 6.2). A server then takes the name from its table instead of parsing and
+        // copying it from every block.
+        let named = static_name(name).or_else(|| {
+            let pos = self.entries.iter().rposition(|(n, _)| **n == *name)?;
+            Some(62 + self.entries.len() - 1 - pos)
+        });
         let size = name.len() + value.len() + 32;
-        let index = constant && self.used + size <= self.limit;
+        // A constant field enters the table; so does the first value of a name the tables do
+        // not have yet (a per-attempt field), so that later blocks name it by index. The
+        // table thus holds one entry per name at most for per-attempt fields.
+        let index = (constant || named.is_none()) && self.used + size <= self.limit;
         // Literal with incremental indexing (6-bit prefix), or without indexing (4-bit).
         let (bits, first) = if index { (6, 0x40) } else { (4, 0x00) };
-        match static_name(name) {
+        match named {
             Some(i) => hpack_int(out, bits, first, i),
             None => {
                 out.put_u8(first);
@@ -1779,5 +1789,50 @@ mod tests {
         let fields =
             |block: &[u8], decoder: &mut loona_hpack::Decoder<'_>| decoder.decode(block).unwrap();
         assert_eq!(fields(&first, &mut decoder), fields(&second, &mut decoder));
+    }
+
+    /// A per-attempt field (RFC 7541 6.2): its first value enters the table, so that later
+    /// blocks name it by index and carry the value alone, unindexed; the first value again
+    /// is one byte. Every block decodes to what was sent.
+    #[test]
+    fn per_attempt_fields_name_their_header_by_index() {
+        let block = |encoder: &mut Encoder, attempt: &[u8]| {
+            let fields = [(&b"resilbench-attempt"[..], attempt, false)];
+            let request = Request {
+                path: b"/p",
+                authority: b"a",
+                fields: &fields,
+                body: Bytes::new(),
+            };
+            let mut out = Vec::new();
+            encoder.block(&mut out, &request);
+            out
+        };
+        let mut encoder = Encoder::new();
+        let mut decoder = loona_hpack::Decoder::new();
+        let first = block(&mut encoder, b"0");
+        assert_eq!(
+            encoder.entries.len(),
+            3,
+            "path, authority, the attempt's first value"
+        );
+        let second = block(&mut encoder, b"12");
+        let third = block(&mut encoder, b"0");
+        assert_eq!(encoder.entries.len(), 3, "a later value is not indexed");
+        // :method, :scheme, :path (64), :authority (63), then the attempt field without
+        // indexing, its name as index 62 in a 4-bit prefix (15, then 47), the value "12".
+        assert_eq!(
+            second,
+            [0x83, 0x86, 0x80 | 64, 0x80 | 63, 0x0f, 47, 2, b'1', b'2']
+        );
+        assert_eq!(third, [0x83, 0x86, 0x80 | 64, 0x80 | 63, 0x80 | 62]);
+        for (block, value) in [(first, "0"), (second, "12"), (third, "0")] {
+            let decoded = decoder.decode(&block).unwrap();
+            let last = decoded.last().unwrap();
+            assert_eq!(
+                (&last.0[..], &last.1[..]),
+                (&b"resilbench-attempt"[..], value.as_bytes())
+            );
+        }
     }
 }
