@@ -775,11 +775,13 @@ pub async fn serve_connections<IO>(
     // As tonic's server set it up: no limit on concurrent streams, as grpc-go's server (its
     // `MaxStreams` 0 means MaxUint32): the backend's own capacity model decides what is too
     // much, not HTTP/2; no limit on streams reset for the client's errors; hyper's defaults
-    // for the rest.
+    // for the rest, but no `date` header: gRPC servers send none (grpc-go does not), and
+    // hyper's costs every response a clock read and a header to encode and decode.
     http2
         .timer(TokioTimer::new())
         .max_concurrent_streams(u32::MAX)
-        .max_local_error_reset_streams(None);
+        .max_local_error_reset_streams(None)
+        .auto_date_header(false);
     let closing = CancellationToken::new();
     let connections = TaskTracker::new();
     // Boxed, so that it can be dropped (the listener closed) before the drain below.
