@@ -28,6 +28,7 @@ pub mod serve_threads;
 pub mod server;
 mod stream;
 pub mod timeline;
+mod unary;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -24,6 +24,7 @@ use tokio_util::task::TaskTracker;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Request, Response, Status};
 
+use super::unary::Unary;
 use super::{Answer, Backend, BackendStats, Incoming, ReplicaStats, StreamEvent};
 use crate::clock::Clock;
 use crate::keyed::request_key;
@@ -498,15 +499,8 @@ pub fn from_pb(s: pb::BackendStats) -> BackendStats {
 /// axum's path router. docs/PERFORMANCE.md, "`serve` without tonic's `Server`", has the
 /// figures.
 ///
-/// The two unary methods, `Call` and `Mutate`, skip tonic's codec when the request is the
-/// usual one (one uncompressed message, then the end of the stream): the handler is the same,
-/// but the message is decoded from the body as it arrived and the reply goes out as one data
-/// frame and the `grpc-status` trailer, instead of through tonic's streaming decoder and
-/// encoder (their buffers and state cost 10% of `serve`'s CPU at 90,000 calls/s, `perf record
-/// --call-graph dwarf`). Any other request (compressed, empty, several messages, trailers,
-/// larger than tonic's 4 MiB limit, not decodable) goes to tonic's service with the body as
-/// read, so its answers stay tonic's (gRPC over HTTP/2's framing: a 1-byte compressed flag, a
-/// 4-byte length, the message).
+/// The unary methods `Call` and `Mutate` skip tonic's codec for the usual request
+/// ([`super::unary`]).
 #[derive(Clone)]
 pub struct Services {
     shared: Shared,
@@ -523,199 +517,6 @@ impl Services {
             shared,
         }
     }
-
-    /// A unary `Call` or `Mutate`: read the body to its end; the usual request is answered
-    /// here, any other is replayed to tonic's service.
-    async fn unary(
-        self,
-        method: Method,
-        request: http::Request<hyper::body::Incoming>,
-    ) -> http::Response<tonic::body::Body> {
-        use tower::Service;
-        let (parts, body) = request.into_parts();
-        let read = Replay::read(body).await;
-        let message = read.single_message();
-        // Decoded first: a message that does not decode goes to tonic, which answers it.
-        let decoded = message.and_then(|m| match method {
-            Method::Mutate => prost::Message::decode(m).ok().map(Unary::Mutate),
-            _ => prost::Message::decode(m).ok().map(Unary::Call),
-        });
-        let Some(decoded) = decoded else {
-            let request = http::Request::from_parts(parts, read);
-            return match self.backend.clone().call(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
-        };
-        let answer = match decoded {
-            Unary::Call(body) => self.call_unary(parts.headers, body).await,
-            Unary::Mutate(body) => self.mutate_unary(parts.headers, body).await,
-        };
-        match answer {
-            Ok(reply) => unary_response(&reply),
-            Err(status) => status.into_http(),
-        }
-    }
-
-    async fn call_unary(
-        &self,
-        headers: http::HeaderMap,
-        body: pb::CallRequest,
-    ) -> Result<pb::CallReply, Status> {
-        use pb::backend_server::Backend as _;
-        let request =
-            Request::from_parts(MetadataMap::from_headers(headers), Default::default(), body);
-        Ok(self.shared.call(request).await?.into_inner())
-    }
-
-    async fn mutate_unary(
-        &self,
-        headers: http::HeaderMap,
-        body: pb::MutateRequest,
-    ) -> Result<pb::CallReply, Status> {
-        use pb::backend_server::Backend as _;
-        let request =
-            Request::from_parts(MetadataMap::from_headers(headers), Default::default(), body);
-        Ok(self.shared.mutate(request).await?.into_inner())
-    }
-}
-
-/// A decoded unary request.
-enum Unary {
-    Call(pb::CallRequest),
-    Mutate(pb::MutateRequest),
-}
-
-/// tonic's default limit on a received message (`max_decoding_message_size`).
-const MAX_MESSAGE: usize = 4 * 1024 * 1024;
-
-/// The paths of the unary methods answered by [`Services::unary`].
-const CALL_PATH: &str = "/resilbench.v1.Backend/Call";
-const MUTATE_PATH: &str = "/resilbench.v1.Backend/Mutate";
-
-/// A unary reply as tonic's server writes it: `content-type` in the headers, the message in
-/// one data frame, `grpc-status: 0` in the trailers (tonic adds nothing else for a reply
-/// without metadata, and this service's replies carry none).
-fn unary_response(reply: &pb::CallReply) -> http::Response<tonic::body::Body> {
-    use bytes::BufMut as _;
-    let len = prost::Message::encoded_len(reply);
-    let mut data = bytes::BytesMut::with_capacity(5 + len);
-    data.put_u8(0);
-    data.put_u32(len as u32);
-    prost::Message::encode(reply, &mut data).expect("the buffer has the message's length");
-    let mut trailers = http::HeaderMap::with_capacity(1);
-    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-    let body = Replay {
-        data: Some(data.freeze()),
-        rest: None,
-        error: None,
-        trailers: Some(trailers),
-    };
-    let mut response = http::Response::new(tonic::body::Body::new(body));
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/grpc"),
-    );
-    response
-}
-
-/// A body read to its end (or to past tonic's limit), given out again as it came: its data
-/// in one frame, then what was not read, then the error or the trailers that ended it.
-struct Replay {
-    data: Option<bytes::Bytes>,
-    rest: Option<hyper::body::Incoming>,
-    error: Option<hyper::Error>,
-    trailers: Option<http::HeaderMap>,
-}
-
-impl Replay {
-    async fn read(mut body: hyper::body::Incoming) -> Self {
-        use hyper::body::Body as _;
-        let mut data = bytes::BytesMut::new();
-        let (mut error, mut trailers) = (None, None);
-        let mut first: Option<bytes::Bytes> = None;
-        let rest = loop {
-            if data.len() + first.as_ref().map_or(0, |f| f.len()) > 5 + MAX_MESSAGE {
-                break Some(body);
-            }
-            match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-                None => break None,
-                Some(Err(e)) => {
-                    error = Some(e);
-                    break None;
-                }
-                Some(Ok(frame)) => match frame.into_data() {
-                    // The usual body is one frame: kept as it came, not copied.
-                    Ok(d) if first.is_none() && data.is_empty() => first = Some(d),
-                    Ok(d) => {
-                        if let Some(f) = first.take() {
-                            data.extend_from_slice(&f);
-                        }
-                        data.extend_from_slice(&d);
-                    }
-                    Err(frame) => {
-                        if let Ok(t) = frame.into_trailers() {
-                            trailers = Some(t);
-                        }
-                    }
-                },
-            }
-        };
-        Self {
-            data: Some(first.unwrap_or_else(|| data.freeze())),
-            rest,
-            error,
-            trailers,
-        }
-    }
-
-    /// The one uncompressed message of a body that held exactly that and ended cleanly.
-    fn single_message(&self) -> Option<bytes::Bytes> {
-        if self.rest.is_some() || self.error.is_some() || self.trailers.is_some() {
-            return None;
-        }
-        let data = self.data.as_ref()?;
-        let (&flag, rest) = data.split_first()?;
-        let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-        (flag == 0 && len <= MAX_MESSAGE && data.len() == 5 + len).then(|| data.slice(5..))
-    }
-}
-
-impl hyper::body::Body for Replay {
-    type Data = bytes::Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, hyper::Error>>> {
-        use std::task::Poll;
-        let this = &mut *self;
-        if let Some(d) = this.data.take().filter(|d| !d.is_empty()) {
-            return Poll::Ready(Some(Ok(hyper::body::Frame::data(d))));
-        }
-        if let Some(rest) = &mut this.rest {
-            match Pin::new(rest).poll_frame(cx) {
-                Poll::Ready(None) => this.rest = None,
-                other => return other,
-            }
-        }
-        if let Some(e) = this.error.take() {
-            return Poll::Ready(Some(Err(e)));
-        }
-        Poll::Ready(
-            this.trailers
-                .take()
-                .map(|t| Ok(hyper::body::Frame::trailers(t))),
-        )
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.data.as_ref().is_none_or(|d| d.is_empty())
-            && self.rest.is_none()
-            && self.error.is_none()
-            && self.trailers.is_none()
-    }
 }
 
 type ServiceFuture = tonic::codegen::BoxFuture<http::Response<tonic::body::Body>, Infallible>;
@@ -728,19 +529,9 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Services 
     fn call(&self, request: http::Request<hyper::body::Incoming>) -> ServiceFuture {
         use tonic::server::NamedService;
         use tower::Service;
-        let unary = match request.uri().path() {
-            CALL_PATH => Some(Method::Unary),
-            MUTATE_PATH => Some(Method::Mutate),
-            _ => None,
-        };
-        // Uncompressed (tonic's `grpc-encoding` check answers the others).
-        let plain = request
-            .headers()
-            .get("grpc-encoding")
-            .is_none_or(|e| e == "identity");
-        if let Some(method) = unary.filter(|_| plain) {
-            let this = self.clone();
-            return Box::pin(async move { Ok(this.unary(method, request).await) });
+        if let Some(unary) = Unary::of(&request) {
+            let (shared, backend) = (self.shared.clone(), self.backend.clone());
+            return Box::pin(async move { Ok(unary.answer(&shared, backend, request).await) });
         }
         let control = request
             .uri()
@@ -954,134 +745,6 @@ mod tests {
             .await
             .expect("the server returned after its stop")
             .unwrap();
-    }
-
-    /// What an HTTP/2 client saw of one request: the response's status and headers (but
-    /// `date`), its data, its trailers.
-    type Seen = (u16, http::HeaderMap, Vec<u8>, Option<http::HeaderMap>);
-
-    /// Sends `path` with `headers`, the body as `frames` (each a DATA frame) and `trailers`
-    /// (if any) over an in-memory connection to `serve_connections`.
-    async fn raw(
-        path: &str,
-        headers: &[(&'static str, &'static str)],
-        frames: &[&[u8]],
-        trailers: Option<http::HeaderMap>,
-    ) -> Seen {
-        let (client_io, server_io) = tokio::io::duplex(1 << 16);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve_connections(
-            test_shared(),
-            tokio_stream::once(Ok(server_io)),
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        let (mut client, connection) = h2::client::handshake(client_io).await.unwrap();
-        tokio::spawn(connection);
-        let mut request = http::Request::post(format!("http://test{path}"));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let (response, mut send) = client
-            .send_request(request.body(()).unwrap(), false)
-            .unwrap();
-        for (i, frame) in frames.iter().enumerate() {
-            let last = i + 1 == frames.len() && trailers.is_none();
-            send.send_data(bytes::Bytes::copy_from_slice(frame), last)
-                .unwrap();
-        }
-        match trailers {
-            Some(t) => send.send_trailers(t).unwrap(),
-            None if frames.is_empty() => send.send_data(bytes::Bytes::new(), true).unwrap(),
-            None => {}
-        }
-        let (parts, mut body) = response.await.unwrap().into_parts();
-        let mut data = Vec::new();
-        while let Some(chunk) = body.data().await {
-            data.extend_from_slice(&chunk.unwrap());
-        }
-        let trailers = body.trailers().await.unwrap();
-        let mut headers = parts.headers;
-        headers.remove(http::header::DATE);
-        stop.send(()).unwrap();
-        server.await.unwrap();
-        (parts.status.as_u16(), headers, data, trailers)
-    }
-
-    /// A gRPC-framed message: flag, length, bytes.
-    fn framed(flag: u8, message: &[u8]) -> Vec<u8> {
-        let mut out = vec![flag];
-        out.extend_from_slice(&(message.len() as u32).to_be_bytes());
-        out.extend_from_slice(message);
-        out
-    }
-
-    fn grpc_status(seen: &Seen) -> (String, String) {
-        let fields = seen.3.as_ref().unwrap_or(&seen.1);
-        let get = |n: &str| {
-            fields
-                .get(n)
-                .map(|v| v.to_str().unwrap().to_string())
-                .unwrap_or_default()
-        };
-        (get("grpc-status"), get("grpc-message"))
-    }
-
-    const GRPC: [(&str, &str); 2] = [("content-type", "application/grpc"), ("te", "trailers")];
-
-    /// The usual unary request, answered without tonic's codec, gets the same response as
-    /// tonic's service gives it (reached here by ending the request with trailers, which the
-    /// fast path leaves to tonic): headers, data, trailers. A message split over two DATA
-    /// frames is still the usual request.
-    #[tokio::test]
-    async fn the_usual_unary_request_is_answered_as_tonic_answers_it() {
-        let message = prost::Message::encode_to_vec(&pb::CallRequest {
-            request_id: "7".into(),
-            ..Default::default()
-        });
-        let body = framed(0, &message);
-        let fast = raw(CALL_PATH, &GRPC, &[&body], None).await;
-        let tonic = raw(CALL_PATH, &GRPC, &[&body], Some(http::HeaderMap::new())).await;
-        assert_eq!(fast, tonic);
-        assert_eq!(grpc_status(&fast), ("0".into(), String::new()));
-        let reply: pb::CallReply = prost::Message::decode(&fast.2[5..]).unwrap();
-        assert_eq!((reply.request_id.as_str(), reply.attempt), ("7", 1));
-        let split = raw(CALL_PATH, &GRPC, &[&body[..3], &body[3..]], None).await;
-        assert_eq!(split.2[5..], fast.2[5..]);
-        let mutate = prost::Message::encode_to_vec(&pb::MutateRequest {
-            request_id: "8".into(),
-            idempotency_key: "k".into(),
-            ..Default::default()
-        });
-        let body = framed(0, &mutate);
-        let fast = raw(MUTATE_PATH, &GRPC, &[&body], None).await;
-        let tonic = raw(MUTATE_PATH, &GRPC, &[&body], Some(http::HeaderMap::new())).await;
-        assert_eq!(fast, tonic);
-        assert_eq!(grpc_status(&fast).0, "0");
-    }
-
-    /// Requests other than the usual one get tonic's own answers (gRPC over HTTP/2 and
-    /// tonic's decoder): no message, a truncated one, a compressed flag without an encoding,
-    /// bytes that are not the message, and a compression the server does not take.
-    #[tokio::test]
-    async fn unusual_unary_requests_get_tonics_answers() {
-        let internal = |message: &str| ("13".to_string(), message.replace(' ', "%20"));
-        let seen = raw(CALL_PATH, &GRPC, &[], None).await;
-        assert_eq!(grpc_status(&seen), internal("Missing request message."));
-        let seen = raw(CALL_PATH, &GRPC, &[&framed(0, b"abc")[..6]], None).await;
-        assert_eq!(
-            grpc_status(&seen),
-            internal("Unexpected EOF decoding stream.")
-        );
-        let seen = raw(CALL_PATH, &GRPC, &[&framed(1, b"")], None).await;
-        assert_eq!(grpc_status(&seen).0, "13");
-        assert!(grpc_status(&seen).1.contains("compressed-flag"), "{seen:?}");
-        let seen = raw(CALL_PATH, &GRPC, &[&framed(0, &[0xff, 0xff])], None).await;
-        assert_eq!(grpc_status(&seen).0, "13", "{seen:?}");
-        let gzip = [GRPC[0], GRPC[1], ("grpc-encoding", "gzip")];
-        let seen = raw(CALL_PATH, &gzip, &[&framed(0, b"")], None).await;
-        assert_eq!(grpc_status(&seen).0, "12", "{seen:?}");
     }
 
     #[test]
