@@ -35,8 +35,9 @@
 //! - 8.1: a request without a body ends with its HEADERS; 1xx responses are skipped; a second
 //!   header block is the trailers.
 //!
-//! Request headers are encoded with HPACK's static table and a few dynamic entries for the
-//! fields that never change (path, authority, content type), within the server's
+//! Request headers are encoded with HPACK's static table and a few dynamic entries: the
+//! fields that never change (path, authority, content type), and the first value of each
+//! per-attempt field, so that later requests name its header by index, within the server's
 //! SETTINGS_HEADER_TABLE_SIZE (RFC 7541 4.2 and 6.3: a smaller size is signalled at the start
 //! of the next block, the smallest first if it changed more than once).
 //!
@@ -145,8 +146,8 @@ pub enum Event {
     Broken(Arc<str>),
 }
 
-/// A header field to send: name (lower case), value, and whether it is constant (worth a
-/// dynamic-table entry).
+/// A header field to send: name (lower case), value, and whether it is constant (every value
+/// worth a dynamic-table entry; a per-attempt field's first value gets one too, for its name).
 pub type Field<'a> = (&'a [u8], &'a [u8], bool);
 
 /// A request to send: pseudo-headers, then `fields`.
