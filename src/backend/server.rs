@@ -642,6 +642,40 @@ pub(super) fn test_shared() -> Shared {
     Shared::new(Arc::new(plan))
 }
 
+/// A server of [`test_shared`] on one in-memory connection (tests): the client's end of
+/// it, the server's stop, the server.
+#[cfg(test)]
+pub(super) fn serve_in_memory() -> (
+    tokio::io::DuplexStream,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (client_io, server_io) = tokio::io::duplex(1 << 16);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_connections(
+        test_shared(),
+        tokio_stream::once(Ok(server_io)),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (client_io, stop, server)
+}
+
+/// Stops a test server and waits (10 s at most) for it to return.
+#[cfg(test)]
+pub(super) async fn stop_server(
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
+) {
+    stop.send(()).unwrap();
+    Clock::Tokio
+        .timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server returned after its stop")
+        .unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -693,27 +727,15 @@ mod tests {
                 .await;
             assert_eq!(answer.unwrap_err().code(), Code::Unimplemented, "{path}");
         }
-        stop.send(()).unwrap();
-        Clock::Tokio
-            .timeout(Duration::from_secs(10), server)
-            .await
-            .expect("the server returned after its stop, the client's connection still open")
-            .unwrap();
+        // The client's connection is still open.
+        stop_server(stop, server).await;
     }
 
     /// A connection already open is served after the stream of connections has ended, until
     /// the stop (an in-memory connection, as `benches/virtual_time.rs` serves).
     #[tokio::test]
     async fn open_connections_are_served_after_the_incoming_stream_ends() {
-        let (client_io, server_io) = tokio::io::duplex(1 << 16);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve_connections(
-            test_shared(),
-            tokio_stream::once(Ok(server_io)),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let (client_io, stop, server) = serve_in_memory();
         let pipe = Arc::new(std::sync::Mutex::new(Some(client_io)));
         let channel = tonic::transport::Endpoint::from_static("http://in-memory")
             .connect_with_connector(tower::service_fn(move |_: http::Uri| {
@@ -739,12 +761,7 @@ mod tests {
             assert_eq!(reply.into_inner().request_id, id);
         }
         assert!(!server.is_finished());
-        stop.send(()).unwrap();
-        Clock::Tokio
-            .timeout(Duration::from_secs(10), server)
-            .await
-            .expect("the server returned after its stop")
-            .unwrap();
+        stop_server(stop, server).await;
     }
 
     #[test]

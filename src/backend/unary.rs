@@ -18,7 +18,7 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, Incoming};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response};
@@ -64,11 +64,11 @@ impl Unary {
         let read = Read::from(body).await;
         let decoded = match (&read, self) {
             (Read::Message(m), Self::Call) => {
-                prost::Message::decode(m.clone()).ok().map(Decoded::Call)
+                prost::Message::decode(m.slice(5..)).ok().map(Decoded::Call)
             }
-            (Read::Message(m), Self::Mutate) => {
-                prost::Message::decode(m.clone()).ok().map(Decoded::Mutate)
-            }
+            (Read::Message(m), Self::Mutate) => prost::Message::decode(m.slice(5..))
+                .ok()
+                .map(Decoded::Mutate),
             (Read::Other(_), _) => None,
         };
         // Not the usual request, or not decodable: tonic reads it again and answers.
@@ -111,15 +111,10 @@ fn request_of<T>(headers: http::HeaderMap, message: T) -> Request<T> {
 /// none).
 fn response(reply: Response<pb::CallReply>) -> http::Response<tonic::body::Body> {
     let (metadata, message, _) = reply.into_parts();
-    let len = prost::Message::encoded_len(&message);
-    let mut data = BytesMut::with_capacity(5 + len);
-    data.put_u8(0);
-    data.put_u32(len as u32);
-    prost::Message::encode(&message, &mut data).expect("the buffer has the message's length");
     let mut trailers = http::HeaderMap::with_capacity(1);
     trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
     let body = Reply {
-        data: Some(data.freeze()),
+        data: Some(crate::transport::grpc::frame(&message)),
         trailers: Some(trailers),
     };
     let mut response = http::Response::new(tonic::body::Body::new(body));
@@ -133,7 +128,8 @@ fn response(reply: Response<pb::CallReply>) -> http::Response<tonic::body::Body>
 
 /// A request body as read: the usual one, or any other, to be replayed.
 enum Read {
-    /// Exactly one uncompressed message within tonic's limit, and the stream's clean end.
+    /// Exactly one uncompressed message within tonic's limit, and the stream's clean end: the
+    /// body, prefix included.
     Message(Bytes),
     Other(Replay),
 }
@@ -176,7 +172,7 @@ impl Read {
         }
         let all = first.unwrap_or_else(|| data.freeze());
         match prefix(&all) {
-            Prefix::Message(len) if all.len() == 5 + len => Self::Message(all.slice(5..)),
+            Prefix::Message(len) if all.len() == 5 + len => Self::Message(all),
             _ => Self::Other(Replay::of(Some(all), BytesMut::new(), None, None, None)),
         }
     }
@@ -184,13 +180,7 @@ impl Read {
     /// The body again, as it came.
     fn replay(self) -> Replay {
         match self {
-            Self::Message(m) => {
-                let mut data = BytesMut::with_capacity(5 + m.len());
-                data.put_u8(0);
-                data.put_u32(m.len() as u32);
-                data.extend_from_slice(&m);
-                Replay::of(None, data, None, None, None)
-            }
+            Self::Message(body) => Replay::of(Some(body), BytesMut::new(), None, None, None),
             Self::Other(replay) => replay,
         }
     }
@@ -312,7 +302,7 @@ impl Body for Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::server::{serve_connections, test_shared};
+    use crate::backend::server::{serve_in_memory, stop_server};
 
     const CALL: &str = "/resilbench.v1.Backend/Call";
     const MUTATE: &str = "/resilbench.v1.Backend/Mutate";
@@ -320,6 +310,30 @@ mod tests {
     /// What an HTTP/2 client saw of one request: the response's status and headers, its
     /// data, its trailers.
     type Seen = (u16, http::HeaderMap, Vec<u8>, Option<http::HeaderMap>);
+
+    /// A request to an in-memory server, its stream left open: the response to come, the
+    /// request's stream, the server's stop and the server.
+    async fn open(
+        path: &str,
+        headers: &[(&'static str, &'static str)],
+    ) -> (
+        h2::client::ResponseFuture,
+        h2::SendStream<Bytes>,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (client_io, stop, server) = serve_in_memory();
+        let (mut client, connection) = h2::client::handshake(client_io).await.unwrap();
+        tokio::spawn(connection);
+        let mut request = http::Request::post(format!("http://test{path}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let (response, send) = client
+            .send_request(request.body(()).unwrap(), false)
+            .unwrap();
+        (response, send, stop, server)
+    }
 
     /// Sends `path` with `headers`, the body as `frames` (each a DATA frame) and `trailers`
     /// (if any) over an in-memory connection to `serve_connections`.
@@ -329,24 +343,7 @@ mod tests {
         frames: &[&[u8]],
         trailers: Option<http::HeaderMap>,
     ) -> Seen {
-        let (client_io, server_io) = tokio::io::duplex(1 << 16);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve_connections(
-            test_shared(),
-            tokio_stream::once(Ok(server_io)),
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        let (mut client, connection) = h2::client::handshake(client_io).await.unwrap();
-        tokio::spawn(connection);
-        let mut request = http::Request::post(format!("http://test{path}"));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let (response, mut send) = client
-            .send_request(request.body(()).unwrap(), false)
-            .unwrap();
+        let (response, mut send, stop, server) = open(path, headers).await;
         for (i, frame) in frames.iter().enumerate() {
             let last = i + 1 == frames.len() && trailers.is_none();
             send.send_data(bytes::Bytes::copy_from_slice(frame), last)
@@ -363,10 +360,8 @@ mod tests {
             data.extend_from_slice(&chunk.unwrap());
         }
         let trailers = body.trailers().await.unwrap();
-        let headers = parts.headers;
-        stop.send(()).unwrap();
-        server.await.unwrap();
-        (parts.status.as_u16(), headers, data, trailers)
+        stop_server(stop, server).await;
+        (parts.status.as_u16(), parts.headers, data, trailers)
     }
 
     /// A gRPC-framed message: flag, length, bytes.
@@ -453,24 +448,7 @@ mod tests {
         let mut too_long = vec![0];
         too_long.extend_from_slice(&(5u32 << 20).to_be_bytes());
         for (head, code) in [(framed(1, b"")[..5].to_vec(), "13"), (too_long, "11")] {
-            let (client_io, server_io) = tokio::io::duplex(1 << 16);
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let server = tokio::spawn(serve_connections(
-                test_shared(),
-                tokio_stream::once(Ok(server_io)),
-                async {
-                    let _ = stopped.await;
-                },
-            ));
-            let (mut client, connection) = h2::client::handshake(client_io).await.unwrap();
-            tokio::spawn(connection);
-            let mut request = http::Request::post(format!("http://test{CALL}"));
-            for (name, value) in GRPC {
-                request = request.header(name, value);
-            }
-            let (response, mut send) = client
-                .send_request(request.body(()).unwrap(), false)
-                .unwrap();
+            let (response, mut send, stop, server) = open(CALL, &GRPC).await;
             send.send_data(bytes::Bytes::from(head), false).unwrap();
             let response = crate::clock::Clock::Tokio
                 .timeout(std::time::Duration::from_secs(10), response)
@@ -483,8 +461,7 @@ mod tests {
                 .to_string();
             assert_eq!(status, code);
             drop(send);
-            stop.send(()).unwrap();
-            server.await.unwrap();
+            stop_server(stop, server).await;
         }
     }
 }

@@ -105,11 +105,13 @@ pub struct LoadPlan {
     pub wake_quantum: Duration,
 }
 
-fn one_connection() -> u32 {
+/// `load.connections` when the profile sets none.
+pub(super) fn one_connection() -> u32 {
     1
 }
 
-fn default_wake_quantum() -> Duration {
+/// `load.wake_quantum` when the profile sets none.
+pub(super) fn default_wake_quantum() -> Duration {
     crate::clock::REAL_WAKE_QUANTUM
 }
 

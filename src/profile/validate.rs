@@ -114,10 +114,10 @@ pub fn resolve(
             max_in_flight: load.max_in_flight.unwrap_or(10_000),
             payload_bytes: load.payload_bytes.unwrap_or(0),
             target_may_be_down: load.target_may_be_down.unwrap_or(false),
-            connections: load.connections.unwrap_or(1),
+            connections: load.connections.unwrap_or_else(super::plan::one_connection),
             wake_quantum: load
                 .wake_quantum
-                .map_or(crate::clock::REAL_WAKE_QUANTUM, |d| d.0),
+                .map_or_else(super::plan::default_wake_quantum, |d| d.0),
         },
         backend: profile.backend,
         phases: profile.phases,

@@ -416,7 +416,7 @@ fn next_message(buffer: &mut BytesMut) -> Result<Option<Bytes>, Code> {
 }
 
 /// `message` with gRPC's length prefix (uncompressed).
-fn frame(message: &impl Message) -> Bytes {
+pub(crate) fn frame(message: &impl Message) -> Bytes {
     let len = message.encoded_len();
     let mut buffer = BytesMut::with_capacity(5 + len);
     buffer.put_u8(0);
