@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tonic::Code;
 
 use crate::profile::Method;
-use crate::status::Pushback;
+use crate::protocol::status::Pushback;
 
 /// One logical call of the schedule, as it travels down a strategy stack.
 ///

@@ -146,15 +146,15 @@ fn count_key(map: &str, key: &str) -> Result<(), String> {
             .map(|_| ())
             .map_err(|_| format!("`{map}` is keyed by numbers of attempts (1, 2, ...)"));
     }
-    match crate::status::parse_code(key) {
-        Some(code) if crate::status::code_name(code) == key => Ok(()),
+    match crate::protocol::status::parse_code(key) {
+        Some(code) if crate::protocol::status::code_name(code) == key => Ok(()),
         Some(code) => Err(format!(
             "`{map}` is keyed by canonical status names: write `{map}.{}`",
-            crate::status::code_name(code)
+            crate::protocol::status::code_name(code)
         )),
         None => Err(format!(
             "`{key}` is not a gRPC status; expected one of {}",
-            crate::status::all_names()
+            crate::protocol::status::all_names()
         )),
     }
 }

@@ -26,7 +26,8 @@
 //! | concept | where |
 //! |---|---|
 //! | what a profile file says, its errors with file/line/field, and the resolved [`profile::Plan`] | [`profile`] |
-//! | the call the strategies see ([`call::Call`]) and its outcome | [`call`], [`status`] |
+//! | the call the strategies see ([`call::Call`]) and its outcome | [`call`] |
+//! | gRPC on the wire: headers, `grpc-timeout`, framing, paths, status codes | [`protocol`] |
 //! | arrival schedules and the one open-loop driver | [`driver`] |
 //! | strategies as tower layers, the event sink | [`strategy`] |
 //! | how an attempt reaches the backend | [`transport`] |
@@ -67,11 +68,11 @@ pub mod keyed;
 pub mod merge;
 pub mod profile;
 pub mod progress;
+pub mod protocol;
 pub mod record;
 pub mod report;
 pub mod results;
 pub mod runner;
-pub mod status;
 pub mod strategy;
 pub mod summary;
 pub mod table;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use resilbench::call::{AttemptKind, Call};
-use resilbench::status::Pushback;
+use resilbench::protocol::Pushback;
 use tonic::Code;
 
 use crate::common::scripted::{

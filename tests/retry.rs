@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use resilbench::call::{AttemptKind, Call, Failure, FailureSource};
 use resilbench::keyed::{KeyedStream, Purpose, call_key};
-use resilbench::status::Pushback;
+use resilbench::protocol::Pushback;
 use resilbench::strategy::retry::grpc::jitter_draw;
 use tonic::Code;
 

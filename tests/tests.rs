@@ -9,6 +9,7 @@
 //! - `retry`: retry policies, throttles and budgets to the letter, attempt times exact.
 //! - `sharding`: `run --shard K/N` and `merge`: the shards merged are the unsharded run.
 //! - `shipped_profiles`: each profile under profiles/ runs as shipped; its story is checked.
+//! - `golden`: each shipped profile's results.json on the virtual clock, byte for byte.
 //! - `virtual_runs`: whole runs on a paused clock are exact and reproducible.
 //! - `end_to_end`: real runs over loopback TCP, embedded and against `serve` in another process.
 //! - `report_page`: report.html from fixed results: sections, one SVG per chart, escaping.
@@ -29,6 +30,7 @@ mod connections;
 mod deploy;
 mod end_to_end;
 mod fan_out;
+mod golden;
 mod hedge;
 mod hostile_input;
 mod open_loop;

@@ -16,7 +16,7 @@ use super::phases::Effects;
 use crate::keyed::{KeyedStream, Purpose};
 use crate::profile::BackendPlan;
 use crate::profile::backend::{ScriptPlan, StepPlan};
-use crate::status::parse_code;
+use crate::protocol::status::parse_code;
 
 /// What the model decided for one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]

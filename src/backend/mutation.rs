@@ -16,7 +16,7 @@ use tonic::Code;
 
 use super::{Answer, Backend, Incoming, Seen};
 use crate::keyed::Purpose;
-use crate::status::parse_code;
+use crate::protocol::status::parse_code;
 
 /// A stored (or pending) result for an idempotency key.
 pub(super) type Stored = Arc<watch::Sender<Option<Answer>>>;

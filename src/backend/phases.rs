@@ -9,7 +9,7 @@ use std::time::Duration;
 use tonic::Code;
 
 use crate::profile::phases::{PhaseKind, PhasePlan};
-use crate::status::parse_code;
+use crate::protocol::status::parse_code;
 
 /// The phases that apply to one backend (replica), with status names parsed.
 #[derive(Debug, Clone, Default)]

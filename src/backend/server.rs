@@ -31,20 +31,9 @@ use crate::keyed::request_key;
 use crate::pb;
 use crate::profile::backend::StepPlan;
 use crate::profile::{Method, Plan};
-use crate::status::{PUSHBACK_HEADER, code_name};
-
-/// Request header that marks warmup traffic, which the backend serves but does not count.
-pub const WARMUP_HEADER: &str = "resilbench-warmup";
-
-/// Request header of gRFC A6: how many attempts of this call came before this one.
-pub const PREVIOUS_ATTEMPTS_HEADER: &str = "grpc-previous-rpc-attempts";
-
-/// Request header with the client's own count of a call's attempts before this one (sent by
-/// resilbench; keys the draws so that every attempt of a call gets its own).
-pub const ATTEMPT_HEADER: &str = "resilbench-attempt";
-
-/// Request header naming the replica (by index) that serves a request.
-pub const REPLICA_HEADER: &str = "resilbench-replica";
+use crate::protocol::header;
+use crate::protocol::status::code_name;
+use crate::protocol::timeout;
 
 /// Longest request id accepted, in bytes.
 pub const MAX_REQUEST_ID: usize = 256;
@@ -175,10 +164,13 @@ impl Shared {
         }
         let header = |name: &str| meta.get(name).and_then(|v| v.to_str().ok());
         let backends = self.current();
-        let replica = match header(REPLICA_HEADER) {
+        let replica = match header(header::REPLICA) {
             None => 0,
             Some(v) => v.parse::<usize>().map_err(|_| {
-                Status::invalid_argument(format!("{REPLICA_HEADER}: `{v}` is not a replica number"))
+                Status::invalid_argument(format!(
+                    "{}: `{v}` is not a replica number",
+                    header::REPLICA
+                ))
             })?,
         };
         let backend = backends.get(replica).cloned().ok_or_else(|| {
@@ -206,13 +198,13 @@ impl Shared {
             request_key: request_key(request_id.as_bytes()),
             id_number: number,
             id_text: number.is_none().then(|| Arc::from(request_id)),
-            previous_attempts: header(PREVIOUS_ATTEMPTS_HEADER)
+            previous_attempts: header(header::PREVIOUS_ATTEMPTS)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
-            ordinal: header(ATTEMPT_HEADER).and_then(|v| v.parse().ok()),
-            warmup: meta.contains_key(WARMUP_HEADER),
-            deadline: header("grpc-timeout")
-                .and_then(parse_grpc_timeout)
+            ordinal: header(header::ATTEMPT).and_then(|v| v.parse().ok()),
+            warmup: meta.contains_key(header::WARMUP),
+            deadline: header(header::TIMEOUT)
+                .and_then(timeout::parse)
                 .map(|t| self.clock.now() + t),
             script: (!steps.is_empty()).then(|| Arc::from(steps)),
             idempotency_key: (!idempotency_key.is_empty()).then(|| Arc::from(idempotency_key)),
@@ -260,24 +252,6 @@ impl Shared {
     }
 }
 
-/// Parses a `grpc-timeout` value (gRPC over HTTP/2: up to 8 digits and a unit, H M S m u n).
-pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
-    let (&unit, digits) = value.as_bytes().split_last()?;
-    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some(match unit {
-        b'H' => Duration::from_secs(n * 3600),
-        b'M' => Duration::from_secs(n * 60),
-        b'S' => Duration::from_secs(n),
-        b'm' => Duration::from_millis(n),
-        b'u' => Duration::from_micros(n),
-        b'n' => Duration::from_nanos(n),
-        _ => return None,
-    })
-}
-
 /// A status with the answer's pushback trailer.
 fn status_of(answer: &Answer) -> Status {
     let mut status = Status::new(answer.code, format!("attempt {}", answer.attempt));
@@ -286,7 +260,7 @@ fn status_of(answer: &Answer) -> Status {
         .as_deref()
         .and_then(|p| MetadataValue::try_from(p).ok())
     {
-        status.metadata_mut().insert(PUSHBACK_HEADER, value);
+        status.metadata_mut().insert(header::PUSHBACK, value);
     }
     status
 }
@@ -512,7 +486,10 @@ impl Services {
     /// The services answering from `shared`.
     pub fn new(shared: Shared) -> Self {
         Self {
-            backend: pb::backend_server::BackendServer::new(shared.clone()),
+            // The limit the fast path (`unary.rs`) checks prefixes against, tonic's default
+            // spelt out so the two cannot drift apart.
+            backend: pb::backend_server::BackendServer::new(shared.clone())
+                .max_decoding_message_size(crate::protocol::message::MAX_MESSAGE),
             control: pb::control_server::ControlServer::new(shared.clone()),
             shared,
         }
@@ -762,19 +739,5 @@ mod tests {
         }
         assert!(!server.is_finished());
         stop_server(stop, server).await;
-    }
-
-    #[test]
-    fn grpc_timeout_values_parse_as_the_spec_writes_them() {
-        assert_eq!(parse_grpc_timeout("100m"), Some(Duration::from_millis(100)));
-        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
-        assert_eq!(
-            parse_grpc_timeout("99999999n"),
-            Some(Duration::from_nanos(99_999_999))
-        );
-        for bad in ["", "m", "123456789m", "10x", "-1S", "1.5S", "1é", "é"] {
-            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
-        }
     }
 }

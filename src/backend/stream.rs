@@ -17,7 +17,7 @@ use super::attempt::Active;
 use super::{Answer, Backend, Incoming, StreamEvent};
 use crate::keyed::Purpose;
 use crate::profile::backend::OnCancel;
-use crate::status::parse_code;
+use crate::protocol::status::parse_code;
 
 impl Backend {
     /// Serves a streaming attempt into `tx`, ending with [`StreamEvent::End`] unless the

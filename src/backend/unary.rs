@@ -26,9 +26,8 @@ use tonic::{Request, Response};
 use super::server::Shared;
 use crate::pb;
 use crate::pb::backend_server::{Backend as _, BackendServer};
-
-/// tonic's default limit on a received message (`max_decoding_message_size`).
-const MAX_MESSAGE: usize = 4 * 1024 * 1024;
+use crate::protocol::message::{self, PREFIX, Prefix};
+use crate::protocol::{header, path};
 
 /// A unary method of the backend's service.
 #[derive(Debug, Clone, Copy)]
@@ -42,13 +41,13 @@ impl Unary {
     /// (tonic's `grpc-encoding` check answers the others).
     pub(super) fn of<B>(request: &http::Request<B>) -> Option<Self> {
         let method = match request.uri().path() {
-            "/resilbench.v1.Backend/Call" => Self::Call,
-            "/resilbench.v1.Backend/Mutate" => Self::Mutate,
+            path::CALL => Self::Call,
+            path::MUTATE => Self::Mutate,
             _ => return None,
         };
         let plain = request
             .headers()
-            .get("grpc-encoding")
+            .get(header::ENCODING)
             .is_none_or(|e| e == "identity");
         plain.then_some(method)
     }
@@ -63,10 +62,10 @@ impl Unary {
         let (parts, body) = request.into_parts();
         let read = Read::from(body).await;
         let decoded = match (&read, self) {
-            (Read::Message(m), Self::Call) => {
-                prost::Message::decode(m.slice(5..)).ok().map(Decoded::Call)
-            }
-            (Read::Message(m), Self::Mutate) => prost::Message::decode(m.slice(5..))
+            (Read::Message(m), Self::Call) => prost::Message::decode(m.slice(PREFIX..))
+                .ok()
+                .map(Decoded::Call),
+            (Read::Message(m), Self::Mutate) => prost::Message::decode(m.slice(PREFIX..))
                 .ok()
                 .map(Decoded::Mutate),
             (Read::Other(_), _) => None,
@@ -112,16 +111,16 @@ fn request_of<T>(headers: http::HeaderMap, message: T) -> Request<T> {
 fn response(reply: Response<pb::CallReply>) -> http::Response<tonic::body::Body> {
     let (metadata, message, _) = reply.into_parts();
     let mut trailers = http::HeaderMap::with_capacity(1);
-    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    trailers.insert(header::STATUS, http::HeaderValue::from_static("0"));
     let body = Reply {
-        data: Some(crate::transport::grpc::frame(&message)),
+        data: Some(message::encode(&message)),
         trailers: Some(trailers),
     };
     let mut response = http::Response::new(tonic::body::Body::new(body));
     *response.headers_mut() = metadata.into_headers();
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/grpc"),
+        http::HeaderValue::from_static(header::GRPC_CONTENT_TYPE),
     );
     response
 }
@@ -143,11 +142,11 @@ impl Read {
         let mut first: Option<Bytes> = None;
         loop {
             let have = first.as_deref().unwrap_or(&data);
-            let len = match prefix(have) {
+            let len = match Prefix::of(have) {
                 Prefix::Short => None,
-                Prefix::Message(len) if have.len() <= 5 + len => Some(len),
+                Prefix::Message(len) if have.len() <= PREFIX + len => Some(len),
                 // tonic answers this at once; or a second message has begun.
-                Prefix::Message(_) | Prefix::Refused => {
+                Prefix::Message(_) | Prefix::Compressed | Prefix::TooLarge => {
                     return Self::Other(Replay::of(first, data, Some(body), None, None));
                 }
             };
@@ -171,8 +170,8 @@ impl Read {
             }
         }
         let all = first.unwrap_or_else(|| data.freeze());
-        match prefix(&all) {
-            Prefix::Message(len) if all.len() == 5 + len => Self::Message(all),
+        match Prefix::of(&all) {
+            Prefix::Message(len) if all.len() == PREFIX + len => Self::Message(all),
             _ => Self::Other(Replay::of(Some(all), BytesMut::new(), None, None, None)),
         }
     }
@@ -183,28 +182,6 @@ impl Read {
             Self::Message(body) => Replay::of(Some(body), BytesMut::new(), None, None, None),
             Self::Other(replay) => replay,
         }
-    }
-}
-
-/// What the first five bytes of a body say.
-enum Prefix {
-    /// Fewer than five bytes.
-    Short,
-    /// An uncompressed message of this length, within tonic's limit.
-    Message(usize),
-    /// Compressed, or over the limit: tonic refuses it.
-    Refused,
-}
-
-fn prefix(data: &[u8]) -> Prefix {
-    let Some(head) = data.get(..5) else {
-        return Prefix::Short;
-    };
-    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if head[0] == 0 && len <= MAX_MESSAGE {
-        Prefix::Message(len)
-    } else {
-        Prefix::Refused
     }
 }
 
@@ -304,8 +281,8 @@ mod tests {
     use super::*;
     use crate::backend::server::{serve_in_memory, stop_server};
 
-    const CALL: &str = "/resilbench.v1.Backend/Call";
-    const MUTATE: &str = "/resilbench.v1.Backend/Mutate";
+    const CALL: &str = path::CALL;
+    const MUTATE: &str = path::MUTATE;
 
     /// What an HTTP/2 client saw of one request: the response's status and headers, its
     /// data, its trailers.

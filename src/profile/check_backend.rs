@@ -11,7 +11,7 @@ use super::error::Num;
 use super::phases::{PhaseKind, PhasePlan};
 use super::validate::{Invalid, check_probability, invalid};
 use crate::backend::latency::Latency;
-use crate::status::{all_names, code_name, parse_code};
+use crate::protocol::status::{all_names, code_name, parse_code};
 
 /// The canonical name of the status written at `field`; `allow_ok` for places OK makes sense.
 fn canonical(field: &str, name: &str, allow_ok: bool) -> Result<String, Invalid> {

@@ -12,7 +12,7 @@ use super::layers::{
 use super::plan::{LayerPlan, Method, StrategyPlan};
 use super::service_config;
 use super::validate::{Invalid, invalid};
-use crate::status::{all_names, code_name, parse_code};
+use crate::protocol::status::{all_names, code_name, parse_code};
 use crate::strategy::retry::grpc::MAX_ATTEMPTS_CAP;
 
 fn canonical(field: &str, names: &mut [String]) -> Result<(), Invalid> {

@@ -29,12 +29,12 @@ use tonic::Code;
 
 use super::error::Num;
 use super::layers::{GrpcHedgePlan, GrpcRetryPlan, ThrottlePlan};
-use crate::status::{code_name, parse_code};
+use crate::protocol::status::{code_name, parse_code};
 use crate::strategy::retry::backoff::GrpcJitter;
 use crate::strategy::retry::grpc::MAX_ATTEMPTS_CAP;
 
 /// The package-qualified service name of the backend.
-pub const SERVICE: &str = "resilbench.v1.Backend";
+pub const SERVICE: &str = crate::protocol::path::BACKEND_SERVICE;
 
 /// What a service config says about one method.
 #[derive(Debug, Clone, PartialEq)]

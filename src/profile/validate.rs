@@ -31,7 +31,7 @@ pub const MAX_LAYERS: usize = 32;
 pub const MIN_RATE: f64 = 0.001;
 
 /// Largest request payload: gRPC's default message limit is 4 MiB, framing included.
-pub const MAX_PAYLOAD: u32 = 4 * 1024 * 1024 - 1024;
+pub const MAX_PAYLOAD: u32 = crate::protocol::message::MAX_MESSAGE as u32 - 1024;
 
 /// Longest `load.wake_quantum`: every call may leave up to this much late.
 pub const MAX_WAKE_QUANTUM: Duration = Duration::from_millis(10);

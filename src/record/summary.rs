@@ -11,12 +11,12 @@ use tonic::Code;
 use super::State;
 use super::histogram::Hist;
 use crate::backend::BackendStats;
+use crate::protocol::status::code_name;
 use crate::results::{
     Amplification, Attempts, Counts, Generator, Goodput, Histograms, Lag, Latencies,
     StrategyResult, StreamFigures, Transition,
 };
 use crate::results::{BreakerFigures, FanOutFigures};
-use crate::status::code_name;
 
 /// How a strategy's run ended.
 #[derive(Debug, Clone, Copy)]

@@ -240,7 +240,11 @@ use retry::grpc::Codes;
 
 /// A set of status codes from their (canonical) names.
 fn codes(names: &[String]) -> retry::grpc::Codes {
-    retry::grpc::Codes::of(names.iter().filter_map(|n| crate::status::parse_code(n)))
+    retry::grpc::Codes::of(
+        names
+            .iter()
+            .filter_map(|n| crate::protocol::status::parse_code(n)),
+    )
 }
 
 fn grpc_policy(r: &GrpcRetryPlan, seed: u64) -> retry::grpc::GrpcPolicy {

@@ -10,7 +10,7 @@ use crate::backend::{Answer, Backend, Incoming, StreamEvent};
 use crate::call::{Call, Failure, FailureSource, Outcome, Reply};
 use crate::keyed::call_key;
 use crate::profile::Method;
-use crate::status::parse_pushback;
+use crate::protocol::status::parse_pushback;
 
 /// Calls one backend (replica) directly with what the wire would have carried.
 #[derive(Debug, Clone)]

@@ -26,9 +26,8 @@
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::Uri;
 use prost::Message;
 use tokio::time::Instant;
@@ -38,21 +37,13 @@ use tower::Service;
 
 use super::BoxFuture;
 use super::connection::Connections;
-use super::wire::{self, Event, Fields};
-use crate::backend::server::{
-    ATTEMPT_HEADER, PREVIOUS_ATTEMPTS_HEADER, REPLICA_HEADER, WARMUP_HEADER,
-};
+use super::wire::{self, Event};
 use crate::call::{Call, Failure, FailureSource, Outcome, Reply};
 use crate::clock::Clock;
 use crate::pb;
 use crate::profile::Method;
-use crate::status::PUSHBACK_HEADER;
-
-/// The largest response message accepted; a larger one fails the attempt with
-/// RESOURCE_EXHAUSTED, as gRPC clients fail a message over their receive limit.
-pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
-
-const GRPC_TIMEOUT: &str = "grpc-timeout";
+use crate::protocol::header::{self, ResponseFields};
+use crate::protocol::{message, path, status, timeout};
 
 /// A tonic endpoint to `addr` (`host:port`), for the control service.
 pub fn endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
@@ -102,7 +93,7 @@ impl Paths {
         let base = uri_text(authority);
         let base = base.trim_end_matches('/');
         let uri = |method: &str| -> Result<Uri, String> {
-            format!("{base}/resilbench.v1.Backend/{method}")
+            format!("{base}{}", path::of(path::BACKEND_SERVICE, method))
                 .parse()
                 .map_err(|e| format!("not an address: {authority}: {e}"))
         };
@@ -177,7 +168,7 @@ impl Target {
         let request_id = call.id.to_string();
         let payload = self.payload.clone();
         match call.method {
-            Method::Unary | Method::Stream => frame(&pb::CallRequest {
+            Method::Unary | Method::Stream => message::encode(&pb::CallRequest {
                 request_id,
                 payload,
                 script: vec![],
@@ -188,7 +179,7 @@ impl Target {
                 } else {
                     String::new()
                 };
-                frame(&pb::MutateRequest {
+                message::encode(&pb::MutateRequest {
                     request_id,
                     payload,
                     script: vec![],
@@ -214,7 +205,7 @@ impl Service<Call> for GrpcTransport {
         // The time left is taken now, when the attempt starts, as a gRPC library takes it.
         let timeout = call
             .sent_deadline
-            .map(|d| grpc_timeout(d.saturating_duration_since(self.clock.now())));
+            .map(|d| timeout::encode(d.saturating_duration_since(self.clock.now())));
         let (target, clock) = (Arc::clone(&self.target), self.clock.clone());
         Box::pin(async move {
             let outcome = target.exchange(&call, timeout.as_deref(), body).await;
@@ -239,19 +230,19 @@ impl Target {
             (name.as_bytes(), value.as_bytes(), constant)
         };
         let wanted: [Option<wire::Field<'_>>; 7] = [
-            Some(field("content-type", "application/grpc", true)),
-            Some(field("te", "trailers", true)),
-            timeout.map(|t| (GRPC_TIMEOUT.as_bytes(), t.as_bytes(), false)),
-            previous.map(|v| (PREVIOUS_ATTEMPTS_HEADER.as_bytes(), v.as_bytes(), false)),
+            Some(field(header::CONTENT_TYPE, header::GRPC_CONTENT_TYPE, true)),
+            Some(field(header::TE, header::TRAILERS, true)),
+            timeout.map(|t| (header::TIMEOUT.as_bytes(), t.as_bytes(), false)),
+            previous.map(|v| (header::PREVIOUS_ATTEMPTS.as_bytes(), v.as_bytes(), false)),
             Some((
-                ATTEMPT_HEADER.as_bytes(),
+                header::ATTEMPT.as_bytes(),
                 ordinal.format(call.ordinal).as_bytes(),
                 false,
             )),
-            call.warmup.then(|| field(WARMUP_HEADER, "1", true)),
+            call.warmup.then(|| field(header::WARMUP, "1", true)),
             self.replica
                 .as_ref()
-                .map(|r| (REPLICA_HEADER.as_bytes(), r.as_bytes(), true)),
+                .map(|r| (header::REPLICA.as_bytes(), r.as_bytes(), true)),
         ];
         let mut fields: [wire::Field<'_>; 7] = [(b"", b"", false); 7];
         let mut n = 0;
@@ -285,7 +276,7 @@ impl Target {
         }
         if head.status != Some(200) {
             return Err(Failure {
-                code: http_status_code(head.status.unwrap_or(0)),
+                code: status::from_http(head.status.unwrap_or(0)),
                 pushback: None,
                 source: FailureSource::Transport,
                 messages: 0,
@@ -320,7 +311,7 @@ impl Target {
                 }
                 other => return Err(ended(other, messages, true)),
             }
-            while let Some(message) = next_message(&mut buffer).map_err(|code| Failure {
+            while let Some(message) = message::next(&mut buffer).map_err(|code| Failure {
                 code,
                 pushback: None,
                 source: FailureSource::Local,
@@ -361,7 +352,7 @@ fn reply(method: Method, first: Option<Bytes>, messages: u32, committed: bool) -
 
 /// `Err` with the status in `fields` (trailers, or a Trailers-Only response's headers)
 /// unless it is OK; no status at all is UNKNOWN.
-fn status_of(fields: &Fields, messages: u32, committed: bool) -> Result<(), Failure> {
+fn status_of(fields: &ResponseFields, messages: u32, committed: bool) -> Result<(), Failure> {
     let code = fields.grpc_status.unwrap_or(Code::Unknown);
     if code == Code::Ok {
         return Ok(());
@@ -380,7 +371,7 @@ fn status_of(fields: &Fields, messages: u32, committed: bool) -> Result<(), Fail
 /// table), lost with its connection (broken, refused, gone away) as UNAVAILABLE.
 fn ended(event: Event, messages: u32, committed: bool) -> Failure {
     let code = match event {
-        Event::Reset(reason) => reset_code(h2::Reason::from(reason)),
+        Event::Reset(reason) => status::from_reset(reason),
         Event::Broken(_) => Code::Unavailable,
         // Nothing else can come before the headers or after the end.
         Event::Head(_) | Event::Data(_) | Event::Trailers(_) | Event::End => Code::Internal,
@@ -391,82 +382,6 @@ fn ended(event: Event, messages: u32, committed: bool) -> Failure {
         source: FailureSource::Transport,
         messages,
         committed,
-    }
-}
-
-/// The next whole message in `buffer`, taken out of it; `None` until one has fully arrived.
-/// A compressed message (no compression was asked for) is INTERNAL, as the spec says; one
-/// over [`MAX_MESSAGE`] is RESOURCE_EXHAUSTED.
-fn next_message(buffer: &mut BytesMut) -> Result<Option<Bytes>, Code> {
-    if buffer.len() < 5 {
-        return Ok(None);
-    }
-    if buffer[0] != 0 {
-        return Err(Code::Internal);
-    }
-    let len = u32::from_be_bytes([buffer[1], buffer[2], buffer[3], buffer[4]]) as usize;
-    if len > MAX_MESSAGE {
-        return Err(Code::ResourceExhausted);
-    }
-    if buffer.len() < 5 + len {
-        return Ok(None);
-    }
-    let mut message = buffer.split_to(5 + len);
-    Ok(Some(message.split_off(5).freeze()))
-}
-
-/// `message` with gRPC's length prefix (uncompressed).
-pub(crate) fn frame(message: &impl Message) -> Bytes {
-    let len = message.encoded_len();
-    let mut buffer = BytesMut::with_capacity(5 + len);
-    buffer.put_u8(0);
-    buffer.put_u32(len as u32);
-    message
-        .encode(&mut buffer)
-        .expect("the buffer was sized for the message");
-    buffer.freeze()
-}
-
-/// A `grpc-timeout` value for `left`, as grpc-go writes it (internal/transport
-/// `encodeTimeout`): the finest unit whose count fits in 8 digits, rounded up so the server
-/// never sees less time than there is; `0n` when nothing is left.
-pub fn grpc_timeout(left: Duration) -> String {
-    const MAX: u128 = 99_999_999;
-    let nanos = left.as_nanos();
-    if nanos == 0 {
-        return "0n".into();
-    }
-    let units: [(u128, char); 6] = [
-        (1, 'n'),
-        (1_000, 'u'),
-        (1_000_000, 'm'),
-        (1_000_000_000, 'S'),
-        (60_000_000_000, 'M'),
-        (3_600_000_000_000, 'H'),
-    ];
-    let (count, unit) = units
-        .iter()
-        .map(|&(size, unit)| (nanos.div_ceil(size), unit))
-        .find(|&(count, _)| count <= MAX)
-        .unwrap_or((nanos.div_ceil(3_600_000_000_000), 'H'));
-    format!("{count}{unit}")
-}
-
-/// The status of a stream reset with `reason` (PROTOCOL-HTTP2.md, "Errors", as tonic holds it).
-fn reset_code(reason: h2::Reason) -> Code {
-    tonic::Status::from_error(Box::new(h2::Error::from(reason))).code()
-}
-
-/// The gRPC status of an HTTP response that is not 200 and carries none
-/// (grpc/grpc doc/http-grpc-status-mapping.md).
-pub fn http_status_code(status: u16) -> Code {
-    match status {
-        400 => Code::Internal,
-        401 => Code::Unauthenticated,
-        403 => Code::PermissionDenied,
-        404 => Code::Unimplemented,
-        429 | 502 | 503 | 504 => Code::Unavailable,
-        _ => Code::Unknown,
     }
 }
 
@@ -497,9 +412,9 @@ pub fn status_to_failure(status: &tonic::Status, messages: u32, headers: bool) -
     } else {
         FailureSource::Backend
     };
-    let mut fields = Fields::default();
-    for value in status.metadata().get_all(PUSHBACK_HEADER) {
-        fields.add(PUSHBACK_HEADER.as_bytes(), value.as_bytes());
+    let mut fields = ResponseFields::default();
+    for value in status.metadata().get_all(header::PUSHBACK) {
+        fields.add(header::PUSHBACK.as_bytes(), value.as_bytes());
     }
     Failure {
         code: status.code(),
@@ -513,14 +428,12 @@ pub fn status_to_failure(status: &tonic::Status, messages: u32, headers: bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::Pushback;
+    use std::time::Duration;
 
-    fn trailers(pairs: &[(&'static str, &str)]) -> Fields {
-        let mut fields = Fields::default();
-        for (k, v) in pairs {
-            fields.add(k.as_bytes(), v.as_bytes());
-        }
-        fields
+    use crate::protocol::status::Pushback;
+
+    fn trailers(pairs: &[(&'static str, &str)]) -> ResponseFields {
+        ResponseFields::of(pairs.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())))
     }
 
     /// A CANCELLED at or after the deadline the attempt sent is DEADLINE_EXCEEDED, decided
@@ -559,7 +472,7 @@ mod tests {
             Ok(())
         );
         let failed = status_of(
-            &trailers(&[("grpc-status", "14"), (PUSHBACK_HEADER, "250")]),
+            &trailers(&[("grpc-status", "14"), (header::PUSHBACK, "250")]),
             3,
             true,
         )
@@ -572,7 +485,7 @@ mod tests {
         // Pushback as grpc-go reads it: negative, malformed or repeated means "do not retry".
         for values in [&["-1"][..], &["soon"], &["10", "20"]] {
             let mut pairs = vec![("grpc-status", "8")];
-            pairs.extend(values.iter().map(|v| (PUSHBACK_HEADER, *v)));
+            pairs.extend(values.iter().map(|v| (header::PUSHBACK, *v)));
             assert_eq!(
                 read(&pairs).unwrap_err().pushback,
                 Some(Pushback::DontRetry)
@@ -590,7 +503,7 @@ mod tests {
     /// stream counts its messages.
     #[test]
     fn an_ok_unary_call_needs_its_message() {
-        let message = frame(&pb::CallReply {
+        let message = message::encode(&pb::CallReply {
             request_id: "1".into(),
             attempt: 2,
         })
@@ -609,89 +522,10 @@ mod tests {
         assert_eq!(reply(Method::Stream, None, 4, true).unwrap().messages, 4);
     }
 
-    /// Length-prefixed messages come out whole, however the bytes are split; a compressed or
-    /// oversized one fails the call.
+    /// A stream reset by the server keeps its reason's status; one lost with its connection
+    /// is UNAVAILABLE.
     #[test]
-    fn messages_are_cut_from_the_byte_stream_at_their_prefixes() {
-        let one = frame(&pb::StreamReply {
-            request_id: "7".into(),
-            message: 1,
-        });
-        let two = frame(&pb::StreamReply {
-            request_id: "7".into(),
-            message: 2,
-        });
-        let wire: Vec<u8> = [one.as_ref(), two.as_ref()].concat();
-        for split in 0..=wire.len() {
-            let mut buffer = BytesMut::new();
-            let mut got = Vec::new();
-            for part in [&wire[..split], &wire[split..]] {
-                buffer.extend_from_slice(part);
-                while let Some(m) = next_message(&mut buffer).unwrap() {
-                    got.push(pb::StreamReply::decode(m).unwrap().message);
-                }
-            }
-            assert_eq!(got, [1, 2], "split at {split}");
-            assert!(buffer.is_empty());
-        }
-        let mut compressed = BytesMut::from(&one[..]);
-        compressed[0] = 1;
-        assert_eq!(next_message(&mut compressed), Err(Code::Internal));
-        let mut huge = BytesMut::from(&[0u8, 0xff, 0xff, 0xff, 0xff][..]);
-        assert_eq!(next_message(&mut huge), Err(Code::ResourceExhausted));
-    }
-
-    /// grpc-go's encoding: the finest unit within 8 digits, rounded up; the server's parser
-    /// reads back at least the time that was left, and less than one unit more.
-    #[test]
-    fn grpc_timeout_is_written_as_grpc_go_writes_it() {
-        let text = grpc_timeout;
-        assert_eq!(text(Duration::ZERO), "0n");
-        assert_eq!(text(Duration::from_nanos(1)), "1n");
-        assert_eq!(text(Duration::from_nanos(99_999_999)), "99999999n");
-        assert_eq!(text(Duration::from_millis(100)), "100000u");
-        assert_eq!(text(Duration::from_nanos(100_000_001)), "100001u");
-        assert_eq!(text(Duration::from_secs(1)), "1000000u");
-        assert_eq!(text(Duration::from_secs(100_000)), "100000S");
-        assert_eq!(text(Duration::from_secs(200_000_000)), "3333334M");
-        for nanos in [1u64, 999, 1_000_001, 123_456_789_012, 5_000_000_000_001] {
-            let left = Duration::from_nanos(nanos);
-            let value = text(left);
-            assert!(value.len() <= 9, "{value}");
-            let read = crate::backend::server::parse_grpc_timeout(&value).unwrap();
-            assert!(read >= left, "{value} reads as less than {left:?}");
-        }
-    }
-
-    /// HTTP statuses without a gRPC status, and stream resets, as gRPC clients map them.
-    #[test]
-    fn http_statuses_and_resets_map_to_grpc_codes() {
-        let http = http_status_code;
-        assert_eq!(http(400), Code::Internal);
-        assert_eq!(http(401), Code::Unauthenticated);
-        assert_eq!(http(403), Code::PermissionDenied);
-        assert_eq!(http(404), Code::Unimplemented);
-        for s in [429, 502, 503, 504] {
-            assert_eq!(http(s), Code::Unavailable);
-        }
-        assert_eq!(http(500), Code::Unknown);
-        assert_eq!(reset_code(h2::Reason::REFUSED_STREAM), Code::Unavailable);
-        assert_eq!(reset_code(h2::Reason::CANCEL), Code::Cancelled);
-        assert_eq!(
-            reset_code(h2::Reason::ENHANCE_YOUR_CALM),
-            Code::ResourceExhausted
-        );
-        assert_eq!(
-            reset_code(h2::Reason::INADEQUATE_SECURITY),
-            Code::PermissionDenied
-        );
-        for r in [
-            h2::Reason::NO_ERROR,
-            h2::Reason::PROTOCOL_ERROR,
-            h2::Reason::INTERNAL_ERROR,
-        ] {
-            assert_eq!(reset_code(r), Code::Internal);
-        }
+    fn resets_and_broken_streams_map_to_grpc_codes() {
         // A stream reset by the server keeps its reason; one lost with its connection (broken,
         // refused, gone away) is UNAVAILABLE.
         let reset = ended(Event::Reset(wire::CANCEL), 2, true);
@@ -717,20 +551,5 @@ mod tests {
         );
         assert!(authority("http://svc:80/path").is_err());
         assert!(authority("").is_err());
-    }
-
-    /// gRFC A6: one valid value is the wait; a negative or malformed one, or several, say
-    /// "do not retry".
-    #[test]
-    fn pushback_values_are_read_as_grpc_go_reads_them() {
-        let read = |values: &[&str]| {
-            let pairs: Vec<_> = values.iter().map(|v| (PUSHBACK_HEADER, *v)).collect();
-            trailers(&pairs).pushback
-        };
-        assert_eq!(read(&[]), None);
-        assert_eq!(read(&["250"]), Some(Pushback::RetryAfterMs(250)));
-        assert_eq!(read(&["-1"]), Some(Pushback::DontRetry));
-        assert_eq!(read(&["soon"]), Some(Pushback::DontRetry));
-        assert_eq!(read(&["10", "20"]), Some(Pushback::DontRetry));
     }
 }

@@ -52,10 +52,8 @@ use std::task::{Context, Poll, Waker};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
-use tonic::Code;
 
 use super::connection::Io;
-use crate::status::{PUSHBACK_HEADER, Pushback, parse_pushback};
 
 /// The windows we advertise (hyper's client uses 2 MiB and 5 MiB; HTTP/2's default is 64 KiB).
 pub const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
@@ -96,38 +94,10 @@ const FLOW_CONTROL_ERROR: u32 = 0x3;
 const FRAME_SIZE_ERROR: u32 = 0x6;
 const COMPRESSION_ERROR: u32 = 0x9;
 /// The reason an attempt dropped before its end resets its stream with.
-pub const CANCEL: u32 = 0x8;
+pub const CANCEL: u32 = crate::protocol::status::CANCEL;
 
 /// What a response's header block said, of what a gRPC client reads.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Fields {
-    /// `:status` (absent in trailers).
-    pub status: Option<u16>,
-    /// `grpc-status`, if present (an unknown code reads as UNKNOWN).
-    pub grpc_status: Option<Code>,
-    /// `grpc-retry-pushback-ms` as grpc-go reads it: one valid value is the wait; a malformed
-    /// or negative one, or several, mean "do not retry".
-    pub pushback: Option<Pushback>,
-}
-
-impl Fields {
-    /// Reads one header field into these fields.
-    pub fn add(&mut self, name: &[u8], value: &[u8]) {
-        match name {
-            b":status" => {
-                self.status = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
-            }
-            b"grpc-status" => self.grpc_status = Some(Code::from_bytes(value)),
-            _ if name == PUSHBACK_HEADER.as_bytes() => {
-                self.pushback = Some(match self.pushback {
-                    None => parse_pushback(value),
-                    Some(_) => Pushback::DontRetry,
-                });
-            }
-            _ => {}
-        }
-    }
-}
+pub use crate::protocol::header::ResponseFields as Fields;
 
 /// What happened next on a stream, in order: the response head, its data, and one end.
 #[derive(Debug)]
@@ -1226,6 +1196,9 @@ fn unpad(flags: u8, mut frame: BytesMut) -> Result<BytesMut, Fault> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, DuplexStream};
+    use tonic::Code;
+
+    use crate::protocol::Pushback;
 
     fn request(path: &'static [u8], body: Bytes) -> Request<'static> {
         Request {

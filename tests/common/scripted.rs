@@ -10,7 +10,7 @@ use std::time::Duration;
 use resilbench::call::{AttemptKind, Call, CallMeter, Failure, FailureSource, Outcome, Reply};
 use resilbench::clock::{Clock, sim::SimClock};
 use resilbench::profile::{Method, StrategyPlan};
-use resilbench::status::Pushback;
+use resilbench::protocol::Pushback;
 use resilbench::strategy::{self, Event, EventSink};
 use tokio::time::Instant;
 use tonic::Code;

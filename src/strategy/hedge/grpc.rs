@@ -45,7 +45,7 @@ use super::super::retry::throttle::Throttle;
 use super::super::{Event, EventSink};
 use crate::call::{AttemptKind, Call, CommitRace, Failure, Outcome, Reply};
 use crate::clock::Clock;
-use crate::status::Pushback;
+use crate::protocol::status::Pushback;
 use crate::transport::BoxFuture;
 
 /// The settings of a hedging policy.

@@ -17,7 +17,7 @@ use super::budget::{ActiveRequest, EnvoyBudget, RetryInFlight, TpsBudget};
 use super::grpc::Codes;
 use super::{Denied, Policy, Wait, draw_index};
 use crate::call::{Call, Failure, FailureSource, Outcome};
-use crate::status::Pushback;
+use crate::protocol::status::Pushback;
 
 /// Which budget, if any.
 #[derive(Debug)]

@@ -24,7 +24,7 @@ use super::backoff::{Backoff, BackoffState, Draws, GrpcJitter, Keyed};
 use super::throttle::Throttle;
 use super::{Denied, Policy, Wait, draw_index};
 use crate::call::{Call, Failure, Outcome};
-use crate::status::Pushback;
+use crate::protocol::status::Pushback;
 
 /// A6's client-side cap on `maxAttempts` ("Limits on Retries and Hedges").
 pub const MAX_ATTEMPTS_CAP: u32 = 5;
