@@ -158,7 +158,7 @@ fn fault_model(c: &mut Criterion) {
             median: Duration::from_millis(2),
             p99: Duration::from_millis(20),
         },
-        errors: BTreeMap::from([("UNAVAILABLE".to_string(), 0.01)]),
+        errors: BTreeMap::from([(resilbench::protocol::StatusCode::UNAVAILABLE, 0.01)]),
         ..BackendPlan::default()
     };
     let model = FaultModel::new(7, &plan);

@@ -98,7 +98,7 @@ fn scripted_requests_get_their_steps_in_order() {
         // A script sent with the request itself wins.
         let mut own = request(9, Method::Unary);
         own.script = Some(Arc::from(vec![resilbench::profile::backend::StepPlan {
-            status: "ABORTED".into(),
+            status: Code::Aborted.into(),
             latency: None,
             pushback: None,
         }]));

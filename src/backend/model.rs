@@ -16,7 +16,6 @@ use super::phases::Effects;
 use crate::keyed::{KeyedStream, Purpose};
 use crate::profile::BackendPlan;
 use crate::profile::backend::{ScriptPlan, StepPlan};
-use crate::protocol::status::parse_code;
 
 /// What the model decided for one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,15 +100,15 @@ impl FaultModel {
         let errors = plan
             .errors
             .iter()
-            .filter_map(|(name, p)| {
+            .map(|(code, p)| {
                 cumulative += p;
-                parse_code(name).map(|code| (cumulative, code))
+                (cumulative, code.code())
             })
             .collect();
         let by_status = plan
             .latency_by_status
             .iter()
-            .filter_map(|(name, l)| parse_code(name).map(|c| (c, l.clone())))
+            .map(|(code, l)| (code.code(), l.clone()))
             .collect();
         Self {
             seed,
@@ -181,7 +180,7 @@ impl FaultModel {
         fx: &Effects,
     ) -> Draw {
         let step = steps.get(count.saturating_sub(1) as usize);
-        let code = step.and_then(|s| parse_code(&s.status)).unwrap_or(Code::Ok);
+        let code = step.map_or(Code::Ok, |s| s.status.code());
         let latency = match step.and_then(|s| s.latency.as_ref()) {
             Some(l) => scale(
                 l.sample(&mut KeyedStream::new(
@@ -221,7 +220,7 @@ mod tests {
         BackendPlan {
             errors: errors
                 .iter()
-                .map(|(n, p)| (n.to_string(), *p))
+                .map(|(n, p)| (n.parse().unwrap(), *p))
                 .collect::<BTreeMap<_, _>>(),
             ..BackendPlan::default()
         }
@@ -273,7 +272,7 @@ mod tests {
             value: Duration::from_millis(50),
         };
         p.latency_by_status.insert(
-            "UNAVAILABLE".into(),
+            crate::protocol::StatusCode::UNAVAILABLE,
             Latency::Fixed {
                 value: Duration::from_millis(1),
             },

@@ -16,7 +16,7 @@ use tonic::Code;
 
 use super::{Answer, Backend, Incoming, Seen};
 use crate::keyed::Purpose;
-use crate::protocol::status::parse_code;
+use crate::profile::backend::LostFail;
 
 /// A stored (or pending) result for an idempotency key.
 pub(super) type Stored = Arc<watch::Sender<Option<Answer>>>;
@@ -135,14 +135,13 @@ impl Backend {
         {
             return answer;
         }
-        if lost.fail == "timeout" {
-            // The reply never arrives: the caller waits until its deadline.
-            self.clock.sleep_until(self.deadline_or_hour(req)).await;
-            return Answer::new(Code::DeadlineExceeded, answer.attempt);
+        match lost.fail {
+            LostFail::Timeout => {
+                // The reply never arrives: the caller waits until its deadline.
+                self.clock.sleep_until(self.deadline_or_hour(req)).await;
+                Answer::new(Code::DeadlineExceeded, answer.attempt)
+            }
+            LostFail::Status(status) => Answer::new(status.code(), answer.attempt),
         }
-        Answer::new(
-            parse_code(&lost.fail).unwrap_or(Code::Unavailable),
-            answer.attempt,
-        )
     }
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use tonic::Code;
 
 use crate::profile::phases::{PhaseKind, PhasePlan};
-use crate::protocol::status::parse_code;
 
 /// The phases that apply to one backend (replica), with status names parsed.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +35,7 @@ impl Phases {
         let phases = plan
             .iter()
             .filter(|p| p.kind != PhaseKind::LoadSpike && p.targets(replica))
-            .map(|p| (p.clone(), p.status.as_deref().and_then(parse_code)))
+            .map(|p| (p.clone(), p.status.map(|s| s.code())))
             .collect();
         Self { phases }
     }
@@ -56,11 +55,9 @@ impl Phases {
                 PhaseKind::Stall => fx.stall_until = fx.stall_until.max(Some(p.end())),
                 PhaseKind::Brownout => fx.latency_factor *= p.latency_factor.unwrap_or(1.0),
                 PhaseKind::ErrorBurst => {
-                    for (name, rate) in &p.errors {
-                        if let Some(code) = parse_code(name) {
-                            burst_total = (burst_total + rate).min(1.0);
-                            fx.burst.push((burst_total, code));
-                        }
+                    for (code, rate) in &p.errors {
+                        burst_total = (burst_total + rate).min(1.0);
+                        fx.burst.push((burst_total, code.code()));
                     }
                 }
                 PhaseKind::LoadSpike => {}
@@ -113,14 +110,14 @@ mod tests {
     #[test]
     fn overlapping_phases_combine() {
         let mut outage = phase(PhaseKind::Outage, 10, 2);
-        outage.status = Some("INTERNAL".into());
+        outage.status = Some(Code::Internal.into());
         let mut slow = phase(PhaseKind::Brownout, 0, 20);
         slow.latency_factor = Some(3.0);
         slow.capacity_factor = Some(0.5);
         let mut slower = phase(PhaseKind::Brownout, 5, 10);
         slower.latency_factor = Some(2.0);
         let mut burst = phase(PhaseKind::ErrorBurst, 5, 2);
-        burst.errors = [("UNAVAILABLE".to_string(), 0.3)].into();
+        burst.errors = [(Code::Unavailable.into(), 0.3)].into();
         let stall = phase(PhaseKind::Stall, 6, 3);
         let p = Phases::new(&[outage, slow, slower, burst, stall], "backend");
         let s = Duration::from_secs;

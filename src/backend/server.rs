@@ -186,7 +186,7 @@ impl Shared {
         let steps: Vec<StepPlan> = script
             .iter()
             .map(|s| StepPlan {
-                status: code_name(Code::from_i32(s.status_code as i32)).to_string(),
+                status: Code::from_i32(s.status_code as i32).into(),
                 latency: (s.latency_ms > 0).then(|| crate::backend::latency::Latency::Fixed {
                     value: Duration::from_millis(u64::from(s.latency_ms)),
                 }),

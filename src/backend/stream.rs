@@ -17,7 +17,7 @@ use super::attempt::Active;
 use super::{Answer, Backend, Incoming, StreamEvent};
 use crate::keyed::Purpose;
 use crate::profile::backend::OnCancel;
-use crate::protocol::status::parse_code;
+use crate::protocol::StatusCode;
 
 impl Backend {
     /// Serves a streaming attempt into `tx`, ending with [`StreamEvent::End`] unless the
@@ -70,8 +70,7 @@ impl Backend {
         };
         let plan = &self.plan.stream;
         let (key, attempt) = (req.request_key, req.draw_attempt());
-        let failure =
-            |status: &str| Answer::new(parse_code(status).unwrap_or(Code::Unavailable), count);
+        let failure = |status: StatusCode| Answer::new(status.code(), count);
         if admitted.draw.code != Code::Ok {
             finish(&gone);
             let mut answer = Answer::new(admitted.draw.code, count);
@@ -82,11 +81,11 @@ impl Backend {
             && self.model.chance(key, attempt, Purpose::StreamBeforeFirst) < f.rate
         {
             finish(&gone);
-            return end(failure(&f.status)).await;
+            return end(failure(f.status)).await;
         }
         let fail_at = plan.fail_after.as_ref().and_then(|f| {
             (self.model.chance(key, attempt, Purpose::StreamAfter) < f.rate)
-                .then_some((f.message, f.status.as_str()))
+                .then_some((f.message, f.status))
         });
         let mut intervals = self.model.stream_of(key, attempt, Purpose::StreamInterval);
         for n in 1..=plan.messages {

@@ -1,17 +1,20 @@
 //! The backend's fault model as a profile states it: `[backend]` and its sub-tables.
 //!
 //! These types are both the profile schema (every table refuses unknown keys; missing keys take
-//! the defaults below) and the resolved plan: nothing about the backend needs resolving beyond
-//! naming status codes canonically, which `validate.rs` does. `docs/profiles.md` documents every
-//! key and `docs/backend.md` the behaviour.
+//! the defaults below) and the resolved plan: nothing about the backend needs resolving (status
+//! codes are [`StatusCode`]s from the moment they are read), only checking, which
+//! `check_backend.rs` does. `docs/profiles.md` documents every key and `docs/backend.md` the
+//! behaviour.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::codes;
 use super::duration::{HumanDuration, human};
 use crate::backend::latency::Latency;
+use crate::protocol::StatusCode;
 
 /// The backend's fault model (`[backend]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,9 +24,11 @@ pub struct BackendPlan {
     pub latency: Latency,
     /// Service time of attempts answered with these statuses, instead of `latency` (errors can
     /// be fast or slow).
-    pub latency_by_status: BTreeMap<String, Latency>,
-    /// Probability of answering with each status code (canonical names), per attempt.
-    pub errors: BTreeMap<String, f64>,
+    #[serde(deserialize_with = "codes::table")]
+    pub latency_by_status: BTreeMap<StatusCode, Latency>,
+    /// Probability of answering with each status code, per attempt.
+    #[serde(deserialize_with = "codes::table")]
+    pub errors: BTreeMap<StatusCode, f64>,
     /// Requests served at once; `None` is unlimited.
     pub workers: Option<u32>,
     /// Requests that may wait for a worker; `None` is unlimited. Beyond it: RESOURCE_EXHAUSTED.
@@ -125,7 +130,7 @@ pub struct ScriptPlan {
 #[serde(deny_unknown_fields)]
 pub struct StepPlan {
     /// The status to answer with.
-    pub status: String,
+    pub status: StatusCode,
     /// The service time, instead of the backend's latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<Latency>,
@@ -151,7 +156,8 @@ impl<'de> Deserialize<'de> for StepPlan {
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StepPlan, E> {
                 Ok(StepPlan {
-                    status: v.to_string(),
+                    status: StatusCode::parse(v)
+                        .map_err(|m| E::custom(super::tagged::nested("status", &m)))?,
                     latency: None,
                     pushback: None,
                 })
@@ -198,12 +204,46 @@ pub struct LostResponsePlan {
     pub rate: f64,
     /// How the reply fails: a status name (default UNAVAILABLE), or `"timeout"` (no reply
     /// until the caller's deadline).
-    #[serde(default = "unavailable")]
-    pub fail: String,
+    #[serde(default = "lost_unavailable")]
+    pub fail: LostFail,
 }
 
-fn unavailable() -> String {
-    "UNAVAILABLE".to_string()
+/// How a lost reply fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostFail {
+    /// No reply until the caller's deadline (`"timeout"`).
+    Timeout,
+    /// This status.
+    Status(StatusCode),
+}
+
+impl Serialize for LostFail {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Timeout => s.serialize_str("timeout"),
+            Self::Status(code) => code.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LostFail {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        if text == "timeout" {
+            return Ok(Self::Timeout);
+        }
+        StatusCode::parse(&text)
+            .map(Self::Status)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn lost_unavailable() -> LostFail {
+    LostFail::Status(StatusCode::UNAVAILABLE)
+}
+
+fn unavailable() -> StatusCode {
+    StatusCode::UNAVAILABLE
 }
 
 /// The server-streaming method (`Stream`).
@@ -241,7 +281,7 @@ pub struct FaultPlan {
     pub rate: f64,
     /// The status.
     #[serde(default = "unavailable")]
-    pub status: String,
+    pub status: StatusCode,
 }
 
 /// A fault after a given message of a stream.
@@ -254,7 +294,7 @@ pub struct FaultAfterPlan {
     pub rate: f64,
     /// The status.
     #[serde(default = "unavailable")]
-    pub status: String,
+    pub status: StatusCode,
 }
 
 /// One replica: the base backend with some of its settings replaced.
@@ -267,8 +307,12 @@ pub struct ReplicaPlan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<Latency>,
     /// Replaces `backend.errors`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errors: Option<BTreeMap<String, f64>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "codes::optional_table"
+    )]
+    pub errors: Option<BTreeMap<StatusCode, f64>>,
     /// Replaces `backend.workers`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workers: Option<u32>,

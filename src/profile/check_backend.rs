@@ -1,57 +1,39 @@
-//! Checks of `[backend]` and `[[phases]]`, and the one resolution they need: every status code
-//! written by name or number becomes its canonical name (`"unavailable"`, `"14"` →
-//! `"UNAVAILABLE"`), so the backend and the results only ever see canonical names.
+//! Checks of `[backend]` and `[[phases]]`. Status codes were checked as they were read
+//! ([`super::codes`]); what is left is where OK makes no sense, probabilities, and the
+//! settings that only make sense together.
 
 use std::collections::{BTreeMap, HashSet};
 
-use tonic::Code;
-
-use super::backend::{BackendPlan, StreamPlan};
+use super::backend::{BackendPlan, LostFail, StreamPlan};
 use super::error::Num;
 use super::phases::{PhaseKind, PhasePlan};
 use super::validate::{Invalid, check_probability, invalid};
 use crate::backend::latency::Latency;
-use crate::protocol::status::{all_names, code_name, parse_code};
+use crate::protocol::StatusCode;
 
-/// The canonical name of the status written at `field`; `allow_ok` for places OK makes sense.
-fn canonical(field: &str, name: &str, allow_ok: bool) -> Result<String, Invalid> {
-    let Some(code) = parse_code(name) else {
-        return invalid(
-            field,
-            format!(
-                "`{name}` is not a gRPC status code; expected one of {}",
-                all_names()
-            ),
-        );
-    };
-    if code == Code::Ok && !allow_ok {
+/// The status at `field` must be a failure.
+fn not_ok(field: &str, code: StatusCode) -> Result<(), Invalid> {
+    if code == StatusCode::OK {
         return invalid(field, "OK is not an error; list only failure codes");
     }
-    Ok(code_name(code).to_string())
+    Ok(())
 }
 
-/// Canonical names for a table of error probabilities, each checked, their sum at most 1.
-fn error_table(
-    field: &str,
-    table: &BTreeMap<String, f64>,
-) -> Result<BTreeMap<String, f64>, Invalid> {
-    let mut out = BTreeMap::new();
-    for (name, p) in table {
-        let f = format!("{field}.{name}");
-        let code = canonical(&f, name, false)?;
+/// A table of error probabilities: failures only, each a probability, their sum at most 1.
+fn error_table(field: &str, table: &BTreeMap<StatusCode, f64>) -> Result<(), Invalid> {
+    for (code, p) in table {
+        let f = format!("{field}.{code}");
+        not_ok(&f, *code)?;
         check_probability(&f, *p)?;
-        if out.insert(code.clone(), *p).is_some() {
-            return invalid(&f, format!("{code} is listed twice"));
-        }
     }
-    let total: f64 = out.values().sum();
+    let total: f64 = table.values().sum();
     if total > 1.0 + 1e-9 {
         return invalid(
             field,
             format!("the error probabilities add up to {total}, more than 1"),
         );
     }
-    Ok(out)
+    Ok(())
 }
 
 fn latency(field: &str, l: &Latency) -> Result<(), Invalid> {
@@ -59,17 +41,13 @@ fn latency(field: &str, l: &Latency) -> Result<(), Invalid> {
         .or_else(|(f, m)| invalid(&format!("{field}.{f}"), m))
 }
 
-/// Checks the backend and rewrites its status names canonically.
+/// Checks the backend.
 pub fn backend(b: &mut BackendPlan) -> Result<(), Invalid> {
     latency("backend.latency", &b.latency)?;
-    b.errors = error_table("backend.errors", &b.errors)?;
-    let mut by_status = BTreeMap::new();
-    for (name, l) in &b.latency_by_status {
-        let field = format!("backend.latency_by_status.{name}");
-        latency(&field, l)?;
-        by_status.insert(canonical(&field, name, true)?, l.clone());
+    error_table("backend.errors", &b.errors)?;
+    for (code, l) in &b.latency_by_status {
+        latency(&format!("backend.latency_by_status.{code}"), l)?;
     }
-    b.latency_by_status = by_status;
     if b.workers == Some(0) {
         return invalid(
             "backend.workers",
@@ -126,7 +104,6 @@ pub fn backend(b: &mut BackendPlan) -> Result<(), Invalid> {
         }
         for (j, step) in s.steps.iter_mut().enumerate() {
             let f = format!("{field}.steps[{j}]");
-            step.status = canonical(&format!("{f}.status"), &step.status, true)?;
             if let Some(l) = &step.latency {
                 latency(&format!("{f}.latency"), l)?;
             }
@@ -135,8 +112,8 @@ pub fn backend(b: &mut BackendPlan) -> Result<(), Invalid> {
     let m = &mut b.mutation;
     if let Some(lost) = &mut m.lost_response {
         check_probability("backend.mutation.lost_response.rate", lost.rate)?;
-        if lost.fail != "timeout" {
-            lost.fail = canonical("backend.mutation.lost_response.fail", &lost.fail, false)?;
+        if let LostFail::Status(code) = lost.fail {
+            not_ok("backend.mutation.lost_response.fail", code)?;
         }
     }
     if m.dedup && (m.dedup_ttl.is_zero() || m.dedup_capacity == 0) {
@@ -160,7 +137,7 @@ pub fn backend(b: &mut BackendPlan) -> Result<(), Invalid> {
             latency(&format!("{field}.latency"), l)?;
         }
         if let Some(e) = &r.errors {
-            r.errors = Some(error_table(&format!("{field}.errors"), e)?);
+            error_table(&format!("{field}.errors"), e)?;
         }
         if r.workers == Some(0) {
             return invalid(&format!("{field}.workers"), "must be at least 1");
@@ -185,11 +162,11 @@ fn stream(s: &mut StreamPlan) -> Result<(), Invalid> {
     latency("backend.stream.interval", &s.interval)?;
     if let Some(f) = &mut s.fail_before_first {
         check_probability("backend.stream.fail_before_first.rate", f.rate)?;
-        f.status = canonical("backend.stream.fail_before_first.status", &f.status, false)?;
+        not_ok("backend.stream.fail_before_first.status", f.status)?;
     }
     if let Some(f) = &mut s.fail_after {
         check_probability("backend.stream.fail_after.rate", f.rate)?;
-        f.status = canonical("backend.stream.fail_after.status", &f.status, false)?;
+        not_ok("backend.stream.fail_after.status", f.status)?;
         if f.message == 0 || f.message >= s.messages {
             return invalid(
                 "backend.stream.fail_after.message",
@@ -203,7 +180,8 @@ fn stream(s: &mut StreamPlan) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// Checks the phases against the backend's replicas and rewrites status names canonically.
+/// Checks the phases against the backend's replicas; an outage without a status fails
+/// UNAVAILABLE.
 pub fn phases(phases: &mut [PhasePlan], backend: &BackendPlan) -> Result<(), Invalid> {
     for (i, p) in phases.iter_mut().enumerate() {
         let field = format!("phases[{i}]");
@@ -258,8 +236,9 @@ pub fn phases(phases: &mut [PhasePlan], backend: &BackendPlan) -> Result<(), Inv
         }
         match p.kind {
             PhaseKind::Outage => {
-                let status = p.status.clone().unwrap_or_else(|| "UNAVAILABLE".into());
-                p.status = Some(canonical(&f("status"), &status, false)?);
+                let status = p.status.unwrap_or(StatusCode::UNAVAILABLE);
+                not_ok(&f("status"), status)?;
+                p.status = Some(status);
             }
             PhaseKind::Brownout => {
                 if p.latency_factor.is_none() && p.capacity_factor.is_none() {
@@ -296,7 +275,7 @@ pub fn phases(phases: &mut [PhasePlan], backend: &BackendPlan) -> Result<(), Inv
                         "an error burst needs errors = { STATUS = probability }",
                     );
                 }
-                p.errors = error_table(&f("errors"), &p.errors)?;
+                error_table(&f("errors"), &p.errors)?;
             }
             PhaseKind::LoadSpike => match p.factor {
                 Some(k) if k.is_finite() && k > 0.0 && k <= 1000.0 => {}

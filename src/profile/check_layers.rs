@@ -1,6 +1,6 @@
-//! Checks of strategies' layers and service configs, and their resolution: status names become
-//! canonical, `maxAttempts` above 5 becomes 5 (gRFC A6), and a strategy's `service_config`
-//! becomes its deadline and a `grpc_retry` or `grpc_hedge` layer.
+//! Checks of strategies' layers and service configs, and their resolution: `maxAttempts` above 5
+//! becomes 5 (gRFC A6), and a strategy's `service_config` becomes its deadline and a
+//! `grpc_retry` or `grpc_hedge` layer. Status codes were checked as they were read.
 
 use std::path::Path;
 
@@ -12,26 +12,7 @@ use super::layers::{
 use super::plan::{LayerPlan, Method, StrategyPlan};
 use super::service_config;
 use super::validate::{Invalid, invalid};
-use crate::protocol::status::{all_names, code_name, parse_code};
 use crate::strategy::retry::grpc::MAX_ATTEMPTS_CAP;
-
-fn canonical(field: &str, names: &mut [String]) -> Result<(), Invalid> {
-    for (i, name) in names.iter_mut().enumerate() {
-        match parse_code(name) {
-            Some(code) => *name = code_name(code).to_string(),
-            None => {
-                return invalid(
-                    &format!("{field}[{i}]"),
-                    format!(
-                        "`{name}` is not a gRPC status code; expected one of {}",
-                        all_names()
-                    ),
-                );
-            }
-        }
-    }
-    Ok(())
-}
 
 /// The gRPC method name the calls use.
 pub fn method_name(method: Method) -> &'static str {
@@ -100,10 +81,6 @@ fn grpc_hedge(field: &str, h: &mut GrpcHedgePlan) -> Result<(), Invalid> {
         );
     }
     h.max_attempts = h.max_attempts.min(MAX_ATTEMPTS_CAP);
-    canonical(
-        &format!("{field}.non_fatal_status_codes"),
-        &mut h.non_fatal_status_codes,
-    )?;
     throttle(field, h.throttle.as_ref())
 }
 
@@ -138,8 +115,7 @@ fn resilience4j(field: &str, b: &mut Resilience4jPlan) -> Result<(), Invalid> {
             );
         }
     }
-    canonical(&format!("{field}.failures"), &mut b.failures)?;
-    canonical(&format!("{field}.ignore"), &mut b.ignore)
+    Ok(())
 }
 
 fn hedge(field: &str, h: &HedgePlan) -> Result<(), Invalid> {
@@ -184,10 +160,6 @@ fn grpc_retry(field: &str, r: &mut GrpcRetryPlan) -> Result<(), Invalid> {
             "must not be empty (gRFC A6)",
         );
     }
-    canonical(
-        &format!("{field}.retryable_status_codes"),
-        &mut r.retryable_status_codes,
-    )?;
     throttle(field, r.throttle.as_ref())
 }
 
@@ -230,7 +202,6 @@ pub fn layers(field: &str, strategy: &mut StrategyPlan) -> Result<(), Invalid> {
                         return invalid(&format!("{f}.{name}"), "must be at least 1");
                     }
                 }
-                canonical(&format!("{f}.failures"), &mut b.failures)?;
                 breakers += 1;
             }
             LayerPlan::Resilience4j(b) => {
@@ -244,7 +215,6 @@ pub fn layers(field: &str, strategy: &mut StrategyPlan) -> Result<(), Invalid> {
                         format!("must be from 1 to 100, got {}", r.max_attempts),
                     );
                 }
-                canonical(&format!("{f}.retry_on"), &mut r.retry_on)?;
                 if r.backoff.cap < r.backoff.base {
                     return invalid(&format!("{f}.backoff.cap"), "must be at least the base");
                 }
@@ -286,7 +256,6 @@ pub fn layers(field: &str, strategy: &mut StrategyPlan) -> Result<(), Invalid> {
                 if a.window.as_secs() == 0 {
                     return invalid(&format!("{f}.window"), "must be at least 1s");
                 }
-                canonical(&format!("{f}.rejections"), &mut a.rejections)?;
             }
         }
     }

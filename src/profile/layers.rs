@@ -1,13 +1,15 @@
 //! The settings of each kind of strategy layer, as a profile writes them (`layers = [...]`).
 //!
-//! These types are both schema and plan; `validate.rs` checks them and names status codes
-//! canonically. `docs/profiles.md` documents every key.
+//! These types are both schema and plan (status codes are [`StatusCode`]s from the moment they
+//! are read); `check_layers.rs` checks them. `docs/profiles.md` documents every key.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tonic::Code;
 
 use super::duration::human;
+use crate::protocol::StatusCode;
 use crate::strategy::retry::backoff::GrpcJitter;
 
 /// `kind = "grpc_retry"`: gRFC A6's retry policy (usually imported from a service config).
@@ -25,7 +27,7 @@ pub struct GrpcRetryPlan {
     /// backoffMultiplier.
     pub backoff_multiplier: f64,
     /// retryableStatusCodes.
-    pub retryable_status_codes: Vec<String>,
+    pub retryable_status_codes: Vec<StatusCode>,
     /// Which jitter: `"a6"` (× random(0.8, 1.2)) or `"legacy"` (random(0, …)).
     #[serde(default)]
     pub jitter: GrpcJitter,
@@ -46,7 +48,7 @@ pub struct GrpcHedgePlan {
     /// nonFatalStatusCodes: statuses after which the other attempts go on (and the next hedge
     /// goes at once); any other status ends the call.
     #[serde(default)]
-    pub non_fatal_status_codes: Vec<String>,
+    pub non_fatal_status_codes: Vec<StatusCode>,
     /// retryThrottling, shared by every call of the strategy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttle: Option<ThrottlePlan>,
@@ -90,7 +92,7 @@ pub struct PyBreakerPlan {
     pub success_threshold: u32,
     /// Statuses that count as failures (any other status is a success).
     #[serde(default = "breaker_failures")]
-    pub failures: Vec<String>,
+    pub failures: Vec<StatusCode>,
     /// Answer refused calls with a fallback (counted as `fallback`, not as successes).
     #[serde(default)]
     pub fallback: bool,
@@ -126,10 +128,10 @@ pub struct Resilience4jPlan {
     pub permitted_number_of_calls_in_half_open_state: u32,
     /// Statuses that count as failures (any other status is a success).
     #[serde(default = "breaker_failures")]
-    pub failures: Vec<String>,
+    pub failures: Vec<StatusCode>,
     /// Statuses not recorded at all (resilience4j's ignored exceptions).
     #[serde(default)]
-    pub ignore: Vec<String>,
+    pub ignore: Vec<StatusCode>,
     /// Answer refused calls with a fallback (counted as `fallback`, not as successes).
     #[serde(default)]
     pub fallback: bool,
@@ -159,14 +161,14 @@ fn sixty_seconds() -> Duration {
     Duration::from_secs(60)
 }
 
-fn breaker_failures() -> Vec<String> {
+fn breaker_failures() -> Vec<StatusCode> {
     [
-        "UNAVAILABLE",
-        "DEADLINE_EXCEEDED",
-        "INTERNAL",
-        "RESOURCE_EXHAUSTED",
+        Code::Unavailable,
+        Code::DeadlineExceeded,
+        Code::Internal,
+        Code::ResourceExhausted,
     ]
-    .map(String::from)
+    .map(StatusCode::from)
     .to_vec()
 }
 
@@ -200,7 +202,7 @@ pub struct RetryPlan {
     pub max_attempts: u32,
     /// Statuses retried (an attempt cut by a per-try timeout is always retried).
     #[serde(default = "unavailable")]
-    pub retry_on: Vec<String>,
+    pub retry_on: Vec<StatusCode>,
     /// The wait between attempts.
     #[serde(default)]
     pub backoff: BackoffPlan,
@@ -216,8 +218,8 @@ fn three() -> u32 {
     3
 }
 
-fn unavailable() -> Vec<String> {
-    vec!["UNAVAILABLE".to_string()]
+fn unavailable() -> Vec<StatusCode> {
+    vec![StatusCode::UNAVAILABLE]
 }
 
 /// The AWS backoff variant and its parameters. Defaults are Envoy's retry back-off: full
@@ -335,7 +337,7 @@ pub struct AdaptivePlan {
     pub window: Duration,
     /// Statuses that mean the backend rejected a request.
     #[serde(default = "overload_statuses")]
-    pub rejections: Vec<String>,
+    pub rejections: Vec<StatusCode>,
 }
 
 fn two() -> f64 {
@@ -346,6 +348,6 @@ fn two_minutes() -> Duration {
     Duration::from_secs(120)
 }
 
-fn overload_statuses() -> Vec<String> {
-    vec!["RESOURCE_EXHAUSTED".to_string(), "UNAVAILABLE".to_string()]
+fn overload_statuses() -> Vec<StatusCode> {
+    vec![StatusCode::RESOURCE_EXHAUSTED, StatusCode::UNAVAILABLE]
 }

@@ -8,6 +8,7 @@
 pub mod backend;
 mod check_backend;
 mod check_layers;
+pub mod codes;
 pub mod duration;
 pub mod error;
 pub mod layers;

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::codes;
 use super::duration::human;
+use crate::protocol::StatusCode;
 
 /// What a phase does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +47,7 @@ pub struct PhasePlan {
     pub replica: Option<String>,
     /// outage: the status attempts fail with (default UNAVAILABLE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<StatusCode>,
     /// brownout: service-time multiplier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_factor: Option<f64>,
@@ -53,8 +55,12 @@ pub struct PhasePlan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_factor: Option<f64>,
     /// error_burst: extra error probability per status.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub errors: BTreeMap<String, f64>,
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "codes::table"
+    )]
+    pub errors: BTreeMap<StatusCode, f64>,
     /// load_spike: offered-rate multiplier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub factor: Option<f64>,

@@ -29,7 +29,8 @@ use tonic::Code;
 
 use super::error::Num;
 use super::layers::{GrpcHedgePlan, GrpcRetryPlan, ThrottlePlan};
-use crate::protocol::status::{code_name, parse_code};
+use crate::protocol::StatusCode;
+use crate::protocol::status::parse_code;
 use crate::strategy::retry::backoff::GrpcJitter;
 use crate::strategy::retry::grpc::MAX_ATTEMPTS_CAP;
 
@@ -116,7 +117,7 @@ fn positive_duration(v: &Value, key: &str, path: &str) -> Result<Duration> {
     }
 }
 
-fn codes(v: &Value, key: &str, path: &str) -> Result<Vec<String>> {
+fn codes(v: &Value, key: &str, path: &str) -> Result<Vec<StatusCode>> {
     let list = codes_list(v, key, path)?;
     if list.is_empty() {
         return Err(format!("{path}.{key}: must not be empty"));
@@ -125,7 +126,7 @@ fn codes(v: &Value, key: &str, path: &str) -> Result<Vec<String>> {
 }
 
 /// A list of status codes, names in any case or integers; it may be empty.
-fn codes_list(v: &Value, key: &str, path: &str) -> Result<Vec<String>> {
+fn codes_list(v: &Value, key: &str, path: &str) -> Result<Vec<StatusCode>> {
     let Some(Value::Array(list)) = field(v, key) else {
         return Err(format!("{path}.{key}: required, a list of status codes"));
     };
@@ -140,7 +141,7 @@ fn codes_list(v: &Value, key: &str, path: &str) -> Result<Vec<String>> {
                     .map(|n| Code::from_i32(n as i32)),
                 _ => None,
             };
-            code.map(|c| code_name(c).to_string())
+            code.map(StatusCode::from)
                 .ok_or_else(|| format!("{path}.{key}[{i}]: {c} is not a gRPC status code"))
         })
         .collect()

@@ -108,6 +108,13 @@ impl PartialEq<Code> for StatusCode {
     }
 }
 
+/// Compares with a canonical name (`StatusCode::UNAVAILABLE == "UNAVAILABLE"`).
+impl PartialEq<&str> for StatusCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
 impl Ord for StatusCode {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.name().cmp(other.name())

@@ -238,13 +238,11 @@ where
 
 use retry::grpc::Codes;
 
-/// A set of status codes from their (canonical) names.
-fn codes(names: &[String]) -> retry::grpc::Codes {
-    retry::grpc::Codes::of(
-        names
-            .iter()
-            .filter_map(|n| crate::protocol::status::parse_code(n)),
-    )
+use crate::protocol::StatusCode;
+
+/// A set of status codes.
+fn codes(codes: &[StatusCode]) -> retry::grpc::Codes {
+    retry::grpc::Codes::of(codes.iter().map(|c| c.code()))
 }
 
 fn grpc_policy(r: &GrpcRetryPlan, seed: u64) -> retry::grpc::GrpcPolicy {
