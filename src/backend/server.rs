@@ -187,7 +187,7 @@ impl Shared {
             .iter()
             .map(|s| StepPlan {
                 status: Code::from_i32(s.status_code as i32).into(),
-                latency: (s.latency_ms > 0).then(|| crate::backend::latency::Latency::Fixed {
+                latency: (s.latency_ms > 0).then(|| crate::profile::latency::Latency::Fixed {
                     value: Duration::from_millis(u64::from(s.latency_ms)),
                 }),
                 pushback: (!s.pushback.is_empty()).then(|| s.pushback.clone()),

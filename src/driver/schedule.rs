@@ -17,7 +17,7 @@ use std::time::Duration;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::profile::phases::{PhaseKind, PhasePlan};
+use crate::profile::phases::PhasePlan;
 use crate::profile::{Arrival, LoadPlan};
 
 /// Distinguishes the arrival stream from every other use of the plan's seed.
@@ -41,44 +41,9 @@ pub struct Schedule {
     rng: ChaCha8Rng,
 }
 
-/// The offered rate as a piecewise-constant function: `(start, calls per second)` segments in
-/// order, the first at 0. Rate steps set the base rate; `load_spike` phases multiply it while
-/// they last.
-pub fn segments(load: &LoadPlan, phases: &[PhasePlan]) -> Vec<(Duration, f64)> {
-    let spikes: Vec<&PhasePlan> = phases
-        .iter()
-        .filter(|p| p.kind == PhaseKind::LoadSpike)
-        .collect();
-    let mut bounds = vec![Duration::ZERO];
-    bounds.extend(load.steps.iter().map(|s| s.at));
-    for spike in &spikes {
-        bounds.extend([spike.start, spike.end()]);
-    }
-    bounds.retain(|b| *b < load.duration);
-    bounds.sort();
-    bounds.dedup();
-    bounds
-        .into_iter()
-        .map(|at| {
-            let base = load
-                .steps
-                .iter()
-                .rev()
-                .find(|s| s.at <= at)
-                .map_or(load.rate, |s| s.rate);
-            let factor: f64 = spikes
-                .iter()
-                .filter(|p| p.contains(at))
-                .map(|p| p.factor.unwrap_or(1.0))
-                .product();
-            (at, base * factor)
-        })
-        .collect()
-}
-
 /// Expected number of calls with intended start in `[from, to)` (exact for constant arrivals).
 pub fn expected_calls(load: &LoadPlan, phases: &[PhasePlan], from: Duration, to: Duration) -> f64 {
-    let segs = segments(load, phases);
+    let segs = load.segments(phases);
     segs.iter()
         .enumerate()
         .map(|(i, &(start, rate))| {
@@ -96,7 +61,8 @@ pub fn expected_calls(load: &LoadPlan, phases: &[PhasePlan], from: Duration, to:
 impl Schedule {
     /// The schedule of `load` under `phases` (load spikes), with Poisson gaps drawn from `seed`.
     pub fn new(load: &LoadPlan, phases: &[PhasePlan], seed: u64) -> Self {
-        let segments = segments(load, phases)
+        let segments = load
+            .segments(phases)
             .into_iter()
             .map(|(at, rate)| (at.as_nanos() as u64, rate))
             .collect();
@@ -166,6 +132,7 @@ impl Iterator for Schedule {
 mod tests {
     use super::*;
     use crate::profile::RateStep;
+    use crate::profile::phases::PhaseKind;
 
     fn load(arrival: Arrival, rate: f64, secs: u64) -> LoadPlan {
         LoadPlan {

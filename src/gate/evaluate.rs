@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::error::GateError;
 use super::output::show;
-use super::spec::GatePlan;
 use crate::document::ResultsDoc;
 use crate::figure::{self, Resolved};
+use crate::profile::gate::GatePlan;
 use crate::trust;
 
 /// How a check ended.
@@ -170,8 +170,8 @@ pub fn evaluate(
                     format!("{budget} of baseline {} = {}", show(Some(b), false), {
                         let bound = budget.bound(b);
                         let op = match budget.direction {
-                            super::condition::Direction::Grow => "<=",
-                            super::condition::Direction::Fall => ">=",
+                            crate::profile::gate::condition::Direction::Grow => "<=",
+                            crate::profile::gate::condition::Direction::Fall => ">=",
                         };
                         format!("{op} {}", show(Some(bound), false))
                     }),

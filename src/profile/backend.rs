@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codes;
 use super::duration::{HumanDuration, human};
-use crate::backend::latency::Latency;
+use crate::profile::latency::Latency;
 use crate::protocol::StatusCode;
 
 /// The backend's fault model (`[backend]`).

@@ -8,7 +8,7 @@ use super::backend::{BackendPlan, LostFail, StreamPlan};
 use super::error::Num;
 use super::phases::{PhaseKind, PhasePlan};
 use super::validate::{Invalid, check_probability, invalid};
-use crate::backend::latency::Latency;
+use crate::profile::latency::Latency;
 use crate::protocol::StatusCode;
 
 /// The status at `field` must be a failure.

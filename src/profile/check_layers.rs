@@ -11,8 +11,8 @@ use super::layers::{
 };
 use super::plan::{LayerPlan, Method, StrategyPlan};
 use super::service_config;
+use super::service_config::MAX_ATTEMPTS_CAP;
 use super::validate::{Invalid, invalid};
-use crate::strategy::retry::grpc::MAX_ATTEMPTS_CAP;
 
 /// The gRPC method name the calls use.
 pub fn method_name(method: Method) -> &'static str {

@@ -10,7 +10,28 @@ use tonic::Code;
 
 use super::duration::human;
 use crate::protocol::StatusCode;
-use crate::strategy::retry::backoff::GrpcJitter;
+
+/// Which jitter a gRPC retry policy applies (`jitter` in a `grpc_retry` layer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrpcJitter {
+    /// × random(0.8, 1.2): A6 as amended (grpc-go, grpc-java, C-core).
+    #[default]
+    A6,
+    /// random(0, …): A6 as first written (older grpc-go and grpc-java, grpc-js).
+    Legacy,
+}
+
+/// resilience4j's sliding window: count- or time-based.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowType {
+    /// The last N calls.
+    #[default]
+    CountBased,
+    /// The calls of the last N seconds.
+    TimeBased,
+}
 
 /// `kind = "grpc_retry"`: gRFC A6's retry policy (usually imported from a service config).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,7 +125,7 @@ pub struct PyBreakerPlan {
 pub struct Resilience4jPlan {
     /// `"count_based"` or `"time_based"`.
     #[serde(default)]
-    pub sliding_window_type: crate::strategy::breaker::resilience4j::WindowType,
+    pub sliding_window_type: WindowType,
     /// Calls (count-based) or seconds (time-based).
     #[serde(default = "hundred_u32")]
     pub sliding_window_size: u32,

@@ -11,6 +11,8 @@ mod check_layers;
 pub mod codes;
 pub mod duration;
 pub mod error;
+pub mod gate;
+pub mod latency;
 pub mod layers;
 pub mod phases;
 pub mod plan;

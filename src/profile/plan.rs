@@ -9,12 +9,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use super::backend::BackendPlan;
+use super::gate::GatePlan;
 use super::layers::{
     AdaptivePlan, FanOutPlan, GrpcHedgePlan, GrpcRetryPlan, HedgePlan, PyBreakerPlan,
     Resilience4jPlan, RetryPlan,
 };
-use super::phases::PhasePlan;
-use crate::gate::GatePlan;
+use super::phases::{PhaseKind, PhasePlan};
 use crate::profile::duration::human;
 
 /// A resolved, validated profile.
@@ -103,6 +103,43 @@ pub struct LoadPlan {
     /// call. Simulated time sends every call at its own instant.
     #[serde(with = "human", default = "default_wake_quantum")]
     pub wake_quantum: Duration,
+}
+
+impl LoadPlan {
+    /// The offered rate as a piecewise-constant function: `(start, calls per second)` segments in
+    /// order, the first at 0. Rate steps set the base rate; `load_spike` phases multiply it while
+    /// they last.
+    pub fn segments(&self, phases: &[PhasePlan]) -> Vec<(Duration, f64)> {
+        let spikes: Vec<&PhasePlan> = phases
+            .iter()
+            .filter(|p| p.kind == PhaseKind::LoadSpike)
+            .collect();
+        let mut bounds = vec![Duration::ZERO];
+        bounds.extend(self.steps.iter().map(|s| s.at));
+        for spike in &spikes {
+            bounds.extend([spike.start, spike.end()]);
+        }
+        bounds.retain(|b| *b < self.duration);
+        bounds.sort();
+        bounds.dedup();
+        bounds
+            .into_iter()
+            .map(|at| {
+                let base = self
+                    .steps
+                    .iter()
+                    .rev()
+                    .find(|s| s.at <= at)
+                    .map_or(self.rate, |s| s.rate);
+                let factor: f64 = spikes
+                    .iter()
+                    .filter(|p| p.contains(at))
+                    .map(|p| p.factor.unwrap_or(1.0))
+                    .product();
+                (at, base * factor)
+            })
+            .collect()
+    }
 }
 
 /// `load.connections` when the profile sets none.

@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 use super::backend::BackendPlan;
 use super::duration::HumanDuration;
+use super::gate::GatePlan;
 use super::phases::PhasePlan;
 use super::plan::{Arrival, LayerPlan, Method};
-use crate::gate::GatePlan;
 
 /// A profile file.
 #[derive(Debug, Deserialize)]

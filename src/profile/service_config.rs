@@ -28,13 +28,16 @@ use serde_json::Value;
 use tonic::Code;
 
 use super::error::Num;
+use super::layers::GrpcJitter;
 use super::layers::{GrpcHedgePlan, GrpcRetryPlan, ThrottlePlan};
 use crate::protocol::StatusCode;
 use crate::protocol::status::parse_code;
-use crate::strategy::retry::backoff::GrpcJitter;
-use crate::strategy::retry::grpc::MAX_ATTEMPTS_CAP;
 
-/// The package-qualified service name of the backend.
+/// A6's client-side cap on `maxAttempts` ("Limits on Retries and Hedges"): a higher value
+/// counts as 5, without an error.
+pub const MAX_ATTEMPTS_CAP: u32 = 5;
+
+/// The service the backend's methods belong to, as a service config names it.
 pub const SERVICE: &str = crate::protocol::path::BACKEND_SERVICE;
 
 /// What a service config says about one method.

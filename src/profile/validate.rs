@@ -257,7 +257,7 @@ pub fn check(plan: &Plan) -> Result<(), Invalid> {
         }
         previous = step.at;
     }
-    for (at, rate) in crate::driver::schedule::segments(load, &plan.phases) {
+    for (at, rate) in load.segments(&plan.phases) {
         if rate > MAX_RATE {
             return invalid(
                 "phases",
@@ -271,7 +271,7 @@ pub fn check(plan: &Plan) -> Result<(), Invalid> {
     check_strategies(&plan.strategies)?;
     if let Some(gate) = &plan.gate {
         let names: Vec<&str> = plan.strategies.iter().map(|s| s.name.as_str()).collect();
-        crate::gate::check(gate, Some(&names))?;
+        super::gate::check(gate, Some(&names))?;
     }
     Ok(())
 }

@@ -25,21 +25,11 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{Machine, State, Verdict};
 
-/// Count- or time-based.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WindowType {
-    /// The last N calls.
-    #[default]
-    CountBased,
-    /// The calls of the last N seconds.
-    TimeBased,
-}
+pub use crate::profile::layers::WindowType;
 
 /// resilience4j's settings.
 #[derive(Debug, Clone, Copy)]

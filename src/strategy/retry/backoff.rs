@@ -23,8 +23,6 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::keyed::{KeyedStream, Purpose, call_key};
 
 /// Where a policy's uniform draws come from. A type parameter of the policies, so that a
@@ -103,16 +101,7 @@ pub enum Backoff {
     },
 }
 
-/// Which jitter a gRPC retry policy applies (`jitter` in a `grpc_retry` layer).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GrpcJitter {
-    /// × random(0.8, 1.2): A6 as amended (grpc-go, grpc-java, C-core).
-    #[default]
-    A6,
-    /// random(0, …): A6 as first written (older grpc-go and grpc-java, grpc-js).
-    Legacy,
-}
+pub use crate::profile::layers::GrpcJitter;
 
 /// Per-call backoff position.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -26,8 +26,7 @@ use super::{Denied, Policy, Wait, draw_index};
 use crate::call::{Call, Failure, Outcome};
 use crate::protocol::status::Pushback;
 
-/// A6's client-side cap on `maxAttempts` ("Limits on Retries and Hedges").
-pub const MAX_ATTEMPTS_CAP: u32 = 5;
+pub use crate::profile::service_config::MAX_ATTEMPTS_CAP;
 
 /// A set of status codes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -15,16 +15,23 @@
 //! success_rate = ">= 95%"
 //! ```
 //!
-//! Figure names are paths into results.json ([`crate::figure`]); they are checked against the
-//! results when the gate runs, since a figure added by a newer build is valid the day it
+//! Figure names are paths into results.json; they are checked against the results when the
+//! gate runs (`crate::gate`), since a figure added by a newer build is valid the day it
 //! appears. Strategy names are checked against the profile when the gate is part of one.
+//!
+//! A gate is data, read with the profile it belongs to (or from its own file, with the same
+//! errors): it lives here, below the readers that evaluate it.
+
+pub mod condition;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::condition::{Budget, Limit};
-use crate::profile::error::{FieldPath, Seg};
+use super::error::{FieldPath, Location, ProfileError, Seg};
+use super::validate::Invalid;
+use condition::{Budget, Limit};
 
 /// A gate: limits on figures, regression budgets, and whether an untrustworthy run may pass.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -113,6 +120,72 @@ impl GatePlan {
         }
         out
     }
+}
+
+/// Reads a gate file: a TOML file holding, at its top level, what a profile's `[gate]` holds.
+/// Errors name the file, line, column and field, as profile errors do.
+pub fn load_file(path: &Path) -> Result<GatePlan, ProfileError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
+        file: file.clone(),
+        location: None,
+        flag: None,
+        field: FieldPath::default(),
+        message: format!("cannot read the gate file: {e}"),
+    })?;
+    let located = |field: FieldPath, message: String, span: Option<std::ops::Range<usize>>| {
+        let mut err = ProfileError::at(&file, Some(&text), field, message);
+        if let Some(span) = span {
+            err.location = Some(Box::new(Location::of(&text, span.start)));
+        }
+        err
+    };
+    let de = toml::de::Deserializer::parse(&text)
+        .map_err(|e| located(FieldPath::default(), e.message().trim().into(), e.span()))?;
+    let gate: GatePlan = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = FieldPath::from(e.path());
+        located(field, e.inner().message().trim().into(), e.inner().span())
+    })?;
+    // Field paths of a gate file have no `gate.` prefix.
+    check(&gate, None).map_err(|(mut field, message)| {
+        field.0.remove(0);
+        ProfileError::at(&file, Some(&text), field, message)
+    })?;
+    Ok(gate)
+}
+
+/// Checks a gate: figure names are dotted paths, and, when the gate is part of a profile
+/// (`strategies` given), every strategy it names is one of the profile's.
+pub fn check(gate: &GatePlan, strategies: Option<&[&str]>) -> Result<(), Invalid> {
+    if let Some(names) = strategies {
+        for s in gate.strategies.keys() {
+            if !names.contains(&s.as_str()) {
+                return Err((
+                    FieldPath(vec![
+                        Seg::Key("gate".into()),
+                        Seg::Key("strategies".into()),
+                        Seg::Key(s.clone()),
+                    ]),
+                    format!(
+                        "no strategy is named `{s}`; the profile's strategies are {}",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    for (field, name) in gate.figure_fields() {
+        if name.is_empty() || name.split('.').any(str::is_empty) {
+            return Err((
+                field,
+                format!(
+                    "`{name}` is not a figure name; expected a dotted path into results.json \
+                     such as `latency_ms.e2e.p99`, or `success_rate`"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn overlay<'a, T: Copy>(
