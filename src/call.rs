@@ -5,6 +5,8 @@
 //! things a raw request hides (the deadline, how many attempts came before). The transport turns
 //! a `Call` into a gRPC request at the bottom of the stack.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -258,6 +260,53 @@ impl Failure {
 
 /// What a strategy stack returns for a call or an attempt.
 pub type Outcome = Result<Reply, Failure>;
+
+/// A boxed, sendable future: the future type of the strategy layers and the transports.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Implements `tower::Service<Call>` for a strategy layer or a transport from its inherent
+/// `fn serve(&mut self, call: Call) -> BoxFuture<Outcome>`: every one answers with a [`Reply`],
+/// fails with a [`Failure`], and is ready either when its inner service is (`ready = inner`)
+/// or always (`ready = always`: it sends each attempt through a clone of its inner service,
+/// which waits for readiness itself, or waits inside its calls).
+///
+/// ```ignore
+/// call_service! {
+///     impl<S> for Timeout<S>, ready = inner,
+///     where S: Service<Call, Response = Reply, Error = Failure>, S::Future: Send + 'static,
+/// }
+/// ```
+macro_rules! call_service {
+    ($(impl<$($g:ident),*>)? for $ty:ty, ready = $ready:ident $(, where $($bounds:tt)*)?) => {
+        impl$(<$($g),*>)? tower::Service<$crate::call::Call> for $ty
+        $(where $($bounds)*)?
+        {
+            type Response = $crate::call::Reply;
+            type Error = $crate::call::Failure;
+            type Future = $crate::call::BoxFuture<$crate::call::Outcome>;
+
+            fn poll_ready(
+                &mut self,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Result<(), $crate::call::Failure>> {
+                $crate::call::call_service!(@ready $ready, self, cx)
+            }
+
+            fn call(&mut self, call: $crate::call::Call) -> Self::Future {
+                self.serve(call)
+            }
+        }
+    };
+    (@ready inner, $self:ident, $cx:ident) => {
+        $self.inner.poll_ready($cx)
+    };
+    (@ready always, $self:ident, $cx:ident) => {{
+        let _ = $cx;
+        std::task::Poll::Ready(Ok(()))
+    }};
+}
+
+pub(crate) use call_service;
 
 /// The status code of an outcome (`OK` for a reply).
 pub fn outcome_code(outcome: &Outcome) -> Code {

@@ -77,7 +77,6 @@ pub mod strategy;
 pub mod summary;
 pub mod table;
 pub mod transport;
-pub mod trust;
 
 /// Code generated from `proto/resilbench.proto` by tonic and prost.
 #[allow(missing_docs)]

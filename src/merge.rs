@@ -21,8 +21,8 @@ use crate::backend::timeline::BackendSecond;
 use crate::backend::{BackendStats, ReplicaStats};
 use crate::record::histogram::Hist;
 use crate::record::hlog;
-use crate::record::summary::{goodput, lag};
 use crate::record::timeline::{IntervalHist, TimelineRow};
+use crate::results::figures::{goodput, lag};
 use crate::results::{
     Amplification, Attempts, BreakerFigures, Counts, FanOutFigures, Generator, Histograms,
     Latencies, MergedShard, Results, Shard, StrategyResult, StreamFigures,
@@ -51,7 +51,7 @@ impl ShardRun {
         let dir = file
             .parent()
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        let intervals = hlog::file_names(&results.strategies)
+        let intervals = hlog::file_names(results.strategies.iter().map(|s| s.name.as_str()))
             .iter()
             .map(|name| {
                 std::fs::read(dir.join(name))
@@ -185,7 +185,7 @@ pub fn merge(mut runs: Vec<ShardRun>) -> Result<Results, String> {
         .min()
         .unwrap_or_default();
     // The merged figures' own trust checks, then what only a shard could say (once each).
-    let mut warnings = crate::runner::warnings(&strategies, partial);
+    let mut warnings = crate::results::trust::warnings(&strategies, partial);
     for r in &runs {
         for w in &r.results.warnings {
             let w = format!("shard {}: {w}", shard_of(r)?);
@@ -194,7 +194,7 @@ pub fn merge(mut runs: Vec<ShardRun>) -> Result<Results, String> {
             }
         }
     }
-    let generator = crate::runner::overall_generator(&strategies);
+    let generator = crate::results::figures::overall_generator(&strategies);
     Ok(Results {
         schema: base.results.schema.clone(),
         profile: base.results.profile.clone(),

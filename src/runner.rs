@@ -29,12 +29,10 @@ use crate::driver::{self, DriveSpec};
 use crate::pb;
 use crate::profile::Plan;
 use crate::progress::Progress;
-use crate::record::histogram::Hist;
-use crate::record::summary::{self, lag};
 use crate::record::{Recorder, RecorderConfig, hlog};
-use crate::results::{
-    Environment, Generator, Results, SCHEMA, Shard, StrategyResult, write_atomic,
-};
+use crate::results::figures::{self as summary, overall_generator};
+use crate::results::trust::warnings;
+use crate::results::{Environment, Results, SCHEMA, Shard, write_atomic};
 use crate::strategy::{self, Stack};
 use crate::transport::balance::RoundRobin;
 use crate::transport::connection::{self, Connections};
@@ -540,82 +538,6 @@ fn environment(opts: &RunOptions, start_time: String) -> Environment {
     }
 }
 
-/// The generator's figures over all strategies: lag from the merged histograms, rates from the
-/// summed counts and windows.
-pub fn overall_generator(strategies: &[StrategyResult]) -> Generator {
-    let mut lag_hist = Hist::new();
-    let mut interval_error: Option<Hist> = None;
-    let (mut offered, mut sent, mut window, mut effective) = (0.0, 0.0, 0.0, 0.0);
-    for s in strategies {
-        if let Ok(h) = Hist::decode(&s.histograms.lag) {
-            lag_hist.add(&h);
-        }
-        if let Some(Ok(h)) = s.histograms.interval_error.as_deref().map(Hist::decode) {
-            interval_error.get_or_insert_with(Hist::new).add(&h);
-        }
-        offered += s.counts.offered as f64;
-        sent += s.counts.sent as f64;
-        window += s.duration_s;
-        if s.generator.achieved_rate > 0.0 {
-            effective += s.counts.sent as f64 / s.generator.achieved_rate;
-        }
-    }
-    Generator {
-        lag_ms: lag(&lag_hist),
-        interval_error_ms: interval_error.as_ref().map(lag),
-        offered_rate: if window > 0.0 { offered / window } else { 0.0 },
-        achieved_rate: if effective > 0.0 {
-            sent / effective
-        } else {
-            0.0
-        },
-    }
-}
-
-/// Lag above this (p99) means the generator, not the system, shaped the latencies.
-pub const LAG_P99_LIMIT_MS: f64 = 1.0;
-
-/// Reasons not to trust the figures, one sentence each.
-pub fn warnings(strategies: &[StrategyResult], partial: bool) -> Vec<String> {
-    let mut out = Vec::new();
-    if partial {
-        out.push(
-            "the run was interrupted: figures cover only what was measured before the stop".into(),
-        );
-    }
-    if strategies.iter().any(|s| s.backend.is_none()) {
-        out.push(
-            "the target has no Control service: its backend was not reset between strategies, \
-             and backend figures (received, executed, amplification) are missing"
-                .into(),
-        );
-    }
-    for s in strategies {
-        let g = &s.generator;
-        if g.lag_ms.p99 > LAG_P99_LIMIT_MS {
-            out.push(format!(
-                "{}: generator lag p99 was {:.2} ms (limit {LAG_P99_LIMIT_MS} ms): the load generator fell behind its schedule",
-                s.name, g.lag_ms.p99
-            ));
-        }
-        if g.offered_rate > 0.0 && g.achieved_rate < 0.99 * g.offered_rate {
-            out.push(format!(
-                "{}: achieved {:.1} calls/s of {:.1} offered ({:.1}%){}",
-                s.name,
-                g.achieved_rate,
-                g.offered_rate,
-                100.0 * g.achieved_rate / g.offered_rate,
-                if s.counts.dropped > 0 {
-                    format!("; {} calls dropped at max_in_flight", s.counts.dropped)
-                } else {
-                    String::new()
-                }
-            ));
-        }
-    }
-    out
-}
-
 /// The default run folder: `reports/<profile>-<UTC timestamp>`.
 pub fn default_out_dir(plan: &Plan) -> PathBuf {
     let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
@@ -655,11 +577,9 @@ pub fn prepare_out_dir(dir: &Path) -> Result<bool, RunError> {
 /// Writes `results.json` and one `.hlog` per strategy into `dir`, each atomically. Returns the
 /// path of `results.json`.
 pub fn write_outputs(dir: &Path, results: &Results) -> Result<PathBuf, RunError> {
-    for (s, name) in results
-        .strategies
-        .iter()
-        .zip(hlog::file_names(&results.strategies))
-    {
+    for (s, name) in results.strategies.iter().zip(hlog::file_names(
+        results.strategies.iter().map(|s| s.name.as_str()),
+    )) {
         let path = dir.join(name);
         let started = SystemTime::UNIX_EPOCH + Duration::from_millis(s.start_ms);
         write_atomic(&path, &hlog::write(&s.intervals, started, &s.name))

@@ -27,7 +27,7 @@ use crate::clock::Clock;
 use crate::profile::LoadPlan;
 use crate::profile::phases::PhasePlan;
 use crate::record::Recorder;
-use crate::record::summary::RunEnd;
+use crate::record::RunEnd;
 use crate::strategy::Stack;
 pub use schedule::Schedule;
 

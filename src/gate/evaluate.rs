@@ -11,7 +11,7 @@ use super::output::show;
 use crate::document::ResultsDoc;
 use crate::figure::{self, Resolved};
 use crate::profile::gate::GatePlan;
-use crate::trust;
+use crate::results::trust;
 
 /// How a check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,7 +246,7 @@ fn trust_rows(verdict: &mut Verdict, doc: &ResultsDoc, as_baseline: bool, allow:
             figure: "generator trust".into(),
             limit: format!(
                 "lag p99 <= {} ms, achieved >= {:.0}% of offered, not interrupted",
-                crate::runner::LAG_P99_LIMIT_MS,
+                trust::LAG_P99_LIMIT_MS,
                 trust::ACHIEVED_SHARE * 100.0
             ),
             value,

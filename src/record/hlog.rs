@@ -65,14 +65,14 @@ pub fn read(bytes: &[u8]) -> Vec<IntervalHist> {
     out
 }
 
-/// The `.hlog` file name of each strategy, in order: its tag, with `-2`, `-3`... for names
-/// that make the same tag.
-pub fn file_names(strategies: &[crate::results::StrategyResult]) -> Vec<String> {
+/// The `.hlog` file name of each strategy, by name, in order: its tag, with `-2`, `-3`... for
+/// names that make the same tag.
+pub fn file_names<'a>(strategies: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut used = std::collections::HashSet::new();
     strategies
-        .iter()
+        .into_iter()
         .map(|s| {
-            let base = tag_for(&s.name);
+            let base = tag_for(s);
             let mut name = format!("{base}.hlog");
             let mut n = 2;
             while !used.insert(name.clone()) {

@@ -10,7 +10,6 @@
 
 pub mod histogram;
 pub mod hlog;
-pub mod summary;
 pub mod timeline;
 
 use std::collections::BTreeMap;
@@ -394,5 +393,27 @@ impl EventSink for Recorder {
                 }
             }
         }
+    }
+}
+
+/// How a strategy's run ended.
+#[derive(Debug, Clone, Copy)]
+pub struct RunEnd {
+    /// When the driver stopped.
+    pub at: Instant,
+    /// Whether it stopped early.
+    pub interrupted: bool,
+}
+
+/// Length of the measured window: from the end of warmup to the end of the schedule, or to the
+/// interruption.
+pub fn measured_window(config: &RecorderConfig, end: RunEnd) -> Duration {
+    let planned = config.duration.saturating_sub(config.warmup);
+    if end.interrupted {
+        end.at
+            .saturating_duration_since(config.start + config.warmup)
+            .min(planned)
+    } else {
+        planned
     }
 }

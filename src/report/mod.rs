@@ -26,8 +26,7 @@ use html::{esc, figure};
 
 use crate::document::ResultsDoc;
 use crate::record::histogram::Hist;
-use crate::runner::LAG_P99_LIMIT_MS;
-use crate::trust;
+use crate::results::trust::{self, LAG_P99_LIMIT_MS};
 
 /// The HTML report of a run.
 pub fn render(doc: &ResultsDoc) -> String {

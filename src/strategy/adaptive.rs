@@ -15,7 +15,6 @@
 //! with UNAVAILABLE and is never sent.
 
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tonic::Code;
@@ -23,10 +22,10 @@ use tower::{Layer, Service};
 
 use super::retry::grpc::Codes;
 use super::{Event, EventSink};
-use crate::call::{Call, Failure, FailureSource, Outcome, Reply};
+use crate::call::BoxFuture;
+use crate::call::{Call, Failure, FailureSource, Outcome, Reply, call_service};
 use crate::clock::Clock;
 use crate::keyed::{KeyedStream, Purpose, call_key};
-use crate::transport::BoxFuture;
 
 /// The settings of an adaptive throttle.
 #[derive(Debug, Clone, Copy)]
@@ -121,20 +120,20 @@ pub struct AdaptiveThrottle<S> {
     layer: AdaptiveThrottleLayer,
 }
 
-impl<S> Service<Call> for AdaptiveThrottle<S>
+call_service! {
+    impl<S> for AdaptiveThrottle<S>, ready = inner,
+    where
+        S: Service<Call, Response = Reply, Error = Failure>,
+        S::Future: Send + 'static,
+}
+
+impl<S> AdaptiveThrottle<S>
 where
     S: Service<Call, Response = Reply, Error = Failure>,
     S::Future: Send + 'static,
 {
-    type Response = Reply;
-    type Error = Failure;
-    type Future = BoxFuture<Outcome>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
+    /// Its work on one call (its `Service::call`).
+    fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
         let l = &self.layer;
         let now = l.clock.now();
         let p = {

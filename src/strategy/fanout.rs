@@ -21,9 +21,9 @@ use std::task::{Context, Poll};
 use tower::{Layer, Service, ServiceExt};
 
 use super::{Event, EventSink};
-use crate::call::{Call, CallMeter, Failure, Outcome, Reply};
+use crate::call::BoxFuture;
+use crate::call::{Call, CallMeter, Failure, Outcome, Reply, call_service};
 use crate::clock::Clock;
-use crate::transport::BoxFuture;
 
 /// Builds [`FanOut`] services.
 pub struct FanOutLayer {
@@ -69,20 +69,20 @@ pub struct FanOut<S> {
     clock: Clock,
 }
 
-impl<S> Service<Call> for FanOut<S>
+call_service! {
+    impl<S> for FanOut<S>, ready = always,
+    where
+        S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+}
+
+impl<S> FanOut<S>
 where
     S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    type Response = Reply;
-    type Error = Failure;
-    type Future = BoxFuture<Outcome>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
+    /// Its work on one call (its `Service::call`).
+    fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
         let this = self.clone();
         Box::pin(async move { this.run(call).await })
     }

@@ -17,9 +17,9 @@ use tonic::Code;
 use tower::{Layer, Service};
 
 use super::{Event, EventSink};
+use crate::call::BoxFuture;
 use crate::call::{Call, Failure, Outcome, Reply};
 use crate::clock::Clock;
-use crate::transport::BoxFuture;
 
 /// Builds [`Instrument`] services.
 #[derive(Clone)]

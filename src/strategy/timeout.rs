@@ -11,15 +11,14 @@
 //! DEADLINE_EXCEEDED, decided locally. A call that reaches the layer already past its deadline
 //! fails at once and is not sent.
 
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tonic::Code;
 use tower::{Layer, Service};
 
-use crate::call::{Call, Failure, FailureSource, Outcome, Reply};
+use crate::call::BoxFuture;
+use crate::call::{Call, Failure, FailureSource, Outcome, Reply, call_service};
 use crate::clock::Clock;
-use crate::transport::BoxFuture;
 
 /// Builds [`Timeout`] services.
 #[derive(Debug, Clone)]
@@ -63,20 +62,20 @@ pub struct Timeout<S> {
     clock: Clock,
 }
 
-impl<S> Service<Call> for Timeout<S>
+call_service! {
+    impl<S> for Timeout<S>, ready = inner,
+    where
+        S: Service<Call, Response = Reply, Error = Failure>,
+        S::Future: Send + 'static,
+}
+
+impl<S> Timeout<S>
 where
     S: Service<Call, Response = Reply, Error = Failure>,
     S::Future: Send + 'static,
 {
-    type Response = Reply;
-    type Error = Failure;
-    type Future = BoxFuture<Outcome>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut call: Call) -> Self::Future {
+    /// Its work on one call (its `Service::call`).
+    fn serve(&mut self, mut call: Call) -> BoxFuture<Outcome> {
         let now = self.clock.now();
         if let Some(limit) = self.limit {
             call.deadline = call.deadline.min(now + limit);

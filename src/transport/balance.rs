@@ -7,12 +7,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 
 use tower::Service;
 
-use super::BoxFuture;
-use crate::call::{AttemptKind, Call, Failure, Outcome, Reply};
+use crate::call::BoxFuture;
+use crate::call::{AttemptKind, Call, Failure, Outcome, Reply, call_service};
 
 /// Round-robin over one transport per replica.
 #[derive(Clone)]
@@ -35,20 +34,19 @@ impl<T> RoundRobin<T> {
     }
 }
 
-impl<T> Service<Call> for RoundRobin<T>
+// The replica transports are always ready (they wait inside their calls).
+call_service! {
+    impl<T> for RoundRobin<T>, ready = always,
+    where
+        T: Service<Call, Response = Reply, Error = Failure, Future = BoxFuture<Outcome>>,
+}
+
+impl<T> RoundRobin<T>
 where
     T: Service<Call, Response = Reply, Error = Failure, Future = BoxFuture<Outcome>>,
 {
-    type Response = Reply;
-    type Error = Failure;
-    type Future = BoxFuture<Outcome>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        // The replica transports are always ready (they wait inside their calls).
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
+    /// Its work on one call (its `Service::call`).
+    fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
         let n = self.replicas.len();
         let mut i = self.next.fetch_add(1, Ordering::Relaxed) % n;
         if call.kind == AttemptKind::Hedge {

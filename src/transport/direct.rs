@@ -1,13 +1,10 @@
 //! The backend called in process, as a service: the transport of virtual-time runs.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use tower::Service;
-
-use super::BoxFuture;
 use crate::backend::{Answer, Backend, Incoming, StreamEvent};
-use crate::call::{Call, Failure, FailureSource, Outcome, Reply};
+use crate::call::BoxFuture;
+use crate::call::{Call, Failure, FailureSource, Outcome, Reply, call_service};
 use crate::keyed::call_key;
 use crate::profile::Method;
 use crate::protocol::status::parse_pushback;
@@ -62,16 +59,13 @@ pub fn incoming(call: &Call) -> Incoming {
     }
 }
 
-impl Service<Call> for DirectTransport {
-    type Response = Reply;
-    type Error = Failure;
-    type Future = BoxFuture<Outcome>;
+call_service! {
+    for DirectTransport, ready = always
+}
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
+impl DirectTransport {
+    /// Its work on one call (its `Service::call`).
+    fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
         let backend = Arc::clone(&self.backend);
         let req = incoming(&call);
         let commit = call.commit;

@@ -25,7 +25,6 @@
 //! (`backend::server`).
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use http::Uri;
@@ -33,12 +32,11 @@ use prost::Message;
 use tokio::time::Instant;
 use tonic::Code;
 use tonic::transport::Endpoint;
-use tower::Service;
 
-use super::BoxFuture;
 use super::connection::Connections;
 use super::wire::{self, Event};
-use crate::call::{Call, Failure, FailureSource, Outcome, Reply};
+use crate::call::BoxFuture;
+use crate::call::{Call, Failure, FailureSource, Outcome, Reply, call_service};
 use crate::clock::Clock;
 use crate::pb;
 use crate::profile::Method;
@@ -190,17 +188,14 @@ impl Target {
     }
 }
 
-impl Service<Call> for GrpcTransport {
-    type Response = Reply;
-    type Error = Failure;
-    type Future = BoxFuture<Outcome>;
+// Each call waits for its connection inside its own future.
+call_service! {
+    for GrpcTransport, ready = always
+}
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        // Each call waits for its connection inside its own future.
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
+impl GrpcTransport {
+    /// Its work on one call (its `Service::call`).
+    fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
         let body = self.target.body(&call);
         // The time left is taken now, when the attempt starts, as a gRPC library takes it.
         let timeout = call

@@ -20,8 +20,4 @@ pub mod direct;
 pub mod grpc;
 pub mod wire;
 
-use std::future::Future;
-use std::pin::Pin;
-
-/// A boxed, sendable future, the future type of the transports and layers.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub use crate::call::BoxFuture;

@@ -25,7 +25,6 @@ pub mod pybreaker;
 pub mod resilience4j;
 
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -35,9 +34,9 @@ use tower::{Layer, Service};
 
 use super::retry::grpc::Codes;
 use super::{Event, EventSink};
-use crate::call::{Call, Failure, Outcome, Reply, outcome_code};
+use crate::call::BoxFuture;
+use crate::call::{Call, Failure, Outcome, Reply, call_service, outcome_code};
 use crate::clock::Clock;
-use crate::transport::BoxFuture;
 
 /// A breaker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,21 +221,22 @@ impl<M: Machine> Drop for Pending<M> {
     }
 }
 
-impl<S, M> Service<Call> for Breaker<S, M>
+call_service! {
+    impl<S, M> for Breaker<S, M>, ready = inner,
+    where
+        S: Service<Call, Response = Reply, Error = Failure>,
+        S::Future: Send + 'static,
+        M: Machine,
+}
+
+impl<S, M> Breaker<S, M>
 where
     S: Service<Call, Response = Reply, Error = Failure>,
     S::Future: Send + 'static,
     M: Machine,
 {
-    type Response = Reply;
-    type Error = Failure;
-    type Future = BoxFuture<Outcome>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
+    /// Its work on one call (its `Service::call`).
+    fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
         let shared = &self.shared;
         let now = shared.clock.now();
         if !shared.with(|m| m.admit(now)) {

@@ -28,9 +28,9 @@ use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
 
 use super::super::{Event, EventSink};
-use crate::call::{AttemptKind, Call, CommitRace, Failure, Outcome, Reply};
+use crate::call::BoxFuture;
+use crate::call::{AttemptKind, Call, CommitRace, Failure, Outcome, Reply, call_service};
 use crate::clock::Clock;
-use crate::transport::BoxFuture;
 
 /// The settings of latency-driven hedging.
 #[derive(Debug, Clone, Copy)]
@@ -155,20 +155,20 @@ pub struct AdaptiveHedge<S> {
     clock: Clock,
 }
 
-impl<S> Service<Call> for AdaptiveHedge<S>
+call_service! {
+    impl<S> for AdaptiveHedge<S>, ready = always,
+    where
+        S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+}
+
+impl<S> AdaptiveHedge<S>
 where
     S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    type Response = Reply;
-    type Error = Failure;
-    type Future = BoxFuture<Outcome>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
+    /// Its work on one call (its `Service::call`).
+    fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
         let this = self.clone();
         Box::pin(async move { this.run(call).await })
     }

@@ -43,10 +43,10 @@ use tower::{Layer, Service, ServiceExt};
 use super::super::retry::grpc::Codes;
 use super::super::retry::throttle::Throttle;
 use super::super::{Event, EventSink};
-use crate::call::{AttemptKind, Call, CommitRace, Failure, Outcome, Reply};
+use crate::call::BoxFuture;
+use crate::call::{AttemptKind, Call, CommitRace, Failure, Outcome, Reply, call_service};
 use crate::clock::Clock;
 use crate::protocol::status::Pushback;
-use crate::transport::BoxFuture;
 
 /// The settings of a hedging policy.
 #[derive(Debug, Clone, Copy)]
@@ -108,20 +108,20 @@ pub struct GrpcHedge<S> {
     clock: Clock,
 }
 
-impl<S> Service<Call> for GrpcHedge<S>
+call_service! {
+    impl<S> for GrpcHedge<S>, ready = always,
+    where
+        S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+}
+
+impl<S> GrpcHedge<S>
 where
     S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    type Response = Reply;
-    type Error = Failure;
-    type Future = BoxFuture<Outcome>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
+    /// Its work on one call (its `Service::call`).
+    fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
         let this = self.clone();
         Box::pin(async move { this.run(call).await })
     }

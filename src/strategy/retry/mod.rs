@@ -22,16 +22,15 @@ pub mod grpc;
 pub mod throttle;
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tonic::Code;
 use tower::{Layer, Service, ServiceExt};
 
 use super::{Event, EventSink};
-use crate::call::{AttemptKind, Call, Failure, Outcome, Reply};
+use crate::call::BoxFuture;
+use crate::call::{AttemptKind, Call, Failure, Outcome, Reply, call_service};
 use crate::clock::Clock;
-use crate::transport::BoxFuture;
 
 /// Why a failed attempt was not retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -168,22 +167,23 @@ impl<S: Clone, P> Clone for Retry<S, P> {
     }
 }
 
-impl<S, P> Service<Call> for Retry<S, P>
+// Each attempt waits for the inner service's readiness itself (`oneshot`).
+call_service! {
+    impl<S, P> for Retry<S, P>, ready = always,
+    where
+        S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        P: Policy,
+}
+
+impl<S, P> Retry<S, P>
 where
     S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
     S::Future: Send + 'static,
     P: Policy,
 {
-    type Response = Reply;
-    type Error = Failure;
-    type Future = BoxFuture<Outcome>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        // Each attempt waits for the inner service's readiness itself (`oneshot`).
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
+    /// Its work on one call (its `Service::call`).
+    fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
         let this = self.clone();
         Box::pin(async move { this.run(call).await })
     }

@@ -6,15 +6,30 @@
 //! measurement that cannot be believed. The limits are the run's own (the same that produce the
 //! `warnings` of results.json), checked here from the figures, not from the warnings' text.
 
-use crate::results::{Results, StrategyResult};
-use crate::runner::LAG_P99_LIMIT_MS;
+use super::{Results, StrategyResult};
+
+/// Lag above this (p99) means the generator, not the system, shaped the latencies.
+pub const LAG_P99_LIMIT_MS: f64 = 1.0;
 
 /// Least share of the offered rate a trustworthy generator achieves.
 pub const ACHIEVED_SHARE: f64 = 0.99;
 
+/// What a trust check looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// The generator's lag p99, against [`LAG_P99_LIMIT_MS`].
+    Lag,
+    /// The achieved rate, against [`ACHIEVED_SHARE`] of the offered rate.
+    Achieved,
+    /// Whether the strategy (or the run) was cut short.
+    Partial,
+}
+
 /// One way in which a strategy's measurement is, or is not, trustworthy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrustCheck {
+    /// What it looks at.
+    pub rule: Rule,
     /// The strategy.
     pub strategy: String,
     /// The figure checked (a results.json path).
@@ -41,6 +56,7 @@ pub fn checks(results: &Results) -> Vec<TrustCheck> {
         .map_or(0, Vec::len);
     if results.partial || planned > results.strategies.len() {
         out.push(TrustCheck {
+            rule: Rule::Partial,
             strategy: "(run)".into(),
             figure: "partial",
             limit: "== false".into(),
@@ -65,6 +81,7 @@ fn strategy_checks(s: &StrategyResult) -> [TrustCheck; 3] {
     let least = ACHIEVED_SHARE * g.offered_rate;
     [
         TrustCheck {
+            rule: Rule::Lag,
             strategy: s.name.clone(),
             figure: "generator.lag_ms.p99",
             limit: format!("<= {LAG_P99_LIMIT_MS} ms"),
@@ -72,6 +89,7 @@ fn strategy_checks(s: &StrategyResult) -> [TrustCheck; 3] {
             ok: g.lag_ms.p99 <= LAG_P99_LIMIT_MS,
         },
         TrustCheck {
+            rule: Rule::Achieved,
             strategy: s.name.clone(),
             figure: "generator.achieved_rate",
             limit: format!(
@@ -83,6 +101,7 @@ fn strategy_checks(s: &StrategyResult) -> [TrustCheck; 3] {
             ok: g.offered_rate <= 0.0 || g.achieved_rate >= least,
         },
         TrustCheck {
+            rule: Rule::Partial,
             strategy: s.name.clone(),
             figure: "partial",
             limit: "== false".into(),
@@ -90,4 +109,48 @@ fn strategy_checks(s: &StrategyResult) -> [TrustCheck; 3] {
             ok: !s.partial,
         },
     ]
+}
+
+/// Reasons not to trust the figures, one sentence each, as results.json's `warnings` holds
+/// them: the same rules as [`checks`], in words.
+pub fn warnings(strategies: &[StrategyResult], partial: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if partial {
+        out.push(
+            "the run was interrupted: figures cover only what was measured before the stop".into(),
+        );
+    }
+    if strategies.iter().any(|s| s.backend.is_none()) {
+        out.push(
+            "the target has no Control service: its backend was not reset between strategies, \
+             and backend figures (received, executed, amplification) are missing"
+                .into(),
+        );
+    }
+    for s in strategies {
+        let g = &s.generator;
+        for check in strategy_checks(s).iter().filter(|c| !c.ok) {
+            match check.rule {
+                Rule::Lag => out.push(format!(
+                    "{}: generator lag p99 was {:.2} ms (limit {LAG_P99_LIMIT_MS} ms): the load generator fell behind its schedule",
+                    s.name, g.lag_ms.p99
+                )),
+                Rule::Achieved => out.push(format!(
+                    "{}: achieved {:.1} calls/s of {:.1} offered ({:.1}%){}",
+                    s.name,
+                    g.achieved_rate,
+                    g.offered_rate,
+                    100.0 * g.achieved_rate / g.offered_rate,
+                    if s.counts.dropped > 0 {
+                        format!("; {} calls dropped at max_in_flight", s.counts.dropped)
+                    } else {
+                        String::new()
+                    }
+                )),
+                // A strategy cut short is the run's interruption, said once above.
+                Rule::Partial => {}
+            }
+        }
+    }
+    out
 }

@@ -1,44 +1,22 @@
-//! From raw aggregates to the figures of `results.json`: percentiles, rates, amplification.
+//! From a recorder's aggregates to the figures of `results.json`: percentiles, rates,
+//! amplification.
 //!
 //! Every derived figure is computed here, in one place, from the histograms and counters, so
-//! the definitions (what "achieved rate" or "goodput" means) are written down once.
+//! the definitions (what "achieved rate" or "goodput" means) are written down once. The
+//! recorder ([`crate::record`]) only aggregates; it knows nothing of the results file.
 
 use std::time::Duration;
 
-use tokio::time::Instant;
 use tonic::Code;
 
-use super::State;
-use super::histogram::Hist;
+use super::{
+    Amplification, Attempts, BreakerFigures, Counts, FanOutFigures, Generator, Goodput, Histograms,
+    Lag, Latencies, StrategyResult, StreamFigures, Transition,
+};
 use crate::backend::BackendStats;
 use crate::protocol::status::code_name;
-use crate::results::{
-    Amplification, Attempts, Counts, Generator, Goodput, Histograms, Lag, Latencies,
-    StrategyResult, StreamFigures, Transition,
-};
-use crate::results::{BreakerFigures, FanOutFigures};
-
-/// How a strategy's run ended.
-#[derive(Debug, Clone, Copy)]
-pub struct RunEnd {
-    /// When the driver stopped.
-    pub at: Instant,
-    /// Whether it stopped early.
-    pub interrupted: bool,
-}
-
-/// Length of the measured window: from the end of warmup to the end of the schedule, or to the
-/// interruption.
-pub fn measured_window(config: &super::RecorderConfig, end: RunEnd) -> Duration {
-    let planned = config.duration.saturating_sub(config.warmup);
-    if end.interrupted {
-        end.at
-            .saturating_duration_since(config.start + config.warmup)
-            .min(planned)
-    } else {
-        planned
-    }
-}
+use crate::record::histogram::Hist;
+use crate::record::{RecorderConfig, RunEnd, State, measured_window};
 
 /// Generator figures. The achieved rate counts the calls actually sent over the measured
 /// window stretched by the lateness of the last send: a generator that falls behind by a
@@ -98,7 +76,7 @@ pub fn goodput(good: u64, offered: u64, secs: f64) -> Goodput {
 pub fn strategy_result(
     name: &str,
     start_ms: u64,
-    config: &super::RecorderConfig,
+    config: &RecorderConfig,
     state: State,
     end: RunEnd,
     backend: Option<BackendStats>,
@@ -195,5 +173,37 @@ pub fn strategy_result(
                 .collect(),
         }),
         intervals,
+    }
+}
+
+/// The generator's figures over all strategies: lag from the merged histograms, rates from the
+/// summed counts and windows.
+pub fn overall_generator(strategies: &[StrategyResult]) -> Generator {
+    let mut lag_hist = Hist::new();
+    let mut interval_error: Option<Hist> = None;
+    let (mut offered, mut sent, mut window, mut effective) = (0.0, 0.0, 0.0, 0.0);
+    for s in strategies {
+        if let Ok(h) = Hist::decode(&s.histograms.lag) {
+            lag_hist.add(&h);
+        }
+        if let Some(Ok(h)) = s.histograms.interval_error.as_deref().map(Hist::decode) {
+            interval_error.get_or_insert_with(Hist::new).add(&h);
+        }
+        offered += s.counts.offered as f64;
+        sent += s.counts.sent as f64;
+        window += s.duration_s;
+        if s.generator.achieved_rate > 0.0 {
+            effective += s.counts.sent as f64 / s.generator.achieved_rate;
+        }
+    }
+    Generator {
+        lag_ms: lag(&lag_hist),
+        interval_error_ms: interval_error.as_ref().map(lag),
+        offered_rate: if window > 0.0 { offered / window } else { 0.0 },
+        achieved_rate: if effective > 0.0 {
+            sent / effective
+        } else {
+            0.0
+        },
     }
 }

@@ -5,6 +5,9 @@
 //! Every file is written atomically (a temporary file in the same folder, synced, then renamed),
 //! so a reader sees the previous complete file or the new one, never half of one.
 
+pub mod figures;
+pub mod trust;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
