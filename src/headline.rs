@@ -110,6 +110,24 @@ pub fn extra_backend_figures<'a>(strategies: impl IntoIterator<Item = &'a Value>
     out
 }
 
+/// A figure as a table cell's text.
+pub fn cell_text(h: &Headline, v: Option<f64>) -> String {
+    match v {
+        None => "–".into(),
+        Some(v) if h.percent => format!("{:.2}%", v * 100.0),
+        Some(v) if h.figure.starts_with("latency_ms") => {
+            if v >= 100.0 {
+                format!("{v:.1}")
+            } else {
+                format!("{v:.2}")
+            }
+        }
+        Some(v) if h.figure.starts_with("amplification") => format!("{v:.3}"),
+        Some(v) if h.figure.starts_with("goodput") => format!("{v:.1}"),
+        Some(v) => crate::table::short(v),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

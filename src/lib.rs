@@ -23,26 +23,20 @@
 //!                                                                     [compare], [gate]
 //! ```
 //!
-//! | concept | where |
-//! |---|---|
-//! | what a profile file says, its errors with file/line/field, and the resolved [`profile::Plan`] | [`profile`] |
-//! | the call the strategies see ([`call::Call`]) and its outcome | [`call`] |
-//! | gRPC on the wire: headers, `grpc-timeout`, framing, paths, status codes | [`protocol`] |
-//! | arrival schedules and the one open-loop driver | [`driver`] |
-//! | strategies as tower layers, the event sink | [`strategy`] |
-//! | how an attempt reaches the backend | [`transport`] |
-//! | time: precise real-time waits, exact simulated time | [`clock`] |
-//! | the degradable backend and its gRPC server | [`backend`] |
-//! | histograms, timeline, per-strategy figures | [`record`] |
-//! | the results file (schema v1), atomic writes | [`results`] |
-//! | one whole run: clock, backends, strategies in turn, output | [`runner`] |
-//! | the terminal: progress and the summary table | [`progress`], [`summary`] |
-//! | the command line | [`cli`], and [`commands`] for those that read results files |
-//! | a results file as readers hold it; figure names; headline figures; can it be trusted | [`document`], [`figure`], [`headline`], [`trust`] |
-//! | `report.html`: verdict, profile in words, SVG charts | [`report`] |
-//! | two runs side by side, differences beyond noise | [`compare`] |
-//! | the CI gate: limits, budgets, JUnit and markdown | [`gate`] |
-//! | plain-text tables | [`table`] |
+//! # Layers
+//!
+//! The modules form layers along that flow; a module imports only from its own layer or the
+//! ones below, and never in a circle (`tests/layers.rs` reads every `crate::` path and holds
+//! this map true):
+//!
+//! | layer | modules | holds |
+//! |---|---|---|
+//! | 0 vocabulary | [`clock`], [`keyed`], [`protocol`], [`table`], [`pb`] | time, keyed randomness, gRPC on the wire (headers, `grpc-timeout`, framing, paths, [`protocol::StatusCode`]), plain-text tables, the generated proto types |
+//! | 1 data | [`call`], [`profile`] | the call the strategies see and its outcome; what a profile file says, its errors with file/line/field, the resolved [`profile::Plan`] and a gate's spec |
+//! | 2 mechanisms | [`strategy`], [`backend`], [`transport`], [`record`] | strategies as tower layers and their event sink; the degradable backend and its server; how an attempt reaches it; histograms and the timeline |
+//! | 3 orchestration | [`results`], [`driver`], [`progress`], [`runner`] | the results file (schema v1), its figures and its trust rules; the one open-loop driver; the terminal's progress; one whole run |
+//! | 4 readers | [`figure`], [`document`], [`headline`], [`gate`], [`report`], [`compare`], [`merge`], [`summary`] | figure names; a results file as readers hold it; headline figures; the CI gate; `report.html`; two runs side by side; shards merged; the summary table |
+//! | 5 edge | [`cli`], [`commands`] | the command line as clap reads it; what each command does, and its exit status |
 //!
 //! # Principles
 //! - **Open loop.** Call *i* starts at a time fixed before the run; latency counts from that

@@ -11,7 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = resilbench::cli::Cli::parse();
-    match resilbench::cli::dispatch(cli) {
+    match resilbench::commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
             let e = anyhow::Error::from(e);

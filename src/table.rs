@@ -1,4 +1,5 @@
-//! Plain-text tables for the terminal: columns padded to their widest cell.
+//! Plain-text tables for the terminal (columns padded to their widest cell), and numbers as
+//! labels.
 //!
 //! The gate's checks and the comparison print through this, so every table the tool prints
 //! reads the same way. The first `left` columns are left-aligned (names), the rest
@@ -45,6 +46,25 @@ pub fn write(
         line(w, &mut row.iter().map(String::as_str))?;
     }
     Ok(())
+}
+
+/// A number as a label: no trailing zeros, at most three decimals.
+pub fn short(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let text = if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    };
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').into()
+    } else {
+        text
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! - `sharding`: `run --shard K/N` and `merge`: the shards merged are the unsharded run.
 //! - `shipped_profiles`: each profile under profiles/ runs as shipped; its story is checked.
 //! - `golden`: each shipped profile's results.json on the virtual clock, byte for byte.
+//! - `layers`: the module graph runs one way, layer by layer (no upward or circular import).
 //! - `virtual_runs`: whole runs on a paused clock are exact and reproducible.
 //! - `end_to_end`: real runs over loopback TCP, embedded and against `serve` in another process.
 //! - `report_page`: report.html from fixed results: sections, one SVG per chart, escaping.
@@ -33,6 +34,7 @@ mod fan_out;
 mod golden;
 mod hedge;
 mod hostile_input;
+mod layers;
 mod open_loop;
 mod profile_errors;
 mod report_page;

@@ -84,6 +84,37 @@ impl ServeThreads {
             })
     }
 
+    /// Hands every connection `listener` accepts to the threads, until `shutdown` completes
+    /// or a thread has ended (its `join` says why). A failed accept (out of file
+    /// descriptors, a connection reset before it was taken) is said and the loop goes on
+    /// after a moment, as servers do.
+    pub async fn accept(
+        &mut self,
+        listener: &tokio::net::TcpListener,
+        shutdown: impl std::future::Future,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        if let Err(e) = self.hand(stream) {
+                            eprintln!("resilbench serve: {e}");
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("resilbench serve: accept: {e}");
+                        crate::clock::Clock::Tokio
+                            .sleep(std::time::Duration::from_millis(50))
+                            .await;
+                    }
+                },
+            }
+        }
+    }
+
     /// Waits for every thread to finish (after `stop`); fails if one panicked.
     pub fn join(self) -> Result<(), String> {
         drop(self.senders);

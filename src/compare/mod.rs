@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use crate::document::ResultsDoc;
 use crate::figure;
+use crate::headline::cell_text;
 use crate::headline::{Better, headlines};
-use crate::report::verdict::cell_text;
 use crate::results::StrategyResult;
 
 /// Default relative threshold: differences within 5% of A are never flagged.

@@ -6,7 +6,7 @@
 //! arrivals are by nature a running sum of random gaps (kept in f64 nanoseconds: sub-microsecond
 //! over decades). Nothing is stored per call: a 30-year schedule costs no memory.
 //!
-//! Rate steps and load spikes make the rate piecewise constant ([`segments`]). Constant
+//! Rate steps and load spikes make the rate piecewise constant ([`LoadPlan::segments`](crate::profile::LoadPlan::segments)). Constant
 //! arrivals keep their phase across a change of rate: call k is due when the integral of the
 //! rate reaches k, so a boundary neither adds nor drops a call. For Poisson arrivals a
 //! segment's process restarts at the segment's start, which is exact for a piecewise-constant

@@ -1,7 +1,7 @@
 //! Every check of a gate against a run (and a baseline run): one row each, pass or fail.
 //!
 //! Rows, per strategy in profile order: its limits, its budgets, then the generator's trust
-//! checks ([`crate::trust`]). A figure the run could not measure (`null`) fails its check; a
+//! checks ([`crate::results::trust`]). A figure the run could not measure (`null`) fails its check; a
 //! figure name the results file does not know is an error (exit status 2), never a pass.
 
 use serde_json::Value;

@@ -8,30 +8,11 @@
 
 use serde_json::Value;
 
-use super::charts::short;
 use super::html::{esc, name_cell};
 use super::palette;
 use crate::document::ResultsDoc;
 use crate::figure;
-use crate::headline::{Better, Headline, headlines};
-
-/// A figure as a table cell's text.
-pub fn cell_text(h: &Headline, v: Option<f64>) -> String {
-    match v {
-        None => "–".into(),
-        Some(v) if h.percent => format!("{:.2}%", v * 100.0),
-        Some(v) if h.figure.starts_with("latency_ms") => {
-            if v >= 100.0 {
-                format!("{v:.1}")
-            } else {
-                format!("{v:.2}")
-            }
-        }
-        Some(v) if h.figure.starts_with("amplification") => format!("{v:.3}"),
-        Some(v) if h.figure.starts_with("goodput") => format!("{v:.1}"),
-        Some(v) => short(v),
-    }
-}
+use crate::headline::{Better, cell_text, headlines};
 
 /// Which values of a column are best (none when fewer than two differ).
 pub fn best(better: Better, values: &[Option<f64>]) -> Vec<bool> {

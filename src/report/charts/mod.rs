@@ -248,24 +248,7 @@ impl Chart {
     }
 }
 
-/// A number as a label: no trailing zeros, at most three decimals.
-pub fn short(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let text = if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
-    };
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').into()
-    } else {
-        text
-    }
-}
+pub use crate::table::short;
 
 /// The largest magnitude an axis reaches, and the most decades a log axis spans: far beyond
 /// any real run's figures (an hour is 3.6e6 ms), so that a tampered results file with a

@@ -1,82 +1,19 @@
 //! The commands that read results files: `report`, `compare` and `check`.
 //!
-//! Kept apart from `cli.rs` (which runs the load) because they share nothing with a run but
-//! the results file: each reads one or two files, writes a page or a table, and returns an exit
-//! status. `check` is the one command whose answer can be "no": exit status 1 when the gate
-//! fails, 2 when it cannot be evaluated.
+//! They share nothing with a run but the results file: each reads one or two files, writes a
+//! page or a table, and returns an exit status. `check` is the one command whose answer can be
+//! "no": exit status 1 when the gate fails, 2 when it cannot be evaluated.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Args;
-
-use crate::cli::CliError;
+use super::{CliError, EXIT_GATE_FAILED};
+use crate::cli::{CheckArgs, CompareArgs, ReportArgs};
 use crate::compare;
 use crate::document::ResultsDoc;
 use crate::gate::{self, evaluate::Named, output};
 use crate::results::write_atomic;
-
-/// Exit status of a gate that does not hold.
-pub const EXIT_GATE_FAILED: u8 = 1;
-
-/// `resilbench report`.
-#[derive(Debug, Args)]
-pub struct ReportArgs {
-    /// The results file (results.json of a run).
-    pub results: PathBuf,
-    /// Where to write the page [default: report.html beside the results file].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-}
-
-/// `resilbench compare`.
-#[derive(Debug, Args)]
-pub struct CompareArgs {
-    /// Run A (before), a results.json.
-    pub a: PathBuf,
-    /// Run B (after), a results.json.
-    pub b: PathBuf,
-    /// Also write the comparison as an HTML page here.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Relative change below which a difference is never flagged (5% or 0.05).
-    #[arg(long, value_parser = parse_share, default_value = "5%")]
-    pub threshold: f64,
-}
-
-/// `resilbench check`.
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// The results file to gate.
-    pub results: PathBuf,
-    /// A gate file (TOML: what a profile's [gate] holds); replaces the profile's [gate].
-    #[arg(long)]
-    pub gate: Option<PathBuf>,
-    /// A baseline results file for the gate's regression budgets.
-    #[arg(long)]
-    pub baseline: Option<PathBuf>,
-    /// Also write the checks as JUnit XML (one test case per check).
-    #[arg(long)]
-    pub junit: Option<PathBuf>,
-    /// Also write a markdown summary (for a CI job summary page).
-    #[arg(long)]
-    pub markdown: Option<PathBuf>,
-}
-
-fn parse_share(text: &str) -> Result<f64, String> {
-    let t = text.trim();
-    let v = match t.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
-        None => t.parse::<f64>(),
-    }
-    .map_err(|_| format!("`{text}` is not a share; expected e.g. 5% or 0.05"))?;
-    if v.is_finite() && v >= 0.0 {
-        Ok(v)
-    } else {
-        Err(format!("`{text}` must be 0 or more"))
-    }
-}
 
 fn read(path: &Path) -> Result<ResultsDoc, CliError> {
     ResultsDoc::read(path).map_err(|e| CliError::Other(e.to_string()))
@@ -88,7 +25,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 }
 
 /// `report`: writes the HTML report of a results file.
-pub fn report(args: ReportArgs) -> Result<ExitCode, CliError> {
+pub(super) fn report(args: ReportArgs) -> Result<ExitCode, CliError> {
     let doc = read(&args.results)?;
     let out = args.out.unwrap_or_else(|| {
         args.results
@@ -102,7 +39,7 @@ pub fn report(args: ReportArgs) -> Result<ExitCode, CliError> {
 }
 
 /// `compare`: the table on the terminal, and the page if asked.
-pub fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
+pub(super) fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
     let (a, b) = (read(&args.a)?, read(&args.b)?);
     let c = compare::compare(&a, &b, args.threshold);
     let (na, nb) = (args.a.display().to_string(), args.b.display().to_string());
@@ -117,7 +54,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
 }
 
 /// `check`: evaluates the gate; exit 0 when it holds, 1 when it does not.
-pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
+pub(super) fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     let run = read(&args.results)?;
     let file = args.results.display().to_string();
     let gate = match &args.gate {

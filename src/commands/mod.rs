@@ -1,0 +1,63 @@
+//! What each command does: the `run`, `validate`, `serve` and `merge` commands, and `report`,
+//! `compare` and `check`, which read results files. Each turns its arguments ([`crate::cli`])
+//! into library calls and its result into an exit status, in one place: 0 done, 1 the gate
+//! does not hold (`check`), 2 bad input or error, 130 interrupted (results still written).
+
+mod merge;
+mod read;
+mod run;
+mod serve;
+mod signals;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+use crate::profile::ProfileError;
+use crate::runner::{ClockMode, RunError};
+
+/// Errors that end a command with exit status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A bad profile.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// A run that could not be carried out.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// Anything else, already worded for the user.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Exit status of an interrupted run whose partial results were written (128 + SIGINT).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Exit status of a gate that does not hold.
+pub const EXIT_GATE_FAILED: u8 = 1;
+
+/// Runs a parsed command line.
+pub fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate(args) => run::validate(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Report(args) => read::report(args),
+        Command::Compare(args) => read::compare(args),
+        Command::Check(args) => read::check(args),
+        Command::Merge(args) => merge::merge(args),
+    }
+}
+
+/// The runtime a run's client side (schedule, stacks, connections, recorder) runs on: one
+/// current-thread runtime, real or virtual. On real time one thread does the work with no
+/// hand-offs between threads; the embedded backend has threads of its own
+/// (docs/architecture.md, "A real run's client side is one thread").
+pub(crate) fn build_runtime(clock: ClockMode) -> Result<tokio::runtime::Runtime, CliError> {
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_all();
+    if clock == ClockMode::Virtual {
+        builder.start_paused(true);
+    }
+    let built = builder.build();
+    built.map_err(|e| CliError::Other(format!("cannot start the async runtime: {e}")))
+}

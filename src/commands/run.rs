@@ -1,0 +1,142 @@
+//! `resilbench run` and `resilbench validate`: a profile's plan, run and written, or printed.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::signals::stop_on_signal;
+use super::{CliError, EXIT_INTERRUPTED, build_runtime};
+use crate::cli::{RunArgs, ValidateArgs};
+use crate::profile::{self, Overrides};
+use crate::progress::Progress;
+use crate::runner::{self, ClockMode, RunError, RunOptions};
+
+/// How late a `--start-at` may be: a shard that starts a little late records its lateness as
+/// lag; one far behind would fire its whole overdue schedule at once.
+const START_AT_LATE: Duration = Duration::from_secs(10);
+
+/// Refuses a `--start-at` far in the past (a stale time, or Unix seconds given as ms) or more
+/// than a week ahead; says when the run will start.
+fn check_start_at(at: std::time::SystemTime) -> Result<(), RunError> {
+    let now = std::time::SystemTime::now();
+    let shown = humantime::format_rfc3339_millis(at);
+    match at.duration_since(now) {
+        Err(late) if late.duration() > START_AT_LATE => {
+            let hint = if at < std::time::UNIX_EPOCH + Duration::from_secs(86_400 * 365) {
+                " (Unix seconds given as milliseconds?)"
+            } else {
+                ""
+            };
+            Err(RunError::Options(format!(
+                "--start-at {shown} is {} s in the past{hint}; give a time ahead, the same for \
+                 every shard",
+                late.duration().as_secs()
+            )))
+        }
+        Ok(ahead) if ahead > Duration::from_secs(7 * 86_400) => Err(RunError::Options(format!(
+            "--start-at {shown} is more than a week ahead"
+        ))),
+        Ok(ahead) => {
+            eprintln!(
+                "waiting until {shown} ({:.1} s) to start",
+                ahead.as_secs_f64()
+            );
+            Ok(())
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
+    let overrides = Overrides {
+        duration: args.duration,
+        rate: args.rate,
+        seed: args.seed,
+    };
+    let plan = profile::load(&args.profile, &overrides)?;
+    if args.clock == ClockMode::Virtual && args.target.is_some() {
+        return Err(RunError::Options(
+            "--clock virtual runs the backend in process; it cannot drive a --target".into(),
+        )
+        .into());
+    }
+    if args.clock == ClockMode::Virtual && args.start_at.is_some() {
+        return Err(RunError::Options(
+            "--start-at is a wall-clock time; a --clock virtual run has none".into(),
+        )
+        .into());
+    }
+    if let Some(at) = args.start_at {
+        check_start_at(at)?;
+    } else if args.shard.is_some() && args.clock == ClockMode::Real {
+        eprintln!(
+            "warning: --shard without --start-at: merge needs every shard to start at the \
+             same instant; give all shards the same --start-at"
+        );
+    }
+    let dir = args.out.unwrap_or_else(|| runner::default_out_dir(&plan));
+    let created = runner::prepare_out_dir(&dir)?;
+    let opts = RunOptions {
+        clock: args.clock,
+        target: args.target,
+        progress: Progress::detect(args.quiet),
+        shard: args.shard,
+        start_at: args.start_at,
+    };
+    let outcome = run_plan(&plan, &opts, &dir);
+    if outcome.is_err() && created {
+        // A run that wrote nothing leaves nothing behind (remove_dir removes only an empty one).
+        let _ = std::fs::remove_dir(&dir);
+    }
+    outcome
+}
+
+fn run_plan(plan: &profile::Plan, opts: &RunOptions, dir: &Path) -> Result<ExitCode, CliError> {
+    let runtime = build_runtime(opts.clock)?;
+    let stop = CancellationToken::new();
+    let results = runtime.block_on(async {
+        tokio::spawn(stop_on_signal(stop.clone()));
+        let clock = opts.clock.start();
+        runner::execute(plan, opts, &clock, stop.clone()).await
+    });
+    // Progress is written on a thread of its own: let it finish before the summary.
+    crate::progress::flush(Duration::from_secs(1));
+    let results = results?;
+    let path = runner::write_outputs(dir, &results)?;
+    let doc = crate::document::ResultsDoc::from_results(results);
+    let report = dir.join("report.html");
+    crate::report::write(&report, &doc).map_err(|error| RunError::Write {
+        path: report.clone(),
+        error,
+    })?;
+    let results = doc.results;
+    let mut out = std::io::stdout().lock();
+    let _ = crate::summary::write_summary(&mut out, &results);
+    let _ = writeln!(out, "\nresults: {}", path.display());
+    let _ = writeln!(out, "report:  {}", report.display());
+    drop(out);
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    Ok(if results.partial {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub(super) fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
+    let plan = profile::load(&args.profile, &Overrides::default())?;
+    let text = toml::to_string_pretty(&plan)
+        .map_err(|e| CliError::Other(format!("cannot print the plan: {e}")))?;
+    println!(
+        "# {}: valid. The resolved plan, with every default filled in:\n",
+        args.profile.display()
+    );
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,68 @@
+//! `resilbench serve`: a profile's backend alone, until a signal.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::signals::wait_for_signal;
+use super::{CliError, EXIT_INTERRUPTED, build_runtime};
+use crate::backend::serve_threads::ServeThreads;
+use crate::backend::server::Shared;
+use crate::cli::ServeArgs;
+use crate::profile::{self, Overrides};
+use crate::runner::ClockMode;
+
+pub(super) fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
+    let plan = Arc::new(profile::load(&args.profile, &Overrides::default())?);
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
+    // This thread accepts connections; the server threads answer them.
+    let runtime = build_runtime(ClockMode::Real)?;
+    let served = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| CliError::Other(format!("cannot listen on {}: {e}", args.listen)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| CliError::Other(e.to_string()))?;
+        let shared = Shared::new(plan).log_attempts(args.log_attempts);
+        let stop = CancellationToken::new();
+        let mut servers = ServeThreads::start(&shared, threads, &stop).map_err(CliError::Other)?;
+        eprintln!(
+            "resilbench serve: backend of {} listening on {addr} (Ctrl-C to stop)",
+            args.profile.display()
+        );
+        servers.accept(&listener, wait_for_signal()).await;
+        // New connections are refused at once while the open ones drain (a client then
+        // fails fast or goes elsewhere, rather than waiting on a socket nobody reads).
+        drop(listener);
+        stop.cancel();
+        let joined = tokio::task::spawn_blocking(move || servers.join());
+        let served = tokio::select! {
+            joined = joined => joined.unwrap_or_else(|e| Err(e.to_string())),
+            // A client that holds a call open keeps the drain going: a second signal ends it.
+            _ = wait_for_signal() => {
+                eprintln!("resilbench serve: stopped at a second signal, calls still open");
+                return Ok(ExitCode::from(EXIT_INTERRUPTED));
+            }
+        };
+        let stats = shared.stats();
+        eprintln!(
+            "resilbench serve: stopped. received {}  executed {}  rejected {}  wasted {}  duplicate side effects {}  queue high water {}",
+            stats.received,
+            stats.executed,
+            stats.rejected,
+            stats.wasted,
+            stats.duplicate_side_effects,
+            stats.queue_high_water
+        );
+        served.map_err(CliError::Other)?;
+        Ok(ExitCode::SUCCESS)
+    });
+    // Without waiting for a drain a second signal cut short.
+    runtime.shutdown_background();
+    served
+}

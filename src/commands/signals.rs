@@ -1,0 +1,39 @@
+//! Signals: the first Ctrl-C or SIGTERM stops a run and writes what was measured; a second
+//! exits at once.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::EXIT_INTERRUPTED;
+
+/// Cancels `stop` on the first Ctrl-C or SIGTERM; a second one exits at once.
+pub(super) async fn stop_on_signal(stop: CancellationToken) {
+    if wait_for_signal().await.is_err() {
+        return;
+    }
+    // Through the painter, as progress is: this thread keeps the schedule.
+    crate::progress::line(
+        "\ninterrupted: stopping and writing what was measured (again to abort at once)",
+    );
+    stop.cancel();
+    if wait_for_signal().await.is_ok() {
+        crate::progress::flush(Duration::from_millis(200));
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    }
+}
+
+#[cfg(unix)]
+pub(super) async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+pub(super) async fn wait_for_signal() -> std::io::Result<()> {
+    tokio::signal::ctrl_c().await
+}

@@ -1,0 +1,271 @@
+//! One whole run: each strategy in turn against a fresh backend, then the results.
+//!
+//! For every strategy the runner sets up a fresh backend from the same plan and seed (so every
+//! strategy meets the same conditions), builds the strategy's stack over a transport to it,
+//! drives the schedule, and collects the recorder's and the backend's figures.
+//!
+//! | clock | target | backend | transport |
+//! |---|---|---|---|
+//! | real | none | embedded gRPC server on 127.0.0.1:0, one per strategy | gRPC over TCP |
+//! | real | `host:port` | `resilbench serve`, reset through its `Control` service | gRPC over TCP |
+//! | virtual | none | in process | the backend called directly |
+
+mod output;
+mod setup;
+mod target;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+pub use output::{default_out_dir, prepare_out_dir, write_outputs};
+use setup::Setup;
+
+use crate::clock::Clock;
+use crate::clock::sim::SimClock;
+use crate::driver::{self, DriveSpec};
+use crate::profile::Plan;
+use crate::progress::Progress;
+use crate::record::{Recorder, RecorderConfig};
+use crate::results::figures::{self as summary, overall_generator};
+use crate::results::trust::warnings;
+use crate::results::{Environment, Results, SCHEMA, Shard};
+use crate::strategy;
+
+/// Which clock the run follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClockMode {
+    /// Wall-clock time, real sockets.
+    Real,
+    /// A paused tokio clock that jumps from event to event; the backend runs in process.
+    Virtual,
+}
+
+impl ClockMode {
+    /// The clock of a run in this mode, started inside the run's runtime (a virtual clock: the
+    /// paused, current-thread runtime; a real one: its reactor serves the timer).
+    pub fn start(self) -> Clock {
+        match self {
+            ClockMode::Real => Clock::real(),
+            ClockMode::Virtual => Clock::Sim(SimClock::start()),
+        }
+    }
+
+    /// The name written in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockMode::Real => "real",
+            ClockMode::Virtual => "virtual",
+        }
+    }
+}
+
+/// How to run a plan.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Real or virtual time.
+    pub clock: ClockMode,
+    /// A `resilbench serve` to send to instead of the embedded backend.
+    pub target: Option<String>,
+    /// Where progress goes.
+    pub progress: Progress,
+    /// Send only this shard's calls (`--shard K/N`).
+    pub shard: Option<Shard>,
+    /// Start each strategy's schedule at a fixed wall-clock time (`--start-at`), so that
+    /// shards on several hosts line up: strategy k starts at `start_at + k × slot`.
+    pub start_at: Option<SystemTime>,
+}
+
+/// How long one strategy may take on a shared timetable (`--start-at`): its warmup and
+/// duration, the longest call deadline, the drain, and 2 s for connecting; a strategy that
+/// overruns it starts the next one late, and that lateness is recorded as generator lag.
+pub fn strategy_slot(plan: &Plan) -> Duration {
+    let deadline = plan
+        .strategies
+        .iter()
+        .map(|s| s.deadline)
+        .max()
+        .unwrap_or_default();
+    plan.load.duration + deadline + DRAIN_REAL + Duration::from_secs(2)
+}
+
+/// Why a run could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The options contradict each other.
+    #[error("{0}")]
+    Options(String),
+    /// The target could not be reached.
+    #[error("cannot reach the target {target}: {reason}")]
+    Target {
+        /// The address.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+    /// The embedded backend could not start.
+    #[error("cannot start the embedded backend: {0}")]
+    Embedded(String),
+    /// The output could not be written.
+    #[error("cannot write {path}: {error}")]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why (not a `source`: the message already says it).
+        error: std::io::Error,
+    },
+}
+
+/// How long a real run waits, after its last call, for the backend to finish abandoned work.
+pub const DRAIN_REAL: Duration = Duration::from_secs(5);
+
+/// The same on a simulated clock, where waiting costs no wall time.
+pub const DRAIN_VIRTUAL: Duration = Duration::from_secs(3600);
+
+/// Runs every strategy of `plan` in turn on `clock` (from [`ClockMode::start`]). Cancelling
+/// `stop` ends the run early; what was measured is still returned, marked partial.
+pub async fn execute(
+    plan: &Plan,
+    opts: &RunOptions,
+    clock: &Clock,
+    stop: CancellationToken,
+) -> Result<Results, RunError> {
+    let start_time = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let origin = clock.now();
+    let mut strategies = Vec::with_capacity(plan.strategies.len());
+    let mut partial = false;
+    for (index, strategy) in plan.strategies.iter().enumerate() {
+        if stop.is_cancelled() {
+            partial = true;
+            break;
+        }
+        // On a shared timetable the schedule starts at its slot's wall-clock time, whenever
+        // this process got there: early, it waits; late, its calls are late (lag).
+        let slot = opts
+            .start_at
+            .filter(|_| opts.clock == ClockMode::Real)
+            .map(|at| at + strategy_slot(plan) * index as u32);
+        let remote = opts.target.is_some();
+        if let (Some(slot_start), true) = (slot, remote) {
+            // A shared target is reset once per slot, a second before it starts: by then
+            // every shard has finished the previous slot and read its figures.
+            clock
+                .sleep_until(clock.instant_at(slot_start - Duration::from_secs(1)))
+                .await;
+        }
+        let (setup, transport) = Setup::new(plan, opts, clock, slot.map(unix_ms)).await?;
+        let (start, start_ms) = match (opts.clock, slot) {
+            (ClockMode::Real, Some(slot_start)) => {
+                (clock.instant_at(slot_start), unix_ms(slot_start))
+            }
+            (ClockMode::Real, None) => (clock.now(), unix_ms(SystemTime::now())),
+            (ClockMode::Virtual, _) => (
+                clock.now(),
+                clock.now().duration_since(origin).as_millis() as u64,
+            ),
+        };
+        let config = RecorderConfig {
+            start,
+            warmup: plan.load.warmup,
+            duration: plan.load.duration,
+            deadline: strategy.deadline,
+        };
+        setup.begin(config.start);
+        let recorder = Arc::new(Recorder::new(config));
+        let stack = strategy::build(
+            strategy,
+            transport,
+            Arc::clone(&recorder) as _,
+            clock,
+            plan.seed,
+        );
+        let ticker = opts
+            .progress
+            .begin(plan, index, Arc::clone(&recorder), clock);
+        let spec = DriveSpec {
+            load: &plan.load,
+            phases: &plan.phases,
+            seed: plan.seed,
+            deadline: strategy.deadline,
+            start: config.start,
+            clock: clock.clone(),
+            idempotency_keys: strategy.idempotency_keys,
+            propagate_deadline: strategy.propagate_deadline,
+            deadline_margin: strategy.deadline_margin,
+            shard: opts.shard,
+            wake_quantum: clock.wake_quantum(plan.load.wake_quantum),
+        };
+        let end = driver::drive(spec, stack, Arc::clone(&recorder), stop.clone()).await;
+        // Nothing that ends after this point is counted.
+        let state = recorder.finish().expect("the recorder is finished once");
+        let drain = (!end.interrupted).then_some(match opts.clock {
+            ClockMode::Real => DRAIN_REAL,
+            ClockMode::Virtual => DRAIN_VIRTUAL,
+        });
+        // A shared target's figures are read at the end of the slot, once every shard's calls
+        // (and their drain) are done.
+        let read_at = slot
+            .filter(|_| remote && !end.interrupted)
+            .map(|s| clock.instant_at(s + strategy_slot(plan) - Duration::from_millis(1500)));
+        let backend = setup.finish(clock, drain, read_at).await;
+        let result = summary::strategy_result(
+            &strategy.name,
+            start_ms,
+            &config,
+            state,
+            end,
+            backend,
+            plan.load.method == crate::profile::Method::Stream,
+        );
+        ticker.finish(&result);
+        strategies.push(result);
+        if end.interrupted {
+            partial = true;
+            break;
+        }
+    }
+    let generator = overall_generator(&strategies);
+    let warnings = warnings(&strategies, partial);
+    Ok(Results {
+        schema: SCHEMA.to_string(),
+        profile: serde_json::to_value(plan).expect("a plan always serializes"),
+        environment: environment(opts, start_time),
+        partial,
+        generator,
+        warnings,
+        strategies,
+        shard: opts.shard,
+        merged_from: Vec::new(),
+    })
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn environment(opts: &RunOptions, start_time: String) -> Environment {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map_or_else(|| "unknown".to_string(), |h| h.trim().to_string());
+    Environment {
+        tool: format!("resilbench {}", env!("CARGO_PKG_VERSION")),
+        host,
+        os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        clock: opts.clock.name().to_string(),
+        transport: match opts.clock {
+            ClockMode::Real => "grpc",
+            ClockMode::Virtual => "direct",
+        }
+        .to_string(),
+        target: opts
+            .target
+            .clone()
+            .unwrap_or_else(|| "embedded".to_string()),
+        start_time,
+    }
+}
