@@ -4,10 +4,6 @@
 //! counted in the success column, and a strategy that fails fast must not look fast. (Every
 //! call's latency, failures included, is in results.json as `latency_ms.e2e`.)
 //!
-//! Latency columns are those of *successful* calls, from their intended start: failures are
-//! counted in the success column, and a strategy that fails fast must not look fast. (Every
-//! call's latency, failures included, is in results.json as `latency_ms.e2e`.)
-//!
 //! Printers take `&mut impl Write`, so what the user sees is testable.
 
 use std::io::{self, Write};
