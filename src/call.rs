@@ -261,6 +261,20 @@ impl Failure {
 /// What a strategy stack returns for a call or an attempt.
 pub type Outcome = Result<Reply, Failure>;
 
+/// What a strategy layer wraps: a service that takes a [`Call`] and answers an [`Outcome`]
+/// with a future it can send (every layer, every transport, and a boxed stack).
+pub trait CallService:
+    tower::Service<Call, Response = Reply, Error = Failure, Future: Send + 'static>
+{
+}
+
+impl<S> CallService for S
+where
+    S: tower::Service<Call, Response = Reply, Error = Failure>,
+    S::Future: Send + 'static,
+{
+}
+
 /// A boxed, sendable future: the future type of the strategy layers and the transports.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 

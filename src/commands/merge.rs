@@ -1,12 +1,11 @@
 //! `resilbench merge`: the shards of a sharded run into one ordinary run folder.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::CliError;
+use super::{CliError, write_run_folder};
 use crate::cli::MergeArgs;
-use crate::runner::{self, RunError};
+use crate::runner::{self};
 
 pub(super) fn merge(args: MergeArgs) -> Result<ExitCode, CliError> {
     // Writing into a shard's own folder would replace that shard's results.
@@ -41,19 +40,8 @@ pub(super) fn merge(args: MergeArgs) -> Result<ExitCode, CliError> {
         .map_err(CliError::Other)?;
     let merged =
         crate::merge::merge(runs).map_err(|e| CliError::Other(format!("cannot merge: {e}")))?;
-    let dir = &args.out;
-    runner::prepare_out_dir(dir)?;
-    let path = runner::write_outputs(dir, &merged)?;
-    let doc = crate::document::ResultsDoc::from_results(merged);
-    let report = dir.join("report.html");
-    crate::report::write(&report, &doc).map_err(|error| RunError::Write {
-        path: report.clone(),
-        error,
-    })?;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "merged {} shards", doc.results.merged_from.len());
-    let _ = crate::summary::write_summary(&mut out, &doc.results);
-    let _ = writeln!(out, "\nresults: {}", path.display());
-    let _ = writeln!(out, "report:  {}", report.display());
+    runner::prepare_out_dir(&args.out)?;
+    let heading = format!("merged {} shards", merged.merged_from.len());
+    write_run_folder(&args.out, merged, Some(&heading))?;
     Ok(ExitCode::SUCCESS)
 }

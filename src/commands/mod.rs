@@ -9,6 +9,8 @@ mod run;
 mod serve;
 mod signals;
 
+use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
@@ -60,4 +62,28 @@ pub(crate) fn build_runtime(clock: ClockMode) -> Result<tokio::runtime::Runtime,
     }
     let built = builder.build();
     built.map_err(|e| CliError::Other(format!("cannot start the async runtime: {e}")))
+}
+
+/// Writes a run folder (results.json, the .hlog files, report.html), then prints `heading`,
+/// the summary table and where the files are.
+fn write_run_folder(
+    dir: &Path,
+    results: crate::results::Results,
+    heading: Option<&str>,
+) -> Result<crate::results::Results, CliError> {
+    let path = crate::runner::write_outputs(dir, &results)?;
+    let doc = crate::document::ResultsDoc::from_results(results);
+    let report = dir.join("report.html");
+    crate::report::write(&report, &doc).map_err(|error| RunError::Write {
+        path: report.clone(),
+        error,
+    })?;
+    let mut out = std::io::stdout().lock();
+    if let Some(heading) = heading {
+        let _ = writeln!(out, "{heading}");
+    }
+    let _ = crate::summary::write_summary(&mut out, &doc.results);
+    let _ = writeln!(out, "\nresults: {}", path.display());
+    let _ = writeln!(out, "report:  {}", report.display());
+    Ok(doc.results)
 }

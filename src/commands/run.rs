@@ -1,6 +1,5 @@
 //! `resilbench run` and `resilbench validate`: a profile's plan, run and written, or printed.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,7 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::signals::stop_on_signal;
-use super::{CliError, EXIT_INTERRUPTED, build_runtime};
+use super::{CliError, EXIT_INTERRUPTED, build_runtime, write_run_folder};
 use crate::cli::{RunArgs, ValidateArgs};
 use crate::profile::{self, Overrides};
 use crate::progress::Progress;
@@ -105,19 +104,7 @@ fn run_plan(plan: &profile::Plan, opts: &RunOptions, dir: &Path) -> Result<ExitC
     // Progress is written on a thread of its own: let it finish before the summary.
     crate::progress::flush(Duration::from_secs(1));
     let results = results?;
-    let path = runner::write_outputs(dir, &results)?;
-    let doc = crate::document::ResultsDoc::from_results(results);
-    let report = dir.join("report.html");
-    crate::report::write(&report, &doc).map_err(|error| RunError::Write {
-        path: report.clone(),
-        error,
-    })?;
-    let results = doc.results;
-    let mut out = std::io::stdout().lock();
-    let _ = crate::summary::write_summary(&mut out, &results);
-    let _ = writeln!(out, "\nresults: {}", path.display());
-    let _ = writeln!(out, "report:  {}", report.display());
-    drop(out);
+    let results = write_run_folder(dir, results, None)?;
     runtime.shutdown_timeout(Duration::from_millis(100));
     Ok(if results.partial {
         ExitCode::from(EXIT_INTERRUPTED)

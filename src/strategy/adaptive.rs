@@ -18,12 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tonic::Code;
-use tower::{Layer, Service};
+use tower::Layer;
 
 use super::retry::grpc::Codes;
 use super::{Event, EventSink};
 use crate::call::BoxFuture;
-use crate::call::{Call, Failure, FailureSource, Outcome, Reply, call_service};
+use crate::call::{Call, CallService, Failure, FailureSource, Outcome, call_service};
 use crate::clock::Clock;
 use crate::keyed::{KeyedStream, Purpose, call_key};
 
@@ -123,14 +123,12 @@ pub struct AdaptiveThrottle<S> {
 call_service! {
     impl<S> for AdaptiveThrottle<S>, ready = inner,
     where
-        S: Service<Call, Response = Reply, Error = Failure>,
-        S::Future: Send + 'static,
+        S: CallService,
 }
 
 impl<S> AdaptiveThrottle<S>
 where
-    S: Service<Call, Response = Reply, Error = Failure>,
-    S::Future: Send + 'static,
+    S: CallService,
 {
     /// Its work on one call (its `Service::call`).
     fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {

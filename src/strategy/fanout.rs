@@ -18,11 +18,11 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, ServiceExt};
 
 use super::{Event, EventSink};
 use crate::call::BoxFuture;
-use crate::call::{Call, CallMeter, Failure, Outcome, Reply, call_service};
+use crate::call::{Call, CallMeter, CallService, Outcome, call_service};
 use crate::clock::Clock;
 
 /// Builds [`FanOut`] services.
@@ -72,14 +72,12 @@ pub struct FanOut<S> {
 call_service! {
     impl<S> for FanOut<S>, ready = always,
     where
-        S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
-        S::Future: Send + 'static,
+        S: CallService + Clone + Send + 'static,
 }
 
 impl<S> FanOut<S>
 where
-    S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: CallService + Clone + Send + 'static,
 {
     /// Its work on one call (its `Service::call`).
     fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
@@ -103,8 +101,7 @@ impl Drop for Tally {
 
 impl<S> FanOut<S>
 where
-    S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: CallService + Clone + Send + 'static,
 {
     async fn run(self, call: Call) -> Outcome {
         let started = self.clock.now();

@@ -18,7 +18,7 @@ use tower::{Layer, Service};
 
 use super::{Event, EventSink};
 use crate::call::BoxFuture;
-use crate::call::{Call, Failure, Outcome, Reply};
+use crate::call::{Call, CallService, Failure, Outcome, Reply};
 use crate::clock::Clock;
 
 /// Builds [`Instrument`] services.
@@ -57,8 +57,7 @@ pub struct Instrument<S> {
 
 impl<S> Service<Call> for Instrument<S>
 where
-    S: Service<Call, Response = Reply, Error = Failure>,
-    S::Future: Send + 'static,
+    S: CallService,
 {
     type Response = Reply;
     type Error = Failure;

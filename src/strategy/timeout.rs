@@ -14,10 +14,10 @@
 use std::time::Duration;
 
 use tonic::Code;
-use tower::{Layer, Service};
+use tower::Layer;
 
 use crate::call::BoxFuture;
-use crate::call::{Call, Failure, FailureSource, Outcome, Reply, call_service};
+use crate::call::{Call, CallService, Failure, FailureSource, Outcome, call_service};
 use crate::clock::Clock;
 
 /// Builds [`Timeout`] services.
@@ -65,14 +65,12 @@ pub struct Timeout<S> {
 call_service! {
     impl<S> for Timeout<S>, ready = inner,
     where
-        S: Service<Call, Response = Reply, Error = Failure>,
-        S::Future: Send + 'static,
+        S: CallService,
 }
 
 impl<S> Timeout<S>
 where
-    S: Service<Call, Response = Reply, Error = Failure>,
-    S::Future: Send + 'static,
+    S: CallService,
 {
     /// Its work on one call (its `Service::call`).
     fn serve(&mut self, mut call: Call) -> BoxFuture<Outcome> {
@@ -114,6 +112,8 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use tower::ServiceExt;
+
+    use crate::call::Reply;
 
     use super::*;
     use crate::call::{AttemptKind, CallMeter};

@@ -30,12 +30,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tonic::Code;
-use tower::{Layer, Service};
+use tower::Layer;
 
 use super::retry::grpc::Codes;
 use super::{Event, EventSink};
 use crate::call::BoxFuture;
-use crate::call::{Call, Failure, Outcome, Reply, call_service, outcome_code};
+use crate::call::{Call, CallService, Failure, Outcome, Reply, call_service, outcome_code};
 use crate::clock::Clock;
 
 /// A breaker's state.
@@ -224,15 +224,13 @@ impl<M: Machine> Drop for Pending<M> {
 call_service! {
     impl<S, M> for Breaker<S, M>, ready = inner,
     where
-        S: Service<Call, Response = Reply, Error = Failure>,
-        S::Future: Send + 'static,
+        S: CallService,
         M: Machine,
 }
 
 impl<S, M> Breaker<S, M>
 where
-    S: Service<Call, Response = Reply, Error = Failure>,
-    S::Future: Send + 'static,
+    S: CallService,
     M: Machine,
 {
     /// Its work on one call (its `Service::call`).

@@ -25,11 +25,11 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use tokio::time::Instant;
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, ServiceExt};
 
 use super::super::{Event, EventSink};
 use crate::call::BoxFuture;
-use crate::call::{AttemptKind, Call, CommitRace, Failure, Outcome, Reply, call_service};
+use crate::call::{AttemptKind, Call, CallService, CommitRace, Outcome, call_service};
 use crate::clock::Clock;
 
 /// The settings of latency-driven hedging.
@@ -158,14 +158,12 @@ pub struct AdaptiveHedge<S> {
 call_service! {
     impl<S> for AdaptiveHedge<S>, ready = always,
     where
-        S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
-        S::Future: Send + 'static,
+        S: CallService + Clone + Send + 'static,
 }
 
 impl<S> AdaptiveHedge<S>
 where
-    S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: CallService + Clone + Send + 'static,
 {
     /// Its work on one call (its `Service::call`).
     fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
@@ -194,8 +192,7 @@ fn settle(
 
 impl<S> AdaptiveHedge<S>
 where
-    S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: CallService + Clone + Send + 'static,
 {
     fn histogram(&self) -> std::sync::MutexGuard<'_, RotatingHistogram> {
         self.histogram.lock().unwrap_or_else(|e| e.into_inner())

@@ -38,13 +38,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, ServiceExt};
 
 use super::super::retry::grpc::Codes;
 use super::super::retry::throttle::Throttle;
 use super::super::{Event, EventSink};
 use crate::call::BoxFuture;
-use crate::call::{AttemptKind, Call, CommitRace, Failure, Outcome, Reply, call_service};
+use crate::call::{AttemptKind, Call, CallService, CommitRace, Failure, Outcome, call_service};
 use crate::clock::Clock;
 use crate::protocol::status::Pushback;
 
@@ -111,14 +111,12 @@ pub struct GrpcHedge<S> {
 call_service! {
     impl<S> for GrpcHedge<S>, ready = always,
     where
-        S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
-        S::Future: Send + 'static,
+        S: CallService + Clone + Send + 'static,
 }
 
 impl<S> GrpcHedge<S>
 where
-    S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: CallService + Clone + Send + 'static,
 {
     /// Its work on one call (its `Service::call`).
     fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
@@ -177,8 +175,7 @@ async fn next_event(
 
 impl<S> GrpcHedge<S>
 where
-    S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: CallService + Clone + Send + 'static,
 {
     fn report_tokens(&self) {
         if let Some(t) = &self.throttle {

@@ -25,11 +25,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::Code;
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, ServiceExt};
 
 use super::{Event, EventSink};
 use crate::call::BoxFuture;
-use crate::call::{AttemptKind, Call, Failure, Outcome, Reply, call_service};
+use crate::call::{AttemptKind, Call, CallService, Failure, Outcome, call_service};
 use crate::clock::Clock;
 
 /// Why a failed attempt was not retried.
@@ -171,15 +171,13 @@ impl<S: Clone, P> Clone for Retry<S, P> {
 call_service! {
     impl<S, P> for Retry<S, P>, ready = always,
     where
-        S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
-        S::Future: Send + 'static,
+        S: CallService + Clone + Send + 'static,
         P: Policy,
 }
 
 impl<S, P> Retry<S, P>
 where
-    S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: CallService + Clone + Send + 'static,
     P: Policy,
 {
     /// Its work on one call (its `Service::call`).
@@ -191,8 +189,7 @@ where
 
 impl<S, P> Retry<S, P>
 where
-    S: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: CallService + Clone + Send + 'static,
     P: Policy,
 {
     /// Reports the throttle's tokens after a change (a failure takes one, a success adds).
