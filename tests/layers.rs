@@ -18,12 +18,13 @@ const LAYERS: [(&str, &[&str]); 6] = [
     ),
     (
         "orchestration",
-        &["results", "driver", "progress", "runner"],
+        &["results", "driver", "progress", "runner", "sweep"],
     ),
     (
         "readers",
         &[
             "figure", "document", "headline", "gate", "report", "compare", "merge", "summary",
+            "choose",
         ],
     ),
     ("edge", &["cli", "commands"]),

@@ -1,4 +1,4 @@
-//! What each command does: the `run`, `validate`, `serve` and `merge` commands, and `report`,
+//! What each command does: the `run`, `validate`, `serve`, `merge` and `sweep` commands, and `report`,
 //! `compare` and `check`, which read results files. Each turns its arguments ([`crate::cli`])
 //! into library calls and its result into an exit status, in one place: 0 done, 1 the gate
 //! does not hold (`check`), 2 bad input or error, 130 interrupted (results still written).
@@ -8,6 +8,7 @@ mod read;
 mod run;
 mod serve;
 mod signals;
+mod sweep;
 
 use std::io::Write;
 use std::path::Path;
@@ -47,6 +48,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Compare(args) => read::compare(args),
         Command::Check(args) => read::check(args),
         Command::Merge(args) => merge::merge(args),
+        Command::Sweep(args) => sweep::sweep(args),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod phases;
 pub mod plan;
 pub mod schema;
 pub mod service_config;
+pub mod sweep;
 pub mod tagged;
 pub mod validate;
 
