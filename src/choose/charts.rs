@@ -59,8 +59,8 @@ pub struct Scatter {
     pub y_log: bool,
     /// The series, drawn in order.
     pub series: Vec<Series>,
-    /// A line through these points, drawn under the markers (the frontier).
-    pub path: Vec<(f64, f64)>,
+    /// Lines through points, each in its colour, drawn under the markers (the frontier).
+    pub paths: Vec<(RGBColor, Vec<(f64, f64)>)>,
 }
 
 type Drawn = Result<(), Box<dyn std::error::Error>>;
@@ -70,7 +70,7 @@ impl Scatter {
     pub fn svg(&self) -> Result<String, String> {
         let xs = self.series.iter().flat_map(|s| s.marks.iter().map(|m| m.x));
         let ys = self.series.iter().flat_map(|s| s.marks.iter().map(|m| m.y));
-        let x = pad(span(xs, false, 0.0));
+        let x = fit(xs);
         let y = span(ys, self.y_log, 0.01);
         let mut buf = String::new();
         {
@@ -127,11 +127,10 @@ impl Scatter {
             .draw()?;
         // Values beyond the axes are drawn at their edge (plotters maps to i32 pixels).
         let pin = |x: f64, y: f64| (x.clamp(xr.start, xr.end), y.clamp(yr.start, yr.end));
-        if self.path.len() > 1 {
-            let line = RGBColor(0x33, 0x33, 0x33).stroke_width(2);
+        for (colour, path) in self.paths.iter().filter(|(_, p)| p.len() > 1) {
             chart.draw_series(LineSeries::new(
-                self.path.iter().map(|&(x, y)| pin(x, y)),
-                line,
+                path.iter().map(|&(x, y)| pin(x, y)),
+                colour.stroke_width(2),
             ))?;
         }
         for s in &self.series {
@@ -169,7 +168,7 @@ impl Scatter {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(SeriesLabelPosition::UpperLeft)
             .label_font(("sans-serif", 14))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(0xbb, 0xbb, 0xbb))
@@ -178,8 +177,19 @@ impl Scatter {
     }
 }
 
-/// A linear range with room on both sides, so the extreme markers are not cut in half.
-fn pad(r: Range<f64>) -> Range<f64> {
-    let width = (r.end - r.start).abs().max(1e-9);
-    (r.start - width * 0.04).max(if r.start >= 0.0 { 0.0 } else { f64::MIN })..r.end + width * 0.04
+/// A linear range around `values` with room on both sides, so the extreme markers are not
+/// cut in half (a cost axis from 0 would leave most of the chart empty: costs start at 1).
+/// Values beyond ±1e15 (a tampered file) are cut to it, as the report's axes do.
+fn fit(values: impl Iterator<Item = f64>) -> Range<f64> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .map(|v| v.clamp(-1e15, 1e15))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return 0.0..1.0;
+    }
+    let width = (hi - lo).max(hi.abs() * 0.05).max(1e-9);
+    lo - width * 0.08..hi + width * 0.08
 }

@@ -13,6 +13,7 @@ use plotters::style::RGBColor;
 use super::charts::{Mark, Scatter, Series};
 use super::doc::{PointDoc, SweepDoc, shown};
 use super::figures::Candidate;
+use super::frontier::{Scores, pareto};
 use super::verdict::cost;
 use crate::report::html::{esc, figure, page};
 use crate::report::palette;
@@ -168,7 +169,8 @@ fn frontier(doc: &SweepDoc) -> String {
         "<p class=\"note\">Every point and strategy at its cost ({}) and tail latency of all \
          calls, failures counted; colour is success. Large, outlined points are on the \
          frontier: no other point is at least as cheap, as fast and as successful and better \
-         on one. The line joins them by cost.</p>",
+         on one. A line in a colour joins, by cost, the frontier points of that success that \
+         no other of the same colour beats on both latency and cost.</p>",
         esc(&doc.cost)
     );
     for tail in &doc.frontier {
@@ -187,7 +189,6 @@ fn frontier(doc: &SweepDoc) -> String {
                 marks: Vec::new(),
             })
             .collect();
-        let mut path = Vec::new();
         for (p, c) in doc.candidates() {
             let (Some(y), Some(x), Some(s)) =
                 (c.get(&tail.latency), cost(c), c.get("success_rate"))
@@ -203,14 +204,35 @@ fn frontier(doc: &SweepDoc) -> String {
                 label: big.then(|| label(doc, p, c, labelled)),
             });
         }
-        for t in &tail.points {
-            if let Some((_, c)) = doc
-                .candidates()
-                .find(|(p, c)| p.index == t.point && c.strategy == t.strategy)
-                && let (Some(y), Some(x)) = (c.get(&tail.latency), cost(c))
-            {
-                path.push((x, y));
-            }
+        // Within each success bin, the frontier points that no other of the bin beats on
+        // latency and cost alone, joined by cost: the bin's trade-off curve.
+        let mut paths = Vec::new();
+        for (b, (_, _, colour)) in BINS.iter().enumerate() {
+            let mut pts: Vec<(f64, f64)> = series[b]
+                .marks
+                .iter()
+                .filter(|m| m.big)
+                .map(|m| (m.x, m.y))
+                .collect();
+            let flat: Vec<Option<Scores>> = pts
+                .iter()
+                .map(|&(x, y)| {
+                    Some(Scores {
+                        latency: y,
+                        cost: x,
+                        success: 0.0,
+                    })
+                })
+                .collect();
+            let keep = pareto(&flat);
+            pts = pts
+                .into_iter()
+                .zip(keep)
+                .filter(|(_, k)| *k)
+                .map(|(p, _)| p)
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+            paths.push((*colour, pts));
         }
         let ys = series.iter().flat_map(|s| s.marks.iter().map(|m| m.y));
         let (lo, hi) = ys.fold((f64::INFINITY, 0.0f64), |(lo, hi), y| {
@@ -230,7 +252,7 @@ fn frontier(doc: &SweepDoc) -> String {
             y_desc: format!("{which} latency, all calls (ms)"),
             y_log: lo > 0.0 && hi / lo > 20.0,
             series,
-            path,
+            paths,
         };
         let caption = format!(
             "{} candidates, {} on the frontier. {}",
@@ -376,7 +398,7 @@ fn load(doc: &SweepDoc) -> String {
             y_desc: y_desc.into(),
             y_log: false,
             series,
-            path: Vec::new(),
+            paths: Vec::new(),
         };
         match chart.svg() {
             Ok(svg) => b.push_str(&figure(

@@ -189,7 +189,7 @@ pub fn verdict(entries: &[Entry<'_>], goal: Option<&Goal>, named: bool) -> Verdi
         if let Some(next) = meeting.get(1) {
             let extra = match (best.cost, next.cost) {
                 (Some(a), Some(b)) if a > 0.0 => {
-                    format!(", {:+.3} ({:+.1}%)", b - a, (b / a - 1.0) * 100.0)
+                    format!(", {:+.4} ({:+.2}%)", b - a, (b / a - 1.0) * 100.0)
                 }
                 _ => String::new(),
             };
@@ -300,7 +300,7 @@ mod tests {
             "{:?}",
             v.words
         );
-        assert!(v.words[1].contains("+0.100 (+9.1%)"), "{:?}", v.words);
+        assert!(v.words[1].contains("+0.1000 (+9.09%)"), "{:?}", v.words);
         // Nothing meets a tighter goal: the closest misses one limit by the least.
         let g = goal(&["success_rate >= 99.99%", "latency_ms.e2e.p99 <= 25"]);
         let v = verdict(&entries, Some(&g), false);

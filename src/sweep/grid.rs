@@ -90,7 +90,7 @@ impl Grid {
                     Origin::File(_) => at.clone(),
                     Origin::Flag(_) => FieldPath::default(),
                 };
-                spec.error(&v.origin, field, format!("`{}`: {message}", v.key))
+                spec.error(&v.origin, field, message)
             };
             let (path, current) = key::resolve(&base_value, &v.key).map_err(&fail)?;
             if let Some(other) = keys
