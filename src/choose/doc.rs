@@ -297,7 +297,8 @@ impl SweepDoc {
                     .last()
                     .map(|p| p.load);
             }
-            verdict.words.push(goal_words(load));
+            // In a load sweep, which strategy holds the goal to the highest load comes first.
+            verdict.words.insert(0, goal_words(load));
         }
         self.cost = cost_figure.into();
         self.frontier = frontier;

@@ -411,16 +411,28 @@ fn load(doc: &SweepDoc) -> String {
             }
         }
     }
-    b.push_str("<table>\n<tr><th class=\"name\">strategy</th><th>collapses at (calls/s)</th><th>recovers up to (calls/s)</th></tr>\n");
+    let goal = doc.goal.is_some();
+    let _ = writeln!(
+        b,
+        "<table>\n<tr><th class=\"name\">strategy</th><th>collapses at (calls/s)</th>\
+         <th>recovers up to (calls/s)</th>{}</tr>",
+        if goal {
+            "<th>meets the goal up to (calls/s)</th>"
+        } else {
+            ""
+        }
+    );
     for (i, c) in load.curves.iter().enumerate() {
         let at = |v: Option<f64>| v.map_or("–".into(), crate::table::short);
+        let meets = if goal {
+            format!("<td>{}</td>", at(c.meets_goal_up_to))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             b,
-            "{}<td>{}</td><td>{}</td></tr>",
-            format_args!(
-                "<tr>{}",
-                crate::report::html::name_cell(&name(c), &palette::css(i))
-            ),
+            "<tr>{}<td>{}</td><td>{}</td>{meets}</tr>",
+            crate::report::html::name_cell(&name(c), &palette::css(i)),
             at(c.collapse_at),
             at(c.recovers_up_to)
         );

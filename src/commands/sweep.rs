@@ -21,9 +21,14 @@ use crate::sweep::run::{self as sweep_run, Options};
 use crate::sweep::spec::Origin;
 use crate::sweep::{Grid, Spec};
 
-/// How often sweep.json is written while points finish (so a sweep killed outright keeps an
-/// index of the points it wrote).
+/// How often, at most, sweep.json is written while points finish (so a sweep killed outright
+/// keeps an index of the points it wrote). A big sweep's file takes longer to write: it is
+/// then written at most every [`WRITE_SHARE`] × the time the last write took, so writing stays
+/// a small share of the sweep.
 const WRITE_EVERY: Duration = Duration::from_secs(2);
+
+/// See [`WRITE_EVERY`].
+const WRITE_SHARE: u32 = 20;
 
 pub(super) fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
     let overrides = Overrides {
@@ -44,6 +49,14 @@ pub(super) fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
     if args.clock == ClockMode::Virtual && args.target.is_some() {
         return Err(RunError::Options(
             "--clock virtual runs the backend in process; it cannot drive a --target".into(),
+        )
+        .into());
+    }
+    if args.clock == ClockMode::Real && args.jobs.is_some_and(|j| j > 1) {
+        return Err(RunError::Options(
+            "--jobs: on a real clock points run one at a time (two at once would measure each \
+             other); --clock virtual runs them in parallel"
+                .into(),
         )
         .into());
     }
@@ -92,13 +105,15 @@ pub(super) fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
         .map_err(|e| write_error(e, &sweep_json))?;
     let summarize =
         |plan: &Plan, results: &Results| choose::figures::summarize(plan, results, goal.as_ref());
-    let mut last_write = Clock::Tokio.now();
+    let (mut last_write, mut pause) = (Clock::Tokio.now(), WRITE_EVERY);
     let ended = sweep_run::run(&grid, &opts, &dir, &stop, &summarize, &mut |done| {
         doc.add(&grid, done.index, done.dir, done.summary);
-        if Clock::Tokio.now().duration_since(last_write) >= WRITE_EVERY {
+        let now = Clock::Tokio.now();
+        if now.duration_since(last_write) >= pause {
             // A failure here is retried at the next point and reported at the end.
             let _ = doc.write(&sweep_json);
             last_write = Clock::Tokio.now();
+            pause = WRITE_EVERY.max(last_write.duration_since(now) * WRITE_SHARE);
         }
     });
     doc.partial = !matches!(ended, Ok(e) if !e.interrupted && e.done == e.planned);
