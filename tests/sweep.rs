@@ -450,7 +450,8 @@ fn a_point_is_an_ordinary_run_for_report_compare_and_check() {
     );
 }
 
-/// Stopped after its first point (as Ctrl-C stops it), a sweep keeps that point and no more.
+/// Stopped after its first point (as Ctrl-C stops it), a sweep keeps that point and starts no
+/// other.
 #[test]
 fn an_interrupted_sweep_keeps_the_points_that_finished() {
     let dir = tempfile::tempdir().unwrap();
@@ -471,10 +472,13 @@ fn an_interrupted_sweep_keeps_the_points_that_finished() {
     };
     let stop = CancellationToken::new();
     let mut done = Vec::new();
-    let summarize = |_: &profile::Plan, r: &Results| Ok(r.partial);
-    let ended = run(&grid, &opts, dir.path(), &stop, &summarize, &mut |d| {
-        done.push(d.index);
+    // Stopped as the first point is summed up, on its thread: before the next one starts.
+    let summarize = |_: &profile::Plan, r: &Results| {
         stop.cancel();
+        Ok(r.partial)
+    };
+    let ended = run(&grid, &opts, dir.path(), &stop, &summarize, &mut |d| {
+        done.push(d.index)
     })
     .unwrap();
     assert!(ended.interrupted);

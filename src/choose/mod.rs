@@ -6,7 +6,7 @@
 //! keeps, in [`doc::SweepDoc`] (`sweep.json`), from which everything else is worked out:
 //! the Pareto frontier of tail latency, cost and success ([`frontier`]), goodput against
 //! offered load and the metastability test for a load sweep ([`load`]), the cheapest point
-//! that meets the goal ([`goal`], [`verdict`]), the page ([`page`], [`charts`]) and the
+//! that meets the goal ([`goal`], [`verdict`]), the page ([`page`], `page_frontier.rs`, `page_load.rs`, [`charts`]) and the
 //! terminal's summary ([`text`]). Shards of a sweep are joined by [`merge`].
 
 pub mod charts;
@@ -17,6 +17,8 @@ pub mod goal;
 pub mod load;
 pub mod merge;
 pub mod page;
+mod page_frontier;
+mod page_load;
 pub mod text;
 pub mod verdict;
 

@@ -2,7 +2,7 @@
 //!
 //! A sweep is a layer above the runner, not a second runner. Its grid ([`grid`]) is a set of
 //! keys of the profile's resolved plan ([`key`]), each with a list or range of values
-//! ([`values`]); every combination of values is a point, and every point is an ordinary plan,
+//! ([`values`], `range.rs`); every combination of values is a point, and every point is an ordinary plan,
 //! checked by the profile's own rules before anything runs. The points run ([`run`]) through
 //! [`crate::runner::execute`], in parallel on a virtual clock, and each is written as an
 //! ordinary run folder that `report`, `compare` and `check` read. What the points say (the
@@ -22,6 +22,7 @@
 pub mod grid;
 pub mod key;
 pub mod progress;
+mod range;
 pub mod run;
 pub mod spec;
 pub mod values;

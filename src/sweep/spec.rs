@@ -67,13 +67,24 @@ impl Spec {
     /// file is known to be a valid profile).
     pub fn read(path: &Path) -> Result<Spec, ProfileError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
+        let fail = |message: String| ProfileError {
             file: file.clone(),
             location: None,
             flag: None,
             field: FieldPath::default(),
-            message: format!("cannot read the profile: {e}"),
-        })?;
+            message,
+        };
+        let size = std::fs::metadata(path)
+            .map_err(|e| fail(format!("cannot read the profile: {e}")))?
+            .len();
+        if size > crate::profile::MAX_FILE_BYTES {
+            return Err(fail(format!(
+                "is {size} bytes; a profile may be at most {} bytes",
+                crate::profile::MAX_FILE_BYTES
+            )));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(format!("cannot read the profile: {e}")))?;
         let spec = toml::from_str::<SweepOnly>(&text)
             .map_err(|e| ProfileError::at(&file, Some(&text), field(&["sweep"]), e.to_string()))?
             .sweep
