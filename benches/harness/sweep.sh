@@ -10,8 +10,9 @@
 #   2. with --jobs 1: wall seconds, so the parallel speed-up is (2) ÷ (1);
 #   3. a quarter of the grid with --jobs 2: peak RSS, to compare with (1): memory stays flat
 #      when the peak does not grow with the number of points.
-# Prints the machine's load average before each step (the machine is shared: measure when it
-# is quiet). The release binary must be built (cargo build --release). Nothing is asserted.
+# Prints the machine's load average before each step, and the CPU time each step used and
+# how many cores that kept busy on average (the machine is shared: measure when it is quiet;
+# on a busy machine the cores a step got, not the tool, set its wall time). The release binary must be built (cargo build --release). Nothing is asserted.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 points=${1:-100}
@@ -28,12 +29,13 @@ step() {
     echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
     local t0 t1
     t0=$(date +%s.%N)
-    /usr/bin/time -f "%M" -o "$out/$label.rss" "$bin" sweep profiles/quickstart.toml \
+    /usr/bin/time -f "%M %U %S" -o "$out/$label.rss" "$bin" sweep profiles/quickstart.toml \
         --duration 60s --rate 1000 --strategy baseline-20ms --vary "$(grid "$n")" \
         --jobs "$jobs" --out "$out/$label" --quiet >/dev/null
     t1=$(date +%s.%N)
-    awk -v a="$t1" -v b="$t0" -v n="$n" -v j="$jobs" -v l="$label" -v rss="$(cat "$out/$label.rss")" \
-        'BEGIN {printf "%-8s %4d points, --jobs %d: %6.2f s wall, %5.2f points/s, peak RSS %.1f MiB\n", l, n, j, a - b, n / (a - b), rss / 1024}'
+    read -r rss user sys <"$out/$label.rss"
+    awk -v a="$t1" -v b="$t0" -v n="$n" -v j="$jobs" -v l="$label" -v rss="$rss" -v cpu="$(awk -v u="$user" -v s="$sys" 'BEGIN {print u + s}')" \
+        'BEGIN {printf "%-8s %4d points, --jobs %d: %6.2f s wall, %5.2f points/s, CPU %.1f s (%.2f cores busy), peak RSS %.1f MiB\n", l, n, j, a - b, n / (a - b), cpu, cpu / (a - b), rss / 1024}'
     echo "$t1 $t0" | awk '{print $1 - $2}' >"$out/$label.wall"
 }
 step jobs2 2 "$points"
