@@ -238,7 +238,18 @@ fn default_dir(plan: &Plan) -> PathBuf {
         .file_name()
         .map_or(String::new(), |n| n.to_string_lossy().into_owned());
     let tag = crate::record::hlog::tag_for(&plan.name);
-    run.with_file_name(name.replacen(&tag, &format!("{tag}-sweep"), 1))
+    let base = run.with_file_name(name.replacen(&tag, &format!("{tag}-sweep"), 1));
+    // Two sweeps started in the same second get their own folders.
+    let mut dir = base.clone();
+    let mut n = 2;
+    while dir.exists() {
+        dir = base.with_file_name(format!(
+            "{}-{n}",
+            base.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        n += 1;
+    }
+    dir
 }
 
 /// Ctrl-C or SIGTERM stops the sweep (what finished is written); a second exits at once.
