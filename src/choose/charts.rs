@@ -71,7 +71,11 @@ impl Scatter {
         let xs = self.series.iter().flat_map(|s| s.marks.iter().map(|m| m.x));
         let ys = self.series.iter().flat_map(|s| s.marks.iter().map(|m| m.y));
         let x = fit(xs);
-        let y = span(ys, self.y_log, 0.01);
+        let mut y = span(ys, self.y_log, 0.01);
+        if !self.y_log {
+            // Room above the data for the legend, in the upper left.
+            y.end *= 1.3;
+        }
         let mut buf = String::new();
         {
             let root = SVGBackend::with_string(&mut buf, (WIDTH, HEIGHT)).into_drawing_area();
