@@ -23,12 +23,15 @@ pub(super) fn range(item: &str, kind: Kind) -> Result<Vec<Value>, String> {
     let (start, rest) = item.split_once("..").ok_or_else(|| bad("no `..`"))?;
     let mut words = rest.split_whitespace();
     let end = words.next().ok_or_else(|| bad("no end"))?;
-    let by = match (words.next(), words.next(), words.next()) {
-        (None, _, _) => By::Default,
-        (Some("step"), Some(s), None) => By::Step(quantity(s, item)?),
-        (Some("x"), Some(f), None) => By::Factor(factor(f, item)?),
-        (Some(w), None, None) if w.starts_with('x') => By::Factor(factor(&w[1..], item)?),
-        _ => return Err(bad("unexpected words after the end")),
+    // `500..5000x2`: the factor written against the end (no unit contains an x).
+    let (end, attached) = match end.split_once('x') {
+        Some((end, f)) => (end, Some(f)),
+        None => (end, None),
+    };
+    let by = match (attached, words.next(), words.next(), words.next()) {
+        (Some(f), None, _, _) => By::Factor(factor(f, item)?),
+        (Some(_), Some(_), _, _) => return Err(bad("unexpected words after the factor")),
+        (None, w1, w2, w3) => by_words(item, w1, w2, w3)?,
     };
     let (start, end) = (quantity(start.trim(), item)?, quantity(end, item)?);
     let kind = match kind {
@@ -45,6 +48,27 @@ pub(super) fn range(item: &str, kind: Kind) -> Result<Vec<Value>, String> {
             kind.noun()
         )),
     }
+}
+
+/// What follows the end of a range: nothing, `step STEP`, `x FACTOR` or `xFACTOR`.
+fn by_words(
+    item: &str,
+    w1: Option<&str>,
+    w2: Option<&str>,
+    w3: Option<&str>,
+) -> Result<By, String> {
+    Ok(match (w1, w2, w3) {
+        (None, _, _) => By::Default,
+        (Some("step"), Some(s), None) => By::Step(quantity(s, item)?),
+        (Some("x"), Some(f), None) => By::Factor(factor(f, item)?),
+        (Some(w), None, None) if w.starts_with('x') => By::Factor(factor(&w[1..], item)?),
+        _ => {
+            return Err(format!(
+                "`{item}` is not a range: unexpected words after the end; expected a range \
+                 like 1..5, 5ms..100ms step 5ms or 500..5000 x2"
+            ));
+        }
+    })
 }
 
 enum By {

@@ -242,6 +242,8 @@ mod tests {
         assert_eq!(ints("1..3, 10, 20..40 step 10"), [1, 2, 3, 10, 20, 30, 40]);
         assert_eq!(ints("7"), [7]);
         assert_eq!(ints("500..5000 x2"), [500, 1000, 2000, 4000]);
+        assert_eq!(ints("500..5000x2"), [500, 1000, 2000, 4000]);
+        assert_eq!(ints("500..5000 x 2"), [500, 1000, 2000, 4000]);
         assert_eq!(
             ints("1..10 x1.5"),
             [1, 2, 3, 5, 8],
@@ -307,6 +309,7 @@ mod tests {
         assert!(err("1..5 x1", Kind::Integer).contains("above 1"));
         assert!(err("0..5 x2", Kind::Integer).contains("starts above 0"));
         assert!(err("1..5 stride 2", Kind::Integer).contains("not a range"));
+        assert!(err("1..5x2 step 1", Kind::Integer).contains("after the factor"));
         assert!(err("5ms..100ms", Kind::Duration).contains("give a step"));
         assert!(err("0.1..0.5", Kind::Float).contains("give a step"));
         assert!(err("1ms..5ms step 1ms", Kind::Integer).contains("not durations"));
