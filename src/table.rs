@@ -67,6 +67,26 @@ pub fn short(v: f64) -> String {
     }
 }
 
+/// A number with as many decimals as its size deserves, trailing zeros cut.
+pub fn number(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    let text = if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{v:.0}");
+    } else if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.3}")
+    } else if v.abs() < 0.001 {
+        return format!("{v:.2e}");
+    } else {
+        format!("{v:.4}")
+    };
+    let trimmed = text.trim_end_matches('0').trim_end_matches('.');
+    trimmed.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

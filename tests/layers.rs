@@ -23,7 +23,8 @@ const LAYERS: [(&str, &[&str]); 6] = [
     (
         "readers",
         &[
-            "figure", "document", "headline", "gate", "report", "compare", "merge", "summary",
+            "figure", "document", "headline", "answer", "gate", "report", "compare", "merge",
+            "summary",
         ],
     ),
     ("edge", &["cli", "commands"]),

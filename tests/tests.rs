@@ -19,6 +19,7 @@
 //! - `check_gate`: `resilbench check` over a table of gates: exit status, failing rows, JUnit.
 //! - `deploy`: the Kubernetes manifests and the Dockerfile say what a sharded run needs.
 //! - `compare_runs`: known differences are flagged, identical runs and noise are not.
+//! - `verdict`: the answer: ★ only among strategies in the running, the sentence from the figures.
 //! - `connections`: the client's HTTP/2 connections fail fast, come back, reconnect, close.
 
 mod backend;
@@ -42,4 +43,5 @@ mod results_file;
 mod retry;
 mod sharding;
 mod shipped_profiles;
+mod verdict;
 mod virtual_runs;

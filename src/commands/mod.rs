@@ -82,7 +82,7 @@ fn write_run_folder(
     if let Some(heading) = heading {
         let _ = writeln!(out, "{heading}");
     }
-    let _ = crate::summary::write_summary(&mut out, &doc.results);
+    let _ = crate::summary::write_summary(&mut out, &doc);
     let _ = writeln!(out, "\nresults: {}", path.display());
     let _ = writeln!(out, "report:  {}", report.display());
     Ok(doc.results)

@@ -234,7 +234,7 @@ pub fn signed(v: Option<f64>, percent: bool) -> String {
         None => "–".into(),
         Some(v) if percent => format!("{:+.2} pts", v * 100.0),
         Some(v) => {
-            let text = crate::gate::output::number(v.abs());
+            let text = crate::table::number(v.abs());
             if v < 0.0 {
                 format!("-{text}")
             } else {

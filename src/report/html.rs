@@ -37,7 +37,11 @@ th, td { border: 1px solid var(--line); padding: 4px 10px; text-align: right; ve
 th { background: var(--bg-soft); }
 td.name, th.name, td.text { text-align: left; }
 td.name { white-space: nowrap; }
-td.best { font-weight: 700; background: #e6f4ea; }
+td.best { font-weight: 700; background: #e6f4ea; white-space: nowrap; }
+table.verdict td { white-space: nowrap; }
+table.verdict tr.out td { color: var(--muted); }
+table.verdict tr.choice td.name { font-weight: 700; }
+p.answer { font-size: 1.1rem; font-weight: 600; margin: 8px 0 12px; }
 td.worse { background: #fde8e8; font-weight: 700; }
 td.better { background: #e6f4ea; font-weight: 700; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; border-radius: 2px; margin-right: 6px;

@@ -265,12 +265,19 @@ fn banner(doc: &ResultsDoc) -> String {
             g.offered_rate,
         );
     }
-    let heading = if failed.is_empty() {
-        "Warnings"
-    } else {
+    // An interrupted run is the user's stop, not the generator's fault: say which.
+    let generator = failed.iter().any(|t| t.rule != trust::Rule::Partial);
+    let heading = if generator {
         "This run is not trustworthy: the generator shaped these figures"
+    } else if !failed.is_empty() {
+        "This run was interrupted"
+    } else {
+        "Warnings"
     };
     let mut out = format!("<div class=\"banner\" id=\"trust\">\n<h2>⚠ {heading}</h2>\n<ul>\n");
+    if let Some(missing) = crate::summary::missing(&doc.results) {
+        out.push_str(&format!("<li>{}</li>\n", esc(&missing)));
+    }
     for w in warnings {
         out.push_str(&format!("<li>{}</li>\n", esc(w)));
     }
