@@ -153,6 +153,12 @@ pub struct CompareArgs {
     /// Relative change below which a difference is never flagged (5% or 0.05).
     #[arg(long, value_parser = parse_share, default_value = "5%")]
     pub threshold: f64,
+    /// Exit 1 when a figure is WORSE beyond noise and the threshold (for CI).
+    #[arg(long)]
+    pub fail_on_worse: bool,
+    /// Compare runs of different profiles (refused otherwise).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `resilbench check`.

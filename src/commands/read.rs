@@ -1,8 +1,10 @@
 //! The commands that read results files: `report`, `compare` and `check`.
 //!
 //! They share nothing with a run but the results file: each reads one or two files, writes a
-//! page or a table, and returns an exit status. `check` is the one command whose answer can be
-//! "no": exit status 1 when the gate fails, 2 when it cannot be evaluated.
+//! page or a table, and returns an exit status. `check` answers "no" with exit status 1 when
+//! the gate fails (2 when it cannot be evaluated); so does `compare --fail-on-worse` when a
+//! figure is worse beyond noise. `compare` refuses runs of different profiles (exit 2)
+//! unless `--force`.
 
 use std::io::Write;
 use std::path::Path;
@@ -41,6 +43,14 @@ pub(super) fn report(args: ReportArgs) -> Result<ExitCode, CliError> {
 /// `compare`: the table on the terminal, and the page if asked.
 pub(super) fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
     let (a, b) = (read(&args.a)?, read(&args.b)?);
+    if let Some(why) = compare::unrelated(&a, &b) {
+        if !args.force {
+            return Err(CliError::Other(format!(
+                "{why}. Compare two runs of one profile, or give --force to compare anyway"
+            )));
+        }
+        eprintln!("warning: {why} (compared anyway: --force)");
+    }
     let c = compare::compare(&a, &b, args.threshold);
     let (na, nb) = (args.a.display().to_string(), args.b.display().to_string());
     let mut out = std::io::stdout().lock();
@@ -49,6 +59,14 @@ pub(super) fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
         let page = crate::report::compare_page::render(&c, (&a, &na), (&b, &nb));
         write_file(path, page.as_bytes())?;
         let _ = writeln!(out, "comparison: {}", path.display());
+    }
+    if args.fail_on_worse && c.worse() > 0 {
+        let _ = writeln!(
+            out,
+            "--fail-on-worse: {} figure(s) WORSE beyond noise and the threshold",
+            c.worse()
+        );
+        return Ok(ExitCode::from(EXIT_GATE_FAILED));
     }
     Ok(ExitCode::SUCCESS)
 }
