@@ -75,11 +75,17 @@ pub(super) fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
 pub(super) fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     let run = read(&args.results)?;
     let file = args.results.display().to_string();
+    let mut defaulted = false;
     let gate = match &args.gate {
         Some(path) => gate::load_file(path)?,
-        None => gate::evaluate::gate_of(&run, &file)
-            .map_err(gate_error)?
-            .ok_or_else(|| gate_error(gate::GateError::NoGate(file.clone())))?,
+        None => match gate::evaluate::gate_of(&run, &file).map_err(gate_error)? {
+            Some(g) => g,
+            None if args.baseline.is_some() => {
+                defaulted = true;
+                gate::default_regression()
+            }
+            None => return Err(gate_error(gate::GateError::NoGate(file.clone()))),
+        },
     };
     let baseline = args.baseline.as_deref().map(read).transpose()?;
     let base_file = args
@@ -107,6 +113,16 @@ pub(super) fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
         ),
         None => format!("gate of {} ({file})", run.profile_name()),
     };
+    let mut verdict = verdict;
+    if defaulted {
+        verdict.notes.insert(
+            0,
+            "no gate given (the profile has no [gate], no --gate): the default regression gate \
+             applies, noise-aware budgets on success, goodput, p50/p99/p99.9 and attempts per \
+             call (docs/ci.md)"
+                .into(),
+        );
+    }
     let mut out = std::io::stdout().lock();
     let _ = output::write_table(&mut out, &verdict, &title);
     if let Some(path) = &args.markdown {

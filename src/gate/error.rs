@@ -10,7 +10,8 @@ use crate::figure::UnknownFigure;
 pub enum GateError {
     /// No gate anywhere.
     #[error(
-        "{0}: its profile has no [gate] section; add one, or give a gate file with --gate FILE"
+        "{0}: its profile has no [gate] section; add one, give a gate file with --gate FILE, \
+         or give --baseline FILE for the default regression gate"
     )]
     NoGate(String),
     /// The profile's `[gate]` in the results file is not one this build reads.

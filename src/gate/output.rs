@@ -7,7 +7,7 @@
 
 use std::io::{self, Write};
 
-use super::evaluate::{Outcome, Verdict};
+use super::evaluate::{Kind, Outcome, Verdict};
 
 /// The headline: how many checks, how many failed.
 fn headline(v: &Verdict) -> String {
@@ -138,7 +138,13 @@ pub fn write_junit(w: &mut impl Write, v: &Verdict, suite: &str) -> io::Result<(
         xml(suite)
     )?;
     for c in &v.checks {
-        let name = xml(&format!("{} {}", c.figure, c.limit));
+        // Stable across runs (strategy and figure only), so that a CI's test history follows
+        // one check from run to run; the numbers go in the message.
+        let name = xml(&match c.kind {
+            Kind::Limit => c.figure.clone(),
+            Kind::Budget => format!("{} (budget)", c.figure),
+            Kind::Trust => c.figure.clone(),
+        });
         let class = xml(&format!("resilbench.gate.{}", c.strategy));
         let said = xml(&format!(
             "{}: {} is {}; limit {}",
@@ -146,7 +152,10 @@ pub fn write_junit(w: &mut impl Write, v: &Verdict, suite: &str) -> io::Result<(
         ));
         write!(w, r#"    <testcase classname="{class}" name="{name}""#)?;
         match c.outcome {
-            Outcome::Pass => writeln!(w, "/>")?,
+            Outcome::Pass => writeln!(
+                w,
+                ">\n      <system-out>{said}</system-out>\n    </testcase>"
+            )?,
             Outcome::Fail => writeln!(
                 w,
                 ">\n      <failure message=\"{said}\" type=\"gate\">{said}</failure>\n    </testcase>"

@@ -3,6 +3,7 @@
 //! ```toml
 //! [gate]
 //! allow_untrusted = false              # the default: an untrustworthy run fails the gate
+//! noise_aware = false                  # true: every budget as if "... beyond noise"
 //!
 //! [gate.limits]                        # every strategy
 //! "latency_ms.e2e.p99" = "<= 250"
@@ -41,6 +42,10 @@ pub struct GatePlan {
     /// its trust checks are still shown. Default false.
     #[serde(default)]
     pub allow_untrusted: bool,
+    /// Every budget fails only beyond sampling noise, as if written `"... beyond noise"`.
+    /// Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub noise_aware: bool,
     /// Limits on figures, for every strategy.
     #[serde(default)]
     pub limits: BTreeMap<String, Limit>,
