@@ -38,6 +38,23 @@ pub enum Command {
     Check(CheckArgs),
     /// Merge the shards of a sharded run (`run --shard K/N`) into one ordinary run folder.
     Merge(MergeArgs),
+    /// List the profiles built into the binary, or print one (`--print NAME`).
+    Profiles(ProfilesArgs),
+}
+
+/// `resilbench profiles`.
+#[derive(Debug, Args)]
+pub struct ProfilesArgs {
+    /// Write this built-in profile to standard output, to start from.
+    #[arg(long, value_name = "NAME")]
+    pub print: Option<String>,
+}
+
+/// What `run --export` writes beside results.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Export {
+    /// summary.csv (one row per strategy) and timeline.csv (one row per strategy and second).
+    Csv,
 }
 
 /// `resilbench merge`.
@@ -54,17 +71,29 @@ pub struct MergeArgs {
 /// `resilbench run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The profile (TOML).
+    /// The profile: a TOML file, or the name of a built-in profile (`resilbench profiles`).
     pub profile: PathBuf,
     /// Run folder for results.json, report.html and the .hlog files [default: reports/<profile>-<UTC time>].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write into an --out folder that already holds files (they may be replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Replace the profile's load.duration (e.g. 30s).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Replace the profile's load.rate (calls per second).
-    #[arg(long)]
+    /// Replace the profile's load.rate (calls per second: 500, 1k, 2.5k).
+    #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
+    /// Run only this strategy (give it more than once for several), in the profile's order.
+    #[arg(long = "strategy", value_name = "NAME")]
+    pub strategies: Vec<String>,
+    /// Apply this gate file at the end (in place of the profile's [gate]); exit 1 if it fails.
+    #[arg(long, value_name = "FILE")]
+    pub gate: Option<PathBuf>,
+    /// Also write the summary and the per-second timeline in this format.
+    #[arg(long, value_enum)]
+    pub export: Option<Export>,
     /// Replace the profile's seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -100,17 +129,35 @@ pub fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
         .map_err(|e| format!("expected RFC 3339 (2026-11-24T10:00:00Z) or Unix ms: {e}"))
 }
 
+/// `--rate`: calls per second, with an optional `k` (thousands) or `/s`.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let t = text.trim().trim_end_matches("/s");
+    let (digits, scale) = match t.strip_suffix(['k', 'K']) {
+        Some(d) => (d, 1000.0),
+        None => (t, 1.0),
+    };
+    let v: f64 = digits.trim().parse().map_err(|_| {
+        format!("`{text}` is not a rate; expected calls per second such as 500, 1k or 2.5k")
+    })?;
+    let v = v * scale;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("`{text}` must be more than 0 calls per second"))
+    }
+}
+
 /// `resilbench validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// The profile (TOML).
+    /// The profile: a TOML file, or the name of a built-in profile.
     pub profile: PathBuf,
 }
 
 /// `resilbench serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The profile whose [backend] to serve.
+    /// The profile whose [backend] to serve: a TOML file, or a built-in profile's name.
     pub profile: PathBuf,
     /// Address to listen on (loopback unless you name another).
     #[arg(long, default_value = "127.0.0.1:50051")]

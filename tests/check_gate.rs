@@ -384,7 +384,7 @@ fn the_documented_virtual_gate_passes() {
         stdout(&out),
         stderr(&out)
     );
-    assert!(stdout(&out).contains("4 regression budget check(s) skipped"));
+    assert!(stdout(&out).contains("6 regression budget check(s) skipped"));
 }
 
 /// `check RESULTS --baseline B` with no gate anywhere applies the default regression gate:

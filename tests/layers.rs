@@ -24,7 +24,7 @@ const LAYERS: [(&str, &[&str]); 6] = [
         "readers",
         &[
             "figure", "document", "headline", "answer", "gate", "report", "compare", "merge",
-            "summary",
+            "summary", "export",
         ],
     ),
     ("edge", &["cli", "commands"]),

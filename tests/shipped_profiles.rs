@@ -178,6 +178,60 @@ fn service_config_profile_attempt_times_are_exact() {
     }
 }
 
+/// `profiles/quickstart.toml`: a 1% UNAVAILABLE blip and a lognormal tail (median 2 ms, p99
+/// 40 ms). Retries take the blip away and leave the tail; hedging after 10 ms takes both
+/// away, for the share of attempts slower than 10 ms; the verdict names hedging.
+#[test]
+fn quickstart_profile_retries_fix_the_blip_hedging_the_tail_too() {
+    let plan = shipped("quickstart.toml");
+    let r = run_virtual(&plan);
+    let (none, retries, hedging) = (
+        strategy(&r, "no-retries"),
+        strategy(&r, "grpc-retries"),
+        strategy(&r, "grpc-hedging"),
+    );
+    let rate = |s: &StrategyResult| s.counts.succeeded as f64 / s.counts.offered as f64;
+    let p999 = |s: &StrategyResult| s.latency_ms.e2e_ok.unwrap().p999;
+    // The blip: about 1% of first attempts fail (3,000 calls: 30 ± 17 at 3 sigma).
+    let failed = none.status.get("UNAVAILABLE").copied().unwrap_or(0);
+    assert!((13..=47).contains(&failed), "{failed}");
+    assert_eq!(none.counts.failed, failed);
+    // Retries: a call fails only if three draws in a row fail (1e-6): every call succeeds,
+    // for one retry per failed first attempt or so; the tail is the same lognormal tail.
+    assert_eq!(retries.counts.succeeded, retries.counts.offered);
+    assert!(retries.attempts.retries >= failed && retries.attempts.retries <= failed + 5);
+    assert!(
+        (p999(retries) / p999(none) - 1.0).abs() < 0.1,
+        "{} vs {}",
+        p999(retries),
+        p999(none)
+    );
+    // Hedging: P(first attempt slower than 10 ms) = P(Z > ln(10/2) / (ln(40/2) / 2.326)) =
+    // P(Z > 1.25) = 10.6%, plus the 1% that fail at once: about 1.11 attempts per call.
+    assert_eq!(hedging.counts.succeeded, hedging.counts.offered);
+    let amp = hedging.amplification.backend.unwrap();
+    assert!((1.08..1.14).contains(&amp), "{amp}");
+    // The tail: slower than t only if the first attempt and the hedge (sent at 10 ms) both
+    // are: P(X > t) · P(X > t − 10 ms) = 0.1% at t ≈ 27 ms, against 107 ms without a hedge.
+    assert!(
+        p999(hedging) < p999(none) / 3.0,
+        "{} vs {}",
+        p999(hedging),
+        p999(none)
+    );
+    assert!((20.0..35.0).contains(&p999(hedging)), "{}", p999(hedging));
+    assert!(rate(none) < 0.995 && rate(hedging) == 1.0);
+    let answer =
+        resilbench::answer::answer(&resilbench::document::ResultsDoc::from_results(r.clone()));
+    assert_eq!(answer.choice, Some(2), "{:?}", answer.sentence);
+    assert!(
+        answer
+            .sentence
+            .unwrap()
+            .starts_with("grpc-hedging raises success from")
+    );
+}
+
 /// Success rate and attempts per offered call over the timeline's seconds `from..to`.
 fn window(s: &StrategyResult, from: u64, to: u64) -> (f64, f64) {
     let rows = s.timeline.iter().filter(|t| (from..to).contains(&t.t));

@@ -3,6 +3,7 @@
 //! - `profile_errors`: bad profiles are refused with file, line, field and exit status 2.
 //! - `open_loop`: the driver's schedule, in virtual time: coordinated omission, drops, warmup.
 //! - `results_file`: results.json round-trips, histograms decode, interrupted runs are partial.
+//! - `first_contact`: built-in profiles, and the small things a first run trips on.
 //! - `fan_out`: scatter-gather sub-calls, completion on all or the first k.
 //! - `hedge`: gRFC A6 hedging and tower's latency-driven hedge, attempt times exact.
 //! - `hostile_input`: arbitrary and mutated profiles, service configs and results files.
@@ -17,6 +18,7 @@
 //! - `chromium`: the report rendered by headless Chromium (skipped without it, unless CI).
 //! - `breaker`: pybreaker and resilience4j state machines, which calls go and when.
 //! - `check_gate`: `resilbench check` over a table of gates: exit status, failing rows, JUnit.
+//! - `ci_doc`: every command of docs/ci.md, run as written.
 //! - `deploy`: the Kubernetes manifests and the Dockerfile say what a sharded run needs.
 //! - `compare_runs`: known differences are flagged, identical runs and noise are not.
 //! - `verdict`: the answer: ★ only among strategies in the running, the sentence from the figures.
@@ -26,12 +28,14 @@ mod backend;
 mod breaker;
 mod check_gate;
 mod chromium;
+mod ci_doc;
 mod common;
 mod compare_runs;
 mod connections;
 mod deploy;
 mod end_to_end;
 mod fan_out;
+mod first_contact;
 mod golden;
 mod hedge;
 mod hostile_input;

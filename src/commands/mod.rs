@@ -4,8 +4,10 @@
 //! does not hold (`check`), 2 bad input or error, 130 interrupted (results still written).
 
 mod merge;
+mod profiles;
 mod read;
 mod run;
+mod run_checks;
 mod serve;
 mod signals;
 
@@ -47,6 +49,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Compare(args) => read::compare(args),
         Command::Check(args) => read::check(args),
         Command::Merge(args) => merge::merge(args),
+        Command::Profiles(args) => profiles::profiles(args),
     }
 }
 

@@ -55,7 +55,9 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         rate: args.rate,
         seed: args.seed,
     };
-    let plan = profile::load(&args.profile, &overrides)?;
+    let loaded = super::profiles::load(&args.profile, &overrides)?;
+    let mut plan = loaded.plan;
+    super::run_checks::before(&mut plan, &args, &loaded.source)?;
     if args.clock == ClockMode::Virtual && args.target.is_some() {
         return Err(RunError::Options(
             "--clock virtual runs the backend in process; it cannot drive a --target".into(),
@@ -77,6 +79,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         );
     }
     let dir = args.out.unwrap_or_else(|| runner::default_out_dir(&plan));
+    super::run_checks::out_dir_free(&dir, args.force)?;
     let created = runner::prepare_out_dir(&dir)?;
     let opts = RunOptions {
         clock: args.clock,
@@ -85,7 +88,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         shard: args.shard,
         start_at: args.start_at,
     };
-    let outcome = run_plan(&plan, &opts, &dir);
+    let outcome = run_plan(&plan, &opts, &dir, args.export);
     if outcome.is_err() && created {
         // A run that wrote nothing leaves nothing behind (remove_dir removes only an empty one).
         let _ = std::fs::remove_dir(&dir);
@@ -93,7 +96,12 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     outcome
 }
 
-fn run_plan(plan: &profile::Plan, opts: &RunOptions, dir: &Path) -> Result<ExitCode, CliError> {
+fn run_plan(
+    plan: &profile::Plan,
+    opts: &RunOptions,
+    dir: &Path,
+    export: Option<crate::cli::Export>,
+) -> Result<ExitCode, CliError> {
     let runtime = build_runtime(opts.clock)?;
     let stop = CancellationToken::new();
     let results = runtime.block_on(async {
@@ -106,20 +114,25 @@ fn run_plan(plan: &profile::Plan, opts: &RunOptions, dir: &Path) -> Result<ExitC
     let results = results?;
     let results = write_run_folder(dir, results, None)?;
     runtime.shutdown_timeout(Duration::from_millis(100));
+    let gate = super::run_checks::after(dir, &results, export)?;
     Ok(if results.partial {
         ExitCode::from(EXIT_INTERRUPTED)
     } else {
-        ExitCode::SUCCESS
+        gate.unwrap_or(ExitCode::SUCCESS)
     })
 }
 
 pub(super) fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
-    let plan = profile::load(&args.profile, &Overrides::default())?;
+    let loaded = super::profiles::load(&args.profile, &Overrides::default())?;
+    let plan = loaded.plan;
+    for w in profile::phases::warnings(&plan.phases, plan.load.duration, plan.load.warmup) {
+        eprintln!("warning: {w}");
+    }
     let text = toml::to_string_pretty(&plan)
         .map_err(|e| CliError::Other(format!("cannot print the plan: {e}")))?;
     println!(
         "# {}: valid. The resolved plan, with every default filled in:\n",
-        args.profile.display()
+        loaded.source
     );
     print!("{text}");
     if !text.ends_with('\n') {

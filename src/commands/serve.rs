@@ -10,11 +10,13 @@ use super::{CliError, EXIT_INTERRUPTED, build_runtime};
 use crate::backend::serve_threads::ServeThreads;
 use crate::backend::server::Shared;
 use crate::cli::ServeArgs;
-use crate::profile::{self, Overrides};
+use crate::profile::Overrides;
 use crate::runner::ClockMode;
 
 pub(super) fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
-    let plan = Arc::new(profile::load(&args.profile, &Overrides::default())?);
+    let loaded = super::profiles::load(&args.profile, &Overrides::default())?;
+    let source = loaded.source;
+    let plan = Arc::new(loaded.plan);
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         usize::from,
@@ -31,10 +33,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         let shared = Shared::new(plan).log_attempts(args.log_attempts);
         let stop = CancellationToken::new();
         let mut servers = ServeThreads::start(&shared, threads, &stop).map_err(CliError::Other)?;
-        eprintln!(
-            "resilbench serve: backend of {} listening on {addr} (Ctrl-C to stop)",
-            args.profile.display()
-        );
+        eprintln!("resilbench serve: backend of {source} listening on {addr} (Ctrl-C to stop)");
         servers.accept(&listener, wait_for_signal()).await;
         // New connections are refused at once while the open ones drain (a client then
         // fails fast or goes elsewhere, rather than waiting on a socket nobody reads).

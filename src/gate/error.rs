@@ -26,7 +26,10 @@ pub enum GateError {
     #[error("the gate states no limit and no budget: it would check nothing")]
     Empty,
     /// The gate names a strategy the run does not have.
-    #[error("the gate names strategy `{name}`, which {file} does not have (strategies: {known})")]
+    #[error(
+        "the gate names strategy `{name}`, which {file} does not have{} (strategies: {known})",
+        crate::profile::error::closest(name, known.split(", ")).map_or(String::new(), |n| format!("; did you mean `{n}`?"))
+    )]
     UnknownStrategy {
         /// The name.
         name: String,

@@ -17,6 +17,7 @@
 
 pub mod error;
 pub mod evaluate;
+pub mod names;
 pub mod output;
 
 pub use error::GateError;

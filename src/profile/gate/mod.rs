@@ -149,7 +149,8 @@ pub fn load_file(path: &Path) -> Result<GatePlan, ProfileError> {
         .map_err(|e| located(FieldPath::default(), e.message().trim().into(), e.span()))?;
     let gate: GatePlan = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = FieldPath::from(e.path());
-        located(field, e.inner().message().trim().into(), e.inner().span())
+        let message = super::error::with_suggestion(e.inner().message().trim());
+        located(field, message, e.inner().span())
     })?;
     // Field paths of a gate file have no `gate.` prefix.
     check(&gate, None).map_err(|(mut field, message)| {
@@ -172,7 +173,9 @@ pub fn check(gate: &GatePlan, strategies: Option<&[&str]>) -> Result<(), Invalid
                         Seg::Key(s.clone()),
                     ]),
                     format!(
-                        "no strategy is named `{s}`; the profile's strategies are {}",
+                        "no strategy is named `{s}`{}; the profile's strategies are {}",
+                        super::error::closest(s, names.iter().copied())
+                            .map_or(String::new(), |n| format!(" (did you mean `{n}`?)")),
                         names.join(", ")
                     ),
                 ));
