@@ -874,7 +874,7 @@ fn a_write_that_fails_midway_leaves_the_previous_results() {
         .args([
             "-c",
             &format!(
-                "trap '' XFSZ; ulimit -f 4; exec {bin} run f.toml --clock virtual --rate 1000 --out out -q"
+                "trap '' XFSZ; ulimit -f 4; exec {bin} run f.toml --clock virtual --rate 1000 --out out --force -q"
             ),
         ])
         .current_dir(dir.path())

@@ -143,12 +143,12 @@ fn numbers_as_text_and_misspelt_keys_are_refused_in_words() {
         (
             "rate = 500",
             "rate = \"1k\"",
-            "write the number without quotes: 1000 for 1k",
+            "write 1000 for 1k, without quotes",
         ),
         (
             "UNAVAILABLE = 0.01",
             "UNAVAILABLE = \"1%\"",
-            "write 0.01 for 1%",
+            "write 0.01 for 1%, without quotes",
         ),
         (
             "rate = 500",

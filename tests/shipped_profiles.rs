@@ -242,36 +242,32 @@ fn window(s: &StrategyResult, from: u64, to: u64) -> (f64, f64) {
     (ok as f64 / offered as f64, attempts as f64 / offered as f64)
 }
 
-/// `profiles/retry-storm.toml`: a 2 s load spike at 10 s. Every strategy is healthy before it
-/// and fails during it; afterwards naive retries keep the backend overloaded (a metastable
-/// failure) while no retries, gRPC's throttled retries and a 10% budget recover.
+/// `profiles/retry-storm.toml`: a 2% UNAVAILABLE blip, and a 2 s load spike at 10 s. Retries
+/// take the blip away before the spike; every strategy fails during it; afterwards naive
+/// retries and gRPC's retries without throttling keep the backend overloaded (a metastable
+/// failure) while no retries, gRPC's throttled retries and a 10% budget recover. The verdict
+/// table shows what the throttle bought: the load during the spike, and the recovery.
 #[test]
 fn retry_storm_profile_naive_retries_stay_degraded_the_others_recover() {
     let r = run_virtual(&shipped("retry-storm.toml"));
     for s in &r.strategies {
         let (before, amp) = window(s, 2, 10);
-        assert!(
-            before > 0.999 && amp < 1.01,
-            "{} before: {before} {amp}",
-            s.name
-        );
+        if s.name == "no-retries" {
+            assert!(
+                (0.97..0.99).contains(&before) && amp == 1.0,
+                "blip: {before} {amp}"
+            );
+        } else {
+            // 2% of first attempts and 0.04% of retries fail: about 1.02 attempts per call.
+            assert!(
+                before > 0.999 && amp < 1.03,
+                "{} before: {before} {amp}",
+                s.name
+            );
+        }
         let (during, _) = window(s, 10, 12);
         assert!(during < 0.3, "{} during: {during}", s.name);
     }
-    // Long after the spike (from 20 s to the end).
-    let naive = strategy(&r, "naive");
-    let (after, amp) = window(naive, 20, 40);
-    assert!(after < 0.01, "naive after: {after}");
-    assert!(
-        amp > 2.5,
-        "naive keeps offering ~3 attempts per call: {amp}"
-    );
-    let backend = naive.backend.as_ref().unwrap();
-    // The backend works flat out for callers who have left, its queue always full.
-    assert!(
-        backend.wasted as f64 > 0.8 * backend.executed as f64,
-        "{backend:?}"
-    );
     let full = |s: &StrategyResult| {
         let b = s.backend.as_ref().unwrap();
         b.timeline
@@ -279,20 +275,49 @@ fn retry_storm_profile_naive_retries_stay_degraded_the_others_recover() {
             .filter(|t| (20..40).contains(&t.t))
             .all(|t| t.queue_max == 80)
     };
-    assert!(full(naive));
+    // Long after the spike (from 20 s to the end).
+    for name in ["naive", "grpc-a6-no-throttle"] {
+        let s = strategy(&r, name);
+        let (after, amp) = window(s, 20, 40);
+        assert!(after < 0.01, "{name} after: {after}");
+        assert!(
+            amp > 2.5,
+            "{name} keeps offering ~3 attempts per call: {amp}"
+        );
+        let backend = s.backend.as_ref().unwrap();
+        // The backend works flat out for callers who have left, its queue always full.
+        assert!(
+            backend.wasted as f64 > 0.8 * backend.executed as f64,
+            "{backend:?}"
+        );
+        assert!(full(s), "{name}");
+    }
     for name in ["no-retries", "grpc-a6", "budget-10%"] {
         let s = strategy(&r, name);
         let (after, amp) = window(s, 20, 40);
-        assert!(after > 0.999, "{name} after: {after}");
-        assert!(amp < 1.01, "{name} after: {amp}");
+        let least = if name == "no-retries" { 0.97 } else { 0.999 };
+        assert!(after > least, "{name} after: {after}");
+        assert!(amp < 1.03, "{name} after: {amp}");
         assert!(!full(s), "{name}'s backend queue drained");
     }
-    // The budget held retries to about 10% of calls over the ttl; the throttle to a handful.
+    // The budget held retries to about 10% of calls over the ttl; the throttle to a few.
     let budget = strategy(&r, "budget-10%");
     assert!(budget.attempts.retries as f64 <= 0.1 * budget.counts.sent as f64);
     assert!(budget.attempts.retry_denied["budget"] > 500);
     let a6 = strategy(&r, "grpc-a6");
     assert!(a6.attempts.retry_denied["throttle"] > 500);
+
+    // The table says what the throttle bought, and the verdict names the throttled retrier.
+    let doc = resilbench::document::ResultsDoc::from_results(r.clone());
+    let answer = resilbench::answer::answer(&doc);
+    let column = |label: &str| answer.columns.iter().find(|c| c.label == label).unwrap();
+    let at = |name: &str| r.strategies.iter().position(|s| s.name == name).unwrap();
+    let (load, back) = (column("load in phases"), column("recovered after"));
+    let (a6, bare) = (at("grpc-a6"), at("grpc-a6-no-throttle"));
+    assert!(load.values[a6].unwrap() < 1.1 && load.values[bare].unwrap() > 2.5);
+    assert!(back.values[a6].unwrap() <= 2.0, "{:?}", back.cells);
+    assert_eq!(back.cells[bare], "never");
+    assert_eq!(answer.choice, Some(a6), "{:?}", answer.sentence);
 }
 
 /// `profiles/jitter.toml`: 500 calls in 100 ms against room for 120, retried with each AWS

@@ -33,14 +33,26 @@ pub(super) fn load(arg: &Path, overrides: &Overrides) -> Result<Loaded, CliError
             let plan = profile::parse(s.text, &source, s.name, overrides)?;
             (plan, source, s.text.to_string())
         }
-        None if !arg.exists() => {
-            let near = profile::error::closest(&name, SHIPPED.iter().map(|s| s.name));
-            let hint = near.map_or(String::new(), |n| format!("; did you mean `{n}`?"));
-            return Err(CliError::Other(format!(
-                "{name}: no such file, and no profile of that name is built in{hint} \
-                 (`resilbench profiles` lists them)"
-            )));
-        }
+        None if !arg.exists() => match profile::load(arg, overrides) {
+            Err(mut err) => {
+                let stem = arg
+                    .file_stem()
+                    .map_or(name.clone(), |s| s.to_string_lossy());
+                let near = profile::error::closest(&stem, SHIPPED.iter().map(|s| s.name));
+                err.message = format!(
+                    "{}; no profile of that name is built in either{} (`resilbench profiles` \
+                     lists them)",
+                    err.message,
+                    near.map_or(String::new(), |n| format!(", did you mean `{n}`?"))
+                );
+                return Err(err.into());
+            }
+            // Created since we looked: it is a file after all.
+            Ok(plan) => {
+                let text = std::fs::read_to_string(arg).unwrap_or_default();
+                (plan, arg.display().to_string(), text)
+            }
+        },
         None => {
             let plan = profile::load(arg, overrides)?;
             let text = std::fs::read_to_string(arg).unwrap_or_default();

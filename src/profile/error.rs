@@ -210,9 +210,9 @@ impl fmt::Display for ProfileError {
     }
 }
 
-/// A parser's "invalid type: string \"1k\", expected f64" in words: a number was written as
-/// text. Says what to write instead: `1000` for `"1k"`, `0.01` for `"1%"`, the digits without
-/// quotes otherwise. Other messages come back as they were.
+/// A parser's "invalid type: string \"1k\", expected f64", with what to write instead: `1000`
+/// for `"1k"`, `0.01` for `"1%"`, the digits without quotes otherwise. Other messages come
+/// back as they were.
 pub fn number_in_words(message: &str) -> String {
     let Some(rest) = message.strip_prefix("invalid type: string \"") else {
         return message.to_string();
@@ -227,32 +227,29 @@ pub fn number_in_words(message: &str) -> String {
         return message.to_string();
     }
     let t = written.trim();
-    let plain = |v: f64| {
-        let text = format!("{v}");
-        text
-    };
     let advice = if let Some(p) = t
         .strip_suffix('%')
         .and_then(|p| p.trim().parse::<f64>().ok())
     {
         format!(
-            "this is a fraction of 1, a number without quotes: write {} for {t}",
-            plain(p / 100.0)
+            "a number written as text; this one is a fraction of 1: write {} for {t}, without \
+             quotes",
+            p / 100.0
         )
     } else if let Some(k) = t
         .strip_suffix(['k', 'K'])
         .and_then(|k| k.trim().parse::<f64>().ok())
     {
         format!(
-            "write the number without quotes: {} for {t}",
-            plain(k * 1000.0)
+            "a number written as text: write {} for {t}, without quotes",
+            k * 1000.0
         )
     } else if let Ok(v) = t.parse::<f64>() {
-        format!("write the number without quotes: {}", plain(v))
+        format!("a number written as text: write {v}, without quotes")
     } else {
         "expected a number, without quotes".to_string()
     };
-    format!("`\"{written}\"` is text; {advice}")
+    format!("{message} ({advice})")
 }
 
 /// The candidate nearest `word`, if it is near enough to be a slip of the keyboard
@@ -326,15 +323,17 @@ mod tests {
     fn numbers_written_as_text_are_refused_in_words() {
         assert_eq!(
             number_in_words("invalid type: string \"1k\", expected f64"),
-            "`\"1k\"` is text; write the number without quotes: 1000 for 1k"
+            "invalid type: string \"1k\", expected f64 (a number written as text: write 1000 \
+             for 1k, without quotes)"
         );
         assert_eq!(
             number_in_words("invalid type: string \"1%\", expected f64"),
-            "`\"1%\"` is text; this is a fraction of 1, a number without quotes: write 0.01 for 1%"
+            "invalid type: string \"1%\", expected f64 (a number written as text; this one is \
+             a fraction of 1: write 0.01 for 1%, without quotes)"
         );
         assert_eq!(
             number_in_words("invalid type: string \"fast\", expected f64"),
-            "`\"fast\"` is text; expected a number, without quotes"
+            "invalid type: string \"fast\", expected f64 (expected a number, without quotes)"
         );
         assert_eq!(number_in_words("missing field"), "missing field");
     }
