@@ -175,3 +175,21 @@ fn an_interrupted_run_says_which_strategies_did_not_run() {
     resilbench::summary::write_summary(&mut out, &doc).unwrap();
     assert!(String::from_utf8(out).unwrap().contains(said));
 }
+
+/// A run whose generator fell behind says so in the verdict itself.
+#[test]
+fn a_verdict_on_an_untrustworthy_run_says_so() {
+    let mut json = fixture_json("run-a.json");
+    let dir = tempfile::tempdir().unwrap();
+    let doc = ResultsDoc::read(&write_json(dir.path(), "a.json", &json)).unwrap();
+    let clean = answer(&doc).sentence.unwrap();
+    assert!(!clean.contains("not to be trusted"), "{clean}");
+    json["strategies"][1]["generator"]["lag_ms"]["p99"] = 5.0.into();
+    let doc = ResultsDoc::read(&write_json(dir.path(), "b.json", &json)).unwrap();
+    let sentence = answer(&doc).sentence.unwrap();
+    assert!(
+        sentence.starts_with(&clean[..clean.len() - 1]),
+        "{sentence}"
+    );
+    assert!(sentence.ends_with("these figures are not to be trusted; see the warnings.)"));
+}

@@ -17,7 +17,8 @@
 //!   (p99.9 of successful calls, p99 under 1,000 calls) is within twice the best tail. It is
 //!   compared with the profile's first strategy, the usual "do nothing special" baseline:
 //!   "hedge-p95 cuts p99.9 31x (200.1 → 6.42 ms) for 5.9% more backend load than no-hedge."
-//!   Every number in it is read from the results; none is written here.
+//!   Every number in it is read from the results; none is written here. A run the
+//!   generator could not keep up with, or an interrupted one, says so in the same sentence.
 
 pub mod story;
 
@@ -131,7 +132,9 @@ pub fn answer(doc: &ResultsDoc) -> Answer {
         };
     }
     let choice = choose(doc, &contenders);
-    let sentence = choice.and_then(|c| sentence(doc, &contenders, c));
+    let sentence = choice
+        .and_then(|c| sentence(doc, &contenders, c))
+        .map(|s| format!("{s}{}", caveat(doc)));
     Answer {
         columns,
         contenders,
@@ -240,6 +243,23 @@ fn contenders(doc: &ResultsDoc, success: &[Option<f64>]) -> Vec<bool> {
             within || meets_gate
         })
         .collect()
+}
+
+/// What the verdict must add when the run cannot be fully believed: a generator that fell
+/// behind shaped the figures; an interrupted run measured only part of the plan.
+fn caveat(doc: &ResultsDoc) -> &'static str {
+    let failed = crate::results::trust::failures(&doc.results);
+    if failed
+        .iter()
+        .any(|t| t.rule != crate::results::trust::Rule::Partial)
+    {
+        " (But the generator fell behind its schedule: these figures are not to be trusted; \
+         see the warnings.)"
+    } else if !failed.is_empty() {
+        " (Of an interrupted run: only what was measured before the stop.)"
+    } else {
+        ""
+    }
 }
 
 /// The tail the verdict reads: p99.9 of successful calls when every strategy has enough of

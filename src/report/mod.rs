@@ -94,7 +94,7 @@ pub fn render(doc: &ResultsDoc) -> String {
 /// Renders a chart into its figure, or says why it could not be drawn.
 pub fn chart_figure(id: String, chart: &Chart, caption: &str) -> String {
     match chart.svg() {
-        Ok(svg) => figure(&id, &svg, caption),
+        Ok(svg) => figure(&id, &svg, &chart.legend_html(), caption),
         Err(why) => format!(
             "<p class=\"note\" id=\"{}\">This chart could not be drawn: {}</p>\n",
             esc(&id),
@@ -174,7 +174,9 @@ fn charts(doc: &ResultsDoc) -> Vec<(String, Chart, String)> {
         (
             "chart-attempts".into(),
             charts::attempts::chart(doc),
-            "How many attempts each completed call made.".to_string(),
+            "How many attempts each completed call made (0: refused before any attempt, by \
+             an open breaker or a client-side throttle)."
+                .to_string(),
         ),
     ];
     if let Some(chart) = charts::timeline::breaker(doc, &bands) {
