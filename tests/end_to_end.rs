@@ -248,8 +248,62 @@ fn run_against_serve_in_another_process() {
     let _ = server.kill();
     let _ = server.wait();
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("another backend"),
+        "{}",
+        stderr(&out)
+    );
     let r = Results::read(&dir.path().join("out/results.json")).unwrap();
     check_results(&r, &addr);
+}
+
+/// A run against `serve` of another profile says so (through the Control service, which tells
+/// which backend it serves), and its report describes the backend that actually ran.
+#[test]
+fn run_against_serve_of_another_profile_warns_and_reports_the_served_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    write_profile(dir.path());
+    let (mut server, addr, _) = serve_with(dir.path(), "quickstart", &[]);
+    let out = resilbench(
+        &[
+            "run",
+            "p.toml",
+            "--out",
+            "out",
+            "--quiet",
+            "--target",
+            &addr,
+            "--duration",
+            "1s",
+            "--strategy",
+            "baseline",
+        ],
+        dir.path(),
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "the target {addr} serves another backend than this profile's"
+        )) && err.contains("seed, backend"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("another backend").count(),
+        1,
+        "said once: {err}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
+    assert!(
+        html.contains("served another backend than the profile"),
+        "{html:.2000}"
+    );
+    assert!(
+        html.contains("lognormal, median 2ms, p99 40ms"),
+        "the quickstart's backend, which ran, is described"
+    );
 }
 
 #[test]

@@ -25,6 +25,7 @@ mod mutation;
 pub mod phases;
 pub mod quota;
 pub mod serve_threads;
+pub mod served;
 pub mod server;
 mod stream;
 pub mod timeline;
@@ -145,6 +146,11 @@ pub struct BackendStats {
     /// One row per second since the strategy's start (replicas added up).
     #[serde(default)]
     pub timeline: Vec<BackendSecond>,
+    /// The backend a `--target` served (its seed, `[backend]` and `[[phases]]`, as its Control
+    /// service reported them; [`served`]); absent for an embedded backend, which is the
+    /// profile's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served: Option<serde_json::Value>,
 }
 
 /// One replica's figures.
@@ -382,6 +388,7 @@ impl Backend {
             queue_high_water: self.capacity.queue_high_water(),
             replicas: Vec::new(),
             timeline: self.timeline.rows(),
+            served: None,
         }
     }
 

@@ -381,14 +381,22 @@ impl pb::control_server::Control for Shared {
             0 => Shared::reset(self),
             start => self.reset_for_start(start),
         };
-        Ok(Response::new(to_pb(stats)))
+        Ok(Response::new(self.with_plan(to_pb(stats))))
     }
 
     async fn stats(
         &self,
         _: Request<pb::StatsRequest>,
     ) -> Result<Response<pb::BackendStats>, Status> {
-        Ok(Response::new(to_pb(Shared::stats(self))))
+        Ok(Response::new(self.with_plan(to_pb(Shared::stats(self)))))
+    }
+}
+
+impl Shared {
+    /// A Control reply that says which backend this server serves (`super::served`).
+    fn with_plan(&self, mut reply: pb::BackendStats) -> pb::BackendStats {
+        reply.served_json = super::served::describe(&self.plan).to_string();
+        reply
     }
 }
 
@@ -423,6 +431,7 @@ fn to_pb(s: BackendStats) -> pb::BackendStats {
                 in_service_max: r.in_service_max,
             })
             .collect(),
+        served_json: String::new(),
     }
 }
 
@@ -458,6 +467,8 @@ pub fn from_pb(s: pb::BackendStats) -> BackendStats {
                 in_service_max: r.in_service_max,
             })
             .collect(),
+        // A server that says nothing (an older build) says nothing here either.
+        served: serde_json::from_str(&s.served_json).ok(),
     }
 }
 

@@ -76,7 +76,11 @@ pub fn render(doc: &ResultsDoc) -> String {
         body.push_str("</div>\n");
     }
     body.push_str("</section>\n<section id=\"profile\">\n<h2>The profile</h2>\n");
-    body.push_str(&words::profile(&r.profile));
+    let (profile, other) = described(doc);
+    if let Some(other) = &other {
+        body.push_str(&format!("<p class=\"note\">{}</p>\n", esc(other)));
+    }
+    body.push_str(&words::profile(&profile));
     body.push_str("</section>\n<section id=\"charts\">\n<h2>Charts</h2>\n");
     for (id, chart, caption) in charts(doc) {
         body.push_str(&chart_figure(id, &chart, &caption));
@@ -89,6 +93,37 @@ pub fn render(doc: &ResultsDoc) -> String {
         esc(&r.schema)
     ));
     html::page(&format!("resilbench: {name}"), &body)
+}
+
+/// The profile as the page describes it: with a `--target` that reported the backend it
+/// served (`crate::backend::served`), that backend (its seed, `[backend]` and `[[phases]]`) in
+/// place of the profile's own, and a sentence saying where they differ.
+fn described(doc: &ResultsDoc) -> (serde_json::Value, Option<String>) {
+    let r = &doc.results;
+    let Some(served) = r
+        .strategies
+        .iter()
+        .find_map(|s| s.backend.as_ref()?.served.clone())
+    else {
+        return (r.profile.clone(), None);
+    };
+    let parts = crate::backend::served::differences(&r.profile, &served);
+    if parts.is_empty() {
+        return (r.profile.clone(), None);
+    }
+    let mut profile = r.profile.clone();
+    for k in ["seed", "backend", "phases"] {
+        if let (Some(obj), Some(v)) = (profile.as_object_mut(), served.get(k)) {
+            obj.insert(k.to_string(), v.clone());
+        }
+    }
+    let said = format!(
+        "The target {} served another backend than the profile's (it differs in: {}); below \
+         is the backend it served, as its Control service reported it.",
+        r.environment.target,
+        parts.join(", ")
+    );
+    (profile, Some(said))
 }
 
 /// Renders a chart into its figure, or says why it could not be drawn.
@@ -116,7 +151,7 @@ fn hist(text: &str) -> Hist {
 /// Every chart with its id and caption, in page order.
 fn charts(doc: &ResultsDoc) -> Vec<(String, Chart, String)> {
     let r = &doc.results;
-    let bands = phases::bands(&r.profile);
+    let bands = phases::bands(&described(doc).0);
     let shaded = if bands.is_empty() {
         ""
     } else {
@@ -256,7 +291,9 @@ fn lag_caption(doc: &ResultsDoc) -> String {
 /// The trust banner: a warning when the run cannot be fully trusted, a short all-clear if it can.
 fn banner(doc: &ResultsDoc) -> String {
     let failed = trust::failures(&doc.results);
-    let warnings = &doc.results.warnings;
+    let mut warnings = doc.results.warnings.clone();
+    warnings.extend(described(doc).1);
+    let warnings = &warnings;
     if failed.is_empty() && warnings.is_empty() {
         let g = &doc.results.generator;
         return format!(

@@ -104,7 +104,13 @@ impl Setup {
                     Err(tonic::Status::unimplemented("the target was down"))
                 };
                 let has_control = match reset {
-                    Ok(_) => true,
+                    Ok(reply) => {
+                        let served = &reply.get_ref().served_json;
+                        if let Some(w) = crate::backend::served::warning(plan, target, served) {
+                            crate::progress::line(w);
+                        }
+                        true
+                    }
                     Err(s) if s.code() == tonic::Code::Unimplemented => false,
                     Err(s) => {
                         return Err(RunError::Target {
