@@ -1,7 +1,8 @@
 //! What each command does: the `run`, `validate`, `serve` and `merge` commands, and `report`,
-//! `compare` and `check`, which read results files. Each turns its arguments ([`crate::cli`])
-//! into library calls and its result into an exit status, in one place: 0 done, 1 the gate
-//! does not hold (`check`), 2 bad input or error, 130 interrupted (results still written).
+//! `compare` and `check`, which read results files, and `profiles`. Each turns its arguments
+//! ([`crate::cli`]) into library calls and its result into an exit status, in one place: 0
+//! done, 1 the answer is no (`check`'s gate, `run`'s gate, `compare --fail-on-worse`), 2 bad
+//! input or error, 130 interrupted (results still written).
 
 mod merge;
 mod profiles;
