@@ -35,8 +35,14 @@ pub(super) fn before(plan: &mut Plan, args: &RunArgs, source: &str) -> Result<()
                 .find(|n| !plan.strategies.iter().any(|s| &s.name == *n))
         {
             return Err(CliError::Other(format!(
-                "{}: the gate names strategy `{name}`, which the profile does not have",
-                path.display()
+                "{}: the gate names strategy `{name}`, which this run does not have (its \
+                 strategies: {})",
+                path.display(),
+                plan.strategies
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
     }
