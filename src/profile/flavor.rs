@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use super::client::Library;
 
-/// The backoff jitter: retry n waits `b_n × (low + (high − low) × u)`, `u` uniform in [0, 1).
+/// The backoff jitter: retry n waits `b_n × (low + span × u)`, `u` uniform in [0, 1).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Jitter {
     /// The lowest factor.
     pub low: f64,
-    /// The highest factor (never reached).
-    pub high: f64,
+    /// The width of the factor's range (the highest factor, never reached, is `low + span`).
+    pub span: f64,
     /// The first retry waits exactly `initialBackoff`, without jitter (old C-core).
     pub first_exact: bool,
 }
@@ -25,13 +25,13 @@ impl Jitter {
     /// A6 as amended in 2024: × random(0.8, 1.2).
     pub const A6: Jitter = Jitter {
         low: 0.8,
-        high: 1.2,
+        span: 0.4,
         first_exact: false,
     };
     /// A6 as written in 2017: random(0, 1) × the backoff.
     pub const LEGACY: Jitter = Jitter {
         low: 0.0,
-        high: 1.0,
+        span: 1.0,
         first_exact: false,
     };
 }
@@ -171,7 +171,7 @@ impl Flavor {
                     0 | 1 => Jitter::LEGACY,
                     2 => Jitter {
                         low: 0.4,
-                        high: 1.2,
+                        span: 0.8,
                         first_exact: false,
                     },
                     _ => Jitter::A6,

@@ -190,7 +190,7 @@ impl Backoff {
                 if n == 0 && jitter.first_exact {
                     secs(base)
                 } else {
-                    secs(base * (jitter.low + (jitter.high - jitter.low) * u))
+                    secs(base * (jitter.low + jitter.span * u))
                 }
             }
             Backoff::Exponential { base, cap } => secs(exponential(base, 2.0, n, cap)),
@@ -330,7 +330,7 @@ mod tests {
         let running = BackoffRule::Running { cap_first: false };
         let java171 = Jitter {
             low: 0.4,
-            high: 1.2,
+            span: 0.8,
             first_exact: false,
         };
         near(

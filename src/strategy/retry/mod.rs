@@ -255,6 +255,10 @@ where
                         reason: denied,
                     });
                     self.policy.end(state, &outcome);
+                    if failure.committed {
+                        // A library that counts response headers as a success did so.
+                        self.report_tokens();
+                    }
                     return outcome;
                 }
             };
