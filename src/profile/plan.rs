@@ -41,6 +41,18 @@ pub struct Plan {
     pub gate: Option<GatePlan>,
 }
 
+impl Plan {
+    /// What the strategies' `client`s change that the reader must be told, one sentence
+    /// each (a hedging policy that the library ignores): printed when the profile loads, and
+    /// said again in the report's profile section.
+    pub fn client_warnings(&self) -> Vec<String> {
+        self.strategies
+            .iter()
+            .filter_map(StrategyPlan::client_warning)
+            .collect()
+    }
+}
+
 /// How calls arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
