@@ -24,12 +24,11 @@
 //! attempts already out. When every attempt has failed and no more may be sent, the call fails
 //! with the status of the last attempt to end.
 //!
-//! grpc-java (`RetriableStream`), the implementation that ships hedging, differs from the A6 text
-//! in three places; this layer follows the text. In grpc-java: (1) a non-fatal status without
-//! pushback does not send the next hedge early (it waits for its hedging delay); (2) with
-//! pushback the next hedge goes immediately, whatever the pushback's value; (3) a non-fatal
-//! failure that the throttle refuses ends the call at once, without waiting for the attempts
-//! still out.
+//! Without a `client` this layer follows the A6 text. A strategy's client flavor moves its
+//! timers as that library does ([`super::schedule`]): grpc-java waits for its timer after a
+//! non-fatal status without pushback (every release), zeroes a positive pushback (1.57 on),
+//! reads the throttle when it schedules a hedge and ends the call on a throttled failure;
+//! grpc-js never reads the throttle and keeps its timer running under a pushback.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -204,3 +204,42 @@ impl Schedule {
         (Verdict::Go, counted)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::client::Library;
+
+    /// A hedge is scheduled while the bucket is full; other calls' failures then empty it
+    /// to half before the hedge is due. A6 reads the throttle when the hedge is due and sends
+    /// nothing; grpc-java read it when it scheduled the hedge, and sends it.
+    #[tokio::test(start_paused = true)]
+    async fn grpc_java_reads_the_throttle_when_it_schedules_a_hedge() {
+        let now = crate::clock::Clock::Tokio.now();
+        let delay = Duration::from_millis(10);
+        for (flavor, sends) in [
+            (Flavor::A6, false),
+            (Flavor::of(Library::GrpcJava, 3), true),
+        ] {
+            let throttle = Throttle::new(10.0, 0.1);
+            let mut schedule = Schedule::new(flavor, delay, 3);
+            schedule.sent(now, 1, Some(&throttle));
+            assert_eq!(schedule.due(), Some(now + delay));
+            for _ in 0..5 {
+                throttle.on_failure();
+            }
+            assert!(matches!(schedule.pop(now + delay), Some(Due::Hedge)));
+            assert_eq!(schedule.may_send(1, Some(&throttle)), sends, "{flavor:?}");
+        }
+        // grpc-java schedules nothing from a half-empty bucket, without freezing: a later
+        // pushback finds no timer to move.
+        let throttle = Throttle::new(10.0, 0.1);
+        for _ in 0..5 {
+            throttle.on_failure();
+        }
+        let mut java = Schedule::new(Flavor::of(Library::GrpcJava, 3), delay, 3);
+        java.sent(now, 1, Some(&throttle));
+        assert_eq!(java.due(), None);
+        assert!(java.potential(1));
+    }
+}
