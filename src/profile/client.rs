@@ -130,9 +130,15 @@ pub fn eras(library: Library) -> &'static [Era] {
         Era::new((1, 41, 0), (1, 68, 2)),
         Era::new((1, 69, 0), (1, 83, 1)),
     ];
-    const C_CORE: [Era; 2] = [
+    // Pinned by measuring grpcio releases (benches/flavors/probe.py): 1.52 has no wheel for
+    // the Python measured; 1.77 and 1.79 were never released.
+    const C_CORE: [Era; 6] = [
         Era::new((1, 51, 0), (1, 51, 3)),
-        Era::new((1, 85, 0), (1, 85, 1)),
+        Era::new((1, 53, 0), (1, 66, 2)),
+        Era::new((1, 67, 0), (1, 71, 2)),
+        Era::new((1, 72, 0), (1, 80, 1)),
+        Era::new((1, 81, 0), (1, 83, 2)),
+        Era::new((1, 84, 0), (1, 85, 4)),
     ];
     match library {
         Library::A6 => &[],
@@ -363,8 +369,8 @@ mod tests {
             e.contains("1.41.0–1.56.1") && e.contains("1.80.0–1.83.1"),
             "{e}"
         );
-        let e = Client::parse("c-core@1.60").unwrap_err();
-        assert!(e.contains("1.51.0–1.51.3, 1.85.0–1.85.1"), "{e}");
+        let e = Client::parse("c-core@1.52").unwrap_err();
+        assert!(e.contains("1.51.0–1.51.3, 1.53.0–1.66.2"), "{e}");
         let e = Client::parse("grpc-js@1.13").unwrap_err();
         assert!(e.contains("spans") && e.contains("grpc-js@1.13.1"), "{e}");
         assert!(Client::parse("grpc-js@1.13.0").is_ok());

@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use tonic::Code;
+
 use super::client::Library;
 
 /// The backoff jitter: retry n waits `b_n × (low + span × u)`, `u` uniform in [0, 1).
@@ -56,8 +58,9 @@ pub enum BackoffRule {
 pub enum MalformedPushback {
     /// As A6 says: do not retry (it is also a throttling failure).
     DontRetry,
-    /// The metadata parser fails the attempt with INTERNAL, replacing the server's status.
-    Internal,
+    /// The library fails the attempt with this status, replacing the server's (C-core: UNKNOWN
+    /// from 1.53, INTERNAL from 1.81, as measured with grpcio).
+    Fails(Code),
     /// JavaScript's `parseInt`: a leading number is the wait, NaN retries at once.
     ParseInt,
 }
@@ -208,18 +211,22 @@ impl Flavor {
                 stop_pushback_ends_hedged_call: true,
                 ..a6
             },
+            // Eras (client.rs): 0 = 1.51, 1 = 1.53–1.66, 2 = 1.67–1.71, 3 = 1.72–1.80,
+            // 4 = 1.81–1.83, 5 = 1.84–1.85.
             Library::CCore => Flavor {
                 library,
                 jitter: Jitter {
-                    first_exact: era == 0,
+                    first_exact: era <= 1,
                     ..Jitter::A6
                 },
-                backoff: BackoffRule::Running { cap_first: era > 0 },
-                zero_pushback_hangs: era > 0,
-                malformed_pushback: if era == 0 {
-                    MalformedPushback::DontRetry
-                } else {
-                    MalformedPushback::Internal
+                backoff: BackoffRule::Running {
+                    cap_first: era >= 2,
+                },
+                zero_pushback_hangs: era >= 3,
+                malformed_pushback: match era {
+                    0 => MalformedPushback::DontRetry,
+                    1..=3 => MalformedPushback::Fails(Code::Unknown),
+                    _ => MalformedPushback::Fails(Code::Internal),
                 },
                 dont_retry_pushback_counts: false,
                 hedging: false,

@@ -1,12 +1,12 @@
 //! What a client library does to a response before any policy sees it.
 //!
-//! Newer gRPC C-core parses `grpc-retry-pushback-ms` in its HPACK parser
-//! (`GrpcRetryPushbackMsMetadata::ParseMemento`, `absl::SimpleAtoi`); a value that is no
-//! integer calls the parser's error callback, which fails the stream with
-//! `HpackParseResult::MetadataParseError`: the call sees INTERNAL ("Error parsing
-//! 'grpc-retry-pushback-ms' metadata") instead of the server's status (measured with grpcio
-//! 1.85.1; docs/strategies.md, "Client flavors"). [`ReadLayer`] does the same, below the
-//! instrument, so the attempt is recorded with the status the library reported. Whether the
+//! gRPC C-core parses `grpc-retry-pushback-ms` with its metadata parser
+//! (`GrpcRetryPushbackMsMetadata::ParseMemento`, `absl::SimpleAtoi`); since 1.53 a value that
+//! is no integer fails the stream instead of only being logged: the call sees UNKNOWN (grpcio
+//! 1.53 to 1.80) or INTERNAL ("Error parsing 'grpc-retry-pushback-ms' metadata", the HPACK
+//! parser's `HpackParseResult::MetadataParseError`, grpcio 1.81 on) instead of the server's
+//! status (measured; docs/strategies.md, "Client flavors"). [`ReadLayer`] does the same, below
+//! the instrument, so the attempt is recorded with the status the library reported. Whether the
 //! policy then still sees a pushback is not known; it is given none.
 
 use tonic::Code;
@@ -16,14 +16,17 @@ use crate::call::{BoxFuture, Call, CallService, Failure, FailureSource, Outcome,
 use crate::profile::flavor::{Flavor, MalformedPushback};
 use crate::protocol::status::Pushback;
 
-/// Builds [`Read`] services.
+/// Builds [`Read`] services that fail a malformed pushback with this status.
 #[derive(Debug, Clone, Copy)]
-pub struct ReadLayer;
+pub struct ReadLayer(Code);
 
 impl ReadLayer {
     /// The layer `flavor` needs, if it changes any response.
     pub fn for_flavor(flavor: &Flavor) -> Option<Self> {
-        (flavor.malformed_pushback == MalformedPushback::Internal).then_some(ReadLayer)
+        match flavor.malformed_pushback {
+            MalformedPushback::Fails(code) => Some(ReadLayer(code)),
+            _ => None,
+        }
     }
 }
 
@@ -31,14 +34,18 @@ impl<S> Layer<S> for ReadLayer {
     type Service = Read<S>;
 
     fn layer(&self, inner: S) -> Read<S> {
-        Read { inner }
+        Read {
+            inner,
+            code: self.0,
+        }
     }
 }
 
-/// Fails an attempt whose pushback is malformed with INTERNAL, as newer C-core does.
+/// Fails an attempt whose pushback is malformed with a status of its own, as C-core does.
 #[derive(Debug, Clone)]
 pub struct Read<S> {
     inner: S,
+    code: Code,
 }
 
 call_service! {
@@ -53,16 +60,16 @@ where
 {
     /// Its work on one call (its `Service::call`).
     fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
-        let attempt = self.inner.call(call);
-        Box::pin(async move { attempt.await.map_err(read) })
+        let (attempt, code) = (self.inner.call(call), self.code);
+        Box::pin(async move { attempt.await.map_err(|f| read(f, code)) })
     }
 }
 
-/// The failure as newer C-core reports it.
-pub fn read(failure: Failure) -> Failure {
+/// The failure as C-core reports it, failing a malformed pushback with `code`.
+pub fn read(failure: Failure, code: Code) -> Failure {
     match failure.pushback {
         Some(Pushback::Malformed { .. }) => Failure {
-            code: Code::Internal,
+            code,
             pushback: None,
             source: FailureSource::Local,
             ..failure

@@ -33,7 +33,7 @@ pub fn read(flavor: &Flavor, pushback: Option<Pushback>) -> Push {
         Some(Pushback::RetryAfterMs(ms)) => Push::After(Duration::from_millis(u64::from(ms))),
         Some(Pushback::DontRetry) => Push::Stop,
         Some(Pushback::Malformed { parse_int }) => match flavor.malformed_pushback {
-            MalformedPushback::DontRetry | MalformedPushback::Internal => Push::Stop,
+            MalformedPushback::DontRetry | MalformedPushback::Fails(_) => Push::Stop,
             MalformedPushback::ParseInt => match parse_int {
                 Some(n) if n < 0 => Push::Stop,
                 // Beyond TIMEOUT_MAX Node waits 1 ms, as for NaN: the timer floor.

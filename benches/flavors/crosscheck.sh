@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Cross-checks resilbench's client flavors against real gRPC clients (issue 24). Not run in
+# CI: the clients are large installs. Everything is installed under /tmp:
+#   - grpcio (gRPC C-core) in a venv per release: /tmp/flv-py-VERSION
+#   - @grpc/grpc-js in /tmp/flv-node
+# Then, for every scenario in scenarios/, crosscheck.py drives each client through
+# `resilbench serve` and compares it with `resilbench run --clock virtual` as that client's
+# flavor; and probe.py asks each grpcio release the three questions that place C-core's
+# releases (docs/strategies.md, "Client flavors").
+#
+#   benches/flavors/crosscheck.sh                     # grpcio 1.85, grpc-js 1.14.7
+#   GRPCIO="1.51 1.66 1.67" benches/flavors/crosscheck.sh probe
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+grpcio=${GRPCIO:-1.85}
+grpc_js=${GRPC_JS:-1.14.7}
+(cd "$root" && cargo build --quiet --locked)
+rb="$root/target/debug/resilbench"
+
+venv() { # venv VERSION: a venv with grpcio==VERSION.* (the newest patch of that minor)
+    local dir=/tmp/flv-py-$1
+    if [ ! -x "$dir/bin/python" ]; then
+        python3 -m venv "$dir"
+        "$dir/bin/pip" install --quiet "grpcio==$1.*"
+    fi
+    echo "$dir/bin/python"
+}
+
+if [ "${1:-}" = probe ]; then
+    for v in $grpcio; do
+        py=$(venv "$v")
+        port=$((50100 + RANDOM % 1000))
+        log=$(mktemp)
+        "$rb" serve "$here/probe.toml" --listen "127.0.0.1:$port" --log-attempts 2>"$log" &
+        pid=$!
+        sleep 0.5
+        (cd "$here" && timeout 60 "$py" probe.py "127.0.0.1:$port" "$log") || true
+        kill "$pid"
+        rm -f "$log"
+    done
+    exit 0
+fi
+
+if [ ! -d /tmp/flv-node/node_modules/@grpc/grpc-js ]; then
+    mkdir -p /tmp/flv-node
+    (cd /tmp/flv-node && npm init -y >/dev/null && npm install --silent "@grpc/grpc-js@$grpc_js")
+fi
+js_version=$(node -p "require('/tmp/flv-node/node_modules/@grpc/grpc-js/package.json').version")
+clients=()
+for v in $grpcio; do
+    py=$(venv "$v")
+    version=$("$py" -c 'import grpc; print(grpc.__version__)')
+    clients+=("grpcio-$version=c-core@$version=$py client.py")
+done
+clients+=("grpc-js-$js_version=grpc-js@$js_version=env NODE_PATH=/tmp/flv-node/node_modules node client.js")
+python3 "$here/crosscheck.py" "$rb" "${clients[@]}"
