@@ -3,6 +3,8 @@
 # CI: the clients are large installs. Everything is installed under /tmp:
 #   - grpcio (gRPC C-core) in a venv per release: /tmp/flv-py-VERSION
 #   - @grpc/grpc-js in /tmp/flv-node
+#   - with JAVA=1, Debian's grpc-java 1.41.3 and its jars, unpacked (not installed) under
+#     /tmp/flv-java, run by the JDK on the machine (Client.java, source-file mode)
 # Then, for every scenario in scenarios/, crosscheck.py drives each client through
 # `resilbench serve` and compares it with `resilbench run --clock virtual` as that client's
 # flavor; and probe.py asks each grpcio release the three questions that place C-core's
@@ -54,4 +56,17 @@ for v in $grpcio; do
     clients+=("grpcio-$version=c-core@$version=$py client.py")
 done
 clients+=("grpc-js-$js_version=grpc-js@$js_version=env NODE_PATH=/tmp/flv-node/node_modules node client.js")
+if [ "${JAVA:-0}" = 1 ]; then
+    if [ ! -f /tmp/flv-java/cp ]; then
+        mkdir -p /tmp/flv-java/debs
+        (cd /tmp/flv-java/debs && apt-get download libgrpc-java libopencensus-java libnetty-java \
+            libguava-java libgoogle-gson-java libperfmark-java libjsr305-java >/dev/null)
+        for deb in /tmp/flv-java/debs/*.deb; do dpkg -x "$deb" /tmp/flv-java/root; done
+        jars=/tmp/flv-java/root/usr/share/java
+        ls $jars/{grpc-api,grpc-core,grpc-netty,grpc-stub,grpc-context,gson,guava,perfmark-api,netty-buffer,netty-codec,netty-codec-http,netty-codec-http2,netty-common,netty-handler,netty-resolver,netty-transport,netty-codec-socks,netty-handler-proxy,jsr305,opencensus-api}.jar \
+            | tr '\n' ':' >/tmp/flv-java/cp
+    fi
+    version=$(ls /tmp/flv-java/root/usr/share/java/grpc-core-*.jar | sed 's/.*grpc-core-\(.*\)\.jar/\1/')
+    clients+=("grpc-java-$version=grpc-java@$version=java -cp $(cat /tmp/flv-java/cp) Client.java")
+fi
 python3 "$here/crosscheck.py" "$rb" "${clients[@]}"

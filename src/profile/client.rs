@@ -58,7 +58,7 @@ impl Library {
             Library::A6 => "the gRFC A6 text",
             Library::GrpcJava => "grpc-java",
             Library::GrpcJs => "grpc-js (Node)",
-            Library::CCore => "gRPC C-core (grpcio, Ruby, PHP, C++)",
+            Library::CCore => "gRPC C-core: grpcio, Ruby, PHP, C++",
             Library::GrpcGo => "grpc-go",
         }
     }
