@@ -56,10 +56,10 @@ impl Library {
     pub fn described(self) -> &'static str {
         match self {
             Library::A6 => "the gRFC A6 text",
-            Library::GrpcJava => "grpc-java",
-            Library::GrpcJs => "grpc-js (Node)",
+            Library::GrpcJava => "gRPC for Java",
+            Library::GrpcJs => "gRPC for Node",
             Library::CCore => "gRPC C-core: grpcio, Ruby, PHP, C++",
-            Library::GrpcGo => "grpc-go",
+            Library::GrpcGo => "gRPC for Go",
         }
     }
 }
