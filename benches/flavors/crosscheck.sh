@@ -2,7 +2,7 @@
 # Cross-checks resilbench's client flavors against real gRPC clients (issue 24). Not run in
 # CI: the clients are large installs. Everything is installed under /tmp:
 #   - grpcio (gRPC C-core) in a venv per release: /tmp/flv-py-VERSION
-#   - @grpc/grpc-js in /tmp/flv-node
+#   - @grpc/grpc-js with npm, one prefix per release: /tmp/flv-node-VERSION
 #   - with JAVA=1, Debian's grpc-java 1.41.3 and its jars, unpacked (not installed) under
 #     /tmp/flv-java, run by the JDK on the machine (Client.java, source-file mode)
 # Then, for every scenario in scenarios/, crosscheck.py drives each client through
@@ -11,6 +11,8 @@
 # releases (docs/strategies.md, "Client flavors").
 #
 #   benches/flavors/crosscheck.sh                     # grpcio 1.85, grpc-js 1.14.7
+#   GRPCIO="1.51 1.85" GRPC_JS="1.12.6 1.14.7" JAVA=1 benches/flavors/crosscheck.sh
+#   benches/flavors/crosscheck.sh --only pushback-zero   # one scenario
 #   GRPCIO="1.51 1.66 1.67" benches/flavors/crosscheck.sh probe
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -44,18 +46,20 @@ if [ "${1:-}" = probe ]; then
     exit 0
 fi
 
-if [ ! -d /tmp/flv-node/node_modules/@grpc/grpc-js ]; then
-    mkdir -p /tmp/flv-node
-    (cd /tmp/flv-node && npm init -y >/dev/null && npm install --silent "@grpc/grpc-js@$grpc_js")
-fi
-js_version=$(node -p "require('/tmp/flv-node/node_modules/@grpc/grpc-js/package.json').version")
 clients=()
 for v in $grpcio; do
     py=$(venv "$v")
     version=$("$py" -c 'import grpc; print(grpc.__version__)')
     clients+=("grpcio-$version=c-core@$version=$py client.py")
 done
-clients+=("grpc-js-$js_version=grpc-js@$js_version=env NODE_PATH=/tmp/flv-node/node_modules node client.js")
+for v in $grpc_js; do
+    dir=/tmp/flv-node-$v
+    if [ ! -d "$dir/node_modules/@grpc/grpc-js" ]; then
+        mkdir -p "$dir"
+        (cd "$dir" && npm init -y >/dev/null && npm install --silent "@grpc/grpc-js@$v")
+    fi
+    clients+=("grpc-js-$v=grpc-js@$v=env NODE_PATH=$dir/node_modules node client.js")
+done
 if [ "${JAVA:-0}" = 1 ]; then
     if [ ! -f /tmp/flv-java/cp ]; then
         mkdir -p /tmp/flv-java/debs
@@ -69,4 +73,4 @@ if [ "${JAVA:-0}" = 1 ]; then
     version=$(ls /tmp/flv-java/root/usr/share/java/grpc-core-*.jar | sed 's/.*grpc-core-\(.*\)\.jar/\1/')
     clients+=("grpc-java-$version=grpc-java@$version=java -cp $(cat /tmp/flv-java/cp) Client.java")
 fi
-python3 "$here/crosscheck.py" "$rb" "${clients[@]}"
+python3 "$here/crosscheck.py" "$rb" "${clients[@]}" "$@"
