@@ -197,3 +197,33 @@ fn compare_fails_on_worse_refuses_unrelated_runs_and_warns() {
         "{text}"
     );
 }
+
+/// The page labels a strategy with its client flavor, and says so when A and B differ.
+#[test]
+fn the_page_names_each_strategys_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = crate::common::fixture_json("run-a.json");
+    let name = b["profile"]["strategies"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b["profile"]["strategies"][0]["client"] = "grpc-java@1.41".into();
+    let b = crate::common::write_json(dir.path(), "b.json", &b);
+    let a = fixture("run-a.json");
+    let out = resilbench(
+        &[
+            "compare",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--out",
+            "cmp.html",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = std::fs::read_to_string(dir.path().join("cmp.html")).unwrap();
+    assert!(
+        html.contains(&format!("{name} (A: a6, B: grpc-java@1.41)")),
+        "{html}"
+    );
+}

@@ -57,6 +57,9 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     };
     let loaded = super::profiles::load(&args.profile, &overrides)?;
     let mut plan = loaded.plan;
+    for warning in plan.client_warnings() {
+        eprintln!("warning: {warning}");
+    }
     super::run_checks::before(&mut plan, &args, &loaded.source)?;
     if args.clock == ClockMode::Virtual && args.target.is_some() {
         return Err(RunError::Options(
@@ -127,6 +130,9 @@ pub(super) fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
     let plan = loaded.plan;
     for w in profile::phases::warnings(&plan.phases, plan.load.duration, plan.load.warmup) {
         eprintln!("warning: {w}");
+    }
+    for warning in plan.client_warnings() {
+        eprintln!("warning: {warning}");
     }
     let text = toml::to_string_pretty(&plan)
         .map_err(|e| CliError::Other(format!("cannot print the plan: {e}")))?;

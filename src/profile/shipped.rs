@@ -24,7 +24,7 @@ macro_rules! shipped {
 }
 
 /// Every shipped profile, in the order the README lists them.
-pub const SHIPPED: [Shipped; 10] = shipped!(
+pub const SHIPPED: [Shipped; 11] = shipped!(
     "quickstart",
     "service-config",
     "retry-storm",
@@ -34,6 +34,7 @@ pub const SHIPPED: [Shipped; 10] = shipped!(
     "fan-out",
     "idempotency",
     "streaming",
+    "client-flavors",
     "sandbox",
 );
 
