@@ -227,11 +227,19 @@ fn reference_wins(
     let trade = match cheapest {
         Some(i) => {
             let o = &strategies[i];
+            // What it pays: calls, if it is out of the running; else its tail.
+            let price = if contenders[i] {
+                format!(
+                    "its {label} is {} ms",
+                    tail(o, figure).map_or("–".into(), ms)
+                )
+            } else {
+                format!("succeeds on {}", pct(rate(o)))
+            };
             format!(
-                "; {} sends {}% less load to the backend but succeeds on {}",
+                "; {} sends {}% less load to the backend but {price}",
                 o.name,
                 one_decimal((1.0 - cost(o) / cost(r)) * 100.0),
-                pct(rate(o))
             )
         }
         None => String::new(),
