@@ -465,6 +465,7 @@ fn merge_backend(
     }
     let mut sum = BackendStats::default();
     let mut replicas: Vec<ReplicaStats> = Vec::new();
+    let mut by_name: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let mut seconds: BTreeMap<u64, BackendSecond> = BTreeMap::new();
     for b in all {
         sum.received += b.received;
@@ -474,14 +475,19 @@ fn merge_backend(
         sum.duplicate_side_effects += b.duplicate_side_effects;
         sum.queue_high_water = sum.queue_high_water.max(b.queue_high_water);
         for r in &b.replicas {
-            match replicas.iter_mut().find(|x| x.name == r.name) {
-                Some(x) => {
+            // By name through an index: linear in the replicas.
+            match by_name.get(r.name.as_str()) {
+                Some(&i) => {
+                    let x: &mut ReplicaStats = &mut replicas[i];
                     x.received += r.received;
                     x.executed += r.executed;
                     x.rejected += r.rejected;
                     x.wasted += r.wasted;
                 }
-                None => replicas.push(r.clone()),
+                None => {
+                    by_name.insert(&r.name, replicas.len());
+                    replicas.push(r.clone());
+                }
             }
         }
         for sec in &b.timeline {

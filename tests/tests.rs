@@ -20,6 +20,7 @@
 //! - `deploy`: the Kubernetes manifests and the Dockerfile say what a sharded run needs.
 //! - `compare_runs`: known differences are flagged, identical runs and noise are not.
 //! - `connections`: the client's HTTP/2 connections fail fast, come back, reconnect, close.
+//! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
 
 mod backend;
 mod breaker;
@@ -35,6 +36,7 @@ mod golden;
 mod hedge;
 mod hostile_input;
 mod layers;
+mod limits;
 mod open_loop;
 mod profile_errors;
 mod report_page;
