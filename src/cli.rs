@@ -86,6 +86,10 @@ pub struct RunArgs {
     /// later per strategy (its duration, longest deadline, drain and 2 s).
     #[arg(long, value_name = "TIME", value_parser = parse_start_at)]
     pub start_at: Option<std::time::SystemTime>,
+    /// How long reaching a --target may take: each connection (TCP and the HTTP/2 handshake,
+    /// until the server's SETTINGS), and each Control call (Reset, Stats).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
+    pub connect_timeout: Duration,
 }
 
 /// `--start-at`: RFC 3339 in UTC (with or without the `Z`) or Unix milliseconds.

@@ -359,6 +359,8 @@ fn merge_strategy(
         b
     });
     Ok(StrategyResult {
+        // A gap in any shard's figures is the merged figures' gap.
+        backend_gap: parts.iter().find_map(|(s, _)| s.backend_gap),
         name: first.name.clone(),
         partial: parts.iter().any(|(s, _)| s.partial),
         start_ms: parts.iter().map(|(s, _)| s.start_ms).min().unwrap_or(0),

@@ -42,7 +42,9 @@ fn replicas_have_a_limit_and_every_replica_below_it_is_served() {
         (
             "sockets.toml",
             replicas_profile(32, 64),
-            format!("load.connections: 64 connections to each of 32 replicas make 2048; at most {MAX_TOTAL_CONNECTIONS} in all"),
+            format!(
+                "load.connections: 64 connections to each of 32 replicas make 2048; at most {MAX_TOTAL_CONNECTIONS} in all"
+            ),
         ),
     ] {
         std::fs::write(dir.path().join(name), text).unwrap();
@@ -63,9 +65,16 @@ fn replicas_have_a_limit_and_every_replica_below_it_is_served() {
     assert_eq!(backend.received, r.strategies[0].attempts.total);
     // Round-robin: 1,000 calls over 256 replicas, 3 or 4 each.
     assert!(
-        backend.replicas.iter().all(|x| (3..=4).contains(&x.received)),
+        backend
+            .replicas
+            .iter()
+            .all(|x| (3..=4).contains(&x.received)),
         "{:?}",
-        backend.replicas.iter().map(|x| x.received).collect::<Vec<_>>()
+        backend
+            .replicas
+            .iter()
+            .map(|x| x.received)
+            .collect::<Vec<_>>()
     );
 }
 
@@ -93,9 +102,8 @@ fn status_keys_are_bounded_and_each_is_one_column() {
             assert_eq!(html.matches(&th).count(), 1, "{th}");
         }
     }
-    let big: serde_json::Map<String, serde_json::Value> = (0..100_000)
-        .map(|i| (format!("K{i}"), 1.into()))
-        .collect();
+    let big: serde_json::Map<String, serde_json::Value> =
+        (0..100_000).map(|i| (format!("K{i}"), 1.into())).collect();
     json["strategies"][0]["status"] = big.into();
     let path = write_json(dir.path(), "big.json", &json);
     let err = ResultsDoc::read(&path).unwrap_err().to_string();
@@ -117,7 +125,10 @@ fn a_results_file_above_the_size_bound_is_refused_unread() {
         .unwrap();
     let err = ResultsDoc::read(&path).unwrap_err().to_string();
     assert!(
-        err.contains(&format!("{} bytes or more; at most {MAX_FILE}", MAX_FILE + 1)),
+        err.contains(&format!(
+            "{} bytes or more; at most {MAX_FILE}",
+            MAX_FILE + 1
+        )),
         "{err}"
     );
 }

@@ -20,6 +20,8 @@
 //! - `deploy`: the Kubernetes manifests and the Dockerfile say what a sharded run needs.
 //! - `compare_runs`: known differences are flagged, identical runs and noise are not.
 //! - `connections`: the client's HTTP/2 connections fail fast, come back, reconnect, close.
+//! - `faults`: targets that die, restart or never answer; signals at chosen moments; kills
+//!   while writing.
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
 
 mod backend;
@@ -32,6 +34,7 @@ mod connections;
 mod deploy;
 mod end_to_end;
 mod fan_out;
+mod faults;
 mod golden;
 mod hedge;
 mod hostile_input;

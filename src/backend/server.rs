@@ -53,6 +53,8 @@ pub struct Shared {
     log_attempts: bool,
     /// When the server state was made: log lines say how long after it an attempt ended.
     since: tokio::time::Instant,
+    /// This server's instance number, sent with its figures (`BackendStats.instance`).
+    instance: u64,
 }
 
 impl Shared {
@@ -80,7 +82,13 @@ impl Shared {
             current: Arc::new(RwLock::new(backends)),
             reset_for: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             log_attempts: false,
+            instance: instance_number(),
         }
+    }
+
+    /// This server's instance number: drawn when it started, never 0.
+    pub fn instance(&self) -> u64 {
+        self.instance
     }
 
     /// Starts the phases of the backends in service at `start`.
@@ -252,6 +260,19 @@ impl Shared {
     }
 }
 
+/// A number for a server state, different from any other process's with near certainty:
+/// the time and the process id, mixed (SplitMix64's finalizer); never 0, which means "not
+/// sent" on the wire.
+fn instance_number() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut z = nanos ^ (u64::from(std::process::id()) << 32);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)).max(1)
+}
+
 /// A status with the answer's pushback trailer.
 fn status_of(answer: &Answer) -> Status {
     let mut status = Status::new(answer.code, format!("attempt {}", answer.attempt));
@@ -381,14 +402,20 @@ impl pb::control_server::Control for Shared {
             0 => Shared::reset(self),
             start => self.reset_for_start(start),
         };
-        Ok(Response::new(to_pb(stats)))
+        Ok(Response::new(pb::BackendStats {
+            instance: self.instance,
+            ..to_pb(stats)
+        }))
     }
 
     async fn stats(
         &self,
         _: Request<pb::StatsRequest>,
     ) -> Result<Response<pb::BackendStats>, Status> {
-        Ok(Response::new(to_pb(Shared::stats(self))))
+        Ok(Response::new(pb::BackendStats {
+            instance: self.instance,
+            ..to_pb(Shared::stats(self))
+        }))
     }
 }
 
@@ -423,6 +450,7 @@ fn to_pb(s: BackendStats) -> pb::BackendStats {
                 in_service_max: r.in_service_max,
             })
             .collect(),
+        instance: 0,
     }
 }
 

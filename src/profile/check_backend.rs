@@ -126,10 +126,7 @@ pub fn backend(b: &mut BackendPlan) -> Result<(), Invalid> {
     if b.replicas.len() > MAX_REPLICAS {
         return invalid(
             "backend.replicas",
-            format!(
-                "at most {MAX_REPLICAS} replicas, got {}",
-                b.replicas.len()
-            ),
+            format!("at most {MAX_REPLICAS} replicas, got {}", b.replicas.len()),
         );
     }
     let mut names = HashSet::new();

@@ -20,8 +20,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
-use std::io::Read;
 use serde::{Deserialize, Serialize};
+use std::io::Read;
 
 /// Significant decimal digits kept: values are exact to 0.1%.
 pub const SIGFIG: u8 = 3;
@@ -327,7 +327,10 @@ mod tests {
     fn headers_claiming_more_than_they_carry_are_refused_before_decoding() {
         let huge = BASE64.encode(v2(u32::MAX, 3, 1, 2, &[]));
         let e = Hist::decode(&huge).unwrap_err();
-        assert!(e.contains("claims 4294967295 bytes of counts and has 0"), "{e}");
+        assert!(
+            e.contains("claims 4294967295 bytes of counts and has 0"),
+            "{e}"
+        );
         let e = Hist::from_bytes(&compressed(&v2(0, 3, 1, 2, &[]), Some(u32::MAX))).unwrap_err();
         assert!(e.contains("claims 4294967295 bytes of payload"), "{e}");
         let e = Hist::from_bytes(&v2(0, 5, 1, u64::MAX, &[])).unwrap_err();

@@ -182,6 +182,9 @@ pub struct StrategyResult {
     pub timeline: Vec<TimelineRow>,
     /// What the backend saw (`null` when a target could not report it).
     pub backend: Option<BackendStats>,
+    /// Why `backend` is missing or covers less than the strategy (absent: it is whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_gap: Option<trust::BackendGap>,
     /// Streaming calls' figures (present when the calls use the `stream` method).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamFigures>,
