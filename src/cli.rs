@@ -137,7 +137,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// `resilbench report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The results file (results.json of a run).
+    /// The results file (results.json of a run), or a run folder holding one.
     pub results: PathBuf,
     /// Where to write the page [default: report.html beside the results file].
     #[arg(long)]
@@ -147,9 +147,9 @@ pub struct ReportArgs {
 /// `resilbench compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Run A (before), a results.json.
+    /// Run A (before): a results.json, or a run folder holding one.
     pub a: PathBuf,
-    /// Run B (after), a results.json.
+    /// Run B (after): a results.json, or a run folder holding one.
     pub b: PathBuf,
     /// Also write the comparison as an HTML page here.
     #[arg(long)]
@@ -162,7 +162,7 @@ pub struct CompareArgs {
 /// `resilbench check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The results file to gate.
+    /// The results file to gate, or a run folder holding one.
     pub results: PathBuf,
     /// A gate file (TOML: what a profile's [gate] holds); replaces the profile's [gate].
     #[arg(long)]

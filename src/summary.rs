@@ -15,7 +15,9 @@ type Cell = fn(&StrategyResult) -> String;
 
 /// Column headers, and how to get each cell of a strategy.
 const COLUMNS: [(&str, Cell); 8] = [
-    ("strategy", |s| s.name.clone()),
+    ("strategy", |s| {
+        crate::table::printable(&s.name).into_owned()
+    }),
     ("success", |s| {
         let c = &s.counts;
         if c.offered == 0 {
@@ -70,14 +72,19 @@ pub fn write_summary(w: &mut impl Write, results: &Results) -> io::Result<()> {
             writeln!(
                 w,
                 "{}: {} at {} calls/s{steps} ({arrival} arrivals), {} clock, {} backend{partial}",
-                p.name,
+                crate::table::printable(&p.name),
                 crate::profile::duration::format(p.load.duration),
                 p.load.rate,
                 e.clock,
-                e.target,
+                crate::table::printable(&e.target),
             )?;
         }
-        None => writeln!(w, "{} clock, {} backend{partial}", e.clock, e.target)?,
+        None => writeln!(
+            w,
+            "{} clock, {} backend{partial}",
+            crate::table::printable(&e.clock),
+            crate::table::printable(&e.target)
+        )?,
     }
     let rows: Vec<Vec<String>> = results
         .strategies

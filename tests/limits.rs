@@ -132,3 +132,45 @@ fn a_results_file_above_the_size_bound_is_refused_unread() {
         "{err}"
     );
 }
+
+/// Names never reach the terminal raw: a profile `name` with control characters is refused,
+/// and names from a results file (a profile's, a strategy's) are printed escaped by `compare`,
+/// `check` and `merge`'s summary. `compare` takes run folders, as `merge` does.
+#[test]
+fn names_with_control_characters_never_reach_the_terminal_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "name = \"a\\u001b[2Jb\"\n[load]\nrate = 1\n[[strategies]]\nname = \"s\"\n",
+    )
+    .unwrap();
+    let out = resilbench(&["validate", "p.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("name: expected printable characters"),
+        "{}",
+        stderr(&out)
+    );
+    let mut json = fixture_json("run-a.json");
+    json["profile"]["name"] = "evil\u{1b}[2J\u{202e}".into();
+    json["strategies"][0]["name"] = "s\u{1b}]0;title\u{7}".into();
+    std::fs::create_dir(dir.path().join("a")).unwrap();
+    write_json(&dir.path().join("a"), "results.json", &json);
+    json["strategies"][0]["name"] = "other".into();
+    write_json(dir.path(), "b.json", &json);
+    let gate = "allow_untrusted = true\n[limits]\n\"counts.offered\" = \">= 1\"\n";
+    std::fs::write(dir.path().join("gate.toml"), gate).unwrap();
+    for args in [
+        vec!["compare", "a", "b.json"],
+        vec!["check", "a", "--gate", "gate.toml"],
+    ] {
+        let out = resilbench(&args, dir.path());
+        let all = format!("{}{}", crate::common::stdout(&out), stderr(&out));
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{args:?}: {all}");
+        assert!(
+            !all.contains('\u{1b}') && !all.contains('\u{202e}'),
+            "{args:?}: {all:?}"
+        );
+        assert!(all.contains("\\u{1b}"), "{args:?}: {all}");
+    }
+}

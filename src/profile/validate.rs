@@ -216,6 +216,13 @@ fn check_rate(field: &str, rate: f64, allow_zero: bool) -> Result<(), Invalid> {
 
 /// Every check of a resolved plan.
 pub fn check(plan: &Plan) -> Result<(), Invalid> {
+    // Printed on the terminal and in file names: no control characters, as strategy names.
+    if plan.name.chars().any(char::is_control) {
+        return invalid(
+            "name",
+            "expected printable characters (no control characters)",
+        );
+    }
     let load = &plan.load;
     check_rate("load.rate", load.rate, false)?;
     if load.duration.is_zero() {
