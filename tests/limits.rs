@@ -174,3 +174,99 @@ fn names_with_control_characters_never_reach_the_terminal_raw() {
         assert!(all.contains("\\u{1b}"), "{args:?}: {all}");
     }
 }
+
+/// `merge` takes what it is given only if it adds up: a missing, truncated or corrupt shard
+/// `.hlog` is refused naming the file (it used to merge with every second's percentiles
+/// null), and so are a shard whose index was edited (a copy of shard 0 as shard 1: its
+/// calls counted twice) and absurd counts (`offered = 1e15`). Whole shards still merge.
+#[test]
+fn merge_refuses_shards_that_do_not_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "seed = 9\n[load]\narrival = \"poisson\"\nrate = 300\nduration = \"3s\"\nwarmup = \"1s\"\n\
+         [[strategies]]\nname = \"plain\"\n",
+    )
+    .unwrap();
+    for k in 0..2 {
+        let out = resilbench(
+            &[
+                "run", "p.toml", "--clock", "virtual", "-q", "--shard", &format!("{k}/2"),
+                "--out", &format!("s{k}"),
+            ],
+            dir.path(),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let merge = |a: &str, b: &str| resilbench(&["merge", a, b, "--out", "m"], dir.path());
+    let whole = merge("s0", "s1");
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    let copy = |to: &str| {
+        let to = dir.path().join(to);
+        let _ = std::fs::remove_dir_all(&to);
+        std::fs::create_dir(&to).unwrap();
+        for f in ["results.json", "plain.hlog"] {
+            std::fs::copy(dir.path().join("s1").join(f), to.join(f)).unwrap();
+        }
+        to
+    };
+    let hlog = std::fs::read_to_string(dir.path().join("s1/plain.hlog")).unwrap();
+    let last_line = hlog.lines().last().unwrap().to_string();
+    type Spoil<'a> = Box<dyn Fn(&std::path::Path) + 'a>;
+    let cases: Vec<(&str, Spoil, String)> = vec![
+        (
+            "missing",
+            Box::new(|d| std::fs::remove_file(d.join("plain.hlog")).unwrap()),
+            "missing/plain.hlog: No such file or directory".into(),
+        ),
+        (
+            "truncated",
+            Box::new(|d| {
+                let cut = &hlog[..hlog.len() - last_line.len() / 2];
+                std::fs::write(d.join("plain.hlog"), cut).unwrap();
+            }),
+            "truncated/plain.hlog: ".into(),
+        ),
+        (
+            "corrupt",
+            Box::new(|d| {
+                let bad = hlog.replace(&last_line, &last_line.replace('A', "B"));
+                std::fs::write(d.join("plain.hlog"), bad).unwrap();
+            }),
+            "corrupt/plain.hlog: ".into(),
+        ),
+        (
+            "relabelled",
+            Box::new(|d| {
+                let mut j: serde_json::Value = serde_json::from_str(
+                    &std::fs::read_to_string(dir.path().join("s0/results.json")).unwrap(),
+                )
+                .unwrap();
+                j["shard"]["index"] = 1.into();
+                std::fs::write(d.join("results.json"), j.to_string()).unwrap();
+                std::fs::copy(dir.path().join("s0/plain.hlog"), d.join("plain.hlog")).unwrap();
+            }),
+            "relabelled/results.json: shard 1/2 offered".into(),
+        ),
+        (
+            "absurd",
+            Box::new(|d| {
+                let mut j: serde_json::Value = serde_json::from_str(
+                    &std::fs::read_to_string(d.join("results.json")).unwrap(),
+                )
+                .unwrap();
+                j["strategies"][0]["counts"]["offered"] = 1_000_000_000_000_000u64.into();
+                std::fs::write(d.join("results.json"), j.to_string()).unwrap();
+            }),
+            "absurd/results.json: strategy `plain`: its counts do not add up (offered 1000000000000000".into(),
+        ),
+    ];
+    for (name, spoil, expect) in cases {
+        let folder = copy(name);
+        spoil(&folder);
+        let out = merge("s0", name);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(&expect), "{name}: {err}");
+    }
+}
