@@ -128,6 +128,27 @@ pub struct ServeArgs {
     /// leave cores to a generator on the same machine (docs/PERFORMANCE.md).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
+    /// HTTP/2 streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
+    /// Calls in progress at once over every connection; one more is answered
+    /// RESOURCE_EXHAUSTED at once.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_calls: u64,
+    /// A connection whose client has not sent HTTP/2's preface by then is closed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive, default_value = "10s")]
+    pub handshake_timeout: Duration,
+    /// A connection with no call for this long is told to go away (GOAWAY).
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive, default_value = "5m")]
+    pub idle_timeout: Duration,
+}
+
+fn parse_positive(text: &str) -> Result<Duration, String> {
+    let d = profile::duration::parse(text)?;
+    if d.is_zero() {
+        return Err("must be above 0".into());
+    }
+    Ok(d)
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -191,8 +191,15 @@ fn merge_refuses_shards_that_do_not_add_up() {
     for k in 0..2 {
         let out = resilbench(
             &[
-                "run", "p.toml", "--clock", "virtual", "-q", "--shard", &format!("{k}/2"),
-                "--out", &format!("s{k}"),
+                "run",
+                "p.toml",
+                "--clock",
+                "virtual",
+                "-q",
+                "--shard",
+                &format!("{k}/2"),
+                "--out",
+                &format!("s{k}"),
             ],
             dir.path(),
         );

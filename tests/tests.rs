@@ -22,6 +22,7 @@
 //! - `connections`: the client's HTTP/2 connections fail fast, come back, reconnect, close.
 //! - `faults`: targets that die, restart or never answer; signals at chosen moments; kills
 //!   while writing.
+//! - `serve_limits`: `serve` against clients that never read, flood, or hold sockets silent.
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
 
 mod backend;
@@ -45,6 +46,7 @@ mod profile_errors;
 mod report_page;
 mod results_file;
 mod retry;
+mod serve_limits;
 mod sharding;
 mod shipped_profiles;
 mod virtual_runs;

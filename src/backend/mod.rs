@@ -26,6 +26,7 @@ pub mod phases;
 pub mod quota;
 pub mod serve_threads;
 pub mod server;
+pub mod serving;
 mod stream;
 pub mod timeline;
 mod unary;
