@@ -115,3 +115,33 @@ fn the_command_prints_the_table_and_writes_the_overlay_page() {
     let out = resilbench(&["compare", a.to_str().unwrap(), "nope.json"], dir.path());
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The page labels a strategy with its client flavor, and says so when A and B differ.
+#[test]
+fn the_page_names_each_strategys_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = crate::common::fixture_json("run-a.json");
+    let name = b["profile"]["strategies"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b["profile"]["strategies"][0]["client"] = "grpc-java@1.41".into();
+    let b = crate::common::write_json(dir.path(), "b.json", &b);
+    let a = fixture("run-a.json");
+    let out = resilbench(
+        &[
+            "compare",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--out",
+            "cmp.html",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = std::fs::read_to_string(dir.path().join("cmp.html")).unwrap();
+    assert!(
+        html.contains(&format!("{name} (A: a6, B: grpc-java@1.41)")),
+        "{html}"
+    );
+}

@@ -197,9 +197,12 @@ name = "s"
                 request_id: "123abc".into(),
                 ..Default::default()
             });
-            request
-                .metadata_mut()
-                .insert("grpc-previous-rpc-attempts", previous.into());
+            // As a gRPC client: no header on the first attempt (gRFC A6).
+            if previous > 0 {
+                request
+                    .metadata_mut()
+                    .insert("grpc-previous-rpc-attempts", previous.into());
+            }
             seen.push(match client.call(request).await {
                 Ok(reply) => (tonic::Code::Ok, reply.into_inner().attempt, None),
                 Err(status) => (
@@ -229,6 +232,13 @@ name = "s"
     assert!(
         logged.iter().any(|l| l.contains(
             "request_id=123abc attempt=2 grpc-previous-rpc-attempts=1 status=UNKNOWN pushback=250"
+        )),
+        "{logged:?}"
+    );
+    // An absent header is logged as absent, not as 0.
+    assert!(
+        logged.iter().any(|l| l.contains(
+            "request_id=123abc attempt=1 grpc-previous-rpc-attempts=absent status=UNAVAILABLE"
         )),
         "{logged:?}"
     );

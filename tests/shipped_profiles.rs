@@ -522,3 +522,67 @@ fn streaming_profile_retries_only_before_the_first_message() {
     assert!(hedge.status["UNAVAILABLE"] - committed < committed / 10);
     assert_eq!(hedge.backend.as_ref().unwrap().wasted, a.hedges_cancelled);
 }
+
+/// `profiles/client-flavors.toml`: one hedging service config with retryThrottling {10, 0.1},
+/// run as four clients; 1,200 calls, one every 50 ms; every 20th call's original takes
+/// 200 ms (calls 10, 30, ...: 60 calls, 20 of them in the outage); the backend answers
+/// UNAVAILABLE at once from 20 s to 40 s (calls 400 to 799).
+///
+/// Worked out: outside the outage 800 calls succeed, 40 of them slow, each hedged at 20 ms
+/// (answer at 22 ms) unless the throttle says no. In the outage, A6 hedges call 400 twice
+/// (10 → 9 → 8 → 7 tokens) and call 401 once (→ 6 → 5, hedging stops), then every call sends
+/// its original only (→ 0): 403 attempts. After it, each success adds 0.1: when the slow calls
+/// 810, 830 and 850 are due their hedge, 10, 30 and 50 calls have ended (1.0, 3.0, 5.0 tokens,
+/// none above 5): three slow successes; call 870 sees 7.0 and is hedged again. So A6 sends
+/// 800 + 37 + 403 = 1,240 attempts; grpc-java the same (calls do not overlap, so reading the
+/// throttle when a hedge is scheduled changes nothing); grpc-js 800 + 40 + 3 × 400 = 2,040,
+/// with no slow success; C-core 1,200, and all 40 slow successes.
+#[test]
+fn client_flavors_profile_shows_what_four_libraries_do_with_one_config() {
+    use resilbench::record::histogram::Hist;
+    let plan = shipped("client-flavors.toml");
+    let warnings = plan.client_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("`c-core`") && warnings[0].contains("ignored"),
+        "{warnings:?}"
+    );
+    let r = run_virtual(&plan);
+    let slow_successes = |s: &StrategyResult| -> u64 {
+        let h = Hist::decode(&s.histograms.e2e_ok).unwrap();
+        h.inner()
+            .iter_recorded()
+            .filter(|v| v.value_iterated_to() >= 100_000)
+            .map(|v| v.count_at_value())
+            .sum()
+    };
+    let want = [
+        ("a6", 1240, 40, 3, 23),
+        ("grpc-java", 1240, 40, 3, 23),
+        ("grpc-js", 2040, 840, 0, 60),
+        ("c-core", 1200, 0, 40, 20),
+    ];
+    for (name, attempts, hedges, slow, first_outage_second) in want {
+        let s = strategy(&r, name);
+        assert_eq!(
+            (s.counts.offered, s.counts.succeeded, s.counts.failed),
+            (1200, 800, 400),
+            "{name}"
+        );
+        assert_eq!(s.attempts.total, attempts, "{name}");
+        assert_eq!(s.backend.as_ref().unwrap().received, attempts, "{name}");
+        assert_eq!(s.attempts.hedges, hedges, "{name}");
+        assert_eq!(slow_successes(s), slow, "{name}");
+        // The outage's first second (calls 400 to 419), then a later one (calls 500 to 519).
+        let second = |t: u64| s.timeline.iter().find(|row| row.t == t).unwrap().attempts;
+        assert_eq!(second(20), first_outage_second, "{name}");
+        let later = if name == "grpc-js" { 60 } else { 20 };
+        assert_eq!(second(25), later, "{name}");
+    }
+    // The tail: a p99 of 200 ms without hedging, about 22 ms with it.
+    assert!(strategy(&r, "c-core").latency_ms.e2e_ok.unwrap().p99 >= 200.0);
+    for name in ["a6", "grpc-java", "grpc-js"] {
+        let p99 = strategy(&r, name).latency_ms.e2e_ok.unwrap().p99;
+        assert!((22.0..22.1).contains(&p99), "{name}: {p99}");
+    }
+}

@@ -4,6 +4,7 @@
 //! - `open_loop`: the driver's schedule, in virtual time: coordinated omission, drops, warmup.
 //! - `results_file`: results.json round-trips, histograms decode, interrupted runs are partial.
 //! - `fan_out`: scatter-gather sub-calls, completion on all or the first k.
+//! - `flavors`: each client library's departures from gRFC A6, on the scenarios.
 //! - `hedge`: gRFC A6 hedging and tower's latency-driven hedge, attempt times exact.
 //! - `hostile_input`: arbitrary and mutated profiles, service configs and results files.
 //! - `retry`: retry policies, throttles and budgets to the letter, attempt times exact.
@@ -36,6 +37,7 @@ mod deploy;
 mod end_to_end;
 mod fan_out;
 mod faults;
+mod flavors;
 mod golden;
 mod hedge;
 mod hostile_input;

@@ -207,9 +207,10 @@ impl Shared {
             request_key: request_key(request_id.as_bytes()),
             id_number: number,
             id_text: number.is_none().then(|| Arc::from(request_id)),
-            previous_attempts: header(header::PREVIOUS_ATTEMPTS)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            // A value that does not parse counts as 0, as it always has; absent stays absent.
+            previous_attempts: meta
+                .get(header::PREVIOUS_ATTEMPTS)
+                .map(|v| v.to_str().ok().and_then(|v| v.parse().ok()).unwrap_or(0)),
             ordinal: header(header::ATTEMPT).and_then(|v| v.parse().ok()),
             warmup: meta.contains_key(header::WARMUP),
             deadline: header(header::TIMEOUT)
@@ -226,7 +227,7 @@ impl Shared {
     /// with a tokio timer per request): with `on_cancel = "continue"` the work goes on and
     /// counts as wasted. No timer is started for work done at its first poll.
     async fn handle(&self, backend: &Arc<Backend>, incoming: Incoming) -> Answer {
-        let attempt = incoming.previous_attempts.saturating_add(1);
+        let attempt = incoming.previous().saturating_add(1);
         // Work under "stop" is ended at the deadline by the backend itself.
         let continues = backend.plan.on_cancel == crate::profile::backend::OnCancel::Continue;
         match incoming.deadline.filter(|_| continues) {
@@ -249,7 +250,9 @@ impl Shared {
             eprintln!(
                 "+{at:.3}s {method} request_id={request_id} attempt={} grpc-previous-rpc-attempts={} status={}{}",
                 answer.attempt,
-                incoming.previous_attempts,
+                incoming
+                    .previous_attempts
+                    .map_or_else(|| "absent".to_string(), |n| n.to_string()),
                 code_name(answer.code),
                 answer
                     .pushback

@@ -56,6 +56,9 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         seed: args.seed,
     };
     let plan = profile::load(&args.profile, &overrides)?;
+    for warning in plan.client_warnings() {
+        eprintln!("warning: {warning}");
+    }
     if args.clock == ClockMode::Virtual && args.target.is_some() {
         return Err(RunError::Options(
             "--clock virtual runs the backend in process; it cannot drive a --target".into(),
@@ -155,6 +158,9 @@ fn run_plan(plan: &profile::Plan, opts: &RunOptions, dir: &Path) -> Result<ExitC
 
 pub(super) fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
     let plan = profile::load(&args.profile, &Overrides::default())?;
+    for warning in plan.client_warnings() {
+        eprintln!("warning: {warning}");
+    }
     let text = toml::to_string_pretty(&plan)
         .map_err(|e| CliError::Other(format!("cannot print the plan: {e}")))?;
     println!(

@@ -8,9 +8,11 @@
 pub mod backend;
 mod check_backend;
 mod check_layers;
+pub mod client;
 pub mod codes;
 pub mod duration;
 pub mod error;
+pub mod flavor;
 pub mod gate;
 pub mod latency;
 pub mod layers;

@@ -142,6 +142,7 @@ pub fn resolve(
             propagate_deadline: s.propagate_deadline.unwrap_or(true),
             deadline_margin: s.deadline_margin.map_or(Duration::ZERO, |d| d.0),
             idempotency_keys: s.idempotency_keys.unwrap_or(false),
+            client: s.client.unwrap_or_default(),
         };
         if let Some(source) = &s.service_config {
             let field = format!("strategies[{i}].service_config");
@@ -154,6 +155,11 @@ pub fn resolve(
             )?;
         }
         check_layers::layers(&format!("strategies[{i}]"), &mut strategy)?;
+        check_layers::client(
+            &format!("strategies[{i}]"),
+            &strategy,
+            s.service_config.is_some(),
+        )?;
         plan.strategies.push(strategy);
     }
     if let Some(d) = overrides.duration {

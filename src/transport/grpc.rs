@@ -481,9 +481,11 @@ mod tests {
         for values in [&["-1"][..], &["soon"], &["10", "20"]] {
             let mut pairs = vec![("grpc-status", "8")];
             pairs.extend(values.iter().map(|v| (header::PUSHBACK, *v)));
-            assert_eq!(
-                read(&pairs).unwrap_err().pushback,
-                Some(Pushback::DontRetry)
+            assert!(
+                read(&pairs)
+                    .unwrap_err()
+                    .pushback
+                    .is_some_and(Pushback::says_stop)
             );
         }
         // A status code gRPC does not define, or none at all, is UNKNOWN.
