@@ -115,6 +115,10 @@ pub struct RunArgs {
     /// later per strategy (its duration, longest deadline, drain and 2 s).
     #[arg(long, value_name = "TIME", value_parser = parse_start_at)]
     pub start_at: Option<std::time::SystemTime>,
+    /// How long reaching a --target may take: each connection (TCP and the HTTP/2 handshake,
+    /// until the server's SETTINGS), and each Control call (Reset, Stats).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
+    pub connect_timeout: Duration,
 }
 
 /// `--start-at`: RFC 3339 in UTC (with or without the `Z`) or Unix milliseconds.
@@ -168,6 +172,27 @@ pub struct ServeArgs {
     /// leave cores to a generator on the same machine (docs/PERFORMANCE.md).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
+    /// HTTP/2 streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
+    /// Calls in progress at once over every connection; one more is answered
+    /// RESOURCE_EXHAUSTED at once.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_calls: u64,
+    /// A connection whose client has not sent HTTP/2's preface by then is closed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive, default_value = "10s")]
+    pub handshake_timeout: Duration,
+    /// A connection with no call for this long is told to go away (GOAWAY).
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive, default_value = "5m")]
+    pub idle_timeout: Duration,
+}
+
+fn parse_positive(text: &str) -> Result<Duration, String> {
+    let d = profile::duration::parse(text)?;
+    if d.is_zero() {
+        return Err("must be above 0".into());
+    }
+    Ok(d)
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -177,7 +202,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// `resilbench report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The results file (results.json of a run).
+    /// The results file (results.json of a run), or a run folder holding one.
     pub results: PathBuf,
     /// Where to write the page [default: report.html beside the results file].
     #[arg(long)]
@@ -187,9 +212,9 @@ pub struct ReportArgs {
 /// `resilbench compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Run A (before), a results.json.
+    /// Run A (before): a results.json, or a run folder holding one.
     pub a: PathBuf,
-    /// Run B (after), a results.json.
+    /// Run B (after): a results.json, or a run folder holding one.
     pub b: PathBuf,
     /// Also write the comparison as an HTML page here.
     #[arg(long)]
@@ -208,7 +233,7 @@ pub struct CompareArgs {
 /// `resilbench check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The results file to gate.
+    /// The results file to gate, or a run folder holding one.
     pub results: PathBuf,
     /// A gate file (TOML: what a profile's [gate] holds); replaces the profile's [gate].
     #[arg(long)]

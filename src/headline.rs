@@ -104,8 +104,9 @@ pub fn headlines<'a>(strategies: impl IntoIterator<Item = &'a Value>) -> Vec<Hea
 /// order: `backend.duplicate_side_effects`, ...
 pub fn extra_backend_figures<'a>(strategies: impl IntoIterator<Item = &'a Value>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut add = |name: String| {
-        if !out.contains(&name) {
+        if seen.insert(name.clone()) {
             out.push(name);
         }
     };

@@ -37,14 +37,19 @@ pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
             writeln!(
                 w,
                 "{}: {} at {} calls/s{steps} ({arrival} arrivals), {} clock, {} backend{partial}",
-                p.name,
+                crate::table::printable(&p.name),
                 crate::profile::duration::format(p.load.duration),
                 p.load.rate,
                 e.clock,
-                e.target,
+                crate::table::printable(&e.target),
             )?;
         }
-        None => writeln!(w, "{} clock, {} backend{partial}", e.clock, e.target)?,
+        None => writeln!(
+            w,
+            "{} clock, {} backend{partial}",
+            crate::table::printable(&e.clock),
+            crate::table::printable(&e.target)
+        )?,
     }
     let answer = crate::answer::answer(doc);
     let mut headers: Vec<&str> = vec!["strategy"];

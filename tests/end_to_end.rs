@@ -97,7 +97,7 @@ fn serve(dir: &std::path::Path) -> (Server, String) {
 /// the lines it prints after the first.
 /// A `serve` process, killed when dropped, so a failing test never leaves it running (and
 /// holding the test harness's output pipe open).
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl std::ops::Deref for Server {
     type Target = Child;
@@ -119,7 +119,7 @@ impl Drop for Server {
     }
 }
 
-fn serve_with(
+pub(crate) fn serve_with(
     dir: &std::path::Path,
     profile: &str,
     args: &[&str],
@@ -128,7 +128,7 @@ fn serve_with(
 }
 
 /// Starts `resilbench serve PROFILE --listen LISTEN ARGS`, as [`serve_with`].
-fn serve_on(
+pub(crate) fn serve_on(
     dir: &std::path::Path,
     profile: &str,
     listen: &str,

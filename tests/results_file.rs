@@ -107,6 +107,7 @@ fn an_interrupted_run_is_partial_and_readable() {
         progress: Progress::Quiet,
         shard: None,
         start_at: None,
+        connect_timeout: resilbench::runner::CONNECT_TIMEOUT,
     };
     let stop = CancellationToken::new();
     let results = virtual_runtime().block_on(async {

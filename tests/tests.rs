@@ -24,6 +24,10 @@
 //! - `compare_runs`: known differences are flagged, identical runs and noise are not.
 //! - `verdict`: the answer: ★ only among strategies in the running, the sentence from the figures.
 //! - `connections`: the client's HTTP/2 connections fail fast, come back, reconnect, close.
+//! - `faults`: targets that die, restart or never answer; signals at chosen moments; kills
+//!   while writing.
+//! - `serve_limits`: `serve` against clients that never read, flood, or hold sockets silent.
+//! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
 
 mod backend;
 mod breaker;
@@ -36,17 +40,20 @@ mod connections;
 mod deploy;
 mod end_to_end;
 mod fan_out;
+mod faults;
 mod first_contact;
 mod flavors;
 mod golden;
 mod hedge;
 mod hostile_input;
 mod layers;
+mod limits;
 mod open_loop;
 mod profile_errors;
 mod report_page;
 mod results_file;
 mod retry;
+mod serve_limits;
 mod sharding;
 mod shipped_profiles;
 mod verdict;

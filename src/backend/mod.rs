@@ -27,6 +27,7 @@ pub mod quota;
 pub mod serve_threads;
 pub mod served;
 pub mod server;
+pub mod serving;
 mod stream;
 pub mod timeline;
 mod unary;

@@ -68,20 +68,18 @@ pub(crate) fn build_runtime(clock: ClockMode) -> Result<tokio::runtime::Runtime,
     built.map_err(|e| CliError::Other(format!("cannot start the async runtime: {e}")))
 }
 
-/// Writes a run folder (results.json, the .hlog files, report.html), then prints `heading`,
-/// the summary table and where the files are.
+/// Writes a run folder (results.json, the .hlog files, report.html) whole, replacing any
+/// previous run there (`runner::write_folder`), then prints `heading`, the summary table and
+/// where the files are.
 fn write_run_folder(
     dir: &Path,
     results: crate::results::Results,
     heading: Option<&str>,
 ) -> Result<crate::results::Results, CliError> {
-    let path = crate::runner::write_outputs(dir, &results)?;
     let doc = crate::document::ResultsDoc::from_results(results);
+    let page = crate::report::render(&doc);
+    let path = crate::runner::write_folder(dir, &doc.results, &[("report.html", page.as_bytes())])?;
     let report = dir.join("report.html");
-    crate::report::write(&report, &doc).map_err(|error| RunError::Write {
-        path: report.clone(),
-        error,
-    })?;
     let mut out = std::io::stdout().lock();
     if let Some(heading) = heading {
         let _ = writeln!(out, "{heading}");

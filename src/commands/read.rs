@@ -17,8 +17,14 @@ use crate::document::ResultsDoc;
 use crate::gate::{self, evaluate::Named, output};
 use crate::results::write_atomic;
 
+/// Reads a results file, or the `results.json` of a run folder (as `merge` takes them).
 fn read(path: &Path) -> Result<ResultsDoc, CliError> {
-    ResultsDoc::read(path).map_err(|e| CliError::Other(e.to_string()))
+    let file = if path.is_dir() {
+        path.join("results.json")
+    } else {
+        path.to_path_buf()
+    };
+    ResultsDoc::read(&file).map_err(|e| CliError::Other(e.to_string()))
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
@@ -30,10 +36,12 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 pub(super) fn report(args: ReportArgs) -> Result<ExitCode, CliError> {
     let doc = read(&args.results)?;
     let out = args.out.unwrap_or_else(|| {
-        args.results
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("report.html")
+        let folder = if args.results.is_dir() {
+            args.results.as_path()
+        } else {
+            args.results.parent().unwrap_or(Path::new("."))
+        };
+        folder.join("report.html")
     });
     write_file(&out, crate::report::render(&doc).as_bytes())?;
     println!("report: {}", out.display());
@@ -105,13 +113,11 @@ pub(super) fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
         }),
     )
     .map_err(gate_error)?;
+    // The profile's name comes from the file: printed escaped.
+    let name = crate::table::printable(run.profile_name());
     let title = match &args.baseline {
-        Some(b) => format!(
-            "gate of {} ({file}), baseline {}",
-            run.profile_name(),
-            b.display()
-        ),
-        None => format!("gate of {} ({file})", run.profile_name()),
+        Some(b) => format!("gate of {name} ({file}), baseline {}", b.display()),
+        None => format!("gate of {name} ({file})"),
     };
     let mut verdict = verdict;
     if defaulted {

@@ -125,7 +125,7 @@ pub(super) fn out_dir_free(dir: &Path, force: bool) -> Result<(), CliError> {
     let more = if names.len() > 3 { ", ..." } else { "" };
     Err(RunError::Options(format!(
         "--out {}: the folder already holds files ({shown}{more}); give a new folder, or \
-         --force to write into it (files of the same name are replaced)",
+         --force to replace the run in it (the new run takes its place whole)",
         dir.display()
     ))
     .into())

@@ -350,7 +350,7 @@ pub fn write_table(w: &mut impl Write, c: &Comparison, a: &str, b: &str) -> io::
     )?;
     writeln!(w)?;
     for note in &c.notes {
-        writeln!(w, "note: {note}")?;
+        writeln!(w, "note: {}", crate::table::printable(note))?;
     }
     writeln!(
         w,

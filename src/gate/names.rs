@@ -79,6 +79,7 @@ pub fn template(plan: &Plan, strategy: &StrategyPlan) -> Value {
         },
         timeline: Vec::new(),
         backend: Some(BackendStats::default()),
+        backend_gap: None,
         stream: (plan.load.method == Method::Stream).then(StreamFigures::default),
         fan_out: fan_out.then(|| FanOutFigures {
             latency_ms: Some(latency),

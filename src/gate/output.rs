@@ -43,7 +43,7 @@ pub fn write_table(w: &mut impl Write, v: &Verdict, title: &str) -> io::Result<(
     )?;
     writeln!(w)?;
     for note in &v.notes {
-        writeln!(w, "note: {note}")?;
+        writeln!(w, "note: {}", crate::table::printable(note))?;
     }
     writeln!(w, "{}", headline(v))
 }

@@ -146,9 +146,10 @@ pub fn details(doc: &ResultsDoc) -> String {
 pub fn retries(doc: &ResultsDoc) -> Option<String> {
     let strategies = &doc.results.strategies;
     let mut reasons: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for s in strategies {
         for k in s.attempts.retry_denied.keys() {
-            if !reasons.contains(&k.as_str()) {
+            if seen.insert(k.as_str()) {
                 reasons.push(k);
             }
         }
@@ -265,10 +266,13 @@ pub fn layers(doc: &ResultsDoc) -> Option<String> {
 /// Calls by final status: one column per status any strategy saw, OK first.
 pub fn statuses(doc: &ResultsDoc) -> String {
     let strategies = &doc.results.strategies;
+    // Linear in the keys (a set says what is seen); results files bound them
+    // (`results::bounds`).
     let mut codes: Vec<&str> = vec!["OK"];
+    let mut seen: std::collections::HashSet<&str> = codes.iter().copied().collect();
     for s in strategies {
         for k in s.status.keys() {
-            if !codes.contains(&k.as_str()) {
+            if seen.insert(k.as_str()) {
                 codes.push(k);
             }
         }

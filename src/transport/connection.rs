@@ -30,7 +30,8 @@ use tokio::sync::watch;
 use super::wire;
 use crate::clock::Clock;
 
-/// How long one attempt to connect (TCP and the HTTP/2 handshake) may take.
+/// How long one attempt to connect (TCP, and the HTTP/2 handshake up to the server's
+/// SETTINGS) may take by default (`run --connect-timeout` sets a run's).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(1);
@@ -79,12 +80,20 @@ pub struct Connections {
 
 impl Connections {
     /// `count` connections (at least one) opened with `connector`, each kept up by a task
-    /// spawned on the current runtime; `clock` times the connection attempts.
+    /// spawned on the current runtime; `clock` times the connection attempts, each given
+    /// [`CONNECT_TIMEOUT`].
     pub fn open(connector: Connector, count: usize, clock: &Clock) -> Self {
+        Self::open_with(connector, count, clock, CONNECT_TIMEOUT)
+    }
+
+    /// [`Connections::open`], each attempt to connect (TCP and the HTTP/2 handshake, until
+    /// the server's SETTINGS) given `timeout`: a server that accepts and never answers fails
+    /// the attempt then, as one that refuses does at once.
+    pub fn open_with(connector: Connector, count: usize, clock: &Clock, timeout: Duration) -> Self {
         let slots: Vec<_> = (0..count.max(1))
             .map(|_| {
                 let (tx, rx) = watch::channel(State::Connecting);
-                tokio::spawn(keep(Arc::clone(&connector), tx, clock.clone()));
+                tokio::spawn(keep(Arc::clone(&connector), tx, clock.clone(), timeout));
                 rx
             })
             .collect();
@@ -128,12 +137,12 @@ impl Connections {
 }
 
 /// Keeps one connection up until every receiver of `tx` is gone.
-async fn keep(connector: Connector, tx: watch::Sender<State>, clock: Clock) {
+async fn keep(connector: Connector, tx: watch::Sender<State>, clock: Clock, timeout: Duration) {
     let mut retry = RETRY_FIRST;
     loop {
         tx.send_replace(State::Connecting);
         let attempt = tokio::select! {
-            attempt = clock.timeout(CONNECT_TIMEOUT, handshake(&connector)) => attempt,
+            attempt = clock.timeout(timeout, handshake(&connector)) => attempt,
             _ = tx.closed() => return,
         };
         let reason: Arc<str> = match attempt {
@@ -154,7 +163,11 @@ async fn keep(connector: Connector, tx: watch::Sender<State>, clock: Clock) {
                 }
             }
             Ok(Err(reason)) => reason.into(),
-            Err(_) => format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()).into(),
+            Err(_) => format!(
+                "no HTTP/2 connection within {} (TCP and the server's SETTINGS)",
+                crate::profile::duration::format(timeout)
+            )
+            .into(),
         };
         tx.send_replace(State::Failed(reason));
         tokio::select! {

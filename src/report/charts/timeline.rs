@@ -239,11 +239,12 @@ pub fn breaker(doc: &ResultsDoc, bands: &[Band]) -> Option<Chart> {
 /// dotted names, in first-seen order.
 pub fn extra_keys(doc: &ResultsDoc) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for row in rows(&doc.json) {
         let mut found = Vec::new();
         leaves(row, "", &mut found);
         for (k, _) in found {
-            if !KNOWN.contains(&k.as_str()) && !keys.contains(&k) {
+            if !KNOWN.contains(&k.as_str()) && seen.insert(k.clone()) {
                 keys.push(k);
             }
         }
