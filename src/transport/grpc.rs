@@ -1,5 +1,5 @@
 //! The gRPC client: attempts as gRPC calls, written straight onto the HTTP/2 streams of
-//! [`super::wire`].
+//! [`super::http2`].
 //!
 //! Each attempt carries what a gRPC client library would send: `grpc-timeout` (the time left
 //! until the attempt's deadline, written as grpc-go writes it) and, on retries and hedges,
@@ -19,7 +19,7 @@
 //! buffer task and then to hyper's dispatch task, which spawns one more task per request body,
 //! and it enforces `grpc-timeout` again on tokio's 1 ms timer. Here the attempt's own task
 //! opens the stream, writes the message and reads the answer, over the lean HTTP/2 client of
-//! [`super::wire`]; the strategy stack already enforces every deadline on the precise clock.
+//! [`super::http2`]; the strategy stack already enforces every deadline on the precise clock.
 //! The measured differences are in docs/PERFORMANCE.md. The server side (`resilbench serve`,
 //! the embedded backend) is tonic's generated services on hyper's HTTP/2 server
 //! (`backend::server`).
@@ -37,7 +37,7 @@ use tower::Service;
 
 use super::BoxFuture;
 use super::connection::Connections;
-use super::wire::{self, Event};
+use super::http2::{self, Event};
 use crate::call::{Call, Failure, FailureSource, Outcome, Reply};
 use crate::clock::Clock;
 use crate::pb;
@@ -229,7 +229,7 @@ impl Target {
         let field = |name: &'static str, value: &'static str, constant| {
             (name.as_bytes(), value.as_bytes(), constant)
         };
-        let wanted: [Option<wire::Field<'_>>; 7] = [
+        let wanted: [Option<http2::Field<'_>>; 7] = [
             Some(field(header::CONTENT_TYPE, header::GRPC_CONTENT_TYPE, true)),
             Some(field(header::TE, header::TRAILERS, true)),
             timeout.map(|t| (header::TIMEOUT.as_bytes(), t.as_bytes(), false)),
@@ -244,13 +244,13 @@ impl Target {
                 .as_ref()
                 .map(|r| (header::REPLICA.as_bytes(), r.as_bytes(), true)),
         ];
-        let mut fields: [wire::Field<'_>; 7] = [(b"", b"", false); 7];
+        let mut fields: [http2::Field<'_>; 7] = [(b"", b"", false); 7];
         let mut n = 0;
         for f in wanted.into_iter().flatten() {
             fields[n] = f;
             n += 1;
         }
-        let request = wire::Request {
+        let request = http2::Request {
             path,
             authority: &self.paths.authority,
             fields: &fields[..n],
@@ -528,7 +528,7 @@ mod tests {
     fn resets_and_broken_streams_map_to_grpc_codes() {
         // A stream reset by the server keeps its reason; one lost with its connection (broken,
         // refused, gone away) is UNAVAILABLE.
-        let reset = ended(Event::Reset(wire::CANCEL), 2, true);
+        let reset = ended(Event::Reset(http2::CANCEL), 2, true);
         assert_eq!(
             (reset.code, reset.messages, reset.committed),
             (Code::Cancelled, 2, true)

@@ -18,7 +18,7 @@ pub mod balance;
 pub mod connection;
 pub mod direct;
 pub mod grpc;
-pub mod wire;
+pub mod http2;
 
 use std::future::Future;
 use std::pin::Pin;
