@@ -266,7 +266,8 @@ impl Target {
         let handle = self.connections.ready().await.map_err(|_| unavailable())?;
         let mut stream = handle.open(request).await.map_err(|_| unavailable())?;
         let head = match stream.next().await {
-            Event::Head(head) => head,
+            // The head as a gRPC client reads it (`:status`, `grpc-status`, pushback).
+            Event::Head(head) => ResponseFields::of(&head),
             other => return Err(ended(other, 0, false)),
         };
         // Trailers-Only: the status is in the headers and nothing follows (not committed).
@@ -295,7 +296,7 @@ impl Target {
                 Event::Data(chunk) if buffer.is_empty() => buffer = chunk,
                 Event::Data(chunk) => buffer.extend_from_slice(&chunk),
                 Event::Trailers(trailers) => {
-                    status_of(&trailers, messages, true)?;
+                    status_of(&ResponseFields::of(&trailers), messages, true)?;
                     return reply(call.method, first, messages, true);
                 }
                 // A 200 response that ends without grpc-status is UNKNOWN (grpc-go, and tonic

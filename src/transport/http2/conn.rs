@@ -20,7 +20,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 
 use super::frame::{self, CONTINUATION, Fault, Frame, LAST_STREAM_ID};
-use super::headers::{self, Block};
+use super::headers::{Block, Decoder};
 use super::hpack::Encoder;
 use super::stream::{Event, Stream};
 
@@ -44,7 +44,7 @@ pub struct Connection {
     /// The request side of HPACK.
     pub(super) encoder: Encoder,
     /// The response side of HPACK.
-    pub(super) decoder: loona_hpack::Decoder<'static>,
+    pub(super) decoder: Decoder,
     /// A header block being received over CONTINUATION frames.
     pub(super) block: Option<Block>,
     /// The server's SETTINGS_MAX_FRAME_SIZE.
@@ -91,7 +91,7 @@ impl Connection {
             active: 0,
             next_id: first_id,
             encoder: Encoder::new(),
-            decoder: headers::decoder(),
+            decoder: Decoder::new(),
             block: None,
             max_frame: frame::MAX_FRAME,
             initial_window: frame::DEFAULT_WINDOW,

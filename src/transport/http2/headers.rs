@@ -1,21 +1,85 @@
 //! Header blocks from the server: assembled over HEADERS and CONTINUATION frames (6.2, 6.10),
-//! decoded with HPACK (the `loona-hpack` crate: Huffman and the dynamic table).
+//! decoded with HPACK (the `loona-hpack` crate: Huffman and the dynamic table), and handed up
+//! raw, as a [`HeaderBlock`] of names and values as received.
 //!
-//! Why apart: a block is decoded whatever stream it belongs to, since the decoder's table
-//! must follow every block, and the cap on a block's size (the "CONTINUATION flood") is a
-//! rule of its own.
+//! Why raw: what the fields mean is the caller's business (gRPC reads `grpc-status` and
+//! pushback in `transport::grpc`); HTTP/2 itself reads only `:status`, to skip 1xx responses.
+//! A block is decoded whatever stream it belongs to, since the decoder's table must follow
+//! every block, into a buffer the connection reuses, and copied out in one allocation only
+//! for a stream that is still there. Two caps bound what a server can make this client hold:
+//! the encoded block (the "CONTINUATION flood") and the decoded list, since a few bytes of
+//! HPACK can name a 4 KiB table entry again and again.
 
 use bytes::BytesMut;
 
 use super::frame::{COMPRESSION_ERROR, Fault};
 use super::hpack::TABLE_SIZE;
 
-/// What a response's header block said, of what a gRPC client reads.
-pub use crate::protocol::header::ResponseFields as Fields;
-
 /// The largest header block accepted over HEADERS and CONTINUATIONs: a server that sends more
 /// is broken or hostile (the "CONTINUATION flood").
 pub const MAX_HEADER_BLOCK: usize = 256 * 1024;
+/// The largest decoded header list kept, measured as SETTINGS_MAX_HEADER_LIST_SIZE measures
+/// it (6.5.2: names, values and 32 bytes per field); a block over it resets its stream.
+pub const MAX_HEADER_LIST: usize = 1024 * 1024;
+/// The reused decoding buffer is given back to this size after a larger block.
+const SCRATCH: usize = 16 * 1024;
+
+/// A header block as the server sent it: its fields' names and values as decoded, in order,
+/// in one allocation (each field is its name's and value's lengths, then their bytes).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct HeaderBlock {
+    bytes: Box<[u8]>,
+}
+
+impl HeaderBlock {
+    /// The fields, in order: (name, value).
+    pub fn iter(&self) -> Fields<'_> {
+        Fields { rest: &self.bytes }
+    }
+
+    /// The value of the first field named `name`.
+    pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
+        self.iter().find(|&(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+impl<'a> IntoIterator for &'a HeaderBlock {
+    type Item = (&'a [u8], &'a [u8]);
+    type IntoIter = Fields<'a>;
+
+    fn into_iter(self) -> Fields<'a> {
+        self.iter()
+    }
+}
+
+impl std::fmt::Debug for HeaderBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        f.debug_list()
+            .entries(self.iter().map(|(n, v)| (text(n), text(v))))
+            .finish()
+    }
+}
+
+/// The fields of a [`HeaderBlock`].
+#[derive(Debug, Clone)]
+pub struct Fields<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (lengths, rest) = self.rest.split_first_chunk::<8>()?;
+        let name = u32::from_be_bytes([lengths[0], lengths[1], lengths[2], lengths[3]]);
+        let value = u32::from_be_bytes([lengths[4], lengths[5], lengths[6], lengths[7]]);
+        let (name, rest) = rest.split_at(name as usize);
+        let (value, rest) = rest.split_at(value as usize);
+        self.rest = rest;
+        Some((name, value))
+    }
+}
 
 /// A header block being received over HEADERS and CONTINUATION frames.
 pub(super) struct Block {
@@ -40,25 +104,123 @@ impl Block {
     }
 }
 
-/// The decoder of the server's header blocks.
-pub(super) fn decoder() -> loona_hpack::Decoder<'static> {
-    let mut decoder = loona_hpack::Decoder::new();
-    // The server's encoder may use up to HTTP/2's default table size: we do not change it.
-    decoder.set_max_allowed_table_size(TABLE_SIZE);
-    decoder
+/// The server's header blocks, decoded.
+pub(super) struct Decoder {
+    hpack: loona_hpack::Decoder<'static>,
+    /// The last block's fields, laid out as a [`HeaderBlock`]'s.
+    scratch: Vec<u8>,
+    /// The last block's list size (6.5.2).
+    size: usize,
 }
 
-/// Decodes a whole block; a block HPACK cannot decode is a connection error (4.3).
-pub(super) fn decode(
-    decoder: &mut loona_hpack::Decoder<'static>,
-    block: &[u8],
-) -> Result<Fields, Fault> {
-    let mut fields = Fields::default();
-    decoder
-        .decode_with_cb(block, |name, value| fields.add(&name, &value))
-        .map_err(|e| {
-            let why = format!("a header block HPACK cannot decode: {e:?}");
-            Fault::coded(COMPRESSION_ERROR, "COMPRESSION_ERROR", &why)
-        })?;
-    Ok(fields)
+impl Decoder {
+    /// A decoder with HTTP/2's default table.
+    pub fn new() -> Self {
+        let mut hpack = loona_hpack::Decoder::new();
+        // The server's encoder may use up to HTTP/2's default table size: we do not change it.
+        hpack.set_max_allowed_table_size(TABLE_SIZE);
+        Self {
+            hpack,
+            scratch: Vec::with_capacity(1024),
+            size: 0,
+        }
+    }
+
+    /// Decodes a whole block; a block HPACK cannot decode is a connection error (4.3).
+    /// Fields past [`MAX_HEADER_LIST`] are decoded (the table follows them) but not kept.
+    pub fn decode(&mut self, block: &[u8]) -> Result<(), Fault> {
+        if self.scratch.capacity() > SCRATCH {
+            self.scratch = Vec::with_capacity(SCRATCH);
+        }
+        self.scratch.clear();
+        self.size = 0;
+        let (scratch, size) = (&mut self.scratch, &mut self.size);
+        self.hpack
+            .decode_with_cb(block, |name, value| {
+                *size = size.saturating_add(name.len() + value.len() + 32);
+                if *size <= MAX_HEADER_LIST {
+                    scratch.extend_from_slice(&(name.len() as u32).to_be_bytes());
+                    scratch.extend_from_slice(&(value.len() as u32).to_be_bytes());
+                    scratch.extend_from_slice(&name);
+                    scratch.extend_from_slice(&value);
+                }
+            })
+            .map_err(|e| {
+                let why = format!("a header block HPACK cannot decode: {e:?}");
+                Fault::coded(COMPRESSION_ERROR, "COMPRESSION_ERROR", &why)
+            })
+    }
+
+    /// Whether the last block was within [`MAX_HEADER_LIST`].
+    pub fn within_limit(&self) -> bool {
+        self.size <= MAX_HEADER_LIST
+    }
+
+    /// Whether the last block is an informational response's head (1xx, 8.1).
+    pub fn informational(&self) -> bool {
+        let status = Fields {
+            rest: &self.scratch,
+        }
+        .filter(|&(name, _)| name == b":status")
+        .last();
+        let code = status.and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok());
+        code.is_some_and(|c| (100..200).contains(&c))
+    }
+
+    /// The last block, in its own allocation.
+    pub fn block(&self) -> HeaderBlock {
+        HeaderBlock {
+            bytes: self.scratch.as_slice().into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(fields: &[(&[u8], &[u8])]) -> Vec<u8> {
+        let mut encoder = loona_hpack::Encoder::new();
+        encoder.encode(fields.iter().map(|&(n, v)| (n, v)))
+    }
+
+    /// A block comes up as sent: every field, repeated names included, in order; `:status`
+    /// of 1xx is what makes a head informational.
+    #[test]
+    fn blocks_are_handed_up_raw_and_in_order() {
+        let mut decoder = Decoder::new();
+        let sent: [(&[u8], &[u8]); 4] = [
+            (b":status", b"200"),
+            (b"grpc-retry-pushback-ms", b"10"),
+            (b"grpc-retry-pushback-ms", b"20"),
+            (b"empty", b""),
+        ];
+        decoder.decode(&encode(&sent)).unwrap();
+        assert!(decoder.within_limit() && !decoder.informational());
+        let block = decoder.block();
+        assert_eq!(block.iter().collect::<Vec<_>>(), sent);
+        assert_eq!(block.get(b"grpc-retry-pushback-ms"), Some(&b"10"[..]));
+        assert_eq!(block.get(b"grpc-status"), None);
+        decoder.decode(&encode(&[(b":status", b"103")])).unwrap();
+        assert!(decoder.informational());
+        decoder.decode(&[]).unwrap();
+        assert_eq!(decoder.block(), HeaderBlock::default());
+    }
+
+    /// RFC 9113 10.5.1 (and 6.5.2's measure): a few bytes naming a 4 KiB table entry again
+    /// and again decode to more than [`MAX_HEADER_LIST`]; the table still follows the block,
+    /// the fields are not kept.
+    #[test]
+    fn a_block_that_decodes_to_too_much_is_not_kept() {
+        let mut decoder = Decoder::new();
+        let big = vec![b'x'; 4000];
+        // Literal with incremental indexing, new name: the entry is index 62.
+        let mut block = encode(&[(b"big", &big)]);
+        block.extend(std::iter::repeat_n(0x80 | 62, MAX_HEADER_LIST / 4000 + 1));
+        decoder.decode(&block).unwrap();
+        assert!(!decoder.within_limit());
+        decoder.decode(&[0x80 | 62]).unwrap();
+        assert!(decoder.within_limit());
+        assert_eq!(decoder.block().get(b"big"), Some(&big[..]));
+    }
 }

@@ -165,7 +165,7 @@ mod tests {
     use super::*;
     use bytes::Bytes;
 
-    use crate::transport::http2::Request;
+    use super::super::Request;
 
     fn request(path: &'static [u8], body: Bytes) -> Request<'static> {
         Request {

@@ -70,7 +70,7 @@ pub use conn::{CONNECTION_WINDOW, Connection, STREAM_WINDOW};
 pub use driver::{Driver, handshake};
 pub use frame::CANCEL;
 pub use handle::{Exchange, Handle};
-pub use headers::Fields;
+pub use headers::{Fields, HeaderBlock};
 pub use hpack::Field;
 pub use send::Request;
 pub use stream::Event;

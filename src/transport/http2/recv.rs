@@ -12,7 +12,7 @@ use bytes::BytesMut;
 
 use super::conn::{CONNECTION_WINDOW, Connection, STREAM_WINDOW};
 use super::frame::{self, Fault};
-use super::headers::{self, Block};
+use super::headers::Block;
 use super::stream::Event;
 
 impl Connection {
@@ -89,26 +89,31 @@ impl Connection {
     /// follow every block), then given to its stream: the response head, informational
     /// (skipped), or the trailers.
     fn header_block(&mut self, block: Block) -> Result<(), Fault> {
-        let fields = headers::decode(&mut self.decoder, &block.fragment)?;
+        self.decoder.decode(&block.fragment)?;
         let got_head = match self.streams.get(&block.id) {
             Some(st) if st.tail.is_none() => st.got_head,
             _ => return Ok(()),
         };
+        if !self.decoder.within_limit() {
+            self.reset(block.id, frame::PROTOCOL_ERROR);
+            return Ok(());
+        }
         if got_head {
             if block.end_stream {
-                self.end_stream(block.id, Event::Trailers(fields));
+                self.end_stream(block.id, Event::Trailers(self.decoder.block()));
             } else {
                 // A second header block must end the stream (8.1).
                 self.reset(block.id, frame::PROTOCOL_ERROR);
             }
             return Ok(());
         }
-        if fields.status.is_some_and(|c| (100..200).contains(&c)) && !block.end_stream {
+        if self.decoder.informational() && !block.end_stream {
             return Ok(()); // informational (8.1)
         }
+        let head = self.decoder.block();
         let st = self.streams.get_mut(&block.id).expect("looked up above");
         st.got_head = true;
-        st.head = Some(fields);
+        st.head = Some(head);
         if block.end_stream {
             self.end_stream(block.id, Event::End);
         } else {

@@ -11,17 +11,18 @@ use std::task::Waker;
 use bytes::{Bytes, BytesMut};
 
 use super::frame::{self, END_STREAM};
-use super::headers::Fields;
+use super::headers::HeaderBlock;
 
 /// What happened next on a stream, in order: the response head, its data, and one end.
 #[derive(Debug)]
 pub enum Event {
-    /// The response headers (or a Trailers-Only response, then followed by [`Event::End`]).
-    Head(Fields),
+    /// The response headers (or a Trailers-Only response, then followed by [`Event::End`]),
+    /// 1xx responses skipped.
+    Head(HeaderBlock),
     /// Response bytes, as received so far.
     Data(BytesMut),
     /// The trailers, which end the stream.
-    Trailers(Fields),
+    Trailers(HeaderBlock),
     /// The stream ended with no trailers.
     End,
     /// The stream was reset with this error code (by the server, or by this client when the
@@ -42,7 +43,7 @@ impl Event {
 /// dropped it).
 pub(super) struct Stream {
     /// The response head, until the attempt takes it.
-    pub head: Option<Fields>,
+    pub head: Option<HeaderBlock>,
     /// A response head (not 1xx) arrived: a further header block is the trailers.
     pub got_head: bool,
     /// Data received and not yet taken.
