@@ -541,6 +541,21 @@ mod tests {
         );
     }
 
+    /// A stream the server did not process (refused, or above a GOAWAY's last id) is
+    /// UNAVAILABLE, as one lost with its connection.
+    #[test]
+    fn streams_not_processed_are_unavailable() {
+        let refused = ended(
+            Event::Broken(http2::Lost::not_processed("refused")),
+            0,
+            false,
+        );
+        assert_eq!(
+            (refused.code, refused.source),
+            (Code::Unavailable, FailureSource::Transport)
+        );
+    }
+
     #[test]
     fn targets_are_host_and_port_with_at_most_http() {
         assert_eq!(authority("127.0.0.1:50051").unwrap(), "127.0.0.1:50051");

@@ -22,7 +22,7 @@ use bytes::BytesMut;
 use super::frame::{self, CONTINUATION, Fault, Frame, LAST_STREAM_ID};
 use super::headers::{Block, Decoder};
 use super::hpack::Encoder;
-use super::stream::{Event, Stream};
+use super::stream::{Event, Lost, Stream};
 
 /// The stream windows we advertise (hyper's client uses 2 MiB and 5 MiB; HTTP/2's default is
 /// 64 KiB).
@@ -181,7 +181,7 @@ impl Connection {
                     end_headers,
                     fragment,
                 } => self.continuation(id, end_headers, &fragment)?,
-                Frame::Reset { id, code } => self.end_stream(id, Event::Reset(code)),
+                Frame::Reset { id, code } => self.reset_by_server(id, code),
                 Frame::Settings(params) => self.settings(&params)?,
                 Frame::Ping(payload) => frame::ping_ack(&mut self.out, &payload),
                 Frame::GoAway { last } => self.goaway(last)?,
@@ -247,7 +247,7 @@ impl Connection {
             .collect();
         for id in refused {
             let why = "the server went away (GOAWAY) before the call";
-            self.end_stream(id, Event::Broken(why.into()));
+            self.end_stream(id, Event::Broken(Lost::not_processed(why)));
         }
         Ok(())
     }
@@ -296,7 +296,7 @@ impl Connection {
         let reason: Arc<str> = reason.into();
         for st in self.streams.values_mut() {
             if st.tail.is_none() {
-                st.end(Event::Broken(Arc::clone(&reason)));
+                st.end(Event::Broken(Lost::maybe_processed(Arc::clone(&reason))));
             }
         }
         self.active = 0;
@@ -315,6 +315,20 @@ impl Connection {
     pub(super) fn reset(&mut self, id: u32, code: u32) {
         self.end_stream(id, Event::Reset(code));
         frame::rst_stream(&mut self.out, id, code);
+    }
+
+    /// RST_STREAM (6.4) from the server: the stream ends with its code, or as not processed
+    /// if the server refused it before any response (8.7).
+    fn reset_by_server(&mut self, id: u32, code: u32) {
+        let refused =
+            code == frame::REFUSED_STREAM && self.streams.get(&id).is_some_and(|st| !st.got_head);
+        let tail = if refused {
+            let why = "the server refused the stream (REFUSED_STREAM)";
+            Event::Broken(Lost::not_processed(why))
+        } else {
+            Event::Reset(code)
+        };
+        self.end_stream(id, tail);
     }
 
     /// Ends stream `id` (if it is still going) with `tail`.

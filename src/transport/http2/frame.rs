@@ -46,6 +46,8 @@ pub const PRIORITY_FLAG: u8 = 0x20;
 pub const PROTOCOL_ERROR: u32 = 0x1;
 pub const FLOW_CONTROL_ERROR: u32 = 0x3;
 pub const FRAME_SIZE_ERROR: u32 = 0x6;
+/// The server did not process the stream (8.7).
+pub const REFUSED_STREAM: u32 = 0x7;
 /// The stream is no longer needed: what an attempt dropped before its end sends.
 pub const CANCEL: u32 = 0x8;
 pub const COMPRESSION_ERROR: u32 = 0x9;

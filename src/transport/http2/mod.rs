@@ -73,4 +73,4 @@ pub use handle::{Exchange, Handle};
 pub use headers::{Fields, HeaderBlock};
 pub use hpack::Field;
 pub use send::Request;
-pub use stream::Event;
+pub use stream::{Event, Lost, Processed};

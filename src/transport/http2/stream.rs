@@ -25,11 +25,74 @@ pub enum Event {
     Trailers(HeaderBlock),
     /// The stream ended with no trailers.
     End,
-    /// The stream was reset with this error code (by the server, or by this client when the
-    /// server broke the stream's rules).
+    /// The stream was reset with this error code: by the server, which may have processed
+    /// it (a REFUSED_STREAM before the response is [`Event::Broken`], not processed), or by
+    /// this client when the server broke the stream's rules.
     Reset(u32),
-    /// The connection broke or went away before the stream ended (not processed, or lost).
-    Broken(Arc<str>),
+    /// The stream ended without its response: the connection broke, or went away, or the
+    /// server refused the stream. [`Lost::processed`] tells a stream the server did not
+    /// process (which can be sent again as if never sent: gRFC A6's transparent retry) from
+    /// one it may have.
+    Broken(Lost),
+}
+
+/// Why a stream ended without its response, and whether the server may have processed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lost {
+    /// What happened.
+    pub why: Arc<str>,
+    /// Whether the server may have processed the stream.
+    pub processed: Processed,
+}
+
+/// Whether the server may have processed a stream that ended without its response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processed {
+    /// The server said it did not (RFC 9113 8.7): RST_STREAM(REFUSED_STREAM) before any
+    /// response, or a stream id above the last one of its GOAWAY.
+    No,
+    /// It may have: the connection broke or closed while the stream was open.
+    Maybe,
+}
+
+impl Lost {
+    /// A stream the server may have processed, lost because of `why`.
+    pub fn maybe_processed(why: Arc<str>) -> Self {
+        Self {
+            why,
+            processed: Processed::Maybe,
+        }
+    }
+
+    /// A stream the server said it did not process.
+    pub fn not_processed(why: &str) -> Self {
+        Self {
+            why: why.into(),
+            processed: Processed::No,
+        }
+    }
+}
+
+/// A stream lost for a reason given as text may have been processed.
+impl From<&str> for Lost {
+    fn from(why: &str) -> Self {
+        Self::maybe_processed(why.into())
+    }
+}
+
+/// A `Lost` reads as its reason.
+impl std::ops::Deref for Lost {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.why
+    }
+}
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
 }
 
 impl Event {

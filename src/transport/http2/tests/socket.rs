@@ -8,29 +8,18 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tonic::Code;
 
-use super::driver::handshake_from;
-use super::frame::{
-    self, ACK, CONTINUATION, DATA, END_HEADERS, END_STREAM, FLOW_CONTROL_ERROR, GOAWAY, HEADERS,
+use super::super::driver::handshake_from;
+use super::super::frame::{
+    ACK, CONTINUATION, DATA, END_HEADERS, END_STREAM, FLOW_CONTROL_ERROR, GOAWAY, HEADERS, Head,
     LAST_STREAM_ID, MAX_FRAME, PADDED, PING, PREFACE, PROTOCOL_ERROR, RST_STREAM, SETTINGS,
     WINDOW_UPDATE,
 };
-use super::headers::MAX_HEADER_BLOCK;
-use super::{Event, Exchange, Handle, Request, STREAM_WINDOW};
+use super::super::headers::MAX_HEADER_BLOCK;
+use super::super::{Event, Exchange, Handle, STREAM_WINDOW};
+use super::{GRPC_OK, STATUS_200, frame, request};
 use crate::protocol::Pushback;
 /// What gRPC reads in a header block, which the tests check.
 use crate::protocol::header::ResponseFields as Fields;
-
-fn request(path: &'static [u8], body: Bytes) -> Request<'static> {
-    Request {
-        path,
-        authority: b"test:1",
-        fields: &[
-            (b"content-type", b"application/grpc", true),
-            (b"te", b"trailers", true),
-        ],
-        body,
-    }
-}
 
 /// A client connection over a pipe whose other end is `server`; its driver is spawned.
 async fn connect(server: impl FnOnce(DuplexStream) + Send + 'static) -> Handle {
@@ -220,18 +209,10 @@ async fn requests_decode_with_a_server_that_allows_no_header_table() {
 async fn read_frame(io: &mut DuplexStream) -> (u8, u8, u32, Vec<u8>) {
     let mut head = [0u8; 9];
     io.read_exact(&mut head).await.unwrap();
-    let mut payload = vec![0u8; frame::Head::parse(&head).unwrap().len];
+    let mut payload = vec![0u8; Head::parse(&head).unwrap().len];
     io.read_exact(&mut payload).await.unwrap();
     let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]);
     (head[3], head[4], id, payload)
-}
-
-/// A frame written by a raw test server.
-fn frame(kind: u8, flags: u8, id: u32, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    frame::head(&mut out, payload.len(), kind, flags, id);
-    out.extend_from_slice(payload);
-    out
 }
 
 /// Reads frames until a HEADERS frame, whose stream id it returns.
@@ -259,10 +240,6 @@ where
         script(io).await;
     });
 }
-
-// `:status: 200` (static index 8) and `grpc-status: 0` as a literal without indexing.
-const STATUS_200: &[u8] = &[0x88];
-const GRPC_OK: &[u8] = b"\x00\x0bgrpc-status\x010";
 
 /// What a raw server may send that the h2 crate's server does not: padding, a header block
 /// split over CONTINUATION, a 1xx response before the real one, a PING to acknowledge.
