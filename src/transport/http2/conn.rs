@@ -200,6 +200,12 @@ impl Connection {
         for (key, value) in Frame::settings(params) {
             match key {
                 frame::HEADER_TABLE_SIZE => self.encoder.set_max(value as usize),
+                // A server may not promise pushes (6.5.2): only 0 is valid from it.
+                frame::ENABLE_PUSH if value != 0 => {
+                    return Err(Fault::protocol(
+                        "SETTINGS_ENABLE_PUSH other than 0 from a server",
+                    ));
+                }
                 // Streams already open past a lowered limit run on (5.1.2): the handle
                 // applies the limit to streams not yet opened.
                 frame::MAX_CONCURRENT_STREAMS => self.max_streams = value,

@@ -42,7 +42,8 @@
 //!   whatever stream they belong to, so the decoding table stays in step.
 //! - 6.4: RST_STREAM(CANCEL) for an attempt dropped before its stream ended (a deadline, a
 //!   hedge that lost); a server's RST_STREAM ends the stream with its reason.
-//! - 6.5, 6.7: SETTINGS and PING are acknowledged.
+//! - 6.5, 6.7: SETTINGS and PING are acknowledged; SETTINGS_ENABLE_PUSH other than 0 from
+//!   the server is a PROTOCOL_ERROR (6.5.2).
 //! - 6.8: after GOAWAY no stream is opened (calls waiting for a slot fail at once, and
 //!   [`Handle::going_away`] tells the keeper to open another connection); streams above its
 //!   last id end as not processed, the others run to their end, then the connection closes.

@@ -6,8 +6,8 @@ use std::task::{Poll, Waker};
 use bytes::{Bytes, BytesMut};
 
 use super::super::frame::{
-    CONTINUATION, DATA, END_HEADERS, END_STREAM, Fault, GOAWAY, HEADERS, Head, REFUSED_STREAM,
-    RST_STREAM, SETTINGS, WINDOW_UPDATE,
+    CONTINUATION, DATA, END_HEADERS, END_STREAM, Fault, GOAWAY, HEADERS, Head, PROTOCOL_ERROR,
+    REFUSED_STREAM, RST_STREAM, SETTINGS, WINDOW_UPDATE,
 };
 use super::super::{Connection, Event, Processed};
 use super::{ClientWire, GRPC_OK, STATUS_200, frame, request};
@@ -195,4 +195,20 @@ fn a_request_goes_out_as_the_windows_open() {
     let last = m.flush();
     assert_eq!(data(&last), 100_000 - 75_535, "the rest");
     assert!(last.iter().any(|(h, _)| h.flags & END_STREAM != 0));
+}
+
+/// RFC 9113 6.5.2: "A client MUST treat receipt of a SETTINGS frame with
+/// SETTINGS_ENABLE_PUSH set to 1 as a connection error of type PROTOCOL_ERROR" (and any
+/// value other than 0 or 1 is one too); 0 is accepted.
+#[test]
+fn enable_push_from_a_server_is_a_protocol_error() {
+    for value in [1u32, 2] {
+        let mut m = Machine::new();
+        m.receive(&frame(SETTINGS, 0, 0, &[0, 2, 0, 0, 0, 0]))
+            .unwrap();
+        let mut push = vec![0, 2];
+        push.extend(value.to_be_bytes());
+        let fault = m.receive(&frame(SETTINGS, 0, 0, &push)).unwrap_err();
+        assert_eq!(fault.code, Some(PROTOCOL_ERROR), "{}", fault.why);
+    }
 }
