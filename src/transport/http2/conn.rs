@@ -216,8 +216,16 @@ impl Connection {
                     }
                     let delta = i64::from(value) - self.initial_window;
                     self.initial_window = i64::from(value);
+                    let mut over = false;
                     for st in self.streams.values_mut() {
                         st.window += delta;
+                        over |= st.tail.is_none() && st.window > frame::MAX_WINDOW;
+                    }
+                    // Any open stream's window past the maximum (6.9.2).
+                    if over {
+                        let why =
+                            "SETTINGS_INITIAL_WINDOW_SIZE opens a stream's window past 2^31-1";
+                        return Err(Fault::flow_control(why));
                     }
                 }
                 frame::MAX_FRAME_SIZE => {

@@ -32,7 +32,7 @@
 //! - 5.1.2: the server's SETTINGS_MAX_CONCURRENT_STREAMS, as a semaphore a new stream waits on.
 //! - 5.2, 6.9: send flow control on both levels (a message larger than the windows waits for
 //!   WINDOW_UPDATEs, streams in turn; SETTINGS_INITIAL_WINDOW_SIZE changes apply to open
-//!   streams). Received bytes are given back once half a window is due: the connection's as
+//!   streams, and one that opens any of their windows past 2^31-1 is a FLOW_CONTROL_ERROR). Received bytes are given back once half a window is due: the connection's as
 //!   they arrive, a stream's as its attempt takes them, so a stream not read stops its own
 //!   sender only; a stream sent more than its window is reset with FLOW_CONTROL_ERROR.
 //! - 5.4.1: a server that breaks the protocol gets a GOAWAY with the error's code and the

@@ -6,8 +6,8 @@ use std::task::{Poll, Waker};
 use bytes::{Bytes, BytesMut};
 
 use super::super::frame::{
-    CONTINUATION, DATA, END_HEADERS, END_STREAM, Fault, GOAWAY, HEADERS, Head, PROTOCOL_ERROR,
-    REFUSED_STREAM, RST_STREAM, SETTINGS, WINDOW_UPDATE,
+    CONTINUATION, DATA, END_HEADERS, END_STREAM, FLOW_CONTROL_ERROR, Fault, GOAWAY, HEADERS, Head,
+    MAX_WINDOW, PROTOCOL_ERROR, REFUSED_STREAM, RST_STREAM, SETTINGS, WINDOW_UPDATE,
 };
 use super::super::{Connection, Event, Processed};
 use super::{ClientWire, GRPC_OK, STATUS_200, frame, request};
@@ -211,4 +211,26 @@ fn enable_push_from_a_server_is_a_protocol_error() {
         let fault = m.receive(&frame(SETTINGS, 0, 0, &push)).unwrap_err();
         assert_eq!(fault.code, Some(PROTOCOL_ERROR), "{}", fault.why);
     }
+}
+
+/// RFC 9113 6.9.2: "An endpoint MUST treat a change to SETTINGS_INITIAL_WINDOW_SIZE that
+/// causes any flow-control window to exceed the maximum size as a connection error of type
+/// FLOW_CONTROL_ERROR." A stream's window opened to 2^31-1 by WINDOW_UPDATE may be lowered by
+/// a new initial size, not raised.
+#[test]
+fn an_initial_window_size_that_overflows_an_open_stream_is_a_flow_control_error() {
+    let mut m = Machine::new();
+    let id = m.open(b"");
+    let to_max = (MAX_WINDOW - 65_535) as u32;
+    m.receive(&frame(WINDOW_UPDATE, 0, id, &to_max.to_be_bytes()))
+        .unwrap();
+    let initial = |value: u32| {
+        let mut payload = vec![0, 4];
+        payload.extend(value.to_be_bytes());
+        frame(SETTINGS, 0, 0, &payload)
+    };
+    m.receive(&initial(65_534)).unwrap();
+    m.receive(&initial(65_535)).unwrap();
+    let fault = m.receive(&initial(65_536)).unwrap_err();
+    assert_eq!(fault.code, Some(FLOW_CONTROL_ERROR), "{}", fault.why);
 }
