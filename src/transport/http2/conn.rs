@@ -59,6 +59,11 @@ pub struct Connection {
     pub(super) blocked: VecDeque<u32>,
     /// Bytes received since the connection's last WINDOW_UPDATE.
     pub(super) unacked: u32,
+    /// The connection's receive window as the server can know it: what it may still send.
+    pub(super) recv_window: i64,
+    /// Window given back in WINDOW_UPDATEs queued and not yet taken by the socket task: it
+    /// counts from when it can reach the server.
+    pub(super) granted: u32,
     /// The server's first SETTINGS has arrived.
     pub(super) settled: bool,
     /// The last stream id of the server's GOAWAY: streams above it were not processed.
@@ -80,11 +85,8 @@ impl Connection {
             (frame::ENABLE_PUSH, 0),
             (frame::INITIAL_WINDOW_SIZE, STREAM_WINDOW),
         ];
-        frame::hello(
-            &mut out,
-            &settings,
-            CONNECTION_WINDOW - frame::DEFAULT_WINDOW as u32,
-        );
+        let opened = CONNECTION_WINDOW - frame::DEFAULT_WINDOW as u32;
+        frame::hello(&mut out, &settings, opened);
         Self {
             out,
             streams: HashMap::default(),
@@ -99,6 +101,8 @@ impl Connection {
             window: frame::DEFAULT_WINDOW,
             blocked: VecDeque::new(),
             unacked: 0,
+            recv_window: frame::DEFAULT_WINDOW,
+            granted: opened,
             settled: false,
             goaway: None,
             going: None,
@@ -114,9 +118,11 @@ impl Connection {
     }
 
     /// Swaps the frames waiting to be written with `into` (empty), so that the socket task
-    /// writes them outside the lock while new ones queue in its old buffer.
+    /// writes them outside the lock while new ones queue in its old buffer. The connection
+    /// window they give back counts from now on.
     pub fn take_output(&mut self, into: &mut Vec<u8>) {
         std::mem::swap(into, &mut self.out);
+        self.recv_window += i64::from(std::mem::take(&mut self.granted));
     }
 
     /// Whether the server's first SETTINGS has been received.
@@ -169,7 +175,7 @@ impl Connection {
                     end_stream,
                     data,
                     flow,
-                } => self.data(id, end_stream, data, flow),
+                } => self.data(id, end_stream, data, flow)?,
                 Frame::Headers {
                     id,
                     end_stream,

@@ -34,7 +34,9 @@
 //!   WINDOW_UPDATEs, streams in turn; SETTINGS_INITIAL_WINDOW_SIZE changes apply to open
 //!   streams, and one that opens any of their windows past 2^31-1 is a FLOW_CONTROL_ERROR). Received bytes are given back once half a window is due: the connection's as
 //!   they arrive, a stream's as its attempt takes them, so a stream not read stops its own
-//!   sender only; a stream sent more than its window is reset with FLOW_CONTROL_ERROR.
+//!   sender only; a stream sent more than its window is reset with FLOW_CONTROL_ERROR, and
+//!   DATA past the connection's window (as the WINDOW_UPDATEs written so far opened it) is a
+//!   connection error FLOW_CONTROL_ERROR.
 //! - 5.4.1: a server that breaks the protocol gets a GOAWAY with the error's code and the
 //!   connection closes; frames on the wrong stream, or on one never opened, are such errors.
 //! - 6.2, 6.10: header blocks over HEADERS and CONTINUATION (at most 256 KiB), decoded with

@@ -4,7 +4,9 @@
 //! Why apart from `conn.rs`: receive-side flow control lives here with the data it counts.
 //! The connection's window is given back as data arrives, a stream's as its attempt takes the
 //! data, so a stream that is not read stops its own sender only; a stream sent more than its
-//! window is reset with FLOW_CONTROL_ERROR (5.2, 6.9).
+//! window is reset with FLOW_CONTROL_ERROR (5.2, 6.9). The connection's window is enforced
+//! too: what it gives back counts once the socket task has taken the WINDOW_UPDATE to write
+//! (before that the server cannot know of it), and DATA past it is a connection error.
 
 use std::task::{Poll, Waker};
 
@@ -16,12 +18,23 @@ use super::headers::Block;
 use super::stream::Event;
 
 impl Connection {
-    /// DATA (6.1).
-    pub(super) fn data(&mut self, id: u32, end_stream: bool, data: BytesMut, flow: u32) {
+    /// DATA (6.1): within the connection's window, whatever its stream (6.9.1).
+    pub(super) fn data(
+        &mut self,
+        id: u32,
+        end_stream: bool,
+        data: BytesMut,
+        flow: u32,
+    ) -> Result<(), Fault> {
+        self.recv_window -= i64::from(flow);
+        if self.recv_window < 0 {
+            return Err(Fault::flow_control("DATA past the connection's window"));
+        }
         self.unacked += flow;
         if self.unacked >= CONNECTION_WINDOW / 2 {
             let n = std::mem::take(&mut self.unacked);
             frame::window_update(&mut self.out, 0, n);
+            self.granted += n;
         }
         let code = match self.streams.get_mut(&id) {
             // Before the response headers (8.1).
@@ -38,12 +51,13 @@ impl Connection {
                     } else {
                         st.wake();
                     }
-                    return;
+                    return Ok(());
                 }
             }
-            _ => return,
+            _ => return Ok(()),
         };
         self.reset(id, code);
+        Ok(())
     }
 
     /// HEADERS (6.2): a header block starts, and may end here.

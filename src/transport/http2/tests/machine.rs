@@ -7,9 +7,9 @@ use bytes::{Bytes, BytesMut};
 
 use super::super::frame::{
     CONTINUATION, DATA, END_HEADERS, END_STREAM, FLOW_CONTROL_ERROR, Fault, GOAWAY, HEADERS, Head,
-    MAX_WINDOW, PROTOCOL_ERROR, REFUSED_STREAM, RST_STREAM, SETTINGS, WINDOW_UPDATE,
+    MAX_FRAME, MAX_WINDOW, PROTOCOL_ERROR, REFUSED_STREAM, RST_STREAM, SETTINGS, WINDOW_UPDATE,
 };
-use super::super::{Connection, Event, Processed};
+use super::super::{CONNECTION_WINDOW, Connection, Event, Processed};
 use super::{ClientWire, GRPC_OK, STATUS_200, frame, request};
 
 /// A connection past its handshake, and everything it wrote, checked.
@@ -233,4 +233,35 @@ fn an_initial_window_size_that_overflows_an_open_stream_is_a_flow_control_error(
     m.receive(&initial(65_535)).unwrap();
     let fault = m.receive(&initial(65_536)).unwrap_err();
     assert_eq!(fault.code, Some(FLOW_CONTROL_ERROR), "{}", fault.why);
+}
+
+/// RFC 9113 6.9.1: "A sender MUST NOT send a flow-controlled frame with a length that exceeds
+/// the space available in either of the flow-control windows advertised by the receiver." The
+/// connection's window is 16 MiB, given back in WINDOW_UPDATEs as data arrives; a server
+/// that sends past it before the client has written any WINDOW_UPDATE gets a connection error
+/// FLOW_CONTROL_ERROR. Once the client has written its WINDOW_UPDATEs, the server may go on.
+#[test]
+fn data_past_the_connection_window_is_a_flow_control_error() {
+    let chunk = frame(DATA, 0, 1, &[0; MAX_FRAME]);
+    let window = CONNECTION_WINDOW as usize / MAX_FRAME;
+    for written in [false, true] {
+        let mut m = Machine::new();
+        let id = m.open(b"x");
+        m.receive(&frame(HEADERS, END_HEADERS, id, STATUS_200))
+            .unwrap();
+        // The stream is reset at 2 MiB (its attempt takes nothing); the connection counts on.
+        m.receive(&chunk.repeat(window)).unwrap();
+        if written {
+            let updates = m.flush();
+            assert!(
+                updates
+                    .iter()
+                    .any(|(h, _)| h.kind == WINDOW_UPDATE && h.id == 0)
+            );
+            m.receive(&chunk.repeat(window)).unwrap();
+        } else {
+            let fault = m.receive(&frame(DATA, 0, id, b"x")).unwrap_err();
+            assert_eq!(fault.code, Some(FLOW_CONTROL_ERROR), "{}", fault.why);
+        }
+    }
 }
