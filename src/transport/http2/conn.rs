@@ -323,6 +323,17 @@ impl Connection {
         self.closed = Some(reason);
     }
 
+    /// Ends the connection on `fault` (5.4.1): every stream still going fails, the frames not
+    /// yet taken are dropped (none of them has begun), and if the server broke the protocol a
+    /// GOAWAY with the error's code is queued, the last frame of the connection.
+    pub fn fail(&mut self, fault: &Fault) {
+        self.close(&fault.why);
+        self.out.clear();
+        if let Some(code) = fault.code {
+            frame::goaway(&mut self.out, code);
+        }
+    }
+
     // === The stream table ===
 
     /// A stream id this client has not opened (even ids are the server's, which opens none).

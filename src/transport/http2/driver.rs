@@ -123,15 +123,28 @@ impl Drop for Driver {
 }
 
 impl Driver {
-    /// Ends the connection on `fault`: a GOAWAY with its code goes out if the socket takes it
-    /// at once (RFC 9113 5.4.1), and every stream still going fails.
+    /// Ends the connection on `fault`: every stream still going fails, and a GOAWAY with its
+    /// code (RFC 9113 5.4.1) goes out if the socket takes it at once, after the rest of the
+    /// frames being written (never inside one: the server would read it as that frame's bytes).
     fn fail(&mut self, cx: &mut Context<'_>, fault: Fault) {
-        if let Some(code) = fault.code {
-            let mut goaway = Vec::with_capacity(17);
-            frame::goaway(&mut goaway, code);
-            let _ = Pin::new(&mut self.io).poll_write(cx, &goaway);
+        let mut goaway = Vec::new();
+        {
+            let mut s = self.shared.lock();
+            s.conn.fail(&fault);
+            s.conn.take_output(&mut goaway);
+            self.shared.settle(&mut s);
         }
-        self.shared.end(&fault.why);
+        if goaway.is_empty() {
+            return;
+        }
+        self.writing.extend_from_slice(&goaway);
+        while self.written < self.writing.len() {
+            match Pin::new(&mut self.io).poll_write(cx, &self.writing[self.written..]) {
+                Poll::Ready(Ok(n)) if n > 0 => self.written += n,
+                _ => return,
+            }
+        }
+        let _ = Pin::new(&mut self.io).poll_flush(cx);
     }
 
     /// Reads what is there and handles every whole frame; `true` if anything was read.

@@ -37,8 +37,10 @@
 //!   sender only; a stream sent more than its window is reset with FLOW_CONTROL_ERROR, and
 //!   DATA past the connection's window (as the WINDOW_UPDATEs written so far opened it) is a
 //!   connection error FLOW_CONTROL_ERROR.
-//! - 5.4.1: a server that breaks the protocol gets a GOAWAY with the error's code and the
-//!   connection closes; frames on the wrong stream, or on one never opened, are such errors.
+//! - 5.4.1: a server that breaks the protocol gets a GOAWAY with the error's code (after the
+//!   frame being written, never inside it; not at all if the socket does not take it at once)
+//!   and the connection closes; frames on the wrong stream, or on one never opened, are such
+//!   errors.
 //! - 6.2, 6.10: header blocks over HEADERS and CONTINUATION (at most 256 KiB), decoded with
 //!   HPACK (RFC 7541, the `loona-hpack` crate, Huffman and the dynamic table included)
 //!   whatever stream they belong to, so the decoding table stays in step.

@@ -4,6 +4,7 @@
 //! are tested in their own modules.
 
 mod machine;
+mod slow_socket;
 mod socket;
 
 use std::collections::HashSet;
@@ -108,6 +109,11 @@ impl ClientWire {
             self.frames.push((head, payload));
         }
         Ok(())
+    }
+
+    /// Whether the bytes so far end on a frame's end.
+    pub fn whole(&self) -> bool {
+        self.buf.is_empty()
     }
 
     fn check(&mut self, head: Head, payload: &[u8]) -> Result<(), String> {
