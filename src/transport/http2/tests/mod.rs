@@ -3,7 +3,9 @@
 //! client answered the same scripts (`differential`). The frame codec and the HPACK encoder
 //! are tested in their own modules.
 
+mod fuzz;
 mod machine;
+mod script;
 mod slow_socket;
 mod socket;
 
