@@ -164,6 +164,8 @@ impl Encoder {
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
 
     use super::super::Request;
 
@@ -279,6 +281,112 @@ mod tests {
                 (&last.0[..], &last.1[..]),
                 (&b"resilbench-attempt"[..], value.as_bytes())
             );
+        }
+    }
+
+    /// One step of the property test: a request (its path and authority chosen among a few,
+    /// fields by name index, value and constancy), or the server's SETTINGS_HEADER_TABLE_SIZE.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Request(u8, u8, Vec<(u8, Vec<u8>, bool)>),
+        TableSize(usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let value = prop_oneof![
+            4 => vec(any::<u8>(), 0..12),
+            1 => vec(any::<u8>(), 0..5000),
+        ];
+        let field = (0u8..6, value, any::<bool>());
+        let size = prop_oneof![Just(0usize), Just(4096), 0usize..300, 0usize..10_000];
+        prop_oneof![
+            4 => (0u8..3, 0u8..2, vec(field, 0..6)).prop_map(|(p, a, f)| Step::Request(p, a, f)),
+            1 => size.prop_map(Step::TableSize),
+        ]
+    }
+
+    /// The dynamic table size updates at the start of a block (RFC 7541 6.3).
+    fn size_updates(mut block: &[u8]) -> Vec<usize> {
+        let mut sizes = Vec::new();
+        while let Some(&first) = block.first().filter(|&&b| b & 0xe0 == 0x20) {
+            let mut value = usize::from(first & 0x1f);
+            let mut used = 1;
+            if value == 31 {
+                let mut shift = 0;
+                loop {
+                    let b = block[used];
+                    used += 1;
+                    value += usize::from(b & 0x7f) << shift;
+                    shift += 7;
+                    if b & 0x80 == 0 {
+                        break;
+                    }
+                }
+            }
+            sizes.push(value);
+            block = &block[used..];
+        }
+        sizes
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Against loona-hpack's decoder, as a server's: every block decodes to the fields
+        /// sent, whatever the server's SETTINGS_HEADER_TABLE_SIZE did in between (its decoder
+        /// refuses a size update above the setting), and a change of the table's size is
+        /// signalled at the start of the next block, the smallest since the last block first
+        /// (RFC 7541 4.2).
+        #[test]
+        fn every_block_decodes_to_what_was_sent(steps in vec(step(), 1..40)) {
+            const NAMES: [&[u8]; 6] =
+                [b"content-type", b"user-agent", b"te", b"grpc-timeout", b"x-a", b"x-b"];
+            const PATHS: [&[u8]; 3] = [b"/a", b"/resilbench.v1.Backend/Call", b""];
+            const AUTHORITIES: [&[u8]; 2] = [b"127.0.0.1:50051", b"a"];
+            let mut encoder = Encoder::new();
+            let mut decoder = loona_hpack::Decoder::new();
+            decoder.set_max_allowed_table_size(TABLE_SIZE);
+            // The table's size (the server's setting, at most 4 KiB), and the smallest it
+            // changed to since the last block.
+            let (mut now, mut least) = (TABLE_SIZE, None::<usize>);
+            for step in steps {
+                let (path, authority, fields) = match step {
+                    Step::TableSize(size) => {
+                        encoder.set_max(size);
+                        decoder.set_max_allowed_table_size(size);
+                        if size.min(TABLE_SIZE) != now {
+                            now = size.min(TABLE_SIZE);
+                            least = Some(least.map_or(now, |l| l.min(now)));
+                        }
+                        continue;
+                    }
+                    Step::Request(p, a, f) => (PATHS[usize::from(p)], AUTHORITIES[usize::from(a)], f),
+                };
+                let fields: Vec<Field> =
+                    fields.iter().map(|(n, v, c)| (NAMES[usize::from(*n)], &v[..], *c)).collect();
+                let mut block = Vec::new();
+                encoder.block(&mut block, path, authority, &fields);
+                let expected: Vec<(Vec<u8>, Vec<u8>)> = [
+                    (&b":method"[..], &b"POST"[..]),
+                    (b":scheme", b"http"),
+                    (b":path", path),
+                    (b":authority", authority),
+                ]
+                .into_iter()
+                .chain(fields.iter().map(|&(n, v, _)| (n, v)))
+                .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                .collect();
+                let decoded = decoder.decode(&block);
+                prop_assert_eq!(decoded.as_ref().ok(), Some(&expected), "{:?}", decoded);
+                let updates = size_updates(&block);
+                let wanted = match least.take() {
+                    None => vec![],
+                    Some(least) if least < now => vec![least, now],
+                    Some(_) => vec![now],
+                };
+                prop_assert_eq!(updates, wanted);
+                prop_assert!(encoder.used <= encoder.limit);
+            }
         }
     }
 }
