@@ -3,6 +3,7 @@
 //! client answered the same scripts (`differential`). The frame codec and the HPACK encoder
 //! are tested in their own modules.
 
+mod differential;
 mod fuzz;
 mod machine;
 mod script;

@@ -54,29 +54,43 @@ pub(super) enum Extra {
 /// connection's.
 #[derive(Debug, Clone)]
 pub(super) enum Piece {
-    Head {
-        stream: u32,
-        status: u16,
-        end: bool,
-        pad: u8,
-        split: bool,
-        grpc: Option<u8>,
-    },
-    Data {
-        stream: u32,
-        len: u16,
-        pad: u8,
-        end: bool,
-    },
+    Head(Head),
+    Data(Data),
+    /// Trailers: grpc-status, and grpc-retry-pushback-ms values.
     Trailers {
         stream: u32,
         code: u8,
+        pushback: Vec<&'static str>,
     },
     Reset {
         stream: u32,
         code: u32,
     },
     Extra(Extra),
+}
+
+/// A response head (or a Trailers-Only response, with `grpc`).
+#[derive(Debug, Clone)]
+pub(super) struct Head {
+    pub stream: u32,
+    pub status: u16,
+    /// END_STREAM.
+    pub end: bool,
+    /// Bytes of padding (none if 0).
+    pub pad: u8,
+    /// Over HEADERS, an empty CONTINUATION and a CONTINUATION.
+    pub split: bool,
+    /// A grpc-status in the head.
+    pub grpc: Option<u8>,
+}
+
+/// A DATA frame of `len` bytes.
+#[derive(Debug, Clone)]
+pub(super) struct Data {
+    pub stream: u32,
+    pub len: u16,
+    pub pad: u8,
+    pub end: bool,
 }
 
 pub(super) fn response() -> impl Strategy<Value = Response> {
@@ -135,14 +149,14 @@ pub(super) fn schedule(
             let stream = n as u32;
             let mut q = Vec::new();
             if r.informational {
-                let head = Piece::Head {
+                let head = Piece::Head(Head {
                     stream,
                     status: 100,
                     end: false,
                     pad: 0,
                     split: false,
                     grpc: None,
-                };
+                });
                 q.push(head);
             }
             let only = match r.end {
@@ -151,34 +165,38 @@ pub(super) fn schedule(
             };
             let (pad, split) = (r.pad, r.split);
             let end = only.is_some();
-            q.push(Piece::Head {
+            q.push(Piece::Head(Head {
                 stream,
                 status: r.status,
                 end,
                 pad,
                 split,
                 grpc: only,
-            });
+            }));
             if only.is_none() {
                 let last = r.data.len().saturating_sub(1);
                 for (i, &(len, pad)) in r.data.iter().enumerate() {
                     let end = matches!(r.end, End::Data) && i == last;
-                    q.push(Piece::Data {
+                    q.push(Piece::Data(Data {
                         stream,
                         len,
                         pad,
                         end,
-                    });
+                    }));
                 }
                 match r.end {
-                    End::Trailers(code) => q.push(Piece::Trailers { stream, code }),
+                    End::Trailers(code) => q.push(Piece::Trailers {
+                        stream,
+                        code,
+                        pushback: vec![],
+                    }),
                     End::Data if r.data.is_empty() => {
-                        q.push(Piece::Data {
+                        q.push(Piece::Data(Data {
                             stream,
                             len: 0,
                             pad: 0,
                             end: true,
-                        });
+                        }));
                     }
                     End::Reset(code) => q.push(Piece::Reset { stream, code }),
                     _ => {}
@@ -212,14 +230,14 @@ pub(super) fn render(pieces: &[Piece]) -> Vec<u8> {
     let mut out = Vec::new();
     for p in pieces {
         match p {
-            Piece::Head {
+            Piece::Head(Head {
                 stream,
                 status,
                 end,
                 pad,
                 split,
                 grpc,
-            } => {
+            }) => {
                 let (status, grpc) = (status.to_string(), grpc.map(|g| g.to_string()));
                 let mut fields = vec![
                     (&b":status"[..], status.as_bytes()),
@@ -237,18 +255,29 @@ pub(super) fn render(pieces: &[Piece]) -> Vec<u8> {
                     out.extend(frame(CONTINUATION, END_HEADERS, id, &block[at..]));
                 }
             }
-            Piece::Data {
+            Piece::Data(Data {
                 stream,
                 len,
                 pad,
                 end,
-            } => {
+            }) => {
                 let (flags, payload) = padded(end_flag(*end), &vec![1; usize::from(*len)], *pad);
                 out.extend(frame(DATA, flags, 2 * stream + 1, &payload));
             }
-            Piece::Trailers { stream, code } => {
+            Piece::Trailers {
+                stream,
+                code,
+                pushback,
+            } => {
                 let code = code.to_string();
-                let block = hpack.encode([(&b"grpc-status"[..], code.as_bytes())]);
+                let pushback = pushback
+                    .iter()
+                    .map(|v| (&b"grpc-retry-pushback-ms"[..], v.as_bytes()));
+                let block = hpack.encode(
+                    [(&b"grpc-status"[..], code.as_bytes())]
+                        .into_iter()
+                        .chain(pushback),
+                );
                 out.extend(frame(
                     HEADERS,
                     END_HEADERS | END_STREAM,
