@@ -33,8 +33,8 @@ pub struct HeaderBlock {
 
 impl HeaderBlock {
     /// The fields, in order: (name, value).
-    pub fn iter(&self) -> Fields<'_> {
-        Fields { rest: &self.bytes }
+    pub fn iter(&self) -> HeaderFields<'_> {
+        HeaderFields { rest: &self.bytes }
     }
 
     /// The value of the first field named `name`.
@@ -45,9 +45,9 @@ impl HeaderBlock {
 
 impl<'a> IntoIterator for &'a HeaderBlock {
     type Item = (&'a [u8], &'a [u8]);
-    type IntoIter = Fields<'a>;
+    type IntoIter = HeaderFields<'a>;
 
-    fn into_iter(self) -> Fields<'a> {
+    fn into_iter(self) -> HeaderFields<'a> {
         self.iter()
     }
 }
@@ -63,11 +63,11 @@ impl std::fmt::Debug for HeaderBlock {
 
 /// The fields of a [`HeaderBlock`].
 #[derive(Debug, Clone)]
-pub struct Fields<'a> {
+pub struct HeaderFields<'a> {
     rest: &'a [u8],
 }
 
-impl<'a> Iterator for Fields<'a> {
+impl<'a> Iterator for HeaderFields<'a> {
     type Item = (&'a [u8], &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -158,7 +158,7 @@ impl Decoder {
 
     /// Whether the last block is an informational response's head (1xx, 8.1).
     pub fn informational(&self) -> bool {
-        let status = Fields {
+        let status = HeaderFields {
             rest: &self.scratch,
         }
         .filter(|&(name, _)| name == b":status")

@@ -360,7 +360,9 @@ mod tests {
                         }
                         continue;
                     }
-                    Step::Request(p, a, f) => (PATHS[usize::from(p)], AUTHORITIES[usize::from(a)], f),
+                    Step::Request(p, a, f) => {
+                        (PATHS[usize::from(p)], AUTHORITIES[usize::from(a)], f)
+                    }
                 };
                 let fields: Vec<Field> =
                     fields.iter().map(|(n, v, c)| (NAMES[usize::from(*n)], &v[..], *c)).collect();

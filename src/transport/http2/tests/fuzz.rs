@@ -3,9 +3,10 @@
 //! reads of any size between the attempts' own steps (opening, taking events, dropping).
 //!
 //! What must hold, whatever came: no panic; every stream's events read head (1xx skipped
-//! unless it ended the stream), data, then one end, and every stream ends (at the latest when the connection does); the connection's
-//! count of open streams agrees with its table; and everything the client writes is HTTP/2 a
-//! server can read ([`ClientWire`]), each request's header block decoding to what was sent.
+//! unless it ended the stream), data, then one end, and every stream ends (at the latest when
+//! the connection does); the connection's count of open streams agrees with its table; and
+//! everything the client writes is HTTP/2 a server can read (`ClientWire`), each request's
+//! header block decoding to what was sent.
 //!
 //! `cargo test` runs a few hundred cases of each; for a longer search set `PROPTEST_CASES`
 //! (docs/reliability.md gives the command and what it found).
