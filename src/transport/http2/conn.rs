@@ -113,6 +113,7 @@ impl Connection {
     // === What the socket task and the handle read ===
 
     /// Whether frames wait to be written.
+    #[inline]
     pub fn has_output(&self) -> bool {
         !self.out.is_empty()
     }
@@ -120,6 +121,7 @@ impl Connection {
     /// Swaps the frames waiting to be written with `into` (empty), so that the socket task
     /// writes them outside the lock while new ones queue in its old buffer. The connection
     /// window they give back counts from now on.
+    #[inline]
     pub fn take_output(&mut self, into: &mut Vec<u8>) {
         std::mem::swap(into, &mut self.out);
         self.recv_window += i64::from(std::mem::take(&mut self.granted));
@@ -131,21 +133,25 @@ impl Connection {
     }
 
     /// The server's SETTINGS_MAX_CONCURRENT_STREAMS (unlimited until it says).
+    #[inline]
     pub fn max_streams(&self) -> u32 {
         self.max_streams
     }
 
     /// Why no stream can be opened, if none can: the connection ended, or is going away.
+    #[inline]
     pub fn refusal(&self) -> Option<&Arc<str>> {
         self.closed.as_ref().or(self.going.as_ref())
     }
 
     /// Whether the connection is over: going away, and its last stream has ended.
+    #[inline]
     pub fn finished(&self) -> bool {
         self.going.is_some() && self.active == 0
     }
 
     /// Whether the connection has ended.
+    #[inline]
     pub fn is_closed(&self) -> bool {
         self.closed.is_some()
     }
@@ -337,6 +343,7 @@ impl Connection {
     // === The stream table ===
 
     /// A stream id this client has not opened (even ids are the server's, which opens none).
+    #[inline]
     pub(super) fn idle(&self, id: u32) -> bool {
         id.is_multiple_of(2) || id >= self.next_id
     }
@@ -363,6 +370,7 @@ impl Connection {
     }
 
     /// Ends stream `id` (if it is still going) with `tail`.
+    #[inline]
     pub(super) fn end_stream(&mut self, id: u32, tail: Event) {
         if let Some(st) = self.streams.get_mut(&id)
             && st.tail.is_none()

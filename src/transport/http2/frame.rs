@@ -113,6 +113,7 @@ pub struct Head {
 
 impl Head {
     /// The header at the start of `bytes`, if 9 bytes are there.
+    #[inline]
     pub fn parse(bytes: &[u8]) -> Option<Self> {
         let b = bytes.get(..HEAD)?;
         Some(Self {
@@ -124,11 +125,13 @@ impl Head {
     }
 
     /// A frame type that belongs to a stream (never stream 0).
+    #[inline]
     pub fn on_stream(&self) -> bool {
         matches!(self.kind, DATA | HEADERS | RST_STREAM | CONTINUATION)
     }
 
     /// A frame type that belongs to the connection (stream 0 only).
+    #[inline]
     pub fn on_connection(&self) -> bool {
         matches!(self.kind, SETTINGS | PING | GOAWAY)
     }
@@ -136,6 +139,7 @@ impl Head {
 
 /// Cuts the next whole frame off `read`: its header and payload, or `None` while it has not
 /// all arrived. A frame longer than [`MAX_FRAME`] is refused as soon as its header is there.
+#[inline]
 pub fn split(read: &mut BytesMut) -> Result<Option<(Head, BytesMut)>, Fault> {
     let Some(head) = Head::parse(read) else {
         return Ok(None);
@@ -218,6 +222,7 @@ pub enum Frame {
 
 impl Frame {
     /// Types the frame of `head` and checks its payload's length and padding.
+    #[inline]
     pub fn decode(head: Head, mut payload: BytesMut) -> Result<Self, Fault> {
         let (id, flags, len) = (head.id, head.flags, head.len);
         Ok(match head.kind {
@@ -297,6 +302,7 @@ impl Frame {
 }
 
 /// A frame's payload without its padding (6.1, 6.2).
+#[inline]
 fn unpad(flags: u8, mut frame: BytesMut) -> Result<BytesMut, Fault> {
     if flags & PADDED == 0 {
         return Ok(frame);
@@ -316,6 +322,7 @@ fn unpad(flags: u8, mut frame: BytesMut) -> Result<BytesMut, Fault> {
 // === Frames this client writes ===
 
 /// A frame header.
+#[inline]
 pub fn head(out: &mut Vec<u8>, len: usize, kind: u8, flags: u8, id: u32) {
     out.put_uint(len as u64, 3);
     out.put_u8(kind);
@@ -336,12 +343,14 @@ pub fn hello(out: &mut Vec<u8>, settings: &[(u16, u32)], increment: u32) {
 }
 
 /// RST_STREAM (6.4).
+#[inline]
 pub fn rst_stream(out: &mut Vec<u8>, id: u32, code: u32) {
     head(out, 4, RST_STREAM, 0, id);
     out.put_u32(code);
 }
 
 /// WINDOW_UPDATE (6.9).
+#[inline]
 pub fn window_update(out: &mut Vec<u8>, id: u32, increment: u32) {
     head(out, 4, WINDOW_UPDATE, 0, id);
     out.put_u32(increment);

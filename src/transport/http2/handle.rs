@@ -56,12 +56,14 @@ pub(super) struct Locked {
 }
 
 /// Permits for a limit of `streams` (all of them where tokio's semaphore allows).
+#[inline]
 fn permits(streams: u32) -> usize {
     (streams as usize).min(Semaphore::MAX_PERMITS)
 }
 
 impl Locked {
     /// Wakes the socket task if frames wait to be written.
+    #[inline]
     pub fn wake_writer(&mut self) {
         if self.conn.has_output()
             && let Some(w) = self.writer.take()
@@ -89,6 +91,7 @@ impl Shared {
     }
 
     /// The lock (a panic elsewhere does not poison it for the others).
+    #[inline]
     pub fn lock(&self) -> MutexGuard<'_, Locked> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -96,6 +99,7 @@ impl Shared {
     /// Applies what the state machine decided to the tasks around it: the server's limit of
     /// streams to the semaphore, and the end of opening (GOAWAY, stream ids used up, closed):
     /// streams waiting for a slot fail and the connection's keeper is told.
+    #[inline]
     pub fn settle(&self, s: &mut Locked) {
         let limit = permits(s.conn.max_streams());
         if limit > s.limit {
@@ -125,6 +129,7 @@ impl Shared {
     }
 
     /// A stream left the table: its permit goes back, or out of use if owed.
+    #[inline]
     fn release(s: &mut Locked, permit: Option<OwnedSemaphorePermit>) {
         if let Some(permit) = permit
             && s.owed > 0

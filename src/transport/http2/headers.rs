@@ -5,8 +5,8 @@
 //! Why raw: what the fields mean is the caller's business (gRPC reads `grpc-status` and
 //! pushback in `transport::grpc`); HTTP/2 itself reads only `:status`, to skip 1xx responses.
 //! A block is decoded whatever stream it belongs to, since the decoder's table must follow
-//! every block, into a buffer the connection reuses, and copied out in one allocation only
-//! for a stream that is still there. Two caps bound what a server can make this client hold:
+//! every block, into a buffer that a stream still there takes whole (one allocation per
+//! block; a block for a stream that is gone leaves it to the next). Two caps bound what a server can make this client hold:
 //! the encoded block (the "CONTINUATION flood") and the decoded list, since a few bytes of
 //! HPACK can name a 4 KiB table entry again and again.
 
@@ -21,18 +21,22 @@ pub const MAX_HEADER_BLOCK: usize = 256 * 1024;
 /// The largest decoded header list kept, measured as SETTINGS_MAX_HEADER_LIST_SIZE measures
 /// it (6.5.2: names, values and 32 bytes per field); a block over it resets its stream.
 pub const MAX_HEADER_LIST: usize = 1024 * 1024;
-/// The reused decoding buffer is given back to this size after a larger block.
+/// The capacity a block starts with: a gRPC response's head or trailers fit in it.
+const BLOCK: usize = 256;
+/// A decoding buffer larger than this after a large block (not handed over: its stream was
+/// gone) is let go.
 const SCRATCH: usize = 16 * 1024;
 
 /// A header block as the server sent it: its fields' names and values as decoded, in order,
 /// in one allocation (each field is its name's and value's lengths, then their bytes).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct HeaderBlock {
-    bytes: Box<[u8]>,
+    bytes: Vec<u8>,
 }
 
 impl HeaderBlock {
     /// The fields, in order: (name, value).
+    #[inline]
     pub fn iter(&self) -> HeaderFields<'_> {
         HeaderFields { rest: &self.bytes }
     }
@@ -47,6 +51,7 @@ impl<'a> IntoIterator for &'a HeaderBlock {
     type Item = (&'a [u8], &'a [u8]);
     type IntoIter = HeaderFields<'a>;
 
+    #[inline]
     fn into_iter(self) -> HeaderFields<'a> {
         self.iter()
     }
@@ -70,6 +75,7 @@ pub struct HeaderFields<'a> {
 impl<'a> Iterator for HeaderFields<'a> {
     type Item = (&'a [u8], &'a [u8]);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let (lengths, rest) = self.rest.split_first_chunk::<8>()?;
         let name = u32::from_be_bytes([lengths[0], lengths[1], lengths[2], lengths[3]]);
@@ -107,10 +113,26 @@ impl Block {
 /// The server's header blocks, decoded.
 pub(super) struct Decoder {
     hpack: loona_hpack::Decoder<'static>,
-    /// The last block's fields, laid out as a [`HeaderBlock`]'s.
-    scratch: Vec<u8>,
+    /// The last block's fields, laid out as a [`HeaderBlock`]'s, handed over whole (the
+    /// allocation moves with it) if its stream takes it.
+    fields: Vec<u8>,
     /// The last block's list size (6.5.2).
     size: usize,
+    /// The last block's `:status` (the last one, if several) is 1xx.
+    informational: bool,
+}
+
+/// Whether a `:status` value reads as a 1xx code.
+#[inline]
+fn informational(status: &[u8]) -> bool {
+    if let &[first, second, third] = status {
+        // Three digits, the usual form, read without parsing a string.
+        return first == b'1' && second.is_ascii_digit() && third.is_ascii_digit();
+    }
+    let code = std::str::from_utf8(status)
+        .ok()
+        .and_then(|s| s.parse::<u16>().ok());
+    code.is_some_and(|c| (100..200).contains(&c))
 }
 
 impl Decoder {
@@ -121,28 +143,34 @@ impl Decoder {
         hpack.set_max_allowed_table_size(TABLE_SIZE);
         Self {
             hpack,
-            scratch: Vec::with_capacity(1024),
+            fields: Vec::with_capacity(BLOCK),
             size: 0,
+            informational: false,
         }
     }
 
     /// Decodes a whole block; a block HPACK cannot decode is a connection error (4.3).
     /// Fields past [`MAX_HEADER_LIST`] are decoded (the table follows them) but not kept.
     pub fn decode(&mut self, block: &[u8]) -> Result<(), Fault> {
-        if self.scratch.capacity() > SCRATCH {
-            self.scratch = Vec::with_capacity(SCRATCH);
+        if self.fields.capacity() > SCRATCH {
+            self.fields = Vec::with_capacity(BLOCK);
         }
-        self.scratch.clear();
-        self.size = 0;
-        let (scratch, size) = (&mut self.scratch, &mut self.size);
+        self.fields.clear();
+        (self.size, self.informational) = (0, false);
+        let (fields, size, status) = (&mut self.fields, &mut self.size, &mut self.informational);
         self.hpack
             .decode_with_cb(block, |name, value| {
                 *size = size.saturating_add(name.len() + value.len() + 32);
+                if *name == *b":status" {
+                    *status = informational(&value);
+                }
                 if *size <= MAX_HEADER_LIST {
-                    scratch.extend_from_slice(&(name.len() as u32).to_be_bytes());
-                    scratch.extend_from_slice(&(value.len() as u32).to_be_bytes());
-                    scratch.extend_from_slice(&name);
-                    scratch.extend_from_slice(&value);
+                    let mut lengths = [0u8; 8];
+                    lengths[..4].copy_from_slice(&(name.len() as u32).to_be_bytes());
+                    lengths[4..].copy_from_slice(&(value.len() as u32).to_be_bytes());
+                    fields.extend_from_slice(&lengths);
+                    fields.extend_from_slice(&name);
+                    fields.extend_from_slice(&value);
                 }
             })
             .map_err(|e| {
@@ -152,25 +180,22 @@ impl Decoder {
     }
 
     /// Whether the last block was within [`MAX_HEADER_LIST`].
+    #[inline]
     pub fn within_limit(&self) -> bool {
         self.size <= MAX_HEADER_LIST
     }
 
     /// Whether the last block is an informational response's head (1xx, 8.1).
+    #[inline]
     pub fn informational(&self) -> bool {
-        let status = HeaderFields {
-            rest: &self.scratch,
-        }
-        .filter(|&(name, _)| name == b":status")
-        .last();
-        let code = status.and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok());
-        code.is_some_and(|c| (100..200).contains(&c))
+        self.informational
     }
 
-    /// The last block, in its own allocation.
-    pub fn block(&self) -> HeaderBlock {
+    /// The last block, its allocation handed over (the next block gets a new one).
+    #[inline]
+    pub fn block(&mut self) -> HeaderBlock {
         HeaderBlock {
-            bytes: self.scratch.as_slice().into(),
+            bytes: std::mem::replace(&mut self.fields, Vec::with_capacity(BLOCK)),
         }
     }
 }
@@ -203,6 +228,10 @@ mod tests {
         assert_eq!(block.get(b"grpc-status"), None);
         decoder.decode(&encode(&[(b":status", b"103")])).unwrap();
         assert!(decoder.informational());
+        for (status, informational) in [(&b"100"[..], true), (b"0199", true), (b"1x0", false)] {
+            decoder.decode(&encode(&[(b":status", status)])).unwrap();
+            assert_eq!(decoder.informational(), informational, "{status:?}");
+        }
         decoder.decode(&[]).unwrap();
         assert_eq!(decoder.block(), HeaderBlock::default());
     }

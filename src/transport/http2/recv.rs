@@ -19,6 +19,7 @@ use super::stream::Event;
 
 impl Connection {
     /// DATA (6.1): within the connection's window, whatever its stream (6.9.1).
+    #[inline]
     pub(super) fn data(
         &mut self,
         id: u32,
@@ -61,6 +62,7 @@ impl Connection {
     }
 
     /// HEADERS (6.2): a header block starts, and may end here.
+    #[inline]
     pub(super) fn headers(
         &mut self,
         id: u32,
@@ -114,7 +116,8 @@ impl Connection {
         }
         if got_head {
             if block.end_stream {
-                self.end_stream(block.id, Event::Trailers(self.decoder.block()));
+                let trailers = self.decoder.block();
+                self.end_stream(block.id, Event::Trailers(trailers));
             } else {
                 // A second header block must end the stream (8.1).
                 self.reset(block.id, frame::PROTOCOL_ERROR);
@@ -139,6 +142,7 @@ impl Connection {
     /// The next event of stream `id`, or `Pending` with `waker` kept to be woken when there
     /// is one. Taking data gives its window back once half a window is due; taking the end
     /// takes the stream out of the table. A stream not in the table has ended.
+    #[inline]
     pub fn poll_event(&mut self, id: u32, waker: &Waker) -> Poll<Event> {
         let Some(st) = self.streams.get_mut(&id) else {
             return Poll::Ready(Event::Broken("the stream has ended".into()));

@@ -27,6 +27,7 @@ impl Connection {
     /// Opens a stream and queues its request (as much of its body as the windows allow); its
     /// id, or why no stream can be opened. The server's limit of concurrent streams is the
     /// caller's to keep (the handle waits for a slot before it opens).
+    #[inline]
     pub fn open(&mut self, request: Request<'_>) -> Result<u32, std::sync::Arc<str>> {
         if let Some(reason) = self.refusal() {
             return Err(std::sync::Arc::clone(reason));
@@ -100,6 +101,7 @@ impl Connection {
     /// The attempt of stream `id` gave up on it: it leaves the table and, if it had not
     /// ended, RST_STREAM(CANCEL) tells the server to stop working on it (6.4). `true` if the
     /// stream was in the table.
+    #[inline]
     pub fn cancel(&mut self, id: u32) -> bool {
         let Some(st) = self.streams.remove(&id) else {
             return false;

@@ -97,6 +97,7 @@ impl std::fmt::Display for Lost {
 
 impl Event {
     /// Whether this is a stream's last event.
+    #[inline]
     pub fn ends(&self) -> bool {
         !matches!(self, Event::Head(_) | Event::Data(_))
     }
@@ -128,6 +129,7 @@ pub(super) struct Stream {
 
 impl Stream {
     /// A stream whose request body is `pending`, with a send window of `window`.
+    #[inline]
     pub fn new(pending: Bytes, window: i64) -> Self {
         Self {
             head: None,
@@ -143,6 +145,7 @@ impl Stream {
     }
 
     /// The stream ends with `tail`: nothing more is sent, the attempt is woken.
+    #[inline]
     pub fn end(&mut self, tail: Event) {
         self.tail = Some(tail);
         self.pending = Bytes::new();
@@ -150,6 +153,7 @@ impl Stream {
     }
 
     /// The attempt has something new.
+    #[inline]
     pub fn wake(&mut self) {
         if let Some(w) = self.waker.take() {
             w.wake();
@@ -159,6 +163,7 @@ impl Stream {
     /// Writes DATA frames of the waiting request bytes as far as this stream's window and
     /// the connection's (`window`) allow, each at most `max_frame`; `true` when all were
     /// written.
+    #[inline]
     pub fn send_data(
         &mut self,
         out: &mut Vec<u8>,
