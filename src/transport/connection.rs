@@ -2,7 +2,7 @@
 //!
 //! A [`Connections`] holds a fixed number of connections and hands them out in turn. Each is
 //! kept by a task that connects, publishes the ready connection, drives it (the
-//! [`wire::Driver`] does the socket I/O) and, when it goes away (GOAWAY) or closes, connects
+//! [`http2::Driver`] does the socket I/O) and, when it goes away (GOAWAY) or closes, connects
 //! again: at once after a connection that had been up, then after 50 ms, doubling to at most
 //! 1 s, while connecting keeps failing.
 //! (gRPC's own connection backoff starts at 1 s; a load generator wants a restarted target
@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
-use super::wire;
+use super::http2;
 use crate::clock::Clock;
 
 /// How long one attempt to connect (TCP, and the HTTP/2 handshake up to the server's
@@ -62,7 +62,7 @@ pub fn tcp(addr: &str) -> Connector {
 #[derive(Clone)]
 enum State {
     Connecting,
-    Ready(wire::Handle),
+    Ready(http2::Handle),
     /// The last attempt to connect failed, for this reason.
     Failed(Arc<str>),
 }
@@ -121,7 +121,7 @@ impl Connections {
 
     /// The next connection in turn, for a new stream: waits while it is connecting, fails at
     /// once while it is failing.
-    pub async fn ready(&self) -> Result<wire::Handle, Unavailable> {
+    pub async fn ready(&self) -> Result<http2::Handle, Unavailable> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let mut slot = self.slots[i].clone();
         let state = match slot.wait_for(|s| !matches!(s, State::Connecting)).await {
@@ -178,9 +178,9 @@ async fn keep(connector: Connector, tx: watch::Sender<State>, clock: Clock, time
     }
 }
 
-async fn handshake(connector: &Connector) -> Result<(wire::Handle, wire::Driver), String> {
+async fn handshake(connector: &Connector) -> Result<(http2::Handle, http2::Driver), String> {
     let io = connector().await.map_err(|e| e.to_string())?;
-    wire::handshake(io)
+    http2::handshake(io)
         .await
         .map_err(|e| format!("HTTP/2 handshake: {e}"))
 }
