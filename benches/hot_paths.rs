@@ -208,6 +208,7 @@ fn short_virtual_run() -> Results {
         progress: Progress::Quiet,
         shard: None,
         start_at: None,
+        connect_timeout: resilbench::runner::CONNECT_TIMEOUT,
     };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

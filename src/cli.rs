@@ -39,6 +39,8 @@ pub enum Command {
     /// Merge the shards of a sharded run (`run --shard K/N`) into one ordinary run folder,
     /// or the shards of a sweep (`sweep --shard K/N`) into one sweep folder.
     Merge(MergeArgs),
+    /// List the profiles built into the binary, or print one (`--print NAME`).
+    Profiles(ProfilesArgs),
     /// Run a profile at many settings (its [sweep], or --vary): the trade-off frontier, load
     /// curves, and the cheapest settings that meet a goal.
     Sweep(SweepArgs),
@@ -66,6 +68,9 @@ pub struct SweepArgs {
     /// reports/<profile>-sweep-<UTC time>].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write into an --out folder that holds an earlier sweep (its files are removed first).
+    #[arg(long)]
+    pub force: bool,
     /// A virtual clock (exact; points run in parallel) or wall-clock time (points in turn).
     #[arg(long, value_enum, default_value_t = ClockMode::Virtual)]
     pub clock: ClockMode,
@@ -95,6 +100,21 @@ pub struct SweepArgs {
     pub quiet: bool,
 }
 
+/// `resilbench profiles`.
+#[derive(Debug, Args)]
+pub struct ProfilesArgs {
+    /// Write this built-in profile to standard output, to start from.
+    #[arg(long, value_name = "NAME")]
+    pub print: Option<String>,
+}
+
+/// What `run --export` writes beside results.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Export {
+    /// summary.csv (one row per strategy) and timeline.csv (one row per strategy and second).
+    Csv,
+}
+
 /// `resilbench merge`.
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -109,17 +129,29 @@ pub struct MergeArgs {
 /// `resilbench run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The profile (TOML).
+    /// The profile: a TOML file, or the name of a built-in profile (`resilbench profiles`).
     pub profile: PathBuf,
     /// Run folder for results.json, report.html and the .hlog files [default: reports/<profile>-<UTC time>].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write into an --out folder that already holds files (they may be replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Replace the profile's load.duration (e.g. 30s).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Replace the profile's load.rate (calls per second).
-    #[arg(long)]
+    /// Replace the profile's load.rate (calls per second: 500, 1k, 2.5k).
+    #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
+    /// Run only this strategy (give it more than once for several), in the profile's order.
+    #[arg(long = "strategy", value_name = "NAME")]
+    pub strategies: Vec<String>,
+    /// Apply this gate file at the end (in place of the profile's [gate]); exit 1 if it fails.
+    #[arg(long, value_name = "FILE")]
+    pub gate: Option<PathBuf>,
+    /// Also write the summary and the per-second timeline in this format.
+    #[arg(long, value_enum)]
+    pub export: Option<Export>,
     /// Replace the profile's seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -141,6 +173,10 @@ pub struct RunArgs {
     /// later per strategy (its duration, longest deadline, drain and 2 s).
     #[arg(long, value_name = "TIME", value_parser = parse_start_at)]
     pub start_at: Option<std::time::SystemTime>,
+    /// How long reaching a --target may take: each connection (TCP and the HTTP/2 handshake,
+    /// until the server's SETTINGS), and each Control call (Reset, Stats).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
+    pub connect_timeout: Duration,
 }
 
 /// `--start-at`: RFC 3339 in UTC (with or without the `Z`) or Unix milliseconds.
@@ -155,17 +191,32 @@ pub fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
         .map_err(|e| format!("expected RFC 3339 (2026-11-24T10:00:00Z) or Unix ms: {e}"))
 }
 
+/// `--rate`: calls per second, with an optional `k` (thousands) or `/s`. The value is checked
+/// with the profile, as `load.rate`.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let t = text.trim().trim_end_matches("/s");
+    let (digits, scale) = match t.strip_suffix(['k', 'K']) {
+        Some(d) => (d, 1000.0),
+        None => (t, 1.0),
+    };
+    let v: f64 = digits.trim().parse().map_err(|_| {
+        format!("`{text}` is not a rate; expected calls per second such as 500, 1k or 2.5k")
+    })?;
+    // The range is the profile's to check, with `load.rate` named in the error.
+    Ok(v * scale)
+}
+
 /// `resilbench validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// The profile (TOML).
+    /// The profile: a TOML file, or the name of a built-in profile.
     pub profile: PathBuf,
 }
 
 /// `resilbench serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The profile whose [backend] to serve.
+    /// The profile whose [backend] to serve: a TOML file, or a built-in profile's name.
     pub profile: PathBuf,
     /// Address to listen on (loopback unless you name another).
     #[arg(long, default_value = "127.0.0.1:50051")]
@@ -179,6 +230,27 @@ pub struct ServeArgs {
     /// leave cores to a generator on the same machine (docs/PERFORMANCE.md).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
+    /// HTTP/2 streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
+    /// Calls in progress at once over every connection; one more is answered
+    /// RESOURCE_EXHAUSTED at once.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_calls: u64,
+    /// A connection whose client has not sent HTTP/2's preface by then is closed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive, default_value = "10s")]
+    pub handshake_timeout: Duration,
+    /// A connection with no call for this long is told to go away (GOAWAY).
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive, default_value = "5m")]
+    pub idle_timeout: Duration,
+}
+
+fn parse_positive(text: &str) -> Result<Duration, String> {
+    let d = profile::duration::parse(text)?;
+    if d.is_zero() {
+        return Err("must be above 0".into());
+    }
+    Ok(d)
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -188,7 +260,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// `resilbench report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The results file (results.json of a run).
+    /// The results file (results.json of a run), or a run folder holding one.
     pub results: PathBuf,
     /// Where to write the page [default: report.html beside the results file].
     #[arg(long)]
@@ -198,9 +270,9 @@ pub struct ReportArgs {
 /// `resilbench compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Run A (before), a results.json.
+    /// Run A (before): a results.json, or a run folder holding one.
     pub a: PathBuf,
-    /// Run B (after), a results.json.
+    /// Run B (after): a results.json, or a run folder holding one.
     pub b: PathBuf,
     /// Also write the comparison as an HTML page here.
     #[arg(long)]
@@ -208,12 +280,18 @@ pub struct CompareArgs {
     /// Relative change below which a difference is never flagged (5% or 0.05).
     #[arg(long, value_parser = parse_share, default_value = "5%")]
     pub threshold: f64,
+    /// Exit 1 when a figure is WORSE beyond noise and the threshold (for CI).
+    #[arg(long)]
+    pub fail_on_worse: bool,
+    /// Compare runs of different profiles (refused otherwise).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `resilbench check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The results file to gate.
+    /// The results file to gate, or a run folder holding one.
     pub results: PathBuf,
     /// A gate file (TOML: what a profile's [gate] holds); replaces the profile's [gate].
     #[arg(long)]

@@ -4,7 +4,8 @@
 //! name from results.json ([`crate::figure`]). Backend figures beyond the four every v1 file has
 //! (duplicate side effects, wasted work, added by later builds) join the list when a run has
 //! them ([`extra_backend_figures`]), so the table grows with the results file, not with this
-//! code.
+//! code. Strategies with a circuit breaker add the calls it refused, streaming calls the
+//! streams that failed after their commit: the figures their stories turn on.
 
 use serde_json::Value;
 
@@ -46,6 +47,7 @@ fn headline(figure: &str, label: &str, better: Better, percent: bool) -> Headlin
 
 /// The headline figures of a run whose strategies' JSON objects are `strategies`.
 pub fn headlines<'a>(strategies: impl IntoIterator<Item = &'a Value>) -> Vec<Headline> {
+    let strategies: Vec<&Value> = strategies.into_iter().collect();
     let mut out = vec![
         headline("success_rate", "success", Better::Higher, true),
         headline("goodput.per_second", "goodput/s", Better::Higher, false),
@@ -60,6 +62,27 @@ pub fn headlines<'a>(strategies: impl IntoIterator<Item = &'a Value>) -> Vec<Hea
         ),
         headline("amplification.backend", "backend amp", Better::Lower, false),
     ];
+    let has = |key: &str| {
+        strategies
+            .iter()
+            .any(|s| s.get(key).is_some_and(Value::is_object))
+    };
+    if has("breaker") {
+        out.push(headline(
+            "breaker.short_circuited",
+            "refused by breaker",
+            Better::Neither,
+            false,
+        ));
+    }
+    if has("stream") {
+        out.push(headline(
+            "stream.failed_after_commit",
+            "failed after commit",
+            Better::Lower,
+            false,
+        ));
+    }
     for figure in extra_backend_figures(strategies) {
         let key = figure.trim_start_matches("backend.");
         let better = if key.contains("duplicate") || key.contains("wasted") {
@@ -81,8 +104,9 @@ pub fn headlines<'a>(strategies: impl IntoIterator<Item = &'a Value>) -> Vec<Hea
 /// order: `backend.duplicate_side_effects`, ...
 pub fn extra_backend_figures<'a>(strategies: impl IntoIterator<Item = &'a Value>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut add = |name: String| {
-        if !out.contains(&name) {
+        if seen.insert(name.clone()) {
             out.push(name);
         }
     };

@@ -4,52 +4,19 @@
 //! counted in the success column, and a strategy that fails fast must not look fast. (Every
 //! call's latency, failures included, is in results.json as `latency_ms.e2e`.)
 //!
+//! The columns and the verdict sentence are the report's ([`crate::answer`]): the headline
+//! figures, the story figures where strategies differ, and one sentence naming the answer.
+//!
 //! Printers take `&mut impl Write`, so what the user sees is testable.
 
 use std::io::{self, Write};
 
-use crate::results::{Results, StrategyResult};
-
-/// How to get one cell of a strategy's row.
-type Cell = fn(&StrategyResult) -> String;
-
-/// Column headers, and how to get each cell of a strategy.
-const COLUMNS: [(&str, Cell); 8] = [
-    ("strategy", |s| s.name.clone()),
-    ("success", |s| {
-        let c = &s.counts;
-        if c.offered == 0 {
-            "-".into()
-        } else {
-            format!("{:.2}%", 100.0 * c.succeeded as f64 / c.offered as f64)
-        }
-    }),
-    ("p50 ms", |s| ms(s.latency_ms.e2e_ok.map(|l| l.p50))),
-    ("p99 ms", |s| ms(s.latency_ms.e2e_ok.map(|l| l.p99))),
-    ("p99.9 ms", |s| ms(s.latency_ms.e2e_ok.map(|l| l.p999))),
-    ("attempts/call", |s| {
-        format!("{:.3}", s.amplification.client)
-    }),
-    ("backend amp", |s| {
-        s.amplification
-            .backend
-            .map_or("-".into(), |b| format!("{b:.3}"))
-    }),
-    ("goodput/s", |s| format!("{:.1}", s.goodput.per_second)),
-];
-
-fn ms(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| {
-        if v >= 100.0 {
-            format!("{v:.1}")
-        } else {
-            format!("{v:.2}")
-        }
-    })
-}
+use crate::document::ResultsDoc;
+use crate::results::Results;
 
 /// Writes the heading, the table and any warnings.
-pub fn write_summary(w: &mut impl Write, results: &Results) -> io::Result<()> {
+pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
+    let results = &doc.results;
     let e = &results.environment;
     let partial = if results.partial {
         " (INTERRUPTED: partial results)"
@@ -70,58 +37,50 @@ pub fn write_summary(w: &mut impl Write, results: &Results) -> io::Result<()> {
             writeln!(
                 w,
                 "{}: {} at {} calls/s{steps} ({arrival} arrivals), {} clock, {} backend{partial}",
-                p.name,
+                crate::table::printable(&p.name),
                 crate::profile::duration::format(p.load.duration),
                 p.load.rate,
                 e.clock,
-                e.target,
+                crate::table::printable(&e.target),
             )?;
         }
-        None => writeln!(w, "{} clock, {} backend{partial}", e.clock, e.target)?,
+        None => writeln!(
+            w,
+            "{} clock, {} backend{partial}",
+            crate::table::printable(&e.clock),
+            crate::table::printable(&e.target)
+        )?,
     }
+    let answer = crate::answer::answer(doc);
+    let mut headers: Vec<&str> = vec!["strategy"];
+    headers.extend(answer.columns.iter().map(|c| c.label.as_str()));
     let rows: Vec<Vec<String>> = results
         .strategies
         .iter()
-        .map(|s| COLUMNS.iter().map(|(_, cell)| cell(s)).collect())
-        .collect();
-    let widths: Vec<usize> = COLUMNS
-        .iter()
         .enumerate()
-        .map(|(i, (h, _))| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([h.len()])
-                .max()
-                .unwrap_or(0)
+        .map(|(i, s)| {
+            let mut row = vec![s.name.clone()];
+            row.extend(
+                answer
+                    .columns
+                    .iter()
+                    .map(|c| c.cells.get(i).cloned().unwrap_or_default()),
+            );
+            row
         })
         .collect();
-    let line = |cells: Vec<String>| {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i == 0 {
-                    format!("{c:<w$}", w = widths[i])
-                } else {
-                    format!("{c:>w$}", w = widths[i])
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
     writeln!(w)?;
-    writeln!(
-        w,
-        "{}",
-        line(COLUMNS.iter().map(|(h, _)| h.to_string()).collect())
-    )?;
-    for row in rows {
-        writeln!(w, "{}", line(row))?;
-    }
+    crate::table::write(w, &headers, &rows, 1)?;
     writeln!(
         w,
         "(latency of successful calls, from their intended start)"
     )?;
+    if let Some(sentence) = &answer.sentence {
+        writeln!(w, "\nverdict: {sentence}")?;
+    }
+    if let Some(line) = missing(results) {
+        writeln!(w, "{line}")?;
+    }
     if !results.warnings.is_empty() {
         writeln!(w)?;
         for warning in &results.warnings {
@@ -129,4 +88,50 @@ pub fn write_summary(w: &mut impl Write, results: &Results) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The strategies an interrupted run never got to, in a sentence (none for a complete run).
+pub fn missing(results: &Results) -> Option<String> {
+    let planned: Vec<&str> = results
+        .profile
+        .get("strategies")
+        .and_then(|s| s.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("name").and_then(|n| n.as_str()))
+        .collect();
+    let not_run: Vec<&str> = planned
+        .iter()
+        .copied()
+        .filter(|n| !results.strategies.iter().any(|s| s.name == *n))
+        .collect();
+    let cut: Vec<&str> = results
+        .strategies
+        .iter()
+        .filter(|s| s.partial)
+        .map(|s| s.name.as_str())
+        .collect();
+    if not_run.is_empty() && cut.is_empty() && !results.partial {
+        return None;
+    }
+    let mut text = String::from("interrupted (Ctrl-C or SIGTERM): ");
+    if !cut.is_empty() {
+        text.push_str(&format!("{} stopped early", cut.join(", ")));
+    }
+    if !not_run.is_empty() {
+        if !cut.is_empty() {
+            text.push_str("; ");
+        }
+        text.push_str(&format!(
+            "{} of {} strategies did not run ({})",
+            not_run.len(),
+            planned.len(),
+            not_run.join(", ")
+        ));
+    }
+    if cut.is_empty() && not_run.is_empty() {
+        text.push_str("the run was stopped");
+    }
+    text.push_str(". Figures cover only what was measured before the stop.");
+    Some(text)
 }

@@ -4,8 +4,34 @@
 //! The gate's checks and the comparison print through this, so every table the tool prints
 //! reads the same way. The first `left` columns are left-aligned (names), the rest
 //! right-aligned (numbers).
+//!
+//! Text from a file (a profile's or a strategy's name in a results file from elsewhere) is
+//! printed through [`printable`], so that it can never move the cursor, clear the screen or
+//! reorder what follows on the terminal: every cell of a table is.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
+
+/// `text` with its control characters, and the Unicode characters that reorder text (bidi
+/// embeddings, overrides and isolates), written as escapes (`\u{1b}`), for the terminal.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let hostile = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hostile) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hostile(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// Writes `headers` and `rows`, two spaces between columns.
 pub fn write(
@@ -14,6 +40,11 @@ pub fn write(
     rows: &[Vec<String>],
     left: usize,
 ) -> io::Result<()> {
+    let headers: Vec<Cow<'_, str>> = headers.iter().map(|h| printable(h)).collect();
+    let rows: Vec<Vec<Cow<'_, str>>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| printable(c)).collect())
+        .collect();
     let widths: Vec<usize> = (0..headers.len())
         .map(|i| {
             rows.iter()
@@ -41,9 +72,9 @@ pub fn write(
         }
         writeln!(w, "{}", text.trim_end())
     };
-    line(w, &mut headers.iter().copied())?;
-    for row in rows {
-        line(w, &mut row.iter().map(String::as_str))?;
+    line(w, &mut headers.iter().map(|h| h.as_ref()))?;
+    for row in &rows {
+        line(w, &mut row.iter().map(|c| c.as_ref()))?;
     }
     Ok(())
 }
@@ -67,6 +98,26 @@ pub fn short(v: f64) -> String {
     }
 }
 
+/// A number with as many decimals as its size deserves, trailing zeros cut.
+pub fn number(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    let text = if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{v:.0}");
+    } else if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.3}")
+    } else if v.abs() < 0.001 {
+        return format!("{v:.2e}");
+    } else {
+        format!("{v:.4}")
+    };
+    let trimmed = text.trim_end_matches('0').trim_end_matches('.');
+    trimmed.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -81,6 +132,15 @@ mod tests {
         assert_eq!(
             text,
             "name       value\na            1.5\nlong name     10\n"
+        );
+    }
+
+    #[test]
+    fn control_and_reordering_characters_are_escaped() {
+        assert_eq!(super::printable("plain é"), "plain é");
+        assert_eq!(
+            super::printable("a\u{1b}[2Jb\u{202e}c\n"),
+            "a\\u{1b}[2Jb\\u{202e}c\\u{a}"
         );
     }
 }

@@ -86,7 +86,7 @@ fn scripted_requests_get_their_steps_in_order() {
         // An unscripted request follows the fault model (healthy here); its attempt number is
         // the client's grpc-previous-rpc-attempts + 1.
         let mut other = request(8, Method::Unary);
-        other.previous_attempts = 2;
+        other.previous_attempts = Some(2);
         assert_eq!(
             b.handle(other).await,
             Answer {
@@ -373,7 +373,7 @@ fn lost_responses_cause_duplicate_side_effects_unless_deduplicated() {
                     req.idempotency_key = with_key.then(|| Arc::from(format!("key-{id}")));
                     let first = b.handle(req.clone()).await;
                     assert_eq!(first.code, Code::Unavailable, "the first reply is lost");
-                    req.previous_attempts = 1;
+                    req.previous_attempts = Some(1);
                     let second = b.handle(req).await;
                     let want = if dedup && with_key {
                         Code::Ok
@@ -517,7 +517,7 @@ name = "s"
         req.idempotency_key = Some(Arc::from("k"));
         assert_eq!(b.handle(req.clone()).await.code, Code::Unavailable);
         let t0 = clock.now();
-        req.previous_attempts = 1;
+        req.previous_attempts = Some(1);
         let second = b.handle(req.clone()).await;
         assert_eq!(second.code, Code::Ok);
         assert_eq!(
@@ -525,7 +525,7 @@ name = "s"
             Duration::from_millis(5),
             "executed at once, not after a wait"
         );
-        req.previous_attempts = 2;
+        req.previous_attempts = Some(2);
         assert_eq!(
             b.handle(req).await.code,
             Code::Ok,
@@ -562,7 +562,7 @@ name = "s"
             tokio::spawn(async move { b.handle(req).await })
         };
         clock.sleep(Duration::from_millis(10)).await;
-        req.previous_attempts = 1;
+        req.previous_attempts = Some(1);
         let t0 = clock.now();
         let repeat = b.handle(req).await;
         assert_eq!(repeat.code, Code::Ok);

@@ -280,10 +280,41 @@ fn junit_and_markdown_report_every_check() {
     assert_eq!(failures, 8);
     assert_eq!(suite.attribute("failures"), Some("8"));
     assert_eq!(suite.attribute("tests"), Some("22"));
-    assert!(cases.iter().any(
-        |c| c.attribute("classname") == Some("resilbench.gate.tight")
-            && c.attribute("name") == Some("success_rate >= 95%")
-    ));
+    // Names are the strategy (classname) and the figure: stable from run to run, so a CI's
+    // test history follows one check; the numbers are in the message.
+    let tight = cases
+        .iter()
+        .find(|c| {
+            c.attribute("classname") == Some("resilbench.gate.tight")
+                && c.attribute("name") == Some("success_rate")
+        })
+        .expect("the tight strategy's success limit");
+    let failure = tight
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("it fails");
+    let message = failure.attribute("message").unwrap();
+    assert!(
+        message.contains(">= 95%") && message.contains("tight: success_rate is"),
+        "{message}"
+    );
+    assert!(
+        cases
+            .iter()
+            .any(|c| c.attribute("name") == Some("latency_ms.e2e_ok.p99 (budget)"))
+    );
+    let mut names: Vec<(&str, &str)> = cases
+        .iter()
+        .map(|c| {
+            (
+                c.attribute("classname").unwrap(),
+                c.attribute("name").unwrap(),
+            )
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), cases.len(), "every test case's name is unique");
     let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
     assert!(
         md.starts_with("### ❌ resilbench GATE FAILED: 8 of 22 checks failed"),
@@ -353,5 +384,131 @@ fn the_documented_virtual_gate_passes() {
         stdout(&out),
         stderr(&out)
     );
-    assert!(stdout(&out).contains("4 regression budget check(s) skipped"));
+    assert!(stdout(&out).contains("6 regression budget check(s) skipped"));
+}
+
+/// `check RESULTS --baseline B` with no gate anywhere applies the default regression gate:
+/// noise-aware, so another seed alone passes, and a backend ten times slower fails.
+#[test]
+fn the_default_regression_gate_passes_a_seed_change_and_fails_a_slower_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = |median: &str| {
+        format!(
+            r#"
+name = "regression"
+seed = 3
+[load]
+arrival = "poisson"
+rate = 500
+duration = "10s"
+[backend]
+latency = {{ dist = "lognormal", median = "{median}", p99 = "40ms" }}
+errors = {{ UNAVAILABLE = 0.01 }}
+[[strategies]]
+name = "one"
+[[strategies]]
+name = "retries"
+[[strategies.layers]]
+kind = "retry"
+max_attempts = 3
+retry_on = ["UNAVAILABLE"]
+"#
+        )
+    };
+    std::fs::write(dir.path().join("p.toml"), profile("2ms")).unwrap();
+    std::fs::write(dir.path().join("slow.toml"), profile("20ms")).unwrap();
+    let run = |args: &[&str]| {
+        let out = resilbench(args, dir.path());
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    run(&["run", "p.toml", "--clock", "virtual", "--out", "base", "-q"]);
+    run(&[
+        "run", "p.toml", "--clock", "virtual", "--seed", "4", "--out", "seed", "-q",
+    ]);
+    run(&[
+        "run",
+        "slow.toml",
+        "--clock",
+        "virtual",
+        "--out",
+        "slow",
+        "-q",
+    ]);
+    let check = |what: &str| {
+        resilbench(
+            &[
+                "check",
+                &format!("{what}/results.json"),
+                "--baseline",
+                "base/results.json",
+            ],
+            dir.path(),
+        )
+    };
+    let out = check("seed");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(text.contains("the default regression gate"), "{text}");
+    assert!(text.contains("beyond noise of baseline"), "{text}");
+    let out = check("slow");
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("latency_ms.e2e_ok.p50"));
+    // With no baseline and no gate there is nothing to ask: exit 2, saying what would do.
+    let out = resilbench(&["check", "seed/results.json"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--baseline FILE for the default regression gate"));
+}
+
+/// `"+10% beyond noise"` and the gate-wide `noise_aware`: a seed change moves the p99 more
+/// than 10% on a few thousand calls, which fails a plain budget and passes a noise-aware one.
+#[test]
+fn noise_aware_budgets_forgive_what_sampling_explains() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let profile = root.join("profiles/hedging.toml");
+    let profile = profile.to_str().unwrap();
+    for (seed, out) in [("13", "a"), ("14", "b")] {
+        let args = [
+            "run",
+            profile,
+            "--clock",
+            "virtual",
+            "--seed",
+            seed,
+            "--duration",
+            "10s",
+            "--out",
+            out,
+            "-q",
+        ];
+        let done = resilbench(&args, dir.path());
+        assert!(done.status.success(), "{}", stderr(&done));
+    }
+    let gate = |text: &str| {
+        std::fs::write(dir.path().join("g.toml"), text).unwrap();
+        resilbench(
+            &[
+                "check",
+                "b/results.json",
+                "--baseline",
+                "a/results.json",
+                "--gate",
+                "g.toml",
+            ],
+            dir.path(),
+        )
+    };
+    let plain = gate("[budgets]\n\"latency_ms.e2e_ok.p999\" = \"+0%\"\n");
+    assert_eq!(plain.status.code(), Some(1), "{}", stdout(&plain));
+    let noisy = gate("[budgets]\n\"latency_ms.e2e_ok.p999\" = \"+0% beyond noise\"\n");
+    assert_eq!(noisy.status.code(), Some(0), "{}", stdout(&noisy));
+    assert!(stdout(&noisy).contains("(within noise)"));
+    let wide = gate("noise_aware = true\n[budgets]\n\"latency_ms.e2e_ok.p999\" = \"+0%\"\n");
+    assert_eq!(wide.status.code(), Some(0), "{}", stdout(&wide));
 }

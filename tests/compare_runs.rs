@@ -109,9 +109,121 @@ fn the_command_prints_the_table_and_writes_the_overlay_page() {
     let html = std::fs::read_to_string(dir.path().join("cmp.html")).unwrap();
     let svgs = crate::report_page::svgs(&html);
     assert_eq!(svgs.len(), 1);
-    assert!(svgs[0].contains("patient (A)") && svgs[0].contains("patient (B)"));
+    assert!(html.contains("patient (A)") && html.contains("patient (B)"));
     assert!(html.contains("class=\"worse\""));
 
     let out = resilbench(&["compare", a.to_str().unwrap(), "nope.json"], dir.path());
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A seed change alone on every shipped profile (virtual clock): differences within noise,
+/// nothing WORSE.
+#[test]
+fn a_seed_change_alone_is_never_worse_on_the_shipped_profiles() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+    for name in [
+        "quickstart",
+        "retry-storm",
+        "hedging",
+        "idempotency",
+        "outage-breaker",
+    ] {
+        let p = resilbench::profile::load(
+            &root.join(format!("{name}.toml")),
+            &resilbench::profile::Overrides::default(),
+        )
+        .unwrap();
+        let mut q = p.clone();
+        q.seed = p.seed + 1000;
+        let (a, b) = (
+            ResultsDoc::from_results(run_virtual(&p)),
+            ResultsDoc::from_results(run_virtual(&q)),
+        );
+        let c = compare::compare(&a, &b, DEFAULT_THRESHOLD);
+        let worse: Vec<_> = c
+            .rows
+            .iter()
+            .filter(|r| r.flag == Flag::Worse)
+            .map(|r| format!("{} {} {:?} -> {:?}", r.strategy, r.label, r.a, r.b))
+            .collect();
+        assert!(worse.is_empty(), "{name}: {worse:#?}");
+        assert!(
+            c.notes
+                .iter()
+                .any(|n| n.contains("differ only in their seed")),
+            "{name}: {:?}",
+            c.notes
+        );
+    }
+}
+
+/// `--fail-on-worse` exits 1 on a real regression and 0 on identical runs; runs of different
+/// profiles are refused (exit 2) unless `--force`; a partial run and another clock are said.
+#[test]
+fn compare_fails_on_worse_refuses_unrelated_runs_and_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (fixture("run-a.json"), fixture("run-b.json"));
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let out = resilbench(&["compare", a, b, "--fail-on-worse"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("--fail-on-worse: "));
+    let out = resilbench(&["compare", a, a, "--fail-on-worse"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    let mut other = crate::common::fixture_json("run-a.json");
+    other["profile"]["name"] = "something-else".into();
+    other["environment"]["clock"] = "real".into();
+    other["partial"] = true.into();
+    other["strategies"].as_array_mut().unwrap().truncate(2);
+    let other = crate::common::write_json(dir.path(), "other.json", &other);
+    let other = other.to_str().unwrap();
+    let out = resilbench(&["compare", a, other], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("A is a run of profile `gate-fixture`, B of profile `something-else`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = resilbench(&["compare", a, other, "--force"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("B is a partial run (interrupted): 2 of 3 strategies measured"),
+        "{text}"
+    );
+    assert!(
+        text.contains("A ran on a virtual clock, B on a real clock"),
+        "{text}"
+    );
+}
+
+/// The page labels a strategy with its client flavor, and says so when A and B differ.
+#[test]
+fn the_page_names_each_strategys_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = crate::common::fixture_json("run-a.json");
+    let name = b["profile"]["strategies"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b["profile"]["strategies"][0]["client"] = "grpc-java@1.41".into();
+    let b = crate::common::write_json(dir.path(), "b.json", &b);
+    let a = fixture("run-a.json");
+    let out = resilbench(
+        &[
+            "compare",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--out",
+            "cmp.html",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = std::fs::read_to_string(dir.path().join("cmp.html")).unwrap();
+    assert!(
+        html.contains(&format!("{name} (A: a6, B: grpc-java@1.41)")),
+        "{html}"
+    );
 }

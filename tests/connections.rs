@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use resilbench::clock::Clock;
 use resilbench::transport::connection::{Connections, Connector, Io};
-use resilbench::transport::wire;
+use resilbench::transport::http2;
 use tokio::sync::mpsc;
 
 /// A connector that refuses its first attempt and then hands out pipes to an h2 server; the
@@ -116,7 +116,7 @@ async fn calls_take_the_connections_in_turn() {
     for _ in 0..9 {
         let handle = connections.ready().await.unwrap();
         let mut stream = handle.open(request()).await.unwrap();
-        assert!(matches!(stream.next().await, wire::Event::Head(_)));
+        assert!(matches!(stream.next().await, http2::Event::Head(_)));
         per_connection[streams.recv().await.unwrap()] += 1;
     }
     assert_eq!(per_connection, [3, 3, 3]);
@@ -127,8 +127,8 @@ async fn calls_take_the_connections_in_turn() {
     );
 }
 
-fn request() -> wire::Request<'static> {
-    wire::Request {
+fn request() -> http2::Request<'static> {
+    http2::Request {
         path: b"/x",
         authority: b"test",
         fields: &[],
@@ -189,7 +189,7 @@ async fn a_connection_going_away_is_replaced_while_it_finishes_its_calls() {
     );
     let new = connections.ready().await.unwrap();
     let mut next = new.open(request()).await.unwrap();
-    assert!(matches!(next.next().await, wire::Event::Head(_)));
+    assert!(matches!(next.next().await, http2::Event::Head(_)));
     assert!(
         old.open(request()).await.is_err(),
         "no new stream on the old one"
@@ -197,7 +197,7 @@ async fn a_connection_going_away_is_replaced_while_it_finishes_its_calls() {
 
     // The old connection still answers the call it had, then closes.
     release.notify_one();
-    assert!(matches!(held.next().await, wire::Event::Head(_)));
+    assert!(matches!(held.next().await, http2::Event::Head(_)));
     assert_eq!(closed.recv().await, Some(0));
     assert_eq!(opened.load(Ordering::SeqCst), 2);
 }

@@ -97,7 +97,7 @@ fn serve(dir: &std::path::Path) -> (Server, String) {
 /// the lines it prints after the first.
 /// A `serve` process, killed when dropped, so a failing test never leaves it running (and
 /// holding the test harness's output pipe open).
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl std::ops::Deref for Server {
     type Target = Child;
@@ -119,7 +119,7 @@ impl Drop for Server {
     }
 }
 
-fn serve_with(
+pub(crate) fn serve_with(
     dir: &std::path::Path,
     profile: &str,
     args: &[&str],
@@ -128,7 +128,7 @@ fn serve_with(
 }
 
 /// Starts `resilbench serve PROFILE --listen LISTEN ARGS`, as [`serve_with`].
-fn serve_on(
+pub(crate) fn serve_on(
     dir: &std::path::Path,
     profile: &str,
     listen: &str,
@@ -197,9 +197,12 @@ name = "s"
                 request_id: "123abc".into(),
                 ..Default::default()
             });
-            request
-                .metadata_mut()
-                .insert("grpc-previous-rpc-attempts", previous.into());
+            // As a gRPC client: no header on the first attempt (gRFC A6).
+            if previous > 0 {
+                request
+                    .metadata_mut()
+                    .insert("grpc-previous-rpc-attempts", previous.into());
+            }
             seen.push(match client.call(request).await {
                 Ok(reply) => (tonic::Code::Ok, reply.into_inner().attempt, None),
                 Err(status) => (
@@ -232,6 +235,13 @@ name = "s"
         )),
         "{logged:?}"
     );
+    // An absent header is logged as absent, not as 0.
+    assert!(
+        logged.iter().any(|l| l.contains(
+            "request_id=123abc attempt=1 grpc-previous-rpc-attempts=absent status=UNAVAILABLE"
+        )),
+        "{logged:?}"
+    );
 }
 
 #[test]
@@ -248,8 +258,62 @@ fn run_against_serve_in_another_process() {
     let _ = server.kill();
     let _ = server.wait();
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("another backend"),
+        "{}",
+        stderr(&out)
+    );
     let r = Results::read(&dir.path().join("out/results.json")).unwrap();
     check_results(&r, &addr);
+}
+
+/// A run against `serve` of another profile says so (through the Control service, which tells
+/// which backend it serves), and its report describes the backend that actually ran.
+#[test]
+fn run_against_serve_of_another_profile_warns_and_reports_the_served_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    write_profile(dir.path());
+    let (mut server, addr, _) = serve_with(dir.path(), "quickstart", &[]);
+    let out = resilbench(
+        &[
+            "run",
+            "p.toml",
+            "--out",
+            "out",
+            "--quiet",
+            "--target",
+            &addr,
+            "--duration",
+            "1s",
+            "--strategy",
+            "baseline",
+        ],
+        dir.path(),
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "the target {addr} serves another backend than this profile's"
+        )) && err.contains("seed, backend"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("another backend").count(),
+        1,
+        "said once: {err}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
+    assert!(
+        html.contains("served another backend than the profile"),
+        "{html:.2000}"
+    );
+    assert!(
+        html.contains("lognormal, median 2ms, p99 40ms"),
+        "the quickstart's backend, which ran, is described"
+    );
 }
 
 #[test]
@@ -874,7 +938,7 @@ fn a_write_that_fails_midway_leaves_the_previous_results() {
         .args([
             "-c",
             &format!(
-                "trap '' XFSZ; ulimit -f 4; exec {bin} run f.toml --clock virtual --rate 1000 --out out -q"
+                "trap '' XFSZ; ulimit -f 4; exec {bin} run f.toml --clock virtual --rate 1000 --out out --force -q"
             ),
         ])
         .current_dir(dir.path())

@@ -100,6 +100,7 @@ golden! {
     fan_out => "fan-out",
     idempotency => "idempotency",
     streaming => "streaming",
+    client_flavors => "client-flavors",
     sweep_retries => "sweep-retries",
 }
 

@@ -394,6 +394,37 @@ const CASES: &[Case] = &[
         line: 24,
         says: &["strategies[1].layers[0].max_attempts", "2 or more"],
     },
+    Case {
+        what: "an unknown client library",
+        edit: ("", "client = \"grpc-rust\""),
+        line: 22,
+        says: &[
+            "strategies[1].client",
+            "unknown client `grpc-rust`",
+            "grpc-java",
+        ],
+    },
+    Case {
+        what: "a client release this build does not know",
+        edit: ("", "client = \"grpc-java@1.30\""),
+        line: 22,
+        says: &["strategies[1].client", "grpc-java@1.30", "1.41.0–1.56.1"],
+    },
+    Case {
+        what: "a client for a strategy without an A6 policy",
+        edit: ("", "client = \"grpc-go\""),
+        line: 22,
+        says: &["strategies[1].client", "has none"],
+    },
+    Case {
+        what: "a legacy jitter under a library client",
+        edit: (
+            "",
+            "client = \"grpc-go\"\n[[strategies.layers]]\nkind = \"grpc_retry\"\nmax_attempts = 3\ninitial_backoff = \"10ms\"\nmax_backoff = \"1s\"\nbackoff_multiplier = 2\nretryable_status_codes = [\"UNAVAILABLE\"]\njitter = \"legacy\"",
+        ),
+        line: 30,
+        says: &["strategies[1].layers[0].jitter", "its own jitter"],
+    },
 ];
 
 const GRPC_RETRY: &str = r#"[[strategies.layers]]

@@ -67,8 +67,8 @@ fn the_report_has_its_sections_in_order_and_one_svg_per_chart() {
             .filter_map(|n| n.text())
             .map(str::trim)
             .collect();
-        // Title, axis descriptions with units, and a legend naming the strategies.
-        assert!(texts.iter().any(|t| t.contains("patient")), "{texts:?}");
+        // Title and axis descriptions with units; the legend is HTML below the plot.
+        assert!(!texts.iter().any(|t| t.contains("patient")), "{texts:?}");
         assert!(
             texts
                 .iter()
@@ -76,6 +76,13 @@ fn the_report_has_its_sections_in_order_and_one_svg_per_chart() {
             "an axis with a unit: {texts:?}"
         );
     }
+    // Each chart's legend names the strategies, below the plot.
+    assert_eq!(
+        html.matches("<ul class=\"legend\">").count(),
+        CHARTS.len(),
+        "a legend per chart"
+    );
+    assert!(html.contains("</span>patient</li>"));
     // Nothing is loaded from anywhere: no script, no link, no remote URL outside SVG's xmlns.
     assert!(!html.contains("<script"));
     assert!(!html.contains("<link"));

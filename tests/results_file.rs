@@ -107,6 +107,7 @@ fn an_interrupted_run_is_partial_and_readable() {
         progress: Progress::Quiet,
         shard: None,
         start_at: None,
+        connect_timeout: resilbench::runner::CONNECT_TIMEOUT,
     };
     let stop = CancellationToken::new();
     let results = virtual_runtime().block_on(async {
@@ -158,12 +159,13 @@ fn newer_v1_files_still_read() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("newer.json");
     std::fs::write(&p, serde_json::to_string(&json).unwrap()).unwrap();
-    let back = Results::read(&p).unwrap();
+    let doc = resilbench::document::ResultsDoc::read(&p).unwrap();
+    let back = doc.results.clone();
     assert_eq!(back.strategies.len(), 2);
     assert!(back.plan().is_none());
     assert!(results.plan().is_some());
     let mut table = Vec::new();
-    resilbench::summary::write_summary(&mut table, &back).unwrap();
+    resilbench::summary::write_summary(&mut table, &doc).unwrap();
     assert!(String::from_utf8(table).unwrap().contains("plain"));
 }
 

@@ -364,6 +364,20 @@ fn shards_merged_equal_the_unsharded_sweep() {
         );
     }
     assert!(dir.path().join("merged/sweep.html").exists());
+    // A second sweep into the same folder is refused unless --force.
+    let mut again = vec![p, "--out", "whole"];
+    again.extend(common);
+    let out = sweep(&again, dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already holds a sweep"),
+        "{}",
+        stderr(&out)
+    );
+    again.push("--force");
+    let out = sweep(&again, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(doc(&dir.path().join("whole")).points, whole.points);
 }
 
 /// A point's folder is an ordinary run folder: report, compare and check read it.

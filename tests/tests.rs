@@ -3,7 +3,9 @@
 //! - `profile_errors`: bad profiles are refused with file, line, field and exit status 2.
 //! - `open_loop`: the driver's schedule, in virtual time: coordinated omission, drops, warmup.
 //! - `results_file`: results.json round-trips, histograms decode, interrupted runs are partial.
+//! - `first_contact`: built-in profiles, and the small things a first run trips on.
 //! - `fan_out`: scatter-gather sub-calls, completion on all or the first k.
+//! - `flavors`: each client library's departures from gRFC A6, on the scenarios.
 //! - `hedge`: gRFC A6 hedging and tower's latency-driven hedge, attempt times exact.
 //! - `hostile_input`: arbitrary and mutated profiles, service configs and results files.
 //! - `retry`: retry policies, throttles and budgets to the letter, attempt times exact.
@@ -19,30 +21,43 @@
 //! - `chromium`: the report rendered by headless Chromium (skipped without it, unless CI).
 //! - `breaker`: pybreaker and resilience4j state machines, which calls go and when.
 //! - `check_gate`: `resilbench check` over a table of gates: exit status, failing rows, JUnit.
+//! - `ci_doc`: every command of docs/ci.md, run as written.
 //! - `deploy`: the Kubernetes manifests and the Dockerfile say what a sharded run needs.
 //! - `compare_runs`: known differences are flagged, identical runs and noise are not.
+//! - `verdict`: the answer: ★ only among strategies in the running, the sentence from the figures.
 //! - `connections`: the client's HTTP/2 connections fail fast, come back, reconnect, close.
+//! - `faults`: targets that die, restart or never answer; signals at chosen moments; kills
+//!   while writing.
+//! - `serve_limits`: `serve` against clients that never read, flood, or hold sockets silent.
+//! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
 
 mod backend;
 mod breaker;
 mod check_gate;
 mod chromium;
+mod ci_doc;
 mod common;
 mod compare_runs;
 mod connections;
 mod deploy;
 mod end_to_end;
 mod fan_out;
+mod faults;
+mod first_contact;
+mod flavors;
 mod golden;
 mod hedge;
 mod hostile_input;
 mod layers;
+mod limits;
 mod open_loop;
 mod profile_errors;
 mod report_page;
 mod results_file;
 mod retry;
+mod serve_limits;
 mod sharding;
 mod shipped_profiles;
 mod sweep;
+mod verdict;
 mod virtual_runs;

@@ -121,6 +121,7 @@ name = "slow"
         progress: Progress::Quiet,
         shard: None,
         start_at: None,
+        connect_timeout: resilbench::runner::CONNECT_TIMEOUT,
     };
     let stop = CancellationToken::new();
     let r = crate::common::virtual_runtime().block_on(async {

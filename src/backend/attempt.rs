@@ -84,7 +84,7 @@ impl Backend {
         let scripted = req.script.is_some() || self.model.script(id).is_some();
         if !(scripted || req.method == Method::Mutate) {
             return Arrival {
-                count: req.previous_attempts.saturating_add(1),
+                count: req.previous().saturating_add(1),
             };
         }
         let now = self.clock.now();

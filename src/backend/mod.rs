@@ -25,7 +25,9 @@ mod mutation;
 pub mod phases;
 pub mod quota;
 pub mod serve_threads;
+pub mod served;
 pub mod server;
+pub mod serving;
 mod stream;
 pub mod timeline;
 mod unary;
@@ -66,8 +68,9 @@ pub struct Incoming {
     pub id_number: Option<u64>,
     /// The request id's text, when it is not the decimal form of `id_number`.
     pub id_text: Option<Arc<str>>,
-    /// Attempts of this request before this one (`grpc-previous-rpc-attempts`).
-    pub previous_attempts: u32,
+    /// Attempts of this request before this one (`grpc-previous-rpc-attempts`), or `None`
+    /// when the header is absent, as gRFC A6 has it on a call's first attempt.
+    pub previous_attempts: Option<u32>,
     /// The client's own count of this call's attempts so far (header `resilbench-attempt`),
     /// sent by resilbench: every attempt of a call, across stacked retry layers and hedges,
     /// then gets a draw of its own.
@@ -98,7 +101,12 @@ impl Incoming {
     /// The attempt number that keys this attempt's draws: the client's own attempt count if
     /// it sent one, else `grpc-previous-rpc-attempts`.
     pub fn draw_attempt(&self) -> u32 {
-        self.ordinal.unwrap_or(self.previous_attempts)
+        self.ordinal.unwrap_or(self.previous())
+    }
+
+    /// Attempts of this request before this one: `grpc-previous-rpc-attempts`, 0 if absent.
+    pub fn previous(&self) -> u32 {
+        self.previous_attempts.unwrap_or(0)
     }
 }
 
@@ -145,6 +153,11 @@ pub struct BackendStats {
     /// One row per second since the strategy's start (replicas added up).
     #[serde(default)]
     pub timeline: Vec<BackendSecond>,
+    /// The backend a `--target` served (its seed, `[backend]` and `[[phases]]`, as its Control
+    /// service reported them; [`served`]); absent for an embedded backend, which is the
+    /// profile's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served: Option<serde_json::Value>,
 }
 
 /// One replica's figures.
@@ -317,7 +330,7 @@ impl Backend {
     pub async fn handle(self: &Arc<Self>, req: Incoming) -> Answer {
         let gone = Arc::new(AtomicBool::new(false));
         let mut guard = CallerGuard(Arc::clone(&gone), false);
-        let attempt = req.previous_attempts.saturating_add(1);
+        let attempt = req.previous().saturating_add(1);
         let answer = match self.plan.on_cancel {
             // The work goes on if this future is dropped: work done at its first poll (no
             // latency, no queue) is answered here, other work moves to a task of its own.
@@ -382,6 +395,7 @@ impl Backend {
             queue_high_water: self.capacity.queue_high_water(),
             replicas: Vec::new(),
             timeline: self.timeline.rows(),
+            served: None,
         }
     }
 

@@ -127,11 +127,10 @@ impl Backend {
         let Some(lost) = &self.plan.mutation.lost_response else {
             return answer;
         };
-        if self.model.chance(
-            req.request_key,
-            req.previous_attempts,
-            Purpose::LostResponse,
-        ) >= lost.rate
+        if self
+            .model
+            .chance(req.request_key, req.previous(), Purpose::LostResponse)
+            >= lost.rate
         {
             return answer;
         }

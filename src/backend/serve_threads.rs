@@ -18,9 +18,39 @@
 use std::thread::JoinHandle;
 
 use tokio::sync::mpsc::UnboundedSender;
+
+/// Raises this process's soft limit on open files to its hard limit, so that a server is
+/// not out of file descriptors at 1,024 connections (the usual soft limit, when the hard one
+/// is far above it). Returns the limits before and after, or why they could not be read or
+/// set.
+#[cfg(target_os = "linux")]
+pub fn raise_open_files() -> Result<(u64, u64), String> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let before = limit.current.unwrap_or(u64::MAX);
+    // An unlimited hard limit cannot be the soft one for open files (the kernel's nr_open
+    // bounds it): its default then.
+    let target = limit.maximum.unwrap_or(1 << 20);
+    if limit.current.is_none_or(|current| current >= target) {
+        return Ok((before, before));
+    }
+    let raised = rustix::process::Rlimit {
+        current: Some(target),
+        maximum: limit.maximum,
+    };
+    setrlimit(Resource::Nofile, raised).map_err(|e| e.to_string())?;
+    Ok((before, target))
+}
+
+/// Elsewhere the limit is left as it is.
+#[cfg(not(target_os = "linux"))]
+pub fn raise_open_files() -> Result<(u64, u64), String> {
+    Err("not raised on this system".into())
+}
 use tokio_util::sync::CancellationToken;
 
-use super::server::{Shared, serve_connections};
+use super::server::{Shared, serve_connections_with};
+use super::serving::Limits;
 
 /// The server threads, and the hand-off to each.
 pub struct ServeThreads {
@@ -33,9 +63,16 @@ pub struct ServeThreads {
 }
 
 impl ServeThreads {
-    /// `count` threads (at least one) serving `shared` until `stop` is cancelled; on stop
-    /// each closes its connections gracefully (GOAWAY, then waits for calls in flight).
-    pub fn start(shared: &Shared, count: usize, stop: &CancellationToken) -> Result<Self, String> {
+    /// `count` threads (at least one) serving `shared` within `limits` (one set, shared by
+    /// every thread: the calls in progress are counted over all of them) until `stop` is
+    /// cancelled; on stop each closes its connections gracefully (GOAWAY, then waits for
+    /// calls in flight, up to the limits' drain timeout).
+    pub fn start(
+        shared: &Shared,
+        count: usize,
+        stop: &CancellationToken,
+        limits: &Limits,
+    ) -> Result<Self, String> {
         let mut senders = Vec::new();
         let mut threads = Vec::new();
         for i in 0..count.max(1) {
@@ -44,7 +81,7 @@ impl ServeThreads {
                 .enable_all()
                 .build()
                 .map_err(|e| format!("cannot start a server thread's runtime: {e}"))?;
-            let (shared, stop) = (shared.clone(), stop.clone());
+            let (shared, stop, limits) = (shared.clone(), stop.clone(), limits.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("resilbench-serve-{i}"))
                 .spawn(move || {
@@ -53,7 +90,7 @@ impl ServeThreads {
                         // Registered with this thread's reactor as they arrive.
                         let incoming = tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
                             .map(tokio::net::TcpStream::from_std);
-                        serve_connections(shared, incoming, stop.cancelled()).await;
+                        serve_connections_with(shared, incoming, stop.cancelled(), limits).await;
                     });
                 })
                 .map_err(|e| format!("cannot start a server thread: {e}"))?;
@@ -85,30 +122,48 @@ impl ServeThreads {
     }
 
     /// Hands every connection `listener` accepts to the threads, until `shutdown` completes
-    /// or a thread has ended (its `join` says why). A failed accept (out of file
-    /// descriptors, a connection reset before it was taken) is said and the loop goes on
-    /// after a moment, as servers do.
+    /// or a thread has ended (its `join` says why). A failed accept (out of file descriptors,
+    /// a connection reset before it was taken) is said once, and accepting is tried again
+    /// after a pause that doubles from 5 ms to 1 s while it keeps failing; the next
+    /// connection accepted says how many failed. Out of file descriptors, the connections
+    /// waiting in the listen queue are taken as soon as some close (a silent connection is
+    /// closed at the handshake timeout, an idle one at the idle timeout).
     pub async fn accept(
         &mut self,
         listener: &tokio::net::TcpListener,
         shutdown: impl std::future::Future,
     ) {
         tokio::pin!(shutdown);
+        let first = std::time::Duration::from_millis(5);
+        let mut pause = first;
+        let mut failed = 0u64;
         loop {
             tokio::select! {
                 _ = &mut shutdown => return,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
+                        if failed > 0 {
+                            eprintln!(
+                                "resilbench serve: accepting again, after {failed} failed accepts"
+                            );
+                            failed = 0;
+                            pause = first;
+                        }
                         if let Err(e) = self.hand(stream) {
                             eprintln!("resilbench serve: {e}");
                             return;
                         }
                     }
                     Err(e) => {
-                        eprintln!("resilbench serve: accept: {e}");
-                        crate::clock::Clock::Tokio
-                            .sleep(std::time::Duration::from_millis(50))
-                            .await;
+                        if failed == 0 {
+                            eprintln!("resilbench serve: accept: {e} (trying again)");
+                        }
+                        failed += 1;
+                        tokio::select! {
+                            _ = &mut shutdown => return,
+                            () = crate::clock::Clock::Tokio.sleep(pause) => {}
+                        }
+                        pause = (pause * 2).min(std::time::Duration::from_secs(1));
                     }
                 },
             }
@@ -142,7 +197,7 @@ mod tests {
     fn serve_threads_answer_the_connections_handed_to_them_and_stop() {
         let shared = crate::backend::server::test_shared();
         let stop = CancellationToken::new();
-        let mut threads = ServeThreads::start(&shared, 2, &stop).unwrap();
+        let mut threads = ServeThreads::start(&shared, 2, &stop, &Limits::serve()).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

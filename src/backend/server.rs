@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_stream::{Stream, StreamExt as _};
 use tokio_util::sync::CancellationToken;
@@ -24,6 +24,7 @@ use tokio_util::task::TaskTracker;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Request, Response, Status};
 
+use super::serving::{self, Activity, Limited, Limits, Verdict, Watched};
 use super::unary::Unary;
 use super::{Answer, Backend, BackendStats, Incoming, ReplicaStats, StreamEvent};
 use crate::clock::Clock;
@@ -53,6 +54,8 @@ pub struct Shared {
     log_attempts: bool,
     /// When the server state was made: log lines say how long after it an attempt ended.
     since: tokio::time::Instant,
+    /// This server's instance number, sent with its figures (`BackendStats.instance`).
+    instance: u64,
 }
 
 impl Shared {
@@ -80,7 +83,13 @@ impl Shared {
             current: Arc::new(RwLock::new(backends)),
             reset_for: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             log_attempts: false,
+            instance: instance_number(),
         }
+    }
+
+    /// This server's instance number: drawn when it started, never 0.
+    pub fn instance(&self) -> u64 {
+        self.instance
     }
 
     /// Starts the phases of the backends in service at `start`.
@@ -198,9 +207,10 @@ impl Shared {
             request_key: request_key(request_id.as_bytes()),
             id_number: number,
             id_text: number.is_none().then(|| Arc::from(request_id)),
-            previous_attempts: header(header::PREVIOUS_ATTEMPTS)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            // A value that does not parse counts as 0, as it always has; absent stays absent.
+            previous_attempts: meta
+                .get(header::PREVIOUS_ATTEMPTS)
+                .map(|v| v.to_str().ok().and_then(|v| v.parse().ok()).unwrap_or(0)),
             ordinal: header(header::ATTEMPT).and_then(|v| v.parse().ok()),
             warmup: meta.contains_key(header::WARMUP),
             deadline: header(header::TIMEOUT)
@@ -217,7 +227,7 @@ impl Shared {
     /// with a tokio timer per request): with `on_cancel = "continue"` the work goes on and
     /// counts as wasted. No timer is started for work done at its first poll.
     async fn handle(&self, backend: &Arc<Backend>, incoming: Incoming) -> Answer {
-        let attempt = incoming.previous_attempts.saturating_add(1);
+        let attempt = incoming.previous().saturating_add(1);
         // Work under "stop" is ended at the deadline by the backend itself.
         let continues = backend.plan.on_cancel == crate::profile::backend::OnCancel::Continue;
         match incoming.deadline.filter(|_| continues) {
@@ -240,7 +250,9 @@ impl Shared {
             eprintln!(
                 "+{at:.3}s {method} request_id={request_id} attempt={} grpc-previous-rpc-attempts={} status={}{}",
                 answer.attempt,
-                incoming.previous_attempts,
+                incoming
+                    .previous_attempts
+                    .map_or_else(|| "absent".to_string(), |n| n.to_string()),
                 code_name(answer.code),
                 answer
                     .pushback
@@ -250,6 +262,19 @@ impl Shared {
             );
         }
     }
+}
+
+/// A number for a server state, different from any other process's with near certainty:
+/// the time and the process id, mixed (SplitMix64's finalizer); never 0, which means "not
+/// sent" on the wire.
+fn instance_number() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut z = nanos ^ (u64::from(std::process::id()) << 32);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)).max(1)
 }
 
 /// A status with the answer's pushback trailer.
@@ -381,14 +406,28 @@ impl pb::control_server::Control for Shared {
             0 => Shared::reset(self),
             start => self.reset_for_start(start),
         };
-        Ok(Response::new(to_pb(stats)))
+        Ok(Response::new(pb::BackendStats {
+            instance: self.instance,
+            ..self.with_plan(to_pb(stats))
+        }))
     }
 
     async fn stats(
         &self,
         _: Request<pb::StatsRequest>,
     ) -> Result<Response<pb::BackendStats>, Status> {
-        Ok(Response::new(to_pb(Shared::stats(self))))
+        Ok(Response::new(pb::BackendStats {
+            instance: self.instance,
+            ..self.with_plan(to_pb(Shared::stats(self)))
+        }))
+    }
+}
+
+impl Shared {
+    /// A Control reply that says which backend this server serves (`super::served`).
+    fn with_plan(&self, mut reply: pb::BackendStats) -> pb::BackendStats {
+        reply.served_json = super::served::describe(&self.plan).to_string();
+        reply
     }
 }
 
@@ -423,6 +462,8 @@ fn to_pb(s: BackendStats) -> pb::BackendStats {
                 in_service_max: r.in_service_max,
             })
             .collect(),
+        served_json: String::new(),
+        instance: 0,
     }
 }
 
@@ -458,6 +499,8 @@ pub fn from_pb(s: pb::BackendStats) -> BackendStats {
                 in_service_max: r.in_service_max,
             })
             .collect(),
+        // A server that says nothing (an older build) says nothing here either.
+        served: serde_json::from_str(&s.served_json).ok(),
     }
 }
 
@@ -530,7 +573,8 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Services 
 /// its own) until `stop` completes, even after `incoming` has ended; then closes each
 /// connection gracefully (GOAWAY, the calls in flight finish) and returns when all have closed.
 /// A connection that `incoming` fails to give is skipped after a pause (out of file
-/// descriptors, say), as servers do.
+/// descriptors, say), as servers do. No limit is kept (the embedded backend's way):
+/// [`serve_connections_with`] keeps some.
 pub async fn serve_connections<IO>(
     shared: Shared,
     incoming: impl Stream<Item = std::io::Result<IO>>,
@@ -538,18 +582,21 @@ pub async fn serve_connections<IO>(
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    serve_connections_with(shared, incoming, stop, Limits::unlimited()).await;
+}
+
+/// [`serve_connections`] within `limits` (streams per connection, calls in progress, silent
+/// and idle connections, keep-alive, how long the stop waits: [`super::serving`]).
+pub async fn serve_connections_with<IO>(
+    shared: Shared,
+    incoming: impl Stream<Item = std::io::Result<IO>>,
+    stop: impl Future<Output = ()>,
+    limits: Limits,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let services = Services::new(shared);
-    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    // As tonic's server set it up: no limit on concurrent streams, as grpc-go's server (its
-    // `MaxStreams` 0 means MaxUint32): the backend's own capacity model decides what is too
-    // much, not HTTP/2; no limit on streams reset for the client's errors; hyper's defaults
-    // for the rest, but no `date` header: gRPC servers send none (grpc-go does not), and
-    // hyper's costs every response a clock read and a header to encode and decode.
-    http2
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(u32::MAX)
-        .max_local_error_reset_streams(None)
-        .auto_date_header(false);
+    let http2 = limits.http2();
     let closing = CancellationToken::new();
     let connections = TaskTracker::new();
     // Boxed, so that it can be dropped (the listener closed) before the drain below.
@@ -576,16 +623,37 @@ pub async fn serve_connections<IO>(
                 }
             },
         };
-        let connection = http2.serve_connection(TokioIo::new(io), services.clone());
-        let closing = closing.clone();
+        let activity = Arc::new(Activity::default());
+        let service = Limited::new(services.clone(), limits.clone(), Arc::clone(&activity));
+        let io = TokioIo::new(Watched::new(io, Arc::clone(&activity)));
+        let connection = http2.serve_connection(io, service);
+        let (closing, limits) = (closing.clone(), limits.clone());
         connections.spawn(async move {
             tokio::pin!(connection);
             tokio::select! {
                 // A connection that breaks or that the client closes just ends.
                 _ = connection.as_mut() => return,
-                () = closing.cancelled() => connection.as_mut().graceful_shutdown(),
+                verdict = serving::watch(&limits, &activity) => match verdict {
+                    // Dropped: its socket closes.
+                    Verdict::Silent => return,
+                    Verdict::Idle => connection.as_mut().graceful_shutdown(),
+                },
+                () = closing.cancelled() => {
+                    // Nothing to finish on a connection whose client never spoke.
+                    if !serving::spoke(&activity) {
+                        return;
+                    }
+                    connection.as_mut().graceful_shutdown();
+                }
             }
-            let _ = connection.await;
+            match limits.drain_timeout {
+                Some(limit) => {
+                    let _ = Clock::Tokio.timeout(limit, connection).await;
+                }
+                None => {
+                    let _ = connection.await;
+                }
+            }
         });
     }
     // New connections are refused at once while the open ones drain (a client then fails

@@ -167,7 +167,12 @@ pub(super) fn section(doc: &SweepDoc) -> String {
             }
         );
         match chart.svg() {
-            Ok(svg) => b.push_str(&figure(&format!("frontier-{which}"), &svg, &esc(&caption))),
+            Ok(svg) => b.push_str(&figure(
+                &format!("frontier-{which}"),
+                &svg,
+                "",
+                &esc(&caption),
+            )),
             Err(e) => {
                 let _ = writeln!(b, "<p class=\"note\">chart not drawn: {}</p>", esc(&e));
             }

@@ -79,6 +79,7 @@ pub(super) fn section(doc: &SweepDoc) -> String {
             Ok(svg) => b.push_str(&figure(
                 &format!("load-{}", title.split(' ').next().unwrap_or("chart")),
                 &svg,
+                "",
                 "Hollow markers: the point did not recover after the trigger.",
             )),
             Err(e) => {

@@ -77,9 +77,15 @@ fn merge_sweeps(args: &MergeArgs) -> Result<ExitCode, CliError> {
             )));
         }
     }
-    runner::prepare_out_dir(&args.out)?;
-    let doc = crate::choose::merge::merge(&args.results, &args.out)
-        .map_err(|e| CliError::Other(format!("cannot merge: {e}")))?;
+    let existed = args.out.exists();
+    crate::sweep::output::prepare(&args.out, false)?;
+    let doc = crate::choose::merge::merge(&args.results, &args.out).map_err(|e| {
+        // Nothing half-written: a folder this merge made goes with it.
+        if !existed {
+            let _ = std::fs::remove_dir_all(&args.out);
+        }
+        CliError::Other(format!("cannot merge: {e}"))
+    })?;
     let page = args.out.join("sweep.html");
     crate::choose::page::write(&page, &doc).map_err(|error| runner::RunError::Write {
         path: page.clone(),

@@ -1,11 +1,15 @@
-//! What each command does: the `run`, `validate`, `serve`, `merge` and `sweep` commands, and `report`,
-//! `compare` and `check`, which read results files. Each turns its arguments ([`crate::cli`])
-//! into library calls and its result into an exit status, in one place: 0 done, 1 the gate
-//! does not hold (`check`), 2 bad input or error, 130 interrupted (results still written).
+//! What each command does: the `run`, `validate`, `serve`, `merge` and `sweep` commands, and
+//! `report`, `compare` and `check`, which read results files, and `profiles`. Each turns its
+//! arguments ([`crate::cli`]) into library calls and its result into an exit status, in one
+//! place: 0 done, 1 the answer is no (`check`'s gate, `run`'s gate, `compare --fail-on-worse`,
+//! a sweep whose points all miss its goal), 2 bad input or error, 130 interrupted (results
+//! still written).
 
 mod merge;
+mod profiles;
 mod read;
 mod run;
+mod run_checks;
 mod serve;
 mod signals;
 mod sweep;
@@ -48,6 +52,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Compare(args) => read::compare(args),
         Command::Check(args) => read::check(args),
         Command::Merge(args) => merge::merge(args),
+        Command::Profiles(args) => profiles::profiles(args),
         Command::Sweep(args) => sweep::sweep(args),
     }
 }
@@ -66,25 +71,23 @@ pub(crate) fn build_runtime(clock: ClockMode) -> Result<tokio::runtime::Runtime,
     built.map_err(|e| CliError::Other(format!("cannot start the async runtime: {e}")))
 }
 
-/// Writes a run folder (results.json, the .hlog files, report.html), then prints `heading`,
-/// the summary table and where the files are.
+/// Writes a run folder (results.json, the .hlog files, report.html) whole, replacing any
+/// previous run there (`runner::write_folder`), then prints `heading`, the summary table and
+/// where the files are.
 fn write_run_folder(
     dir: &Path,
     results: crate::results::Results,
     heading: Option<&str>,
 ) -> Result<crate::results::Results, CliError> {
-    let path = crate::runner::write_outputs(dir, &results)?;
     let doc = crate::document::ResultsDoc::from_results(results);
+    let page = crate::report::render(&doc);
+    let path = crate::runner::write_folder(dir, &doc.results, &[("report.html", page.as_bytes())])?;
     let report = dir.join("report.html");
-    crate::report::write(&report, &doc).map_err(|error| RunError::Write {
-        path: report.clone(),
-        error,
-    })?;
     let mut out = std::io::stdout().lock();
     if let Some(heading) = heading {
         let _ = writeln!(out, "{heading}");
     }
-    let _ = crate::summary::write_summary(&mut out, &doc.results);
+    let _ = crate::summary::write_summary(&mut out, &doc);
     let _ = writeln!(out, "\nresults: {}", path.display());
     let _ = writeln!(out, "report:  {}", report.display());
     Ok(doc.results)

@@ -1,8 +1,10 @@
 //! The commands that read results files: `report`, `compare` and `check`.
 //!
 //! They share nothing with a run but the results file: each reads one or two files, writes a
-//! page or a table, and returns an exit status. `check` is the one command whose answer can be
-//! "no": exit status 1 when the gate fails, 2 when it cannot be evaluated.
+//! page or a table, and returns an exit status. `check` answers "no" with exit status 1 when
+//! the gate fails (2 when it cannot be evaluated); so does `compare --fail-on-worse` when a
+//! figure is worse beyond noise. `compare` refuses runs of different profiles (exit 2)
+//! unless `--force`.
 
 use std::io::Write;
 use std::path::Path;
@@ -15,8 +17,14 @@ use crate::document::ResultsDoc;
 use crate::gate::{self, evaluate::Named, output};
 use crate::results::write_atomic;
 
+/// Reads a results file, or the `results.json` of a run folder (as `merge` takes them).
 fn read(path: &Path) -> Result<ResultsDoc, CliError> {
-    ResultsDoc::read(path).map_err(|e| CliError::Other(e.to_string()))
+    let file = if path.is_dir() {
+        path.join("results.json")
+    } else {
+        path.to_path_buf()
+    };
+    ResultsDoc::read(&file).map_err(|e| CliError::Other(e.to_string()))
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
@@ -28,10 +36,12 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 pub(super) fn report(args: ReportArgs) -> Result<ExitCode, CliError> {
     let doc = read(&args.results)?;
     let out = args.out.unwrap_or_else(|| {
-        args.results
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("report.html")
+        let folder = if args.results.is_dir() {
+            args.results.as_path()
+        } else {
+            args.results.parent().unwrap_or(Path::new("."))
+        };
+        folder.join("report.html")
     });
     write_file(&out, crate::report::render(&doc).as_bytes())?;
     println!("report: {}", out.display());
@@ -41,6 +51,14 @@ pub(super) fn report(args: ReportArgs) -> Result<ExitCode, CliError> {
 /// `compare`: the table on the terminal, and the page if asked.
 pub(super) fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
     let (a, b) = (read(&args.a)?, read(&args.b)?);
+    if let Some(why) = compare::unrelated(&a, &b) {
+        if !args.force {
+            return Err(CliError::Other(format!(
+                "{why}. Compare two runs of one profile, or give --force to compare anyway"
+            )));
+        }
+        eprintln!("warning: {why} (compared anyway: --force)");
+    }
     let c = compare::compare(&a, &b, args.threshold);
     let (na, nb) = (args.a.display().to_string(), args.b.display().to_string());
     let mut out = std::io::stdout().lock();
@@ -50,6 +68,14 @@ pub(super) fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
         write_file(path, page.as_bytes())?;
         let _ = writeln!(out, "comparison: {}", path.display());
     }
+    if args.fail_on_worse && c.worse() > 0 {
+        let _ = writeln!(
+            out,
+            "--fail-on-worse: {} figure(s) WORSE beyond noise and the threshold",
+            c.worse()
+        );
+        return Ok(ExitCode::from(EXIT_GATE_FAILED));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -57,11 +83,17 @@ pub(super) fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
 pub(super) fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     let run = read(&args.results)?;
     let file = args.results.display().to_string();
+    let mut defaulted = false;
     let gate = match &args.gate {
         Some(path) => gate::load_file(path)?,
-        None => gate::evaluate::gate_of(&run, &file)
-            .map_err(gate_error)?
-            .ok_or_else(|| gate_error(gate::GateError::NoGate(file.clone())))?,
+        None => match gate::evaluate::gate_of(&run, &file).map_err(gate_error)? {
+            Some(g) => g,
+            None if args.baseline.is_some() => {
+                defaulted = true;
+                gate::default_regression()
+            }
+            None => return Err(gate_error(gate::GateError::NoGate(file.clone()))),
+        },
     };
     let baseline = args.baseline.as_deref().map(read).transpose()?;
     let base_file = args
@@ -81,14 +113,22 @@ pub(super) fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
         }),
     )
     .map_err(gate_error)?;
+    // The profile's name comes from the file: printed escaped.
+    let name = crate::table::printable(run.profile_name());
     let title = match &args.baseline {
-        Some(b) => format!(
-            "gate of {} ({file}), baseline {}",
-            run.profile_name(),
-            b.display()
-        ),
-        None => format!("gate of {} ({file})", run.profile_name()),
+        Some(b) => format!("gate of {name} ({file}), baseline {}", b.display()),
+        None => format!("gate of {name} ({file})"),
     };
+    let mut verdict = verdict;
+    if defaulted {
+        verdict.notes.insert(
+            0,
+            "no gate given (the profile has no [gate], no --gate): the default regression gate \
+             applies, noise-aware budgets on success, goodput, p50/p99/p99.9 and attempts per \
+             call (docs/ci.md)"
+                .into(),
+        );
+    }
     let mut out = std::io::stdout().lock();
     let _ = output::write_table(&mut out, &verdict, &title);
     if let Some(path) = &args.markdown {

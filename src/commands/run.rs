@@ -55,12 +55,17 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         rate: args.rate,
         seed: args.seed,
     };
-    let plan = profile::load(&args.profile, &overrides)?;
+    let loaded = super::profiles::load(&args.profile, &overrides)?;
+    let mut plan = loaded.plan;
+    for warning in plan.client_warnings() {
+        eprintln!("warning: {warning}");
+    }
+    super::run_checks::before(&mut plan, &args, &loaded.source)?;
     if super::sweep::has_sweep(&args.profile) && !args.quiet {
         eprintln!(
             "note: {} has a [sweep]; `run` runs the profile as written (`resilbench sweep` runs \
              its grid)",
-            args.profile.display()
+            loaded.source
         );
     }
     if args.clock == ClockMode::Virtual && args.target.is_some() {
@@ -83,50 +88,104 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
              same instant; give all shards the same --start-at"
         );
     }
+    if args.connect_timeout.is_zero() || args.connect_timeout > MAX_CONNECT_TIMEOUT {
+        return Err(RunError::Options(format!(
+            "--connect-timeout must be above 0 and at most {}",
+            crate::profile::duration::format(MAX_CONNECT_TIMEOUT)
+        ))
+        .into());
+    }
     let dir = args.out.unwrap_or_else(|| runner::default_out_dir(&plan));
-    let created = runner::prepare_out_dir(&dir)?;
+    super::run_checks::out_dir_free(&dir, args.force)?;
+    runner::prepare_out_dir(&dir)?;
     let opts = RunOptions {
         clock: args.clock,
         target: args.target,
         progress: Progress::detect(args.quiet),
         shard: args.shard,
         start_at: args.start_at,
+        connect_timeout: args.connect_timeout,
     };
-    let outcome = run_plan(&plan, &opts, &dir);
-    if outcome.is_err() && created {
-        // A run that wrote nothing leaves nothing behind (remove_dir removes only an empty one).
-        let _ = std::fs::remove_dir(&dir);
-    }
-    outcome
+    run_plan(&plan, &opts, &dir, args.export)
 }
 
-fn run_plan(plan: &profile::Plan, opts: &RunOptions, dir: &Path) -> Result<ExitCode, CliError> {
+/// The longest `--connect-timeout`.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn run_plan(
+    plan: &profile::Plan,
+    opts: &RunOptions,
+    dir: &Path,
+    export: Option<crate::cli::Export>,
+) -> Result<ExitCode, CliError> {
     let runtime = build_runtime(opts.clock)?;
     let stop = CancellationToken::new();
-    let results = runtime.block_on(async {
+    let outcome = runtime.block_on(async {
+        // The signal task lives as long as the runtime, which runs again while the results
+        // are written (below): a signal then is answered too, never swallowed.
         tokio::spawn(stop_on_signal(stop.clone()));
         let clock = opts.clock.start();
         runner::execute(plan, opts, &clock, stop.clone()).await
     });
     // Progress is written on a thread of its own: let it finish before the summary.
     crate::progress::flush(Duration::from_secs(1));
-    let results = results?;
-    let results = write_run_folder(dir, results, None)?;
+    let (results, lost) = match outcome {
+        Ok(results) => (results, None),
+        Err(RunError::TargetLost {
+            reason,
+            strategy,
+            number,
+            count,
+            results,
+        }) => (
+            *results,
+            Some(format!(
+                "{reason}; the run stopped before strategy `{strategy}` ({number} of {count}); \
+                 the strategies before it are written, marked partial"
+            )),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    if results.strategies.is_empty() {
+        crate::progress::line("interrupted before any strategy was measured: nothing written");
+        crate::progress::flush(Duration::from_millis(200));
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    // Written on a blocking thread while this one goes on answering signals: a second one
+    // during the write exits at once (the half-written folder removed; the previous run, if
+    // any, stays whole).
+    let folder = dir.to_path_buf();
+    let written = runtime.block_on(async move {
+        tokio::task::spawn_blocking(move || write_run_folder(&folder, results, None)).await
+    });
+    let results =
+        written.map_err(|e| CliError::Other(format!("writing the results failed: {e}")))??;
     runtime.shutdown_timeout(Duration::from_millis(100));
-    Ok(if results.partial {
+    if let Some(message) = lost {
+        return Err(CliError::Other(message));
+    }
+    let gate = super::run_checks::after(dir, &results, export)?;
+    Ok(if results.partial || stop.is_cancelled() {
         ExitCode::from(EXIT_INTERRUPTED)
     } else {
-        ExitCode::SUCCESS
+        gate.unwrap_or(ExitCode::SUCCESS)
     })
 }
 
 pub(super) fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
-    let plan = profile::load(&args.profile, &Overrides::default())?;
+    let loaded = super::profiles::load(&args.profile, &Overrides::default())?;
+    let plan = loaded.plan;
+    for w in profile::phases::warnings(&plan.phases, plan.load.duration, plan.load.warmup) {
+        eprintln!("warning: {w}");
+    }
+    for warning in plan.client_warnings() {
+        eprintln!("warning: {warning}");
+    }
     let text = toml::to_string_pretty(&plan)
         .map_err(|e| CliError::Other(format!("cannot print the plan: {e}")))?;
     println!(
         "# {}: valid. The resolved plan, with every default filled in:\n",
-        args.profile.display()
+        loaded.source
     );
     print!("{text}");
     if !text.ends_with('\n') {

@@ -9,15 +9,34 @@ use super::signals::wait_for_signal;
 use super::{CliError, EXIT_INTERRUPTED, build_runtime};
 use crate::backend::serve_threads::ServeThreads;
 use crate::backend::server::Shared;
+use crate::backend::serving::Limits;
 use crate::cli::ServeArgs;
-use crate::profile::{self, Overrides};
+use crate::profile::Overrides;
 use crate::runner::ClockMode;
 
 pub(super) fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
-    let plan = Arc::new(profile::load(&args.profile, &Overrides::default())?);
+    let loaded = super::profiles::load(&args.profile, &Overrides::default())?;
+    let source = loaded.source;
+    let plan = Arc::new(loaded.plan);
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         usize::from,
+    );
+    let mut limits = Limits::serve();
+    limits.max_streams = args.max_streams;
+    limits.max_calls = usize::try_from(args.max_calls).unwrap_or(usize::MAX);
+    limits.handshake_timeout = Some(args.handshake_timeout);
+    limits.idle_timeout = Some(args.idle_timeout);
+    // Each connection is a file descriptor: the soft limit (often 1,024) up to the hard one.
+    let open_files = crate::backend::serve_threads::raise_open_files();
+    let limits_text = format!(
+        "at most {} streams per connection, {} calls in progress; open files {}",
+        limits.max_streams,
+        limits.max_calls,
+        match open_files {
+            Ok((_, now)) => now.to_string(),
+            Err(e) => format!("not raised ({e})"),
+        }
     );
     // This thread accepts connections; the server threads answer them.
     let runtime = build_runtime(ClockMode::Real)?;
@@ -30,11 +49,10 @@ pub(super) fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             .map_err(|e| CliError::Other(e.to_string()))?;
         let shared = Shared::new(plan).log_attempts(args.log_attempts);
         let stop = CancellationToken::new();
-        let mut servers = ServeThreads::start(&shared, threads, &stop).map_err(CliError::Other)?;
-        eprintln!(
-            "resilbench serve: backend of {} listening on {addr} (Ctrl-C to stop)",
-            args.profile.display()
-        );
+        let mut servers =
+            ServeThreads::start(&shared, threads, &stop, &limits).map_err(CliError::Other)?;
+        eprintln!("resilbench serve: backend of {source} listening on {addr} (Ctrl-C to stop)");
+        eprintln!("resilbench serve: {limits_text}");
         servers.accept(&listener, wait_for_signal()).await;
         // New connections are refused at once while the open ones drain (a client then
         // fails fast or goes elsewhere, rather than waiting on a socket nobody reads).
@@ -51,13 +69,14 @@ pub(super) fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         };
         let stats = shared.stats();
         eprintln!(
-            "resilbench serve: stopped. received {}  executed {}  rejected {}  wasted {}  duplicate side effects {}  queue high water {}",
+            "resilbench serve: stopped. received {}  executed {}  rejected {}  wasted {}  duplicate side effects {}  queue high water {}  refused at --max-calls {}",
             stats.received,
             stats.executed,
             stats.rejected,
             stats.wasted,
             stats.duplicate_side_effects,
-            stats.queue_high_water
+            stats.queue_high_water,
+            limits.refused()
         );
         served.map_err(CliError::Other)?;
         Ok(ExitCode::SUCCESS)

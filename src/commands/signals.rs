@@ -18,6 +18,8 @@ pub(super) async fn stop_on_signal(stop: CancellationToken) {
     );
     stop.cancel();
     if wait_for_signal().await.is_ok() {
+        // A run folder half written is removed; the previous one, if any, is whole.
+        crate::runner::abandon_writing();
         crate::progress::flush(Duration::from_millis(200));
         std::process::exit(i32::from(EXIT_INTERRUPTED));
     }

@@ -14,7 +14,7 @@ use crate::choose::{self, Goal, SweepDoc};
 use crate::cli::SweepArgs;
 use crate::clock::Clock;
 use crate::profile::error::{FieldPath, Seg};
-use crate::profile::{self, Overrides, Plan, ProfileError};
+use crate::profile::{Overrides, Plan, ProfileError};
 use crate::results::Results;
 use crate::runner::{self, ClockMode, RunError};
 use crate::sweep::run::{self as sweep_run, Options};
@@ -36,8 +36,11 @@ pub(super) fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
         rate: args.rate,
         seed: args.seed,
     };
-    let base = profile::load(&args.profile, &overrides)?;
-    let mut spec = Spec::read(&args.profile)?.with_flags(&args.vary)?;
+    let base = super::profiles::load(&args.profile, &overrides)?.plan;
+    for warning in base.client_warnings() {
+        eprintln!("warning: {warning}");
+    }
+    let mut spec = spec_of(&args.profile)?.with_flags(&args.vary)?;
     if !args.strategy.is_empty() {
         spec.strategies = args
             .strategy
@@ -85,7 +88,7 @@ pub(super) fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
         eprintln!("{}", real_estimate(&grid, points.len()));
     }
     let dir = args.out.clone().unwrap_or_else(|| default_dir(&grid.base));
-    runner::prepare_out_dir(&dir)?;
+    crate::sweep::output::prepare(&dir, args.force)?;
     let opts = Options {
         clock: args.clock,
         jobs,
@@ -269,9 +272,20 @@ fn watch_signals(stop: CancellationToken) {
     }
 }
 
+/// The `[sweep]` of the profile `arg` names: a file, or else a profile built into the binary
+/// (as `run` finds them: `super::profiles::load`).
+fn spec_of(arg: &Path) -> Result<Spec, ProfileError> {
+    if !arg.exists()
+        && let Some(s) = crate::profile::shipped::find(&arg.to_string_lossy())
+    {
+        return Spec::parse(format!("{} (built in)", s.name), s.text.to_string());
+    }
+    Spec::read(arg)
+}
+
 /// For `validate`: the grid of a profile with a `[sweep]`, every point checked, in words.
 pub(super) fn validate_grid(path: &Path, plan: &Plan) -> Result<Option<String>, CliError> {
-    let spec = Spec::read(path)?;
+    let spec = spec_of(path)?;
     if spec.vary.is_empty() && spec.goal.is_empty() && spec.strategies.is_empty() {
         return Ok(None);
     }
@@ -288,5 +302,5 @@ pub(super) fn validate_grid(path: &Path, plan: &Plan) -> Result<Option<String>, 
 
 /// For `run`: whether the profile has a `[sweep]` (run runs the profile as written).
 pub(super) fn has_sweep(path: &Path) -> bool {
-    Spec::read(path).is_ok_and(|s| !s.vary.is_empty())
+    spec_of(path).is_ok_and(|s| !s.vary.is_empty())
 }

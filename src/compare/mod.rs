@@ -176,7 +176,75 @@ pub fn compare(a: &ResultsDoc, b: &ResultsDoc, threshold: f64) -> Comparison {
                 .push(format!("strategy `{}` is only in B", sb.name));
         }
     }
+    out.notes.extend(run_differences(a, b));
     out.notes.extend(profile_differences(a, b));
+    out
+}
+
+/// Why two files are not runs of one profile, so that comparing them means nothing: no
+/// strategy in common, or profiles of different names. `compare` refuses them (exit 2)
+/// unless `--force`.
+pub fn unrelated(a: &ResultsDoc, b: &ResultsDoc) -> Option<String> {
+    let (na, nb) = (a.profile_name(), b.profile_name());
+    let common = a
+        .results
+        .strategies
+        .iter()
+        .filter(|s| b.results.strategies.iter().any(|t| t.name == s.name))
+        .count();
+    if common == 0 {
+        return Some(format!(
+            "A (profile `{na}`) and B (profile `{nb}`) have no strategy in common: there is \
+             nothing to compare"
+        ));
+    }
+    (na != nb).then(|| {
+        format!(
+            "A is a run of profile `{na}`, B of profile `{nb}`: figures of different scenarios \
+             differ for reasons no flag can tell apart"
+        )
+    })
+}
+
+/// How the runs themselves differ: interrupted, another clock, another backend.
+fn run_differences(a: &ResultsDoc, b: &ResultsDoc) -> Vec<String> {
+    let mut out = Vec::new();
+    for (which, d) in [("A", a), ("B", b)] {
+        let r = &d.results;
+        let planned = r
+            .profile
+            .get("strategies")
+            .and_then(Value::as_array)
+            .map_or(r.strategies.len(), Vec::len);
+        let cut = r.strategies.iter().filter(|s| s.partial).count();
+        if r.partial || cut > 0 || r.strategies.len() < planned {
+            out.push(format!(
+                "{which} is a partial run (interrupted): {} of {planned} strategies measured{}; \
+                 its figures cover only what was measured",
+                r.strategies.len(),
+                if cut > 0 {
+                    format!(", {cut} of them cut short")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+    }
+    let (ea, eb) = (&a.results.environment, &b.results.environment);
+    if ea.clock != eb.clock {
+        out.push(format!(
+            "A ran on a {} clock, B on a {} clock: a virtual run models the backend exactly \
+             and has no network or scheduling noise, so differences mix the clock with the \
+             change",
+            ea.clock, eb.clock
+        ));
+    }
+    if ea.target != eb.target {
+        out.push(format!(
+            "A sent to {} backend, B to {}: different backends",
+            ea.target, eb.target
+        ));
+    }
     out
 }
 
@@ -223,6 +291,13 @@ fn profile_differences(a: &ResultsDoc, b: &ResultsDoc) -> Vec<String> {
     }
     if parts.is_empty() {
         Vec::new()
+    } else if parts == ["seed"] {
+        vec![
+            "the two profiles differ only in their seed: other arrivals and other backend \
+             draws, the same scenario; differences within noise are expected, and a flag \
+             means beyond noise at 99% confidence"
+                .to_string(),
+        ]
     } else {
         vec![format!("the two profiles differ in: {}", parts.join(", "))]
     }
@@ -234,7 +309,7 @@ pub fn signed(v: Option<f64>, percent: bool) -> String {
         None => "–".into(),
         Some(v) if percent => format!("{:+.2} pts", v * 100.0),
         Some(v) => {
-            let text = crate::gate::output::number(v.abs());
+            let text = crate::table::number(v.abs());
             if v < 0.0 {
                 format!("-{text}")
             } else {
@@ -275,7 +350,7 @@ pub fn write_table(w: &mut impl Write, c: &Comparison, a: &str, b: &str) -> io::
     )?;
     writeln!(w)?;
     for note in &c.notes {
-        writeln!(w, "note: {note}")?;
+        writeln!(w, "note: {}", crate::table::printable(note))?;
     }
     writeln!(
         w,

@@ -14,8 +14,12 @@
 //! - **attempts per call** (`amplification.client`): the difference of two means, with each
 //!   run's variance from its attempts-per-call distribution.
 //!
-//! Figures without a model (backend amplification, counts added by newer builds) rely on the
-//! relative threshold alone. Identical runs (a virtual clock and the same seed) never differ.
+//! - **counts** (`counts.*`, `status.*`, `backend.*` such as duplicate side effects or wasted
+//!   work, `breaker.*`, `stream.*`) and backend amplification (attempts received): a count's
+//!   Poisson noise (its variance is the count), per call offered (sent).
+//!
+//! Figures without a model (goodput per second aside, figures newer builds add that are not
+//! counts) rely on the relative threshold alone. Identical runs (a virtual clock and the same seed) never differ.
 
 use std::collections::BTreeMap;
 
@@ -68,6 +72,16 @@ pub fn beyond_noise(
             b.goodput.fraction,
             b.counts.offered,
         )),
+        "amplification.backend" => {
+            // Attempts the backend received, a count: its Poisson variance, per call sent.
+            let (ra, rb) = (a.backend.as_ref()?.received, b.backend.as_ref()?.received);
+            Some(rates_differ(
+                ra as f64,
+                a.counts.sent,
+                rb as f64,
+                b.counts.sent,
+            ))
+        }
         "amplification.client" => {
             let (ma, sa) = mean_and_se(&a.attempts.per_call)?;
             let (mb, sb) = mean_and_se(&b.attempts.per_call)?;
@@ -78,8 +92,35 @@ pub fn beyond_noise(
                 (ma - mb).abs() > Z * se
             })
         }
+        _ if is_count(figure, va) && is_count(figure, vb) => {
+            Some(rates_differ(va, a.counts.offered, vb, b.counts.offered))
+        }
         _ => None,
     }
+}
+
+/// Whether `figure` is a count of events (calls, attempts, side effects) with value `v`.
+fn is_count(figure: &str, v: f64) -> bool {
+    let counted = [
+        "counts.",
+        "status.",
+        "attempts.",
+        "backend.",
+        "breaker.",
+        "stream.",
+    ];
+    counted.iter().any(|p| figure.starts_with(p)) && v >= 0.0 && v.fract() == 0.0
+}
+
+/// Whether two counts, `ca` of `na` calls and `cb` of `nb`, differ beyond their Poisson noise
+/// (a count's variance is the count): the per-call rates compared with a z test.
+pub fn rates_differ(ca: f64, na: u64, cb: f64, nb: u64) -> bool {
+    let (na, nb) = (na.max(1) as f64, nb.max(1) as f64);
+    let var = ca / (na * na) + cb / (nb * nb);
+    if var <= 0.0 {
+        return ca / na != cb / nb;
+    }
+    (ca / na - cb / nb).abs() > Z * var.sqrt()
 }
 
 /// The 99% confidence interval of quantile `q` of `hist`, ms.
@@ -145,6 +186,17 @@ mod tests {
             !proportions_differ(1.0, 10, 0.9, 10),
             "one call in ten is noise"
         );
+    }
+
+    #[test]
+    fn counts_differ_beyond_their_poisson_noise() {
+        assert!(
+            !rates_differ(56.0, 1800, 84.0, 1800),
+            "a seed's worth of wasted work"
+        );
+        assert!(rates_differ(0.0, 1800, 201.0, 1800));
+        assert!(!rates_differ(0.0, 1800, 0.0, 1800));
+        assert!(rates_differ(1000.0, 1000, 3000.0, 1000));
     }
 
     #[test]

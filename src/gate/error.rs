@@ -10,7 +10,8 @@ use crate::figure::UnknownFigure;
 pub enum GateError {
     /// No gate anywhere.
     #[error(
-        "{0}: its profile has no [gate] section; add one, or give a gate file with --gate FILE"
+        "{0}: its profile has no [gate] section; add one, give a gate file with --gate FILE, \
+         or give --baseline FILE for the default regression gate"
     )]
     NoGate(String),
     /// The profile's `[gate]` in the results file is not one this build reads.
@@ -25,7 +26,10 @@ pub enum GateError {
     #[error("the gate states no limit and no budget: it would check nothing")]
     Empty,
     /// The gate names a strategy the run does not have.
-    #[error("the gate names strategy `{name}`, which {file} does not have (strategies: {known})")]
+    #[error(
+        "the gate names strategy `{name}`, which {file} does not have{} (strategies: {known})",
+        crate::profile::error::closest(name, known.split(", ")).map_or(String::new(), |n| format!("; did you mean `{n}`?"))
+    )]
     UnknownStrategy {
         /// The name.
         name: String,

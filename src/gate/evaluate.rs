@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::error::GateError;
 use super::output::show;
+use crate::compare::noise;
 use crate::document::ResultsDoc;
 use crate::figure::{self, Resolved};
 use crate::profile::gate::GatePlan;
@@ -38,9 +39,22 @@ impl Outcome {
     }
 }
 
+/// What a check holds a figure to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A limit (`<= 250`).
+    Limit,
+    /// A regression budget against the baseline (`+10%`).
+    Budget,
+    /// The generator's trust.
+    Trust,
+}
+
 /// One check of the gate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
+    /// What the check holds the figure to.
+    pub kind: Kind,
     /// The strategy it concerns (`(run)` for the run as a whole).
     pub strategy: String,
     /// The figure (a results.json path or a derived name).
@@ -133,6 +147,7 @@ pub fn evaluate(
         for (figure, limit) in gate.limits_for(name) {
             let got = resolve(figure, run, json)?;
             verdict.checks.push(Check {
+                kind: Kind::Limit,
                 strategy: name.clone(),
                 figure: figure.into(),
                 limit: limit.to_string(),
@@ -145,6 +160,7 @@ pub fn evaluate(
             let Some(base) = baseline else {
                 skipped += 1;
                 verdict.checks.push(Check {
+                    kind: Kind::Budget,
                     strategy: name.clone(),
                     figure: figure.into(),
                     limit: format!("{budget} of baseline"),
@@ -165,25 +181,56 @@ pub fn evaluate(
                     Err(_) => Err("the baseline has no such figure".into()),
                 },
             };
+            let noisy = budget.beyond_noise || gate.noise_aware;
+            let mut value = show(got.value(), false);
             let (limit, ok) = match was {
-                Ok(b) => (
-                    format!("{budget} of baseline {} = {}", show(Some(b), false), {
-                        let bound = budget.bound(b);
-                        let op = match budget.direction {
-                            crate::profile::gate::condition::Direction::Grow => "<=",
-                            crate::profile::gate::condition::Direction::Fall => ">=",
+                Ok(b) => {
+                    let bound = budget.bound(b);
+                    let op = match budget.direction {
+                        crate::profile::gate::condition::Direction::Grow => "<=",
+                        crate::profile::gate::condition::Direction::Fall => ">=",
+                    };
+                    let mut ok = got.value().is_some_and(|v| budget.holds(v, b));
+                    if !ok
+                        && noisy
+                        && let Some(v) = got.value()
+                    {
+                        let real = match (
+                            base.doc.results.strategies.iter().find(|s| s.name == *name),
+                            run.doc.results.strategies.iter().find(|s| s.name == *name),
+                        ) {
+                            (Some(sb), Some(sr)) => {
+                                noise::beyond_noise(figure, sb, sr, b, v).unwrap_or(true)
+                            }
+                            _ => true,
                         };
-                        format!("{op} {}", show(Some(bound), false))
-                    }),
-                    got.value().is_some_and(|v| budget.holds(v, b)),
-                ),
+                        if !real {
+                            ok = true;
+                            value.push_str(" (within noise)");
+                        }
+                    }
+                    let noise = if noisy && !budget.beyond_noise {
+                        " beyond noise"
+                    } else {
+                        ""
+                    };
+                    (
+                        format!(
+                            "{budget}{noise} of baseline {} = {op} {}",
+                            show(Some(b), false),
+                            show(Some(bound), false)
+                        ),
+                        ok,
+                    )
+                }
                 Err(why) => (format!("{budget} of baseline ({why})"), false),
             };
             verdict.checks.push(Check {
+                kind: Kind::Budget,
                 strategy: name.clone(),
                 figure: figure.into(),
                 limit,
-                value: show(got.value(), false),
+                value,
                 outcome: pass_if(ok),
             });
         }
@@ -242,6 +289,7 @@ fn trust_rows(verdict: &mut Verdict, doc: &ResultsDoc, as_baseline: bool, allow:
                 .join("; ")
         };
         verdict.checks.push(Check {
+            kind: Kind::Trust,
             strategy,
             figure: "generator trust".into(),
             limit: format!(

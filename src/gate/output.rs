@@ -7,7 +7,7 @@
 
 use std::io::{self, Write};
 
-use super::evaluate::{Outcome, Verdict};
+use super::evaluate::{Kind, Outcome, Verdict};
 
 /// The headline: how many checks, how many failed.
 fn headline(v: &Verdict) -> String {
@@ -43,7 +43,7 @@ pub fn write_table(w: &mut impl Write, v: &Verdict, title: &str) -> io::Result<(
     )?;
     writeln!(w)?;
     for note in &v.notes {
-        writeln!(w, "note: {note}")?;
+        writeln!(w, "note: {}", crate::table::printable(note))?;
     }
     writeln!(w, "{}", headline(v))
 }
@@ -138,7 +138,13 @@ pub fn write_junit(w: &mut impl Write, v: &Verdict, suite: &str) -> io::Result<(
         xml(suite)
     )?;
     for c in &v.checks {
-        let name = xml(&format!("{} {}", c.figure, c.limit));
+        // Stable across runs (strategy and figure only), so that a CI's test history follows
+        // one check from run to run; the numbers go in the message.
+        let name = xml(&match c.kind {
+            Kind::Limit => c.figure.clone(),
+            Kind::Budget => format!("{} (budget)", c.figure),
+            Kind::Trust => c.figure.clone(),
+        });
         let class = xml(&format!("resilbench.gate.{}", c.strategy));
         let said = xml(&format!(
             "{}: {} is {}; limit {}",
@@ -146,7 +152,10 @@ pub fn write_junit(w: &mut impl Write, v: &Verdict, suite: &str) -> io::Result<(
         ));
         write!(w, r#"    <testcase classname="{class}" name="{name}""#)?;
         match c.outcome {
-            Outcome::Pass => writeln!(w, "/>")?,
+            Outcome::Pass => writeln!(
+                w,
+                ">\n      <system-out>{said}</system-out>\n    </testcase>"
+            )?,
             Outcome::Fail => writeln!(
                 w,
                 ">\n      <failure message=\"{said}\" type=\"gate\">{said}</failure>\n    </testcase>"
@@ -173,25 +182,7 @@ pub fn show(value: Option<f64>, percent: bool) -> String {
     }
 }
 
-/// A number with as many decimals as its size deserves, trailing zeros cut.
-pub fn number(v: f64) -> String {
-    if !v.is_finite() {
-        return v.to_string();
-    }
-    let text = if v.fract() == 0.0 && v.abs() < 1e15 {
-        return format!("{v:.0}");
-    } else if v.abs() >= 100.0 {
-        format!("{v:.1}")
-    } else if v.abs() >= 1.0 {
-        format!("{v:.3}")
-    } else if v.abs() < 0.001 {
-        return format!("{v:.2e}");
-    } else {
-        format!("{v:.4}")
-    };
-    let trimmed = text.trim_end_matches('0').trim_end_matches('.');
-    trimmed.to_string()
-}
+pub use crate::table::number;
 
 #[cfg(test)]
 mod tests {

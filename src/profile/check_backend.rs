@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::backend::{BackendPlan, LostFail, StreamPlan};
 use super::error::Num;
 use super::phases::{PhaseKind, PhasePlan};
-use super::validate::{Invalid, check_probability, invalid};
+use super::validate::{Invalid, MAX_REPLICAS, check_probability, invalid};
 use crate::profile::latency::Latency;
 use crate::protocol::StatusCode;
 
@@ -123,6 +123,12 @@ pub fn backend(b: &mut BackendPlan) -> Result<(), Invalid> {
         );
     }
     stream(&mut b.stream)?;
+    if b.replicas.len() > MAX_REPLICAS {
+        return invalid(
+            "backend.replicas",
+            format!("at most {MAX_REPLICAS} replicas, got {}", b.replicas.len()),
+        );
+    }
     let mut names = HashSet::new();
     let base_workers = b.workers;
     for (i, r) in b.replicas.iter_mut().enumerate() {

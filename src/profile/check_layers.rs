@@ -6,8 +6,8 @@ use std::path::Path;
 
 use super::error::Num;
 use super::layers::{
-    BudgetPlan, EnvoyBudgetPlan, GrpcHedgePlan, GrpcRetryPlan, HedgePlan, Resilience4jPlan,
-    ThrottlePlan, TpsBudgetPlan,
+    BudgetPlan, EnvoyBudgetPlan, GrpcHedgePlan, GrpcJitter, GrpcRetryPlan, HedgePlan,
+    Resilience4jPlan, ThrottlePlan, TpsBudgetPlan,
 };
 use super::plan::{LayerPlan, Method, StrategyPlan};
 use super::service_config;
@@ -161,6 +161,38 @@ fn grpc_retry(field: &str, r: &mut GrpcRetryPlan) -> Result<(), Invalid> {
         );
     }
     throttle(field, r.throttle.as_ref())
+}
+
+/// Checks a strategy's `client`: it needs an A6 policy to apply to (a service config, or a
+/// `grpc_retry` or `grpc_hedge` layer), and a library's own jitter replaces `jitter`.
+pub fn client(field: &str, strategy: &StrategyPlan, service_config: bool) -> Result<(), Invalid> {
+    let client = strategy.client;
+    if client.is_a6() {
+        return Ok(());
+    }
+    if !service_config && !strategy.has_a6_policy() {
+        return invalid(
+            &format!("{field}.client"),
+            format!(
+                "`{client}` says which library runs the strategy's A6 policies, and this \
+                 strategy has none: add a service_config, or a grpc_retry or grpc_hedge layer"
+            ),
+        );
+    }
+    for (j, layer) in strategy.layers.iter().enumerate() {
+        if let LayerPlan::GrpcRetry(r) = layer
+            && r.jitter == GrpcJitter::Legacy
+        {
+            return invalid(
+                &format!("{field}.layers[{j}].jitter"),
+                format!(
+                    "`jitter` chooses between the A6 texts for client = \"a6\"; {client} \
+                     applies its own jitter (remove `jitter`, or use client = \"a6\")"
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Checks and resolves every layer of `strategy` (the strategy's path is `field`).

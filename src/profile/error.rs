@@ -210,9 +210,154 @@ impl fmt::Display for ProfileError {
     }
 }
 
+/// A parser's "invalid type: string \"1k\", expected f64", with what to write instead: `1000`
+/// for `"1k"`, `0.01` for `"1%"`, the digits without quotes otherwise. Other messages come
+/// back as they were.
+pub fn number_in_words(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("invalid type: string \"") else {
+        return message.to_string();
+    };
+    let Some((written, expected)) = rest.split_once("\", expected ") else {
+        return message.to_string();
+    };
+    if !matches!(
+        expected,
+        "f64" | "f32" | "u64" | "u32" | "usize" | "i64" | "a number"
+    ) {
+        return message.to_string();
+    }
+    let t = written.trim();
+    let advice = if let Some(p) = t
+        .strip_suffix('%')
+        .and_then(|p| p.trim().parse::<f64>().ok())
+    {
+        format!(
+            "a number written as text; this one is a fraction of 1: write {} for {t}, without \
+             quotes",
+            p / 100.0
+        )
+    } else if let Some(k) = t
+        .strip_suffix(['k', 'K'])
+        .and_then(|k| k.trim().parse::<f64>().ok())
+    {
+        format!(
+            "a number written as text: write {} for {t}, without quotes",
+            k * 1000.0
+        )
+    } else if let Ok(v) = t.parse::<f64>() {
+        format!("a number written as text: write {v}, without quotes")
+    } else {
+        "expected a number, without quotes".to_string()
+    };
+    format!("{message} ({advice})")
+}
+
+/// The candidate nearest `word`, if it is near enough to be a slip of the keyboard
+/// (Damerau–Levenshtein distance at most a third of the longer word, ignoring case).
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = word.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d > 0 || c.to_lowercase() == lower)
+        .filter(|(d, c)| *d <= (word.chars().count().max(c.chars().count()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// A parser's "unknown field `rtae`, expected one of `rate`, ..." with the likely key named:
+/// "unknown field `rtae` (did you mean `rate`?), expected one of ...". Messages of another
+/// shape come back as they were.
+pub fn with_suggestion(message: &str) -> String {
+    let Some(at) = message.find("unknown ") else {
+        return message.to_string();
+    };
+    let ticks = |text: &str| -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        let mut offset = 0;
+        while let Some(open) = rest.find('`') {
+            let Some(len) = rest[open + 1..].find('`') else {
+                break;
+            };
+            out.push((
+                offset + open + 1 + len + 1,
+                rest[open + 1..open + 1 + len].to_string(),
+            ));
+            offset += open + len + 2;
+            rest = &rest[open + len + 2..];
+        }
+        out
+    };
+    let words = ticks(&message[at..]);
+    let Some(((end, bad), expected)) = words.split_first() else {
+        return message.to_string();
+    };
+    let Some(expected_at) = message[at..].find("expected") else {
+        return message.to_string();
+    };
+    let candidates: Vec<&str> = words
+        .iter()
+        .filter(|(e, _)| *e > expected_at)
+        .map(|(_, w)| w.as_str())
+        .collect();
+    let _ = expected;
+    match closest(bad, candidates) {
+        Some(near) => {
+            let cut = at + end;
+            format!(
+                "{} (did you mean `{near}`?){}",
+                &message[..cut],
+                &message[cut..]
+            )
+        }
+        None => message.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_written_as_text_are_refused_in_words() {
+        assert_eq!(
+            number_in_words("invalid type: string \"1k\", expected f64"),
+            "invalid type: string \"1k\", expected f64 (a number written as text: write 1000 \
+             for 1k, without quotes)"
+        );
+        assert_eq!(
+            number_in_words("invalid type: string \"1%\", expected f64"),
+            "invalid type: string \"1%\", expected f64 (a number written as text; this one is \
+             a fraction of 1: write 0.01 for 1%, without quotes)"
+        );
+        assert_eq!(
+            number_in_words("invalid type: string \"fast\", expected f64"),
+            "invalid type: string \"fast\", expected f64 (expected a number, without quotes)"
+        );
+        assert_eq!(number_in_words("missing field"), "missing field");
+    }
+
+    #[test]
+    fn slips_get_a_suggestion() {
+        assert_eq!(
+            with_suggestion("unknown field `rtae`, expected one of `arrival`, `rate`, `steps`"),
+            "unknown field `rtae` (did you mean `rate`?), expected one of `arrival`, `rate`, `steps`"
+        );
+        assert_eq!(
+            with_suggestion("unknown kind `grpc-retry`, expected one of `timeout`, `grpc_retry`"),
+            "unknown kind `grpc-retry` (did you mean `grpc_retry`?), expected one of `timeout`, `grpc_retry`"
+        );
+        let far = "unknown field `zzz`, expected one of `arrival`, `rate`";
+        assert_eq!(with_suggestion(far), far);
+        assert_eq!(with_suggestion("invalid type"), "invalid type");
+        assert_eq!(
+            closest("quickstrat", ["quickstart", "hedging"]),
+            Some("quickstart")
+        );
+        assert_eq!(closest("Naive", ["naive", "no-retries"]), Some("naive"));
+        assert_eq!(closest("x", ["naive"]), None);
+    }
 
     const DOC: &str = "name = \"x\"\n\n[load]\nrate = 0\n\n[[strategies]]\nname = \"a\"\n\n[[strategies]]\nname = \"b\"\n";
 

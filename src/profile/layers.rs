@@ -15,10 +15,12 @@ use crate::protocol::StatusCode;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrpcJitter {
-    /// × random(0.8, 1.2): A6 as amended (grpc-go, grpc-java, C-core).
+    /// × random(0.8, 1.2): A6 as amended (grpc-go 1.69+, grpc-java 1.80+, grpc-js 1.14+,
+    /// C-core).
     #[default]
     A6,
-    /// random(0, …): A6 as first written (older grpc-go and grpc-java, grpc-js).
+    /// random(0, …): A6 as first written (grpc-go before 1.69, grpc-java before 1.71, grpc-js
+    /// before 1.14).
     Legacy,
 }
 
@@ -49,7 +51,8 @@ pub struct GrpcRetryPlan {
     pub backoff_multiplier: f64,
     /// retryableStatusCodes.
     pub retryable_status_codes: Vec<StatusCode>,
-    /// Which jitter: `"a6"` (× random(0.8, 1.2)) or `"legacy"` (random(0, …)).
+    /// Which jitter: `"a6"` (× random(0.8, 1.2)) or `"legacy"` (random(0, …)); a library
+    /// `client` applies its own instead.
     #[serde(default)]
     pub jitter: GrpcJitter,
     /// retryThrottling, shared by every call of the strategy.

@@ -8,9 +8,11 @@
 pub mod backend;
 mod check_backend;
 mod check_layers;
+pub mod client;
 pub mod codes;
 pub mod duration;
 pub mod error;
+pub mod flavor;
 pub mod gate;
 pub mod latency;
 pub mod layers;
@@ -18,6 +20,7 @@ pub mod phases;
 pub mod plan;
 pub mod schema;
 pub mod service_config;
+pub mod shipped;
 pub mod sweep;
 pub mod tagged;
 pub mod validate;
@@ -104,7 +107,8 @@ fn parse_profile(text: &str, file: &str) -> Result<schema::Profile, ProfileError
 }
 
 fn toml_error(file: &str, text: &str, e: &toml::de::Error, field: FieldPath) -> ProfileError {
-    let message = e.message().trim();
+    let message = error::number_in_words(&error::with_suggestion(e.message().trim()));
+    let message = message.as_str();
     if let Some((inner, message)) = tagged::split(message) {
         // An error inside a tagged table: the key it names is more precise than the span
         // the parser gives (the whole table).

@@ -82,3 +82,41 @@ impl PhasePlan {
         self.replica.as_deref().is_none_or(|r| r == name)
     }
 }
+/// Phases that will not happen as written, in words: one that starts after the run's end (or
+/// when `--duration` cut the run before it), one the end cuts short, one entirely within the
+/// warmup (left out of every figure). A run of such a profile shows strategies that look
+/// alike for a reason the user did not intend.
+pub fn warnings(phases: &[PhasePlan], duration: Duration, warmup: Duration) -> Vec<String> {
+    let fmt = super::duration::format;
+    let mut out = Vec::new();
+    for (i, p) in phases.iter().enumerate() {
+        let what = format!(
+            "phases[{i}] ({} from {} for {})",
+            serde_json::to_value(p.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            fmt(p.start),
+            fmt(p.duration)
+        );
+        if p.start >= duration {
+            out.push(format!(
+                "{what} starts after the run ends at {}: it never happens, and the strategies \
+                 meet no trouble (a shorter --duration?)",
+                fmt(duration)
+            ));
+        } else if p.end() > duration {
+            out.push(format!(
+                "{what} is cut short: the run ends at {}, {} into the phase",
+                fmt(duration),
+                fmt(duration - p.start)
+            ));
+        } else if p.end() <= warmup {
+            out.push(format!(
+                "{what} ends within the warmup ({}): calls during it are left out of every figure",
+                fmt(warmup)
+            ));
+        }
+    }
+    out
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use super::backend::BackendPlan;
+use super::client::Client;
 use super::gate::GatePlan;
 use super::layers::{
     AdaptivePlan, FanOutPlan, GrpcHedgePlan, GrpcRetryPlan, HedgePlan, PyBreakerPlan,
@@ -38,6 +39,18 @@ pub struct Plan {
     /// The CI gate `resilbench check` applies to the run's results, if the profile has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<GatePlan>,
+}
+
+impl Plan {
+    /// What the strategies' `client`s change that the reader must be told, one sentence
+    /// each (a hedging policy that the library ignores): printed when the profile loads, and
+    /// said again in the report's profile section.
+    pub fn client_warnings(&self) -> Vec<String> {
+        self.strategies
+            .iter()
+            .filter_map(StrategyPlan::client_warning)
+            .collect()
+    }
 }
 
 /// How calls arrive.
@@ -186,6 +199,37 @@ pub struct StrategyPlan {
     /// Attach an idempotency key to mutations, the same on every attempt (AIP-155).
     #[serde(default)]
     pub idempotency_keys: bool,
+    /// The gRPC library its A6 policies (`grpc_retry`, `grpc_hedge`) behave as; the A6 text
+    /// when left out.
+    #[serde(default, skip_serializing_if = "Client::is_a6")]
+    pub client: Client,
+}
+
+impl StrategyPlan {
+    /// Whether it has an A6 policy (a `grpc_retry` or `grpc_hedge` layer).
+    pub fn has_a6_policy(&self) -> bool {
+        self.layers
+            .iter()
+            .any(|l| matches!(l, LayerPlan::GrpcRetry(_) | LayerPlan::GrpcHedge(_)))
+    }
+
+    /// What its `client` changes that the reader must be told, in words: a hedging policy
+    /// the library does not implement is ignored.
+    pub fn client_warning(&self) -> Option<String> {
+        let hedges = self
+            .layers
+            .iter()
+            .any(|l| matches!(l, LayerPlan::GrpcHedge(_)));
+        (hedges && !self.client.flavor().hedging).then(|| {
+            format!(
+                "strategy `{}`: {} ({}) does not implement hedging: its hedging policy is \
+                 ignored and each call is sent once, as that library does",
+                self.name,
+                self.client,
+                self.client.library.described()
+            )
+        })
+    }
 }
 
 fn yes() -> bool {

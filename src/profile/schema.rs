@@ -8,6 +8,7 @@
 use serde::Deserialize;
 
 use super::backend::BackendPlan;
+use super::client::Client;
 use super::duration::HumanDuration;
 use super::gate::GatePlan;
 use super::phases::PhasePlan;
@@ -97,6 +98,8 @@ pub struct StrategySpec {
     pub layers: Vec<LayerPlan>,
     /// A gRPC service config (its JSON, or a path relative to the profile).
     pub service_config: Option<String>,
+    /// The gRPC library the strategy's A6 policies behave as; default the A6 text.
+    pub client: Option<Client>,
     /// Send the deadline to the backend as `grpc-timeout`; default true.
     pub propagate_deadline: Option<bool>,
     /// Tell the backend this much less time than is left; default 0.

@@ -39,6 +39,14 @@ pub const MAX_WAKE_QUANTUM: Duration = Duration::from_millis(10);
 /// Most HTTP/2 connections per replica (`load.connections`).
 pub const MAX_CONNECTIONS: u32 = 64;
 
+/// Most replicas (`[[backend.replicas]]`): each has its own backend, its own figures and, on a
+/// real clock, its own connections.
+pub const MAX_REPLICAS: usize = 256;
+
+/// Most HTTP/2 connections a run opens (replicas × `load.connections`): each is a socket, and
+/// a process's default limit on open files is 1,024.
+pub const MAX_TOTAL_CONNECTIONS: usize = 1024;
+
 /// A failed check: the field and the message.
 pub type Invalid = (FieldPath, String);
 
@@ -134,6 +142,7 @@ pub fn resolve(
             propagate_deadline: s.propagate_deadline.unwrap_or(true),
             deadline_margin: s.deadline_margin.map_or(Duration::ZERO, |d| d.0),
             idempotency_keys: s.idempotency_keys.unwrap_or(false),
+            client: s.client.unwrap_or_default(),
         };
         if let Some(source) = &s.service_config {
             let field = format!("strategies[{i}].service_config");
@@ -146,6 +155,11 @@ pub fn resolve(
             )?;
         }
         check_layers::layers(&format!("strategies[{i}]"), &mut strategy)?;
+        check_layers::client(
+            &format!("strategies[{i}]"),
+            &strategy,
+            s.service_config.is_some(),
+        )?;
         plan.strategies.push(strategy);
     }
     if let Some(d) = overrides.duration {
@@ -159,6 +173,18 @@ pub fn resolve(
     }
     check_backend::backend(&mut plan.backend)?;
     check_backend::phases(&mut plan.phases, &plan.backend)?;
+    let sockets = plan.backend.replica_count() * plan.load.connections as usize;
+    if sockets > MAX_TOTAL_CONNECTIONS {
+        return invalid(
+            "load.connections",
+            format!(
+                "{} connections to each of {} replicas make {sockets}; at most \
+                 {MAX_TOTAL_CONNECTIONS} in all",
+                plan.load.connections,
+                plan.backend.replica_count()
+            ),
+        );
+    }
     check(&plan)?;
     Ok(plan)
 }
@@ -196,6 +222,13 @@ fn check_rate(field: &str, rate: f64, allow_zero: bool) -> Result<(), Invalid> {
 
 /// Every check of a resolved plan.
 pub fn check(plan: &Plan) -> Result<(), Invalid> {
+    // Printed on the terminal and in file names: no control characters, as strategy names.
+    if plan.name.chars().any(char::is_control) {
+        return invalid(
+            "name",
+            "expected printable characters (no control characters)",
+        );
+    }
     let load = &plan.load;
     check_rate("load.rate", load.rate, false)?;
     if load.duration.is_zero() {

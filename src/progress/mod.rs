@@ -214,12 +214,13 @@ impl Ticker {
         } else {
             0.0
         };
+        // The table's p99: of successful calls, from their intended start.
         let p99 = result
             .latency_ms
-            .e2e
+            .e2e_ok
             .map_or("-".to_string(), |l| format!("{:.2} ms", l.p99));
         line(format!(
-            "{}: done  {} calls  ok {ok:.2}%  p99 {p99}{}",
+            "{}: done  {} calls  ok {ok:.2}%  p99 of successful calls {p99}{}",
             self.label,
             c.sent,
             if result.partial {

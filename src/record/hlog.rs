@@ -45,24 +45,32 @@ pub fn write(intervals: &[IntervalHist], start: SystemTime, tag: &str) -> Vec<u8
     out
 }
 
-/// The interval histograms of an interval log written by [`write`] (entries that do not parse
-/// are skipped).
-pub fn read(bytes: &[u8]) -> Vec<IntervalHist> {
-    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+/// The interval histograms of an interval log written by [`write`], in order; an error says
+/// where the log stops being one (a line that does not parse, a histogram that does not
+/// decode: each is checked before it is decoded, `Hist::decode`).
+pub fn read(bytes: &[u8]) -> Result<Vec<IntervalHist>, String> {
+    use hdrhistogram::serialization::interval_log::{
+        IntervalLogIterator, LogEntry, LogIteratorError,
+    };
     let mut out = Vec::new();
     for entry in IntervalLogIterator::new(bytes) {
-        let Ok(LogEntry::Interval(h)) = entry else {
-            continue;
-        };
-        let Ok(hist) = Hist::decode(h.encoded_histogram()) else {
-            continue;
-        };
-        out.push(IntervalHist {
-            t: h.start_timestamp().as_secs(),
-            bytes: hist.to_bytes(),
-        });
+        match entry {
+            Ok(LogEntry::Interval(h)) => {
+                let t = h.start_timestamp().as_secs();
+                let hist = Hist::decode(h.encoded_histogram())
+                    .map_err(|e| format!("the histogram of second {t}: {e}"))?;
+                out.push(IntervalHist {
+                    t,
+                    bytes: hist.to_bytes(),
+                });
+            }
+            Ok(_) => {}
+            Err(LogIteratorError::ParseError { offset }) => {
+                return Err(format!("not an interval log from byte {offset} on"));
+            }
+        }
     }
-    out
+    Ok(out)
 }
 
 /// The `.hlog` file name of each strategy, by name, in order: its tag, with `-2`, `-3`... for

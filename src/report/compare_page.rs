@@ -58,10 +58,22 @@ pub fn render(c: &Comparison, a: (&ResultsDoc, &str), b: (&ResultsDoc, &str)) ->
             Flag::Better => " class=\"better\"",
             _ => "",
         };
+        // The client flavor beside the name: A and B may run different libraries.
+        let flavors = [da, db].map(|d| super::words::client_of(&d.results.profile, &r.strategy));
+        let label = match flavors {
+            [None, None] => r.strategy.clone(),
+            [a, b] if a == b => format!("{} ({})", r.strategy, a.unwrap_or_default()),
+            [a, b] => format!(
+                "{} (A: {}, B: {})",
+                r.strategy,
+                a.as_deref().unwrap_or("a6"),
+                b.as_deref().unwrap_or("a6")
+            ),
+        };
         body.push_str(&format!(
             "<tr>{}<td class=\"text\">{}</td><td>{}</td><td>{}</td><td{class}>{}</td><td{class}>{}</td>\
              <td class=\"text\">{}</td></tr>\n",
-            name_cell(&r.strategy, &palette::css(idx)),
+            name_cell(&label, &palette::css(idx)),
             esc(&r.label),
             esc(&r.shown.0),
             esc(&r.shown.1),

@@ -27,7 +27,7 @@ const STYLE: &str = r#"
 :root { --fg: #1b1f24; --muted: #57606a; --line: #d0d7de; --bg-soft: #f6f8fa; }
 * { box-sizing: border-box; }
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-  color: var(--fg); margin: 0 auto; max-width: 1200px; padding: 24px; line-height: 1.45; }
+  color: var(--fg); margin: 0 auto; max-width: 1400px; padding: 24px; line-height: 1.45; }
 h1 { font-size: 1.7rem; margin: 0 0 4px; }
 h2 { font-size: 1.3rem; margin: 32px 0 8px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
 h3 { font-size: 1.05rem; margin: 20px 0 6px; }
@@ -37,7 +37,12 @@ th, td { border: 1px solid var(--line); padding: 4px 10px; text-align: right; ve
 th { background: var(--bg-soft); }
 td.name, th.name, td.text { text-align: left; }
 td.name { white-space: nowrap; }
-td.best { font-weight: 700; background: #e6f4ea; }
+td.text { overflow-wrap: anywhere; }
+td.best { font-weight: 700; background: #e6f4ea; white-space: nowrap; }
+table.verdict td { white-space: nowrap; }
+table.verdict tr.out td { color: var(--muted); }
+table.verdict tr.choice td.name { font-weight: 700; }
+p.answer { font-size: 1.1rem; font-weight: 600; margin: 8px 0 12px; }
 td.worse { background: #fde8e8; font-weight: 700; }
 td.better { background: #e6f4ea; font-weight: 700; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; border-radius: 2px; margin-right: 6px;
@@ -48,7 +53,21 @@ td.better { background: #e6f4ea; font-weight: 700; }
 .banner ul { margin: 4px 0; }
 div.wide { overflow-x: auto; }
 figure.chart { margin: 24px 0; }
-figure.chart svg { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
+figure.chart div.plot { overflow-x: auto; }
+figure.chart svg { display: block; width: 100%; min-width: 680px; height: auto;
+  border: 1px solid var(--line); border-radius: 4px; }
+ul.legend { list-style: none; display: flex; flex-wrap: wrap; gap: 4px 18px; padding: 0;
+  margin: 6px 0; font-size: 0.92rem; }
+ul.legend .key { display: inline-block; width: 26px; height: 0; border-top: 3px solid var(--c);
+  vertical-align: middle; margin-right: 6px; }
+ul.legend .key.dashed { border-top-style: dashed; }
+ul.legend .key.bar { height: 12px; border: 0; background: var(--c); }
+ul.legend .same { color: var(--muted); }
+@media (max-width: 700px) {
+  body { padding: 12px; }
+  table { font-size: 0.8rem; }
+  th, td { padding: 3px 6px; }
+}
 dl.profile { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; }
 dl.profile dt { font-weight: 600; }
 dl.profile dd { margin: 0; }
@@ -76,11 +95,13 @@ pub fn name_cell(name: &str, colour: &str) -> String {
     )
 }
 
-/// A chart in its `<figure>`: the SVG (drawn by plotters, which escapes its own text), and a
+/// A chart in its `<figure>`: the SVG (drawn by plotters, which escapes its own text) in a
+/// frame that scrolls sideways on a phone rather than shrink its text, the legend, and a
 /// caption saying how to read it.
-pub fn figure(id: &str, svg: &str, caption: &str) -> String {
+pub fn figure(id: &str, svg: &str, legend: &str, caption: &str) -> String {
     format!(
-        "<figure class=\"chart\" id=\"{}\">\n{svg}\n<figcaption>{caption}</figcaption>\n</figure>\n",
+        "<figure class=\"chart\" id=\"{}\">\n<div class=\"plot\">{svg}</div>\n{legend}\
+         <figcaption>{caption}</figcaption>\n</figure>\n",
         esc(id)
     )
 }

@@ -76,7 +76,11 @@ pub fn render(doc: &ResultsDoc) -> String {
         body.push_str("</div>\n");
     }
     body.push_str("</section>\n<section id=\"profile\">\n<h2>The profile</h2>\n");
-    body.push_str(&words::profile(&r.profile));
+    let (profile, other) = described(doc);
+    if let Some(other) = &other {
+        body.push_str(&format!("<p class=\"note\">{}</p>\n", esc(other)));
+    }
+    body.push_str(&words::profile(&profile));
     body.push_str("</section>\n<section id=\"charts\">\n<h2>Charts</h2>\n");
     for (id, chart, caption) in charts(doc) {
         body.push_str(&chart_figure(id, &chart, &caption));
@@ -91,10 +95,41 @@ pub fn render(doc: &ResultsDoc) -> String {
     html::page(&format!("resilbench: {name}"), &body)
 }
 
+/// The profile as the page describes it: with a `--target` that reported the backend it
+/// served (`crate::backend::served`), that backend (its seed, `[backend]` and `[[phases]]`) in
+/// place of the profile's own, and a sentence saying where they differ.
+fn described(doc: &ResultsDoc) -> (serde_json::Value, Option<String>) {
+    let r = &doc.results;
+    let Some(served) = r
+        .strategies
+        .iter()
+        .find_map(|s| s.backend.as_ref()?.served.clone())
+    else {
+        return (r.profile.clone(), None);
+    };
+    let parts = crate::backend::served::differences(&r.profile, &served);
+    if parts.is_empty() {
+        return (r.profile.clone(), None);
+    }
+    let mut profile = r.profile.clone();
+    for k in ["seed", "backend", "phases"] {
+        if let (Some(obj), Some(v)) = (profile.as_object_mut(), served.get(k)) {
+            obj.insert(k.to_string(), v.clone());
+        }
+    }
+    let said = format!(
+        "The target {} served another backend than the profile's (it differs in: {}); below \
+         is the backend it served, as its Control service reported it.",
+        r.environment.target,
+        parts.join(", ")
+    );
+    (profile, Some(said))
+}
+
 /// Renders a chart into its figure, or says why it could not be drawn.
 pub fn chart_figure(id: String, chart: &Chart, caption: &str) -> String {
     match chart.svg() {
-        Ok(svg) => figure(&id, &svg, caption),
+        Ok(svg) => figure(&id, &svg, &chart.legend_html(), caption),
         Err(why) => format!(
             "<p class=\"note\" id=\"{}\">This chart could not be drawn: {}</p>\n",
             esc(&id),
@@ -116,7 +151,7 @@ fn hist(text: &str) -> Hist {
 /// Every chart with its id and caption, in page order.
 fn charts(doc: &ResultsDoc) -> Vec<(String, Chart, String)> {
     let r = &doc.results;
-    let bands = phases::bands(&r.profile);
+    let bands = phases::bands(&described(doc).0);
     let shaded = if bands.is_empty() {
         ""
     } else {
@@ -174,7 +209,9 @@ fn charts(doc: &ResultsDoc) -> Vec<(String, Chart, String)> {
         (
             "chart-attempts".into(),
             charts::attempts::chart(doc),
-            "How many attempts each completed call made.".to_string(),
+            "How many attempts each completed call made (0: refused before any attempt, by \
+             an open breaker or a client-side throttle)."
+                .to_string(),
         ),
     ];
     if let Some(chart) = charts::timeline::breaker(doc, &bands) {
@@ -254,7 +291,9 @@ fn lag_caption(doc: &ResultsDoc) -> String {
 /// The trust banner: a warning when the run cannot be fully trusted, a short all-clear if it can.
 fn banner(doc: &ResultsDoc) -> String {
     let failed = trust::failures(&doc.results);
-    let warnings = &doc.results.warnings;
+    let mut warnings = doc.results.warnings.clone();
+    warnings.extend(described(doc).1);
+    let warnings = &warnings;
     if failed.is_empty() && warnings.is_empty() {
         let g = &doc.results.generator;
         return format!(
@@ -265,12 +304,19 @@ fn banner(doc: &ResultsDoc) -> String {
             g.offered_rate,
         );
     }
-    let heading = if failed.is_empty() {
-        "Warnings"
-    } else {
+    // An interrupted run is the user's stop, not the generator's fault: say which.
+    let generator = failed.iter().any(|t| t.rule != trust::Rule::Partial);
+    let heading = if generator {
         "This run is not trustworthy: the generator shaped these figures"
+    } else if !failed.is_empty() {
+        "This run was interrupted"
+    } else {
+        "Warnings"
     };
     let mut out = format!("<div class=\"banner\" id=\"trust\">\n<h2>⚠ {heading}</h2>\n<ul>\n");
+    if let Some(missing) = crate::summary::missing(&doc.results) {
+        out.push_str(&format!("<li>{}</li>\n", esc(&missing)));
+    }
     for w in warnings {
         out.push_str(&format!("<li>{}</li>\n", esc(w)));
     }

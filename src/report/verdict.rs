@@ -1,4 +1,5 @@
-//! The verdict: the strategies side by side, the best value of each column marked.
+//! The verdict: one sentence, then the strategies side by side, the best value of each column
+//! marked among the strategies in the running ([`crate::answer`]).
 //!
 //! This is what a reader comes for, so it comes first. The figures are the headline figures
 //! ([`crate::headline`]), read by name from results.json; a column a run has no value for
@@ -6,66 +7,78 @@
 //! duplicates and wasted work; ties are all marked, and a column where every strategy is
 //! equal marks none.
 
-use serde_json::Value;
-
 use super::html::{esc, name_cell};
 use super::palette;
+use crate::answer::{Answer, answer};
 use crate::document::ResultsDoc;
-use crate::figure;
-use crate::headline::{Better, cell_text, headlines};
 
-/// Which values of a column are best (none when fewer than two differ).
-pub fn best(better: Better, values: &[Option<f64>]) -> Vec<bool> {
-    let present: Vec<f64> = values.iter().flatten().copied().collect();
-    let pick = match better {
-        Better::Higher => present.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        Better::Lower => present.iter().copied().fold(f64::INFINITY, f64::min),
-        Better::Neither => return vec![false; values.len()],
-    };
-    let all_same = present.windows(2).all(|w| w[0] == w[1]);
-    if present.len() < 2 || all_same {
-        return vec![false; values.len()];
-    }
-    values.iter().map(|v| *v == Some(pick)).collect()
-}
-
-/// The verdict table.
+/// The verdict: the sentence, then the table.
 pub fn table(doc: &ResultsDoc) -> String {
-    let strategies: Vec<&Value> = doc
+    let a = answer(doc);
+    let mut out = String::new();
+    if let Some(sentence) = &a.sentence {
+        out.push_str(&format!(
+            "<p class=\"answer\" id=\"answer\">{}</p>\n",
+            esc(sentence)
+        ));
+    }
+    out.push_str("<div class=\"wide\">\n");
+    out.push_str(&grid(doc, &a));
+    out.push_str("</div>\n");
+    let out_of_running: Vec<&str> = doc
         .results
         .strategies
         .iter()
-        .filter_map(|s| doc.strategy_json(&s.name))
+        .zip(&a.contenders)
+        .filter(|(_, ok)| !**ok)
+        .map(|(s, _)| s.name.as_str())
         .collect();
-    let heads = headlines(strategies.iter().copied());
-    let values: Vec<Vec<Option<f64>>> = heads
-        .iter()
-        .map(|h| {
-            strategies
-                .iter()
-                .map(|s| figure::resolve(s, &h.figure).ok().and_then(|r| r.value()))
-                .collect()
-        })
-        .collect();
-    let marks: Vec<Vec<bool>> = heads
-        .iter()
-        .zip(&values)
-        .map(|(h, v)| best(h.better, v))
-        .collect();
+    let running = if out_of_running.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Not in the running (success below the best's, beyond sampling noise, and below \
+             the gate's limit if any): {}; they get no ★ but in success.",
+            esc(&out_of_running.join(", "))
+        )
+    };
+    out.push_str(&format!(
+        "<p class=\"note\">★ best in its column among the strategies in the running (success: \
+         among all).{running} Latency columns are of <em>successful</em> calls, from their \
+         intended start (a strategy that fails fast must not look fast: failures count in \
+         <em>success</em>). Goodput: calls that succeeded within their deadline, per second. \
+         Attempts/call: attempts the client sent ÷ calls sent; backend amp: attempts the \
+         backend received ÷ calls sent. Other columns appear where strategies differ: load in \
+         phases is attempts ÷ calls offered during the profile's phases; recovered after: \
+         seconds from the last phase's end until every second's success is back to 90% of \
+         its level before the first.</p>\n"
+    ));
+    out
+}
+
+fn grid(doc: &ResultsDoc, a: &Answer) -> String {
     let mut out =
         String::from("<table class=\"verdict\">\n<thead><tr><th class=\"name\">strategy</th>");
-    for h in &heads {
-        out.push_str(&format!("<th>{}</th>", esc(&h.label)));
+    for c in &a.columns {
+        out.push_str(&format!("<th>{}</th>", esc(&c.label)));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
     for (i, s) in doc.results.strategies.iter().enumerate() {
-        out.push_str("<tr>");
+        let class = if a.choice == Some(i) {
+            " class=\"choice\""
+        } else if !a.contenders.get(i).copied().unwrap_or(true) {
+            " class=\"out\""
+        } else {
+            ""
+        };
+        out.push_str(&format!("<tr{class}>"));
         out.push_str(&name_cell(&s.name, &palette::css(i)));
-        for (c, h) in heads.iter().enumerate() {
-            let v = values[c].get(i).copied().flatten();
-            let text = esc(&cell_text(h, v));
-            if marks[c].get(i).copied().unwrap_or(false) {
-                out.push_str(&format!("<td class=\"best\" title=\"best\">{text} ★</td>"));
+        for c in &a.columns {
+            let text = esc(c.cells.get(i).map_or("–", String::as_str));
+            if c.stars.get(i).copied().unwrap_or(false) {
+                out.push_str(&format!(
+                    "<td class=\"best\" title=\"best\">{text}&nbsp;★</td>"
+                ));
             } else {
                 out.push_str(&format!("<td>{text}</td>"));
             }
@@ -73,13 +86,6 @@ pub fn table(doc: &ResultsDoc) -> String {
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody>\n</table>\n");
-    out.push_str(
-        "<p class=\"note\">★ best in its column. Latency columns are of <em>successful</em> \
-         calls, from their intended start (a strategy that fails fast must not look fast: \
-         failures count in <em>success</em>). Goodput: calls that succeeded within their \
-         deadline, per second. Attempts/call: attempts the client sent ÷ calls sent; backend \
-         amp: attempts the backend received ÷ calls sent.</p>\n",
-    );
     out
 }
 
@@ -88,16 +94,20 @@ pub fn details(doc: &ResultsDoc) -> String {
     let mut out = String::from(
         "<table>\n<thead><tr><th class=\"name\">strategy</th><th>offered</th><th>succeeded</th>\
          <th>failed</th><th>dropped</th><th>attempts</th><th>retries</th><th>hedges</th>\
-         <th>backend received</th><th>executed</th><th>rejected</th><th>queue max</th>\
-         </tr></thead>\n<tbody>\n",
+         <th>backend received</th><th>executed</th><th>rejected</th><th>queue max</th>",
     );
+    let streams = doc.results.strategies.iter().any(|s| s.stream.is_some());
+    if streams {
+        out.push_str("<th>failed after commit</th>");
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
     for (i, s) in doc.results.strategies.iter().enumerate() {
         let c = &s.counts;
         let b = s.backend.as_ref();
         let opt = |v: Option<u64>| v.map_or("–".to_string(), |v| v.to_string());
         out.push_str(&format!(
             "<tr>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
             name_cell(&s.name, &palette::css(i)),
             c.offered,
             c.succeeded,
@@ -111,8 +121,22 @@ pub fn details(doc: &ResultsDoc) -> String {
             opt(b.map(|b| b.rejected)),
             opt(b.map(|b| b.queue_high_water)),
         ));
+        if streams {
+            out.push_str(&format!(
+                "<td>{}</td>",
+                opt(s.stream.map(|f| f.failed_after_commit))
+            ));
+        }
+        out.push_str("</tr>\n");
     }
     out.push_str("</tbody>\n</table>\n");
+    if streams {
+        out.push_str(
+            "<p class=\"note\">failed after commit: streams that failed after their first \
+             message; gRPC's commit rule (gRFC A6) forbids retrying or hedging them, so no \
+             strategy can save them.</p>\n",
+        );
+    }
     out
 }
 
@@ -122,9 +146,10 @@ pub fn details(doc: &ResultsDoc) -> String {
 pub fn retries(doc: &ResultsDoc) -> Option<String> {
     let strategies = &doc.results.strategies;
     let mut reasons: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for s in strategies {
         for k in s.attempts.retry_denied.keys() {
-            if !reasons.contains(&k.as_str()) {
+            if seen.insert(k.as_str()) {
                 reasons.push(k);
             }
         }
@@ -241,10 +266,13 @@ pub fn layers(doc: &ResultsDoc) -> Option<String> {
 /// Calls by final status: one column per status any strategy saw, OK first.
 pub fn statuses(doc: &ResultsDoc) -> String {
     let strategies = &doc.results.strategies;
+    // Linear in the keys (a set says what is seen); results files bound them
+    // (`results::bounds`).
     let mut codes: Vec<&str> = vec!["OK"];
+    let mut seen: std::collections::HashSet<&str> = codes.iter().copied().collect();
     for s in strategies {
         for k in s.status.keys() {
-            if !codes.contains(&k.as_str()) {
+            if seen.insert(k.as_str()) {
                 codes.push(k);
             }
         }
@@ -264,19 +292,4 @@ pub fn statuses(doc: &ResultsDoc) -> String {
     }
     out.push_str("</tbody>\n</table>\n");
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn best_marks_ties_and_skips_uniform_columns() {
-        let v = [Some(1.0), Some(2.0), Some(1.0), None];
-        assert_eq!(best(Better::Lower, &v), [true, false, true, false]);
-        assert_eq!(best(Better::Higher, &v), [false, true, false, false]);
-        assert_eq!(best(Better::Lower, &[Some(3.0), Some(3.0)]), [false, false]);
-        assert_eq!(best(Better::Lower, &[Some(3.0)]), [false]);
-        assert_eq!(best(Better::Neither, &v), [false; 4]);
-    }
 }

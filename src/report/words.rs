@@ -361,10 +361,18 @@ fn strategies(profile: &Value) -> String {
                 format!("{kind} ({})", rest.join(", "))
             })
             .collect();
+        let mut what = get(s, "description").map_or(String::new(), plain);
+        if let Some(client) = client_words(s) {
+            what = if what.is_empty() {
+                client
+            } else {
+                format!("{what} {client}")
+            };
+        }
         out.push_str(&format!(
             "<tr>{}<td class=\"text\">{}</td><td>{}</td><td class=\"text\">{}</td></tr>\n",
             name_cell(&text(s, "name"), &palette::css(i)),
-            esc(&get(s, "description").map_or(String::new(), plain)),
+            esc(&what),
             esc(&text(s, "deadline")),
             esc(&{
                 let layers = if layers.is_empty() {
@@ -384,6 +392,42 @@ fn strategies(profile: &Value) -> String {
     out
 }
 
+/// The client flavor of the strategy named `name` in a profile (`grpc-java@1.41`), if it is
+/// not the A6 text: what the compare page shows beside the name.
+pub fn client_of(profile: &Value, name: &str) -> Option<String> {
+    get(profile, "strategies")?
+        .as_array()?
+        .iter()
+        .find(|s| get(s, "name").and_then(Value::as_str) == Some(name))
+        .and_then(|s| get(s, "client")?.as_str().map(str::to_string))
+}
+
+/// A strategy's client flavor in words, with what it ignores (a hedging policy, for a
+/// library without hedging); `None` for the A6 text.
+fn client_words(strategy: &Value) -> Option<String> {
+    use crate::profile::client::Client;
+    let written = get(strategy, "client")?.as_str()?;
+    let Ok(client) = Client::parse(written) else {
+        return Some(format!("Runs its gRPC policies as {written}."));
+    };
+    let mut words = format!(
+        "Runs its gRPC policies as {written} ({}), with that library's departures from A6.",
+        client.library.described()
+    );
+    let hedges = get(strategy, "layers")
+        .and_then(Value::as_array)
+        .is_some_and(|l| {
+            l.iter()
+                .any(|layer| layer.get("kind").and_then(Value::as_str) == Some("grpc_hedge"))
+        });
+    if hedges && !client.flavor().hedging {
+        words.push_str(
+            " That library has no hedging: its hedging policy is ignored, one attempt per call.",
+        );
+    }
+    Some(words)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,5 +445,23 @@ mod tests {
         ]});
         assert_eq!(latency(&mix), "a mixture: 99% fixed 2ms; 1% fixed 200ms");
         assert_eq!(latency(&json!({"dist": "new", "k": 1})), "dist new, k 1");
+    }
+
+    #[test]
+    fn a_strategy_names_its_client_and_what_it_ignores() {
+        let hedged = json!({"name": "c", "client": "c-core@1.85.1",
+            "layers": [{"kind": "grpc_hedge", "max_attempts": 3}]});
+        let words = client_words(&hedged).unwrap();
+        assert!(
+            words.contains("c-core@1.85.1 (gRPC C-core") && words.contains("ignored"),
+            "{words}"
+        );
+        let java = json!({"name": "j", "client": "grpc-java@1.41",
+            "layers": [{"kind": "grpc_hedge", "max_attempts": 3}]});
+        assert!(!client_words(&java).unwrap().contains("ignored"));
+        assert_eq!(client_words(&json!({"name": "a"})), None);
+        let profile = json!({"strategies": [java, {"name": "a"}]});
+        assert_eq!(client_of(&profile, "j").as_deref(), Some("grpc-java@1.41"));
+        assert_eq!(client_of(&profile, "a"), None);
     }
 }

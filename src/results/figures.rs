@@ -95,6 +95,7 @@ pub fn strategy_result(
     let secs = window.as_secs_f64();
     let (timeline, intervals) = state.timeline.finish();
     StrategyResult {
+        backend_gap: None,
         name: name.to_string(),
         partial: end.interrupted,
         start_ms,

@@ -5,6 +5,7 @@
 //! Every file is written atomically (a temporary file in the same folder, synced, then renamed),
 //! so a reader sees the previous complete file or the new one, never half of one.
 
+pub mod bounds;
 pub mod figures;
 pub mod trust;
 
@@ -181,6 +182,9 @@ pub struct StrategyResult {
     pub timeline: Vec<TimelineRow>,
     /// What the backend saw (`null` when a target could not report it).
     pub backend: Option<BackendStats>,
+    /// Why `backend` is missing or covers less than the strategy (absent: it is whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_gap: Option<trust::BackendGap>,
     /// Streaming calls' figures (present when the calls use the `stream` method).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamFigures>,
@@ -382,9 +386,10 @@ impl Results {
             path: path.to_path_buf(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(io)?;
+        let bytes = bounds::read_bounded(path).map_err(io)?;
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| invalid(format!("not JSON: {e}")))?;
+            serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        drop(bytes);
         match value.get("schema").and_then(|s| s.as_str()) {
             Some(SCHEMA) => {}
             Some(other) => {
@@ -396,6 +401,7 @@ impl Results {
         }
         let mut results: Results = serde_path_to_error::deserialize(&value)
             .map_err(|e| invalid(format!("field `{}`: {}", e.path(), e.inner())))?;
+        bounds::check(&results).map_err(invalid)?;
         fill_profile_defaults(&mut results.profile);
         Ok((results, value))
     }

@@ -8,6 +8,25 @@
 
 use super::{Results, StrategyResult};
 
+/// Why a strategy's backend figures are missing, or cover less than the strategy
+/// (`backend_gap` in results.json; absent when they are whole).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendGap {
+    /// The target is a gRPC server without resilbench's Control service: it was not reset and
+    /// cannot report.
+    NoControl,
+    /// The target could not be reached when the strategy started (`load.target_may_be_down`).
+    Unreachable,
+    /// The target did not answer `Stats` after the strategy: it died or stopped answering.
+    Lost,
+    /// The target restarted during the strategy: the figures are the new process's, since its
+    /// start (and the backend amplification is not computed from them).
+    Restarted,
+    /// The run was stopped before the figures could be read.
+    Interrupted,
+}
+
 /// Lag above this (p99) means the generator, not the system, shaped the latencies.
 pub const LAG_P99_LIMIT_MS: f64 = 1.0;
 
@@ -120,12 +139,37 @@ pub fn warnings(strategies: &[StrategyResult], partial: bool) -> Vec<String> {
             "the run was interrupted: figures cover only what was measured before the stop".into(),
         );
     }
-    if strategies.iter().any(|s| s.backend.is_none()) {
+    // A missing figure with no gap named comes from a file written before gaps were: then it
+    // meant no Control service.
+    if strategies.iter().any(|s| {
+        s.backend_gap == Some(BackendGap::NoControl)
+            || (s.backend.is_none() && s.backend_gap.is_none())
+    }) {
         out.push(
             "the target has no Control service: its backend was not reset between strategies, \
              and backend figures (received, executed, amplification) are missing"
                 .into(),
         );
+    }
+    for s in strategies {
+        let name = &s.name;
+        match s.backend_gap {
+            Some(BackendGap::Unreachable) => out.push(format!(
+                "{name}: the target could not be reached when the strategy started: its calls \
+                 failed with UNAVAILABLE until it answered, and it has no backend figures"
+            )),
+            Some(BackendGap::Lost) => out.push(format!(
+                "{name}: the target did not answer Stats after the strategy (it died or stopped \
+                 answering): no backend figures"
+            )),
+            Some(BackendGap::Restarted) => out.push(format!(
+                "{name}: the target restarted during the strategy: its backend figures are the \
+                 new process's, since its start, not the whole strategy's (no backend \
+                 amplification)"
+            )),
+            // Said once above, or with the run's interruption.
+            Some(BackendGap::NoControl | BackendGap::Interrupted) | None => {}
+        }
     }
     for s in strategies {
         let g = &s.generator;

@@ -20,8 +20,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-pub use output::{default_out_dir, prepare_out_dir, write_outputs};
-use setup::Setup;
+pub use output::{abandon_writing, default_out_dir, prepare_out_dir, write_folder, write_outputs};
+use setup::{Setup, unless_stopped};
 
 use crate::clock::Clock;
 use crate::clock::sim::SimClock;
@@ -30,7 +30,7 @@ use crate::profile::Plan;
 use crate::progress::Progress;
 use crate::record::{Recorder, RecorderConfig};
 use crate::results::figures::{self as summary, overall_generator};
-use crate::results::trust::warnings;
+use crate::results::trust::{BackendGap, warnings};
 use crate::results::{Environment, Results, SCHEMA, Shard};
 use crate::strategy;
 
@@ -76,7 +76,12 @@ pub struct RunOptions {
     /// Start each strategy's schedule at a fixed wall-clock time (`--start-at`), so that
     /// shards on several hosts line up: strategy k starts at `start_at + k × slot`.
     pub start_at: Option<SystemTime>,
+    /// How long reaching a target may take (TCP, the HTTP/2 handshake up to the server's
+    /// SETTINGS, a Control call's answer): `--connect-timeout`, [`CONNECT_TIMEOUT`] by default.
+    pub connect_timeout: Duration,
 }
+
+pub use crate::transport::connection::CONNECT_TIMEOUT;
 
 /// How long one strategy may take on a shared timetable (`--start-at`): its warmup and
 /// duration, the longest call deadline, the drain, and 2 s for connecting; a strategy that
@@ -105,6 +110,30 @@ pub enum RunError {
         /// Why.
         reason: String,
     },
+    /// The target was reached but did not answer a Control call as it should.
+    #[error("the target {target} was reached but {reason}")]
+    Control {
+        /// The address.
+        target: String,
+        /// What failed, in words (the call, its status, or the time waited).
+        reason: String,
+    },
+    /// The target could not be reached (or did not answer) before a strategy, after others
+    /// were measured: the run stopped there, and `results` holds what was measured, marked
+    /// partial, to be written.
+    #[error("{reason}; the run stopped before strategy `{strategy}` ({number} of {count})")]
+    TargetLost {
+        /// Why, as [`RunError::Target`] or [`RunError::Control`] said it.
+        reason: String,
+        /// The strategy that could not start.
+        strategy: String,
+        /// Its number, from 1.
+        number: usize,
+        /// How many strategies the profile has.
+        count: usize,
+        /// What was measured before.
+        results: Box<Results>,
+    },
     /// The embedded backend could not start.
     #[error("cannot start the embedded backend: {0}")]
     Embedded(String),
@@ -125,7 +154,10 @@ pub const DRAIN_REAL: Duration = Duration::from_secs(5);
 pub const DRAIN_VIRTUAL: Duration = Duration::from_secs(3600);
 
 /// Runs every strategy of `plan` in turn on `clock` (from [`ClockMode::start`]). Cancelling
-/// `stop` ends the run early; what was measured is still returned, marked partial.
+/// `stop` ends the run early, at any moment (waiting for a slot, reaching the target,
+/// sending, draining, reading its figures); what was measured is still returned, marked
+/// partial. A target that cannot be reached before the first strategy is an error; before a
+/// later one, [`RunError::TargetLost`], which carries what was measured.
 pub async fn execute(
     plan: &Plan,
     opts: &RunOptions,
@@ -136,6 +168,9 @@ pub async fn execute(
     let origin = clock.now();
     let mut strategies = Vec::with_capacity(plan.strategies.len());
     let mut partial = false;
+    // Every wait below is cut short by `stop` (Ctrl-C at any moment of the run): what was
+    // measured up to then is returned, marked partial.
+    let mut lost = None;
     for (index, strategy) in plan.strategies.iter().enumerate() {
         if stop.is_cancelled() {
             partial = true;
@@ -151,11 +186,34 @@ pub async fn execute(
         if let (Some(slot_start), true) = (slot, remote) {
             // A shared target is reset once per slot, a second before it starts: by then
             // every shard has finished the previous slot and read its figures.
-            clock
-                .sleep_until(clock.instant_at(slot_start - Duration::from_secs(1)))
-                .await;
+            let reset_at = clock.instant_at(slot_start - Duration::from_secs(1));
+            if unless_stopped(&stop, clock.sleep_until(reset_at))
+                .await
+                .is_none()
+            {
+                partial = true;
+                break;
+            }
         }
-        let (setup, transport) = Setup::new(plan, opts, clock, slot.map(unix_ms)).await?;
+        let setup = Setup::new(plan, opts, clock, slot.map(unix_ms));
+        let (setup, transport) = match unless_stopped(&stop, setup).await {
+            None => {
+                partial = true;
+                break;
+            }
+            Some(Ok(ready)) => ready,
+            // Nothing measured yet: the run has not started.
+            Some(Err(e)) if strategies.is_empty() => return Err(e),
+            // A target lost between strategies: what was measured is kept, and the run stops
+            // here (without `load.target_may_be_down` a run does not measure a target that is
+            // not there: every call would fail alike, and say nothing of the strategy).
+            Some(Err(e @ (RunError::Target { .. } | RunError::Control { .. }))) => {
+                lost = Some((index, e.to_string()));
+                partial = true;
+                break;
+            }
+            Some(Err(e)) => return Err(e),
+        };
         let (start, start_ms) = match (opts.clock, slot) {
             (ClockMode::Real, Some(slot_start)) => {
                 (clock.instant_at(slot_start), unix_ms(slot_start))
@@ -209,8 +267,8 @@ pub async fn execute(
         let read_at = slot
             .filter(|_| remote && !end.interrupted)
             .map(|s| clock.instant_at(s + strategy_slot(plan) - Duration::from_millis(1500)));
-        let backend = setup.finish(clock, drain, read_at).await;
-        let result = summary::strategy_result(
+        let (backend, gap) = setup.finish(clock, drain, read_at, &stop).await;
+        let mut result = summary::strategy_result(
             &strategy.name,
             start_ms,
             &config,
@@ -219,16 +277,33 @@ pub async fn execute(
             backend,
             plan.load.method == crate::profile::Method::Stream,
         );
+        result.backend_gap = gap;
+        if gap == Some(BackendGap::Restarted) {
+            // Received by another process over another span: not a ratio of these calls.
+            result.amplification.backend = None;
+        }
         ticker.finish(&result);
         strategies.push(result);
-        if end.interrupted {
+        if end.interrupted || stop.is_cancelled() {
             partial = true;
             break;
         }
     }
     let generator = overall_generator(&strategies);
-    let warnings = warnings(&strategies, partial);
-    Ok(Results {
+    let mut warnings = warnings(&strategies, partial && lost.is_none());
+    if let Some((index, reason)) = &lost {
+        warnings.insert(
+            0,
+            format!(
+                "the run stopped before strategy `{}` ({} of {}): {reason}; figures cover only \
+                 the strategies before it",
+                plan.strategies[*index].name,
+                index + 1,
+                plan.strategies.len()
+            ),
+        );
+    }
+    let results = Results {
         schema: SCHEMA.to_string(),
         profile: serde_json::to_value(plan).expect("a plan always serializes"),
         environment: environment(opts, start_time),
@@ -238,7 +313,17 @@ pub async fn execute(
         strategies,
         shard: opts.shard,
         merged_from: Vec::new(),
-    })
+    };
+    match lost {
+        None => Ok(results),
+        Some((index, reason)) => Err(RunError::TargetLost {
+            reason,
+            strategy: plan.strategies[index].name.clone(),
+            number: index + 1,
+            count: plan.strategies.len(),
+            results: Box::new(results),
+        }),
+    }
 }
 
 fn unix_ms(t: SystemTime) -> u64 {

@@ -10,13 +10,16 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
-use super::target::connect;
+use tokio_util::sync::CancellationToken;
+
+use super::target::{self, Budget, ControlFailure, connect};
 use super::{ClockMode, RunError, RunOptions};
 use crate::backend::server::{self, Shared};
 use crate::backend::{Backend, BackendStats};
 use crate::clock::Clock;
 use crate::pb;
 use crate::profile::Plan;
+use crate::results::trust::BackendGap;
 use crate::strategy::Stack;
 use crate::transport::balance::RoundRobin;
 use crate::transport::connection::{self, Connections};
@@ -33,8 +36,15 @@ pub(super) enum Setup {
         stop: oneshot::Sender<()>,
         server: JoinHandle<()>,
     },
-    /// A `resilbench serve` elsewhere, and whether it has the Control service.
-    Remote(pb::control_client::ControlClient<Channel>, bool),
+    /// A target elsewhere (`resilbench serve`, or any gRPC server).
+    Remote {
+        /// Its Control service's client.
+        control: pb::control_client::ControlClient<Channel>,
+        /// The instance number its `Reset` answered with, or why there was no reset.
+        reset: Result<u64, BackendGap>,
+        /// How long a Control call may take.
+        timeout: Duration,
+    },
 }
 
 impl Setup {
@@ -77,8 +87,9 @@ impl Setup {
                 let server = backend.spawn(server::serve(listener, shared.clone(), async {
                     let _ = stopped.await;
                 }));
+                let budget = Budget::from_now(clock, opts.connect_timeout);
                 let transport =
-                    grpc_replicas(&addr.to_string(), plan, clock, replicas, true).await?;
+                    grpc_replicas(&addr.to_string(), plan, clock, replicas, true, budget).await?;
                 Ok((
                     Setup::Embedded {
                         shared,
@@ -90,31 +101,50 @@ impl Setup {
             }
             (ClockMode::Real, Some(target)) => {
                 let may_be_down = plan.load.target_may_be_down;
-                let (channel, reached) = connect(target, clock, may_be_down).await?;
+                let budget = Budget::from_now(clock, opts.connect_timeout);
+                let (channel, reached) = connect(target, clock, may_be_down, budget).await?;
                 let mut control = pb::control_client::ControlClient::new(channel);
                 // A target without the Control service still runs; it just cannot report.
                 // Nor can one that was down at the start.
                 let reset = if reached {
-                    control
-                        .reset(pb::ResetRequest {
-                            start_unix_ms: start_unix_ms.unwrap_or(0),
-                        })
-                        .await
-                } else {
-                    Err(tonic::Status::unimplemented("the target was down"))
-                };
-                let has_control = match reset {
-                    Ok(_) => true,
-                    Err(s) if s.code() == tonic::Code::Unimplemented => false,
-                    Err(s) => {
-                        return Err(RunError::Target {
-                            target: target.clone(),
-                            reason: s.message().to_string(),
-                        });
+                    let start = start_unix_ms.unwrap_or(0);
+                    match target::reset(&mut control, clock, start, budget).await {
+                        Ok(reply) => {
+                            let served = &reply.served_json;
+                            if let Some(w) = crate::backend::served::warning(plan, target, served) {
+                                crate::progress::line(w);
+                            }
+                            Ok(reply.instance)
+                        }
+                        Err(ControlFailure::Unimplemented) => Err(BackendGap::NoControl),
+                        Err(ControlFailure::NoAnswer(reason)) if may_be_down => {
+                            crate::progress::line(format!(
+                                "warning: the target {target} was reached but {reason}; running \
+                                 anyway (load.target_may_be_down)"
+                            ));
+                            Err(BackendGap::Unreachable)
+                        }
+                        Err(ControlFailure::NoAnswer(reason)) => {
+                            return Err(RunError::Control {
+                                target: target.clone(),
+                                reason,
+                            });
+                        }
                     }
+                } else {
+                    Err(BackendGap::Unreachable)
                 };
-                let transport = grpc_replicas(target, plan, clock, replicas, reached).await?;
-                Ok((Setup::Remote(control, has_control), transport))
+                let answering = reset != Err(BackendGap::Unreachable);
+                let transport =
+                    grpc_replicas(target, plan, clock, replicas, answering, budget).await?;
+                Ok((
+                    Setup::Remote {
+                        control,
+                        reset,
+                        timeout: opts.connect_timeout,
+                    },
+                    transport,
+                ))
             }
         }
     }
@@ -125,21 +155,23 @@ impl Setup {
         match self {
             Setup::Direct(backends) => backends.iter().for_each(|b| b.begin(start)),
             Setup::Embedded { shared, .. } => shared.begin(start),
-            Setup::Remote(..) => {}
+            Setup::Remote { .. } => {}
         }
     }
 
-    /// The backend's figures for the strategy just run, and the backend stopped. Unless the
-    /// run was interrupted, the backend first finishes the work callers abandoned (up to
-    /// `drain`), so `executed` and `wasted` count it.
-    /// The backend's figures after the drain; a remote target's are read at `read_at` when
-    /// given (the end of a shared slot, once every shard is done).
+    /// The backend's figures for the strategy just run, and why they are missing or partial
+    /// if they are; the backend stopped. Unless the run was interrupted, the backend first
+    /// finishes the work callers abandoned (up to `drain`), so `executed` and `wasted` count
+    /// it; a remote target's are read at `read_at` when given (the end of a shared slot, once
+    /// every shard is done). Cancelling `stop` cuts every wait short (the drain, the slot,
+    /// the `Stats` call): the figures are then read as they are.
     pub(super) async fn finish(
         self,
         clock: &Clock,
         drain: Option<Duration>,
         read_at: Option<Instant>,
-    ) -> Option<BackendStats> {
+        stop: &CancellationToken,
+    ) -> (Option<BackendStats>, Option<BackendGap>) {
         async fn drained(backends: &[Arc<Backend>]) {
             for b in backends {
                 b.drained().await;
@@ -148,37 +180,73 @@ impl Setup {
         match self {
             Setup::Direct(backends) => {
                 if let Some(limit) = drain {
-                    let _ = clock.timeout(limit, drained(&backends)).await;
+                    unless_stopped(stop, clock.timeout(limit, drained(&backends))).await;
                 }
-                Some(Backend::combined(&backends))
+                (Some(Backend::combined(&backends)), None)
             }
             Setup::Embedded {
                 shared,
-                stop,
+                stop: stop_server,
                 server,
             } => {
                 let backends = shared.current();
                 if let Some(limit) = drain {
-                    let _ = clock.timeout(limit, drained(&backends)).await;
-                    let _ = stop.send(());
-                    let _ = clock.timeout(Duration::from_secs(2), server).await;
-                } else {
+                    unless_stopped(stop, clock.timeout(limit, drained(&backends))).await;
+                }
+                if stop.is_cancelled() {
                     server.abort();
+                } else {
+                    let _ = stop_server.send(());
+                    unless_stopped(stop, clock.timeout(Duration::from_secs(2), server)).await;
                 }
-                Some(Backend::combined(&backends))
+                (Some(Backend::combined(&backends)), None)
             }
-            Setup::Remote(mut control, true) => {
+            Setup::Remote {
+                mut control,
+                reset,
+                timeout,
+            } => {
+                let instance = match reset {
+                    Ok(instance) => instance,
+                    Err(gap) => return (None, Some(gap)),
+                };
                 if let Some(at) = read_at {
-                    clock.sleep_until(at).await;
+                    unless_stopped(stop, clock.sleep_until(at)).await;
                 }
-                control
-                    .stats(pb::StatsRequest {})
-                    .await
-                    .ok()
-                    .map(|r| server::from_pb(r.into_inner()))
+                let budget = Budget::from_now(clock, timeout);
+                match unless_stopped(stop, target::stats(&mut control, clock, budget)).await {
+                    Some(Ok(reply)) => {
+                        // 0: a server that predates the instance number.
+                        let restarted =
+                            instance != 0 && reply.instance != 0 && reply.instance != instance;
+                        (
+                            Some(server::from_pb(reply)),
+                            restarted.then_some(BackendGap::Restarted),
+                        )
+                    }
+                    Some(Err(ControlFailure::Unimplemented)) => (None, Some(BackendGap::NoControl)),
+                    Some(Err(ControlFailure::NoAnswer(reason))) => {
+                        crate::progress::line(format!(
+                            "warning: the target did not answer after the strategy: {reason}"
+                        ));
+                        (None, Some(BackendGap::Lost))
+                    }
+                    None => (None, Some(BackendGap::Interrupted)),
+                }
             }
-            Setup::Remote(_, false) => None,
         }
+    }
+}
+
+/// `future`'s output, or `None` if `stop` is cancelled first (then `future` is dropped).
+pub(super) async fn unless_stopped<F: std::future::Future>(
+    stop: &CancellationToken,
+    future: F,
+) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        () = stop.cancelled() => None,
+        out = future => Some(out),
     }
 }
 
@@ -203,32 +271,41 @@ fn backend_runtime() -> Result<&'static tokio::runtime::Runtime, String> {
 
 /// Connections to the server at `addr` for each replica, each replica's named in its
 /// requests, behind round-robin. When the server was `reachable`, they are open before the
-/// schedule starts (so connecting is not part of the first calls' latency).
+/// schedule starts (so connecting is not part of the first calls' latency): every replica's at
+/// once, each attempt bounded by the budget's timeout.
 async fn grpc_replicas(
     addr: &str,
     plan: &Plan,
     clock: &Clock,
     replicas: usize,
     reachable: bool,
+    budget: Budget,
 ) -> Result<Stack, RunError> {
     let target_error = |reason: String| RunError::Target {
         target: addr.to_string(),
         reason,
     };
     let authority = grpc::authority(addr).map_err(target_error)?;
-    let mut transports = Vec::with_capacity(replicas);
-    for i in 0..replicas {
-        let connections = Connections::open(
-            connection::tcp(&authority),
-            plan.load.connections as usize,
-            clock,
-        );
-        if reachable {
+    let opened: Vec<Connections> = (0..replicas)
+        .map(|_| {
+            Connections::open_with(
+                connection::tcp(&authority),
+                plan.load.connections as usize,
+                clock,
+                budget.timeout,
+            )
+        })
+        .collect();
+    if reachable {
+        for connections in &opened {
             connections
                 .established()
                 .await
                 .map_err(|e| target_error(e.0.to_string()))?;
         }
+    }
+    let mut transports = Vec::with_capacity(replicas);
+    for (i, connections) in opened.into_iter().enumerate() {
         let replica = (replicas > 1).then_some(i);
         let transport = GrpcTransport::new(
             connections,

@@ -9,6 +9,10 @@
 //!       → transport (gRPC, or the backend called directly)
 //! ```
 //!
+//! A strategy's `client` (its [`Flavor`]) tells the A6 layers which library to behave as; a
+//! library that fails some responses itself gets a [`library::ReadLayer`] above the transport,
+//! and one without hedging drops a `grpc_hedge` layer.
+//!
 //! Each layer is a plain `tower::Layer`, usable in any tower stack over `Call`. A layer reports
 //! what it does through an [`EventSink`], never by reaching into the recorder. Adding a strategy
 //! is a new module here, a [`LayerPlan`] variant, and one arm in [`build`].
@@ -18,6 +22,7 @@ pub mod breaker;
 pub mod fanout;
 pub mod hedge;
 pub mod instrument;
+pub mod library;
 pub mod retry;
 pub mod timeout;
 
@@ -29,6 +34,7 @@ use tower::{Layer, Service};
 
 use crate::call::{Call, Failure, Outcome, Reply};
 use crate::clock::Clock;
+use crate::profile::flavor::Flavor;
 use crate::profile::layers::{
     AwsJitter, BudgetPlan, EnvoyBudgetPlan, GrpcRetryPlan, RetryPlan, TpsBudgetPlan,
 };
@@ -143,9 +149,12 @@ where
     T: Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
     T::Future: Send + 'static,
 {
-    let mut stack = Stack::new(
-        instrument::InstrumentLayer::new(Arc::clone(&sink), clock.clone()).layer(transport),
-    );
+    let flavor = strategy.client.flavor();
+    let instrument = instrument::InstrumentLayer::new(Arc::clone(&sink), clock.clone());
+    let mut stack = match library::ReadLayer::for_flavor(&flavor) {
+        Some(read) => Stack::new(instrument.layer(read.layer(transport))),
+        None => Stack::new(instrument.layer(transport)),
+    };
     for layer in strategy.layers.iter().rev() {
         let (sink, clock) = (Arc::clone(&sink), clock.clone());
         stack = match layer {
@@ -153,13 +162,15 @@ where
                 Stack::new(timeout::TimeoutLayer::per_attempt(t.timeout, clock).layer(stack))
             }
             LayerPlan::GrpcRetry(r) => {
-                let policy = grpc_policy(r, seed);
+                let policy = grpc_policy(r, seed, flavor);
                 Stack::new(retry::RetryLayer::new(policy, sink, clock).layer(stack))
             }
             LayerPlan::Retry(r) => {
                 let policy = generic_policy(r, seed, &clock);
                 Stack::new(retry::RetryLayer::new(policy, sink, clock).layer(stack))
             }
+            // A library without hedging ignores the policy (the run says so in words).
+            LayerPlan::GrpcHedge(_) if !flavor.hedging => stack,
             LayerPlan::GrpcHedge(h) => {
                 let settings = hedge::grpc::GrpcHedging {
                     max_attempts: h.max_attempts,
@@ -170,7 +181,8 @@ where
                     .throttle
                     .map(|t| retry::throttle::Throttle::new(t.max_tokens, t.token_ratio));
                 Stack::new(
-                    hedge::grpc::GrpcHedgeLayer::new(settings, throttle, sink, clock).layer(stack),
+                    hedge::grpc::GrpcHedgeLayer::flavored(settings, throttle, sink, clock, flavor)
+                        .layer(stack),
                 )
             }
             LayerPlan::Hedge(h) => {
@@ -245,7 +257,7 @@ fn codes(codes: &[StatusCode]) -> retry::grpc::Codes {
     retry::grpc::Codes::of(codes.iter().map(|c| c.code()))
 }
 
-fn grpc_policy(r: &GrpcRetryPlan, seed: u64) -> retry::grpc::GrpcPolicy {
+fn grpc_policy(r: &GrpcRetryPlan, seed: u64, flavor: Flavor) -> retry::grpc::GrpcPolicy {
     let settings = retry::grpc::GrpcRetry {
         max_attempts: r.max_attempts,
         initial: r.initial_backoff,
@@ -257,7 +269,7 @@ fn grpc_policy(r: &GrpcRetryPlan, seed: u64) -> retry::grpc::GrpcPolicy {
     let throttle = r
         .throttle
         .map(|t| retry::throttle::Throttle::new(t.max_tokens, t.token_ratio));
-    retry::grpc::GrpcPolicy::new(settings, throttle, retry::backoff::Keyed(seed))
+    retry::grpc::GrpcPolicy::flavored(settings, throttle, retry::backoff::Keyed(seed), flavor)
 }
 
 fn generic_policy(r: &RetryPlan, seed: u64, clock: &Clock) -> retry::generic::GenericPolicy {

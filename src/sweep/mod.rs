@@ -21,6 +21,7 @@
 
 pub mod grid;
 pub mod key;
+pub mod output;
 pub mod progress;
 mod range;
 pub mod run;

@@ -208,6 +208,7 @@ fn run_point<S>(
         },
         shard: None,
         start_at: None,
+        connect_timeout: runner::CONNECT_TIMEOUT,
     };
     let results = runtime.block_on(async {
         let clock = opts.clock.start();
@@ -219,14 +220,8 @@ fn run_point<S>(
     }
     let results = results.map_err(failed)?;
     let dir = point_dir(index, grid.len());
-    let path = out.join(&dir);
-    std::fs::create_dir_all(&path).map_err(|error| {
-        failed(RunError::Write {
-            path: path.clone(),
-            error,
-        })
-    })?;
-    runner::write_outputs(&path, &results).map_err(failed)?;
+    // Written whole: a hidden folder beside it, then put in its place.
+    runner::write_outputs(&out.join(&dir), &results).map_err(failed)?;
     let summary =
         summarize(&plan, &results).map_err(|message| SweepError::Summary { index, message })?;
     Ok(Done {

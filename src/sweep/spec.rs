@@ -85,6 +85,12 @@ impl Spec {
         }
         let text = std::fs::read_to_string(path)
             .map_err(|e| fail(format!("cannot read the profile: {e}")))?;
+        Self::parse(file, text)
+    }
+
+    /// The `[sweep]` of the profile `text`, known in messages as `file` (a path, or a built-in
+    /// profile's name).
+    pub fn parse(file: String, text: String) -> Result<Spec, ProfileError> {
         let spec = toml::from_str::<SweepOnly>(&text)
             .map_err(|e| ProfileError::at(&file, Some(&text), field(&["sweep"]), e.to_string()))?
             .sweep

@@ -2,7 +2,7 @@
 //!
 //! A [`Connections`] holds a fixed number of connections and hands them out in turn. Each is
 //! kept by a task that connects, publishes the ready connection, drives it (the
-//! [`wire::Driver`] does the socket I/O) and, when it goes away (GOAWAY) or closes, connects
+//! [`http2::Driver`] does the socket I/O) and, when it goes away (GOAWAY) or closes, connects
 //! again: at once after a connection that had been up, then after 50 ms, doubling to at most
 //! 1 s, while connecting keeps failing.
 //! (gRPC's own connection backoff starts at 1 s; a load generator wants a restarted target
@@ -27,10 +27,11 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
-use super::wire;
+use super::http2;
 use crate::clock::Clock;
 
-/// How long one attempt to connect (TCP and the HTTP/2 handshake) may take.
+/// How long one attempt to connect (TCP, and the HTTP/2 handshake up to the server's
+/// SETTINGS) may take by default (`run --connect-timeout` sets a run's).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(1);
@@ -61,7 +62,7 @@ pub fn tcp(addr: &str) -> Connector {
 #[derive(Clone)]
 enum State {
     Connecting,
-    Ready(wire::Handle),
+    Ready(http2::Handle),
     /// The last attempt to connect failed, for this reason.
     Failed(Arc<str>),
 }
@@ -79,12 +80,20 @@ pub struct Connections {
 
 impl Connections {
     /// `count` connections (at least one) opened with `connector`, each kept up by a task
-    /// spawned on the current runtime; `clock` times the connection attempts.
+    /// spawned on the current runtime; `clock` times the connection attempts, each given
+    /// [`CONNECT_TIMEOUT`].
     pub fn open(connector: Connector, count: usize, clock: &Clock) -> Self {
+        Self::open_with(connector, count, clock, CONNECT_TIMEOUT)
+    }
+
+    /// [`Connections::open`], each attempt to connect (TCP and the HTTP/2 handshake, until
+    /// the server's SETTINGS) given `timeout`: a server that accepts and never answers fails
+    /// the attempt then, as one that refuses does at once.
+    pub fn open_with(connector: Connector, count: usize, clock: &Clock, timeout: Duration) -> Self {
         let slots: Vec<_> = (0..count.max(1))
             .map(|_| {
                 let (tx, rx) = watch::channel(State::Connecting);
-                tokio::spawn(keep(Arc::clone(&connector), tx, clock.clone()));
+                tokio::spawn(keep(Arc::clone(&connector), tx, clock.clone(), timeout));
                 rx
             })
             .collect();
@@ -112,7 +121,7 @@ impl Connections {
 
     /// The next connection in turn, for a new stream: waits while it is connecting, fails at
     /// once while it is failing.
-    pub async fn ready(&self) -> Result<wire::Handle, Unavailable> {
+    pub async fn ready(&self) -> Result<http2::Handle, Unavailable> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let mut slot = self.slots[i].clone();
         let state = match slot.wait_for(|s| !matches!(s, State::Connecting)).await {
@@ -128,12 +137,12 @@ impl Connections {
 }
 
 /// Keeps one connection up until every receiver of `tx` is gone.
-async fn keep(connector: Connector, tx: watch::Sender<State>, clock: Clock) {
+async fn keep(connector: Connector, tx: watch::Sender<State>, clock: Clock, timeout: Duration) {
     let mut retry = RETRY_FIRST;
     loop {
         tx.send_replace(State::Connecting);
         let attempt = tokio::select! {
-            attempt = clock.timeout(CONNECT_TIMEOUT, handshake(&connector)) => attempt,
+            attempt = clock.timeout(timeout, handshake(&connector)) => attempt,
             _ = tx.closed() => return,
         };
         let reason: Arc<str> = match attempt {
@@ -154,7 +163,11 @@ async fn keep(connector: Connector, tx: watch::Sender<State>, clock: Clock) {
                 }
             }
             Ok(Err(reason)) => reason.into(),
-            Err(_) => format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()).into(),
+            Err(_) => format!(
+                "no HTTP/2 connection within {} (TCP and the server's SETTINGS)",
+                crate::profile::duration::format(timeout)
+            )
+            .into(),
         };
         tx.send_replace(State::Failed(reason));
         tokio::select! {
@@ -165,9 +178,9 @@ async fn keep(connector: Connector, tx: watch::Sender<State>, clock: Clock) {
     }
 }
 
-async fn handshake(connector: &Connector) -> Result<(wire::Handle, wire::Driver), String> {
+async fn handshake(connector: &Connector) -> Result<(http2::Handle, http2::Driver), String> {
     let io = connector().await.map_err(|e| e.to_string())?;
-    wire::handshake(io)
+    http2::handshake(io)
         .await
         .map_err(|e| format!("HTTP/2 handshake: {e}"))
 }

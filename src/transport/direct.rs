@@ -49,7 +49,7 @@ pub fn incoming(call: &Call) -> Incoming {
         request_key: call_key(call.id),
         id_number: Some(call.id),
         id_text: None,
-        previous_attempts: call.previous_attempts,
+        previous_attempts: (call.previous_attempts > 0).then_some(call.previous_attempts),
         ordinal: Some(call.ordinal),
         warmup: call.warmup,
         deadline: call.sent_deadline,

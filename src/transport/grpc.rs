@@ -1,5 +1,5 @@
 //! The gRPC client: attempts as gRPC calls, written straight onto the HTTP/2 streams of
-//! [`super::wire`].
+//! [`super::http2`].
 //!
 //! Each attempt carries what a gRPC client library would send: `grpc-timeout` (the time left
 //! until the attempt's deadline, written as grpc-go writes it) and, on retries and hedges,
@@ -19,7 +19,7 @@
 //! buffer task and then to hyper's dispatch task, which spawns one more task per request body,
 //! and it enforces `grpc-timeout` again on tokio's 1 ms timer. Here the attempt's own task
 //! opens the stream, writes the message and reads the answer, over the lean HTTP/2 client of
-//! [`super::wire`]; the strategy stack already enforces every deadline on the precise clock.
+//! [`super::http2`]; the strategy stack already enforces every deadline on the precise clock.
 //! The measured differences are in docs/PERFORMANCE.md. The server side (`resilbench serve`,
 //! the embedded backend) is tonic's generated services on hyper's HTTP/2 server
 //! (`backend::server`).
@@ -34,7 +34,7 @@ use tonic::Code;
 use tonic::transport::Endpoint;
 
 use super::connection::Connections;
-use super::wire::{self, Event};
+use super::http2::{self, Event};
 use crate::call::BoxFuture;
 use crate::call::{Call, Failure, FailureSource, Outcome, Reply, call_service};
 use crate::clock::Clock;
@@ -224,7 +224,7 @@ impl Target {
         let field = |name: &'static str, value: &'static str, constant| {
             (name.as_bytes(), value.as_bytes(), constant)
         };
-        let wanted: [Option<wire::Field<'_>>; 7] = [
+        let wanted: [Option<http2::Field<'_>>; 7] = [
             Some(field(header::CONTENT_TYPE, header::GRPC_CONTENT_TYPE, true)),
             Some(field(header::TE, header::TRAILERS, true)),
             timeout.map(|t| (header::TIMEOUT.as_bytes(), t.as_bytes(), false)),
@@ -239,13 +239,13 @@ impl Target {
                 .as_ref()
                 .map(|r| (header::REPLICA.as_bytes(), r.as_bytes(), true)),
         ];
-        let mut fields: [wire::Field<'_>; 7] = [(b"", b"", false); 7];
+        let mut fields: [http2::Field<'_>; 7] = [(b"", b"", false); 7];
         let mut n = 0;
         for f in wanted.into_iter().flatten() {
             fields[n] = f;
             n += 1;
         }
-        let request = wire::Request {
+        let request = http2::Request {
             path,
             authority: &self.paths.authority,
             fields: &fields[..n],
@@ -261,7 +261,8 @@ impl Target {
         let handle = self.connections.ready().await.map_err(|_| unavailable())?;
         let mut stream = handle.open(request).await.map_err(|_| unavailable())?;
         let head = match stream.next().await {
-            Event::Head(head) => head,
+            // The head as a gRPC client reads it (`:status`, `grpc-status`, pushback).
+            Event::Head(head) => ResponseFields::of(&head),
             other => return Err(ended(other, 0, false)),
         };
         // Trailers-Only: the status is in the headers and nothing follows (not committed).
@@ -290,7 +291,7 @@ impl Target {
                 Event::Data(chunk) if buffer.is_empty() => buffer = chunk,
                 Event::Data(chunk) => buffer.extend_from_slice(&chunk),
                 Event::Trailers(trailers) => {
-                    status_of(&trailers, messages, true)?;
+                    status_of(&ResponseFields::of(&trailers), messages, true)?;
                     return reply(call.method, first, messages, true);
                 }
                 // A 200 response that ends without grpc-status is UNKNOWN (grpc-go, and tonic
@@ -481,9 +482,11 @@ mod tests {
         for values in [&["-1"][..], &["soon"], &["10", "20"]] {
             let mut pairs = vec![("grpc-status", "8")];
             pairs.extend(values.iter().map(|v| (header::PUSHBACK, *v)));
-            assert_eq!(
-                read(&pairs).unwrap_err().pushback,
-                Some(Pushback::DontRetry)
+            assert!(
+                read(&pairs)
+                    .unwrap_err()
+                    .pushback
+                    .is_some_and(Pushback::says_stop)
             );
         }
         // A status code gRPC does not define, or none at all, is UNKNOWN.
@@ -523,7 +526,7 @@ mod tests {
     fn resets_and_broken_streams_map_to_grpc_codes() {
         // A stream reset by the server keeps its reason; one lost with its connection (broken,
         // refused, gone away) is UNAVAILABLE.
-        let reset = ended(Event::Reset(wire::CANCEL), 2, true);
+        let reset = ended(Event::Reset(http2::CANCEL), 2, true);
         assert_eq!(
             (reset.code, reset.messages, reset.committed),
             (Code::Cancelled, 2, true)
@@ -532,6 +535,21 @@ mod tests {
         assert_eq!(
             ended(Event::Broken("gone".into()), 0, false).code,
             Code::Unavailable
+        );
+    }
+
+    /// A stream the server did not process (refused, or above a GOAWAY's last id) is
+    /// UNAVAILABLE, as one lost with its connection.
+    #[test]
+    fn streams_not_processed_are_unavailable() {
+        let refused = ended(
+            Event::Broken(http2::Lost::not_processed("refused")),
+            0,
+            false,
+        );
+        assert_eq!(
+            (refused.code, refused.source),
+            (Code::Unavailable, FailureSource::Transport)
         );
     }
 

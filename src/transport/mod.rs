@@ -18,6 +18,6 @@ pub mod balance;
 pub mod connection;
 pub mod direct;
 pub mod grpc;
-pub mod wire;
+pub mod http2;
 
 pub use crate::call::BoxFuture;

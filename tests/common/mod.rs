@@ -39,6 +39,7 @@ pub fn run_virtual_shard(plan: &Plan, shard: Option<resilbench::results::Shard>)
         progress: Progress::Quiet,
         shard,
         start_at: None,
+        connect_timeout: runner::CONNECT_TIMEOUT,
     };
     virtual_runtime()
         .block_on(async {

@@ -210,6 +210,32 @@ pub fn drive(
     calls: &[(u64, Duration)],
     answer: impl Fn(&Call) -> (Duration, Outcome) + Send + Sync + 'static,
 ) -> Run {
+    let answer = Arc::new(answer);
+    drive_with(strategy, seed, calls, move |clock: &Clock| {
+        let clock = clock.clone();
+        let answer = Arc::clone(&answer);
+        tower::service_fn(move |call: Call| {
+            let (latency, outcome) = answer(&call);
+            let clock = clock.clone();
+            async move {
+                clock.sleep(latency).await;
+                outcome
+            }
+        })
+    })
+}
+
+/// [`drive`] over the transport `make` builds on the run's clock.
+pub fn drive_with<T>(
+    strategy: &StrategyPlan,
+    seed: u64,
+    calls: &[(u64, Duration)],
+    make: impl FnOnce(&Clock) -> T + Send + 'static,
+) -> Run
+where
+    T: tower::Service<Call, Response = Reply, Error = Failure> + Clone + Send + 'static,
+    T::Future: Send + 'static,
+{
     let s = strategy.clone();
     let calls = calls.to_vec();
     virtual_runtime().block_on(async move {
@@ -218,7 +244,7 @@ pub fn drive(
         let since = move |t: Instant| t.saturating_duration_since(start);
         let sent = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::new(Sink(Mutex::new(Vec::new())));
-        let answer = Arc::new(answer);
+        let inner = make(&clock);
         let transport = {
             let (sent, clock) = (Arc::clone(&sent), clock.clone());
             tower::service_fn(move |call: Call| {
@@ -231,12 +257,7 @@ pub fn drive(
                     kind: call.kind,
                     deadline: since(call.sent_deadline.unwrap_or(call.deadline)),
                 });
-                let (latency, outcome) = answer(&call);
-                let clock = clock.clone();
-                async move {
-                    clock.sleep(latency).await;
-                    outcome
-                }
+                inner.clone().oneshot(call)
             })
         };
         let stack = strategy::build(&s, transport, Arc::clone(&sink) as _, &clock, seed);
@@ -325,4 +346,21 @@ pub fn drive_profile(
 /// `count` calls, one every `every`, ids from 0.
 pub fn every(count: u64, every: Duration) -> Vec<(u64, Duration)> {
     (0..count).map(|i| (i, every * i as u32)).collect()
+}
+
+/// Drives the strategy of `profile_text` against the profile's own backend (its scripts,
+/// latency and phases) called in process, as a virtual run calls it: each attempt reaches the
+/// backend with what the wire would carry, and its answer (pushback text included) is read
+/// back as a gRPC client reads it.
+pub fn drive_backend(profile_text: &str, strategy: usize, calls: &[(u64, Duration)]) -> Run {
+    use resilbench::backend::Backend;
+    use resilbench::transport::direct::DirectTransport;
+    let p = plan(profile_text);
+    let backend_plan = p.clone();
+    let make = move |clock: &Clock| {
+        let backend = Backend::new(&backend_plan, 0, clock.clone());
+        backend.begin(clock.now());
+        DirectTransport::new(backend)
+    };
+    drive_with(&p.strategies[strategy], p.seed, calls, make)
 }

@@ -5,7 +5,9 @@
 //! - A [`Budget`] bounds how far a figure may move from the baseline run: `"+10%"` (may grow by
 //!   at most 10% of the baseline's value), `"-0.5%"` (may fall by at most 0.5%), `"+5"` (may
 //!   grow by at most 5 in the figure's unit), `"+0"` (must not grow). The sign is the direction
-//!   that counts as a regression, so each budget says which way is worse.
+//!   that counts as a regression, so each budget says which way is worse. `"+10% beyond
+//!   noise"` fails only when the move is also beyond sampling noise (a seed change alone moves
+//!   a p99 of a few thousand calls by a third).
 //!
 //! Both are parsed when the gate is read, so a malformed condition is an error at its line.
 
@@ -83,6 +85,9 @@ pub struct Budget {
     pub amount: f64,
     /// Whether `amount` is a percentage of the baseline's value.
     pub relative: bool,
+    /// Written `"... beyond noise"`: a move past the bound fails only if it is also beyond
+    /// sampling noise at 99% confidence (as `compare` judges it).
+    pub beyond_noise: bool,
 }
 
 impl Budget {
@@ -111,7 +116,11 @@ impl Budget {
 const LIMIT_EXPECTED: &str =
     "a limit such as \"<= 250\", \">= 99.5%\" or \"== 0\" (operators <=, <, >=, >, ==)";
 const BUDGET_EXPECTED: &str = "a budget such as \"+10%\" (may grow by at most 10% of the \
-     baseline), \"-0.5%\" (may fall by at most 0.5%), \"+5\" (may grow by at most 5) or \"+0\"";
+     baseline), \"-0.5%\" (may fall by at most 0.5%), \"+5\" (may grow by at most 5) or \"+0\", \
+     optionally followed by \"beyond noise\" (\"+10% beyond noise\")";
+
+/// The suffix that makes a budget noise-aware.
+const NOISE: &str = "beyond noise";
 
 fn number(text: &str) -> Option<(f64, bool)> {
     let text = text.trim();
@@ -155,6 +164,14 @@ impl std::str::FromStr for Budget {
     fn from_str(text: &str) -> Result<Self, String> {
         let t = text.trim();
         let bad = || format!("`{text}` is not a budget; expected {BUDGET_EXPECTED}");
+        let (t, beyond_noise) = match t
+            .len()
+            .checked_sub(NOISE.len())
+            .filter(|at| t.is_char_boundary(*at) && t[*at..].eq_ignore_ascii_case(NOISE))
+        {
+            Some(at) => (t[..at].trim_end(), true),
+            None => (t, false),
+        };
         let (direction, rest) = if let Some(rest) = t.strip_prefix('+') {
             (Direction::Grow, rest)
         } else if let Some(rest) = t.strip_prefix('-') {
@@ -170,6 +187,7 @@ impl std::str::FromStr for Budget {
             direction,
             amount,
             relative,
+            beyond_noise,
         })
     }
 }
@@ -188,7 +206,12 @@ impl fmt::Display for Budget {
             Direction::Fall => '-',
         };
         let unit = if self.relative { "%" } else { "" };
-        write!(f, "{sign}{}{unit}", self.amount)
+        let noise = if self.beyond_noise {
+            format!(" {NOISE}")
+        } else {
+            String::new()
+        };
+        write!(f, "{sign}{}{unit}{noise}", self.amount)
     }
 }
 
@@ -259,5 +282,10 @@ mod tests {
             assert!(bad.parse::<Budget>().is_err(), "{bad}");
         }
         assert_eq!("+10%".parse::<Budget>().unwrap().to_string(), "+10%");
+        let b: Budget = "+10% Beyond Noise".parse().unwrap();
+        assert!(b.beyond_noise && b.relative && b.amount == 10.0);
+        assert_eq!(b.to_string(), "+10% beyond noise");
+        assert!("+10% beyond".parse::<Budget>().is_err());
+        assert!("beyond noise".parse::<Budget>().is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! ```toml
 //! [gate]
 //! allow_untrusted = false              # the default: an untrustworthy run fails the gate
+//! noise_aware = false                  # true: every budget as if "... beyond noise"
 //!
 //! [gate.limits]                        # every strategy
 //! "latency_ms.e2e.p99" = "<= 250"
@@ -41,6 +42,10 @@ pub struct GatePlan {
     /// its trust checks are still shown. Default false.
     #[serde(default)]
     pub allow_untrusted: bool,
+    /// Every budget fails only beyond sampling noise, as if written `"... beyond noise"`.
+    /// Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub noise_aware: bool,
     /// Limits on figures, for every strategy.
     #[serde(default)]
     pub limits: BTreeMap<String, Limit>,
@@ -144,7 +149,8 @@ pub fn load_file(path: &Path) -> Result<GatePlan, ProfileError> {
         .map_err(|e| located(FieldPath::default(), e.message().trim().into(), e.span()))?;
     let gate: GatePlan = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = FieldPath::from(e.path());
-        located(field, e.inner().message().trim().into(), e.inner().span())
+        let message = super::error::with_suggestion(e.inner().message().trim());
+        located(field, message, e.inner().span())
     })?;
     // Field paths of a gate file have no `gate.` prefix.
     check(&gate, None).map_err(|(mut field, message)| {
@@ -167,7 +173,9 @@ pub fn check(gate: &GatePlan, strategies: Option<&[&str]>) -> Result<(), Invalid
                         Seg::Key(s.clone()),
                     ]),
                     format!(
-                        "no strategy is named `{s}`; the profile's strategies are {}",
+                        "no strategy is named `{s}`{}; the profile's strategies are {}",
+                        super::error::closest(s, names.iter().copied())
+                            .map_or(String::new(), |n| format!(" (did you mean `{n}`?)")),
                         names.join(", ")
                     ),
                 ));

@@ -2,8 +2,7 @@
 //!
 //! The share of calls is on a log scale: in a healthy run 99% of calls take one attempt, and
 //! the 0.1% that took four are the ones that say how hard a strategy leans on the backend.
-
-use plotters::prelude::SeriesLabelPosition;
+//! Calls refused before any attempt (an open breaker) have their bar at 0.
 
 use super::{Axis, Chart, Series, Shape, span};
 use crate::document::ResultsDoc;
@@ -18,6 +17,13 @@ pub fn chart(doc: &ResultsDoc) -> Chart {
         .max()
         .unwrap_or(1)
         .max(1);
+    // Calls a breaker or a throttle refused made no attempt: their bars stand at 0.
+    let least = strategies
+        .iter()
+        .filter_map(|s| s.attempts.per_call.keys().min().copied())
+        .min()
+        .unwrap_or(1)
+        .min(1);
     let n = strategies.len().max(1) as f64;
     let width = 0.8 / n;
     let series: Vec<Series> = strategies
@@ -49,8 +55,12 @@ pub fn chart(doc: &ResultsDoc) -> Chart {
     let y = y.start.min(10.0)..100.0;
     Chart {
         title: "Attempts per call: share of completed calls by number of attempts".into(),
-        x: Axis::linear(0.5..f64::from(most) + 0.5, "attempts made by the call").labels(|x| {
-            if (x - x.round()).abs() < 1e-6 && x >= 1.0 {
+        x: Axis::linear(
+            f64::from(least) - 0.5..f64::from(most) + 0.5,
+            "attempts made by the call",
+        )
+        .labels(|x| {
+            if (x - x.round()).abs() < 1e-6 && x >= 0.0 {
                 format!("{x:.0}")
             } else {
                 String::new()
@@ -59,6 +69,5 @@ pub fn chart(doc: &ResultsDoc) -> Chart {
         y: Axis::log(y, "share of calls (%, log scale)"),
         series,
         bands: Vec::new(),
-        legend: SeriesLabelPosition::UpperRight,
     }
 }

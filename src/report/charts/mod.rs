@@ -3,7 +3,9 @@
 //! Every chart of the report is a [`Chart`]: a title, two axes with units, series (lines,
 //! dashed lines or bars, one colour per strategy) and optional shaded bands (the backend's
 //! phases) and reference lines (a limit). One function draws them all ([`Chart::svg`]), so
-//! every chart has the same frame, fonts, legend and label style. Text is left to the browser
+//! every chart has the same frame, fonts and label style. The legend is HTML below the chart
+//! ([`Chart::legend_html`]), so it never covers data; a line identical to an earlier one is
+//! drawn dashed over it, and its legend entry says so. Text is left to the browser
 //! (`font-family: sans-serif`): no font is read at build or render time.
 //!
 //! - [`percentiles`]: latency by percentile, the HdrHistogram plot (also the generator's lag).
@@ -126,8 +128,6 @@ pub struct Chart {
     pub series: Vec<Series>,
     /// Shaded spans of x.
     pub bands: Vec<Band>,
-    /// Where the legend goes.
-    pub legend: SeriesLabelPosition,
 }
 
 type Drawn = Result<(), Box<dyn std::error::Error>>;
@@ -169,11 +169,11 @@ impl Chart {
     {
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 22))
+            .caption(&self.title, ("sans-serif", 26))
             .margin(12)
             .margin_right(40)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
+            .x_label_area_size(56)
+            .y_label_area_size(84)
             .build_cartesian_2d(xs, ys)?;
         let (xf, yf) = (|v: &f64| self.x.label(*v), |v: &f64| self.y.label(*v));
         chart
@@ -184,8 +184,8 @@ impl Chart {
             .y_labels(self.y.label_count())
             .x_label_formatter(&xf)
             .y_label_formatter(&yf)
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 15))
+            .label_style(("sans-serif", 18))
+            .axis_desc_style(("sans-serif", 18))
             .light_line_style(RGBColor(0, 0, 0).mix(0.05))
             .draw()?;
         let (y0, y1) = (self.y.range.start, self.y.range.end);
@@ -197,7 +197,7 @@ impl Chart {
             chart.draw_series([Text::new(
                 band.label.clone(),
                 (from, y1),
-                ("sans-serif", 13)
+                ("sans-serif", 16)
                     .into_font()
                     .color(&RGBColor(0x40, 0x40, 0x40)),
             )])?;
@@ -205,46 +205,129 @@ impl Chart {
         // Points beyond the axes are drawn at their edge: plotters maps coordinates to i32
         // pixels, which a figure of 1e308 in a tampered file would overflow.
         let pin = |(x, y): (f64, f64)| (x.clamp(x0, x1), y.clamp(y0, y1));
-        for s in &self.series {
+        let twins = self.twins();
+        let mut dashed = 0u32;
+        for (s, twin) in self.series.iter().zip(&twins) {
             let colour = s.colour;
             let points: Vec<(f64, f64)> = s.points.iter().copied().map(pin).collect();
             let line = colour.stroke_width(2);
-            let drawn = match s.shape {
-                Shape::Line => chart.draw_series(LineSeries::new(points, line))?,
-                Shape::Dashed => chart.draw_series(DashedLineSeries::new(points, 8, 5, line))?,
-                Shape::Bars(w) => chart.draw_series(points.into_iter().map(|(x, y)| {
-                    Rectangle::new(
-                        [(x - w / 2.0, y0), (x + w / 2.0, y.max(y0))],
-                        colour.filled(),
-                    )
-                }))?,
-            };
-            let bar = matches!(s.shape, Shape::Bars(_));
-            let dashed = s.shape == Shape::Dashed;
-            drawn
-                .label(s.label.clone())
-                .legend(move |(x, y)| -> DynElement<_, _> {
-                    if bar {
-                        Rectangle::new([(x, y - 6), (x + 18, y + 6)], colour.filled()).into_dyn()
-                    } else if dashed {
-                        PathElement::new(vec![(x, y), (x + 7, y)], colour.stroke_width(3))
-                            .into_dyn()
-                    } else {
-                        PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(3))
-                            .into_dyn()
-                    }
-                });
-        }
-        if !self.series.is_empty() {
-            chart
-                .configure_series_labels()
-                .position(self.legend.clone())
-                .label_font(("sans-serif", 14))
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(0xbb, 0xbb, 0xbb))
-                .draw()?;
+            match (s.shape, twin) {
+                // A line that lies on an earlier one is drawn dashed on top of it, so that
+                // both colours show; the legend says which it lies on.
+                (Shape::Line | Shape::Dashed, Some(_)) => {
+                    // Each twin its own period, so that twins of one line show each other.
+                    let n = dashed % 3;
+                    dashed += 1;
+                    chart.draw_series(DashedLineSeries::new(
+                        points,
+                        10 + 4 * n,
+                        10 + 8 * n,
+                        colour.stroke_width(3),
+                    ))?;
+                }
+                (Shape::Line, None) => {
+                    chart.draw_series(LineSeries::new(points, line))?;
+                }
+                (Shape::Dashed, None) => {
+                    chart.draw_series(DashedLineSeries::new(points, 8, 5, line))?;
+                }
+                (Shape::Bars(w), _) => {
+                    chart.draw_series(points.into_iter().map(|(x, y)| {
+                        Rectangle::new(
+                            [(x - w / 2.0, y0), (x + w / 2.0, y.max(y0))],
+                            colour.filled(),
+                        )
+                    }))?;
+                }
+            }
         }
         Ok(())
+    }
+}
+
+impl Chart {
+    /// For each series, the earlier series it lies on, if any: identical results (two
+    /// strategies that behaved the same) or lines within 2.5% of the chart's height of each
+    /// other at ≥ 90% of their points would otherwise hide one under the other. Bars and
+    /// dashed reference lines are never twins.
+    pub fn twins(&self) -> Vec<Option<(usize, bool)>> {
+        let solid = |s: &Series| s.shape == Shape::Line && s.points.len() >= 2;
+        self.series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if !solid(s) {
+                    return None;
+                }
+                (0..i).filter(|j| solid(&self.series[*j])).find_map(|j| {
+                    let o = &self.series[j];
+                    if o.points == s.points {
+                        Some((j, true))
+                    } else {
+                        self.lies_on(s, o).then_some((j, false))
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Whether line `a` lies on line `b`, as drawn: within 2.5% of the y axis at ≥ 90% of
+    /// `a`'s points (on a log axis, in decades).
+    fn lies_on(&self, a: &Series, b: &Series) -> bool {
+        let y = &self.y;
+        let f = |v: f64| {
+            if y.log {
+                v.max(y.range.start).log10()
+            } else {
+                v
+            }
+        };
+        let span = (f(y.range.end) - f(y.range.start))
+            .abs()
+            .max(f64::MIN_POSITIVE);
+        let at = |x: f64| -> Option<f64> {
+            let k = b.points.iter().position(|p| p.0 >= x)?;
+            let (x1, y1) = b.points[k];
+            if k == 0 || x1 == x {
+                return (x1 == x).then_some(y1);
+            }
+            let (x0, y0) = b.points[k - 1];
+            Some(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
+        };
+        let close = a
+            .points
+            .iter()
+            .filter(|(x, v)| at(*x).is_some_and(|w| (f(w) - f(*v)).abs() <= 0.025 * span))
+            .count();
+        close as f64 >= 0.9 * a.points.len() as f64
+    }
+
+    /// The legend, as HTML below the chart: it never covers data, and its text stays
+    /// readable whatever the chart's size. A line identical to another says so.
+    pub fn legend_html(&self) -> String {
+        let esc = crate::report::html::esc;
+        let mut out = String::from("<ul class=\"legend\">");
+        for (s, twin) in self.series.iter().zip(self.twins()) {
+            let RGBColor(r, g, b) = s.colour;
+            let kind = match (s.shape, twin) {
+                (Shape::Bars(_), _) => "bar",
+                (Shape::Dashed, _) | (_, Some(_)) => "dashed",
+                (Shape::Line, None) => "line",
+            };
+            let same = twin.map_or(String::new(), |(j, exact)| {
+                format!(
+                    " <span class=\"same\">({} {}: drawn dashed over it)</span>",
+                    if exact { "identical to" } else { "lies on" },
+                    esc(&self.series[j].label)
+                )
+            });
+            out.push_str(&format!(
+                "<li><span class=\"key {kind}\" style=\"--c:#{r:02x}{g:02x}{b:02x}\"></span>{}{same}</li>",
+                esc(&s.label)
+            ));
+        }
+        out.push_str("</ul>\n");
+        out
     }
 }
 

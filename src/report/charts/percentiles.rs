@@ -5,7 +5,6 @@
 //! histogram of results.json, so it shows every percentile the run measured, not only the
 //! five in the tables.
 
-use plotters::prelude::SeriesLabelPosition;
 use plotters::style::RGBColor;
 
 use super::{Axis, Chart, Series, Shape, span};
@@ -103,7 +102,6 @@ pub fn chart(title: &str, what: &str, dists: &[Dist], limit: Option<(f64, String
         y: Axis::log(y, &format!("{what} (ms, log scale)")),
         series,
         bands: Vec::new(),
-        legend: SeriesLabelPosition::UpperLeft,
     }
 }
 

@@ -5,7 +5,6 @@
 //! second of their intended start, attempts under the second they were sent (see
 //! docs/results.md), so an outage's victims and a retry storm's echo show where they happened.
 
-use plotters::prelude::SeriesLabelPosition;
 use plotters::style::RGBColor;
 use serde_json::Value;
 
@@ -57,13 +56,22 @@ fn per_strategy(
 }
 
 fn x_axis(doc: &ResultsDoc, bands: &[Band]) -> Axis {
-    let end = doc
+    // The schedule's end when the plan is known: seconds after it hold only late retries,
+    // and an axis that reaches them shows every line falling to 0 at its right edge.
+    let last = doc
         .results
         .strategies
         .iter()
         .flat_map(|s| s.timeline.last().map(|r| r.t as f64 + 1.0))
-        .chain(bands.iter().map(|b| b.to))
         .fold(1.0f64, f64::max);
+    let scheduled = doc
+        .results
+        .plan()
+        .map(|p| p.load.duration.as_secs_f64().ceil());
+    let end = bands
+        .iter()
+        .map(|b| b.to)
+        .fold(scheduled.map_or(last, |s| s.min(last)), f64::max);
     let start = doc
         .results
         .strategies
@@ -101,7 +109,8 @@ fn offered(doc: &ResultsDoc) -> Option<Series> {
 
 /// p99 end-to-end latency of each second's calls.
 pub fn p99(doc: &ResultsDoc, bands: &[Band]) -> Chart {
-    let series = per_strategy(doc, Shape::Line, |r| r.p99_ms);
+    let scheduled = scheduled(doc);
+    let series = per_strategy(doc, Shape::Line, |r| r.p99_ms.filter(|_| scheduled(r.t)));
     let y = span(
         series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
         true,
@@ -121,7 +130,6 @@ pub fn p99(doc: &ResultsDoc, bands: &[Band]) -> Chart {
         y: Axis::log(y, "p99 latency (ms, log scale)"),
         series,
         bands: bands.to_vec(),
-        legend: SeriesLabelPosition::UpperRight,
     }
 }
 
@@ -143,13 +151,15 @@ pub fn goodput(doc: &ResultsDoc, bands: &[Band]) -> Chart {
         y: Axis::linear(y, "calls per second"),
         series,
         bands: bands.to_vec(),
-        legend: SeriesLabelPosition::LowerRight,
     }
 }
 
 /// Attempts sent per second against calls offered per second: amplification over time.
 pub fn attempts(doc: &ResultsDoc, bands: &[Band]) -> Chart {
-    let mut series = per_strategy(doc, Shape::Line, |r| Some(r.attempts as f64));
+    let scheduled = scheduled(doc);
+    let mut series = per_strategy(doc, Shape::Line, |r| {
+        scheduled(r.t).then_some(r.attempts as f64)
+    });
     series.extend(offered(doc));
     let y = span(
         series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
@@ -162,7 +172,6 @@ pub fn attempts(doc: &ResultsDoc, bands: &[Band]) -> Chart {
         y: Axis::linear(y, "per second"),
         series,
         bands: bands.to_vec(),
-        legend: SeriesLabelPosition::LowerRight,
     }
 }
 
@@ -223,7 +232,6 @@ pub fn breaker(doc: &ResultsDoc, bands: &[Band]) -> Option<Chart> {
         }),
         series,
         bands: bands.to_vec(),
-        legend: SeriesLabelPosition::UpperRight,
     })
 }
 
@@ -231,11 +239,12 @@ pub fn breaker(doc: &ResultsDoc, bands: &[Band]) -> Option<Chart> {
 /// dotted names, in first-seen order.
 pub fn extra_keys(doc: &ResultsDoc) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for row in rows(&doc.json) {
         let mut found = Vec::new();
         leaves(row, "", &mut found);
         for (k, _) in found {
-            if !KNOWN.contains(&k.as_str()) && !keys.contains(&k) {
+            if !KNOWN.contains(&k.as_str()) && seen.insert(k.clone()) {
                 keys.push(k);
             }
         }
@@ -330,6 +339,5 @@ pub fn extra(doc: &ResultsDoc, key: &str, bands: &[Band]) -> Chart {
         y: Axis::linear(y, &unit),
         series,
         bands: bands.to_vec(),
-        legend: SeriesLabelPosition::UpperRight,
     }
 }

@@ -24,12 +24,11 @@
 //! attempts already out. When every attempt has failed and no more may be sent, the call fails
 //! with the status of the last attempt to end.
 //!
-//! grpc-java (`RetriableStream`), the implementation that ships hedging, differs from the A6 text
-//! in three places; this layer follows the text. In grpc-java: (1) a non-fatal status without
-//! pushback does not send the next hedge early (it waits for its hedging delay); (2) with
-//! pushback the next hedge goes immediately, whatever the pushback's value; (3) a non-fatal
-//! failure that the throttle refuses ends the call at once, without waiting for the attempts
-//! still out.
+//! Without a `client` this layer follows the A6 text. A strategy's client flavor moves its
+//! timers as that library does ([`super::schedule`]): grpc-java waits for its timer after a
+//! non-fatal status without pushback (every release), zeroes a positive pushback (1.57 on),
+//! reads the throttle when it schedules a hedge and ends the call on a throttled failure;
+//! grpc-js never reads the throttle and keeps its timer running under a pushback.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -37,16 +36,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::Instant;
 use tower::{Layer, ServiceExt};
 
 use super::super::retry::grpc::Codes;
 use super::super::retry::throttle::Throttle;
 use super::super::{Event, EventSink};
+use super::schedule::{Due, Schedule, Verdict};
 use crate::call::BoxFuture;
 use crate::call::{AttemptKind, Call, CallService, CommitRace, Failure, Outcome, call_service};
 use crate::clock::Clock;
-use crate::protocol::status::Pushback;
+use crate::profile::flavor::Flavor;
 
 /// The settings of a hedging policy.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +61,7 @@ pub struct GrpcHedging {
 /// Builds [`GrpcHedge`] services sharing one throttle.
 pub struct GrpcHedgeLayer {
     settings: GrpcHedging,
+    flavor: Flavor,
     throttle: Option<Arc<Throttle>>,
     sink: Arc<dyn EventSink>,
     clock: Clock,
@@ -75,9 +75,21 @@ impl GrpcHedgeLayer {
         sink: Arc<dyn EventSink>,
         clock: Clock,
     ) -> Self {
+        Self::flavored(settings, throttle, sink, clock, Flavor::A6)
+    }
+
+    /// Hedging as `flavor`'s library does it (the flavor must implement hedging).
+    pub fn flavored(
+        settings: GrpcHedging,
+        throttle: Option<Throttle>,
+        sink: Arc<dyn EventSink>,
+        clock: Clock,
+        flavor: Flavor,
+    ) -> Self {
         Self {
             settings,
-            throttle: throttle.map(Arc::new),
+            flavor,
+            throttle: throttle.map(|t| Arc::new(t.kept(flavor.bookkeeping))),
             sink,
             clock,
         }
@@ -91,6 +103,7 @@ impl<S> Layer<S> for GrpcHedgeLayer {
         GrpcHedge {
             inner,
             settings: self.settings,
+            flavor: self.flavor,
             throttle: self.throttle.clone(),
             sink: Arc::clone(&self.sink),
             clock: self.clock.clone(),
@@ -103,6 +116,7 @@ impl<S> Layer<S> for GrpcHedgeLayer {
 pub struct GrpcHedge<S> {
     inner: S,
     settings: GrpcHedging,
+    flavor: Flavor,
     throttle: Option<Arc<Throttle>>,
     sink: Arc<dyn EventSink>,
     clock: Clock,
@@ -196,46 +210,63 @@ where
         });
     }
 
+    /// Sends attempt number `sent` of `call` (0: the original), racing in `race`.
+    fn send(
+        &self,
+        call: &Call,
+        race: &Arc<CommitRace>,
+        outstanding: &mut Outstanding,
+        sent: &mut u32,
+    ) {
+        let mut attempt = call.clone();
+        attempt.previous_attempts = *sent;
+        attempt.commit = Some(race.handle(*sent));
+        attempt.kind = if *sent == 0 {
+            AttemptKind::Original
+        } else {
+            AttemptKind::Hedge
+        };
+        outstanding.push((*sent, Box::pin(self.inner.clone().oneshot(attempt))));
+        *sent += 1;
+    }
+
     async fn run(self, call: Call) -> Outcome {
         let max = self.settings.max_attempts.max(1);
+        let throttle = self.throttle.as_deref();
+        let mut schedule = Schedule::new(self.flavor, self.settings.delay, max);
         let mut outstanding: Outstanding = Vec::new();
         let mut sent = 0u32;
-        // When the next attempt goes; `None` once no more will.
-        let mut next: Option<Instant> = Some(self.clock.now());
         let mut last_failure: Option<Failure> = None;
         let race = CommitRace::new(call.commit.clone());
         // Once an attempt commits the call: no more hedges, and the others are dropped.
         let (mut commit_seen, mut dropped) = (false, 0);
+        self.send(&call, &race, &mut outstanding, &mut sent);
+        schedule.sent(self.clock.now(), sent, throttle);
         loop {
             let now = self.clock.now();
-            while let Some(at) = next
-                && at <= now
-            {
-                if sent > 0 && self.throttle.as_ref().is_some_and(|t| !t.allows()) {
-                    // A6: hedges are sent only while the bucket is above half; this call
-                    // sends no more.
-                    next = None;
-                    break;
-                }
-                let mut attempt = call.clone();
-                attempt.previous_attempts = sent;
-                attempt.commit = Some(race.handle(sent));
-                attempt.kind = if sent == 0 {
-                    AttemptKind::Original
-                } else {
-                    AttemptKind::Hedge
+            while let Some(due) = schedule.pop(now) {
+                let one_shot = match due {
+                    Due::Hedge => None,
+                    Due::OneShot(failure) => Some(failure),
                 };
-                outstanding.push((sent, Box::pin(self.inner.clone().oneshot(attempt))));
-                sent += 1;
-                next = (sent < max).then(|| now + self.settings.delay);
+                if schedule.may_send(sent, throttle) {
+                    self.send(&call, &race, &mut outstanding, &mut sent);
+                    schedule.sent(now, sent, throttle);
+                }
+                if let Some(failure) = one_shot
+                    && outstanding.is_empty()
+                {
+                    // grpc-js: the last failure's timer found nothing running.
+                    return Err(failure);
+                }
             }
-            if outstanding.is_empty() && next.is_none() {
+            if outstanding.is_empty() && !schedule.potential(sent) {
                 // Every attempt failed and no more may go.
                 return Err(
                     last_failure.unwrap_or_else(|| Failure::local(tonic::Code::Unavailable))
                 );
             }
-            let due = next.map(|at| self.clock.sleep_until(at));
+            let due = schedule.due().map(|at| self.clock.sleep_until(at));
             let listen = (!commit_seen).then_some(&*race);
             let ended = match next_event(&mut outstanding, due, listen).await {
                 Woken::Due | Woken::Committed => None,
@@ -244,7 +275,7 @@ where
             if !commit_seen && let Some(winner) = race.winner() {
                 // A6: the call is committed to this attempt; the others are cancelled.
                 commit_seen = true;
-                next = None;
+                schedule.stop();
                 let before = outstanding.len();
                 outstanding.retain(|(n, _)| *n == winner);
                 dropped += before - outstanding.len();
@@ -254,7 +285,7 @@ where
             };
             let failure = match outcome {
                 Ok(reply) => {
-                    if let Some(t) = &self.throttle {
+                    if let Some(t) = throttle {
                         t.on_success();
                     }
                     self.report_tokens();
@@ -264,31 +295,18 @@ where
                 Err(failure) => failure,
             };
             let fatal = failure.committed || !self.settings.non_fatal.contains(failure.code);
-            let stop = failure.pushback == Some(Pushback::DontRetry);
-            // A6: non-fatal statuses and "don't retry" pushback are the throttle's failures.
-            if let Some(t) = &self.throttle
-                && (!fatal || stop)
-            {
-                if !t.on_failure() {
-                    next = None;
-                }
+            let (verdict, counted) = schedule.failed(self.clock.now(), &failure, fatal, throttle);
+            let credited = failure.committed && self.flavor.success_on_headers;
+            if let (Some(t), true) = (throttle, credited) {
+                // grpc-java counted a success when this attempt's headers arrived.
+                t.on_success();
+            }
+            if counted || credited {
                 self.report_tokens();
             }
-            if fatal {
+            if verdict == Verdict::End {
                 self.decided(&call, number, outstanding.len() + dropped);
                 return Err(failure);
-            }
-            // A hedge still to come goes at once, or after the pushback's delay; a pushback
-            // that says not to retry stops hedging.
-            if next.is_some() {
-                let now = self.clock.now();
-                next = match failure.pushback {
-                    Some(Pushback::DontRetry) => None,
-                    Some(Pushback::RetryAfterMs(ms)) => {
-                        Some(now + Duration::from_millis(u64::from(ms)))
-                    }
-                    None => Some(now),
-                };
             }
             last_failure = Some(failure);
         }

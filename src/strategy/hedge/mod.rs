@@ -12,3 +12,4 @@
 
 pub mod adaptive;
 pub mod grpc;
+pub mod schedule;

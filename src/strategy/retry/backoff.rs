@@ -7,11 +7,15 @@
 //! gRPC (gRFC A6, "Exponential Backoff"):
 //! - [`Backoff::GrpcA6`]: the n-th retry waits `min(initialBackoff · multiplier^(n−1),
 //!   maxBackoff) · random(0.8, 1.2)`. This is A6 as amended in August 2024 (grpc/proposal#452),
-//!   as grpc-go implements it since grpc/grpc-go#7869 (for issue #7514) and grpc-java since
-//!   grpc/grpc-java#11858; gRPC C-core jitters its backoff by ±20% too.
+//!   as grpc-go implements it since grpc/grpc-go#7869 (v1.69, for issue #7514), grpc-java
+//!   since grpc/grpc-java#12639 (1.80; #11858 in 1.71 wrote × random(0.4, 1.2)), grpc-js since
+//!   grpc/grpc-node#2960 (1.14); gRPC C-core jitters its backoff by ±20% too.
 //! - [`Backoff::GrpcA6Legacy`]: `random(0, min(initialBackoff · multiplier^(n−1), maxBackoff))`,
-//!   the original A6 text (2017), which grpc-go and grpc-java used before those changes and
-//!   grpc-js (Node) still uses (grpc/grpc-node#2959).
+//!   the original A6 text (2017), which grpc-go used before v1.69, grpc-java before 1.71 and
+//!   grpc-js before 1.14 (grpc/grpc-node#2960 moved it to × random(0.8, 1.2)).
+//! - [`Backoff::Library`]: a client library's own rule, as a client flavor describes it
+//!   (`profile::flavor`): grpc-java 1.71–1.79's × random(0.4, 1.2), old C-core's unjittered
+//!   first retry, and the running product most libraries keep instead of A6's exponent.
 //!
 //! AWS Architecture Blog, "Exponential Backoff And Jitter" (Marc Brooker, 2015), with
 //! `attempt` = n − 1 for the n-th retry (the first retry uses `base`):
@@ -71,6 +75,20 @@ pub enum Backoff {
         /// backoffMultiplier.
         multiplier: f64,
     },
+    /// A client library's gRPC backoff ([`Flavor`](crate::profile::flavor::Flavor)): its
+    /// growth rule and its jitter.
+    Library {
+        /// initialBackoff.
+        initial: Duration,
+        /// maxBackoff.
+        max: Duration,
+        /// backoffMultiplier.
+        multiplier: f64,
+        /// The jitter's factor range, and whether the first retry goes without it.
+        jitter: Jitter,
+        /// How the backoff before jitter grows.
+        rule: BackoffRule,
+    },
     /// AWS "Exponential": no jitter.
     Exponential {
         /// The first retry's wait.
@@ -101,6 +119,7 @@ pub enum Backoff {
     },
 }
 
+pub use crate::profile::flavor::{BackoffRule, Jitter};
 pub use crate::profile::layers::GrpcJitter;
 
 /// Per-call backoff position.
@@ -108,7 +127,8 @@ pub use crate::profile::layers::GrpcJitter;
 pub struct BackoffState {
     /// Retries since the sequence started (or was reset by pushback).
     pub n: u32,
-    /// Decorrelated jitter's previous wait, in seconds (0 before the first).
+    /// Decorrelated jitter's previous wait, or a running backoff's last `b_n`, in seconds (0
+    /// before the first).
     pub previous: f64,
 }
 
@@ -146,6 +166,33 @@ impl Backoff {
                 max,
                 multiplier,
             } => secs(exponential(initial, multiplier, n, max) * u),
+            Backoff::Library {
+                initial,
+                max,
+                multiplier,
+                jitter,
+                rule,
+            } => {
+                let base = match rule {
+                    BackoffRule::Exponent => exponential(initial, multiplier, n, max),
+                    BackoffRule::Running { cap_first } => {
+                        let max = max.as_secs_f64();
+                        let b = if n == 0 {
+                            let first = initial.as_secs_f64();
+                            if cap_first { first.min(max) } else { first }
+                        } else {
+                            (state.previous * multiplier).min(max)
+                        };
+                        state.previous = b;
+                        b
+                    }
+                };
+                if n == 0 && jitter.first_exact {
+                    secs(base)
+                } else {
+                    secs(base * (jitter.low + jitter.span * u))
+                }
+            }
             Backoff::Exponential { base, cap } => secs(exponential(base, 2.0, n, cap)),
             Backoff::FullJitter { base, cap } => secs(exponential(base, 2.0, n, cap) * u),
             Backoff::EqualJitter { base, cap } => {
@@ -265,6 +312,52 @@ mod tests {
         near(
             &run(Backoff::Decorrelated { base, cap }, &[1.0, 1.0, 1.0]),
             &[300.0, 900.0, 1000.0],
+        );
+    }
+
+    /// The library rules: grpc-java 1.71's × random(0.4, 1.2); old C-core's exact first retry
+    /// then ±20%; a running product from an uncapped initialBackoff (grpc-java, grpc-js)
+    /// against a capped one (newer C-core) when initialBackoff exceeds maxBackoff.
+    #[test]
+    fn library_rules() {
+        let lib = |jitter, rule, initial, max| Backoff::Library {
+            initial: ms(initial),
+            max: ms(max),
+            multiplier: 2.0,
+            jitter,
+            rule,
+        };
+        let running = BackoffRule::Running { cap_first: false };
+        let java171 = Jitter {
+            low: 0.4,
+            span: 0.8,
+            first_exact: false,
+        };
+        near(
+            &run(lib(java171, running, 100, 300), &[0.0, 0.5, 0.5]),
+            &[40.0, 160.0, 240.0],
+        );
+        let old_c = Jitter {
+            first_exact: true,
+            ..Jitter::A6
+        };
+        near(
+            &run(lib(old_c, running, 100, 300), &[0.0, 0.0, 0.999_999]),
+            &[100.0, 160.0, 359.99988],
+        );
+        // initialBackoff 500 ms above maxBackoff 300 ms, no jitter to speak of (u = 0.5).
+        near(
+            &run(lib(Jitter::A6, running, 500, 300), &[0.5, 0.5]),
+            &[500.0, 300.0],
+        );
+        let capped = BackoffRule::Running { cap_first: true };
+        near(
+            &run(lib(Jitter::A6, capped, 500, 300), &[0.5, 0.5]),
+            &[300.0, 300.0],
+        );
+        near(
+            &run(lib(Jitter::A6, BackoffRule::Exponent, 500, 300), &[0.5]),
+            &[300.0],
         );
     }
 

@@ -85,7 +85,7 @@ impl<D: Draws> Policy for GenericPolicy<D> {
         // Envoy's `resetRetry` counts it.
         state.active = None;
         state.retry = None;
-        if self.pushback && failure.pushback == Some(Pushback::DontRetry) {
+        if self.pushback && failure.pushback.is_some_and(Pushback::says_stop) {
             return Err(Denied::Pushback);
         }
         let timed_out = failure.source == FailureSource::AttemptTimeout;

@@ -1,30 +1,40 @@
 //! gRPC's retry policy, gRFC A6 ("Client Retries"), as grpc-go implements it
-//! (`clientStream.shouldRetry`, after grpc/grpc-go#7869).
+//! (`clientStream.shouldRetry`, after grpc/grpc-go#7869), or as a client library departs from
+//! it: the strategy's [`Flavor`] (docs/strategies.md, "Client flavors").
 //!
 //! After a failed attempt, in this order:
-//! 1. `grpc-retry-pushback-ms` that is negative or unparseable: not retried, and it counts as a
-//!    throttling failure whatever the status (A6 "Pushback"; "the only RPCs counted as
-//!    failures ... receive a pushback response indicating not to retry").
-//! 2. A status not in `retryableStatusCodes`: not retried, and no token is taken.
-//! 3. Throttling: one token is taken, then retries stop if `token_count ≤ maxTokens / 2`.
+//! 1. A status not in `retryableStatusCodes`: not retried, and no token is taken; but a
+//!    `grpc-retry-pushback-ms` that is negative or unparseable takes a token whatever the
+//!    status (A6 "Pushback"; "the only RPCs counted as failures ... receive a pushback
+//!    response indicating not to retry"; C-core and grpc-js take none,
+//!    [`Flavor::dont_retry_pushback_counts`]), and grpc-java retries any status after a valid
+//!    pushback, without a token ([`Flavor::pushback_retries_any_status`]).
+//! 2. Throttling: one token is taken, then retries stop if `token_count ≤ maxTokens / 2`
+//!    (grpc-js compares only when the wait is over, [`Flavor::throttle_after_backoff`]).
+//! 3. A pushback that says not to retry: not retried.
 //! 4. `maxAttempts` reached (values above 5 were clamped to 5): not retried.
 //! 5. The wait: a valid pushback's value exactly, resetting the backoff to `initialBackoff`;
-//!    otherwise the backoff ([`Backoff::GrpcA6`], or [`Backoff::GrpcA6Legacy`] on request).
+//!    otherwise the backoff ([`Backoff::GrpcA6`], or [`Backoff::GrpcA6Legacy`] on request, or
+//!    the library's own, [`Backoff::Library`]). Newer C-core never starts a retry whose
+//!    pushback is 0 ([`Flavor::zero_pushback_hangs`]): the call waits for its deadline.
 //!
-//! A call that ends OK adds `tokenRatio` tokens. The jitter's draw is keyed by (seed, call,
-//! retry), so every strategy with the same settings waits the same.
-//!
-//! grpc-java differs in one place: it retries a *non-retryable* status when the server sends a
-//! valid pushback (`RetriableStream.makeRetryDecision`); this policy follows grpc-go and A6's
-//! retryable-status rule.
+//! The reasons recorded (`retry_denied`) follow this order for every flavor; the libraries
+//! check in other orders, which changes no outcome. A call that ends OK adds `tokenRatio`
+//! (grpc-java: one whose response headers arrived, [`Flavor::success_on_headers`]). The
+//! jitter's draw is keyed by (seed, call, retry), so every strategy with the same settings
+//! waits the same.
+
+use std::time::Duration;
 
 use tonic::Code;
 
 use super::backoff::{Backoff, BackoffState, Draws, GrpcJitter, Keyed};
+use super::pushback::{Push, read};
 use super::throttle::Throttle;
 use super::{Denied, Policy, Wait, draw_index};
 use crate::call::{Call, Failure, Outcome};
-use crate::protocol::status::Pushback;
+use crate::profile::client::Library;
+use crate::profile::flavor::Flavor;
 
 pub use crate::profile::service_config::MAX_ATTEMPTS_CAP;
 
@@ -50,14 +60,14 @@ pub struct GrpcRetry {
     /// maxAttempts, already clamped to 5.
     pub max_attempts: u32,
     /// initialBackoff.
-    pub initial: std::time::Duration,
+    pub initial: Duration,
     /// maxBackoff.
-    pub max: std::time::Duration,
+    pub max: Duration,
     /// backoffMultiplier.
     pub multiplier: f64,
     /// retryableStatusCodes.
     pub retryable: Codes,
-    /// Which jitter.
+    /// Which jitter (for the A6 flavor; a library flavor has its own).
     pub jitter: GrpcJitter,
 }
 
@@ -68,29 +78,62 @@ pub struct GrpcPolicy<D = Keyed> {
     backoff: Backoff,
     throttle: Option<Throttle>,
     draws: D,
+    flavor: Flavor,
 }
 
 impl<D: Draws> GrpcPolicy<D> {
-    /// A policy with `settings`, an optional throttle, and jitter drawn from `draws`.
+    /// A policy with `settings`, an optional throttle, and jitter drawn from `draws`, as the
+    /// A6 text says.
     pub fn new(settings: GrpcRetry, throttle: Option<Throttle>, draws: D) -> Self {
+        Self::flavored(settings, throttle, draws, Flavor::A6)
+    }
+
+    /// The same policy as `flavor`'s library runs it.
+    pub fn flavored(
+        settings: GrpcRetry,
+        throttle: Option<Throttle>,
+        draws: D,
+        flavor: Flavor,
+    ) -> Self {
         let (initial, max, multiplier) = (settings.initial, settings.max, settings.multiplier);
-        let backoff = match settings.jitter {
-            GrpcJitter::A6 => Backoff::GrpcA6 {
+        let backoff = match (flavor.library, settings.jitter) {
+            (Library::A6, GrpcJitter::A6) => Backoff::GrpcA6 {
                 initial,
                 max,
                 multiplier,
             },
-            GrpcJitter::Legacy => Backoff::GrpcA6Legacy {
+            (Library::A6, GrpcJitter::Legacy) => Backoff::GrpcA6Legacy {
                 initial,
                 max,
                 multiplier,
+            },
+            _ => Backoff::Library {
+                initial,
+                max,
+                multiplier,
+                jitter: flavor.jitter,
+                rule: flavor.backoff,
             },
         };
         Self {
             settings,
             backoff,
-            throttle,
+            throttle: throttle.map(|t| t.kept(flavor.bookkeeping)),
             draws,
+            flavor,
+        }
+    }
+
+    /// Counts a qualified failure; whether retries are still allowed (always, for a flavor
+    /// that compares later).
+    fn take_token(&self) -> bool {
+        match &self.throttle {
+            None => true,
+            Some(t) if self.flavor.throttle_after_backoff => {
+                t.take();
+                true
+            }
+            Some(t) => t.on_failure(),
         }
     }
 }
@@ -110,49 +153,74 @@ impl<D: Draws> Policy for GrpcPolicy<D> {
         call: &Call,
         failure: &Failure,
         attempts: u32,
-        _left: std::time::Duration,
+        _left: Duration,
     ) -> Result<Wait, Denied> {
-        let pushback = match failure.pushback {
-            Some(Pushback::DontRetry) => {
-                if let Some(t) = &self.throttle {
-                    t.on_failure();
-                }
+        let flavor = &self.flavor;
+        let push = read(flavor, failure.pushback);
+        let retryable = self.settings.retryable.contains(failure.code);
+        // grpc-java: a valid pushback retries any status, without a throttle token.
+        let forced =
+            !retryable && flavor.pushback_retries_any_status && matches!(push, Push::After(_));
+        if !retryable && !forced {
+            if push == Push::Stop && flavor.dont_retry_pushback_counts {
+                self.take_token();
                 return Err(Denied::Pushback);
             }
-            Some(Pushback::RetryAfterMs(ms)) => Some(ms),
-            None => None,
-        };
-        if !self.settings.retryable.contains(failure.code) {
             return Err(Denied::NotRetryable);
         }
-        if let Some(t) = &self.throttle
-            && !t.on_failure()
-        {
+        let allowed = forced || self.take_token();
+        if push == Push::Stop {
+            return Err(Denied::Pushback);
+        }
+        if !allowed {
             return Err(Denied::Throttled);
         }
         if attempts >= self.settings.max_attempts {
             return Err(Denied::MaxAttempts);
         }
-        Ok(match pushback {
-            Some(ms) => {
+        let wait = match push {
+            Push::After(delay) => {
+                if delay.is_zero() && flavor.zero_pushback_hangs {
+                    return Err(Denied::Hang);
+                }
                 *state = BackoffState::default();
                 Wait {
-                    delay: std::time::Duration::from_millis(u64::from(ms)),
+                    delay,
                     pushback: true,
                 }
             }
-            None => {
-                let u = self.draws.draw(call.id, draw_index(call));
-                Wait {
-                    delay: self.backoff.next(state, u),
-                    pushback: false,
-                }
-            }
+            Push::Absent | Push::Stop => Wait {
+                delay: self
+                    .backoff
+                    .next(state, self.draws.draw(call.id, draw_index(call))),
+                pushback: false,
+            },
+        };
+        Ok(Wait {
+            delay: wait.delay.max(flavor.timer_floor),
+            ..wait
         })
     }
 
+    fn before_retry(&self, _: &mut BackoffState) -> Result<(), Denied> {
+        match &self.throttle {
+            Some(t) if self.flavor.throttle_after_backoff && !t.allows() => {
+                Err(if self.flavor.throttled_retry_hangs {
+                    Denied::Hang
+                } else {
+                    Denied::Throttled
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn end(&self, _: BackoffState, outcome: &Outcome) {
-        if let (Some(t), Ok(_)) = (&self.throttle, outcome) {
+        let success = match outcome {
+            Ok(_) => true,
+            Err(f) => f.committed && self.flavor.success_on_headers,
+        };
+        if let (Some(t), true) = (&self.throttle, success) {
             t.on_success();
         }
     }
@@ -169,6 +237,7 @@ mod tests {
 
     use super::*;
     use crate::call::{AttemptKind, CallMeter, FailureSource};
+    use crate::protocol::status::Pushback;
 
     /// Draws chosen by the test: the same `u` for every retry.
     struct Fixed(f64);

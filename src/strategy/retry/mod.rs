@@ -3,7 +3,8 @@
 //!
 //! Two policies follow their references to the letter:
 //! - [`grpc::GrpcPolicy`]: gRFC A6's retry policy with its throttling and server pushback, in
-//!   the decision order grpc-go implements (see that module);
+//!   the decision order grpc-go implements, or as a client library departs from it (its
+//!   flavor, `profile::flavor`; see that module);
 //! - [`generic::GenericPolicy`]: a plain retrier (max attempts, retryable statuses) with the AWS
 //!   backoff variants, Envoy's per-try-timeout semantics, and an optional budget
 //!   (Finagle/tower's TPS budget or Envoy's concurrency budget, in [`budget`]).
@@ -19,6 +20,7 @@ pub mod backoff;
 pub mod budget;
 pub mod generic;
 pub mod grpc;
+pub mod pushback;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -49,6 +51,10 @@ pub enum Denied {
     Pushback,
     /// A stream failed after its first message: committed, not retryable.
     Committed,
+    /// The client library neither retries nor reports the failure: the call waits for its
+    /// deadline (a client flavor's departure: C-core's pushback of 0, grpc-js 1.8–1.13.0's
+    /// throttled retry).
+    Hang,
 }
 
 impl Denied {
@@ -62,6 +68,7 @@ impl Denied {
             Denied::Deadline => "deadline",
             Denied::Pushback => "pushback",
             Denied::Committed => "committed",
+            Denied::Hang => "hang",
         }
     }
 }
@@ -100,6 +107,13 @@ pub trait Policy: Send + Sync + 'static {
         attempts: u32,
         left: Duration,
     ) -> Result<Wait, Denied>;
+
+    /// The wait before a retry is over: whether the retry may go after all (grpc-js checks
+    /// its throttle only now). A refusal ends the call with the failure that was to be
+    /// retried, or at its deadline for [`Denied::Hang`].
+    fn before_retry(&self, _state: &mut Self::CallState) -> Result<(), Denied> {
+        Ok(())
+    }
 
     /// The call ended (OK or not) and will not be retried further.
     fn end(&self, state: Self::CallState, outcome: &Outcome);
@@ -229,8 +243,30 @@ where
             };
             self.report_tokens();
             let wait = match decision {
-                Ok(wait) if wait.delay < left => Some(wait),
-                Ok(_) | Err(Denied::Deadline) => None,
+                Ok(wait) if wait.delay < left => wait,
+                // The backoff timer would lose to the deadline: the call ends then.
+                Ok(_) | Err(Denied::Deadline) => {
+                    return self.at_deadline(&call, state, Denied::Deadline).await;
+                }
+                Err(Denied::Hang) => return self.at_deadline(&call, state, Denied::Hang).await,
+                Err(denied) => {
+                    self.sink.record(Event::RetryDenied {
+                        call: &call,
+                        reason: denied,
+                    });
+                    self.policy.end(state, &outcome);
+                    if failure.committed {
+                        // A library that counts response headers as a success did so.
+                        self.report_tokens();
+                    }
+                    return outcome;
+                }
+            };
+            self.sink.record(Event::Retry { call: &call, wait });
+            self.clock.sleep(wait.delay).await;
+            match self.policy.before_retry(&mut state) {
+                Ok(()) => {}
+                Err(Denied::Hang) => return self.at_deadline(&call, state, Denied::Hang).await,
                 Err(denied) => {
                     self.sink.record(Event::RetryDenied {
                         call: &call,
@@ -239,20 +275,27 @@ where
                     self.policy.end(state, &outcome);
                     return outcome;
                 }
-            };
-            let Some(wait) = wait else {
-                // The backoff timer would lose to the deadline: the call ends then.
-                self.sink.record(Event::RetryDenied {
-                    call: &call,
-                    reason: Denied::Deadline,
-                });
-                self.clock.sleep_until(call.deadline).await;
-                let late = Err(Failure::local(Code::DeadlineExceeded));
-                self.policy.end(state, &late);
-                return late;
-            };
-            self.sink.record(Event::Retry { call: &call, wait });
-            self.clock.sleep(wait.delay).await;
+            }
+        }
+    }
+
+    /// The call will not be retried and waits for its deadline, as a gRPC client's does
+    /// when its backoff timer loses to the deadline (or, for [`Denied::Hang`], when the
+    /// library never comes back to it): DEADLINE_EXCEEDED then.
+    fn at_deadline(
+        &self,
+        call: &Call,
+        state: P::CallState,
+        reason: Denied,
+    ) -> impl std::future::Future<Output = Outcome> + Send + 'static {
+        self.sink.record(Event::RetryDenied { call, reason });
+        let (clock, policy, deadline) =
+            (self.clock.clone(), Arc::clone(&self.policy), call.deadline);
+        async move {
+            clock.sleep_until(deadline).await;
+            let late = Err(Failure::local(Code::DeadlineExceeded));
+            policy.end(state, &late);
+            late
         }
     }
 }

@@ -14,8 +14,14 @@
 //!
 //! Only retryable (or hedging non-fatal) statuses and pushback that says "don't retry" are
 //! qualified failures; a status such as INVALID_ARGUMENT takes no token.
+//!
+//! grpc-js 1.8.0–1.13.0 kept the bucket with `min` and `max` swapped
+//! ([`Bookkeeping::SwappedMinMax`]; fixed by grpc/grpc-node#2927 in 1.13.1): a failure set the
+//! count to `min(count − 1, 0)`, a success to `max(count + tokenRatio, maxTokens)`.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+
+pub use crate::profile::flavor::Bookkeeping;
 
 /// A6's token bucket.
 #[derive(Debug)]
@@ -23,6 +29,7 @@ pub struct Throttle {
     max: i64,
     ratio: i64,
     tokens: AtomicI64,
+    bookkeeping: Bookkeeping,
 }
 
 /// Milli-units of a number with at most three decimals; further decimals are dropped.
@@ -41,7 +48,28 @@ impl Throttle {
             // and could overflow.
             ratio: milli(token_ratio).min(max),
             tokens: AtomicI64::new(max),
+            bookkeeping: Bookkeeping::A6,
         }
+    }
+
+    /// The same bucket kept as `bookkeeping` says.
+    pub fn kept(mut self, bookkeeping: Bookkeeping) -> Self {
+        self.bookkeeping = bookkeeping;
+        self
+    }
+
+    /// Takes a failure's token without comparing (grpc-js compares later, [`Throttle::allows`]).
+    pub fn take(&self) {
+        let swapped = self.bookkeeping == Bookkeeping::SwappedMinMax;
+        let _ = self
+            .tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                Some(if swapped {
+                    (t - 1000).min(0)
+                } else {
+                    (t - 1000).max(0)
+                })
+            });
     }
 
     fn threshold(&self) -> i64 {
@@ -50,6 +78,10 @@ impl Throttle {
 
     /// Counts a qualified failure; returns whether retries and hedges are still allowed.
     pub fn on_failure(&self) -> bool {
+        if self.bookkeeping == Bookkeeping::SwappedMinMax {
+            self.take();
+            return self.allows();
+        }
         let before = self
             .tokens
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
@@ -61,12 +93,16 @@ impl Throttle {
 
     /// Counts a successful RPC.
     pub fn on_success(&self) {
-        let max = self.max;
-        let ratio = self.ratio;
+        let (max, ratio) = (self.max, self.ratio);
+        let swapped = self.bookkeeping == Bookkeeping::SwappedMinMax;
         let _ = self
             .tokens
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
-                Some((t + ratio).min(max))
+                Some(if swapped {
+                    t.saturating_add(ratio).max(max)
+                } else {
+                    (t + ratio).min(max)
+                })
             });
     }
 
@@ -84,6 +120,23 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// grpc-js 1.8.0–1.13.0: the first failure empties the bucket (and more go below zero);
+    /// one success fills it (and more go above maxTokens).
+    #[test]
+    fn swapped_bookkeeping_follows_the_last_event() {
+        let t = Throttle::new(10.0, 0.1).kept(Bookkeeping::SwappedMinMax);
+        assert!(!t.on_failure());
+        assert_eq!(t.tokens(), 0.0);
+        t.take();
+        assert_eq!(t.tokens(), -1.0);
+        t.on_success();
+        assert_eq!(t.tokens(), 10.0);
+        assert!(t.allows());
+        t.on_success();
+        assert_eq!(t.tokens(), 10.1);
+        assert!(!t.on_failure(), "min(10.1 - 1, 0) = 0");
+    }
 
     #[test]
     fn ratios_keep_three_decimals() {

@@ -17,6 +17,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub mod check;
+
 use crate::backend::timeline::BackendSecond;
 use crate::backend::{BackendStats, ReplicaStats};
 use crate::record::histogram::Hist;
@@ -34,13 +36,15 @@ pub struct ShardRun {
     pub file: String,
     /// Its results.
     pub results: Results,
-    /// Per strategy, its per-second histograms from the `.hlog` beside the results (empty when
-    /// the file is missing).
+    /// Per strategy, its per-second histograms from the `.hlog` beside the results.
     pub intervals: Vec<Vec<IntervalHist>>,
 }
 
 impl ShardRun {
-    /// Reads `path` (a `results.json`, or a run folder holding one) and its `.hlog` files.
+    /// Reads `path` (a `results.json`, or a run folder holding one) and its `.hlog` files,
+    /// and checks them ([`check`]): a missing, truncated or corrupt `.hlog`, counts that do
+    /// not add up, or a shard that offered other than its schedule gives it, is refused,
+    /// naming the file.
     pub fn read(path: &Path) -> Result<Self, String> {
         let file = if path.is_dir() {
             path.join("results.json")
@@ -48,17 +52,30 @@ impl ShardRun {
             path.to_path_buf()
         };
         let results = Results::read(&file).map_err(|e| e.to_string())?;
+        let shown = file.display().to_string();
         let dir = file
             .parent()
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        let intervals = hlog::file_names(results.strategies.iter().map(|s| s.name.as_str()))
-            .iter()
-            .map(|name| {
-                std::fs::read(dir.join(name))
-                    .map(|bytes| hlog::read(&bytes))
-                    .unwrap_or_default()
-            })
-            .collect();
+        let names = hlog::file_names(results.strategies.iter().map(|s| s.name.as_str()));
+        let mut intervals = Vec::with_capacity(names.len());
+        for (s, name) in results.strategies.iter().zip(&names) {
+            let hlog_path = dir.join(name);
+            let at = hlog_path.display().to_string();
+            let bytes = crate::results::bounds::read_bounded(&hlog_path)
+                .map_err(|e| format!("{at}: {e}"))?;
+            let read = hlog::read(&bytes).map_err(|e| format!("{at}: {e}"))?;
+            check::strategy(s, &read, &at).map_err(|e| {
+                if e.starts_with(&at) {
+                    e
+                } else {
+                    format!("{shown}: {e}")
+                }
+            })?;
+            intervals.push(read);
+        }
+        if let Some(shard) = results.shard {
+            check::offered(&results, shard, &shown)?;
+        }
         Ok(Self {
             file: path.display().to_string(),
             results,
@@ -359,6 +376,8 @@ fn merge_strategy(
         b
     });
     Ok(StrategyResult {
+        // A gap in any shard's figures is the merged figures' gap.
+        backend_gap: parts.iter().find_map(|(s, _)| s.backend_gap),
         name: first.name.clone(),
         partial: parts.iter().any(|(s, _)| s.partial),
         start_ms: parts.iter().map(|(s, _)| s.start_ms).min().unwrap_or(0),
@@ -400,7 +419,8 @@ fn merge_strategy(
 }
 
 /// Timelines summed second by second; each second's percentiles from the shards' histograms
-/// of that second added together, or none when a shard's `.hlog` is missing.
+/// of that second added together. One second's histogram is decoded at a time, so memory
+/// holds the shards' compressed seconds and one histogram, whatever the run's length.
 fn merge_timelines(
     parts: &[(&StrategyResult, &[IntervalHist])],
 ) -> Result<(Vec<TimelineRow>, Vec<IntervalHist>), String> {
@@ -426,27 +446,31 @@ fn merge_timelines(
             row.attempts += r.attempts;
         }
     }
-    let complete = parts.iter().all(|(s, iv)| iv.len() == s.timeline.len());
-    let mut intervals = Vec::new();
-    if complete {
-        let mut hists: BTreeMap<u64, Hist> = BTreeMap::new();
-        for (s, iv) in parts {
-            for i in *iv {
-                let h = Hist::from_bytes(&i.bytes)
-                    .map_err(|e| format!("strategy `{}`: .hlog second {}: {e}", s.name, i.t))?;
-                hists.entry(i.t).or_default().add(&h);
-            }
+    let mut seconds: BTreeMap<u64, Vec<(&str, &[u8])>> = BTreeMap::new();
+    for (s, iv) in parts {
+        for i in *iv {
+            seconds
+                .entry(i.t)
+                .or_default()
+                .push((s.name.as_str(), &i.bytes));
         }
-        for (t, h) in hists {
-            if let (Some(row), Some(summary)) = (rows.get_mut(&t), h.summary()) {
-                row.p50_ms = Some(summary.p50);
-                row.p99_ms = Some(summary.p99);
-            }
-            intervals.push(IntervalHist {
-                t,
-                bytes: h.to_bytes(),
-            });
+    }
+    let mut intervals = Vec::with_capacity(seconds.len());
+    for (t, shards) in seconds {
+        let mut h = Hist::new();
+        for (name, bytes) in shards {
+            let one = Hist::from_bytes(bytes)
+                .map_err(|e| format!("strategy `{name}`: .hlog second {t}: {e}"))?;
+            h.add(&one);
         }
+        if let (Some(row), Some(summary)) = (rows.get_mut(&t), h.summary()) {
+            row.p50_ms = Some(summary.p50);
+            row.p99_ms = Some(summary.p99);
+        }
+        intervals.push(IntervalHist {
+            t,
+            bytes: h.to_bytes(),
+        });
     }
     Ok((rows.into_values().collect(), intervals))
 }
@@ -465,6 +489,7 @@ fn merge_backend(
     }
     let mut sum = BackendStats::default();
     let mut replicas: Vec<ReplicaStats> = Vec::new();
+    let mut by_name: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let mut seconds: BTreeMap<u64, BackendSecond> = BTreeMap::new();
     for b in all {
         sum.received += b.received;
@@ -474,14 +499,19 @@ fn merge_backend(
         sum.duplicate_side_effects += b.duplicate_side_effects;
         sum.queue_high_water = sum.queue_high_water.max(b.queue_high_water);
         for r in &b.replicas {
-            match replicas.iter_mut().find(|x| x.name == r.name) {
-                Some(x) => {
+            // By name through an index: linear in the replicas.
+            match by_name.get(r.name.as_str()) {
+                Some(&i) => {
+                    let x: &mut ReplicaStats = &mut replicas[i];
                     x.received += r.received;
                     x.executed += r.executed;
                     x.rejected += r.rejected;
                     x.wasted += r.wasted;
                 }
-                None => replicas.push(r.clone()),
+                None => {
+                    by_name.insert(&r.name, replicas.len());
+                    replicas.push(r.clone());
+                }
             }
         }
         for sec in &b.timeline {

@@ -1,0 +1,243 @@
+//! A client flavor: what one gRPC library release does where it departs from gRFC A6.
+//!
+//! One [`Flavor`] is a set of named behaviours, each a departure a library's source shows
+//! (docs/strategies.md, "Client flavors", cites the file and line of each). The A6 strategies
+//! (`strategy::retry::grpc`, `strategy::hedge`) consult it at their decision points; the A6
+//! text itself is [`Flavor::A6`], every behaviour at its A6 value, so a strategy without a
+//! `client` runs exactly as before.
+
+use std::time::Duration;
+
+use tonic::Code;
+
+use super::client::Library;
+
+/// The backoff jitter: retry n waits `b_n × (low + span × u)`, `u` uniform in [0, 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Jitter {
+    /// The lowest factor.
+    pub low: f64,
+    /// The width of the factor's range (the highest factor, never reached, is `low + span`).
+    pub span: f64,
+    /// The first retry waits exactly `initialBackoff`, without jitter (old C-core).
+    pub first_exact: bool,
+}
+
+impl Jitter {
+    /// A6 as amended in 2024: × random(0.8, 1.2).
+    pub const A6: Jitter = Jitter {
+        low: 0.8,
+        span: 0.4,
+        first_exact: false,
+    };
+    /// A6 as written in 2017: random(0, 1) × the backoff.
+    pub const LEGACY: Jitter = Jitter {
+        low: 0.0,
+        span: 1.0,
+        first_exact: false,
+    };
+}
+
+/// How the backoff before jitter, `b_n` for retry n, grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackoffRule {
+    /// A6 (and grpc-go): `b_n = min(initialBackoff × multiplier^(n−1), maxBackoff)`.
+    Exponent,
+    /// A running product: `b_{n+1} = min(b_n × multiplier, maxBackoff)`, from `b_1 =
+    /// initialBackoff` as it is (`cap_first = false`: grpc-java, grpc-js, old C-core) or capped
+    /// at maxBackoff (newer C-core). It differs from [`BackoffRule::Exponent`] only when
+    /// initialBackoff exceeds maxBackoff.
+    Running {
+        /// `b_1 = min(initialBackoff, maxBackoff)`.
+        cap_first: bool,
+    },
+}
+
+/// How a library reads a `grpc-retry-pushback-ms` value that is no integer at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MalformedPushback {
+    /// As A6 says: do not retry (it is also a throttling failure).
+    DontRetry,
+    /// The library fails the attempt with this status, replacing the server's (C-core: UNKNOWN
+    /// from 1.53, INTERNAL from 1.81, as measured with grpcio).
+    Fails(Code),
+    /// JavaScript's `parseInt`: a leading number is the wait, NaN retries at once.
+    ParseInt,
+}
+
+/// How a library's retry throttle keeps its tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bookkeeping {
+    /// A6: failures take 1 (not below 0), successes add tokenRatio (not above maxTokens).
+    A6,
+    /// grpc-js 1.8.0–1.13.0: `min` and `max` swapped, so a failure sets the count to at most 0
+    /// and a success to at least maxTokens: retries are allowed iff the last event was a success.
+    SwappedMinMax,
+}
+
+/// Where a hedge's pushback sends the next hedge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HedgePushback {
+    /// A6: the next hedge goes after exactly the pushback's delay (the timer is moved).
+    Reschedule,
+    /// grpc-java 1.57+: a positive pushback is zeroed, the next hedge goes at once.
+    Immediate,
+    /// grpc-js: a one-shot timer at the pushback's delay; the hedging timer keeps running.
+    ExtraTimer,
+}
+
+/// The named behaviours of one library release (all at their A6 value in [`Flavor::A6`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Flavor {
+    /// The library.
+    pub library: Library,
+    /// The backoff jitter.
+    pub jitter: Jitter,
+    /// How the backoff before jitter grows.
+    pub backoff: BackoffRule,
+    /// A valid pushback of 0 schedules a retry that never starts: the call waits for its
+    /// deadline (newer C-core).
+    pub zero_pushback_hangs: bool,
+    /// A pushback that is no integer.
+    pub malformed_pushback: MalformedPushback,
+    /// A valid pushback makes any failed status retried, retryable or not, without a
+    /// throttle token (grpc-java).
+    pub pushback_retries_any_status: bool,
+    /// A "don't retry" pushback takes a throttle token whatever the status (A6, grpc-java,
+    /// grpc-go); otherwise only with a retryable or non-fatal status (C-core, grpc-js).
+    pub dont_retry_pushback_counts: bool,
+    /// The throttle is checked when the backoff ends, not when the attempt fails (grpc-js):
+    /// a throttled failure reaches the caller one backoff late.
+    pub throttle_after_backoff: bool,
+    /// How the throttle keeps its tokens.
+    pub bookkeeping: Bookkeeping,
+    /// A retry refused by the throttle never reports its failure: the call waits for its
+    /// deadline (grpc-js 1.8.0–1.13.0).
+    pub throttled_retry_hangs: bool,
+    /// A success is counted when response headers arrive (grpc-java), so a stream that fails
+    /// after its first message counts as one too.
+    pub success_on_headers: bool,
+    /// Every timer waits at least this long (Node's `setTimeout`: 1 ms, 0 and NaN included).
+    pub timer_floor: Duration,
+    /// The library implements hedging; if not, a hedging policy is ignored (one attempt).
+    pub hedging: bool,
+    /// Hedges never consult the throttle (grpc-js).
+    pub hedges_ignore_throttle: bool,
+    /// The throttle is checked when the next hedge is scheduled, not when it goes, and a
+    /// hedge refused then freezes hedging (grpc-java).
+    pub hedge_throttle_when_scheduled: bool,
+    /// A non-fatal status without pushback leaves the next hedge at its scheduled time
+    /// (grpc-java) instead of sending it at once.
+    pub non_fatal_waits_for_timer: bool,
+    /// What a valid pushback on a non-fatal hedge does.
+    pub hedge_pushback: HedgePushback,
+    /// A non-fatal hedge failure refused by the throttle ends the call at once, cancelling the
+    /// other attempts (grpc-java).
+    pub throttled_hedge_ends_call: bool,
+    /// A "don't retry" pushback on a non-fatal hedge ends the call at once, cancelling the
+    /// other attempts (grpc-js).
+    pub stop_pushback_ends_hedged_call: bool,
+}
+
+impl Flavor {
+    /// The gRFC A6 text.
+    pub const A6: Flavor = Flavor {
+        library: Library::A6,
+        jitter: Jitter::A6,
+        backoff: BackoffRule::Exponent,
+        zero_pushback_hangs: false,
+        malformed_pushback: MalformedPushback::DontRetry,
+        pushback_retries_any_status: false,
+        dont_retry_pushback_counts: true,
+        throttle_after_backoff: false,
+        bookkeeping: Bookkeeping::A6,
+        throttled_retry_hangs: false,
+        success_on_headers: false,
+        timer_floor: Duration::ZERO,
+        hedging: true,
+        hedges_ignore_throttle: false,
+        hedge_throttle_when_scheduled: false,
+        non_fatal_waits_for_timer: false,
+        hedge_pushback: HedgePushback::Reschedule,
+        throttled_hedge_ends_call: false,
+        stop_pushback_ends_hedged_call: false,
+    };
+
+    /// The flavor of `library` in its era number `era` ([`super::client::eras`]).
+    pub fn of(library: Library, era: usize) -> Flavor {
+        let a6 = Flavor::A6;
+        match library {
+            Library::A6 => a6,
+            Library::GrpcJava => Flavor {
+                library,
+                jitter: match era {
+                    0 | 1 => Jitter::LEGACY,
+                    2 => Jitter {
+                        low: 0.4,
+                        span: 0.8,
+                        first_exact: false,
+                    },
+                    _ => Jitter::A6,
+                },
+                backoff: BackoffRule::Running { cap_first: false },
+                pushback_retries_any_status: true,
+                success_on_headers: true,
+                hedge_throttle_when_scheduled: true,
+                non_fatal_waits_for_timer: true,
+                hedge_pushback: if era == 0 {
+                    HedgePushback::Reschedule
+                } else {
+                    HedgePushback::Immediate
+                },
+                throttled_hedge_ends_call: true,
+                ..a6
+            },
+            Library::GrpcJs => Flavor {
+                library,
+                jitter: if era < 2 { Jitter::LEGACY } else { Jitter::A6 },
+                backoff: BackoffRule::Running { cap_first: false },
+                malformed_pushback: MalformedPushback::ParseInt,
+                dont_retry_pushback_counts: false,
+                throttle_after_backoff: true,
+                bookkeeping: if era == 0 {
+                    Bookkeeping::SwappedMinMax
+                } else {
+                    Bookkeeping::A6
+                },
+                throttled_retry_hangs: era == 0,
+                timer_floor: Duration::from_millis(1),
+                hedges_ignore_throttle: true,
+                hedge_pushback: HedgePushback::ExtraTimer,
+                stop_pushback_ends_hedged_call: true,
+                ..a6
+            },
+            // Eras (client.rs): 0 = 1.51, 1 = 1.53–1.66, 2 = 1.67–1.71, 3 = 1.72–1.80,
+            // 4 = 1.81–1.83, 5 = 1.84–1.85.
+            Library::CCore => Flavor {
+                library,
+                jitter: Jitter {
+                    first_exact: era <= 1,
+                    ..Jitter::A6
+                },
+                backoff: BackoffRule::Running {
+                    cap_first: era >= 2,
+                },
+                zero_pushback_hangs: era >= 3,
+                malformed_pushback: match era {
+                    0 => MalformedPushback::DontRetry,
+                    1..=3 => MalformedPushback::Fails(Code::Unknown),
+                    _ => MalformedPushback::Fails(Code::Internal),
+                },
+                dont_retry_pushback_counts: false,
+                hedging: false,
+                ..a6
+            },
+            Library::GrpcGo => Flavor {
+                library,
+                jitter: if era == 0 { Jitter::LEGACY } else { Jitter::A6 },
+                hedging: false,
+                ..a6
+            },
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! `serve`'s limits against hostile and careless clients, end to end: a stream limit a client
+//! that never reads cannot get past (so a well-behaved client beside it is answered), a limit
+//! on calls in progress, silent connections closed, accepting again after running out of
+//! file descriptors, and a stop that does not wait for connections with nothing to finish.
+//! Bounds are checked by counting (streams open, calls refused), not by timing; the time
+//! limits here only tell "answered" from "hung".
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use resilbench::pb;
+
+use crate::common::bin;
+use crate::end_to_end::serve_with;
+
+const PROFILE: &str =
+    "[load]\nrate = 1\n[backend]\nlatency = \"1ms\"\n[[strategies]]\nname = \"s\"\n";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// One gRPC `Call` over a fresh tonic connection, within `limit`.
+async fn one_call(addr: &str, id: &str, limit: Duration) -> Result<(), (tonic::Code, String)> {
+    let call = async {
+        let mut client = pb::backend_client::BackendClient::connect(format!("http://{addr}"))
+            .await
+            .map_err(|e| (tonic::Code::Unavailable, e.to_string()))?;
+        client
+            .call(pb::CallRequest {
+                request_id: id.into(),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|s| (s.code(), s.message().to_string()))
+    };
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        Err((
+            tonic::Code::DeadlineExceeded,
+            format!("no answer within {limit:?}"),
+        ))
+    })
+}
+
+/// A gRPC `Call` request's body: the 5-byte prefix and the message.
+fn call_body(id: &str) -> bytes::Bytes {
+    let mut body = vec![0u8; 5];
+    pb::CallRequest {
+        request_id: id.into(),
+        ..Default::default()
+    }
+    .encode(&mut body)
+    .unwrap();
+    let len = (body.len() - 5) as u32;
+    body[1..5].copy_from_slice(&len.to_be_bytes());
+    body.into()
+}
+
+/// A client that opens streams and never reads their answers (its receive window is 0, so
+/// no DATA can reach it) gets exactly `--max-streams` of them served, no more, however many
+/// it asks for (it used to get every one: 690 MB in 3 s); a well-behaved client beside it is
+/// answered every time.
+#[test]
+fn a_client_that_never_reads_gets_the_stream_limit_and_starves_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), PROFILE).unwrap();
+    let (_server, addr, said) = serve_with(
+        dir.path(),
+        "p.toml",
+        &["--max-streams", "100", "--log-attempts"],
+    );
+    let opened = Arc::new(AtomicU32::new(0));
+    runtime().block_on(async {
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (client, connection) = h2::client::Builder::new()
+            .initial_window_size(0)
+            .handshake::<_, bytes::Bytes>(tcp)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let (count, uri) = (
+            Arc::clone(&opened),
+            format!("http://{addr}/resilbench.v1.Backend/Call"),
+        );
+        let opener = tokio::spawn(async move {
+            let mut held = Vec::new();
+            let mut client = client;
+            while count.load(Ordering::SeqCst) < 5_000 {
+                let Ok(ready) = client.ready().await else {
+                    return;
+                };
+                client = ready;
+                let request = http::Request::post(uri.as_str())
+                    .header("content-type", "application/grpc")
+                    .header("te", "trailers")
+                    .body(())
+                    .unwrap();
+                let Ok((response, mut send)) = client.send_request(request, false) else {
+                    return;
+                };
+                let _ = send.send_data(call_body("never-read"), true);
+                // Held, never read.
+                held.push((response, send));
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+            }
+            // Still holding every stream.
+            std::future::pending::<()>().await;
+        });
+        for i in 0..50 {
+            let answer = one_call(&addr, &format!("g{i}"), Duration::from_secs(5)).await;
+            assert_eq!(answer, Ok(()), "call {i}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        opener.abort();
+    });
+    // The client queued thousands; the server took exactly 100 (each logged as it was
+    // answered, its answer then stuck: the client reads nothing).
+    assert!(opened.load(Ordering::SeqCst) > 100);
+    let log: Vec<String> = said.try_iter().collect();
+    let served = log
+        .iter()
+        .filter(|l| l.contains("request_id=never-read "))
+        .count();
+    assert_eq!(served, 100, "{:?}", &log[..log.len().min(5)]);
+}
+
+/// At most `--max-calls` calls are in progress at once, over every connection: one more is
+/// answered RESOURCE_EXHAUSTED at once, counted, and said at the stop.
+#[test]
+fn calls_beyond_the_limit_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        PROFILE.replace("latency = \"1ms\"", "latency = \"2s\""),
+    )
+    .unwrap();
+    let (mut server, addr, lines) = serve_with(dir.path(), "p.toml", &["--max-calls", "4"]);
+    let answers = runtime().block_on(async {
+        let calls: Vec<_> = (0..10)
+            .map(|i| {
+                let addr = addr.clone();
+                tokio::spawn(async move {
+                    one_call(&addr, &i.to_string(), Duration::from_secs(10)).await
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for c in calls {
+            answers.push(c.await.unwrap());
+        }
+        answers
+    });
+    let ok = answers.iter().filter(|a| a.is_ok()).count();
+    let refused: Vec<_> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+    assert_eq!(ok, 4, "{answers:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|(code, message)| *code == tonic::Code::ResourceExhausted
+                && message.contains("4 calls in progress")),
+        "{refused:?}"
+    );
+    let _ = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", server.id())])
+        .status();
+    let _ = server.wait();
+    let said: Vec<String> = lines.iter().collect();
+    assert!(
+        said.iter().any(|l| l.contains("refused at --max-calls 6")),
+        "{said:?}"
+    );
+}
+
+/// Out of file descriptors (`ulimit -n 64`, hard, so `serve` cannot raise it), with silent
+/// connections holding them: accept fails with EMFILE, `serve` says so once, backs off, and
+/// once the silent connections are closed at the handshake timeout it accepts again, and a
+/// client waiting in the listen queue is answered. (It used to hold silent connections
+/// forever: the client hung.) The stop then does not wait for anything.
+#[test]
+fn serve_recovers_from_running_out_of_file_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), PROFILE).unwrap();
+    let exe = env!("CARGO_BIN_EXE_resilbench");
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "ulimit -n 64 && exec {exe} serve p.toml --listen 127.0.0.1:0 \
+                 --handshake-timeout 1s"
+            ),
+        ])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let (tx, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // More silent connections than the server has descriptors.
+    let silent: Vec<std::net::TcpStream> = (0..80)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let answer = runtime().block_on(one_call(&addr, "after", Duration::from_secs(15)));
+    assert_eq!(answer, Ok(()), "after {:?}", started.elapsed());
+    drop(silent);
+    let signalled = Instant::now();
+    let _ = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(signalled.elapsed() < Duration::from_secs(5));
+    let said: Vec<String> = said.try_iter().collect();
+    assert!(
+        said.iter()
+            .any(|l| l.contains("accept: Too many open files") && l.ends_with("(trying again)")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().any(|l| l.contains("accepting again, after")),
+        "{said:?}"
+    );
+    assert_eq!(
+        said.iter().filter(|l| l.contains("accept:")).count(),
+        1,
+        "{said:?}"
+    );
+}
+
+/// `serve` raises its soft limit on open files to the hard limit at start.
+#[test]
+fn serve_raises_its_open_files_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), PROFILE).unwrap();
+    let hard = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "ulimit -Hn"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let hard = hard.trim();
+    if hard == "unlimited" || hard.parse::<u64>().unwrap() <= 256 {
+        // Nothing to raise to, or a hard limit at the soft one: said, not skipped silently.
+        eprintln!("hard limit {hard}: the raise is not observable here");
+        return;
+    }
+    let exe = env!("CARGO_BIN_EXE_resilbench");
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("ulimit -Sn 256 && exec {exe} serve p.toml --listen 127.0.0.1:0"),
+        ])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let _ = lines.next();
+    let limits = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(limits.ends_with(&format!("open files {hard}")), "{limits}");
+}
+
+/// `serve` without limits given prints the defaults it keeps.
+#[test]
+fn serve_says_its_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), PROFILE).unwrap();
+    let mut child = bin()
+        .args(["serve", "p.toml", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let _ = lines.next();
+    let limits = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        limits.contains("at most 1000 streams per connection, 50000 calls in progress"),
+        "{limits}"
+    );
+}
