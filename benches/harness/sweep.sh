@@ -4,8 +4,8 @@
 #   benches/harness/sweep.sh [POINTS]     # default 100
 #
 # A POINTS-point grid of the quickstart at 1,000 calls/s for 60 s per point (one strategy,
-# `baseline-20ms`, its deadline swept from 5 ms in steps of 5 ms: 60,000 simulated calls per
-# point), on the virtual clock:
+# `grpc-hedging`, its hedging delay swept from 1 ms in steps of 1 ms: 60,000 simulated calls
+# per point), on the virtual clock:
 #   1. with --jobs 2 (both cores): wall seconds, peak RSS;
 #   2. with --jobs 1: wall seconds, so the parallel speed-up is (2) ÷ (1);
 #   3. a quarter of the grid with --jobs 2: peak RSS, to compare with (1): memory stays flat
@@ -22,7 +22,7 @@ rm -rf "$out"
 mkdir -p "$out"
 grid() {
     local n=$1
-    echo "strategies.baseline-20ms.deadline=5ms..$((5 * n))ms step 5ms"
+    echo "strategies.grpc-hedging.layers.grpc_hedge.hedging_delay=1ms..${n}ms step 1ms"
 }
 step() {
     local label=$1 jobs=$2 n=$3
@@ -30,7 +30,7 @@ step() {
     local t0 t1
     t0=$(date +%s.%N)
     /usr/bin/time -f "%M %U %S" -o "$out/$label.rss" "$bin" sweep profiles/quickstart.toml \
-        --duration 60s --rate 1000 --strategy baseline-20ms --vary "$(grid "$n")" \
+        --duration 60s --rate 1000 --strategy grpc-hedging --vary "$(grid "$n")" \
         --jobs "$jobs" --out "$out/$label" --quiet >/dev/null
     t1=$(date +%s.%N)
     read -r rss user sys <"$out/$label.rss"
