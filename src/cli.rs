@@ -124,6 +124,9 @@ pub struct MergeArgs {
     /// Run folder for the merged results.json, .hlog files and report.html.
     #[arg(long, default_value = "merged")]
     pub out: PathBuf,
+    /// Replace the run already in the --out folder (a previous merge).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `resilbench run`.

@@ -13,15 +13,16 @@ use std::io::{self, Write};
 
 use crate::document::ResultsDoc;
 use crate::results::Results;
+use crate::results::trust::Stopped;
 
 /// Writes the heading, the table and any warnings.
 pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
     let results = &doc.results;
     let e = &results.environment;
-    let partial = if results.partial {
-        " (INTERRUPTED: partial results)"
-    } else {
-        ""
+    let partial = match (results.partial, results.stopped) {
+        (false, _) => "",
+        (true, Some(Stopped::TargetLost)) => " (TARGET LOST: partial results)",
+        (true, _) => " (INTERRUPTED: partial results)",
     };
     match results.plan() {
         Some(p) => {
@@ -90,7 +91,8 @@ pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
     Ok(())
 }
 
-/// The strategies an interrupted run never got to, in a sentence (none for a complete run).
+/// The strategies a run stopped early (interrupted, or its target lost) never got to, in a
+/// sentence that says why (none for a complete run).
 pub fn missing(results: &Results) -> Option<String> {
     let planned: Vec<&str> = results
         .profile
@@ -114,7 +116,10 @@ pub fn missing(results: &Results) -> Option<String> {
     if not_run.is_empty() && cut.is_empty() && !results.partial {
         return None;
     }
-    let mut text = String::from("interrupted (Ctrl-C or SIGTERM): ");
+    let mut text = String::from(match results.stopped {
+        Some(Stopped::TargetLost) => "the target was lost (see the first warning): ",
+        Some(Stopped::Interrupted) | None => "interrupted (Ctrl-C or SIGTERM): ",
+    });
     if !cut.is_empty() {
         text.push_str(&format!("{} stopped early", cut.join(", ")));
     }

@@ -205,9 +205,18 @@ fn merge_refuses_shards_that_do_not_add_up() {
         );
         assert!(out.status.success(), "{}", stderr(&out));
     }
-    let merge = |a: &str, b: &str| resilbench(&["merge", a, b, "--out", "m"], dir.path());
+    let merge =
+        |a: &str, b: &str| resilbench(&["merge", a, b, "--out", "m", "--force"], dir.path());
     let whole = merge("s0", "s1");
     assert!(whole.status.success(), "{}", stderr(&whole));
+    // A second merge into the same folder replaces the first only with --force.
+    let again = resilbench(&["merge", "s0", "s1", "--out", "m"], dir.path());
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("--out m: the folder already holds files"),
+        "{}",
+        stderr(&again)
+    );
     let copy = |to: &str| {
         let to = dir.path().join(to);
         let _ = std::fs::remove_dir_all(&to);

@@ -29,6 +29,8 @@
 //! - `faults`: targets that die, restart or never answer; signals at chosen moments; kills
 //!   while writing.
 //! - `serve_limits`: `serve` against clients that never read, flood, or hold sockets silent.
+//! - `run_folder`: the run folder reserved before the run (two runs racing, `--out .`, a mount
+//!   point) and put in place whole each way, kills included.
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
 
 mod backend;
@@ -55,6 +57,7 @@ mod profile_errors;
 mod report_page;
 mod results_file;
 mod retry;
+mod run_folder;
 mod serve_limits;
 mod sharding;
 mod shipped_profiles;

@@ -10,6 +10,7 @@
 //! | real | `host:port` | `resilbench serve`, reset through its `Control` service | gRPC over TCP |
 //! | virtual | none | in process | the backend called directly |
 
+mod folder;
 mod output;
 mod setup;
 mod target;
@@ -20,7 +21,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-pub use output::{abandon_writing, default_out_dir, prepare_out_dir, write_folder, write_outputs};
+pub use folder::{OutDir, Placing};
+pub use output::{abandon_writing, default_out_dir, write_folder, write_outputs};
 use setup::{Setup, unless_stopped};
 
 use crate::clock::Clock;
@@ -30,7 +32,7 @@ use crate::profile::Plan;
 use crate::progress::Progress;
 use crate::record::{Recorder, RecorderConfig};
 use crate::results::figures::{self as summary, overall_generator};
-use crate::results::trust::{BackendGap, warnings};
+use crate::results::trust::{BackendGap, Stopped, warnings};
 use crate::results::{Environment, Results, SCHEMA, Shard};
 use crate::strategy;
 
@@ -308,6 +310,11 @@ pub async fn execute(
         profile: serde_json::to_value(plan).expect("a plan always serializes"),
         environment: environment(opts, start_time),
         partial,
+        stopped: match (&lost, partial) {
+            (Some(_), _) => Some(Stopped::TargetLost),
+            (None, true) => Some(Stopped::Interrupted),
+            (None, false) => None,
+        },
         generator,
         warnings,
         strategies,
