@@ -14,6 +14,7 @@ use std::io::{self, Write};
 use crate::document::ResultsDoc;
 use crate::results::Results;
 use crate::results::trust::Stopped;
+use crate::table::printable;
 
 /// Writes the heading, the table and any warnings.
 pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
@@ -76,16 +77,17 @@ pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
         w,
         "(latency of successful calls, from their intended start)"
     )?;
+    // Every line holds names from the file: escaped, as the table's cells are.
     if let Some(sentence) = &answer.sentence {
-        writeln!(w, "\nverdict: {sentence}")?;
+        writeln!(w, "\nverdict: {}", printable(sentence))?;
     }
     if let Some(line) = missing(results) {
-        writeln!(w, "{line}")?;
+        writeln!(w, "{}", printable(&line))?;
     }
     if !results.warnings.is_empty() {
         writeln!(w)?;
         for warning in &results.warnings {
-            writeln!(w, "warning: {warning}")?;
+            writeln!(w, "warning: {}", printable(warning))?;
         }
     }
     Ok(())

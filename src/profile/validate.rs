@@ -223,10 +223,11 @@ fn check_rate(field: &str, rate: f64, allow_zero: bool) -> Result<(), Invalid> {
 /// Every check of a resolved plan.
 pub fn check(plan: &Plan) -> Result<(), Invalid> {
     // Printed on the terminal and in file names: no control characters, as strategy names.
-    if plan.name.chars().any(char::is_control) {
+    if plan.name.chars().any(crate::table::is_hostile) {
         return invalid(
             "name",
-            "expected printable characters (no control characters)",
+            "expected printable characters (no control characters, nor the Unicode \
+             characters that reorder text)",
         );
     }
     let load = &plan.load;
@@ -330,7 +331,7 @@ fn check_strategies(strategies: &[StrategyPlan]) -> Result<(), Invalid> {
         let field = format!("strategies[{i}]");
         if s.name.trim().is_empty()
             || s.name.chars().count() > MAX_NAME
-            || s.name.chars().any(char::is_control)
+            || s.name.chars().any(crate::table::is_hostile)
         {
             return invalid(
                 &format!("{field}.name"),
