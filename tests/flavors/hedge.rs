@@ -1,0 +1,143 @@
+//! Hedging flavors: the libraries without hedging, and where each library's hedging timers
+//! depart from A6's.
+
+use tonic::Code;
+
+use super::{ALONE, each, end, hedge_config, profile};
+use crate::common::scripted::{every, ms};
+
+const SLOW_ORIGINAL: &str = r#"[[backend.scripts]]
+ids = ["0"]
+steps = [{ status = "OK", latency = "500ms" }]"#;
+
+/// C-core and grpc-go have no hedging: the hedging policy is ignored, the one attempt takes
+/// 500 ms, where A6, grpc-java and grpc-js send a hedge at 50 ms that answers at 51 ms (the
+/// issue measured 501 ms and 51 ms on a real clock). The plan says so in words.
+#[test]
+fn c_core_and_grpc_go_ignore_the_hedging_policy() {
+    let clients = ["a6", "grpc-java", "grpc-js", "c-core", "grpc-go"];
+    let runs = each(&hedge_config("0.05s", ""), SLOW_ORIGINAL, &clients, &ALONE);
+    for run in &runs[..3] {
+        assert_eq!(run.times(0), [ms(0), ms(50)]);
+        assert_eq!(end(run, 0), (Code::Ok, ms(51)));
+    }
+    for run in &runs[3..] {
+        assert_eq!(run.times(0), [ms(0)]);
+        assert_eq!(end(run, 0), (Code::Ok, ms(500)));
+    }
+    let plan = crate::common::plan(&profile(&hedge_config("0.05s", ""), "", &clients));
+    let warned: Vec<bool> = plan
+        .strategies
+        .iter()
+        .map(|s| s.client_warning().is_some())
+        .collect();
+    assert_eq!(warned, [false, false, false, true, true]);
+}
+
+/// 20 hedged calls (3 attempts, 10 ms apart) that always fail, retryThrottling {10, 0.1}:
+/// A6 sends 3 + 2 + 18 × 1 = 23 attempts (call 1's second failure leaves 5 tokens, and every
+/// later call's first failure is throttled); grpc-java 23 too; grpc-js never reads the
+/// throttle: 60 attempts, three times the load on a backend that is down.
+#[test]
+fn grpc_js_hedges_ignore_the_throttle() {
+    let backend = "[[backend.scripts]]\nevery = 1\nsteps = [\"UNAVAILABLE\", \"UNAVAILABLE\", \
+                   \"UNAVAILABLE\"]";
+    let clients = ["a6", "grpc-java", "grpc-js"];
+    let runs = each(
+        &hedge_config("0.01s", r#"{"maxTokens": 10, "tokenRatio": 0.1}"#),
+        backend,
+        &clients,
+        &every(20, ms(1000)),
+    );
+    let sent: Vec<usize> = runs.iter().map(|r| r.sent.len()).collect();
+    assert_eq!(sent, [23, 23, 60]);
+    for run in &runs {
+        assert!(run.ended.iter().all(|e| e.code == Code::Unavailable));
+    }
+}
+
+const FAIL_AT_50: &str = r#"[[backend.scripts]]
+ids = ["0"]
+steps = [{ status = "UNAVAILABLE", latency = "50ms", pushback = "PUSHBACK" }, { status = "OK", latency = "400ms" }, { status = "OK", latency = "400ms" }]"#;
+
+/// Hedging every 100 ms; the original fails non-fatally at 50 ms with pushback 100. A6 (and
+/// grpc-java 1.41) move the next hedge to 150 ms, the third to 250 ms. grpc-js starts a
+/// one-shot timer for 150 ms and leaves its hedging timer running: the next hedge goes at
+/// 100 ms, the third at 150 ms. grpc-java from 1.57 zeroes a positive pushback: at once (50
+/// ms), then 150 ms.
+#[test]
+fn pushback_on_a_hedge_moves_the_next_one_differently() {
+    let clients = ["a6", "grpc-java@1.41", "grpc-js", "grpc-java@1.57"];
+    let backend = FAIL_AT_50.replace("PUSHBACK", "100");
+    let runs = each(&hedge_config("0.1s", ""), &backend, &clients, &ALONE);
+    assert_eq!(runs[0].times(0), [ms(0), ms(150), ms(250)]);
+    assert_eq!(runs[1].times(0), [ms(0), ms(150), ms(250)]);
+    assert_eq!(runs[2].times(0), [ms(0), ms(100), ms(150)]);
+    assert_eq!(runs[3].times(0), [ms(0), ms(50), ms(150)]);
+    assert_eq!(end(&runs[0], 0), (Code::Ok, ms(550)));
+    assert_eq!(end(&runs[2], 0), (Code::Ok, ms(500)));
+}
+
+/// The same without pushback: A6 and grpc-js send the next hedge at once (50 ms; 51 ms for
+/// Node's 1 ms timer floor); grpc-java, in every release, waits for its timer: 100 ms.
+#[test]
+fn grpc_java_waits_for_the_hedging_delay_after_a_non_fatal_status() {
+    let clients = ["a6", "grpc-js", "grpc-java@1.41", "grpc-java"];
+    let backend = FAIL_AT_50.replace(", pushback = \"PUSHBACK\"", "");
+    let runs = each(&hedge_config("0.1s", ""), &backend, &clients, &ALONE);
+    assert_eq!(runs[0].times(0), [ms(0), ms(50), ms(150)]);
+    assert_eq!(runs[1].times(0), [ms(0), ms(51), ms(151)]);
+    assert_eq!(runs[2].times(0), [ms(0), ms(100), ms(200)]);
+    assert_eq!(runs[3].times(0), [ms(0), ms(100), ms(200)]);
+}
+
+/// retryThrottling {3, 0.1} (threshold 1.5), hedges 10 ms apart; the original answers OK at
+/// 100 ms, every hedge fails UNAVAILABLE after 1 ms. A6: hedge 2 fails (3 → 2, allowed, next
+/// hedge at once), hedge 3 fails (→ 1: no more hedges), and the original wins at 100 ms.
+/// grpc-java: hedge 3 waits for its timer (20 ms), fails at 21 ms (→ 1, throttled) and that
+/// ends the call at once, cancelling the original.
+#[test]
+fn grpc_java_ends_the_call_on_a_throttled_hedge_failure() {
+    let backend = r#"[[backend.scripts]]
+ids = ["0"]
+steps = [{ status = "OK", latency = "100ms" }, "UNAVAILABLE", "UNAVAILABLE"]"#;
+    let clients = ["a6", "grpc-java"];
+    let runs = each(
+        &hedge_config("0.01s", r#"{"maxTokens": 3, "tokenRatio": 0.1}"#),
+        backend,
+        &clients,
+        &ALONE,
+    );
+    assert_eq!(runs[0].times(0), [ms(0), ms(10), ms(11)]);
+    assert_eq!(end(&runs[0], 0), (Code::Ok, ms(100)));
+    assert_eq!(runs[1].times(0), [ms(0), ms(10), ms(20)]);
+    assert_eq!(end(&runs[1], 0), (Code::Unavailable, ms(21)));
+}
+
+/// A hedge fails non-fatally with pushback -1 at 11 ms while the original runs (OK at 100
+/// ms). A6, grpc-java: no more hedges, and the original wins. grpc-js commits the failed hedge:
+/// the call fails at 11 ms and the original is cancelled.
+#[test]
+fn grpc_js_ends_a_hedged_call_on_a_dont_retry_pushback() {
+    let backend = r#"[[backend.scripts]]
+ids = ["0"]
+steps = [{ status = "OK", latency = "100ms" }, { status = "UNAVAILABLE", pushback = "-1" }]"#;
+    let clients = ["a6", "grpc-java", "grpc-js"];
+    let runs = each(&hedge_config("0.01s", ""), backend, &clients, &ALONE);
+    for run in &runs[..2] {
+        assert_eq!(run.times(0), [ms(0), ms(10)]);
+        assert_eq!(end(run, 0), (Code::Ok, ms(100)));
+    }
+    assert_eq!(end(&runs[2], 0), (Code::Unavailable, ms(11)));
+}
+
+/// hedgingDelay 0: A6 sends every attempt at once; grpc-js re-arms a `setTimeout(0)`, which
+/// Node runs after 1 ms: attempts at 0, 1 and 2 ms.
+#[test]
+fn grpc_js_timers_wait_at_least_a_millisecond() {
+    let slow = "[[backend.scripts]]\nids = [\"0\"]\nsteps = [{ status = \"OK\", latency = \"500ms\" }, \
+                { status = \"OK\", latency = \"500ms\" }, { status = \"OK\", latency = \"500ms\" }]";
+    let runs = each(&hedge_config("0s", ""), slow, &["a6", "grpc-js"], &ALONE);
+    assert_eq!(runs[0].times(0), [ms(0), ms(0), ms(0)]);
+    assert_eq!(runs[1].times(0), [ms(0), ms(1), ms(2)]);
+}
