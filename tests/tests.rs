@@ -28,6 +28,7 @@
 //!   while writing.
 //! - `serve_limits`: `serve` against clients that never read, flood, or hold sockets silent.
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
+//! - `docs_cite`: every test the docs cite exists.
 
 mod backend;
 mod breaker;
@@ -38,6 +39,7 @@ mod common;
 mod compare_runs;
 mod connections;
 mod deploy;
+mod docs_cite;
 mod end_to_end;
 mod fan_out;
 mod faults;
