@@ -417,6 +417,28 @@ const CASES: &[Case] = &[
         says: &["strategies[1].client", "has none"],
     },
     Case {
+        what: "a client for a service config without a retry or hedging policy",
+        edit: (
+            "",
+            "client = \"grpc-go\"\nservice_config = '{\"methodConfig\": [{\"name\": [{}], \"timeout\": \"0.4s\"}]}'",
+        ),
+        line: 22,
+        says: &[
+            "strategies[1].client",
+            "has none",
+            "no retryPolicy or hedgingPolicy",
+        ],
+    },
+    Case {
+        what: "a client for a service config whose retry policy is for another service",
+        edit: (
+            "",
+            "client = \"grpc-js\"\nservice_config = '{\"methodConfig\": [{\"name\": [{\"service\": \"other.v1.Other\"}], \"retryPolicy\": {\"maxAttempts\": 2, \"initialBackoff\": \"0.1s\", \"maxBackoff\": \"1s\", \"backoffMultiplier\": 2, \"retryableStatusCodes\": [\"UNAVAILABLE\"]}}]}'",
+        ),
+        line: 22,
+        says: &["strategies[1].client", "no retryPolicy or hedgingPolicy"],
+    },
+    Case {
         what: "a legacy jitter under a library client",
         edit: (
             "",
