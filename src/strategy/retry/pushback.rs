@@ -47,13 +47,13 @@ pub fn read(flavor: &Flavor, pushback: Option<Pushback>) -> Push {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::client::Library;
+    use crate::profile::client::{Library, Version};
     use crate::protocol::status::parse_pushback;
 
     #[test]
     fn flavors_read_malformed_values_their_way() {
-        let js = Flavor::of(Library::GrpcJs, 2);
-        let java = Flavor::of(Library::GrpcJava, 3);
+        let js = Flavor::of(Library::GrpcJs, Version(1, 14, 3));
+        let java = Flavor::of(Library::GrpcJava, Version(1, 83, 1));
         let p = |v: &str| Some(parse_pushback(v.as_bytes()));
         assert_eq!(read(&Flavor::A6, p("soon")), Push::Stop);
         assert_eq!(read(&java, p("soon")), Push::Stop);
