@@ -439,6 +439,27 @@ const CASES: &[Case] = &[
         says: &["strategies[1].client", "no retryPolicy or hedgingPolicy"],
     },
     Case {
+        what: "a script step with an empty list of pushback values",
+        edit: (
+            "",
+            "[[backend.scripts]]\nids = [\"0\"]\nsteps = [{ status = \"UNAVAILABLE\", pushback = [] }]",
+        ),
+        line: 24,
+        says: &["backend.scripts[0].steps[0].pushback", "empty list"],
+    },
+    Case {
+        what: "a script step with five pushback values",
+        edit: (
+            "",
+            "[[backend.scripts]]\nids = [\"0\"]\nsteps = [{ status = \"UNAVAILABLE\", pushback = [\"1\", \"2\", \"3\", \"4\", \"5\"] }]",
+        ),
+        line: 24,
+        says: &[
+            "backend.scripts[0].steps[0].pushback",
+            "at most 4 pushback values",
+        ],
+    },
+    Case {
         what: "a legacy jitter under a library client",
         edit: (
             "",

@@ -53,16 +53,65 @@ pub enum BackoffRule {
     },
 }
 
-/// How a library reads a `grpc-retry-pushback-ms` value that is no integer at all.
+/// Which value a library reads when `grpc-retry-pushback-ms` comes more than once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MalformedPushback {
-    /// As A6 says: do not retry (it is also a throttling failure).
+pub enum SeveralPushbacks {
+    /// None: several values say "do not retry" (A6's "more than one value"; grpc-go).
     DontRetry,
-    /// The library fails the attempt with this status, replacing the server's (C-core: UNKNOWN
-    /// from 1.53, INTERNAL from 1.81, as measured with grpcio).
-    Fails(Code),
-    /// JavaScript's `parseInt`: a leading number is the wait, NaN retries at once.
+    /// The first (grpc-js: `metadata.get(...)[0]`).
+    First,
+    /// The last (grpc-java's `Metadata.get`; C-core's metadata map, where each value set
+    /// replaces the one before).
+    Last,
+}
+
+/// How a library turns the `grpc-retry-pushback-ms` value it reads into a wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushbackNumber {
+    /// A signed 32-bit integer: a wait if not negative; anything else, a negative value or
+    /// one beyond 32 bits, says "do not retry" (A6; grpc-java's `Integer.valueOf`, whose
+    /// `NumberFormatException` reads as −1).
+    Int32,
+    /// grpc-go: `strconv.Atoi` (64 bits), waiting `time.Millisecond * time.Duration(n)`, a
+    /// product in int64 nanoseconds that wraps: one that wraps to zero or below fires at once.
+    GoInt64,
+    /// C-core: `absl::SimpleAtoi` into 64 bits, a wait of that many milliseconds (longer than
+    /// any deadline when huge: its conversion to nanoseconds clamps).
+    Int64,
+    /// grpc-js: JavaScript's `parseInt` over anything: `"50ms"` waits 50 ms, NaN waits no time
+    /// (`setTimeout(f, NaN)`), a negative number says "do not retry".
     ParseInt,
+}
+
+/// How a library's timers wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timers {
+    /// Exactly the delay asked for.
+    Exact,
+    /// Node's `setTimeout` (`lib/internal/timers.js`): a delay outside [1, `TIMEOUT_MAX` =
+    /// 2^31 − 1] ms (0, NaN, or longer than about 24.8 days) waits 1 ms.
+    Node,
+}
+
+impl Timers {
+    /// Node's `TIMEOUT_MAX`.
+    const NODE_TIMEOUT_MAX: Duration = Duration::from_millis(i32::MAX as u64);
+
+    /// How long a timer set to `delay` waits.
+    pub fn wait(self, delay: Duration) -> Duration {
+        match self {
+            Timers::Exact => delay,
+            Timers::Node if delay < Duration::from_millis(1) || delay > Self::NODE_TIMEOUT_MAX => {
+                Duration::from_millis(1)
+            }
+            Timers::Node => delay,
+        }
+    }
+
+    /// How long a timer set to a service config's duration `config` waits.
+    pub fn wait_seconds(self, config: Duration) -> Duration {
+        self.wait(config)
+    }
 }
 
 /// How a library's retry throttle keeps its tokens.
@@ -98,8 +147,14 @@ pub struct Flavor {
     /// A valid pushback of 0 schedules a retry that never starts: the call waits for its
     /// deadline (newer C-core).
     pub zero_pushback_hangs: bool,
-    /// A pushback that is no integer.
-    pub malformed_pushback: MalformedPushback,
+    /// Which of several pushback values it reads.
+    pub several_pushbacks: SeveralPushbacks,
+    /// How it reads a pushback value as a wait.
+    pub pushback_number: PushbackNumber,
+    /// A pushback value that is no integer fails the attempt with this status, replacing the
+    /// server's (C-core: UNKNOWN from 1.53, INTERNAL from 1.81, as measured with grpcio);
+    /// `None`: the value is read as [`Flavor::pushback_number`] says.
+    pub malformed_pushback_fails: Option<Code>,
     /// A valid pushback makes any failed status retried, retryable or not, without a
     /// throttle token (grpc-java).
     pub pushback_retries_any_status: bool,
@@ -117,8 +172,8 @@ pub struct Flavor {
     /// A success is counted when response headers arrive (grpc-java), so a stream that fails
     /// after its first message counts as one too.
     pub success_on_headers: bool,
-    /// Every timer waits at least this long (Node's `setTimeout`: 1 ms, 0 and NaN included).
-    pub timer_floor: Duration,
+    /// How its timers wait (Node's `setTimeout` for grpc-js).
+    pub timers: Timers,
     /// The library implements hedging; if not, a hedging policy is ignored (one attempt).
     pub hedging: bool,
     /// Hedges never consult the throttle (grpc-js).
@@ -146,14 +201,16 @@ impl Flavor {
         jitter: Jitter::A6,
         backoff: BackoffRule::Exponent,
         zero_pushback_hangs: false,
-        malformed_pushback: MalformedPushback::DontRetry,
+        several_pushbacks: SeveralPushbacks::DontRetry,
+        pushback_number: PushbackNumber::Int32,
+        malformed_pushback_fails: None,
         pushback_retries_any_status: false,
         dont_retry_pushback_counts: true,
         throttle_after_backoff: false,
         bookkeeping: Bookkeeping::A6,
         throttled_retry_hangs: false,
         success_on_headers: false,
-        timer_floor: Duration::ZERO,
+        timers: Timers::Exact,
         hedging: true,
         hedges_ignore_throttle: false,
         hedge_throttle_when_scheduled: false,
@@ -185,6 +242,7 @@ impl Flavor {
                     Jitter::LEGACY
                 },
                 backoff: BackoffRule::Running { cap_first: false },
+                several_pushbacks: SeveralPushbacks::Last,
                 pushback_retries_any_status: true,
                 success_on_headers: true,
                 hedge_throttle_when_scheduled: true,
@@ -207,7 +265,8 @@ impl Flavor {
                     Jitter::LEGACY
                 },
                 backoff: BackoffRule::Running { cap_first: false },
-                malformed_pushback: MalformedPushback::ParseInt,
+                several_pushbacks: SeveralPushbacks::First,
+                pushback_number: PushbackNumber::ParseInt,
                 dont_retry_pushback_counts: false,
                 throttle_after_backoff: true,
                 // min and max swapped, and a refused retry never reported, to 1.13.0
@@ -218,7 +277,7 @@ impl Flavor {
                     Bookkeeping::SwappedMinMax
                 },
                 throttled_retry_hangs: !at(1, 13, 1),
-                timer_floor: Duration::from_millis(1),
+                timers: Timers::Node,
                 hedges_ignore_throttle: true,
                 hedge_pushback: HedgePushback::ExtraTimer,
                 stop_pushback_ends_hedged_call: true,
@@ -235,12 +294,14 @@ impl Flavor {
                     cap_first: at(1, 67, 0),
                 },
                 zero_pushback_hangs: at(1, 72, 0),
-                malformed_pushback: if at(1, 81, 0) {
-                    MalformedPushback::Fails(Code::Internal)
+                several_pushbacks: SeveralPushbacks::Last,
+                pushback_number: PushbackNumber::Int64,
+                malformed_pushback_fails: if at(1, 81, 0) {
+                    Some(Code::Internal)
                 } else if at(1, 53, 0) {
-                    MalformedPushback::Fails(Code::Unknown)
+                    Some(Code::Unknown)
                 } else {
-                    MalformedPushback::DontRetry
+                    None
                 },
                 dont_retry_pushback_counts: false,
                 hedging: false,
@@ -254,6 +315,7 @@ impl Flavor {
                 } else {
                     Jitter::LEGACY
                 },
+                pushback_number: PushbackNumber::GoInt64,
                 hedging: false,
                 ..a6
             },
@@ -284,7 +346,7 @@ mod tests {
             ..Jitter::A6
         };
         let uncapped = BackoffRule::Running { cap_first: false };
-        let unknown = MalformedPushback::Fails(Code::Unknown);
+        let unknown = Some(Code::Unknown);
         let rows = [
             (
                 v(1, 41, 0),
@@ -337,7 +399,7 @@ mod tests {
                     jitter: c_first_exact,
                     backoff: uncapped,
                     zero_pushback_hangs: false,
-                    malformed_pushback: MalformedPushback::DontRetry,
+                    malformed_pushback_fails: None,
                     ..c
                 },
             ),
@@ -347,7 +409,7 @@ mod tests {
                     jitter: c_first_exact,
                     backoff: uncapped,
                     zero_pushback_hangs: false,
-                    malformed_pushback: unknown,
+                    malformed_pushback_fails: unknown,
                     ..c
                 },
             ),
@@ -355,14 +417,14 @@ mod tests {
                 v(1, 67, 0),
                 Flavor {
                     zero_pushback_hangs: false,
-                    malformed_pushback: unknown,
+                    malformed_pushback_fails: unknown,
                     ..c
                 },
             ),
             (
                 v(1, 72, 0),
                 Flavor {
-                    malformed_pushback: unknown,
+                    malformed_pushback_fails: unknown,
                     ..c
                 },
             ),

@@ -19,6 +19,7 @@ pub mod layers;
 pub mod phases;
 pub mod plan;
 pub mod schema;
+pub mod script;
 pub mod service_config;
 pub mod shipped;
 pub mod tagged;

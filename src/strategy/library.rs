@@ -13,8 +13,7 @@ use tonic::Code;
 use tower::Layer;
 
 use crate::call::{BoxFuture, Call, CallService, Failure, FailureSource, Outcome, call_service};
-use crate::profile::flavor::{Flavor, MalformedPushback};
-use crate::protocol::status::Pushback;
+use crate::profile::flavor::Flavor;
 
 /// Builds [`Read`] services that fail a malformed pushback with this status.
 #[derive(Debug, Clone, Copy)]
@@ -23,10 +22,7 @@ pub struct ReadLayer(Code);
 impl ReadLayer {
     /// The layer `flavor` needs, if it changes any response.
     pub fn for_flavor(flavor: &Flavor) -> Option<Self> {
-        match flavor.malformed_pushback {
-            MalformedPushback::Fails(code) => Some(ReadLayer(code)),
-            _ => None,
-        }
+        flavor.malformed_pushback_fails.map(ReadLayer)
     }
 }
 
@@ -67,13 +63,14 @@ where
 
 /// The failure as C-core reports it, failing a malformed pushback with `code`.
 pub fn read(failure: Failure, code: Code) -> Failure {
-    match failure.pushback {
-        Some(Pushback::Malformed { .. }) => Failure {
+    if failure.pushback.is_some_and(|p| p.any_malformed) {
+        Failure {
             code,
             pushback: None,
             source: FailureSource::Local,
             ..failure
-        },
-        _ => failure,
+        }
+    } else {
+        failure
     }
 }

@@ -106,3 +106,107 @@ fn grpc_java_retries_a_non_retryable_status_that_carries_pushback() {
         assert_eq!(end(run, 0), (Code::Internal, ms(1)));
     }
 }
+
+/// Pushback 2147483648, one above A6's 32 bits. A6 reads it as "do not retry", and so does
+/// grpc-java (`Integer.valueOf` throws, −1): UNAVAILABLE at 1 ms. grpc-js reads it with
+/// `parseInt` and sets a timer that long, which Node replaces by 1 ms (beyond `TIMEOUT_MAX`):
+/// retried at 2 ms. grpc-go (`strconv.Atoi`, 64 bits) and C-core (`absl::SimpleAtoi` into
+/// 64 bits) wait it: the call ends at its deadline (10 s), without a retry.
+#[test]
+fn a_pushback_beyond_32_bits_is_read_three_ways() {
+    let clients = [
+        "a6",
+        "grpc-java",
+        "grpc-js",
+        "grpc-go",
+        "c-core",
+        "c-core@1.51",
+    ];
+    let runs = each(
+        &retry_config(""),
+        &pushback_then_ok("2147483648", "UNAVAILABLE"),
+        &clients,
+        &ALONE,
+    );
+    for run in &runs[..2] {
+        assert_eq!(run.times(0), [ms(0)]);
+        assert_eq!(end(run, 0), (Code::Unavailable, ms(1)));
+    }
+    assert_eq!(runs[2].times(0), [ms(0), ms(2)], "grpc-js: Node's 1 ms");
+    assert_eq!(end(&runs[2], 0), (Code::Ok, ms(3)));
+    for (client, run) in clients[3..].iter().zip(&runs[3..]) {
+        assert_eq!(run.times(0), [ms(0)], "{client}");
+        assert_eq!(
+            end(run, 0),
+            (Code::DeadlineExceeded, ms(10_000)),
+            "{client}"
+        );
+        assert_eq!(run.denied("deadline"), 1, "{client}");
+    }
+}
+
+/// grpc-go's wait is `time.Millisecond * time.Duration(n)`, int64 nanoseconds: a pushback of
+/// 9223372036855 ms wraps below zero, and Go's timer fires at once (retried at 1 ms), where
+/// 9223372036854 still waits past the deadline. C-core keeps the value in milliseconds and
+/// waits it (its conversion to nanoseconds clamps).
+#[test]
+fn grpc_go_pushback_wraps_at_64_bit_nanoseconds() {
+    let go = |value| {
+        each(
+            &retry_config(""),
+            &pushback_then_ok(value, "UNAVAILABLE"),
+            &["grpc-go", "c-core"],
+            &ALONE,
+        )
+    };
+    let wraps = go("9223372036855");
+    assert_eq!(wraps[0].times(0), [ms(0), ms(1)]);
+    assert_eq!(end(&wraps[0], 0), (Code::Ok, ms(2)));
+    assert_eq!(end(&wraps[1], 0), (Code::DeadlineExceeded, ms(10_000)));
+    let fits = go("9223372036854");
+    assert_eq!(end(&fits[0], 0), (Code::DeadlineExceeded, ms(10_000)));
+}
+
+/// Several pushback values (`["10", "20"]`, two header fields). grpc-js reads the first
+/// (`mdValue[0]`): retried at 11 ms. grpc-java (`Metadata.get`: the last one added) and
+/// C-core (its metadata map keeps the last value set) read the last: retried at 21 ms. A6 and
+/// grpc-go ("specified multiple values; not retrying") do not retry: UNAVAILABLE at 1 ms.
+#[test]
+fn several_pushback_values_are_read_three_ways() {
+    let backend = PUSHBACK_THEN_OK.replace("\"PUSHBACK\"", r#"["10", "20"]"#);
+    let clients = ["grpc-js", "grpc-java", "c-core", "a6", "grpc-go"];
+    let runs = each(&retry_config(""), &backend, &clients, &ALONE);
+    assert_eq!(runs[0].times(0), [ms(0), ms(11)]);
+    for run in &runs[1..3] {
+        assert_eq!(run.times(0), [ms(0), ms(21)]);
+        assert_eq!(end(run, 0), (Code::Ok, ms(22)));
+    }
+    for run in &runs[3..] {
+        assert_eq!(end(run, 0), (Code::Unavailable, ms(1)));
+    }
+}
+
+/// A malformed value among several (`["soon", "20"]`). C-core from 1.53 fails the stream on
+/// it, whichever comes last (INTERNAL from 1.81); 1.51 only logged it and reads the last:
+/// retried at 21 ms, as grpc-java is. grpc-js reads `parseInt("soon")`, NaN: retried after
+/// Node's 1 ms.
+#[test]
+fn a_malformed_value_among_several_fails_c_core_whatever_comes_last() {
+    let backend = PUSHBACK_THEN_OK.replace("\"PUSHBACK\"", r#"["soon", "20"]"#);
+    let clients = [
+        "c-core",
+        "c-core@1.80",
+        "c-core@1.51",
+        "grpc-java",
+        "grpc-js",
+        "grpc-go",
+    ];
+    let runs = each(&retry_config(""), &backend, &clients, &ALONE);
+    assert_eq!(end(&runs[0], 0), (Code::Internal, ms(1)));
+    assert_eq!(end(&runs[1], 0), (Code::Unknown, ms(1)));
+    for run in &runs[2..4] {
+        assert_eq!(run.times(0), [ms(0), ms(21)]);
+    }
+    assert_eq!(runs[4].times(0), [ms(0), ms(2)]);
+    assert_eq!(end(&runs[5], 0), (Code::Unavailable, ms(1)));
+}

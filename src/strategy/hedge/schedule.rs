@@ -60,7 +60,7 @@ impl Schedule {
     pub fn new(flavor: Flavor, delay: Duration, max: u32) -> Self {
         Self {
             flavor,
-            delay: delay.max(flavor.timer_floor),
+            delay: flavor.timers.wait_seconds(delay),
             max,
             next: None,
             frozen: false,
@@ -178,7 +178,7 @@ impl Schedule {
                 Push::After(d) => d,
                 Push::Absent | Push::Stop => Duration::ZERO,
             };
-            let (at, n) = self.arm(now + delay.max(flavor.timer_floor));
+            let (at, n) = self.arm(now + flavor.timers.wait(delay));
             self.extra.push((at, n, failure.clone()));
             return (Verdict::Go, counted);
         }

@@ -197,7 +197,7 @@ impl<D: Draws> Policy for GrpcPolicy<D> {
             },
         };
         Ok(Wait {
-            delay: wait.delay.max(flavor.timer_floor),
+            delay: flavor.timers.wait(wait.delay),
             ..wait
         })
     }
@@ -237,7 +237,7 @@ mod tests {
 
     use super::*;
     use crate::call::{AttemptKind, CallMeter, FailureSource};
-    use crate::protocol::status::Pushback;
+    use crate::protocol::Pushback;
 
     /// Draws chosen by the test: the same `u` for every retry.
     struct Fixed(f64);
@@ -320,13 +320,13 @@ mod tests {
         let p = policy(0.5, Some(Throttle::new(10.0, 0.1)));
         let c = call();
         let mut state = p.begin(&c);
-        let stop = failure(Code::InvalidArgument, Some(Pushback::DontRetry));
+        let stop = failure(Code::InvalidArgument, Some(Pushback::dont_retry()));
         assert_eq!(
             p.retry(&mut state, &c, &stop, 1, Duration::MAX),
             Err(Denied::Pushback)
         );
         assert_eq!(p.tokens(), Some(9.0));
-        let valid = failure(Code::InvalidArgument, Some(Pushback::RetryAfterMs(5)));
+        let valid = failure(Code::InvalidArgument, Some(Pushback::after_ms(5)));
         assert_eq!(
             p.retry(&mut state, &c, &valid, 1, Duration::MAX),
             Err(Denied::NotRetryable)
