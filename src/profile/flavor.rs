@@ -6,11 +6,10 @@
 //! text itself is [`Flavor::A6`], every behaviour at its A6 value, so a strategy without a
 //! `client` runs exactly as before.
 
-use std::time::Duration;
-
 use tonic::Code;
 
 use super::client::{Library, Version};
+pub use super::timers::Timers;
 
 /// The backoff jitter: retry n waits `b_n × (low + span × u)`, `u` uniform in [0, 1).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -81,37 +80,6 @@ pub enum PushbackNumber {
     /// grpc-js: JavaScript's `parseInt` over anything: `"50ms"` waits 50 ms, NaN waits no time
     /// (`setTimeout(f, NaN)`), a negative number says "do not retry".
     ParseInt,
-}
-
-/// How a library's timers wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Timers {
-    /// Exactly the delay asked for.
-    Exact,
-    /// Node's `setTimeout` (`lib/internal/timers.js`): a delay outside [1, `TIMEOUT_MAX` =
-    /// 2^31 − 1] ms (0, NaN, or longer than about 24.8 days) waits 1 ms.
-    Node,
-}
-
-impl Timers {
-    /// Node's `TIMEOUT_MAX`.
-    const NODE_TIMEOUT_MAX: Duration = Duration::from_millis(i32::MAX as u64);
-
-    /// How long a timer set to `delay` waits.
-    pub fn wait(self, delay: Duration) -> Duration {
-        match self {
-            Timers::Exact => delay,
-            Timers::Node if delay < Duration::from_millis(1) || delay > Self::NODE_TIMEOUT_MAX => {
-                Duration::from_millis(1)
-            }
-            Timers::Node => delay,
-        }
-    }
-
-    /// How long a timer set to a service config's duration `config` waits.
-    pub fn wait_seconds(self, config: Duration) -> Duration {
-        self.wait(config)
-    }
 }
 
 /// How a library's retry throttle keeps its tokens.

@@ -23,6 +23,7 @@ pub mod script;
 pub mod service_config;
 pub mod shipped;
 pub mod tagged;
+pub mod timers;
 pub mod validate;
 
 use std::path::Path;

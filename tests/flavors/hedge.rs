@@ -141,3 +141,30 @@ fn grpc_js_timers_wait_at_least_a_millisecond() {
     assert_eq!(runs[0].times(0), [ms(0), ms(0), ms(0)]);
     assert_eq!(runs[1].times(0), [ms(0), ms(1), ms(2)]);
 }
+
+/// Node truncates a `setTimeout` delay to whole milliseconds, and grpc-js computes the
+/// hedging delay in floating point from the config's text (`Number("1.001") * 1000` is
+/// 1000.9999999999999): hedgingDelay "0.0105s" sends hedges at 10 and 20 ms, "1.001s" at 1000
+/// and 2000 ms, where A6 sends them at 10.5 and 21 ms, 1001 and 2002 ms.
+#[test]
+fn grpc_js_timers_truncate_to_whole_milliseconds() {
+    let slow = "[[backend.scripts]]\nids = [\"0\"]\nsteps = [{ status = \"OK\", latency = \"3s\" }, \
+                { status = \"OK\", latency = \"3s\" }, { status = \"OK\", latency = \"3s\" }]";
+    let us = |v: u64| std::time::Duration::from_micros(v);
+    let runs = each(
+        &hedge_config("0.0105s", ""),
+        slow,
+        &["a6", "grpc-js"],
+        &ALONE,
+    );
+    assert_eq!(runs[0].times(0), [ms(0), us(10_500), ms(21)]);
+    assert_eq!(runs[1].times(0), [ms(0), ms(10), ms(20)]);
+    let runs = each(
+        &hedge_config("1.001s", ""),
+        slow,
+        &["a6", "grpc-js"],
+        &ALONE,
+    );
+    assert_eq!(runs[0].times(0), [ms(0), ms(1001), ms(2002)]);
+    assert_eq!(runs[1].times(0), [ms(0), ms(1000), ms(2000)]);
+}

@@ -80,6 +80,11 @@ fn end(run: &Run, id: u64) -> (Code, Duration) {
     (e.code, e.at)
 }
 
+/// A grpc-js wait as Node's `setTimeout` waits it: truncated to whole milliseconds, at least 1.
+fn node(wait: Duration) -> Duration {
+    Duration::from_millis((wait.as_millis() as u64).max(1))
+}
+
 /// The wait of retry `n` (from 1) of call `id`: `base × (low + span × u)`, u its keyed draw.
 fn jittered(id: u64, n: u32, base: f64, low: f64, span: f64) -> Duration {
     Duration::from_secs_f64(base * (low + span * jitter_draw(SEED, id, n)))

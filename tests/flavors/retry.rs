@@ -6,7 +6,7 @@ use std::time::Duration;
 use resilbench::call::{Failure, FailureSource};
 use tonic::Code;
 
-use super::{ALONE, each, end, jittered, profile, retry_config};
+use super::{ALONE, each, end, jittered, node, profile, retry_config};
 use crate::common::scripted::{
     drive_backend, drive_profile, every, ms, profile as layers_profile, status,
 };
@@ -20,7 +20,7 @@ steps = ["UNAVAILABLE", "UNAVAILABLE", "OK"]"#;
 /// random(0.4, 1.2) (grpc-java 1.71–1.79) or random(0.8, 1.2) (A6 as amended, grpc-java 1.80+,
 /// grpc-js 1.14+, grpc-go 1.69+, C-core). C-core up to 1.66 waits exactly 0.1 s before its
 /// first retry (measured: 100–106 ms with grpcio 1.51.3 to 1.66.2; 81–122 ms from 1.67.1).
-/// Each attempt takes 1 ms.
+/// Each attempt takes 1 ms. grpc-js's timers are Node's, which truncate to whole milliseconds.
 #[test]
 fn backoff_jitter_has_an_era_per_library_release() {
     let eras: [(&str, f64, f64, bool); 12] = [
@@ -46,6 +46,11 @@ fn backoff_jitter_has_an_era_per_library_release() {
             jittered(0, 1, 0.1, *low, *span)
         };
         let w2 = jittered(0, 2, 0.2, *low, *span);
+        let (w1, w2) = if client.starts_with("grpc-js") {
+            (node(w1), node(w2))
+        } else {
+            (w1, w2)
+        };
         let t1 = ms(1) + w1;
         let t2 = t1 + ms(1) + w2;
         assert_eq!(run.times(0), [Duration::ZERO, t1, t2], "{client}");
@@ -87,7 +92,8 @@ steps = ["UNAVAILABLE", "UNAVAILABLE", "UNAVAILABLE", "UNAVAILABLE", "UNAVAILABL
 /// 20 calls 2 s apart that always fail (maxAttempts 5, retryThrottling {10, 0.1}): 24
 /// attempts for every library, as measured (call 0 makes 5, 10 → 5 tokens; every later call
 /// is throttled at its first failure). grpc-js compares the tokens only when the backoff is
-/// over, so its throttled calls fail one backoff late; the others at 1 ms.
+/// over, so its throttled calls fail one backoff late (Node truncates it to whole milliseconds);
+/// the others at 1 ms.
 #[test]
 fn grpc_js_checks_the_throttle_after_the_backoff() {
     let backend = "[[backend.scripts]]\nevery = 1\nsteps = [\"UNAVAILABLE\", \"UNAVAILABLE\", \
@@ -104,7 +110,7 @@ fn grpc_js_checks_the_throttle_after_the_backoff() {
         assert_eq!(run.sent.len(), 24, "{client}");
         let late = client.starts_with("grpc-js");
         for (id, at) in &calls[1..] {
-            let backoff = jittered(*id, 1, 0.1, 0.8, 0.4);
+            let backoff = node(jittered(*id, 1, 0.1, 0.8, 0.4));
             let want = *at + ms(1) + if late { backoff } else { Duration::ZERO };
             assert_eq!(
                 end(run, *id),
@@ -146,7 +152,7 @@ fn grpc_js_before_1_13_1_retries_only_after_someone_else_succeeds() {
         &["grpc-js@1.13.0"],
     );
     let run = drive_backend(&text, 0, &[(0, ms(0)), (1, ms(1))]);
-    let w1 = jittered(0, 1, 0.1, 0.0, 1.0).max(ms(1));
+    let w1 = node(jittered(0, 1, 0.1, 0.0, 1.0));
     assert!(w1 > ms(1), "the draw leaves room for call 1: {w1:?}");
     assert_eq!(run.times(0), [ms(0), ms(1) + w1]);
     assert_eq!(end(&run, 0), (Code::Ok, ms(2) + w1));
