@@ -1,10 +1,11 @@
 //! Hedging flavors: the libraries without hedging, and where each library's hedging timers
 //! depart from A6's.
 
+use resilbench::call::{Failure, FailureSource};
 use tonic::Code;
 
 use super::{ALONE, each, end, hedge_config, profile};
-use crate::common::scripted::{every, ms};
+use crate::common::scripted::{drive_profile, every, ms, profile as layers_profile, status};
 
 const SLOW_ORIGINAL: &str = r#"[[backend.scripts]]
 ids = ["0"]
@@ -167,4 +168,75 @@ fn grpc_js_timers_truncate_to_whole_milliseconds() {
     );
     assert_eq!(runs[0].times(0), [ms(0), ms(1001), ms(2002)]);
     assert_eq!(runs[1].times(0), [ms(0), ms(1000), ms(2000)]);
+}
+
+/// Four hedged calls whose original fails at 1 ms with a *fatal* status (INVALID_ARGUMENT) and
+/// pushback -1, then a call that succeeds (retryThrottling {10, 0.1}). A6 and grpc-java count
+/// a "don't retry" pushback as a throttling failure whatever the status (`makeHedgingDecision`:
+/// `!isFatal || pushbackMillis < 0`): 10 → 6, then 6.1. grpc-js takes a token only for a
+/// non-fatal status (`handleProcessedStatus`, case 'HEDGING'): the bucket stays full.
+#[test]
+fn grpc_js_takes_no_token_for_a_dont_retry_pushback_on_a_fatal_hedge() {
+    let backend = r#"[[backend.scripts]]
+ids = ["0", "1", "2", "3"]
+steps = [{ status = "INVALID_ARGUMENT", pushback = "-1" }]"#;
+    let clients = ["a6", "grpc-java", "grpc-js"];
+    let runs = each(
+        &hedge_config("0.01s", r#"{"maxTokens": 10, "tokenRatio": 0.1}"#),
+        backend,
+        &clients,
+        &every(5, ms(100)),
+    );
+    let tokens: Vec<f64> = runs.iter().map(|r| r.last_tokens()).collect();
+    assert_eq!(tokens, [6.1, 6.1, 10.0]);
+    for run in &runs {
+        assert_eq!(run.sent.len(), 5, "one attempt per call");
+        assert_eq!(end(run, 0), (Code::InvalidArgument, ms(1)));
+    }
+}
+
+/// grpc-java counts a throttling success when an attempt's response headers arrive
+/// (`Sublistener.headersRead` → `throttle.onSuccess()`), hedged or not: a hedged stream that
+/// fails after its first message adds tokenRatio. Call 0's two attempts fail non-fatally
+/// (10 → 8); call 1's original fails after a message (committed: the call fails with it).
+/// A6 counts only calls that end OK: 8; grpc-java: 8.1.
+#[test]
+fn grpc_java_counts_a_success_when_a_hedge_s_headers_arrive() {
+    let layers = |client: &str| {
+        layers_profile(
+            "10s",
+            &format!(
+                r#"client = "{client}"
+[[strategies.layers]]
+kind = "grpc_hedge"
+max_attempts = 2
+hedging_delay = "10ms"
+non_fatal_status_codes = ["UNAVAILABLE"]
+throttle = {{ max_tokens = 10, token_ratio = 0.1 }}
+"#
+            ),
+        )
+    };
+    let tokens: Vec<f64> = ["a6", "grpc-java"]
+        .iter()
+        .map(|client| {
+            let run = drive_profile(&layers(client), &[(0, ms(0)), (1, ms(100))], |call| {
+                if call.id == 0 {
+                    return (ms(1), status(Code::Unavailable));
+                }
+                let after_a_message = Failure {
+                    code: Code::Unavailable,
+                    pushback: None,
+                    source: FailureSource::Backend,
+                    messages: 1,
+                    committed: true,
+                };
+                (ms(1), Err(after_a_message))
+            });
+            assert_eq!(run.of(0).len(), 2, "{client}");
+            assert_eq!(end(&run, 1), (Code::Unavailable, ms(101)), "{client}");
+            run.last_tokens()
+        })
+        .collect();
+    assert_eq!(tokens, [8.0, 8.1]);
 }
