@@ -3,8 +3,8 @@
 
 use tonic::Code;
 
-use super::{ALONE, each, end, retry_config};
-use crate::common::scripted::ms;
+use super::{ALONE, each, end, profile, retry_config};
+use crate::common::scripted::{Seen, drive_backend, every, ms};
 
 const PUSHBACK_THEN_OK: &str = r#"[[backend.scripts]]
 ids = ["0"]
@@ -209,4 +209,35 @@ fn a_malformed_value_among_several_fails_c_core_whatever_comes_last() {
     }
     assert_eq!(runs[4].times(0), [ms(0), ms(2)]);
     assert_eq!(end(&runs[5], 0), (Code::Unavailable, ms(1)));
+}
+
+/// What C-core's own status for a malformed pushback (INTERNAL, grpcio 1.85) is to the SRE
+/// book's adaptive throttle above it: an answer from the backend that is not a rejection, as
+/// an application's throttle above grpcio counts the INTERNAL it is given. So 20 such calls
+/// are all accepted and none is rejected locally, where A6, which passes the server's
+/// UNAVAILABLE up, sees only rejections and starts rejecting locally.
+#[test]
+fn c_core_s_own_status_counts_as_a_backend_answer() {
+    let backend = "[[backend.scripts]]\nevery = 1\nsteps = [{ status = \"UNAVAILABLE\", pushback = \"soon\" }]";
+    let text = profile(&retry_config(""), backend, &["a6", "c-core"]).replace(
+        "service_config =",
+        "layers = [{ kind = \"adaptive_throttle\" }]\nservice_config =",
+    );
+    let rejected = |strategy: usize| {
+        let run = drive_backend(&text, strategy, &every(20, ms(100)));
+        let local = run
+            .seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Rejected { .. }));
+        (
+            local.count(),
+            run.ended.iter().map(|e| e.code).collect::<Vec<_>>(),
+        )
+    };
+    let (a6, a6_codes) = rejected(0);
+    assert!(a6 > 0, "A6 sees UNAVAILABLE, a rejection");
+    assert!(a6_codes.iter().all(|c| *c == Code::Unavailable));
+    let (c_core, c_core_codes) = rejected(1);
+    assert_eq!(c_core, 0);
+    assert!(c_core_codes.iter().all(|c| *c == Code::Internal));
 }
