@@ -33,6 +33,26 @@ fn c_core_and_grpc_go_ignore_the_hedging_policy() {
         .map(|s| s.client_warning().is_some())
         .collect();
     assert_eq!(warned, [false, false, false, true, true]);
+    assert!(
+        plan.strategies[3]
+            .client_warning()
+            .unwrap()
+            .contains("each call is sent once")
+    );
+    // With a `retry` layer above, calls are still sent again: the warning says by what.
+    let retried = profile(&hedge_config("0.05s", ""), "", &["c-core"]).replace(
+        "service_config =",
+        "layers = [{ kind = \"retry\" }]\nservice_config =",
+    );
+    let warning = crate::common::plan(&retried).strategies[0]
+        .client_warning()
+        .unwrap();
+    assert!(
+        warning.contains("ignored")
+            && warning.contains("`retry`")
+            && !warning.contains("sent once"),
+        "{warning}"
+    );
 }
 
 /// 20 hedged calls (3 attempts, 10 ms apart) that always fail, retryThrottling {10, 0.1}:
