@@ -260,3 +260,31 @@ throttle = {{ max_tokens = 10, token_ratio = 0.1 }}
         .collect();
     assert_eq!(tokens, [8.0, 8.1]);
 }
+
+/// Call 0's hedge is scheduled at 0 ms, due at 50 ms, while the bucket is full
+/// (retryThrottling {10, 0.1}); calls 1 to 5 then fail non-fatally with a "don't retry"
+/// pushback, a token each: 5 left, the threshold. A6 reads the throttle when the hedge is due
+/// and sends nothing: call 0 waits for its slow original (100 ms). grpc-java read it when it
+/// scheduled the hedge (`start()`), and sends it: OK at 51 ms.
+#[test]
+fn grpc_java_sends_a_hedge_the_throttle_allowed_when_it_was_scheduled() {
+    let backend = r#"[[backend.scripts]]
+ids = ["0"]
+steps = [{ status = "OK", latency = "100ms" }, "OK"]
+[[backend.scripts]]
+ids = ["1", "2", "3", "4", "5"]
+steps = [{ status = "UNAVAILABLE", pushback = "-1" }]"#;
+    let calls: Vec<(u64, std::time::Duration)> = (0..6)
+        .map(|id| (id, ms(if id == 0 { 0 } else { 9 + id })))
+        .collect();
+    let runs = each(
+        &hedge_config("0.05s", r#"{"maxTokens": 10, "tokenRatio": 0.1}"#),
+        backend,
+        &["a6", "grpc-java"],
+        &calls,
+    );
+    assert_eq!(runs[0].times(0), [ms(0)]);
+    assert_eq!(end(&runs[0], 0), (Code::Ok, ms(100)));
+    assert_eq!(runs[1].times(0), [ms(0), ms(50)]);
+    assert_eq!(end(&runs[1], 0), (Code::Ok, ms(51)));
+}
