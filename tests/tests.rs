@@ -11,6 +11,8 @@
 //! - `retry`: retry policies, throttles and budgets to the letter, attempt times exact.
 //! - `sharding`: `run --shard K/N` and `merge`: the shards merged are the unsharded run.
 //! - `shipped_profiles`: each profile under profiles/ runs as shipped; its story is checked.
+//! - `sweep`: `resilbench sweep`: points are the hand-written profiles, bad grids refused, load
+//!   curves, shards merged, interruption.
 //! - `golden`: each shipped profile's results.json on the virtual clock, byte for byte.
 //! - `layers`: the module graph runs one way, layer by layer (no upward or circular import).
 //! - `virtual_runs`: whole runs on a paused clock are exact and reproducible.
@@ -58,5 +60,6 @@ mod retry;
 mod serve_limits;
 mod sharding;
 mod shipped_profiles;
+mod sweep;
 mod verdict;
 mod virtual_runs;

@@ -22,6 +22,7 @@ pub mod schema;
 pub mod script;
 pub mod service_config;
 pub mod shipped;
+pub mod sweep;
 pub mod tagged;
 pub mod timers;
 pub mod validate;
