@@ -32,6 +32,7 @@
 //! - `run_folder`: the run folder reserved before the run (two runs racing, `--out .`, a mount
 //!   point) and put in place whole each way, kills included.
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
+//! - `docs_cite`: every test the docs cite exists.
 
 mod backend;
 mod breaker;
@@ -42,6 +43,7 @@ mod common;
 mod compare_runs;
 mod connections;
 mod deploy;
+mod docs_cite;
 mod end_to_end;
 mod fan_out;
 mod faults;
