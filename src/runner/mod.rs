@@ -173,6 +173,8 @@ pub async fn execute(
     // Every wait below is cut short by `stop` (Ctrl-C at any moment of the run): what was
     // measured up to then is returned, marked partial.
     let mut lost = None;
+    // Whether the target was said to serve another backend (said once per run).
+    let mut served_said = false;
     for (index, strategy) in plan.strategies.iter().enumerate() {
         if stop.is_cancelled() {
             partial = true;
@@ -197,7 +199,7 @@ pub async fn execute(
                 break;
             }
         }
-        let setup = Setup::new(plan, opts, clock, slot.map(unix_ms));
+        let setup = Setup::new(plan, opts, clock, slot.map(unix_ms), &mut served_said);
         let (setup, transport) = match unless_stopped(&stop, setup).await {
             None => {
                 partial = true;
