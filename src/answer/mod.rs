@@ -4,7 +4,7 @@
 //! The report's verdict and the terminal's summary both show this, so they never disagree.
 //!
 //! - **In the running** ([`Answer::contenders`]): a strategy whose success is the best's
-//!   within sampling noise (the binomial test of [`crate::compare::noise`]), or that meets
+//!   within sampling noise (the binomial test of [`crate::noise`]), or that meets
 //!   the success limit of the profile's `[gate]`. A strategy that fails calls fast must not
 //!   win the latency columns: ★ marks the best success among all strategies, and the best
 //!   value of every other column among the strategies in the running only.
@@ -28,10 +28,10 @@ use sentence::{caveat, choose, sentence};
 
 use serde_json::Value;
 
-use crate::compare::noise;
 use crate::document::ResultsDoc;
 use crate::figure;
 use crate::headline::{Better, cell_text, headlines};
+use crate::noise;
 
 /// One column of the verdict table.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,8 +2,8 @@
 //! profile's first strategy (see the module doc of [`super`] for the rule that picks it).
 //! Every number in it is the results' own.
 
-use crate::compare::noise;
 use crate::document::ResultsDoc;
+use crate::noise;
 use crate::results::StrategyResult;
 
 /// A cheaper strategy wins the verdict if its tail is within this factor of the best tail.

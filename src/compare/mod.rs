@@ -5,11 +5,9 @@
 //! larger than a relative threshold (default 5% of A: below that, a change rarely matters to a
 //! decision, and real-clock runs on a shared machine move that much; for success and goodput
 //! the threshold applies to the share of calls lost, 1 − success) and beyond sampling noise
-//! ([`noise`]: a p99.9 measured on a thousand calls can move a lot by chance). Flagged
+//! ([`crate::noise`]: a p99.9 measured on a thousand calls can move a lot by chance). Flagged
 //! differences say whether they are better or worse; a change beyond the threshold that
 //! sampling noise could explain is shown as "within noise". Identical runs flag nothing.
-
-pub mod noise;
 
 use std::io::{self, Write};
 
@@ -19,6 +17,7 @@ use crate::document::ResultsDoc;
 use crate::figure;
 use crate::headline::cell_text;
 use crate::headline::{Better, headlines};
+use crate::noise;
 use crate::results::StrategyResult;
 
 /// Default relative threshold: differences within 5% of A are never flagged.

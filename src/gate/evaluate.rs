@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::error::GateError;
 use super::output::show;
-use crate::compare::noise;
 use crate::document::ResultsDoc;
 use crate::figure::{self, Resolved};
+use crate::noise;
 use crate::profile::gate::GatePlan;
 use crate::results::trust;
 
