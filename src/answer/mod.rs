@@ -20,6 +20,7 @@
 //!   Every number in it is read from the results; none is written here. A run the
 //!   generator could not keep up with, or an interrupted one, says so in the same sentence.
 
+pub mod interrupted;
 mod sentence;
 pub mod story;
 
@@ -225,13 +226,15 @@ fn contenders(doc: &ResultsDoc, success: &[Option<f64>]) -> Vec<bool> {
         .zip(success)
         .map(|(s, v)| {
             let Some(v) = *v else { return false };
+            // Each strategy is judged against the best: a family of all the others.
+            let family = strategies.len().saturating_sub(1);
             let within = v >= best
-                || !noise::proportions_differ(
+                || noise::Pair::same_run(&strategies[top], s).differs(
+                    "success_rate",
                     best,
-                    strategies[top].counts.offered,
                     v,
-                    s.counts.offered,
-                );
+                    family,
+                ) != Some(true);
             let meets_gate = gate.as_ref().is_some_and(|g| {
                 g.limits_for(&s.name)
                     .get("success_rate")

@@ -146,11 +146,13 @@ pub(super) fn sentence(doc: &ResultsDoc, contenders: &[bool], choice: usize) -> 
     }
     let mut gains: Vec<String> = Vec::new();
     let (sc, sr) = (rate(c), rate(r));
-    if sc > sr && noise::proportions_differ(sr, r.counts.offered, sc, c.counts.offered) {
+    if sc > sr && noise::Pair::same_run(r, c).differs("success_rate", sr, sc, 1) == Some(true) {
         gains.push(format!("raises success from {} to {}", pct(sr), pct(sc)));
     }
     if let (Some(tc), Some(tr)) = (tail(c, figure), tail(r, figure)) {
-        let real = noise::beyond_noise(figure, r, c, tr, tc).unwrap_or(true);
+        let real = noise::Pair::same_run(r, c)
+            .differs(figure, tr, tc, 1)
+            .unwrap_or(true);
         if tc < tr / 1.1 && real {
             gains.push(format!(
                 "cuts {label} {} ({} → {} ms)",
