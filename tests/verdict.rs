@@ -395,3 +395,58 @@ name = "plain"
         "{sentence}"
     );
 }
+
+/// streaming.toml: the failed-after-commit column (issue 23's story columns) holds each
+/// strategy's `stream.failed_after_commit`, in the answer, the summary and the page, with the
+/// page's note that no strategy can save those streams.
+#[test]
+fn the_streaming_story_shows_streams_that_failed_after_commit() {
+    let doc = shipped("streaming");
+    let a = answer(&doc);
+    let col = column(&a, "failed after commit");
+    let expected: Vec<Option<f64>> = doc
+        .results
+        .strategies
+        .iter()
+        .map(|s| Some(s.stream.unwrap().failed_after_commit as f64))
+        .collect();
+    assert_eq!(col.values, expected);
+    // 3% of streams fail after message 5, whatever the strategy: every one shows some.
+    assert!(
+        col.values.iter().all(|v| v.unwrap() > 10.0),
+        "{:?}",
+        col.values
+    );
+    assert_eq!(
+        col.cells,
+        expected
+            .iter()
+            .map(|v| format!("{}", v.unwrap() as u64))
+            .collect::<Vec<_>>()
+    );
+
+    let mut out = Vec::new();
+    resilbench::summary::write_summary(&mut out, &doc).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let header = text
+        .lines()
+        .find(|l| l.contains("failed after commit"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let at = header.find("failed after commit").unwrap();
+    for (s, v) in doc.results.strategies.iter().zip(&col.cells) {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{} ", s.name)))
+            .unwrap_or_else(|| panic!("no row for {}: {text}", s.name));
+        assert!(
+            row.get(at..)
+                .is_some_and(|r| r.trim_start().starts_with(v.as_str())),
+            "{}: {v} under the column in {row:?}\n{text}",
+            s.name
+        );
+    }
+
+    let page = resilbench::report::render(&doc);
+    assert!(page.contains("<th>failed after commit</th>"), "page");
+    assert!(page.contains("no strategy can save them"), "page");
+}
