@@ -18,13 +18,13 @@ const LAYERS: [(&str, &[&str]); 6] = [
     ),
     (
         "orchestration",
-        &["results", "driver", "progress", "runner"],
+        &["results", "driver", "progress", "runner", "sweep"],
     ),
     (
         "readers",
         &[
             "figure", "document", "headline", "noise", "answer", "gate", "report", "compare",
-            "merge", "summary", "export",
+            "merge", "summary", "export", "choose",
         ],
     ),
     ("edge", &["cli", "commands"]),

@@ -11,6 +11,8 @@
 //! - `retry`: retry policies, throttles and budgets to the letter, attempt times exact.
 //! - `sharding`: `run --shard K/N` and `merge`: the shards merged are the unsharded run.
 //! - `shipped_profiles`: each profile under profiles/ runs as shipped; its story is checked.
+//! - `sweep`: `resilbench sweep`: points are the hand-written profiles, bad grids refused, load
+//!   curves, shards merged, interruption.
 //! - `golden`: each shipped profile's results.json on the virtual clock, byte for byte.
 //! - `layers`: the module graph runs one way, layer by layer (no upward or circular import).
 //! - `virtual_runs`: whole runs on a paused clock are exact and reproducible.
@@ -30,6 +32,7 @@
 //!   while writing.
 //! - `serve_limits`: `serve` against clients that never read, flood, or hold sockets silent.
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
+//! - `docs_cite`: every test the docs cite exists.
 
 mod backend;
 mod breaker;
@@ -40,6 +43,7 @@ mod common;
 mod compare_runs;
 mod connections;
 mod deploy;
+mod docs_cite;
 mod end_to_end;
 mod fan_out;
 mod faults;
@@ -59,5 +63,6 @@ mod seed_noise;
 mod serve_limits;
 mod sharding;
 mod shipped_profiles;
+mod sweep;
 mod verdict;
 mod virtual_runs;
