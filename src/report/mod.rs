@@ -330,7 +330,7 @@ fn banner(doc: &ResultsDoc) -> String {
         "Warnings"
     };
     let mut out = format!("<div class=\"banner\" id=\"trust\">\n<h2>⚠ {heading}</h2>\n<ul>\n");
-    if let Some(missing) = crate::summary::missing(&doc.results) {
+    if let Some(missing) = crate::answer::interrupted::missing(&doc.results) {
         out.push_str(&format!("<li>{}</li>\n", esc(&missing)));
     }
     for w in warnings {

@@ -400,6 +400,25 @@ impl Results {
         serde_json::from_value(self.profile.clone()).ok()
     }
 
+    /// The strategies the run was to measure: the profile's, in its order, then any measured
+    /// strategy the profile does not list. An interrupted run measured fewer.
+    pub fn planned_strategies(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .profile
+            .get("strategies")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.get("name").and_then(serde_json::Value::as_str))
+            .collect();
+        for s in &self.strategies {
+            if !names.contains(&s.name.as_str()) {
+                names.push(&s.name);
+            }
+        }
+        names
+    }
+
     /// Reads and checks a results file.
     pub fn read(path: &Path) -> Result<Results, ResultsError> {
         Self::read_with_json(path).map(|(results, _)| results)

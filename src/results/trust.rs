@@ -79,11 +79,7 @@ pub fn checks(results: &Results) -> Vec<TrustCheck> {
     for s in &results.strategies {
         out.extend(strategy_checks(s));
     }
-    let planned = results
-        .profile
-        .get("strategies")
-        .and_then(|s| s.as_array())
-        .map_or(0, Vec::len);
+    let planned = results.planned_strategies().len();
     if results.partial || planned > results.strategies.len() {
         out.push(TrustCheck {
             rule: Rule::Partial,
