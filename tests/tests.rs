@@ -28,6 +28,11 @@
 //!   while writing.
 //! - `serve_limits`: `serve` against clients that never read, flood, or hold sockets silent.
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
+//! - `own_service`: a service that is not resilbench's, from a profile's [target] and the
+//!   quick run: templates, metadata, TLS and mTLS, protoset and reflection.
+//! - `target_errors`: each bad input for one's own service, its message, exit status 2.
+//! - `grpcio_interop`: one's own service on Python grpcio (C-core), mTLS and reflection
+//!   (skipped without grpcio, unless CI).
 
 mod backend;
 mod breaker;
@@ -44,11 +49,13 @@ mod faults;
 mod first_contact;
 mod flavors;
 mod golden;
+mod grpcio_interop;
 mod hedge;
 mod hostile_input;
 mod layers;
 mod limits;
 mod open_loop;
+mod own_service;
 mod profile_errors;
 mod report_page;
 mod results_file;
@@ -56,5 +63,6 @@ mod retry;
 mod serve_limits;
 mod sharding;
 mod shipped_profiles;
+mod target_errors;
 mod verdict;
 mod virtual_runs;

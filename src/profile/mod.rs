@@ -8,6 +8,7 @@
 pub mod backend;
 mod check_backend;
 mod check_layers;
+pub mod check_target;
 pub mod client;
 pub mod codes;
 pub mod duration;
@@ -22,12 +23,14 @@ pub mod schema;
 pub mod service_config;
 pub mod shipped;
 pub mod tagged;
+pub mod target;
 pub mod validate;
 
 use std::path::Path;
 
 pub use error::{FieldPath, ProfileError};
 pub use plan::{Arrival, BackendPlan, LayerPlan, LoadPlan, Method, Plan, RateStep, StrategyPlan};
+pub use target::{Address, TargetPlan, TlsPlan};
 pub use validate::Overrides;
 
 /// Largest profile file read (a profile is a few kilobytes; this only stops a wrong path).
