@@ -147,8 +147,9 @@ pub fn check_unary_run(seen: &[Seen], results: &Results) {
 fn a_profile_calls_a_foreign_services_unary_method_over_plaintext_http2() {
     let server = foreign::start(Reflection::None, None);
     let dir = tempfile::tempdir().unwrap();
-    let toml = profile(&server.addr.to_string(), &protos(), "");
-    let (out, results) = run(dir.path(), &toml, &[]);
+    // `--target` points the profile's [target] elsewhere.
+    let toml = profile("127.0.0.1:1", &protos(), "");
+    let (out, results) = run(dir.path(), &toml, &["--target", &server.addr.to_string()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let results = results.unwrap();
     assert_eq!(results.environment.target, server.addr.to_string());

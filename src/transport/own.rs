@@ -167,3 +167,61 @@ fn header_value(value: &[u8], binary: bool) -> Vec<u8> {
         value.to_vec()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Metadata without a placeholder is a constant field (indexed once by the HPACK
+    /// encoder), a templated one is rendered per call; `-bin` values are base64 without
+    /// padding.
+    #[test]
+    fn metadata_is_constant_or_rendered_per_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.proto");
+        std::fs::write(
+            &path,
+            "syntax = \"proto3\"; package s; message M { string id = 1; }\n\
+             service S { rpc Get(M) returns (M); }",
+        )
+        .unwrap();
+        let pool = crate::schema::proto::compile(&[path], &[]).unwrap();
+        let called = crate::schema::find_method(&pool, "s.S/Get").unwrap();
+        let request = RequestTemplate::new(&called.input(), "{}", 1, 10).unwrap();
+        let metadata: BTreeMap<String, String> = [
+            ("authorization", "Bearer x"),
+            ("trace-bin", "ab"),
+            ("x-call", "c-{{call}}"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let own = OwnService::new(&called, request, "h:1", true, &metadata, 1).unwrap();
+        assert_eq!(own.pseudo(), (&b"/s.S/Get"[..], &b"h:1"[..], true));
+        let (mut rendered, mut ends) = (Vec::new(), Vec::new());
+        own.render_metadata(42, &mut rendered, &mut ends);
+        let mut fields: [Field<'_>; MAX_FIELDS] = [(b"", b"", false); MAX_FIELDS];
+        let n = own.metadata(&rendered, &ends, &mut fields, 0);
+        let shown: Vec<(&str, &str, bool)> = fields[..n]
+            .iter()
+            .map(|(n, v, c)| {
+                (
+                    std::str::from_utf8(n).unwrap(),
+                    std::str::from_utf8(v).unwrap(),
+                    *c,
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("authorization", "Bearer x", true),
+                ("trace-bin", "YWI", true),
+                ("x-call", "c-42", false)
+            ]
+        );
+        // The message without placeholders is the same bytes for every call.
+        assert_eq!(own.body(1).unwrap(), own.body(2).unwrap());
+        assert_eq!(&own.body(1).unwrap()[..], &[0, 0, 0, 0, 0]);
+    }
+}
