@@ -3,10 +3,11 @@
 //! fields per call; or parsed whole per call) and its metadata, through the same gRPC
 //! transport, HTTP/2 client and TCP connection.
 //!
-//! Four kinds of request: `builtin` (`resilbench.v1.Backend/Call`, as every built-in profile
-//! sends), and for tests/proto's `acme.echo.v1.Echo/Say`: `constant` (no placeholder),
-//! `fields` (placeholders in singular fields, and a templated header), `parsed` (a placeholder
-//! in a list: the message parsed per call). Two measures each:
+//! Five kinds of request: `builtin` (`resilbench.v1.Backend/Call`, as every built-in profile
+//! sends: a request id per call), and for tests/proto's `acme.echo.v1.Echo/Say`: `constant`
+//! (no placeholder), `id` (one placeholder, the request id, like the built-in's), `fields`
+//! (four placeholders in singular fields, and a templated header), `parsed` (a placeholder in
+//! a list: the message parsed per call). Two measures each:
 //! - encoding alone: 200,000 framed requests, time and allocations per call;
 //! - the client at a fixed rate (20,000 calls/s by default): calls sent on a 1 ms tick to a
 //!   minimal HTTP/2 server in another process over loopback TCP (so this process counts the
@@ -44,11 +45,14 @@ use resilbench::transport::own::OwnService;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
 
-const KINDS: [&str; 4] = ["builtin", "constant", "fields", "parsed"];
+const KINDS: [&str; 5] = ["builtin", "constant", "id", "fields", "parsed"];
 
 fn request(kind: &str) -> &'static str {
     match kind {
         "constant" => r#"{"id": "order-1", "n": 7, "mood": "MOOD_HAPPY", "detail": {"note": "x"}}"#,
+        "id" => {
+            r#"{"id": "{{request_id}}", "n": 7, "mood": "MOOD_HAPPY", "detail": {"note": "x"}}"#
+        }
         "fields" => {
             r#"{"id": "order-{{call}}", "n": {{call}}, "mood": "{{choice MOOD_HAPPY MOOD_GRUMPY}}", "detail": {"note": "{{uuid}}"}}"#
         }
@@ -57,7 +61,7 @@ fn request(kind: &str) -> &'static str {
 }
 
 /// The own service's calls for `kind`: the echo method, its request, an authorization header
-/// (and a templated request id, but for the constant kind).
+/// (and a templated request id header for the `fields` and `parsed` kinds).
 fn own(kind: &str) -> Arc<OwnService> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/proto");
     let pool = schema::proto::compile(&[dir.join("acme/echo/v1/echo.proto")], &[dir]).unwrap();
@@ -65,7 +69,7 @@ fn own(kind: &str) -> Arc<OwnService> {
     let template = RequestTemplate::new(&called.input(), request(kind), 1, 10_000_000).unwrap();
     let mut metadata = BTreeMap::new();
     metadata.insert("authorization".to_string(), "Bearer t0k3n".to_string());
-    if kind != "constant" {
+    if kind == "fields" || kind == "parsed" {
         metadata.insert("x-request-id".to_string(), "{{request_id}}".to_string());
     }
     let service = OwnService::new(&called, template, "127.0.0.1", false, &metadata, 1).unwrap();
