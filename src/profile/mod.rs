@@ -21,6 +21,7 @@ pub mod phases;
 pub mod plan;
 pub mod schema;
 pub mod service_config;
+mod settle_target;
 pub mod shipped;
 pub mod tagged;
 pub mod target;
