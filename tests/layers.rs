@@ -10,8 +10,11 @@ use std::path::{Path, PathBuf};
 
 /// Every top-level module of the library, by layer.
 const LAYERS: [(&str, &[&str]); 6] = [
-    ("vocabulary", &["clock", "keyed", "protocol", "table", "pb"]),
-    ("data", &["call", "profile"]),
+    (
+        "vocabulary",
+        &["clock", "keyed", "template", "protocol", "table", "pb"],
+    ),
+    ("data", &["call", "schema", "profile"]),
     (
         "mechanisms",
         &["strategy", "transport", "backend", "record"],

@@ -34,6 +34,13 @@
 //! - `run_folder`: the run folder reserved before the run (two runs racing, `--out .`, a mount
 //!   point) and put in place whole each way, kills included.
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
+//! - `own_service`: a service that is not resilbench's, from a profile's [target] and the
+//!   quick run: templates, metadata, TLS and mTLS, protoset and reflection.
+//! - `target_errors`: each bad input for one's own service, its message, exit status 2.
+//! - `target_unreachable`: missing or malformed files, a closed port, TLS to a plaintext
+//!   server, a silent peer: exit status 2 within seconds, naming the file or the address.
+//! - `grpcio_interop`: one's own service on Python grpcio (C-core), mTLS and reflection
+//!   (skipped without grpcio, unless CI).
 //! - `docs_cite`: every test the docs cite exists.
 
 mod backend;
@@ -52,11 +59,13 @@ mod faults;
 mod first_contact;
 mod flavors;
 mod golden;
+mod grpcio_interop;
 mod hedge;
 mod hostile_input;
 mod layers;
 mod limits;
 mod open_loop;
+mod own_service;
 mod profile_errors;
 mod report_page;
 mod results_file;
@@ -67,5 +76,7 @@ mod serve_limits;
 mod sharding;
 mod shipped_profiles;
 mod sweep;
+mod target_errors;
+mod target_unreachable;
 mod verdict;
 mod virtual_runs;

@@ -7,6 +7,7 @@
 
 mod merge;
 mod profiles;
+mod quick;
 mod read;
 mod run;
 mod run_checks;
@@ -44,7 +45,7 @@ pub const EXIT_GATE_FAILED: u8 = 1;
 /// Runs a parsed command line.
 pub fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Validate(args) => run::validate(args),
         Command::Serve(args) => serve::serve(args),
         Command::Report(args) => read::report(args),

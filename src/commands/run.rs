@@ -54,13 +54,44 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         rate: args.rate,
         seed: args.seed,
     };
-    let loaded = super::profiles::load(&args.profile, &overrides)?;
+    let loaded = match &args.profile {
+        Some(profile) => {
+            let given = args.quick.given();
+            if !given.is_empty() {
+                return Err(CliError::Other(format!(
+                    "{} describe your own service for a run without a profile; a profile says \
+                     the same in its [target] (docs/targets.md)",
+                    given.join(", ")
+                )));
+            }
+            super::profiles::load(profile, &overrides)?
+        }
+        None => super::quick::load(&args, &overrides)?,
+    };
     let mut plan = loaded.plan;
+    // A profile's own service: --target points it elsewhere.
+    let mut target = args.target.clone();
+    if let Some(t) = &mut plan.target {
+        if let Some(address) = &args.target {
+            crate::profile::Address::parse(address)
+                .map_err(|e| CliError::Other(format!("--target {address}: {e}")))?;
+            t.address = address.clone();
+        }
+        target = Some(t.address.clone());
+        if args.clock == ClockMode::Virtual {
+            return Err(RunError::Options(
+                "the profile calls your own service ([target]) on the real clock; --clock \
+                 virtual runs the embedded backend in process"
+                    .into(),
+            )
+            .into());
+        }
+    }
     for warning in plan.client_warnings() {
         eprintln!("warning: {warning}");
     }
     super::run_checks::before(&mut plan, &args, &loaded.source)?;
-    if super::sweep::has_sweep(&args.profile) && !args.quiet {
+    if args.profile.as_deref().is_some_and(super::sweep::has_sweep) && !args.quiet {
         eprintln!(
             "note: {} has a [sweep]; `run` runs the profile as written (`resilbench sweep` runs \
              its grid)",
@@ -101,7 +132,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     };
     let opts = RunOptions {
         clock: args.clock,
-        target: args.target,
+        target,
         progress: Progress::detect(args.quiet),
         shard: args.shard,
         start_at: args.start_at,
@@ -145,6 +176,11 @@ fn run_plan(
                  the strategies before it are written, marked partial"
             )),
         ),
+        Err(RunError::Interrupted) => {
+            crate::progress::line("interrupted before any strategy was measured: nothing written");
+            crate::progress::flush(Duration::from_millis(200));
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
         Err(e) => return Err(e.into()),
     };
     if results.strategies.is_empty() {

@@ -86,6 +86,8 @@ pub fn expected_duration(plan: &Plan, source: &str, clock: ClockMode) -> String 
     let total = each * n as u32;
     let fmt = crate::profile::duration::format;
     let when = match clock {
+        // The user's own service has no backend to drain.
+        ClockMode::Real if plan.target.is_some() => format!("about {}", fmt(round_s(total))),
         ClockMode::Real => format!(
             "about {} (up to {} more while the backend drains)",
             fmt(round_s(total)),
@@ -96,8 +98,11 @@ pub fn expected_duration(plan: &Plan, source: &str, clock: ClockMode) -> String 
             fmt(round_s(total))
         ),
     };
+    let calling = plan.target.as_ref().map_or(String::new(), |t| {
+        format!(", calling {} at {}", t.method, t.address)
+    });
     format!(
-        "{source}: {n} {}, {} each: {when}",
+        "{source}: {n} {}, {} each{calling}: {when}",
         if n == 1 { "strategy" } else { "strategies" },
         fmt(each)
     )

@@ -16,6 +16,7 @@ use super::layers::{
     Resilience4jPlan, RetryPlan,
 };
 use super::phases::{PhaseKind, PhasePlan};
+use super::target::TargetPlan;
 use crate::profile::duration::human;
 
 /// A resolved, validated profile.
@@ -39,6 +40,10 @@ pub struct Plan {
     /// The CI gate `resilbench check` applies to the run's results, if the profile has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<GatePlan>,
+    /// The user's own gRPC service the calls go to (`[target]`), instead of resilbench's
+    /// backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetPlan>,
 }
 
 impl Plan {

@@ -100,6 +100,23 @@ pub fn resolve(
     base: &std::path::Path,
 ) -> Result<Plan, Invalid> {
     let load = profile.load;
+    let mut target = profile.target;
+    if let Some(t) = &mut target {
+        super::settle_target::settle(t, base)?;
+        // The method and the request are the target's.
+        if load.method.is_some() {
+            return invalid(
+                "load.method",
+                "with [target], the calls use target.method; remove load.method",
+            );
+        }
+        if load.payload_bytes.is_some() {
+            return invalid(
+                "load.payload_bytes",
+                "with [target], the request is target.request; remove load.payload_bytes",
+            );
+        }
+    }
     let mut plan = Plan {
         name: profile.name.unwrap_or_else(|| default_name.to_string()),
         description: profile.description.unwrap_or_default(),
@@ -131,6 +148,7 @@ pub fn resolve(
         phases: profile.phases,
         strategies: Vec::new(),
         gate: profile.gate,
+        target,
     };
     let default_deadline = plan.load.deadline;
     for (i, s) in profile.strategies.into_iter().enumerate() {
@@ -186,6 +204,13 @@ pub fn resolve(
         );
     }
     check(&plan)?;
+    if plan.target.is_some() && plan.backend.replica_count() > 1 {
+        return invalid(
+            "backend.replicas",
+            "[[backend.replicas]] are the embedded backend's; a [target] is one address",
+        );
+    }
+    super::check_target::with_schema(&mut plan)?;
     Ok(plan)
 }
 

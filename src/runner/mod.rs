@@ -12,6 +12,7 @@
 
 mod folder;
 mod output;
+mod service;
 mod setup;
 mod target;
 
@@ -112,6 +113,10 @@ pub enum RunError {
         /// Why.
         reason: String,
     },
+    /// The user's own service (`[target]`) cannot be called as the profile says: its schema,
+    /// method or request (the message names the key and what is wrong).
+    #[error("{0}")]
+    Service(String),
     /// The target was reached but did not answer a Control call as it should.
     #[error("the target {target} was reached but {reason}")]
     Control {
@@ -136,6 +141,9 @@ pub enum RunError {
         /// What was measured before.
         results: Box<Results>,
     },
+    /// Stopped (a signal) before anything was measured.
+    #[error("interrupted before any strategy was measured")]
+    Interrupted,
     /// The embedded backend could not start.
     #[error("cannot start the embedded backend: {0}")]
     Embedded(String),
@@ -167,6 +175,34 @@ pub async fn execute(
     stop: CancellationToken,
 ) -> Result<Results, RunError> {
     let start_time = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    // The user's own service, made ready before any load (its schema may come from it).
+    let own = match (&plan.target, opts.clock) {
+        (None, _) => None,
+        (Some(_), ClockMode::Virtual) => {
+            return Err(RunError::Options(
+                "a [target] is called on the real clock; --clock virtual runs the embedded \
+                 backend in process"
+                    .into(),
+            ));
+        }
+        (Some(target), ClockMode::Real) => {
+            match unless_stopped(&stop, service::ready(plan, target, opts, clock)).await {
+                Some(ready) => Some(ready?),
+                None => return Err(RunError::Interrupted),
+            }
+        }
+    };
+    // A method known only from the server (reflection) decides how its answers are counted.
+    let adjusted;
+    let plan = match &own {
+        Some(own) if own.method != plan.load.method => {
+            let mut p = plan.clone();
+            p.load.method = own.method;
+            adjusted = p;
+            &adjusted
+        }
+        _ => plan,
+    };
     let origin = clock.now();
     let mut strategies = Vec::with_capacity(plan.strategies.len());
     let mut partial = false;
@@ -208,7 +244,14 @@ pub async fn execute(
                 break;
             }
         }
-        let setup = Setup::new(plan, opts, clock, slot.map(unix_ms), &mut served_said);
+        let setup = Setup::new(
+            plan,
+            opts,
+            clock,
+            slot.map(unix_ms),
+            &mut served_said,
+            own.as_ref(),
+        );
         let (setup, transport) = match unless_stopped(&stop, setup).await {
             None => {
                 partial = true;

@@ -19,5 +19,8 @@ pub mod connection;
 pub mod direct;
 pub mod grpc;
 pub mod http2;
+pub mod own;
+pub mod reflection;
+pub mod tls;
 
 pub use crate::call::BoxFuture;
