@@ -15,7 +15,8 @@ use crate::results::{Results, ResultsError};
 pub struct ResultsDoc {
     /// The typed results.
     pub results: Results,
-    /// The same file as JSON, every key included.
+    /// The same file as JSON, every key included but `profile` (`null` here: it is held once,
+    /// in [`Results::profile`]).
     pub json: Value,
 }
 
@@ -28,7 +29,8 @@ impl ResultsDoc {
 
     /// The document of results held in memory (a run that just ended).
     pub fn from_results(results: Results) -> Self {
-        let json = serde_json::to_value(&results).expect("results always serialize");
+        let mut json = serde_json::to_value(&results).expect("results always serialize");
+        json["profile"] = Value::Null;
         Self { results, json }
     }
 

@@ -8,7 +8,7 @@
 
 use resilbench::document::ResultsDoc;
 use resilbench::profile::validate::{MAX_REPLICAS, MAX_TOTAL_CONNECTIONS};
-use resilbench::results::bounds::{MAX_FILE, MAX_STATUS_KEYS};
+use resilbench::results::bounds::{MAX_RESULTS_FILE, MAX_STATUS_KEYS};
 
 use crate::common::{fixture_json, plan, resilbench, run_virtual, stderr, write_json};
 
@@ -118,16 +118,16 @@ fn status_keys_are_bounded_and_each_is_one_column() {
 fn a_results_file_above_the_size_bound_is_refused_unread() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("huge.json");
-    // Sparse: no disk is used, and a reader that read it would hold 256 MiB of zeros.
+    // Sparse: no disk is used, and a reader that read it would hold 64 MiB of zeros.
     std::fs::File::create(&path)
         .unwrap()
-        .set_len(MAX_FILE + 1)
+        .set_len(MAX_RESULTS_FILE + 1)
         .unwrap();
     let err = ResultsDoc::read(&path).unwrap_err().to_string();
     assert!(
         err.contains(&format!(
-            "{} bytes or more; at most {MAX_FILE}",
-            MAX_FILE + 1
+            "{} bytes or more; at most {MAX_RESULTS_FILE}",
+            MAX_RESULTS_FILE + 1
         )),
         "{err}"
     );

@@ -34,6 +34,8 @@
 //! - `run_folder`: the run folder reserved before the run (two runs racing, `--out .`, a mount
 //!   point) and put in place whole each way, kills included.
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
+//! - `memory_bounds`: a results file at the bounds is read under an address-space limit, one
+//!   past them refused before anything is built.
 //! - `own_service`: a service that is not resilbench's, from a profile's [target] and the
 //!   quick run: templates, metadata, TLS and mTLS, protoset and reflection.
 //! - `target_errors`: each bad input for one's own service, its message, exit status 2.
@@ -64,6 +66,7 @@ mod hedge;
 mod hostile_input;
 mod layers;
 mod limits;
+mod memory_bounds;
 mod open_loop;
 mod own_service;
 mod profile_errors;

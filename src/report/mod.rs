@@ -18,6 +18,7 @@ pub mod phases;
 pub mod verdict;
 pub mod words;
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use charts::percentiles::{self, Dist};
@@ -98,19 +99,20 @@ pub fn render(doc: &ResultsDoc) -> String {
 /// The profile as the page describes it: with a `--target` that reported the backend it
 /// served (`crate::backend::served`), that backend (its seed, `[backend]` and `[[phases]]`) in
 /// place of the profile's own, and a sentence saying where they differ.
-fn described(doc: &ResultsDoc) -> (serde_json::Value, Option<String>) {
+fn described(doc: &ResultsDoc) -> (Cow<'_, serde_json::Value>, Option<String>) {
     let r = &doc.results;
     let Some(served) = r
         .strategies
         .iter()
         .find_map(|s| s.backend.as_ref()?.served.clone())
     else {
-        return (r.profile.clone(), None);
+        return (Cow::Borrowed(&r.profile), None);
     };
     let parts = crate::backend::served::differences(&r.profile, &served);
     if parts.is_empty() {
-        return (r.profile.clone(), None);
+        return (Cow::Borrowed(&r.profile), None);
     }
+    // A copy only where the page shows another backend than the profile's.
     let mut profile = r.profile.clone();
     for k in ["seed", "backend", "phases"] {
         if let (Some(obj), Some(v)) = (profile.as_object_mut(), served.get(k)) {
@@ -123,7 +125,7 @@ fn described(doc: &ResultsDoc) -> (serde_json::Value, Option<String>) {
         r.environment.target,
         parts.join(", ")
     );
-    (profile, Some(said))
+    (Cow::Owned(profile), Some(said))
 }
 
 /// Renders a chart into its figure, or says why it could not be drawn.

@@ -397,7 +397,8 @@ pub enum ResultsError {
 impl Results {
     /// The plan of the run, if this build understands every setting in it.
     pub fn plan(&self) -> Option<Plan> {
-        serde_json::from_value(self.profile.clone()).ok()
+        // Read in place: the profile is not copied (it may be most of a large file).
+        Plan::deserialize(&self.profile).ok()
     }
 
     /// The strategies the run was to measure: the profile's, in its order, then any measured
@@ -425,7 +426,9 @@ impl Results {
     }
 
     /// Reads and checks a results file; also returns its JSON as read, keys this build does
-    /// not know included (reports and gates find figures of newer builds there).
+    /// not know included (reports and gates find figures of newer builds there), but for
+    /// `profile`, which is moved into the typed results (`null` in the JSON) rather than held
+    /// twice.
     pub fn read_with_json(path: &Path) -> Result<(Results, serde_json::Value), ResultsError> {
         let io = |source| ResultsError::Io {
             path: path.to_path_buf(),
@@ -435,8 +438,11 @@ impl Results {
             path: path.to_path_buf(),
             message,
         };
-        let bytes = bounds::read_bounded(path).map_err(io)?;
-        let value: serde_json::Value =
+        let bytes = bounds::read_at_most(path, bounds::MAX_RESULTS_FILE).map_err(io)?;
+        // Counted before anything is built: memory follows the values, not the bytes.
+        bounds::count_values(&bytes, bounds::MAX_VALUES)
+            .map_err(|e| invalid(format!("not JSON, or too large: {e}")))?;
+        let mut value: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not JSON: {e}")))?;
         drop(bytes);
         match value.get("schema").and_then(|s| s.as_str()) {
@@ -448,8 +454,14 @@ impl Results {
             }
             None => return Err(invalid(format!("no `schema` key; expected `{SCHEMA}`"))),
         }
+        // The profile moves into the typed results rather than being copied: the JSON view
+        // keeps the other keys (readers find the profile in `Results::profile`).
+        let profile = value.get_mut("profile").map(serde_json::Value::take);
         let mut results: Results = serde_path_to_error::deserialize(&value)
             .map_err(|e| invalid(format!("field `{}`: {}", e.path(), e.inner())))?;
+        if let Some(profile) = profile {
+            results.profile = profile;
+        }
         bounds::check(&results).map_err(invalid)?;
         fill_profile_defaults(&mut results.profile);
         Ok((results, value))
@@ -467,7 +479,7 @@ impl Results {
 /// older build and one of a newer build of the same profile as the same profile. A profile
 /// this build cannot read (a newer build's) is left as it is.
 fn fill_profile_defaults(profile: &mut serde_json::Value) {
-    if let Some(filled) = serde_json::from_value::<Plan>(profile.clone())
+    if let Some(filled) = Plan::deserialize(&*profile)
         .ok()
         .and_then(|plan| serde_json::to_value(plan).ok())
     {
