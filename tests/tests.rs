@@ -30,6 +30,7 @@
 //! - `connections`: the client's HTTP/2 connections fail fast, come back, reconnect, close.
 //! - `faults`: targets that die, restart or never answer; signals at chosen moments; kills
 //!   while writing.
+//! - `late_signals`: Ctrl-C once the results are written exits at once, the run on disk.
 //! - `serve_limits`: `serve` against clients that never read, flood, or hold sockets silent.
 //! - `run_folder`: the run folder reserved before the run (two runs racing, `--out .`, a mount
 //!   point) and put in place whole each way, kills included.
@@ -64,6 +65,7 @@ mod golden;
 mod grpcio_interop;
 mod hedge;
 mod hostile_input;
+mod late_signals;
 mod layers;
 mod limits;
 mod memory_bounds;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::signals::stop_on_signal;
+use super::signals::{exit_on_signal, stop_on_signal};
 use super::{CliError, EXIT_INTERRUPTED, build_runtime, write_run_folder};
 use crate::cli::{RunArgs, ValidateArgs};
 use crate::profile::{self, Overrides};
@@ -152,10 +152,10 @@ fn run_plan(
 ) -> Result<ExitCode, CliError> {
     let runtime = build_runtime(opts.clock)?;
     let stop = CancellationToken::new();
+    // The signal task lives as long as the runtime, which runs until the run ends: a signal
+    // is answered at every moment, never swallowed (after the write, by `exit_on_signal`).
+    let watcher = runtime.spawn(stop_on_signal(stop.clone()));
     let outcome = runtime.block_on(async {
-        // The signal task lives as long as the runtime, which runs again while the results
-        // are written (below): a signal then is answered too, never swallowed.
-        tokio::spawn(stop_on_signal(stop.clone()));
         let clock = opts.clock.start();
         runner::execute(plan, opts, &clock, stop.clone()).await
     });
@@ -198,19 +198,34 @@ fn run_plan(
     });
     let results =
         written.map_err(|e| CliError::Other(format!("writing the results failed: {e}")))??;
+    // Everything measured is on disk: from here a signal exits at once (130), skipping only
+    // the export's paths and the gate's table. They run on a blocking thread while this one
+    // drives the runtime (current-thread: nothing answers a signal outside `block_on`; the
+    // runtime used to be shut down here, leaving tokio's handler installed and unread).
+    watcher.abort();
+    let stopped = stop.is_cancelled();
+    let ended = runtime.block_on(async move {
+        let mut after = tokio::task::spawn_blocking(move || {
+            super::run_checks::print_export(&dir, export);
+            // A lost target's run is written, exported and gated like any partial run; it
+            // still ends in its error.
+            let gate = super::run_checks::gate(&dir, &results)?;
+            if let Some(message) = lost {
+                return Err(CliError::Other(message));
+            }
+            Ok(if results.partial || stopped {
+                ExitCode::from(EXIT_INTERRUPTED)
+            } else {
+                gate.unwrap_or(ExitCode::SUCCESS)
+            })
+        });
+        tokio::select! {
+            r = &mut after => r,
+            () = exit_on_signal() => after.await,
+        }
+    });
     runtime.shutdown_timeout(Duration::from_millis(100));
-    super::run_checks::print_export(&dir, export);
-    // A lost target's run is written, exported and gated like any partial run; it still
-    // ends in its error.
-    let gate = super::run_checks::gate(&dir, &results)?;
-    if let Some(message) = lost {
-        return Err(CliError::Other(message));
-    }
-    Ok(if results.partial || stop.is_cancelled() {
-        ExitCode::from(EXIT_INTERRUPTED)
-    } else {
-        gate.unwrap_or(ExitCode::SUCCESS)
-    })
+    ended.map_err(|e| CliError::Other(format!("checking the results failed: {e}")))?
 }
 
 pub(super) fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {

@@ -1,5 +1,5 @@
 //! Signals: the first Ctrl-C or SIGTERM stops a run and writes what was measured; a second
-//! exits at once.
+//! exits at once; once the results are written, the first exits at once.
 
 use std::time::Duration;
 
@@ -20,6 +20,18 @@ pub(super) async fn stop_on_signal(stop: CancellationToken) {
     if wait_for_signal().await.is_ok() {
         // A run folder half written is removed; the previous one, if any, is whole.
         crate::runner::abandon_writing();
+        crate::progress::flush(Duration::from_millis(200));
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    }
+}
+
+/// Once the results are written: the first Ctrl-C or SIGTERM exits at once (130), with what
+/// was measured on disk; only what is left to print (the export's paths, the gate) is skipped.
+pub(super) async fn exit_on_signal() {
+    if wait_for_signal().await.is_ok() {
+        crate::progress::line(
+            "\ninterrupted: the results are written; exiting without the gate's verdict",
+        );
         crate::progress::flush(Duration::from_millis(200));
         std::process::exit(i32::from(EXIT_INTERRUPTED));
     }
