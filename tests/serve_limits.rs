@@ -1,7 +1,8 @@
 //! `serve`'s limits against hostile and careless clients, end to end: a stream limit a client
 //! that never reads cannot get past (so a well-behaved client beside it is answered), a limit
 //! on calls in progress, silent connections closed, accepting again after running out of
-//! file descriptors, and a stop that does not wait for connections with nothing to finish.
+//! file descriptors, and a stop that waits for calls in flight but not for connections with
+//! nothing to finish (silent, or not answering the GOAWAY).
 //! Bounds are checked by counting (streams open, calls refused), not by timing; the time
 //! limits here only tell "answered" from "hung".
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
@@ -308,4 +309,48 @@ fn serve_says_its_limits() {
         limits.contains("at most 1000 streams per connection, 50000 calls in progress"),
         "{limits}"
     );
+}
+
+/// At the stop, a connection whose client does not answer the GOAWAY (it sent HTTP/2's
+/// preface and SETTINGS, then nothing, as a stopped process does) is closed once it has had
+/// no call in progress for the grace (1 s), not after the 10 s drain (it took 10.0 s, review
+/// L6); a call in flight on another connection still finishes, answered.
+#[test]
+fn the_stop_waits_for_calls_not_for_clients_that_do_not_answer() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        PROFILE.replace("latency = \"1ms\"", "latency = \"2s\""),
+    )
+    .unwrap();
+    let (mut server, addr, _lines) = serve_with(dir.path(), "p.toml", &[]);
+    let silent: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+            // An empty SETTINGS frame (RFC 9113 §6.5): length 0, type 4, no flags, stream 0.
+            s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+            s
+        })
+        .collect();
+    let call = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            runtime().block_on(one_call(&addr, "in-flight", Duration::from_secs(20)))
+        })
+    };
+    // The call is in flight (2 s of latency) when the stop comes.
+    std::thread::sleep(Duration::from_millis(700));
+    let signalled = Instant::now();
+    let _ = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", server.id())])
+        .status();
+    let status = server.wait().unwrap();
+    let took = signalled.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(call.join().unwrap(), Ok(()));
+    // The call's remaining 1.3 s and the grace, not the 10 s drain.
+    assert!(took < Duration::from_secs(6), "the stop took {took:?}");
+    drop(silent);
 }

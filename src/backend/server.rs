@@ -646,7 +646,13 @@ pub async fn serve_connections_with<IO>(
             }
             match limits.drain_timeout {
                 Some(limit) => {
-                    let _ = Clock::Tokio.timeout(limit, connection).await;
+                    // Done when its calls are: a client that does not answer the GOAWAY
+                    // (silent, stopped) holds the stop no longer than the grace.
+                    let counted = limits.counts_calls();
+                    tokio::select! {
+                        _ = Clock::Tokio.timeout(limit, connection) => {}
+                        () = serving::nothing_to_finish(&activity), if counted => {}
+                    }
                 }
                 None => {
                     let _ = connection.await;

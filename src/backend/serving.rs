@@ -16,7 +16,7 @@
 //! | handshake | 10 s | a connection whose client has not sent HTTP/2's preface by then is closed |
 //! | idle | 5 min | a connection with no call in progress and none started for that long is told to go away (GOAWAY), after one to two such periods |
 //! | keep-alive | PING every 30 s, 10 s to answer | a client that stopped answering (gone, stopped) is closed, its streams freed |
-//! | drain | 10 s | at the stop, calls in flight get this long; a connection still in its handshake is closed at once |
+//! | drain | 10 s | at the stop, calls in flight get this long; a connection still in its handshake is closed at once, one with no call in progress after [`DRAIN_GRACE`] (1 s: its client had that long to answer the GOAWAY) |
 //!
 //! The embedded backend serves only the run's own client and keeps no limit
 //! ([`Limits::unlimited`]): its results must not depend on them.
@@ -82,6 +82,12 @@ impl Limits {
         }
     }
 
+    /// Whether calls are counted on each connection (not without limits: the embedded
+    /// backend's calls pay nothing for them).
+    pub(super) fn counts_calls(&self) -> bool {
+        self.max_calls != usize::MAX || self.idle_timeout.is_some()
+    }
+
     /// Calls turned away at `max_calls` so far.
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
@@ -132,7 +138,7 @@ pub(super) struct Limited {
 
 impl Limited {
     pub(super) fn new(services: Services, limits: Limits, activity: Arc<Activity>) -> Self {
-        let counting = limits.max_calls != usize::MAX || limits.idle_timeout.is_some();
+        let counting = limits.counts_calls();
         Self {
             services,
             limits,
@@ -185,10 +191,42 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Limited {
         };
         let answer = hyper::service::Service::call(&self.services, request);
         Box::pin(async move {
-            let response = answer.await;
-            drop(counted);
-            response
+            // In progress until its answer's body is sent (or dropped): a streaming call's
+            // messages, or an answer its client does not read, hold the server as a call does.
+            let response = answer.await?;
+            Ok(response.map(|body| {
+                tonic::body::Body::new(CountedBody {
+                    body,
+                    _counted: counted,
+                })
+            }))
         })
+    }
+}
+
+/// An answer's body, holding its call's places until hyper has sent or dropped it.
+struct CountedBody {
+    body: tonic::body::Body,
+    _counted: Counted,
+}
+
+impl hyper::body::Body for CountedBody {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, tonic::Status>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -286,6 +324,30 @@ pub(super) async fn watch(limits: &Limits, activity: &Activity) -> Verdict {
         let started = activity.started.load(Ordering::Relaxed);
         if started == seen && activity.in_progress.load(Ordering::Relaxed) == 0 {
             return Verdict::Idle;
+        }
+        seen = started;
+    }
+}
+
+/// How long a connection told to go away at the stop may have no call in progress before it
+/// is closed: the time a client that answers takes to acknowledge the GOAWAY's PING (RFC 9113
+/// §6.8; h2 waits for it before its last GOAWAY) and close, many round trips over.
+pub(super) const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
+/// Returns once `activity`'s connection has had no call in progress, and started none, for
+/// [`DRAIN_GRACE`]: at the stop, nothing is left to finish on it. (A client that does not
+/// answer the GOAWAY's PING would otherwise hold the stop for the whole drain timeout.)
+pub(super) async fn nothing_to_finish(activity: &Activity) {
+    const LOOK: Duration = Duration::from_millis(50);
+    let mut quiet = Duration::ZERO;
+    let mut seen = activity.started.load(Ordering::Relaxed);
+    while quiet < DRAIN_GRACE {
+        Clock::Tokio.sleep(LOOK).await;
+        let started = activity.started.load(Ordering::Relaxed);
+        if started == seen && activity.in_progress.load(Ordering::Relaxed) == 0 {
+            quiet += LOOK;
+        } else {
+            quiet = Duration::ZERO;
         }
         seen = started;
     }
