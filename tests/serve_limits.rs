@@ -354,3 +354,55 @@ fn the_stop_waits_for_calls_not_for_clients_that_do_not_answer() {
     assert!(took < Duration::from_secs(6), "the stop took {took:?}");
     drop(silent);
 }
+
+/// Calls `serve` refuses at `--max-calls` reach the client: Stats carries them (from each
+/// reset), results.json keeps them in `backend.refused_at_limit`, and the run warns that its
+/// RESOURCE_EXHAUSTED are the target's limit, not the backend's (they were only printed on
+/// serve's stderr at its stop, review L10). They are every RESOURCE_EXHAUSTED of this run: its
+/// backend has no quota and its strategy no retries.
+#[test]
+fn calls_refused_at_the_limit_reach_the_run_as_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = "[load]\nrate = 100\nduration = \"2s\"\nwarmup = \"0s\"\n[backend]\n\
+                   latency = \"100ms\"\n[[strategies]]\nname = \"plain\"\n\
+                   [[strategies]]\nname = \"again\"\n";
+    std::fs::write(dir.path().join("p.toml"), profile).unwrap();
+    let (mut server, addr, _lines) = serve_with(dir.path(), "p.toml", &["--max-calls", "3"]);
+    let out = bin()
+        .args([
+            "run", "p.toml", "--out", "out", "--quiet", "--target", &addr,
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let r = resilbench::results::Results::read(&dir.path().join("out/results.json")).unwrap();
+    for s in &r.strategies {
+        let refused = s.backend.as_ref().unwrap().refused_at_limit;
+        // About 10 calls in flight at once, 3 allowed: most are refused, in each strategy
+        // (the count starts again at each reset).
+        assert!(refused > 50, "{}: {refused}", s.name);
+        assert_eq!(
+            s.status.get("RESOURCE_EXHAUSTED"),
+            Some(&refused),
+            "{}",
+            s.name
+        );
+        let said = format!(
+            "{}: the target refused {refused} calls at its own limit on calls in progress \
+             (serve --max-calls)",
+            s.name
+        );
+        assert!(
+            r.warnings.iter().any(|w| w.starts_with(&said)),
+            "{:?}",
+            r.warnings
+        );
+    }
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("warning: plain: the target refused"),
+        "{summary}"
+    );
+}

@@ -158,6 +158,15 @@ pub struct BackendStats {
     /// profile's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub served: Option<serde_json::Value>,
+    /// Calls a `--target` turned away at its own limit on calls in progress (`serve
+    /// --max-calls`): RESOURCE_EXHAUSTED to the client, never seen by the backend's model, so
+    /// in none of the figures above (absent when 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused_at_limit: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One replica's figures.
@@ -396,6 +405,7 @@ impl Backend {
             replicas: Vec::new(),
             timeline: self.timeline.rows(),
             served: None,
+            refused_at_limit: 0,
         }
     }
 

@@ -13,6 +13,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -56,6 +57,9 @@ pub struct Shared {
     since: tokio::time::Instant,
     /// This server's instance number, sent with its figures (`BackendStats.instance`).
     instance: u64,
+    /// Calls turned away at `serve --max-calls` (the limits' counter), and its value at the
+    /// last reset (`BackendStats.refused_at_limit` is the difference); none without limits.
+    refused: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
 }
 
 impl Shared {
@@ -84,6 +88,29 @@ impl Shared {
             reset_for: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             log_attempts: false,
             instance: instance_number(),
+            refused: None,
+        }
+    }
+
+    /// Reports the calls `limits` turn away (`serve --max-calls`) with its figures, counted
+    /// from each reset.
+    pub fn count_refused(mut self, limits: &super::serving::Limits) -> Self {
+        self.refused = Some((limits.refused_counter(), Arc::default()));
+        self
+    }
+
+    /// Calls turned away at the limit since the last reset.
+    fn refused_since_reset(&self) -> u64 {
+        self.refused.as_ref().map_or(0, |(total, at_reset)| {
+            total
+                .load(Ordering::Relaxed)
+                .saturating_sub(at_reset.load(Ordering::Relaxed))
+        })
+    }
+
+    fn reset_refused(&self) {
+        if let Some((total, at_reset)) = &self.refused {
+            at_reset.store(total.load(Ordering::Relaxed), Ordering::Relaxed);
         }
     }
 
@@ -122,6 +149,7 @@ impl Shared {
     /// Replaces the backends with fresh ones; returns the old ones' figures.
     pub fn reset(&self) -> BackendStats {
         let fresh = Self::fresh(&self.plan, &self.clock);
+        self.reset_refused();
         let mut slot = self.current.write().unwrap_or_else(|e| e.into_inner());
         Backend::combined(&std::mem::replace(&mut *slot, fresh))
     }
@@ -130,7 +158,6 @@ impl Shared {
     /// replaces the backends, with phases starting at that instant; a repeat (another shard of
     /// the same run) changes nothing. Returns the figures of the backends replaced or kept.
     pub fn reset_for_start(&self, start_unix_ms: u64) -> BackendStats {
-        use std::sync::atomic::Ordering;
         if self.reset_for.swap(start_unix_ms, Ordering::AcqRel) == start_unix_ms {
             return self.stats();
         }
@@ -143,13 +170,17 @@ impl Shared {
         for b in fresh.iter() {
             b.begin(start);
         }
+        self.reset_refused();
         let mut slot = self.current.write().unwrap_or_else(|e| e.into_inner());
         Backend::combined(&std::mem::replace(&mut *slot, fresh))
     }
 
     /// The figures of the backends now in service.
     pub fn stats(&self) -> BackendStats {
-        Backend::combined(&self.current())
+        BackendStats {
+            refused_at_limit: self.refused_since_reset(),
+            ..Backend::combined(&self.current())
+        }
     }
 
     /// The backend a request asks for, and what the request says about itself.
@@ -462,6 +493,7 @@ fn to_pb(s: BackendStats) -> pb::BackendStats {
             .collect(),
         served_json: String::new(),
         instance: 0,
+        refused_at_limit: s.refused_at_limit,
     }
 }
 
@@ -499,6 +531,7 @@ pub fn from_pb(s: pb::BackendStats) -> BackendStats {
             .collect(),
         // A server that says nothing (an older build) says nothing here either.
         served: serde_json::from_str(&s.served_json).ok(),
+        refused_at_limit: s.refused_at_limit,
     }
 }
 

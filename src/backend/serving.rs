@@ -88,6 +88,11 @@ impl Limits {
         self.max_calls != usize::MAX || self.idle_timeout.is_some()
     }
 
+    /// The counter of calls turned away at `max_calls`, shared by every clone.
+    pub(super) fn refused_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.refused)
+    }
+
     /// Calls turned away at `max_calls` so far.
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)

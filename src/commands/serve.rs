@@ -47,7 +47,9 @@ pub(super) fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         let addr = listener
             .local_addr()
             .map_err(|e| CliError::Other(e.to_string()))?;
-        let shared = Shared::new(plan).log_attempts(args.log_attempts);
+        let shared = Shared::new(plan)
+            .log_attempts(args.log_attempts)
+            .count_refused(&limits);
         let stop = CancellationToken::new();
         let mut servers =
             ServeThreads::start(&shared, threads, &stop, &limits).map_err(CliError::Other)?;

@@ -504,6 +504,7 @@ fn merge_backend(
         sum.rejected += b.rejected;
         sum.wasted += b.wasted;
         sum.duplicate_side_effects += b.duplicate_side_effects;
+        sum.refused_at_limit += b.refused_at_limit;
         sum.queue_high_water = sum.queue_high_water.max(b.queue_high_water);
         for r in &b.replicas {
             // By name through an index: linear in the replicas.

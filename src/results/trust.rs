@@ -183,6 +183,15 @@ pub fn warnings(
             // Said once above, or with the run's interruption.
             Some(BackendGap::NoControl | BackendGap::Interrupted) | None => {}
         }
+        if let Some(n) = s.backend.as_ref().map(|b| b.refused_at_limit)
+            && n > 0
+        {
+            out.push(format!(
+                "{name}: the target refused {n} calls at its own limit on calls in progress \
+                 (serve --max-calls): they failed RESOURCE_EXHAUSTED here, as a quota's \
+                 refusals do, but never reached its backend, so they are in none of its figures"
+            ));
+        }
     }
     for s in strategies {
         let g = &s.generator;
