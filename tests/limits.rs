@@ -351,4 +351,50 @@ fn merge_refuses_shards_that_do_not_add_up() {
         assert_eq!(out.status.code(), Some(2), "{name}: {err}");
         assert!(err.contains(&expect), "{name}: {err}");
     }
+    // An unknown key in every shard's profile no longer skips the check of what each offered
+    // (review L5): a relabelled shard is refused all the same.
+    let edit = |from: &str, to: &str, index: u64| {
+        let folder = copy(to);
+        let mut j: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(from).join("results.json")).unwrap(),
+        )
+        .unwrap();
+        j["profile"]["unknown_setting"] = 1.into();
+        j["shard"]["index"] = index.into();
+        std::fs::write(folder.join("results.json"), j.to_string()).unwrap();
+        std::fs::copy(
+            dir.path().join(from).join("plain.hlog"),
+            folder.join("plain.hlog"),
+        )
+        .unwrap();
+    };
+    edit("s0", "u0", 0);
+    edit("s0", "u1", 1);
+    let out = merge("u0", "u1");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "u0/results.json: its profile has settings this build does not know, so shard 0/2's \
+             schedule cannot be checked"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // A shard whose target restarted: the merged strategy has the gap and, as a run's own
+    // figures, no backend amplification (it was computed from the merged backend).
+    let folder = copy("restarted");
+    let mut j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("results.json")).unwrap())
+            .unwrap();
+    j["strategies"][0]["backend_gap"] = "restarted".into();
+    std::fs::write(folder.join("results.json"), j.to_string()).unwrap();
+    let out = merge("s0", "restarted");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let merged = resilbench::results::Results::read(&dir.path().join("m/results.json")).unwrap();
+    let s = &merged.strategies[0];
+    assert_eq!(
+        s.backend_gap,
+        Some(resilbench::results::trust::BackendGap::Restarted)
+    );
+    assert_eq!(s.amplification.backend, None);
 }

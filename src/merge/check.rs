@@ -148,8 +148,13 @@ fn in_class(from: u64, to: u64, shard: Shard) -> u64 {
 /// for a strategy cut short).
 pub fn offered(results: &Results, shard: Shard, file: &str) -> Result<(), String> {
     let Some(plan) = results.plan() else {
-        // A newer build's profile: its schedule cannot be walked here.
-        return Ok(());
+        // A profile this build cannot read (a newer build's, or one edited): its schedule
+        // cannot be walked, so what the shard offered cannot be checked. Refused rather than
+        // merged unchecked (an unknown key once let any count through).
+        return Err(format!(
+            "{file}: its profile has settings this build does not know, so shard {shard}'s \
+             schedule cannot be checked; merge shards with the build that ran them"
+        ));
     };
     let expected = offered_by_schedule(&plan, shard).map_err(|e| format!("{file}: {e}"))?;
     for s in &results.strategies {

@@ -382,9 +382,10 @@ fn merge_strategy(
         b.transitions.sort_by(|x, y| x.at_s.total_cmp(&y.at_s));
         b
     });
+    // A gap in any shard's figures is the merged figures' gap.
+    let backend_gap = parts.iter().find_map(|(s, _)| s.backend_gap);
     Ok(StrategyResult {
-        // A gap in any shard's figures is the merged figures' gap.
-        backend_gap: parts.iter().find_map(|(s, _)| s.backend_gap),
+        backend_gap,
         name: first.name.clone(),
         partial: parts.iter().any(|(s, _)| s.partial),
         start_ms: parts.iter().map(|(s, _)| s.start_ms).min().unwrap_or(0),
@@ -392,7 +393,12 @@ fn merge_strategy(
         status,
         amplification: Amplification {
             client: per_sent(attempts.total),
-            backend: backend.as_ref().map(|b| per_sent(b.received)),
+            // As the run's rule: a restarted target's figures are another process's, over
+            // another span, so no ratio of these calls (nor when any shard's are missing).
+            backend: backend
+                .as_ref()
+                .filter(|_| backend_gap.is_none())
+                .map(|b| per_sent(b.received)),
         },
         attempts,
         latency_ms: Latencies {
