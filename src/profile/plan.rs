@@ -165,7 +165,23 @@ pub(super) fn one_connection() -> u32 {
     1
 }
 
-/// `load.wake_quantum` when the profile sets none.
+/// `load.wake_quantum` when the profile sets none: it grows with the highest rate the schedule
+/// asks for, so that at high rates one wake-up of the client's thread sends several calls
+/// (each wake-up is a context switch, and on a KVM guest one costs tens of microseconds),
+/// while at low rates every call keeps a wake-up of its own: the rate × 25 ns, from
+/// [`REAL_WAKE_QUANTUM`](crate::clock::REAL_WAKE_QUANTUM) (100 µs, up to 4,000 calls/s) to
+/// 500 µs (from 20,000 calls/s: half the 1 ms lag limit, so that a machine that wakes a
+/// thread within 0.5 ms keeps lag p99 under it). Measured: docs/PERFORMANCE.md, "Wake-ups
+/// per call".
+pub(super) fn auto_wake_quantum(load: &LoadPlan) -> Duration {
+    const PER_CALL_PER_SECOND_NS: f64 = 25.0;
+    const MOST: Duration = Duration::from_micros(500);
+    let peak = load.steps.iter().map(|s| s.rate).fold(load.rate, f64::max);
+    let grown = Duration::from_nanos((peak * PER_CALL_PER_SECOND_NS).min(1e12) as u64);
+    grown.clamp(crate::clock::REAL_WAKE_QUANTUM, MOST)
+}
+
+/// `load.wake_quantum` of a plan read back from a file written before it was kept.
 pub(super) fn default_wake_quantum() -> Duration {
     crate::clock::REAL_WAKE_QUANTUM
 }

@@ -100,6 +100,7 @@ pub fn resolve(
     base: &std::path::Path,
 ) -> Result<Plan, Invalid> {
     let load = profile.load;
+    let load_wake_quantum = load.wake_quantum;
     let mut target = profile.target;
     if let Some(t) = &mut target {
         super::settle_target::settle(t, base)?;
@@ -140,9 +141,8 @@ pub fn resolve(
             payload_bytes: load.payload_bytes.unwrap_or(0),
             target_may_be_down: load.target_may_be_down.unwrap_or(false),
             connections: load.connections.unwrap_or_else(super::plan::one_connection),
-            wake_quantum: load
-                .wake_quantum
-                .map_or_else(super::plan::default_wake_quantum, |d| d.0),
+            // Set from the rate below, once `--rate` is applied, unless the profile sets it.
+            wake_quantum: load.wake_quantum.map_or(Duration::ZERO, |d| d.0),
         },
         backend: profile.backend,
         phases: profile.phases,
@@ -188,6 +188,9 @@ pub fn resolve(
     }
     if let Some(s) = overrides.seed {
         plan.seed = s;
+    }
+    if load_wake_quantum.is_none() {
+        plan.load.wake_quantum = super::plan::auto_wake_quantum(&plan.load);
     }
     check_backend::backend(&mut plan.backend)?;
     check_backend::phases(&mut plan.phases, &plan.backend)?;
