@@ -314,6 +314,32 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        what: "a service config naming another service (the issue's silent no-op)",
+        edit: (
+            "",
+            "service_config = '{\"methodConfig\": [{\"name\": [{\"service\": \"mycompany.payments.v1.Payments\"}], \"timeout\": \"0.4s\"}]}'",
+        ),
+        line: 22,
+        says: &[
+            "strategies[1].service_config",
+            "no methodConfig names the method this profile calls, `resilbench.v1.Backend/Call`",
+            "mycompany.payments.v1.Payments (every method)",
+        ],
+    },
+    Case {
+        what: "a service config with a method and no service",
+        edit: (
+            "",
+            "service_config = '{\"methodConfig\": [{\"name\": [{\"method\": \"Call\"}]}]}'",
+        ),
+        line: 22,
+        says: &[
+            "strategies[1].service_config",
+            "methodConfig[0].name[0]",
+            "without a `service`",
+        ],
+    },
+    Case {
         what: "a deadline margin as long as the deadline",
         edit: ("", "deadline_margin = \"100ms\""),
         line: 22,

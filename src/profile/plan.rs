@@ -42,6 +42,18 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The gRPC method every call of the run calls, as a service config names it:
+    /// `(service, method)`, the service with its package (`resilbench.v1.Backend`,
+    /// `mycompany.payments.v1.Payments`) and the method alone (`Call`). Service configs are
+    /// matched against it (`service_config::settings_for`). The embedded backend's is its
+    /// `Backend` service and `load.method`'s method.
+    pub fn called_method(&self) -> (&str, &str) {
+        (
+            crate::protocol::path::BACKEND_SERVICE,
+            self.load.method.grpc_name(),
+        )
+    }
+
     /// What the strategies' `client`s change that the reader must be told, one sentence
     /// each (a hedging policy that the library ignores): printed when the profile loads, and
     /// said again in the report's profile section.
@@ -74,6 +86,17 @@ pub enum Method {
     Mutate,
     /// `Stream`: server streaming.
     Stream,
+}
+
+impl Method {
+    /// The backend's gRPC method of this kind: `Call`, `Mutate` or `Stream`.
+    pub fn grpc_name(self) -> &'static str {
+        match self {
+            Method::Unary => "Call",
+            Method::Mutate => "Mutate",
+            Method::Stream => "Stream",
+        }
+    }
 }
 
 /// The offered load: an open-loop schedule fixed before the run.

@@ -133,6 +133,10 @@ pub fn resolve(
         gate: profile.gate,
     };
     let default_deadline = plan.load.deadline;
+    let called = {
+        let (service, method) = plan.called_method();
+        (service.to_string(), method.to_string())
+    };
     for (i, s) in profile.strategies.into_iter().enumerate() {
         let mut strategy = StrategyPlan {
             name: s.name,
@@ -150,7 +154,7 @@ pub fn resolve(
                 &field,
                 source,
                 &mut strategy,
-                plan.load.method,
+                (&called.0, &called.1),
                 base,
             )?;
         }
