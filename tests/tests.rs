@@ -27,6 +27,8 @@
 //! - `faults`: targets that die, restart or never answer; signals at chosen moments; kills
 //!   while writing.
 //! - `serve_limits`: `serve` against clients that never read, flood, or hold sockets silent.
+//! - `transparent`: gRFC A6's transparent retries, each client library's bounds, through the
+//!   real client against an h2 server that refuses streams.
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
 
 mod backend;
@@ -56,5 +58,6 @@ mod retry;
 mod serve_limits;
 mod sharding;
 mod shipped_profiles;
+mod transparent;
 mod verdict;
 mod virtual_runs;

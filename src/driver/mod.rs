@@ -58,6 +58,9 @@ pub struct DriveSpec<'a> {
     pub propagate_deadline: bool,
     /// How much earlier than the call's deadline the deadline sent to the backend is.
     pub deadline_margin: Duration,
+    /// Which streams the server did not process are sent again at once (the strategy's
+    /// client library's transparent retries).
+    pub transparent: crate::profile::flavor::Transparent,
     /// Send only this shard's calls; the others keep their place in the schedule unsent.
     pub shard: Option<crate::results::Shard>,
     /// The shortest time between two of the driver's planned wake-ups: calls falling due in
@@ -149,6 +152,7 @@ pub async fn drive(
                 .then(|| intended + spec.deadline.saturating_sub(spec.deadline_margin)),
             meter: Arc::clone(&meter),
             commit: None,
+            transparent: spec.transparent,
         };
         let stack = stack.clone();
         let recorder = Arc::clone(&recorder);

@@ -130,6 +130,49 @@ fn strategy_checks(s: &StrategyResult) -> [TrustCheck; 3] {
     ]
 }
 
+/// What became of the streams a strategy's server did not process, in a sentence (none if
+/// there were none): they explain UNAVAILABLE failures that no application answered.
+pub fn not_processed(s: &StrategyResult) -> Option<String> {
+    let a = &s.attempts;
+    let n = a.not_processed;
+    if n.total() == 0 {
+        return None;
+    }
+    let mut how = Vec::new();
+    if n.refused > 0 {
+        how.push(format!(
+            "{} refused with RST_STREAM(REFUSED_STREAM)",
+            n.refused
+        ));
+    }
+    if n.goaway > 0 {
+        how.push(format!("{} above a GOAWAY's last stream id", n.goaway));
+    }
+    if n.unsent > 0 {
+        how.push(format!(
+            "{} never sent before their connection ended",
+            n.unsent
+        ));
+    }
+    let failed = n.total().saturating_sub(a.transparent);
+    let mut text = format!(
+        "{}: the server did not process {} streams ({}): {} were sent again at once \
+         (transparent retries, not counted as attempts) and {failed} failed their attempt \
+         with UNAVAILABLE without reaching the server's application",
+        s.name,
+        n.total(),
+        how.join(", "),
+        a.transparent
+    );
+    if n.refused > 0 {
+        text.push_str(
+            "; a gRPC C-core server (grpcio) refuses streams at its max_concurrent_streams even \
+             when fewer are open (docs/targets.md, \"Why a server refuses streams\")",
+        );
+    }
+    Some(text)
+}
+
 /// Reasons not to trust the figures, one sentence each, as results.json's `warnings` holds
 /// them: the same rules as [`checks`], in words.
 pub fn warnings(strategies: &[StrategyResult], partial: bool) -> Vec<String> {
@@ -169,6 +212,11 @@ pub fn warnings(strategies: &[StrategyResult], partial: bool) -> Vec<String> {
             )),
             // Said once above, or with the run's interruption.
             Some(BackendGap::NoControl | BackendGap::Interrupted) | None => {}
+        }
+    }
+    for s in strategies {
+        if let Some(w) = not_processed(s) {
+            out.push(w);
         }
     }
     for s in strategies {

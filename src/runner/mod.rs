@@ -252,6 +252,7 @@ pub async fn execute(
             idempotency_keys: strategy.idempotency_keys,
             propagate_deadline: strategy.propagate_deadline,
             deadline_margin: strategy.deadline_margin,
+            transparent: strategy.client.flavor().transparent,
             shard: opts.shard,
             wake_quantum: clock.wake_quantum(plan.load.wake_quantum),
         };

@@ -276,6 +276,7 @@ mod tests {
             sent_deadline: Some(now),
             meter: Arc::new(CallMeter::default()),
             commit: None,
+            transparent: crate::profile::flavor::Transparent::A6,
         }
     }
 
