@@ -29,6 +29,8 @@
 //! - `serve_limits`: `serve` against clients that never read, flood, or hold sockets silent.
 //! - `transparent`: gRFC A6's transparent retries, each client library's bounds, through the
 //!   real client against an h2 server that refuses streams.
+//! - `grpcio`: against Python grpcio (C-core) servers: refused streams at its stream limit,
+//!   GOAWAY mid-run (skipped without grpcio, unless CI).
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
 
 mod backend;
@@ -46,6 +48,7 @@ mod faults;
 mod first_contact;
 mod flavors;
 mod golden;
+mod grpcio;
 mod hedge;
 mod hostile_input;
 mod layers;
