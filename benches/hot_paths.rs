@@ -136,6 +136,8 @@ fn endless_load(arrival: Arrival) -> LoadPlan {
         target_may_be_down: false,
         connections: 1,
         wake_quantum: resilbench::clock::REAL_WAKE_QUANTUM,
+        order: Default::default(),
+        cooldown: None,
     }
 }
 

@@ -69,6 +69,8 @@ pub enum Purpose {
     Jitter = 8,
     /// Adaptive throttling's local rejection.
     Adaptive = 9,
+    /// Which strategy an interleaved run gives the call to.
+    Order = 10,
 }
 
 /// A SplitMix64 stream keyed by (seed, request key, attempt, purpose).

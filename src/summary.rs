@@ -43,6 +43,9 @@ pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
                 e.clock,
                 crate::table::printable(&e.target),
             )?;
+            if p.strategies.len() > 1 {
+                writeln!(w, "({})", doc.order_words())?;
+            }
         }
         None => writeln!(
             w,
@@ -75,6 +78,9 @@ pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
         w,
         "(latency of successful calls, from their intended start)"
     )?;
+    if let Some(unknown) = crate::results::trust::backend_unknown(&results.strategies) {
+        writeln!(w, "{unknown}")?;
+    }
     if let Some(sentence) = &answer.sentence {
         writeln!(w, "\nverdict: {sentence}")?;
     }

@@ -97,13 +97,15 @@ impl Drop for Server {
     }
 }
 
-/// Runs `profile` against the server; its results.
-fn run(dir: &Path, profile: &str, server: &Server) -> Value {
+/// Runs `profile` against the server; its results, and the summary it printed.
+fn run(dir: &Path, profile: &str, server: &Server) -> (Value, String) {
     std::fs::write(dir.join("p.toml"), profile).unwrap();
     let target = format!("127.0.0.1:{}", server.port);
     let out = resilbench(&["run", "p.toml", "--target", &target, "--out", "out"], dir);
     assert!(out.status.success(), "{}", stderr(&out));
-    serde_json::from_str(&std::fs::read_to_string(dir.join("out/results.json")).unwrap()).unwrap()
+    let text = std::fs::read_to_string(dir.join("out/results.json")).unwrap();
+    let results: Value = serde_json::from_str(&text).unwrap();
+    (results, String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn count(v: &Value, path: &str) -> u64 {
@@ -118,7 +120,7 @@ fn a_grpcio_server_at_its_stream_limit_refuses_streams_and_every_failure_is_expl
         &["--max-concurrent-streams", "10", "--delay-ms", "5"],
     );
     let dir = tempfile::tempdir().unwrap();
-    let results = run(
+    let (results, summary) = run(
         dir.path(),
         r#"name = "grpcio-streams"
 [load]
@@ -138,6 +140,11 @@ layers = [{ kind = "grpc_retry", max_attempts = 2, initial_backoff = "10ms",
         &server,
     );
     server.stop();
+    // grpcio has no Control service: nothing only a backend knows is made up.
+    assert!(
+        summary.contains("The target does not report what it received"),
+        "{summary}"
+    );
     let warnings = results["warnings"].to_string();
     for s in results["strategies"].as_array().unwrap() {
         let name = s["name"].as_str().unwrap();
@@ -163,6 +170,8 @@ layers = [{ kind = "grpc_retry", max_attempts = 2, initial_backoff = "10ms",
             not_processed - transparent,
             "{name}: {s}"
         );
+        assert!(s["backend"].is_null() && s["amplification"]["backend"].is_null());
+        assert_eq!(s["backend_gap"], "no_control");
         // The policy saw none of the transparent retries: one attempt per call.
         assert_eq!(count(s, "/attempts/total"), sent, "{name}");
         match name {
@@ -197,7 +206,7 @@ fn a_grpcio_server_that_goes_away_mid_run_loses_no_call() {
         ],
     );
     let dir = tempfile::tempdir().unwrap();
-    let results = run(
+    let (results, _) = run(
         dir.path(),
         "name = \"grpcio-goaway\"\n[load]\nrate = 500\nduration = \"3s\"\n\
          [[strategies]]\nname = \"a6\"\n",

@@ -31,6 +31,8 @@
 //!   real client against an h2 server that refuses streams.
 //! - `grpcio`: against Python grpcio (C-core) servers: refused streams at its stream limit,
 //!   GOAWAY mid-run (skipped without grpcio, unless CI).
+//! - `interleaved`: `load.order = "interleaved"`: the split exact and reproducible, the
+//!   figures those of a run in turn where a backend without shared state makes them so.
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
 
 mod backend;
@@ -51,6 +53,7 @@ mod golden;
 mod grpcio;
 mod hedge;
 mod hostile_input;
+mod interleaved;
 mod layers;
 mod limits;
 mod open_loop;

@@ -55,6 +55,17 @@ fn cost(s: &StrategyResult) -> f64 {
     s.amplification.backend.unwrap_or(s.amplification.client)
 }
 
+/// What [`cost`] measures for these strategies, in words: what the backend received when it
+/// reported it for both, else what the client sent (a target without the Control service
+/// does not report what it received, and nothing is made up for it).
+fn load_name(a: &StrategyResult, b: &StrategyResult) -> &'static str {
+    if a.amplification.backend.is_some() && b.amplification.backend.is_some() {
+        "backend load"
+    } else {
+        "load sent"
+    }
+}
+
 fn duplicates(s: &StrategyResult) -> u64 {
     s.backend.as_ref().map_or(0, |b| b.duplicate_side_effects)
 }
@@ -101,19 +112,25 @@ fn ms(v: f64) -> String {
     }
 }
 
-/// "for 5.9% more backend load", "with 40% less backend load", "at the same backend load".
-fn load_words(chosen: f64, reference: f64) -> String {
+/// "for 5.9% more backend load", "with 40% less backend load", "at the same backend load"
+/// (`what` names the load), and the word that compares it with another ("than" or "as").
+fn load_words(chosen: f64, reference: f64, what: &str) -> (String, &'static str) {
     if reference <= 0.0 {
-        return String::new();
+        return (String::new(), "than");
     }
     let d = chosen / reference - 1.0;
-    let what = "backend load";
     if d.abs() < 0.005 {
-        format!("at the same {what}")
+        (format!("at the same {what}"), "as")
     } else if d > 0.0 {
-        format!("for {}% more {what}", one_decimal(d * 100.0))
+        (
+            format!("for {}% more {what}", one_decimal(d * 100.0)),
+            "than",
+        )
     } else {
-        format!("with {}% less {what}", one_decimal(-d * 100.0))
+        (
+            format!("with {}% less {what}", one_decimal(-d * 100.0)),
+            "than",
+        )
     }
 }
 
@@ -172,7 +189,7 @@ pub(super) fn sentence(doc: &ResultsDoc, contenders: &[bool], choice: usize) -> 
         ),
         _ => String::new(),
     };
-    let load = load_words(cost(c), cost(r));
+    let (load, than) = load_words(cost(c), cost(r), load_name(c, r));
     if gains.is_empty() {
         return Some(format!(
             "{} matches {}'s success and {label}{dups} {load}.",
@@ -180,7 +197,7 @@ pub(super) fn sentence(doc: &ResultsDoc, contenders: &[bool], choice: usize) -> 
         ));
     }
     Some(format!(
-        "{} {}{dups} {load} than {}.",
+        "{} {}{dups} {load} {than} {}.",
         c.name,
         gains.join(" and "),
         r.name
@@ -198,11 +215,16 @@ fn reference_wins(
     let rate = |s: &StrategyResult| s.counts.succeeded as f64 / s.counts.offered.max(1) as f64;
     let others: Vec<usize> = (1..strategies.len()).collect();
     let all_out = others.iter().all(|i| !contenders[*i]);
+    let what = if strategies.iter().all(|s| s.amplification.backend.is_some()) {
+        "backend load"
+    } else {
+        "load sent"
+    };
     let head = if all_out {
         format!("{} keeps the most calls ({})", r.name, pct(rate(r)))
     } else {
         format!(
-            "{} has the best success ({}) and {label} ({} ms) for its backend load",
+            "{} has the best success ({}) and {label} ({} ms) for its {what}",
             r.name,
             pct(rate(r)),
             tail(r, figure).map_or("–".into(), ms)
@@ -255,8 +277,13 @@ mod tests {
     fn words_for_cuts_and_load() {
         assert_eq!(cut_words(200.1, 6.42), "31x");
         assert_eq!(cut_words(100.0, 65.0), "by 35%");
-        assert_eq!(load_words(1.059, 1.0), "for 5.9% more backend load");
-        assert_eq!(load_words(0.6, 1.0), "with 40% less backend load");
-        assert_eq!(load_words(1.001, 1.0), "at the same backend load");
+        let b = "backend load";
+        assert_eq!(load_words(1.059, 1.0, b).0, "for 5.9% more backend load");
+        assert_eq!(load_words(0.6, 1.0, b).0, "with 40% less backend load");
+        assert_eq!(
+            load_words(1.001, 1.0, b),
+            ("at the same backend load".to_string(), "as")
+        );
+        assert_eq!(load_words(1.2, 1.0, "load sent").1, "than");
     }
 }

@@ -27,7 +27,9 @@ pub mod validate;
 use std::path::Path;
 
 pub use error::{FieldPath, ProfileError};
-pub use plan::{Arrival, BackendPlan, LayerPlan, LoadPlan, Method, Plan, RateStep, StrategyPlan};
+pub use plan::{
+    Arrival, BackendPlan, LayerPlan, LoadPlan, Method, Order, Plan, RateStep, StrategyPlan,
+};
 pub use validate::Overrides;
 
 /// Largest profile file read (a profile is a few kilobytes; this only stops a wrong path).

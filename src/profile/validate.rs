@@ -36,6 +36,9 @@ pub const MAX_PAYLOAD: u32 = crate::protocol::message::MAX_MESSAGE as u32 - 1024
 /// Longest `load.wake_quantum`: every call may leave up to this much late.
 pub const MAX_WAKE_QUANTUM: Duration = Duration::from_millis(10);
 
+/// Longest `load.cooldown` (or `--cooldown`).
+pub const MAX_COOLDOWN: Duration = Duration::from_secs(3600);
+
 /// Most HTTP/2 connections per replica (`load.connections`).
 pub const MAX_CONNECTIONS: u32 = 64;
 
@@ -126,6 +129,8 @@ pub fn resolve(
             wake_quantum: load
                 .wake_quantum
                 .map_or_else(super::plan::default_wake_quantum, |d| d.0),
+            order: load.order.unwrap_or_default(),
+            cooldown: load.cooldown,
         },
         backend: profile.backend,
         phases: profile.phases,
@@ -267,6 +272,18 @@ pub fn check(plan: &Plan) -> Result<(), Invalid> {
                 "from 0s to {} (each call up to this much late), got {}",
                 super::duration::format(MAX_WAKE_QUANTUM),
                 super::duration::format(load.wake_quantum)
+            ),
+        );
+    }
+    if let Some(c) = load.cooldown
+        && c.0 > MAX_COOLDOWN
+    {
+        return invalid(
+            "load.cooldown",
+            format!(
+                "at most {}, got {}",
+                super::duration::format(MAX_COOLDOWN),
+                super::duration::format(c.0)
             ),
         );
     }

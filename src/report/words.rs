@@ -88,8 +88,13 @@ pub fn profile(profile: &Value) -> String {
         out.push_str(&format!("<dt>{term}</dt><dd>{html}</dd>\n"));
     };
     if let Some(load) = get(profile, "load") {
+        let each = if get(load, "order").and_then(Value::as_str) == Some("interleaved") {
+            "shared by the strategies, interleaved call by call"
+        } else {
+            "per strategy"
+        };
         let mut s = format!(
-            "{} calls/s, {} arrivals, for {} per strategy (the first {} are warmup, left out of \
+            "{} calls/s, {} arrivals, for {} {each} (the first {} are warmup, left out of \
              every figure); each call's deadline {} from its intended start; at most {} calls \
              in flight",
             text(load, "rate"),

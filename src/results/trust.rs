@@ -25,6 +25,9 @@ pub enum BackendGap {
     Restarted,
     /// The run was stopped before the figures could be read.
     Interrupted,
+    /// The strategies ran interleaved (`load.order = "interleaved"`) against one backend:
+    /// its figures are the run's, not one strategy's (a warning gives them).
+    Shared,
 }
 
 /// Lag above this (p99) means the generator, not the system, shaped the latencies.
@@ -130,6 +133,65 @@ fn strategy_checks(s: &StrategyResult) -> [TrustCheck; 3] {
     ]
 }
 
+/// Which strategies have no backend figures and why, in one sentence for the readers (the
+/// summary under its table, the report under its tables), or none when every strategy has
+/// them: figures only the backend can know are never made up, and a reader must not take a
+/// "–" for a zero.
+pub fn backend_unknown(strategies: &[StrategyResult]) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let names = |gaps: &[Option<BackendGap>]| -> Vec<&str> {
+        strategies
+            .iter()
+            .filter(|s| s.backend.is_none() && gaps.contains(&s.backend_gap))
+            .map(|s| s.name.as_str())
+            .collect()
+    };
+    let all = |n: &[&str]| n.len() == strategies.len();
+    let who = |n: &[&str]| {
+        if all(n) {
+            String::new()
+        } else {
+            format!(" (for {})", n.join(", "))
+        }
+    };
+    let no_control = names(&[Some(BackendGap::NoControl), None]);
+    if !no_control.is_empty() {
+        parts.push(format!(
+            "the target does not report what it received{}: it has no Control service, so \
+             attempts received and executed, backend amplification, wasted work and duplicate \
+             side effects are unknown (– here, null in results.json)",
+            who(&no_control)
+        ));
+    }
+    let shared = names(&[Some(BackendGap::Shared)]);
+    if !shared.is_empty() {
+        parts.push(
+            "the strategies ran interleaved against one backend, so what it received is the \
+             run's, not one strategy's (the warnings give the run's totals)"
+                .into(),
+        );
+    }
+    let other = names(&[
+        Some(BackendGap::Unreachable),
+        Some(BackendGap::Lost),
+        Some(BackendGap::Interrupted),
+    ]);
+    if !other.is_empty() {
+        parts.push(format!(
+            "the target reported nothing{} (see the warnings)",
+            who(&other)
+        ));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let mut text = parts.join("; ");
+    if let Some(first) = text.get(..1) {
+        text.replace_range(..1, &first.to_uppercase());
+    }
+    Some(format!("{text}."))
+}
+
 /// What became of the streams a strategy's server did not process, in a sentence (none if
 /// there were none): they explain UNAVAILABLE failures that no application answered.
 pub fn not_processed(s: &StrategyResult) -> Option<String> {
@@ -189,8 +251,9 @@ pub fn warnings(strategies: &[StrategyResult], partial: bool) -> Vec<String> {
             || (s.backend.is_none() && s.backend_gap.is_none())
     }) {
         out.push(
-            "the target has no Control service: its backend was not reset between strategies, \
-             and backend figures (received, executed, amplification) are missing"
+            "the target has no Control service: it does not report what it received, so the \
+             figures only a backend knows (received, executed, backend amplification, wasted \
+             work, duplicate side effects) are null, and it was not reset between strategies"
                 .into(),
         );
     }
@@ -210,8 +273,8 @@ pub fn warnings(strategies: &[StrategyResult], partial: bool) -> Vec<String> {
                  new process's, since its start, not the whole strategy's (no backend \
                  amplification)"
             )),
-            // Said once above, or with the run's interruption.
-            Some(BackendGap::NoControl | BackendGap::Interrupted) | None => {}
+            // Said once above, or with the run's interruption, or with the run's totals.
+            Some(BackendGap::NoControl | BackendGap::Interrupted | BackendGap::Shared) | None => {}
         }
     }
     for s in strategies {

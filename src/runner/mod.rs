@@ -10,6 +10,8 @@
 //! | real | `host:port` | `resilbench serve`, reset through its `Control` service | gRPC over TCP |
 //! | virtual | none | in process | the backend called directly |
 
+mod assemble;
+mod interleaved;
 mod output;
 mod setup;
 mod target;
@@ -26,12 +28,13 @@ use setup::{Setup, unless_stopped};
 use crate::clock::Clock;
 use crate::clock::sim::SimClock;
 use crate::driver::{self, DriveSpec};
-use crate::profile::Plan;
+use crate::profile::plan::DEFAULT_TARGET_COOLDOWN;
+use crate::profile::{Order, Plan};
 use crate::progress::Progress;
 use crate::record::{Recorder, RecorderConfig};
-use crate::results::figures::{self as summary, overall_generator};
-use crate::results::trust::{BackendGap, warnings};
-use crate::results::{Environment, Results, SCHEMA, Shard};
+use crate::results::figures as summary;
+use crate::results::trust::BackendGap;
+use crate::results::{Results, Shard};
 use crate::strategy;
 
 /// Which clock the run follows.
@@ -93,7 +96,24 @@ pub fn strategy_slot(plan: &Plan) -> Duration {
         .map(|s| s.deadline)
         .max()
         .unwrap_or_default();
-    plan.load.duration + deadline + DRAIN_REAL + Duration::from_secs(2)
+    plan.load.duration + deadline + DRAIN_REAL + Duration::from_secs(2) + configured_cooldown(plan)
+}
+
+/// The cooldown the plan states (none when unset: [`cooldown`] resolves the default).
+fn configured_cooldown(plan: &Plan) -> Duration {
+    plan.load.cooldown.map_or(Duration::ZERO, |c| c.0)
+}
+
+/// The pause between strategies run in turn: the plan's `load.cooldown`, or by default
+/// [`DEFAULT_TARGET_COOLDOWN`] against a `--target` and none otherwise (each strategy gets a
+/// fresh embedded backend: there is nothing to recover from, and a virtual clock would wait
+/// for nothing).
+pub fn cooldown(plan: &Plan, opts: &RunOptions) -> Duration {
+    match plan.load.cooldown {
+        Some(c) => c.0,
+        None if opts.target.is_some() => DEFAULT_TARGET_COOLDOWN,
+        None => Duration::ZERO,
+    }
 }
 
 /// Why a run could not be carried out.
@@ -164,8 +184,12 @@ pub async fn execute(
     clock: &Clock,
     stop: CancellationToken,
 ) -> Result<Results, RunError> {
+    if plan.load.order == Order::Interleaved {
+        return interleaved::execute(plan, opts, clock, stop).await;
+    }
     let start_time = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let origin = clock.now();
+    let pause = cooldown(plan, opts);
     let mut strategies = Vec::with_capacity(plan.strategies.len());
     let mut partial = false;
     // Every wait below is cut short by `stop` (Ctrl-C at any moment of the run): what was
@@ -182,6 +206,16 @@ pub async fn execute(
             .start_at
             .filter(|_| opts.clock == ClockMode::Real)
             .map(|at| at + strategy_slot(plan) * index as u32);
+        // Strategies in turn: the previous one's storm has time to settle before the next
+        // starts (on a shared timetable the slot holds the pause).
+        if index > 0
+            && slot.is_none()
+            && !pause.is_zero()
+            && unless_stopped(&stop, clock.sleep(pause)).await.is_none()
+        {
+            partial = true;
+            break;
+        }
         let remote = opts.target.is_some();
         if let (Some(slot_start), true) = (slot, remote) {
             // A shared target is reset once per slot, a second before it starts: by then
@@ -290,41 +324,15 @@ pub async fn execute(
             break;
         }
     }
-    let generator = overall_generator(&strategies);
-    let mut warnings = warnings(&strategies, partial && lost.is_none());
-    if let Some((index, reason)) = &lost {
-        warnings.insert(
-            0,
-            format!(
-                "the run stopped before strategy `{}` ({} of {}): {reason}; figures cover only \
-                 the strategies before it",
-                plan.strategies[*index].name,
-                index + 1,
-                plan.strategies.len()
-            ),
-        );
-    }
-    let results = Results {
-        schema: SCHEMA.to_string(),
-        profile: serde_json::to_value(plan).expect("a plan always serializes"),
-        environment: environment(opts, start_time),
-        partial,
-        generator,
-        warnings,
+    assemble::assemble(
+        plan,
+        opts,
+        start_time,
         strategies,
-        shard: opts.shard,
-        merged_from: Vec::new(),
-    };
-    match lost {
-        None => Ok(results),
-        Some((index, reason)) => Err(RunError::TargetLost {
-            reason,
-            strategy: plan.strategies[index].name.clone(),
-            number: index + 1,
-            count: plan.strategies.len(),
-            results: Box::new(results),
-        }),
-    }
+        partial,
+        lost,
+        Vec::new(),
+    )
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
@@ -332,26 +340,45 @@ fn unix_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn environment(opts: &RunOptions, start_time: String) -> Environment {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map_or_else(|| "unknown".to_string(), |h| h.trim().to_string());
-    Environment {
-        tool: format!("resilbench {}", env!("CARGO_PKG_VERSION")),
-        host,
-        os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        clock: opts.clock.name().to_string(),
-        transport: match opts.clock {
-            ClockMode::Real => "grpc",
-            ClockMode::Virtual => "direct",
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(target: Option<&str>) -> RunOptions {
+        RunOptions {
+            clock: ClockMode::Real,
+            target: target.map(str::to_string),
+            progress: Progress::Quiet,
+            shard: None,
+            start_at: None,
+            connect_timeout: CONNECT_TIMEOUT,
         }
-        .to_string(),
-        target: opts
-            .target
-            .clone()
-            .unwrap_or_else(|| "embedded".to_string()),
-        start_time,
+    }
+
+    /// The default cooldown: a few seconds against a target, none for the embedded backend;
+    /// the profile's (or `--cooldown`'s) wins either way, and a shared timetable's slot
+    /// holds it.
+    #[test]
+    fn the_cooldown_defaults_by_target_and_the_profile_wins() {
+        let mut plan = crate::profile::parse(
+            "[load]\nrate = 1\n[[strategies]]\nname = \"a\"\n",
+            "t.toml",
+            "t",
+            &crate::profile::Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(cooldown(&plan, &options(None)), Duration::ZERO);
+        assert_eq!(
+            cooldown(&plan, &options(Some("h:1"))),
+            DEFAULT_TARGET_COOLDOWN
+        );
+        let before = strategy_slot(&plan);
+        plan.load.cooldown = Some(crate::profile::duration::HumanDuration(Duration::ZERO));
+        assert_eq!(cooldown(&plan, &options(Some("h:1"))), Duration::ZERO);
+        plan.load.cooldown = Some(crate::profile::duration::HumanDuration(
+            Duration::from_secs(3),
+        ));
+        assert_eq!(cooldown(&plan, &options(None)), Duration::from_secs(3));
+        assert_eq!(strategy_slot(&plan), before + Duration::from_secs(3));
     }
 }
