@@ -31,7 +31,7 @@
 //!
 //! | layer | modules | holds |
 //! |---|---|---|
-//! | 0 vocabulary | [`clock`], [`keyed`], [`protocol`], [`table`], [`pb`] | time, keyed randomness, gRPC on the wire (headers, `grpc-timeout`, framing, paths, [`protocol::StatusCode`]), plain-text tables, the generated proto types |
+//! | 0 vocabulary | [`clock`], [`keyed`], [`protocol`], [`table`], [`pb`], [`hdr`] | time, keyed randomness, gRPC on the wire (headers, `grpc-timeout`, framing, paths, [`protocol::StatusCode`]), plain-text tables, the generated proto types, latency histograms and their checked encoding |
 //! | 1 data | [`call`], [`profile`] | the call the strategies see and its outcome; what a profile file says, its errors with file/line/field, the resolved [`profile::Plan`] and a gate's spec |
 //! | 2 mechanisms | [`strategy`], [`backend`], [`transport`], [`record`] | strategies as tower layers and their event sink; the degradable backend and its server; how an attempt reaches it; histograms and the timeline |
 //! | 3 orchestration | [`results`], [`driver`], [`progress`], [`runner`] | the results file (schema v1), its figures and its trust rules; the one open-loop driver; the terminal's progress; one whole run |
@@ -59,6 +59,7 @@ pub mod driver;
 pub mod export;
 pub mod figure;
 pub mod gate;
+pub mod hdr;
 pub mod headline;
 pub mod keyed;
 pub mod merge;

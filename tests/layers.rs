@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 
 /// Every top-level module of the library, by layer.
 const LAYERS: [(&str, &[&str]); 6] = [
-    ("vocabulary", &["clock", "keyed", "protocol", "table", "pb"]),
+    (
+        "vocabulary",
+        &["clock", "keyed", "protocol", "table", "pb", "hdr"],
+    ),
     ("data", &["call", "profile"]),
     (
         "mechanisms",
