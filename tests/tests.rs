@@ -33,6 +33,7 @@
 //!   GOAWAY mid-run (skipped without grpcio, unless CI).
 //! - `interleaved`: `load.order = "interleaved"`: the split exact and reproducible, the
 //!   figures those of a run in turn where a backend without shared state makes them so.
+//! - `measured`: a run's histogram and statuses replayed as the backend's model, exactly.
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
 
 mod backend;
@@ -56,6 +57,7 @@ mod hostile_input;
 mod interleaved;
 mod layers;
 mod limits;
+mod measured;
 mod open_loop;
 mod profile_errors;
 mod report_page;

@@ -180,6 +180,7 @@ pub fn resolve(
     if let Some(s) = overrides.seed {
         plan.seed = s;
     }
+    check_backend::read_measured(&mut plan.backend, base)?;
     check_backend::backend(&mut plan.backend)?;
     check_backend::phases(&mut plan.phases, &plan.backend)?;
     let sockets = plan.backend.replica_count() * plan.load.connections as usize;
