@@ -15,7 +15,7 @@ use tonic::Code;
 
 use crate::profile::Method;
 use crate::profile::flavor::Transparent;
-use crate::protocol::status::Pushback;
+use crate::protocol::Pushback;
 
 /// One logical call of the schedule, as it travels down a strategy stack.
 ///

@@ -34,8 +34,8 @@
 //! | 0 vocabulary | [`clock`], [`keyed`], [`protocol`], [`table`], [`pb`], [`hdr`] | time, keyed randomness, gRPC on the wire (headers, `grpc-timeout`, framing, paths, [`protocol::StatusCode`]), plain-text tables, the generated proto types, latency histograms and their checked encoding |
 //! | 1 data | [`call`], [`profile`] | the call the strategies see and its outcome; what a profile file says, its errors with file/line/field, the resolved [`profile::Plan`] and a gate's spec |
 //! | 2 mechanisms | [`strategy`], [`backend`], [`transport`], [`record`] | strategies as tower layers and their event sink; the degradable backend and its server; how an attempt reaches it; histograms and the timeline |
-//! | 3 orchestration | [`results`], [`driver`], [`progress`], [`runner`] | the results file (schema v1), its figures and its trust rules; the one open-loop driver; the terminal's progress; one whole run |
-//! | 4 readers | [`figure`], [`document`], [`headline`], [`answer`], [`gate`], [`report`], [`compare`], [`merge`], [`summary`], [`export`] | figure names; a results file as readers hold it; headline figures; the verdict (who is in the running, the best of each column, one sentence); the CI gate; `report.html`; two runs side by side; shards merged; the summary table; the CSV export |
+//! | 3 orchestration | [`results`], [`driver`], [`progress`], [`runner`], [`sweep`] | the results file (schema v1), its figures and its trust rules; the one open-loop driver; the terminal's progress; one whole run; many runs over a grid of settings, in parallel |
+//! | 4 readers | [`figure`], [`document`], [`headline`], [`answer`], [`gate`], [`report`], [`compare`], [`merge`], [`summary`], [`export`], [`choose`] | figure names; a results file as readers hold it; headline figures; the verdict (who is in the running, the best of each column, one sentence); the CI gate; `report.html`; two runs side by side; shards merged; the summary table; the CSV export; what a sweep's points say (frontier, load curves, recommendation, `sweep.json`, `sweep.html`) |
 //! | 5 edge | [`cli`], [`commands`] | the command line as clap reads it; what each command does, and its exit status |
 //!
 //! # Principles
@@ -50,6 +50,7 @@
 pub mod answer;
 pub mod backend;
 pub mod call;
+pub mod choose;
 pub mod cli;
 pub mod clock;
 pub mod commands;
@@ -72,6 +73,7 @@ pub mod results;
 pub mod runner;
 pub mod strategy;
 pub mod summary;
+pub mod sweep;
 pub mod table;
 pub mod transport;
 

@@ -21,13 +21,13 @@ const LAYERS: [(&str, &[&str]); 6] = [
     ),
     (
         "orchestration",
-        &["results", "driver", "progress", "runner"],
+        &["results", "driver", "progress", "runner", "sweep"],
     ),
     (
         "readers",
         &[
             "figure", "document", "headline", "answer", "gate", "report", "compare", "merge",
-            "summary", "export",
+            "summary", "export", "choose",
         ],
     ),
     ("edge", &["cli", "commands"]),

@@ -21,9 +21,12 @@ pub mod phases;
 pub mod plan;
 pub mod recorded_run;
 pub mod schema;
+pub mod script;
 pub mod service_config;
 pub mod shipped;
+pub mod sweep;
 pub mod tagged;
+pub mod timers;
 pub mod validate;
 
 use std::path::Path;

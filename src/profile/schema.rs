@@ -13,6 +13,7 @@ use super::duration::HumanDuration;
 use super::gate::GatePlan;
 use super::phases::PhasePlan;
 use super::plan::{Arrival, LayerPlan, Method, Order};
+use super::sweep::SweepSpec;
 
 /// A profile file.
 #[derive(Debug, Deserialize)]
@@ -37,6 +38,8 @@ pub struct Profile {
     pub strategies: Vec<StrategySpec>,
     /// Limits and regression budgets for `resilbench check` (see [`crate::gate`]).
     pub gate: Option<GatePlan>,
+    /// What `resilbench sweep` varies; `run` runs the profile as written and ignores it.
+    pub sweep: Option<SweepSpec>,
 }
 
 /// `[load]`.
