@@ -12,7 +12,6 @@
 use std::io::{self, Write};
 
 use crate::document::ResultsDoc;
-use crate::results::Results;
 
 /// Writes the heading, the table and any warnings.
 pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
@@ -84,7 +83,7 @@ pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
     if let Some(sentence) = &answer.sentence {
         writeln!(w, "\nverdict: {sentence}")?;
     }
-    if let Some(line) = missing(results) {
+    if let Some(line) = crate::answer::interrupted::missing(results) {
         writeln!(w, "{line}")?;
     }
     if !results.warnings.is_empty() {
@@ -94,50 +93,4 @@ pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The strategies an interrupted run never got to, in a sentence (none for a complete run).
-pub fn missing(results: &Results) -> Option<String> {
-    let planned: Vec<&str> = results
-        .profile
-        .get("strategies")
-        .and_then(|s| s.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.get("name").and_then(|n| n.as_str()))
-        .collect();
-    let not_run: Vec<&str> = planned
-        .iter()
-        .copied()
-        .filter(|n| !results.strategies.iter().any(|s| s.name == *n))
-        .collect();
-    let cut: Vec<&str> = results
-        .strategies
-        .iter()
-        .filter(|s| s.partial)
-        .map(|s| s.name.as_str())
-        .collect();
-    if not_run.is_empty() && cut.is_empty() && !results.partial {
-        return None;
-    }
-    let mut text = String::from("interrupted (Ctrl-C or SIGTERM): ");
-    if !cut.is_empty() {
-        text.push_str(&format!("{} stopped early", cut.join(", ")));
-    }
-    if !not_run.is_empty() {
-        if !cut.is_empty() {
-            text.push_str("; ");
-        }
-        text.push_str(&format!(
-            "{} of {} strategies did not run ({})",
-            not_run.len(),
-            planned.len(),
-            not_run.join(", ")
-        ));
-    }
-    if cut.is_empty() && not_run.is_empty() {
-        text.push_str("the run was stopped");
-    }
-    text.push_str(". Figures cover only what was measured before the stop.");
-    Some(text)
 }

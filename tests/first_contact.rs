@@ -1,7 +1,8 @@
 //! What a new user meets first, tried as they would: the built-in profiles (`run quickstart`
 //! with the binary alone, `profiles`, `--print`), and the small things a first run trips on:
 //! a folder that already holds a run, `--strategy`, `--rate 1k`, numbers written as text,
-//! misspelt names, phases the run will not show, the gate applied at the end of `run`, and
+//! misspelt names, phases the run will not show, the gate applied at the end of `run`, the
+//! progress line each strategy ends with, and
 //! `--export csv`.
 
 use std::path::Path;
@@ -297,4 +298,48 @@ fn hlog_names_for_odd_strategy_names_are_as_documented() {
             "ok-1.2_x.hlog"
         ]
     );
+}
+
+/// The progress line a strategy ends with (issue 23): its calls, its success and the p99 it
+/// labels "of successful calls", the same figure as the table's p99 column, read back here
+/// from results.json.
+#[test]
+fn the_done_line_labels_its_p99_and_agrees_with_the_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = resilbench(
+        &[
+            "run",
+            "quickstart",
+            "--clock",
+            "virtual",
+            "--duration",
+            "2s",
+            "--out",
+            "a",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let doc = resilbench::document::ResultsDoc::read(&dir.path().join("a/results.json")).unwrap();
+    let n = doc.results.strategies.len();
+    for (i, s) in doc.results.strategies.iter().enumerate() {
+        let c = &s.counts;
+        let p99 = s.latency_ms.e2e_ok.unwrap().p99;
+        let done = format!(
+            "[{}/{n}] {}: done  {} calls  ok {:.2}%  p99 of successful calls {p99:.2} ms",
+            i + 1,
+            s.name,
+            c.sent,
+            100.0 * c.succeeded as f64 / c.sent as f64
+        );
+        assert!(err.lines().any(|l| l == done), "no `{done}` in\n{err}");
+        // The table's p99 column shows the same figure.
+        let row = stdout(&out)
+            .lines()
+            .find(|l| l.starts_with(&format!("{} ", s.name)))
+            .map(str::to_string)
+            .unwrap();
+        assert!(row.contains(&format!(" {p99:.2} ")), "{row}");
+    }
 }

@@ -26,8 +26,8 @@ const LAYERS: [(&str, &[&str]); 6] = [
     (
         "readers",
         &[
-            "figure", "document", "headline", "answer", "gate", "report", "compare", "merge",
-            "summary", "export", "choose",
+            "figure", "document", "headline", "noise", "answer", "gate", "report", "compare",
+            "merge", "summary", "export", "choose",
         ],
     ),
     ("edge", &["cli", "commands"]),

@@ -24,6 +24,8 @@
 //! - `ci_doc`: every command of docs/ci.md, run as written.
 //! - `deploy`: the Kubernetes manifests and the Dockerfile say what a sharded run needs.
 //! - `compare_runs`: known differences are flagged, identical runs and noise are not.
+//! - `seed_noise`: a seed change alone is noise on every shipped profile; real regressions
+//!   (slower, lossier, a retry storm) are flagged.
 //! - `verdict`: the answer: ★ only among strategies in the running, the sentence from the figures.
 //! - `connections`: the client's HTTP/2 connections fail fast, come back, reconnect, close.
 //! - `faults`: targets that die, restart or never answer; signals at chosen moments; kills
@@ -67,6 +69,7 @@ mod profile_errors;
 mod report_page;
 mod results_file;
 mod retry;
+mod seed_noise;
 mod serve_limits;
 mod sharding;
 mod shipped_profiles;

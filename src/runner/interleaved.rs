@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use super::assemble::assemble;
+use super::assemble::{Started, assemble, calibrate_timer};
 use super::setup::{Setup, unless_stopped};
 use super::{ClockMode, DRAIN_REAL, DRAIN_VIRTUAL, RunError, RunOptions, unix_ms};
 use crate::clock::Clock;
@@ -36,11 +36,16 @@ pub(super) async fn execute(
 ) -> Result<Results, RunError> {
     let start_time = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let origin = clock.now();
+    // As in turn: how precisely this machine wakes, before anything else runs.
+    let timer = calibrate_timer(plan, clock, &stop).await;
     let nothing = || {
         assemble(
             plan,
             opts,
-            start_time.clone(),
+            Started {
+                start_time: start_time.clone(),
+                timer,
+            },
             Vec::new(),
             true,
             None,
@@ -164,5 +169,6 @@ pub(super) async fn execute(
         })
         .unwrap_or_default();
     let partial = end.interrupted || stop.is_cancelled();
-    assemble(plan, opts, start_time, strategies, partial, None, notes)
+    let started = Started { start_time, timer };
+    assemble(plan, opts, started, strategies, partial, None, notes)
 }

@@ -195,6 +195,9 @@ pub async fn execute(
     // Every wait below is cut short by `stop` (Ctrl-C at any moment of the run): what was
     // measured up to then is returned, marked partial.
     let mut lost = None;
+    // How precisely this machine wakes the client's thread, before anything else runs: the
+    // floor under the generator's lag (`clock::calibrate`).
+    let timer = assemble::calibrate_timer(plan, clock, &stop).await;
     for (index, strategy) in plan.strategies.iter().enumerate() {
         if stop.is_cancelled() {
             partial = true;
@@ -327,7 +330,7 @@ pub async fn execute(
     assemble::assemble(
         plan,
         opts,
-        start_time,
+        assemble::Started { start_time, timer },
         strategies,
         partial,
         lost,

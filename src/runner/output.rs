@@ -31,7 +31,9 @@ pub fn default_out_dir(plan: &Plan) -> PathBuf {
         .filter(|c| !matches!(c, '-' | ':'))
         .collect();
     let base = Path::new("reports").join(format!("{}-{stamp}", hlog::tag_for(&plan.name)));
-    // Two runs started in the same second get their own folders.
+    // A run of the same second whose folder is already in place gets a suffix. Nothing claims
+    // the folder while a run runs (it is put in place at the end), so two runs started together
+    // pick the same name here (review H1, not fixed on this branch).
     let mut dir = base.clone();
     let mut n = 2;
     while dir.exists() {

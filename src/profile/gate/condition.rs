@@ -86,7 +86,7 @@ pub struct Budget {
     /// Whether `amount` is a percentage of the baseline's value.
     pub relative: bool,
     /// Written `"... beyond noise"`: a move past the bound fails only if it is also beyond
-    /// sampling noise at 99% confidence (as `compare` judges it).
+    /// sampling noise (as `compare` judges it).
     pub beyond_noise: bool,
 }
 
