@@ -124,6 +124,7 @@ async fn run(calls: usize, concurrent: usize) -> usize {
                 let request = http2::Request {
                     path: b"/resilbench.v1.Backend/Call",
                     authority: b"127.0.0.1:50051",
+                    https: false,
                     fields: &fields,
                     body: Bytes::from_static(&[0, 0, 0, 0, 3, 10, 1, 49]),
                 };

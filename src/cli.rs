@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a profile: each strategy in turn against the same backend conditions.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check a profile and print the resolved plan.
     Validate(ValidateArgs),
     /// Serve a profile's backend alone (for `run --target`, or any gRPC client) until Ctrl-C.
@@ -124,13 +124,20 @@ pub struct MergeArgs {
     /// Run folder for the merged results.json, .hlog files and report.html.
     #[arg(long, default_value = "merged")]
     pub out: PathBuf,
+    /// Replace the run already in the --out folder (a previous merge).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `resilbench run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The profile: a TOML file, or the name of a built-in profile (`resilbench profiles`).
-    pub profile: PathBuf,
+    /// Leave it out for a quick run of your own service: `--target URL --call pkg.S/M`.
+    pub profile: Option<PathBuf>,
+    /// What a quick run of your own service calls, when there is no profile.
+    #[command(flatten)]
+    pub quick: QuickArgs,
     /// Run folder for results.json, report.html and the .hlog files [default: reports/<profile>-<UTC time>].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -141,7 +148,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Replace the profile's load.rate (calls per second: 500, 1k, 2.5k).
-    #[arg(long, value_parser = parse_rate)]
+    #[arg(long, alias = "rps", value_parser = parse_rate)]
     pub rate: Option<f64>,
     /// Run only this strategy (give it more than once for several), in the profile's order.
     #[arg(long = "strategy", value_name = "NAME")]
@@ -158,7 +165,9 @@ pub struct RunArgs {
     /// Wall-clock time, or a virtual clock (exact, reproducible, fast; embedded backend only).
     #[arg(long, value_enum, default_value_t = ClockMode::Real)]
     pub clock: ClockMode,
-    /// Send to a backend started elsewhere with `resilbench serve` (host:port).
+    /// Send to a backend started elsewhere with `resilbench serve` (host:port), or, with a
+    /// profile's [target] or a quick run, the address of your own service (host:port,
+    /// http://host:port, https://host[:port]).
     #[arg(long)]
     pub target: Option<String>,
     /// No progress display.
@@ -182,6 +191,108 @@ pub struct RunArgs {
     /// --target, else 0s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub cooldown: Option<Duration>,
+}
+
+/// A quick run of the user's own service without a profile, with ghz's flags where they mean
+/// the same (`--call`, `--proto`, `--protoset`, `-i`, `-d`, `-D`, `-m`, `--cacert`, `--cert`,
+/// `--key`, `--cname`, `--authority`, `--rps`): the same profile is built in memory, a
+/// no-retry baseline and one strategy per `--service-config`.
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Your own service, without a profile (a quick run)")]
+pub struct QuickArgs {
+    /// The method to call: package.Service/Method (unary or server streaming).
+    #[arg(long, value_name = "METHOD")]
+    pub call: Option<String>,
+    /// A .proto file defining the service (repeatable); compiled in process, no protoc.
+    #[arg(long = "proto", value_name = "FILE")]
+    pub protos: Vec<PathBuf>,
+    /// A directory the .proto files' imports are found in (repeatable, or comma-separated).
+    #[arg(
+        long = "import-path",
+        short = 'i',
+        alias = "import-paths",
+        value_name = "DIR",
+        value_delimiter = ','
+    )]
+    pub import_paths: Vec<PathBuf>,
+    /// A compiled FileDescriptorSet (protoc --include_imports -o FILE), instead of --proto.
+    #[arg(long, value_name = "FILE")]
+    pub protoset: Option<PathBuf>,
+    /// Ask the server for the schema (gRPC reflection); the default without --proto or
+    /// --protoset, as in ghz.
+    #[arg(long)]
+    pub reflection: bool,
+    /// The request as proto3 JSON, with {{call}}, {{uuid}}, {{int 1 9}}... drawn per call.
+    #[arg(long, short = 'd', value_name = "JSON")]
+    pub data: Option<String>,
+    /// A file holding the request's JSON, instead of -d.
+    #[arg(long = "data-file", short = 'D', value_name = "FILE")]
+    pub data_file: Option<PathBuf>,
+    /// A header (metadata) to send, as 'name: value' (repeatable; templated like -d).
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Metadata as a JSON object ('{"authorization": "Bearer x"}'), as ghz's -m.
+    #[arg(long, short = 'm', value_name = "JSON")]
+    pub metadata: Option<String>,
+    /// A gRPC service config (JSON file) to measure: one strategy each (repeatable), beside
+    /// a baseline without retries.
+    #[arg(long = "service-config", value_name = "FILE")]
+    pub service_configs: Vec<PathBuf>,
+    /// The :authority to send, instead of the address's.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub authority: Option<String>,
+    /// Do not verify the server's TLS certificate (ghz's --skipTLS; curl's -k).
+    #[arg(long, alias = "skipTLS")]
+    pub insecure: bool,
+    /// PEM file of the CA certificates to trust (instead of the system's).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// PEM file of the client certificate, for mTLS (with --key).
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// PEM file of the client's private key, for mTLS (with --cert).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The name to check the server's certificate against (and send as SNI).
+    #[arg(long, value_name = "NAME")]
+    pub cname: Option<String>,
+    /// Each call's deadline [default: 1s].
+    #[arg(long, alias = "timeout", value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+    /// HTTP/2 connections to the service [default: 1].
+    #[arg(long, value_name = "N")]
+    pub connections: Option<u32>,
+}
+
+impl QuickArgs {
+    /// The flags given, as written (to refuse them beside a profile).
+    pub fn given(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut flag = |on: bool, name: &'static str| {
+            if on {
+                out.push(name);
+            }
+        };
+        flag(self.call.is_some(), "--call");
+        flag(!self.protos.is_empty(), "--proto");
+        flag(!self.import_paths.is_empty(), "--import-path");
+        flag(self.protoset.is_some(), "--protoset");
+        flag(self.reflection, "--reflection");
+        flag(self.data.is_some(), "-d");
+        flag(self.data_file.is_some(), "-D");
+        flag(!self.headers.is_empty(), "-H");
+        flag(self.metadata.is_some(), "-m");
+        flag(!self.service_configs.is_empty(), "--service-config");
+        flag(self.authority.is_some(), "--authority");
+        flag(self.insecure, "--insecure");
+        flag(self.cacert.is_some(), "--cacert");
+        flag(self.cert.is_some(), "--cert");
+        flag(self.key.is_some(), "--key");
+        flag(self.cname.is_some(), "--cname");
+        flag(self.deadline.is_some(), "--deadline");
+        flag(self.connections.is_some(), "--connections");
+        out
+    }
 }
 
 /// `--start-at`: RFC 3339 in UTC (with or without the `Z`) or Unix milliseconds.

@@ -69,8 +69,15 @@ pub enum Purpose {
     Jitter = 8,
     /// Adaptive throttling's local rejection.
     Adaptive = 9,
+    /// A request template's draw (`{{int}}`, `{{choice}}`, `{{string}}`, `{{newUUID}}`): the
+    /// stream's "attempt" is the placeholder's slot, so each placeholder draws on its own.
+    TemplateDraw = 10,
+    /// A call's request id in templates (`{{request_id}}`).
+    RequestId = 11,
+    /// A call's UUID in templates (`{{uuid}}`).
+    Uuid = 12,
     /// Which strategy an interleaved run gives the call to.
-    Order = 10,
+    Order = 13,
 }
 
 /// A SplitMix64 stream keyed by (seed, request key, attempt, purpose).

@@ -12,15 +12,17 @@
 use std::io::{self, Write};
 
 use crate::document::ResultsDoc;
+use crate::results::trust::Stopped;
+use crate::table::printable;
 
 /// Writes the heading, the table and any warnings.
 pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
     let results = &doc.results;
     let e = &results.environment;
-    let partial = if results.partial {
-        " (INTERRUPTED: partial results)"
-    } else {
-        ""
+    let partial = match (results.partial, results.stopped) {
+        (false, _) => "",
+        (true, Some(Stopped::TargetLost)) => " (TARGET LOST: partial results)",
+        (true, _) => " (INTERRUPTED: partial results)",
     };
     match results.plan() {
         Some(p) => {
@@ -77,19 +79,20 @@ pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
         w,
         "(latency of successful calls, from their intended start)"
     )?;
+    // Every line holds names from the file: escaped, as the table's cells are.
     if let Some(unknown) = crate::results::trust::backend_unknown(&results.strategies) {
-        writeln!(w, "{unknown}")?;
+        writeln!(w, "{}", printable(&unknown))?;
     }
     if let Some(sentence) = &answer.sentence {
-        writeln!(w, "\nverdict: {sentence}")?;
+        writeln!(w, "\nverdict: {}", printable(sentence))?;
     }
     if let Some(line) = crate::answer::interrupted::missing(results) {
-        writeln!(w, "{line}")?;
+        writeln!(w, "{}", printable(&line))?;
     }
     if !results.warnings.is_empty() {
         writeln!(w)?;
         for warning in &results.warnings {
-            writeln!(w, "warning: {warning}")?;
+            writeln!(w, "warning: {}", printable(warning))?;
         }
     }
     Ok(())

@@ -131,6 +131,7 @@ fn request() -> http2::Request<'static> {
     http2::Request {
         path: b"/x",
         authority: b"test",
+        https: false,
         fields: &[],
         body: Bytes::from_static(b"hello"),
     }

@@ -282,6 +282,23 @@ fn export_csv_writes_the_summary_and_the_timeline() {
     let timeline = std::fs::read_to_string(dir.path().join("a/timeline.csv")).unwrap();
     assert!(timeline.starts_with("strategy,t,offered,"));
     assert!(timeline.lines().count() > 3 * 5, "{timeline}");
+    // The export is the run's own: a --force rerun without it replaces the folder whole.
+    let again = resilbench(
+        &[
+            "run",
+            "quickstart",
+            "--clock",
+            "virtual",
+            "-q",
+            "--out",
+            "a",
+            "--force",
+        ],
+        dir.path(),
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(!dir.path().join("a/summary.csv").exists());
+    assert!(dir.path().join("a/results.json").exists());
 }
 
 /// `.hlog` names for strategy names with odd characters, as docs/results.md says.

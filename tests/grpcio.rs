@@ -1,5 +1,7 @@
 //! Against a gRPC server nobody on this project wrote: Python grpcio (gRPC C-core's HTTP/2
-//! stack), started by `tests/interop/grpcio_server.py`, reached with `run --target`.
+//! stack), the one foreign Python server of the tests (`tests/python/echo_server.py`, also
+//! tests/grpcio_interop.rs's) with the C-core options below, called as one's own service
+//! (`[target]`, `acme.echo.v1.Echo/Say` from the tests' protoset).
 //!
 //! - `grpc.max_concurrent_streams = 10`, its calls slowed so that about ten are open at
 //!   once: C-core refuses streams (RST_STREAM REFUSED_STREAM) although the client never opens
@@ -21,13 +23,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::common::foreign;
 use crate::common::{resilbench, stderr};
 
 /// The interpreter with grpcio, or `None` (after saying why) when there is none outside CI.
 fn python() -> Option<String> {
     let python = std::env::var("RESILBENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let ok = Command::new(&python)
-        .args(["-c", "import grpc"])
+        .args(["-c", "import grpc, grpc_reflection"])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
@@ -36,11 +39,11 @@ fn python() -> Option<String> {
     }
     assert!(
         std::env::var_os("CI").is_none(),
-        "{python} cannot import grpc, and CI is set: .ci/run must install grpcio"
+        "{python} cannot import grpc and grpc_reflection, and CI is set: .ci/run must install them"
     );
     eprintln!(
-        "skipped: {python} has no grpcio (pip install grpcio, or set RESILBENCH_PYTHON); \
-         CI=true makes this a failure"
+        "skipped: {python} has no grpcio (pip install grpcio grpcio-reflection, or set \
+         RESILBENCH_PYTHON); CI=true makes this a failure"
     );
     None
 }
@@ -52,10 +55,15 @@ struct Server {
 }
 
 impl Server {
-    fn start(python: &str, args: &[&str]) -> Server {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/grpcio_server.py");
+    /// Starts echo_server.py with `args`, its protoset written into `dir` (where the profile
+    /// names it), without a call log (a line per call would slow the server measured).
+    fn start(python: &str, dir: &Path, args: &[&str]) -> Server {
+        std::fs::write(dir.join("echo.protoset"), foreign::PROTOSET).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/echo_server.py");
         let mut child = Command::new(python)
             .arg(script)
+            .arg("--protoset")
+            .arg(dir.join("echo.protoset"))
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -71,12 +79,16 @@ impl Server {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("the grpcio server prints its port within a minute");
-        let port = line.trim().parse().unwrap_or_else(|_| {
-            let _ = child.kill();
-            let mut err = String::new();
-            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-            panic!("the grpcio server did not print a port: {line:?}\n{err}")
-        });
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                let mut err = String::new();
+                let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+                panic!("the grpcio server did not print its port: {line:?}\n{err}")
+            });
         Server { child, port }
     }
 
@@ -97,11 +109,16 @@ impl Drop for Server {
     }
 }
 
-/// Runs `profile` against the server; its results, and the summary it printed.
+/// Runs `profile` against the server, as its `[target]`; its results, and the summary it
+/// printed.
 fn run(dir: &Path, profile: &str, server: &Server) -> (Value, String) {
-    std::fs::write(dir.join("p.toml"), profile).unwrap();
-    let target = format!("127.0.0.1:{}", server.port);
-    let out = resilbench(&["run", "p.toml", "--target", &target, "--out", "out"], dir);
+    let target = format!(
+        "\n[target]\naddress = \"127.0.0.1:{}\"\nprotoset = \"echo.protoset\"\n\
+         method = \"acme.echo.v1.Echo/Say\"\nrequest = '{{\"id\": \"{{{{call}}}}\"}}'\n",
+        server.port
+    );
+    std::fs::write(dir.join("p.toml"), format!("{profile}{target}")).unwrap();
+    let out = resilbench(&["run", "p.toml", "--out", "out"], dir);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(dir.join("out/results.json")).unwrap();
     let results: Value = serde_json::from_str(&text).unwrap();
@@ -115,11 +132,12 @@ fn count(v: &Value, path: &str) -> u64 {
 #[test]
 fn a_grpcio_server_at_its_stream_limit_refuses_streams_and_every_failure_is_explained() {
     let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
     let server = Server::start(
         &python,
+        dir.path(),
         &["--max-concurrent-streams", "10", "--delay-ms", "5"],
     );
-    let dir = tempfile::tempdir().unwrap();
     let (results, summary) = run(
         dir.path(),
         r#"name = "grpcio-streams"
@@ -196,8 +214,10 @@ layers = [{ kind = "grpc_retry", max_attempts = 2, initial_backoff = "10ms",
 #[test]
 fn a_grpcio_server_that_goes_away_mid_run_loses_no_call() {
     let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
     let server = Server::start(
         &python,
+        dir.path(),
         &[
             "--max-connection-age-ms",
             "300",
@@ -205,7 +225,6 @@ fn a_grpcio_server_that_goes_away_mid_run_loses_no_call() {
             "5000",
         ],
     );
-    let dir = tempfile::tempdir().unwrap();
     let (results, _) = run(
         dir.path(),
         "name = \"grpcio-goaway\"\n[load]\nrate = 500\nduration = \"3s\"\n\

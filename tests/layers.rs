@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 const LAYERS: [(&str, &[&str]); 6] = [
     (
         "vocabulary",
-        &["clock", "keyed", "protocol", "table", "pb", "hdr"],
+        &[
+            "clock", "keyed", "template", "protocol", "table", "pb", "hdr",
+        ],
     ),
-    ("data", &["call", "profile"]),
+    ("data", &["call", "schema", "profile"]),
     (
         "mechanisms",
         &["strategy", "transport", "backend", "record"],

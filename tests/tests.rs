@@ -31,6 +31,8 @@
 //! - `faults`: targets that die, restart or never answer; signals at chosen moments; kills
 //!   while writing.
 //! - `serve_limits`: `serve` against clients that never read, flood, or hold sockets silent.
+//! - `run_folder`: the run folder reserved before the run (two runs racing, `--out .`, a mount
+//!   point) and put in place whole each way, kills included.
 //! - `transparent`: gRFC A6's transparent retries, each client library's bounds, through the
 //!   real client against an h2 server that refuses streams.
 //! - `grpcio`: against Python grpcio (C-core) servers: refused streams at its stream limit,
@@ -39,6 +41,13 @@
 //!   figures those of a run in turn where a backend without shared state makes them so.
 //! - `measured`: a run's histogram and statuses replayed as the backend's model, exactly.
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
+//! - `own_service`: a service that is not resilbench's, from a profile's [target] and the
+//!   quick run: templates, metadata, TLS and mTLS, protoset and reflection.
+//! - `target_errors`: each bad input for one's own service, its message, exit status 2.
+//! - `target_unreachable`: missing or malformed files, a closed port, TLS to a plaintext
+//!   server, a silent peer: exit status 2 within seconds, naming the file or the address.
+//! - `grpcio_interop`: one's own service on Python grpcio (C-core), mTLS and reflection
+//!   (skipped without grpcio, unless CI).
 //! - `docs_cite`: every test the docs cite exists.
 
 mod backend;
@@ -58,6 +67,7 @@ mod first_contact;
 mod flavors;
 mod golden;
 mod grpcio;
+mod grpcio_interop;
 mod hedge;
 mod hostile_input;
 mod interleaved;
@@ -65,15 +75,19 @@ mod layers;
 mod limits;
 mod measured;
 mod open_loop;
+mod own_service;
 mod profile_errors;
 mod report_page;
 mod results_file;
 mod retry;
+mod run_folder;
 mod seed_noise;
 mod serve_limits;
 mod sharding;
 mod shipped_profiles;
 mod sweep;
+mod target_errors;
+mod target_unreachable;
 mod transparent;
 mod verdict;
 mod virtual_runs;

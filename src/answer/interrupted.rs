@@ -2,8 +2,10 @@
 //! report both say it, so it lives with the answer they both show.
 
 use crate::results::Results;
+use crate::results::trust::Stopped;
 
-/// The strategies an interrupted run never got to, in a sentence (none for a complete run).
+/// The strategies a run stopped early (interrupted, or its target lost) never got to, in a
+/// sentence that says why (none for a complete run).
 pub fn missing(results: &Results) -> Option<String> {
     let planned = results.planned_strategies();
     let not_run: Vec<&str> = planned
@@ -20,7 +22,10 @@ pub fn missing(results: &Results) -> Option<String> {
     if not_run.is_empty() && cut.is_empty() && !results.partial {
         return None;
     }
-    let mut text = String::from("interrupted (Ctrl-C or SIGTERM): ");
+    let mut text = String::from(match results.stopped {
+        Some(Stopped::TargetLost) => "the target was lost (see the first warning): ",
+        Some(Stopped::Interrupted) | None => "interrupted (Ctrl-C or SIGTERM): ",
+    });
     if !cut.is_empty() {
         text.push_str(&format!("{} stopped early", cut.join(", ")));
     }

@@ -1,6 +1,5 @@
 //! `resilbench run` and `resilbench validate`: a profile's plan, run and written, or printed.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use super::{CliError, EXIT_INTERRUPTED, build_runtime, write_run_folder};
 use crate::cli::{RunArgs, ValidateArgs};
 use crate::profile::{self, Overrides};
 use crate::progress::Progress;
-use crate::runner::{self, ClockMode, RunError, RunOptions};
+use crate::runner::{self, ClockMode, OutDir, RunError, RunOptions};
 
 /// How late a `--start-at` may be: a shard that starts a little late records its lateness as
 /// lag; one far behind would fire its whole overdue schedule at once.
@@ -55,13 +54,44 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         rate: args.rate,
         seed: args.seed,
     };
-    let loaded = super::profiles::load(&args.profile, &overrides)?;
+    let loaded = match &args.profile {
+        Some(profile) => {
+            let given = args.quick.given();
+            if !given.is_empty() {
+                return Err(CliError::Other(format!(
+                    "{} describe your own service for a run without a profile; a profile says \
+                     the same in its [target] (docs/targets.md)",
+                    given.join(", ")
+                )));
+            }
+            super::profiles::load(profile, &overrides)?
+        }
+        None => super::quick::load(&args, &overrides)?,
+    };
     let mut plan = loaded.plan;
+    // A profile's own service: --target points it elsewhere.
+    let mut target = args.target.clone();
+    if let Some(t) = &mut plan.target {
+        if let Some(address) = &args.target {
+            crate::profile::Address::parse(address)
+                .map_err(|e| CliError::Other(format!("--target {address}: {e}")))?;
+            t.address = address.clone();
+        }
+        target = Some(t.address.clone());
+        if args.clock == ClockMode::Virtual {
+            return Err(RunError::Options(
+                "the profile calls your own service ([target]) on the real clock; --clock \
+                 virtual runs the embedded backend in process"
+                    .into(),
+            )
+            .into());
+        }
+    }
     for warning in plan.client_warnings() {
         eprintln!("warning: {warning}");
     }
     super::run_checks::before(&mut plan, &args, &loaded.source)?;
-    if super::sweep::has_sweep(&args.profile) && !args.quiet {
+    if args.profile.as_deref().is_some_and(super::sweep::has_sweep) && !args.quiet {
         eprintln!(
             "note: {} has a [sweep]; `run` runs the profile as written (`resilbench sweep` runs \
              its grid)",
@@ -105,12 +135,14 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         }
         plan.load.cooldown = Some(crate::profile::duration::HumanDuration(c));
     }
-    let dir = args.out.unwrap_or_else(|| runner::default_out_dir(&plan));
-    super::run_checks::out_dir_free(&dir, args.force)?;
-    runner::prepare_out_dir(&dir)?;
+    // Reserved now (made, locked, checked): a run never ends by finding it cannot write.
+    let out = match &args.out {
+        Some(dir) => OutDir::reserve(dir, args.force)?,
+        None => OutDir::reserve_new(&runner::default_out_dir(&plan))?,
+    };
     let opts = RunOptions {
         clock: args.clock,
-        target: args.target,
+        target,
         progress: Progress::detect(args.quiet),
         shard: args.shard,
         start_at: args.start_at,
@@ -123,7 +155,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             &plan, &opts,
         )));
     }
-    run_plan(&plan, &opts, &dir, args.export)
+    run_plan(&plan, &opts, out, args.export)
 }
 
 /// The longest `--connect-timeout`.
@@ -132,7 +164,7 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(600);
 fn run_plan(
     plan: &profile::Plan,
     opts: &RunOptions,
-    dir: &Path,
+    out: OutDir,
     export: Option<crate::cli::Export>,
 ) -> Result<ExitCode, CliError> {
     let runtime = build_runtime(opts.clock)?;
@@ -161,6 +193,11 @@ fn run_plan(
                  the strategies before it are written, marked partial"
             )),
         ),
+        Err(RunError::Interrupted) => {
+            crate::progress::line("interrupted before any strategy was measured: nothing written");
+            crate::progress::flush(Duration::from_millis(200));
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
         Err(e) => return Err(e.into()),
     };
     if results.strategies.is_empty() {
@@ -171,17 +208,21 @@ fn run_plan(
     // Written on a blocking thread while this one goes on answering signals: a second one
     // during the write exits at once (the half-written folder removed; the previous run, if
     // any, stays whole).
-    let folder = dir.to_path_buf();
+    let dir = out.dir().to_path_buf();
+    let extra = super::run_checks::export(&results, export);
     let written = runtime.block_on(async move {
-        tokio::task::spawn_blocking(move || write_run_folder(&folder, results, None)).await
+        tokio::task::spawn_blocking(move || write_run_folder(out, results, None, extra)).await
     });
     let results =
         written.map_err(|e| CliError::Other(format!("writing the results failed: {e}")))??;
     runtime.shutdown_timeout(Duration::from_millis(100));
+    super::run_checks::print_export(&dir, export);
+    // A lost target's run is written, exported and gated like any partial run; it still
+    // ends in its error.
+    let gate = super::run_checks::gate(&dir, &results)?;
     if let Some(message) = lost {
         return Err(CliError::Other(message));
     }
-    let gate = super::run_checks::after(dir, &results, export)?;
     Ok(if results.partial || stop.is_cancelled() {
         ExitCode::from(EXIT_INTERRUPTED)
     } else {

@@ -47,7 +47,7 @@ pub(super) fn add(verdict: &mut Verdict, doc: &ResultsDoc, as_baseline: bool, al
             strategy,
             figure: "generator trust".into(),
             limit: format!(
-                "lag p99 <= {} ms, achieved >= {:.0}% of offered, not interrupted",
+                "lag p99 <= {} ms, achieved >= {:.0}% of offered, run complete",
                 trust::LAG_P99_LIMIT_MS,
                 trust::ACHIEVED_SHARE * 100.0
             ),

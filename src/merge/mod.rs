@@ -223,6 +223,7 @@ pub fn merge(mut runs: Vec<ShardRun>) -> Result<Results, String> {
         profile: base.results.profile.clone(),
         environment,
         partial,
+        stopped: runs.iter().find_map(|r| r.results.stopped),
         generator,
         warnings,
         merged_from: runs

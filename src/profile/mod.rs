@@ -8,6 +8,7 @@
 pub mod backend;
 mod check_backend;
 mod check_layers;
+pub mod check_target;
 pub mod client;
 pub mod codes;
 pub mod duration;
@@ -23,9 +24,11 @@ pub mod recorded_run;
 pub mod schema;
 pub mod script;
 pub mod service_config;
+mod settle_target;
 pub mod shipped;
 pub mod sweep;
 pub mod tagged;
+pub mod target;
 pub mod timers;
 pub mod validate;
 
@@ -35,6 +38,7 @@ pub use error::{FieldPath, ProfileError};
 pub use plan::{
     Arrival, BackendPlan, LayerPlan, LoadPlan, Method, Order, Plan, RateStep, StrategyPlan,
 };
+pub use target::{Address, TargetPlan, TlsPlan};
 pub use validate::Overrides;
 
 /// Largest profile file read (a profile is a few kilobytes; this only stops a wrong path).

@@ -16,6 +16,7 @@ use super::layers::{
     Resilience4jPlan, RetryPlan,
 };
 use super::phases::{PhaseKind, PhasePlan};
+use super::target::TargetPlan;
 use crate::profile::duration::{HumanDuration, human};
 
 /// A resolved, validated profile.
@@ -39,19 +40,27 @@ pub struct Plan {
     /// The CI gate `resilbench check` applies to the run's results, if the profile has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<GatePlan>,
+    /// The user's own gRPC service the calls go to (`[target]`), instead of resilbench's
+    /// backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetPlan>,
 }
 
 impl Plan {
     /// The gRPC method every call of the run calls, as a service config names it:
     /// `(service, method)`, the service with its package (`resilbench.v1.Backend`,
     /// `mycompany.payments.v1.Payments`) and the method alone (`Call`). Service configs are
-    /// matched against it (`service_config::settings_for`). The embedded backend's is its
+    /// matched against it (`service_config::settings_for`). With a `[target]`, its
+    /// `target.method` (checked before the strategies are read); else the embedded backend's
     /// `Backend` service and `load.method`'s method.
     pub fn called_method(&self) -> (&str, &str) {
-        (
-            crate::protocol::path::BACKEND_SERVICE,
-            self.load.method.grpc_name(),
-        )
+        match self.target.as_ref().and_then(TargetPlan::called_method) {
+            Some(called) => called,
+            None => (
+                crate::protocol::path::BACKEND_SERVICE,
+                self.load.method.grpc_name(),
+            ),
+        }
     }
 
     /// What the strategies' `client`s change that the reader must be told, one sentence

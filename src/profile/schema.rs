@@ -14,6 +14,7 @@ use super::gate::GatePlan;
 use super::phases::PhasePlan;
 use super::plan::{Arrival, LayerPlan, Method, Order};
 use super::sweep::SweepSpec;
+use super::target::TargetPlan;
 
 /// A profile file.
 #[derive(Debug, Deserialize)]
@@ -38,6 +39,8 @@ pub struct Profile {
     pub strategies: Vec<StrategySpec>,
     /// Limits and regression budgets for `resilbench check` (see [`crate::gate`]).
     pub gate: Option<GatePlan>,
+    /// The user's own gRPC service, called instead of resilbench's backend.
+    pub target: Option<TargetPlan>,
     /// What `resilbench sweep` varies; `run` runs the profile as written and ignores it.
     pub sweep: Option<SweepSpec>,
 }

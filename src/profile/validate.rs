@@ -103,6 +103,23 @@ pub fn resolve(
     base: &std::path::Path,
 ) -> Result<Plan, Invalid> {
     let load = profile.load;
+    let mut target = profile.target;
+    if let Some(t) = &mut target {
+        super::settle_target::settle(t, base)?;
+        // The method and the request are the target's.
+        if load.method.is_some() {
+            return invalid(
+                "load.method",
+                "with [target], the calls use target.method; remove load.method",
+            );
+        }
+        if load.payload_bytes.is_some() {
+            return invalid(
+                "load.payload_bytes",
+                "with [target], the request is target.request; remove load.payload_bytes",
+            );
+        }
+    }
     let mut plan = Plan {
         name: profile.name.unwrap_or_else(|| default_name.to_string()),
         description: profile.description.unwrap_or_default(),
@@ -136,6 +153,7 @@ pub fn resolve(
         phases: profile.phases,
         strategies: Vec::new(),
         gate: profile.gate,
+        target,
     };
     let default_deadline = plan.load.deadline;
     let called = {
@@ -196,6 +214,13 @@ pub fn resolve(
         );
     }
     check(&plan)?;
+    if plan.target.is_some() && plan.backend.replica_count() > 1 {
+        return invalid(
+            "backend.replicas",
+            "[[backend.replicas]] are the embedded backend's; a [target] is one address",
+        );
+    }
+    super::check_target::with_schema(&mut plan)?;
     Ok(plan)
 }
 
@@ -233,10 +258,11 @@ fn check_rate(field: &str, rate: f64, allow_zero: bool) -> Result<(), Invalid> {
 /// Every check of a resolved plan.
 pub fn check(plan: &Plan) -> Result<(), Invalid> {
     // Printed on the terminal and in file names: no control characters, as strategy names.
-    if plan.name.chars().any(char::is_control) {
+    if plan.name.chars().any(crate::table::is_hostile) {
         return invalid(
             "name",
-            "expected printable characters (no control characters)",
+            "expected printable characters (no control characters, nor the Unicode \
+             characters that reorder text)",
         );
     }
     let load = &plan.load;
@@ -352,7 +378,7 @@ fn check_strategies(strategies: &[StrategyPlan]) -> Result<(), Invalid> {
         let field = format!("strategies[{i}]");
         if s.name.trim().is_empty()
             || s.name.chars().count() > MAX_NAME
-            || s.name.chars().any(char::is_control)
+            || s.name.chars().any(crate::table::is_hostile)
         {
             return invalid(
                 &format!("{field}.name"),

@@ -323,6 +323,8 @@ fn banner(doc: &ResultsDoc) -> String {
     let generator = failed.iter().any(|t| t.rule != trust::Rule::Partial);
     let heading = if generator {
         "This run is not trustworthy: the generator shaped these figures"
+    } else if !failed.is_empty() && doc.results.stopped == Some(trust::Stopped::TargetLost) {
+        "This run stopped early: the target was lost"
     } else if !failed.is_empty() {
         "This run was interrupted"
     } else {

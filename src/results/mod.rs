@@ -36,6 +36,9 @@ pub struct Results {
     pub environment: Environment,
     /// True when the run was interrupted: figures cover only what was measured.
     pub partial: bool,
+    /// Why a partial run stopped early (absent for a complete run, and in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<trust::Stopped>,
     /// The load generator's own figures, over all strategies.
     pub generator: Generator,
     /// Reasons not to trust the figures fully (generator lag, rate short, partial run).

@@ -8,6 +8,17 @@
 
 use super::{Results, StrategyResult, TimerFloor};
 
+/// Why a partial run stopped before its end (`stopped` in results.json; absent for a complete
+/// run, and in files written before it was: a partial run is then read as interrupted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stopped {
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// The target could not be reached (or did not answer) before a strategy.
+    TargetLost,
+}
+
 /// Why a strategy's backend figures are missing, or cover less than the strategy
 /// (`backend_gap` in results.json; absent when they are whole).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -8,7 +8,7 @@ use super::{ClockMode, RunError, RunOptions};
 use crate::clock::{Clock, calibrate};
 use crate::profile::Plan;
 use crate::results::figures::{overall_generator, timer_floor};
-use crate::results::trust::warnings;
+use crate::results::trust::{Stopped, warnings};
 use crate::results::{Environment, Results, SCHEMA, StrategyResult, TimerFloor};
 
 /// When a run started, and how precisely this machine wakes the client's thread.
@@ -72,6 +72,11 @@ pub(super) fn assemble(
         profile: serde_json::to_value(plan).expect("a plan always serializes"),
         environment: environment(opts, started),
         partial,
+        stopped: match (&lost, partial) {
+            (Some(_), _) => Some(Stopped::TargetLost),
+            (None, true) => Some(Stopped::Interrupted),
+            (None, false) => None,
+        },
         generator,
         warnings,
         strategies,

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::assemble::{Started, assemble, calibrate_timer};
+use super::service::Ready;
 use super::setup::{Setup, unless_stopped};
 use super::{ClockMode, DRAIN_REAL, DRAIN_VIRTUAL, RunError, RunOptions, unix_ms};
 use crate::clock::Clock;
@@ -27,12 +28,14 @@ use crate::results::figures as summary;
 use crate::results::trust::BackendGap;
 use crate::strategy;
 
-/// Runs every strategy of `plan` at once, interleaved call by call (see the module's doc).
+/// Runs every strategy of `plan` at once, interleaved call by call (see the module's doc);
+/// `own`: the user's own service (`[target]`), made ready by the caller.
 pub(super) async fn execute(
     plan: &Plan,
     opts: &RunOptions,
     clock: &Clock,
     stop: CancellationToken,
+    own: Option<&Ready>,
 ) -> Result<Results, RunError> {
     let start_time = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let origin = clock.now();
@@ -62,7 +65,9 @@ pub(super) async fn execute(
             return nothing();
         }
     }
-    let setup = Setup::new(plan, opts, clock, slot.map(unix_ms));
+    // One setup for all the strategies: the served-backend warning is said at most once.
+    let mut served_said = false;
+    let setup = Setup::new(plan, opts, clock, slot.map(unix_ms), &mut served_said, own);
     let (setup, transport) = match unless_stopped(&stop, setup).await {
         None => return nothing(),
         Some(ready) => ready?,

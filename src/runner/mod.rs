@@ -11,8 +11,10 @@
 //! | virtual | none | in process | the backend called directly |
 
 mod assemble;
+mod folder;
 mod interleaved;
 mod output;
+mod service;
 mod setup;
 mod target;
 
@@ -22,7 +24,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-pub use output::{abandon_writing, default_out_dir, prepare_out_dir, write_folder, write_outputs};
+pub use folder::{OutDir, Placing};
+pub use output::{abandon_writing, default_out_dir, write_folder, write_outputs};
 use setup::{Setup, unless_stopped};
 
 use crate::clock::Clock;
@@ -130,6 +133,10 @@ pub enum RunError {
         /// Why.
         reason: String,
     },
+    /// The user's own service (`[target]`) cannot be called as the profile says: its schema,
+    /// method or request (the message names the key and what is wrong).
+    #[error("{0}")]
+    Service(String),
     /// The target was reached but did not answer a Control call as it should.
     #[error("the target {target} was reached but {reason}")]
     Control {
@@ -154,6 +161,9 @@ pub enum RunError {
         /// What was measured before.
         results: Box<Results>,
     },
+    /// Stopped (a signal) before anything was measured.
+    #[error("interrupted before any strategy was measured")]
+    Interrupted,
     /// The embedded backend could not start.
     #[error("cannot start the embedded backend: {0}")]
     Embedded(String),
@@ -184,10 +194,38 @@ pub async fn execute(
     clock: &Clock,
     stop: CancellationToken,
 ) -> Result<Results, RunError> {
-    if plan.load.order == Order::Interleaved {
-        return interleaved::execute(plan, opts, clock, stop).await;
-    }
     let start_time = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    // The user's own service, made ready before any load (its schema may come from it).
+    let own = match (&plan.target, opts.clock) {
+        (None, _) => None,
+        (Some(_), ClockMode::Virtual) => {
+            return Err(RunError::Options(
+                "a [target] is called on the real clock; --clock virtual runs the embedded \
+                 backend in process"
+                    .into(),
+            ));
+        }
+        (Some(target), ClockMode::Real) => {
+            match unless_stopped(&stop, service::ready(plan, target, opts, clock)).await {
+                Some(ready) => Some(ready?),
+                None => return Err(RunError::Interrupted),
+            }
+        }
+    };
+    // A method known only from the server (reflection) decides how its answers are counted.
+    let adjusted;
+    let plan = match &own {
+        Some(own) if own.method != plan.load.method => {
+            let mut p = plan.clone();
+            p.load.method = own.method;
+            adjusted = p;
+            &adjusted
+        }
+        _ => plan,
+    };
+    if plan.load.order == Order::Interleaved {
+        return interleaved::execute(plan, opts, clock, stop, own.as_ref()).await;
+    }
     let origin = clock.now();
     let pause = cooldown(plan, opts);
     let mut strategies = Vec::with_capacity(plan.strategies.len());
@@ -195,6 +233,8 @@ pub async fn execute(
     // Every wait below is cut short by `stop` (Ctrl-C at any moment of the run): what was
     // measured up to then is returned, marked partial.
     let mut lost = None;
+    // Whether the target was said to serve another backend (said once per run).
+    let mut served_said = false;
     // How precisely this machine wakes the client's thread, before anything else runs: the
     // floor under the generator's lag (`clock::calibrate`).
     let timer = assemble::calibrate_timer(plan, clock, &stop).await;
@@ -232,7 +272,14 @@ pub async fn execute(
                 break;
             }
         }
-        let setup = Setup::new(plan, opts, clock, slot.map(unix_ms));
+        let setup = Setup::new(
+            plan,
+            opts,
+            clock,
+            slot.map(unix_ms),
+            &mut served_said,
+            own.as_ref(),
+        );
         let (setup, transport) = match unless_stopped(&stop, setup).await {
             None => {
                 partial = true;

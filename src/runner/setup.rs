@@ -12,6 +12,7 @@ use tonic::transport::Channel;
 
 use tokio_util::sync::CancellationToken;
 
+use super::service::Ready;
 use super::target::{self, Budget, ControlFailure, connect};
 use super::{ClockMode, RunError, RunOptions};
 use crate::backend::server::{self, Shared};
@@ -36,6 +37,9 @@ pub(super) enum Setup {
         stop: oneshot::Sender<()>,
         server: JoinHandle<()>,
     },
+    /// The user's own service (`[target]`): no Control service is asked for, so nothing is
+    /// reset and no backend figure is read.
+    Own,
     /// A target elsewhere (`resilbench serve`, or any gRPC server).
     Remote {
         /// Its Control service's client.
@@ -49,13 +53,19 @@ pub(super) enum Setup {
 
 impl Setup {
     /// `start_unix_ms`: the strategy's start on a shared timetable, which a remote target's
-    /// reset is keyed by (see `ResetRequest`).
+    /// reset is keyed by (see `ResetRequest`). `served_said`: whether this run already said
+    /// the target serves another backend (said once per run).
     pub(super) async fn new(
         plan: &Plan,
         opts: &RunOptions,
         clock: &Clock,
         start_unix_ms: Option<u64>,
+        served_said: &mut bool,
+        own: Option<&Ready>,
     ) -> Result<(Setup, Stack), RunError> {
+        if let Some(own) = own {
+            return own_service(plan, opts, clock, own).await;
+        }
         let replicas = plan.backend.replica_count();
         match (opts.clock, &opts.target) {
             (ClockMode::Virtual, Some(_)) => Err(RunError::Options(
@@ -111,7 +121,11 @@ impl Setup {
                     match target::reset(&mut control, clock, start, budget).await {
                         Ok(reply) => {
                             let served = &reply.served_json;
-                            if let Some(w) = crate::backend::served::warning(plan, target, served) {
+                            if !*served_said
+                                && let Some(w) =
+                                    crate::backend::served::warning(plan, target, served)
+                            {
+                                *served_said = true;
                                 crate::progress::line(w);
                             }
                             Ok(reply.instance)
@@ -155,7 +169,7 @@ impl Setup {
         match self {
             Setup::Direct(backends) => backends.iter().for_each(|b| b.begin(start)),
             Setup::Embedded { shared, .. } => shared.begin(start),
-            Setup::Remote { .. } => {}
+            Setup::Own | Setup::Remote { .. } => {}
         }
     }
 
@@ -178,6 +192,8 @@ impl Setup {
             }
         }
         match self {
+            // The user's service reports nothing: it has no Control service to ask.
+            Setup::Own => (None, Some(BackendGap::NoControl)),
             Setup::Direct(backends) => {
                 if let Some(limit) = drain {
                     unless_stopped(stop, clock.timeout(limit, drained(&backends))).await;
@@ -267,6 +283,41 @@ fn backend_runtime() -> Result<&'static tokio::runtime::Runtime, String> {
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// Connections to the user's own service, open before the schedule starts (unless it may be
+/// down: then its calls fail UNAVAILABLE until it answers).
+async fn own_service(
+    plan: &Plan,
+    opts: &RunOptions,
+    clock: &Clock,
+    own: &Ready,
+) -> Result<(Setup, Stack), RunError> {
+    let address = plan
+        .target
+        .as_ref()
+        .map_or_else(String::new, |t| t.address.clone());
+    let connections = Connections::open_with(
+        Arc::clone(&own.connector),
+        plan.load.connections as usize,
+        clock,
+        opts.connect_timeout,
+    );
+    if let Err(e) = connections.established().await {
+        if !plan.load.target_may_be_down {
+            return Err(RunError::Target {
+                target: address,
+                reason: e.0.to_string(),
+            });
+        }
+        crate::progress::line(format!(
+            "warning: cannot reach the target {address}: {}; running anyway \
+             (load.target_may_be_down): its calls fail with UNAVAILABLE until it answers",
+            e.0
+        ));
+    }
+    let transport = GrpcTransport::own(connections, Arc::clone(&own.service), clock.clone());
+    Ok((Setup::Own, Stack::new(RoundRobin::new(vec![transport]))))
 }
 
 /// Connections to the server at `addr` for each replica, each replica's named in its

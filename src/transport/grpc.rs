@@ -35,6 +35,7 @@ use tonic::transport::Endpoint;
 
 use super::connection::Connections;
 use super::http2::{self, Event, Processed};
+use super::own::{self, OwnService};
 use crate::call::BoxFuture;
 use crate::call::{Call, Failure, FailureSource, NotProcessed, Outcome, Reply, call_service};
 use crate::clock::Clock;
@@ -118,19 +119,29 @@ pub struct GrpcTransport {
     clock: Clock,
 }
 
-/// The replica's connections, addresses, payload and name.
+/// The replica's connections, what its calls send, and its name.
 struct Target {
     connections: Connections,
-    paths: Paths,
-    payload: Bytes,
+    requests: Requests,
     replica: Option<Box<str>>,
+}
+
+/// What the calls send.
+enum Requests {
+    /// resilbench's own backend: `Call`, `Mutate` or `Stream`, with a payload.
+    Backend { paths: Paths, payload: Bytes },
+    /// The user's own service (`[target]`).
+    Own(Arc<OwnService>),
 }
 
 impl std::fmt::Debug for GrpcTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GrpcTransport")
-            .field("paths", &self.target.paths)
-            .field("replica", &self.target.replica)
+        let mut d = f.debug_struct("GrpcTransport");
+        match &self.target.requests {
+            Requests::Backend { paths, .. } => d.field("paths", paths),
+            Requests::Own(own) => d.field("service", own),
+        };
+        d.field("replica", &self.target.replica)
             .finish_non_exhaustive()
     }
 }
@@ -149,8 +160,10 @@ impl GrpcTransport {
     ) -> Result<Self, String> {
         let target = Target {
             connections,
-            paths: Paths::new(authority)?,
-            payload: Bytes::from(vec![0u8; payload_bytes as usize]),
+            requests: Requests::Backend {
+                paths: Paths::new(authority)?,
+                payload: Bytes::from(vec![0u8; payload_bytes as usize]),
+            },
             replica: replica.map(|r| r.to_string().into()),
         };
         Ok(Self {
@@ -158,14 +171,31 @@ impl GrpcTransport {
             clock,
         })
     }
+
+    /// A transport over `connections` to the user's own service, sending what `service`
+    /// says; `clock` tells how much time is left before a deadline.
+    pub fn own(connections: Connections, service: Arc<OwnService>, clock: Clock) -> Self {
+        let target = Target {
+            connections,
+            requests: Requests::Own(service),
+            replica: None,
+        };
+        Self {
+            target: Arc::new(target),
+            clock,
+        }
+    }
 }
 
 impl Target {
-    /// The request message, framed.
-    fn body(&self, call: &Call) -> Bytes {
+    /// The request message, framed; why not, if it cannot be encoded.
+    fn body(&self, call: &Call) -> Result<Bytes, String> {
+        let payload = match &self.requests {
+            Requests::Own(own) => return own.body(call.id),
+            Requests::Backend { payload, .. } => payload.clone(),
+        };
         let request_id = call.id.to_string();
-        let payload = self.payload.clone();
-        match call.method {
+        Ok(match call.method {
             Method::Unary | Method::Stream => message::encode(&pb::CallRequest {
                 request_id,
                 payload,
@@ -184,7 +214,7 @@ impl Target {
                     idempotency_key,
                 })
             }
-        }
+        })
     }
 }
 
@@ -197,7 +227,12 @@ impl GrpcTransport {
     /// Its work on one call (its `Service::call`): the attempt's streams, one unless the
     /// server did not process it and it is sent again at once ([`super::transparent`]).
     fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
-        let body = self.target.body(&call);
+        let body = match self.target.body(&call) {
+            Ok(body) => body,
+            // A request the template cannot make (checked before the run; never expected):
+            // the call fails as a gRPC client fails one it cannot serialize.
+            Err(_) => return Box::pin(std::future::ready(Err(Failure::local(Code::Internal)))),
+        };
         let (target, clock) = (Arc::clone(&self.target), self.clock.clone());
         Box::pin(async move {
             let call = &call;
@@ -247,41 +282,66 @@ impl Target {
         timeout: Option<&str>,
         body: Bytes,
     ) -> Result<Reply, Stream> {
-        let path = match call.method {
-            Method::Unary => &self.paths.call,
-            Method::Mutate => &self.paths.mutate,
-            Method::Stream => &self.paths.stream,
-        };
         let (mut previous, mut ordinal) = (itoa::Buffer::new(), itoa::Buffer::new());
         let previous =
             (call.previous_attempts > 0).then(|| previous.format(call.previous_attempts));
         let field = |name: &'static str, value: &'static str, constant| {
             (name.as_bytes(), value.as_bytes(), constant)
         };
-        let wanted: [Option<http2::Field<'_>>; 7] = [
-            Some(field(header::CONTENT_TYPE, header::GRPC_CONTENT_TYPE, true)),
-            Some(field(header::TE, header::TRAILERS, true)),
-            timeout.map(|t| (header::TIMEOUT.as_bytes(), t.as_bytes(), false)),
-            previous.map(|v| (header::PREVIOUS_ATTEMPTS.as_bytes(), v.as_bytes(), false)),
-            Some((
-                header::ATTEMPT.as_bytes(),
-                ordinal.format(call.ordinal).as_bytes(),
-                false,
-            )),
-            call.warmup.then(|| field(header::WARMUP, "1", true)),
-            self.replica
-                .as_ref()
-                .map(|r| (header::REPLICA.as_bytes(), r.as_bytes(), true)),
-        ];
-        let mut fields: [http2::Field<'_>; 7] = [(b"", b"", false); 7];
+        let mut fields: [http2::Field<'_>; own::MAX_FIELDS] = [(b"", b"", false); own::MAX_FIELDS];
         let mut n = 0;
-        for f in wanted.into_iter().flatten() {
-            fields[n] = f;
-            n += 1;
-        }
+        let mut rendered = Vec::new();
+        let mut ends = Vec::new();
+        let (path, authority, https) = match &self.requests {
+            Requests::Backend { paths, .. } => {
+                let path = match call.method {
+                    Method::Unary => &paths.call,
+                    Method::Mutate => &paths.mutate,
+                    Method::Stream => &paths.stream,
+                };
+                let wanted: [Option<http2::Field<'_>>; 7] = [
+                    Some(field(header::CONTENT_TYPE, header::GRPC_CONTENT_TYPE, true)),
+                    Some(field(header::TE, header::TRAILERS, true)),
+                    timeout.map(|t| (header::TIMEOUT.as_bytes(), t.as_bytes(), false)),
+                    previous.map(|v| (header::PREVIOUS_ATTEMPTS.as_bytes(), v.as_bytes(), false)),
+                    Some((
+                        header::ATTEMPT.as_bytes(),
+                        ordinal.format(call.ordinal).as_bytes(),
+                        false,
+                    )),
+                    call.warmup.then(|| field(header::WARMUP, "1", true)),
+                    self.replica
+                        .as_ref()
+                        .map(|r| (header::REPLICA.as_bytes(), r.as_bytes(), true)),
+                ];
+                for f in wanted.into_iter().flatten() {
+                    fields[n] = f;
+                    n += 1;
+                }
+                (&path[..], &paths.authority[..], false)
+            }
+            Requests::Own(own) => {
+                let wanted: [Option<http2::Field<'_>>; 4] = [
+                    Some(field(header::CONTENT_TYPE, header::GRPC_CONTENT_TYPE, true)),
+                    Some(field(header::TE, header::TRAILERS, true)),
+                    timeout.map(|t| (header::TIMEOUT.as_bytes(), t.as_bytes(), false)),
+                    previous.map(|v| (header::PREVIOUS_ATTEMPTS.as_bytes(), v.as_bytes(), false)),
+                ];
+                for f in wanted.into_iter().flatten() {
+                    fields[n] = f;
+                    n += 1;
+                }
+                if own.templated_metadata() {
+                    own.render_metadata(call.id, &mut rendered, &mut ends);
+                }
+                n = own.metadata(&rendered, &ends, &mut fields, n);
+                own.pseudo()
+            }
+        };
         let request = http2::Request {
             path,
-            authority: &self.paths.authority,
+            authority,
+            https,
             fields: &fields[..n],
             body,
         };
@@ -312,9 +372,10 @@ impl Target {
             other => return Err(ended(other, 0, false).into()),
         };
         // Trailers-Only: the status is in the headers and nothing follows (not committed).
+        let own = matches!(self.requests, Requests::Own(_));
         if head.grpc_status.is_some() {
             status_of(&head, 0, false)?;
-            return Ok(reply(call.method, None, 0, false)?);
+            return Ok(reply(call.method, own, None, 0, false)?);
         }
         if head.status != Some(200) {
             return Err(Failure {
@@ -339,7 +400,7 @@ impl Target {
                 Event::Data(chunk) => buffer.extend_from_slice(&chunk),
                 Event::Trailers(trailers) => {
                     status_of(&ResponseFields::of(&trailers), messages, true)?;
-                    return Ok(reply(call.method, first, messages, true)?);
+                    return Ok(reply(call.method, own, first, messages, true)?);
                 }
                 // A 200 response that ends without grpc-status is UNKNOWN (grpc-go, and tonic
                 // after it).
@@ -386,8 +447,16 @@ impl From<Failure> for Stream {
 }
 
 /// A call that ended OK: a stream's count of messages, or a unary call's one message (which
-/// must be there: gRPC clients fail a unary call that ends OK without it INTERNAL).
-fn reply(method: Method, first: Option<Bytes>, messages: u32, committed: bool) -> Outcome {
+/// must be there: gRPC clients fail a unary call that ends OK without it INTERNAL). The
+/// backend's reply says which attempt it saw; the user's own service's (`own`) is counted,
+/// not decoded.
+fn reply(
+    method: Method,
+    own: bool,
+    first: Option<Bytes>,
+    messages: u32,
+    committed: bool,
+) -> Outcome {
     if matches!(method, Method::Stream) {
         return Ok(Reply {
             backend_attempt: 0,
@@ -395,9 +464,13 @@ fn reply(method: Method, first: Option<Bytes>, messages: u32, committed: bool) -
             fallback: false,
         });
     }
-    match first.map(pb::CallReply::decode) {
-        Some(Ok(reply)) => Ok(Reply {
-            backend_attempt: reply.attempt,
+    let attempt = match first {
+        Some(_) if own => Some(Ok(0)),
+        other => other.map(|m| pb::CallReply::decode(m).map(|r| r.attempt)),
+    };
+    match attempt {
+        Some(Ok(attempt)) => Ok(Reply {
+            backend_attempt: attempt,
             messages: 0,
             fallback: false,
         }),
@@ -568,18 +641,37 @@ mod tests {
             attempt: 2,
         })
         .slice(5..);
-        let ok = reply(Method::Unary, Some(message), 1, true).unwrap();
+        let ok = reply(Method::Unary, false, Some(message), 1, true).unwrap();
         assert_eq!(ok.backend_attempt, 2);
-        let missing = reply(Method::Unary, None, 0, true).unwrap_err();
+        let missing = reply(Method::Unary, false, None, 0, true).unwrap_err();
         assert_eq!((missing.code, missing.committed), (Code::Internal, true));
         let garbage = reply(
             Method::Mutate,
+            false,
             Some(Bytes::from_static(b"\xff\xff")),
             1,
             true,
         );
         assert_eq!(garbage.unwrap_err().code, Code::Internal);
-        assert_eq!(reply(Method::Stream, None, 4, true).unwrap().messages, 4);
+        assert_eq!(
+            reply(Method::Stream, false, None, 4, true)
+                .unwrap()
+                .messages,
+            4
+        );
+        // The user's own service's message is counted, whatever it holds; it must be there.
+        let own = reply(
+            Method::Unary,
+            true,
+            Some(Bytes::from_static(b"\xff")),
+            1,
+            true,
+        );
+        assert_eq!(own.unwrap().backend_attempt, 0);
+        assert_eq!(
+            reply(Method::Unary, true, None, 0, true).unwrap_err().code,
+            Code::Internal
+        );
     }
 
     /// A stream reset by the server keeps its reason's status; one lost with its connection

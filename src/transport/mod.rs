@@ -22,6 +22,9 @@ pub mod connection;
 pub mod direct;
 pub mod grpc;
 pub mod http2;
+pub mod own;
+pub mod reflection;
+pub mod tls;
 mod transparent;
 
 pub use crate::call::BoxFuture;

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
+pub mod foreign;
 pub mod scripted;
 
 use std::path::Path;

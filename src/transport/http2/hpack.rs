@@ -104,9 +104,16 @@ impl Encoder {
         }
     }
 
-    /// A request's header block: `:method POST`, `:scheme http`, `:path`, `:authority`, then
-    /// `fields`.
-    pub fn block(&mut self, out: &mut Vec<u8>, path: &[u8], authority: &[u8], fields: &[Field]) {
+    /// A request's header block: `:method POST`, `:scheme http` (`https` over TLS), `:path`,
+    /// `:authority`, then `fields`.
+    pub fn block(
+        &mut self,
+        out: &mut Vec<u8>,
+        https: bool,
+        path: &[u8],
+        authority: &[u8],
+        fields: &[Field],
+    ) {
         if let Some((smallest, now)) = self.size_update.take() {
             int(out, 5, 0x20, smallest);
             if now != smallest {
@@ -114,7 +121,7 @@ impl Encoder {
             }
         }
         out.put_u8(0x83); // :method POST
-        out.put_u8(0x86); // :scheme http
+        out.put_u8(if https { 0x87 } else { 0x86 }); // :scheme https or http
         self.field(out, b":path", path, true);
         self.field(out, b":authority", authority, true);
         for &(name, value, constant) in fields {
@@ -173,6 +180,7 @@ mod tests {
         Request {
             path,
             authority: b"test:1",
+            https: false,
             fields: &[
                 (b"content-type", b"application/grpc", true),
                 (b"te", b"trailers", true),
@@ -183,7 +191,13 @@ mod tests {
 
     /// A request's header block.
     fn encode(encoder: &mut Encoder, out: &mut Vec<u8>, request: &Request<'_>) {
-        encoder.block(out, request.path, request.authority, request.fields);
+        encoder.block(
+            out,
+            request.https,
+            request.path,
+            request.authority,
+            request.fields,
+        );
     }
 
     /// RFC 7541 4.2: a table size lowered and raised again between two blocks is signalled
@@ -239,6 +253,18 @@ mod tests {
         assert_eq!(fields(&first, &mut decoder), fields(&second, &mut decoder));
     }
 
+    /// Over TLS the scheme is `https` (static index 7), else `http` (6).
+    #[test]
+    fn the_scheme_follows_the_connection() {
+        let mut decoder = loona_hpack::Decoder::new();
+        for (https, scheme) in [(false, "http"), (true, "https")] {
+            let mut out = Vec::new();
+            Encoder::new().block(&mut out, https, b"/p", b"a", &[]);
+            let fields = decoder.decode(&out).unwrap();
+            assert_eq!(fields[1], (b":scheme".to_vec(), scheme.as_bytes().to_vec()));
+        }
+    }
+
     /// A per-attempt field (RFC 7541 6.2): its first value enters the table, so that later
     /// blocks name it by index and carry the value alone, unindexed; the first value again
     /// is one byte. Every block decodes to what was sent.
@@ -249,6 +275,7 @@ mod tests {
             let request = Request {
                 path: b"/p",
                 authority: b"a",
+                https: false,
                 fields: &fields,
                 body: Bytes::new(),
             };
@@ -367,7 +394,7 @@ mod tests {
                 let fields: Vec<Field> =
                     fields.iter().map(|(n, v, c)| (NAMES[usize::from(*n)], &v[..], *c)).collect();
                 let mut block = Vec::new();
-                encoder.block(&mut block, path, authority, &fields);
+                encoder.block(&mut block, false, path, authority, &fields);
                 let expected: Vec<(Vec<u8>, Vec<u8>)> = [
                     (&b":method"[..], &b"POST"[..]),
                     (b":scheme", b"http"),

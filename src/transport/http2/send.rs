@@ -17,6 +17,8 @@ pub struct Request<'a> {
     pub path: &'a [u8],
     /// `:authority`.
     pub authority: &'a [u8],
+    /// `:scheme https` (the connection is TLS) rather than `http`.
+    pub https: bool,
     /// Other header fields.
     pub fields: &'a [Field<'a>],
     /// The request body, sent with END_STREAM.
@@ -46,8 +48,13 @@ impl Connection {
         let (out, max_frame) = (&mut self.out, self.max_frame);
         let start = out.len();
         frame::head(out, 0, HEADERS, END_HEADERS | end, id);
-        self.encoder
-            .block(out, request.path, request.authority, request.fields);
+        self.encoder.block(
+            out,
+            request.https,
+            request.path,
+            request.authority,
+            request.fields,
+        );
         let block = out.len() - start - frame::HEAD;
         if block <= max_frame {
             out[start..start + 3].copy_from_slice(&(block as u32).to_be_bytes()[1..]);

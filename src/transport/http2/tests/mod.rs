@@ -25,6 +25,7 @@ pub(super) fn request(path: &'static [u8], body: Bytes) -> Request<'static> {
     Request {
         path,
         authority: b"test:1",
+        https: false,
         fields: &[
             (b"content-type", b"application/grpc", true),
             (b"te", b"trailers", true),
