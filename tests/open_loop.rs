@@ -74,6 +74,7 @@ where
             idempotency_keys: false,
             propagate_deadline: true,
             deadline_margin: Duration::ZERO,
+            transparent: resilbench::profile::flavor::Transparent::A6,
             shard: None,
             wake_quantum,
         };
