@@ -186,6 +186,11 @@ pub struct RunArgs {
     /// until the server's SETTINGS), and each Control call (Reset, Stats).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
     pub connect_timeout: Duration,
+    /// Replace the profile's load.cooldown: the pause between strategies run in turn, so one
+    /// strategy's retry storm does not spill into the next one's figures [default: 5s with
+    /// --target, else 0s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub cooldown: Option<Duration>,
 }
 
 /// A quick run of the user's own service without a profile, with ghz's flags where they mean

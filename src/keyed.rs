@@ -76,6 +76,8 @@ pub enum Purpose {
     RequestId = 11,
     /// A call's UUID in templates (`{{uuid}}`).
     Uuid = 12,
+    /// Which strategy an interleaved run gives the call to.
+    Order = 13,
 }
 
 /// A SplitMix64 stream keyed by (seed, request key, attempt, purpose).

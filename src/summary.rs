@@ -44,6 +44,9 @@ pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
                 e.clock,
                 crate::table::printable(&e.target),
             )?;
+            if p.strategies.len() > 1 {
+                writeln!(w, "({})", doc.order_words())?;
+            }
         }
         None => writeln!(
             w,
@@ -77,6 +80,9 @@ pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
         "(latency of successful calls, from their intended start)"
     )?;
     // Every line holds names from the file: escaped, as the table's cells are.
+    if let Some(unknown) = crate::results::trust::backend_unknown(&results.strategies) {
+        writeln!(w, "{}", printable(&unknown))?;
+    }
     if let Some(sentence) = &answer.sentence {
         writeln!(w, "\nverdict: {}", printable(sentence))?;
     }

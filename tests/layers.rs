@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 const LAYERS: [(&str, &[&str]); 6] = [
     (
         "vocabulary",
-        &["clock", "keyed", "template", "protocol", "table", "pb"],
+        &[
+            "clock", "keyed", "template", "protocol", "table", "pb", "hdr",
+        ],
     ),
     ("data", &["call", "schema", "profile"]),
     (

@@ -333,6 +333,37 @@ layers = [{ kind = "fan_out", n = 3 }]
     assert!(!html.contains("chart-breaker"));
 }
 
+/// A target without resilbench's Control service: the figures only a backend knows are
+/// `null`, and the report and the summary say so in words, never as zeros or invented ratios
+/// (and the verdict's cost is the load sent, not a "backend load" it cannot know).
+#[test]
+fn a_target_that_reports_nothing_is_said_to_report_nothing() {
+    let mut json = fixture_json("run-a.json");
+    for s in json["strategies"].as_array_mut().unwrap() {
+        s["backend"] = serde_json::Value::Null;
+        s["amplification"]["backend"] = serde_json::Value::Null;
+        s["backend_gap"] = "no_control".into();
+    }
+    let words = "The target does not report what it received: it has no Control service";
+    let html = render(&json);
+    assert!(html.contains(words), "the report says it");
+    assert!(
+        !html.contains("backend load"),
+        "no backend load is inferred"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_json(dir.path(), "results.json", &json);
+    let doc = ResultsDoc::read(&path).unwrap();
+    let mut summary = Vec::new();
+    resilbench::summary::write_summary(&mut summary, &doc).unwrap();
+    let summary = String::from_utf8(summary).unwrap();
+    assert!(summary.contains(words), "{summary}");
+    assert!(!summary.contains("backend load"), "{summary}");
+    // With the figures, nothing is said.
+    let whole = render(&fixture_json("run-a.json"));
+    assert!(!whole.contains("does not report what it received"));
+}
+
 /// retry-storm's report, from the shipped profile on the virtual clock.
 fn retry_storm_page() -> (ResultsDoc, String) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/retry-storm.toml");

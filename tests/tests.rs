@@ -34,6 +34,13 @@
 //! - `serve_limits`: `serve` against clients that never read, flood, or hold sockets silent.
 //! - `run_folder`: the run folder reserved before the run (two runs racing, `--out .`, a mount
 //!   point) and put in place whole each way, kills included.
+//! - `transparent`: gRFC A6's transparent retries, each client library's bounds, through the
+//!   real client against an h2 server that refuses streams.
+//! - `grpcio`: against Python grpcio (C-core) servers: refused streams at its stream limit,
+//!   GOAWAY mid-run (skipped without grpcio, unless CI).
+//! - `interleaved`: `load.order = "interleaved"`: the split exact and reproducible, the
+//!   figures those of a run in turn where a backend without shared state makes them so.
+//! - `measured`: a run's histogram and statuses replayed as the backend's model, exactly.
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
 //! - `memory_bounds`: a results file at the bounds is read under an address-space limit, one
 //!   past them refused before anything is built.
@@ -62,12 +69,15 @@ mod faults;
 mod first_contact;
 mod flavors;
 mod golden;
+mod grpcio;
 mod grpcio_interop;
 mod hedge;
 mod hostile_input;
+mod interleaved;
 mod late_signals;
 mod layers;
 mod limits;
+mod measured;
 mod memory_bounds;
 mod open_loop;
 mod own_service;
@@ -83,5 +93,6 @@ mod shipped_profiles;
 mod sweep;
 mod target_errors;
 mod target_unreachable;
+mod transparent;
 mod verdict;
 mod virtual_runs;

@@ -125,6 +125,16 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         ))
         .into());
     }
+    if let Some(c) = args.cooldown {
+        if c > crate::profile::validate::MAX_COOLDOWN {
+            return Err(RunError::Options(format!(
+                "--cooldown must be at most {}",
+                crate::profile::duration::format(crate::profile::validate::MAX_COOLDOWN)
+            ))
+            .into());
+        }
+        plan.load.cooldown = Some(crate::profile::duration::HumanDuration(c));
+    }
     // Reserved now (made, locked, checked): a run never ends by finding it cannot write.
     let out = match &args.out {
         Some(dir) => OutDir::reserve(dir, args.force)?,
@@ -138,6 +148,13 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         start_at: args.start_at,
         connect_timeout: args.connect_timeout,
     };
+    // A real run writes the cooldown it used (its default depends on the target); a virtual
+    // one waits for nothing unless the profile asks.
+    if opts.clock == ClockMode::Real && plan.load.order == profile::Order::Sequential {
+        plan.load.cooldown = Some(crate::profile::duration::HumanDuration(runner::cooldown(
+            &plan, &opts,
+        )));
+    }
     run_plan(&plan, &opts, out, args.export)
 }
 

@@ -276,6 +276,33 @@ pub struct Attempts {
     /// Requests a client-side throttle refused to send.
     #[serde(default)]
     pub rejected_locally: u64,
+    /// Streams sent again at once, within their attempt, because the server did not process
+    /// them (gRFC A6's transparent retries): not attempts, not counted by the retry policy
+    /// or its throttle. 0 in files written before it existed, and on a virtual clock.
+    #[serde(default)]
+    pub transparent: u64,
+    /// Streams the server did not process, by how it is known; each was sent again (counted
+    /// in `transparent`) or failed its attempt UNAVAILABLE.
+    #[serde(default)]
+    pub not_processed: NotProcessedCounts,
+}
+
+/// Streams the server did not process (`attempts.not_processed`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotProcessedCounts {
+    /// Refused with RST_STREAM(REFUSED_STREAM) before any response.
+    pub refused: u64,
+    /// Above the last stream id of the server's GOAWAY.
+    pub goaway: u64,
+    /// Never left the client (the connection ended or went away first).
+    pub unsent: u64,
+}
+
+impl NotProcessedCounts {
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.refused + self.goaway + self.unsent
+    }
 }
 
 /// Extra load, as multiples of the calls sent.
