@@ -298,9 +298,10 @@ pub fn warnings(
             && n > 0
         {
             out.push(format!(
-                "{name}: the target refused {n} calls at its own limit on calls in progress \
+                "{}: the target refused {n} calls at its own limit on calls in progress \
                  (serve --max-calls): they failed RESOURCE_EXHAUSTED here, as a quota's \
-                 refusals do, but never reached its backend, so they are in none of its figures"
+                 refusals do, but never reached its backend, so they are in none of its figures",
+                s.name
             ));
         }
     }
