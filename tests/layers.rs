@@ -21,7 +21,7 @@ const LAYERS: [(&str, &[&str]); 6] = [
     ),
     (
         "orchestration",
-        &["results", "driver", "progress", "runner"],
+        &["results", "driver", "progress", "runner", "proxy"],
     ),
     (
         "readers",

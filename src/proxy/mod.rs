@@ -1,0 +1,200 @@
+//! `resilbench proxy`: the backend's fault model in front of a real gRPC service.
+//!
+//! Every gRPC call the proxy receives (any method; unary or server streaming; bodies as
+//! opaque bytes) is an attempt that meets the profile's `[backend]` and `[[phases]]` as the
+//! embedded backend's attempts do, through the same decision ([`Backend::arrive`], then
+//! [`Backend::admit`]): an outage answers its status at once, a stall holds the attempt, the
+//! quota and the capacity (workers + queue) turn it away with RESOURCE_EXHAUSTED (and
+//! pushback where the profile says), the error rates and bursts answer their status after
+//! their service time. An attempt whose draw is OK is forwarded to the upstream over HTTP/2
+//! (this crate's client, `transport::http2`; TLS and the address forms of `[target]`), holding
+//! its worker until the upstream has answered; a brownout stretches the upstream's own time by
+//! its latency factor ([`attempt`]).
+//!
+//! Draws are keyed as the backend keys them: by (seed, request id, attempt). The request id is
+//! the `resilbench-request-id` header when resilbench's client sends one, the request's
+//! `request_id` field on resilbench's own `Backend` service, and otherwise a per-connection
+//! counter (the connection's number and the stream's, in arrival order), so a client that is
+//! not resilbench still meets reproducible faults.
+//!
+//! The proxy answers resilbench's Control service itself (`Reset`, `Stats`: the server state
+//! [`Shared`] of `resilbench serve`, reused), so `run --target PROXY` reads the backend's
+//! received / executed / rejected / wasted figures and restarts the fault clock at each
+//! strategy's reset.
+//!
+//! Bounds: a request body is read up to one gRPC message ([`MAX_REQUEST`]) within the call's
+//! deadline (or [`Options::max_call`]); streams per connection are capped (hyper's
+//! SETTINGS_MAX_CONCURRENT_STREAMS); a response is relayed through a channel of a few frames,
+//! so an upstream faster than the client is held back by HTTP/2 flow control, not by memory;
+//! every wait on the upstream ends at the call's deadline or `max_call`; an unreachable
+//! upstream fails the attempt UNAVAILABLE at once (the connection keeper retries behind).
+
+pub mod attempt;
+mod wire;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::backend::server::Shared;
+use crate::backend::serving::Limits;
+use crate::clock::Clock;
+use crate::pb;
+use crate::transport::connection::Connections;
+
+pub use attempt::MAX_REQUEST;
+
+/// How the proxy reaches its upstream and what it adds.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `:authority` sent upstream.
+    pub authority: Box<[u8]>,
+    /// The upstream is TLS (`:scheme https`).
+    pub https: bool,
+    /// The longest a call may wait on the upstream when it has no deadline.
+    pub max_call: Duration,
+    /// Add the profile's drawn service time before forwarding (else the upstream's own time,
+    /// stretched by brownouts).
+    pub added_latency: bool,
+    /// One line per attempt on stderr.
+    pub log_attempts: bool,
+    /// HTTP/2 streams one client connection may have open at once.
+    pub max_streams: u32,
+}
+
+/// What the proxy counts beside the backend's own figures.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// Attempts sent to the upstream.
+    pub forwarded: AtomicU64,
+    /// Forwarded attempts that found no upstream connection (UNAVAILABLE at once).
+    pub unreachable: AtomicU64,
+    /// Forwarded attempts reset upstream because the client gave up (cancel or deadline).
+    pub cancelled: AtomicU64,
+}
+
+/// A proxy's state: the fault model (with its Control service), the upstream, the options.
+#[derive(Clone)]
+pub struct Proxy {
+    pub(crate) shared: Shared,
+    pub(crate) upstream: Connections,
+    pub(crate) options: Arc<Options>,
+    pub(crate) counts: Arc<Counts>,
+    pub(crate) clock: Clock,
+    /// When the proxy started (log lines count from it).
+    pub(crate) since: tokio::time::Instant,
+    connections: Arc<AtomicU64>,
+}
+
+impl Proxy {
+    /// A proxy with the fault model of `shared` in front of `upstream`.
+    pub fn new(shared: Shared, upstream: Connections, options: Options, clock: Clock) -> Self {
+        Self {
+            shared,
+            upstream,
+            options: Arc::new(options),
+            counts: Arc::default(),
+            since: clock.now(),
+            clock,
+            connections: Arc::default(),
+        }
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    /// The fault model's server state (its figures: `stats()`).
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+/// One client connection's service: Control calls answered here, every other call an attempt.
+#[derive(Clone)]
+struct PerConnection {
+    proxy: Proxy,
+    control: pb::control_server::ControlServer<Shared>,
+    number: u64,
+    streams: Arc<AtomicU64>,
+}
+
+type Response = http::Response<tonic::body::Body>;
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for PerConnection {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
+        use tonic::server::NamedService;
+        use tower::Service;
+        let control = request
+            .uri()
+            .path()
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(pb::control_server::ControlServer::<Shared>::NAME))
+            .is_some_and(|rest| rest.starts_with('/'));
+        if control {
+            return self.control.clone().call(request);
+        }
+        let stream = self.streams.fetch_add(1, Ordering::Relaxed);
+        let (proxy, number) = (self.proxy.clone(), self.number);
+        Box::pin(async move { Ok(attempt::serve(proxy, (number, stream), request).await) })
+    }
+}
+
+/// Serves the proxy on `listener` until `stop` completes, then closes each connection
+/// gracefully (GOAWAY; calls in flight get 10 s) and returns.
+pub async fn serve(listener: TcpListener, proxy: Proxy, stop: impl Future<Output = ()>) {
+    let mut limits = Limits::serve();
+    limits.max_streams = proxy.options.max_streams;
+    let http2 = limits.http2();
+    let closing = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    tokio::pin!(stop);
+    loop {
+        let io = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((io, _)) => io,
+                // Out of file descriptors, say: pause and go on, as servers do.
+                Err(_) => {
+                    proxy.clock.sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = io.set_nodelay(true);
+        let service = PerConnection {
+            proxy: proxy.clone(),
+            control: pb::control_server::ControlServer::new(proxy.shared.clone()),
+            number: proxy.connections.fetch_add(1, Ordering::Relaxed),
+            streams: Arc::default(),
+        };
+        let connection = http2.serve_connection(TokioIo::new(io), service);
+        let closing = closing.clone();
+        tasks.spawn(async move {
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                () = closing.cancelled() => connection.as_mut().graceful_shutdown(),
+            }
+            let _ = Clock::Tokio
+                .timeout(Duration::from_secs(10), connection)
+                .await;
+        });
+    }
+    drop(listener);
+    closing.cancel();
+    tasks.close();
+    tasks.wait().await;
+}
