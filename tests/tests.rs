@@ -57,6 +57,7 @@ mod limits;
 mod open_loop;
 mod own_service;
 mod profile_errors;
+mod proxy;
 mod report_page;
 mod results_file;
 mod retry;

@@ -20,8 +20,8 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
     let loaded = super::profiles::load(&args.profile, &Overrides::default())?;
     let source = loaded.source;
     let plan = Arc::new(loaded.plan);
-    let upstream = Address::parse(&args.upstream)
-        .map_err(|e| CliError::Other(format!("--upstream: {e}")))?;
+    let upstream =
+        Address::parse(&args.upstream).map_err(|e| CliError::Other(format!("--upstream: {e}")))?;
     let tls_plan = TlsPlan {
         ca: args.ca.clone(),
         cert: args.cert.clone(),

@@ -63,7 +63,13 @@ pub(super) async fn serve(
         Ok(Err(_)) => return wire::status_response(Code::Cancelled, "request body broken", None),
         Err(_) => return expired(deadline.is_some()),
     };
-    let incoming = wire::incoming(&parts.headers, parts.uri.path(), &body, connection, deadline);
+    let incoming = wire::incoming(
+        &parts.headers,
+        parts.uri.path(),
+        &body,
+        connection,
+        deadline,
+    );
     let backends = proxy.shared.current();
     let replica = parts
         .headers
@@ -91,9 +97,17 @@ pub(super) async fn serve(
 /// The answer to a wait that reached the call's deadline, or the proxy's own limit.
 fn expired(deadline: bool) -> Response {
     if deadline {
-        wire::status_response(Code::DeadlineExceeded, "deadline exceeded in the proxy", None)
+        wire::status_response(
+            Code::DeadlineExceeded,
+            "deadline exceeded in the proxy",
+            None,
+        )
     } else {
-        wire::status_response(Code::Unavailable, "the upstream took longer than --max-call", None)
+        wire::status_response(
+            Code::Unavailable,
+            "the upstream took longer than --max-call",
+            None,
+        )
     }
 }
 
@@ -180,7 +194,10 @@ impl Forward {
     ) -> Outcome {
         let draw = &admitted.draw;
         if draw.code != Code::Ok || self.proxy.options.added_latency {
-            let wait = self.proxy.clock.timeout_at(self.limit, self.proxy.clock.sleep(draw.latency));
+            let wait = self
+                .proxy
+                .clock
+                .timeout_at(self.limit, self.proxy.clock.sleep(draw.latency));
             tokio::select! {
                 waited = wait => if waited.is_err() {
                     head.give(expired(self.incoming.deadline.is_some()));
@@ -215,7 +232,10 @@ impl Forward {
             Ok(Err(unavailable)) => {
                 counts.unreachable.fetch_add(1, Ordering::Relaxed);
                 let message = format!("upstream unreachable: {}", unavailable.0);
-                answer(head, wire::status_response(Code::Unavailable, &message, None));
+                answer(
+                    head,
+                    wire::status_response(Code::Unavailable, &message, None),
+                );
                 return Outcome::Local(Code::Unavailable);
             }
             Err(_) => {
@@ -247,7 +267,10 @@ impl Forward {
             Ok(Err(why)) => {
                 counts.unreachable.fetch_add(1, Ordering::Relaxed);
                 let message = format!("upstream unreachable: {why}");
-                answer(head, wire::status_response(Code::Unavailable, &message, None));
+                answer(
+                    head,
+                    wire::status_response(Code::Unavailable, &message, None),
+                );
                 return Outcome::Local(Code::Unavailable);
             }
             Err(_) => {
@@ -277,7 +300,10 @@ impl Forward {
             Ok(Event::Head(block)) => block,
             Ok(other) => {
                 let code = lost(&other);
-                answer(head, wire::status_response(code, "upstream stream lost", None));
+                answer(
+                    head,
+                    wire::status_response(code, "upstream stream lost", None),
+                );
                 return Outcome::Forwarded(Some(code));
             }
             Err(_) => {
@@ -308,12 +334,7 @@ impl Forward {
     }
 
     /// Relays the upstream's messages and trailers to the client.
-    async fn relay(
-        &self,
-        stream: &mut http2::Exchange,
-        tx: &Frames,
-        stretch: &Stretch,
-    ) -> Outcome {
+    async fn relay(&self, stream: &mut http2::Exchange, tx: &Frames, stretch: &Stretch) -> Outcome {
         let clock = &self.proxy.clock;
         loop {
             let event = tokio::select! {
@@ -328,24 +349,36 @@ impl Forward {
                     let code = fields
                         .get(header::STATUS)
                         .map_or(Code::Unknown, |c| Code::from_bytes(c.as_bytes()));
-                    (http_body::Frame::trailers(fields), Some(Outcome::Forwarded(Some(code))))
+                    (
+                        http_body::Frame::trailers(fields),
+                        Some(Outcome::Forwarded(Some(code))),
+                    )
                 }
                 Ok(Event::End) => return Outcome::Forwarded(None),
                 Ok(Event::Head(_)) => continue,
                 Ok(other) => {
                     let code = lost(&other);
                     let fields = wire::status_fields(code, "upstream stream lost", None);
-                    (http_body::Frame::trailers(fields), Some(Outcome::Forwarded(Some(code))))
+                    (
+                        http_body::Frame::trailers(fields),
+                        Some(Outcome::Forwarded(Some(code))),
+                    )
                 }
                 Err(_) => {
                     let (code, message) = if self.incoming.deadline.is_some() {
                         (Code::DeadlineExceeded, "deadline exceeded in the proxy")
                     } else {
-                        (Code::Unavailable, "the upstream took longer than --max-call")
+                        (
+                            Code::Unavailable,
+                            "the upstream took longer than --max-call",
+                        )
                     };
                     let fields = wire::status_fields(code, message, None);
                     let _ = clock
-                        .timeout(Duration::from_millis(100), tx.send(Ok(http_body::Frame::trailers(fields))))
+                        .timeout(
+                            Duration::from_millis(100),
+                            tx.send(Ok(http_body::Frame::trailers(fields))),
+                        )
                         .await;
                     return Outcome::Local(code);
                 }

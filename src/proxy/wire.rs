@@ -57,7 +57,9 @@ pub(super) fn incoming(
 /// The `request_id` of a call to resilbench's own `Backend` service (its first field in
 /// `CallRequest` and `MutateRequest` alike), read from the one uncompressed message.
 fn backend_request_id(uri_path: &str, body: &[u8]) -> Option<String> {
-    let rest = uri_path.strip_prefix('/')?.strip_prefix(path::BACKEND_SERVICE)?;
+    let rest = uri_path
+        .strip_prefix('/')?
+        .strip_prefix(path::BACKEND_SERVICE)?;
     if !rest.starts_with('/') || body.len() < 5 || body[0] != 0 {
         return None;
     }
@@ -212,13 +214,25 @@ mod tests {
         ]);
         let a = incoming(&h, "/x.Y/Z", b"", (0, 0), None);
         assert_eq!(a.request_key, request_key(b"42"));
-        assert_eq!((a.id_number, a.ordinal, a.previous_attempts), (Some(42), Some(2), Some(1)));
+        assert_eq!(
+            (a.id_number, a.ordinal, a.previous_attempts),
+            (Some(42), Some(2), Some(1))
+        );
         let body = crate::protocol::message::encode(&pb::CallRequest {
             request_id: "7".into(),
             ..Default::default()
         });
-        let b = incoming(&HeaderMap::new(), "/resilbench.v1.Backend/Call", &body, (0, 0), None);
-        assert_eq!((b.request_key, b.previous_attempts), (request_key(b"7"), None));
+        let b = incoming(
+            &HeaderMap::new(),
+            "/resilbench.v1.Backend/Call",
+            &body,
+            (0, 0),
+            None,
+        );
+        assert_eq!(
+            (b.request_key, b.previous_attempts),
+            (request_key(b"7"), None)
+        );
         let c = incoming(&HeaderMap::new(), "/x.Y/Z", b"", (3, 9), None);
         assert_eq!(c.request_key, request_key(b"connection 3 stream 9"));
         assert_ne!(
@@ -244,7 +258,13 @@ mod tests {
         let f = forwarded_fields(&h, Some(Duration::from_millis(1500)));
         let names: Vec<String> = f
             .iter()
-            .map(|(n, v)| format!("{}={}", String::from_utf8_lossy(n), String::from_utf8_lossy(v)))
+            .map(|(n, v)| {
+                format!(
+                    "{}={}",
+                    String::from_utf8_lossy(n),
+                    String::from_utf8_lossy(v)
+                )
+            })
             .collect();
         assert_eq!(
             names,
@@ -253,7 +273,10 @@ mod tests {
                 "te=trailers",
                 "authorization=Bearer x",
                 "grpc-previous-rpc-attempts=1",
-                &format!("grpc-timeout={}", timeout::encode(Duration::from_millis(1500))),
+                &format!(
+                    "grpc-timeout={}",
+                    timeout::encode(Duration::from_millis(1500))
+                ),
             ]
         );
     }

@@ -43,8 +43,7 @@ pub async fn ready(
     };
     let address = target.parsed_address().map_err(at)?;
     let authority = target.sent_authority().map_err(at)?;
-    let (connector, warnings) =
-        tls::connector_for(&address, target.tls.as_ref()).map_err(at)?;
+    let (connector, warnings) = tls::connector_for(&address, target.tls.as_ref()).map_err(at)?;
     for w in warnings {
         crate::progress::line(format!("warning: {w}"));
     }

@@ -62,7 +62,7 @@ impl Setup {
         own: Option<&Ready>,
     ) -> Result<(Setup, Stack), RunError> {
         if let Some(own) = own {
-            return own_service(plan, opts, clock, own).await;
+            return own_service(plan, opts, clock, own, start_unix_ms).await;
         }
         let replicas = plan.backend.replica_count();
         match (opts.clock, &opts.target) {
@@ -286,11 +286,13 @@ async fn own_service(
     opts: &RunOptions,
     clock: &Clock,
     own: &Ready,
+    start_unix_ms: Option<u64>,
 ) -> Result<(Setup, Stack), RunError> {
     let address = plan
         .target
         .as_ref()
         .map_or_else(String::new, |t| t.address.clone());
+    let proxy = proxy_control(plan, opts, clock, start_unix_ms).await;
     let connections = Connections::open_with(
         Arc::clone(&own.connector),
         plan.load.connections as usize,
@@ -310,8 +312,51 @@ async fn own_service(
             e.0
         ));
     }
-    let transport = GrpcTransport::own(connections, Arc::clone(&own.service), clock.clone());
-    Ok((Setup::Own, Stack::new(RoundRobin::new(vec![transport]))))
+    let transport = GrpcTransport::own_with(
+        connections,
+        Arc::clone(&own.service),
+        clock.clone(),
+        proxy.is_some(),
+    );
+    let setup = match proxy {
+        Some((control, instance)) => Setup::Remote {
+            control,
+            reset: Ok(instance),
+            timeout: opts.connect_timeout,
+        },
+        None => Setup::Own,
+    };
+    Ok((setup, Stack::new(RoundRobin::new(vec![transport]))))
+}
+
+/// A plaintext `[target]` that answers resilbench's Control service is a `resilbench proxy`
+/// in front of the user's service: it is reset (its fault clock restarts) and its figures
+/// are read as a `serve` target's, and the calls carry resilbench's headers for its draws.
+/// Any other answer (UNIMPLEMENTED from the user's own service, no answer within the
+/// connect timeout) leaves the target as it is: nothing is reported for it. A TLS target is
+/// not asked (the proxy listens in plaintext).
+async fn proxy_control(
+    plan: &Plan,
+    opts: &RunOptions,
+    clock: &Clock,
+    start_unix_ms: Option<u64>,
+) -> Option<(pb::control_client::ControlClient<Channel>, u64)> {
+    let address = plan.target.as_ref()?.parsed_address().ok()?;
+    if address.tls {
+        return None;
+    }
+    let socket = address.socket();
+    let budget = Budget::from_now(clock, opts.connect_timeout);
+    // Unreachable: the connections below say so (or wait, for load.target_may_be_down).
+    let (channel, _) = connect(&socket, clock, false, budget).await.ok()?;
+    let mut control = pb::control_client::ControlClient::new(channel);
+    let reply = target::reset(&mut control, clock, start_unix_ms.unwrap_or(0), budget)
+        .await
+        .ok()?;
+    if let Some(w) = crate::backend::served::warning(plan, &socket, &reply.served_json) {
+        crate::progress::line(w);
+    }
+    Some((control, reply.instance))
 }
 
 /// Connections to the server at `addr` for each replica, each replica's named in its
