@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tonic::Code;
 
 use crate::profile::Method;
-use crate::protocol::status::Pushback;
+use crate::protocol::Pushback;
 
 /// One logical call of the schedule, as it travels down a strategy stack.
 ///

@@ -38,10 +38,68 @@ pub enum Command {
     Compare(CompareArgs),
     /// Gate a run in CI: exit 0 when every limit and budget holds, 1 when one does not.
     Check(CheckArgs),
-    /// Merge the shards of a sharded run (`run --shard K/N`) into one ordinary run folder.
+    /// Merge the shards of a sharded run (`run --shard K/N`) into one ordinary run folder,
+    /// or the shards of a sweep (`sweep --shard K/N`) into one sweep folder.
     Merge(MergeArgs),
     /// List the profiles built into the binary, or print one (`--print NAME`).
     Profiles(ProfilesArgs),
+    /// Run a profile at many settings (its [sweep], or --vary): the trade-off frontier, load
+    /// curves, and the cheapest settings that meet a goal.
+    Sweep(SweepArgs),
+}
+
+/// `resilbench sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The profile (TOML); its [sweep] table says what to vary, unless --vary does.
+    pub profile: PathBuf,
+    /// A key of the resolved plan (as `validate` prints it) and its values, e.g.
+    /// load.rate=500..5000x2 or strategies.grpc.layers.grpc_retry.max_attempts=2..5
+    /// (docs/sweeps.md). Repeatable; replaces a [sweep.vary] key of the same name.
+    #[arg(long = "vary", value_name = "KEY=VALUES")]
+    pub vary: Vec<String>,
+    /// Conditions the recommended point must meet, e.g. "latency_ms.e2e.p99 <= 50"
+    /// "success_rate >= 99.9%" [default: the [sweep] goal, else the [gate]'s limits].
+    #[arg(long, value_name = "CONDITION", num_args = 1..)]
+    pub goal: Vec<String>,
+    /// Run only this strategy at each point (repeatable) [default: the [sweep] strategies,
+    /// else all].
+    #[arg(long = "strategy", value_name = "NAME")]
+    pub strategy: Vec<String>,
+    /// Sweep folder for sweep.json, sweep.html and points/ [default:
+    /// reports/<profile>-sweep-<UTC time>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write into an --out folder that holds an earlier sweep (its files are removed first).
+    #[arg(long)]
+    pub force: bool,
+    /// A virtual clock (exact; points run in parallel) or wall-clock time (points in turn).
+    #[arg(long, value_enum, default_value_t = ClockMode::Virtual)]
+    pub clock: ClockMode,
+    /// Points run at once on a virtual clock [default: one per core].
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub jobs: Option<u16>,
+    /// Run every N-th point from the K-th (from 0); `resilbench merge` joins the shards.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::results::Shard>,
+    /// Replace the profile's load.duration at every point (e.g. 30s).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Replace the profile's load.rate at every point (unless the sweep varies it).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Replace the profile's seed at every point.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Send to a backend started with `resilbench serve` (real clock only).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Check every point and print the grid; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `resilbench profiles`.

@@ -101,9 +101,12 @@ golden! {
     idempotency => "idempotency",
     streaming => "streaming",
     client_flavors => "client-flavors",
+    sweep_retries => "sweep-retries",
 }
 
-/// Every shipped profile but the backend-only sandbox has its kept results.
+/// Every shipped profile but the backend-only sandbox has its kept results. A profile with a
+/// `[sweep]` (sweep-retries) is kept as `run` runs it: the profile as written, its base point;
+/// its sweep's story is checked in tests/shipped_profiles.rs.
 #[test]
 fn every_shipped_profile_has_kept_results() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -119,16 +119,13 @@ fn a_fatal_status_ends_the_call_and_cancels_the_rest() {
 #[test]
 fn pushback_delays_or_stops_the_next_hedge() {
     let run = drive(&a6(4, "100ms", ""), &ALONE, |call| match call.ordinal {
-        0 => (
-            ms(30),
-            pushback(Code::Unavailable, Pushback::RetryAfterMs(250)),
-        ),
+        0 => (ms(30), pushback(Code::Unavailable, Pushback::after_ms(250))),
         _ => (ms(1000), ok()),
     });
     assert_eq!(run.times(0), [ms(0), ms(280), ms(380), ms(480)]);
 
     let run = drive(&a6(4, "100ms", ""), &ALONE, |call| match call.ordinal {
-        1 => (ms(30), pushback(Code::Unavailable, Pushback::DontRetry)),
+        1 => (ms(30), pushback(Code::Unavailable, Pushback::dont_retry())),
         _ => (ms(1000), ok()),
     });
     assert_eq!(run.times(0), [ms(0), ms(100)]);

@@ -21,13 +21,13 @@ const LAYERS: [(&str, &[&str]); 6] = [
     ),
     (
         "orchestration",
-        &["results", "driver", "progress", "runner", "proxy"],
+        &["results", "driver", "progress", "runner", "sweep", "proxy"],
     ),
     (
         "readers",
         &[
             "figure", "document", "headline", "answer", "gate", "report", "compare", "merge",
-            "summary", "export",
+            "summary", "export", "choose",
         ],
     ),
     ("edge", &["cli", "commands"]),

@@ -417,6 +417,49 @@ const CASES: &[Case] = &[
         says: &["strategies[1].client", "has none"],
     },
     Case {
+        what: "a client for a service config without a retry or hedging policy",
+        edit: (
+            "",
+            "client = \"grpc-go\"\nservice_config = '{\"methodConfig\": [{\"name\": [{}], \"timeout\": \"0.4s\"}]}'",
+        ),
+        line: 22,
+        says: &[
+            "strategies[1].client",
+            "has none",
+            "no retryPolicy or hedgingPolicy",
+        ],
+    },
+    Case {
+        what: "a client for a service config whose retry policy is for another service",
+        edit: (
+            "",
+            "client = \"grpc-js\"\nservice_config = '{\"methodConfig\": [{\"name\": [{\"service\": \"other.v1.Other\"}], \"retryPolicy\": {\"maxAttempts\": 2, \"initialBackoff\": \"0.1s\", \"maxBackoff\": \"1s\", \"backoffMultiplier\": 2, \"retryableStatusCodes\": [\"UNAVAILABLE\"]}}]}'",
+        ),
+        line: 22,
+        says: &["strategies[1].client", "no retryPolicy or hedgingPolicy"],
+    },
+    Case {
+        what: "a script step with an empty list of pushback values",
+        edit: (
+            "",
+            "[[backend.scripts]]\nids = [\"0\"]\nsteps = [{ status = \"UNAVAILABLE\", pushback = [] }]",
+        ),
+        line: 24,
+        says: &["backend.scripts[0].steps[0].pushback", "empty list"],
+    },
+    Case {
+        what: "a script step with five pushback values",
+        edit: (
+            "",
+            "[[backend.scripts]]\nids = [\"0\"]\nsteps = [{ status = \"UNAVAILABLE\", pushback = [\"1\", \"2\", \"3\", \"4\", \"5\"] }]",
+        ),
+        line: 24,
+        says: &[
+            "backend.scripts[0].steps[0].pushback",
+            "at most 4 pushback values",
+        ],
+    },
+    Case {
         what: "a legacy jitter under a library client",
         edit: (
             "",

@@ -125,7 +125,7 @@ fn max_attempts_above_five_count_as_five() {
 fn a_valid_pushback_sets_the_wait_and_restarts_the_backoff() {
     let run = drive(&profile("10s", A6), &[(0, Duration::ZERO)], |call| {
         let outcome = match call.ordinal {
-            1 => pushback(Code::Unavailable, Pushback::RetryAfterMs(250)),
+            1 => pushback(Code::Unavailable, Pushback::after_ms(250)),
             _ => status(Code::Unavailable),
         };
         (ms(10), outcome)
@@ -160,7 +160,7 @@ fn a_valid_pushback_sets_the_wait_and_restarts_the_backoff() {
 fn a_zero_pushback_retries_at_once() {
     let run = drive(&profile("10s", A6), &[(0, Duration::ZERO)], |call| {
         let outcome = match call.ordinal {
-            0 => pushback(Code::Unavailable, Pushback::RetryAfterMs(0)),
+            0 => pushback(Code::Unavailable, Pushback::after_ms(0)),
             _ => ok(),
         };
         (ms(10), outcome)
@@ -187,8 +187,8 @@ throttle = { max_tokens = 10, token_ratio = 0.1 }
 fn a_negative_pushback_stops_and_takes_a_token_a_non_retryable_status_takes_none() {
     let run = drive(&profile("10s", THROTTLED), &every(4, ms(100)), |call| {
         let outcome = match call.id {
-            0 => pushback(Code::Unavailable, Pushback::DontRetry),
-            1 => pushback(Code::InvalidArgument, Pushback::DontRetry),
+            0 => pushback(Code::Unavailable, Pushback::dont_retry()),
+            1 => pushback(Code::InvalidArgument, Pushback::dont_retry()),
             2 => status(Code::InvalidArgument),
             _ => status(Code::PermissionDenied),
         };
@@ -506,8 +506,8 @@ backoff = {{ jitter = "none", base = "20ms", cap = "1s" }}
     };
     let answer = |call: &Call| {
         let outcome = match (call.id, call.ordinal) {
-            (0, 0) => pushback(Code::Unavailable, Pushback::RetryAfterMs(300)),
-            (1, 0) => pushback(Code::Unavailable, Pushback::DontRetry),
+            (0, 0) => pushback(Code::Unavailable, Pushback::after_ms(300)),
+            (1, 0) => pushback(Code::Unavailable, Pushback::dont_retry()),
             _ => ok(),
         };
         (ms(10), outcome)
@@ -559,7 +559,7 @@ budget = { kind = "tps", ttl = "10s", min_per_second = 0, retry_percent = 1.0 }
 "#;
     let run = drive(&profile("500ms", layers), &every(11, ms(600)), |call| {
         let outcome = if call.id < 10 {
-            pushback(Code::Unavailable, Pushback::RetryAfterMs(1000))
+            pushback(Code::Unavailable, Pushback::after_ms(1000))
         } else {
             status(Code::Unavailable)
         };

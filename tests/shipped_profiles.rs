@@ -665,3 +665,96 @@ fn client_flavors_profile_shows_what_four_libraries_do_with_one_config() {
         assert!((22.0..22.1).contains(&p99), "{name}: {p99}");
     }
 }
+
+/// `profiles/sweep-retries.toml`: a sweep (the profile's [sweep]) of maxAttempts 2 to 5
+/// against initialBackoff 100 ms to 1.6 s through a 10 s outage. Only backoffs adding up to
+/// more than the outage get 99.9% of the calls through; of those the longest first backoff
+/// is the cheapest; short backoffs cost the most for nothing. (`run` runs the profile as
+/// written, the recommended point: tests/golden.rs keeps that run.)
+#[test]
+fn sweep_retries_profile_recommends_the_cheapest_backoff_that_outlasts_the_outage() {
+    use resilbench::choose::{Goal, SweepDoc, figures};
+    use resilbench::sweep::{Grid, Spec, run};
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/sweep-retries.toml");
+    let spec = Spec::read(&path).unwrap();
+    let goal = Goal::from_conditions("[sweep] goal", &[spec.goal[0].0.clone()]).unwrap();
+    let grid = Grid::build(spec, shipped("sweep-retries.toml")).unwrap();
+    assert_eq!(grid.len(), 20);
+    let out = tempfile::tempdir().unwrap();
+    let mut doc = SweepDoc::new(&grid, Some(goal.clone()), "virtual", None, Vec::new());
+    let opts = run::Options {
+        clock: resilbench::runner::ClockMode::Virtual,
+        jobs: 2,
+        shard: None,
+        target: None,
+        quiet: true,
+    };
+    let summarize = |plan: &Plan, r: &Results| figures::summarize(plan, r, Some(&goal));
+    let stop = tokio_util::sync::CancellationToken::new();
+    run::run(&grid, &opts, out.path(), &stop, &summarize, &mut |d| {
+        doc.add(&grid, d.index, d.dir, d.summary)
+    })
+    .unwrap();
+    doc.partial = false;
+    doc.conclude();
+
+    // (max_attempts, initial backoff in ms) → (success, backend amplification).
+    let at = |m: i64, b: &str| {
+        let p = doc
+            .points
+            .iter()
+            .find(|p| {
+                p.settings["strategies.grpc.layers.grpc_retry.max_attempts"] == m
+                    && p.settings["strategies.grpc.layers.grpc_retry.initial_backoff"] == b
+            })
+            .unwrap();
+        let c = &p.figures.strategies[0];
+        (
+            p.index,
+            c.get("success_rate").unwrap(),
+            c.get("amplification.backend").unwrap(),
+        )
+    };
+    let backoffs = ["100ms", "200ms", "400ms", "800ms", "1600ms"];
+    for m in 2..=5 {
+        for (i, b) in backoffs.iter().enumerate() {
+            // The backoffs add up to b × (2^(m-1) − 1).
+            let spanned = 100 * (1 << i) * ((1 << (m - 1)) - 1) >= 10_000;
+            let (_, success, _) = at(m, b);
+            if spanned {
+                assert!(success > 0.999, "{m} × {b}: {success}");
+            } else {
+                assert!((0.8..0.95).contains(&success), "{m} × {b}: {success}");
+            }
+        }
+    }
+    // With five attempts, the longer the first backoff, the fewer attempts land in the outage.
+    let five: Vec<f64> = backoffs.iter().map(|b| at(5, b).2).collect();
+    assert!(five.windows(2).all(|w| w[0] > w[1]), "{five:?}");
+    assert!(five[0] > 1.7 && at(5, "100ms").1 < 0.85, "{five:?}");
+
+    let v = &doc.verdict;
+    assert_eq!(v.meeting, 3);
+    let best = v.best.as_ref().unwrap();
+    assert_eq!(best.point, at(4, "1600ms").0);
+    assert!(best.cost.unwrap() < 1.45);
+    assert_eq!(v.runner_up.as_ref().unwrap().point, at(5, "1600ms").0);
+    assert!(
+        at(5, "800ms").2 > 1.55,
+        "the third that meets the goal costs more"
+    );
+    assert!(
+        v.words[0].starts_with("Recommended: point 14"),
+        "{:?}",
+        v.words
+    );
+    // The profile as written is the recommended point.
+    let base = shipped("sweep-retries.toml");
+    match &base.strategies[0].layers[0] {
+        resilbench::profile::LayerPlan::GrpcRetry(r) => {
+            assert_eq!((r.max_attempts, r.initial_backoff), (4, ms(1600)));
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -11,6 +11,8 @@
 //! - `retry`: retry policies, throttles and budgets to the letter, attempt times exact.
 //! - `sharding`: `run --shard K/N` and `merge`: the shards merged are the unsharded run.
 //! - `shipped_profiles`: each profile under profiles/ runs as shipped; its story is checked.
+//! - `sweep`: `resilbench sweep`: points are the hand-written profiles, bad grids refused, load
+//!   curves, shards merged, interruption.
 //! - `golden`: each shipped profile's results.json on the virtual clock, byte for byte.
 //! - `layers`: the module graph runs one way, layer by layer (no upward or circular import).
 //! - `virtual_runs`: whole runs on a paused clock are exact and reproducible.
@@ -31,8 +33,11 @@
 //! - `own_service`: a service that is not resilbench's, from a profile's [target] and the
 //!   quick run: templates, metadata, TLS and mTLS, protoset and reflection.
 //! - `target_errors`: each bad input for one's own service, its message, exit status 2.
+//! - `target_unreachable`: missing or malformed files, a closed port, TLS to a plaintext
+//!   server, a silent peer: exit status 2 within seconds, naming the file or the address.
 //! - `grpcio_interop`: one's own service on Python grpcio (C-core), mTLS and reflection
 //!   (skipped without grpcio, unless CI).
+//! - `docs_cite`: every test the docs cite exists.
 
 mod backend;
 mod breaker;
@@ -43,6 +48,7 @@ mod common;
 mod compare_runs;
 mod connections;
 mod deploy;
+mod docs_cite;
 mod end_to_end;
 mod fan_out;
 mod faults;
@@ -64,6 +70,8 @@ mod retry;
 mod serve_limits;
 mod sharding;
 mod shipped_profiles;
+mod sweep;
 mod target_errors;
+mod target_unreachable;
 mod verdict;
 mod virtual_runs;

@@ -16,6 +16,7 @@ use super::model::{Draw, RequestId};
 use super::timeline::Seen as Event;
 use super::{Answer, Backend, Counters, Incoming, Seen, mutation};
 use crate::profile::Method;
+use crate::profile::backend::PushbackValues;
 
 /// Counts an attempt as active (for [`Backend::drained`]) for as long as it lives.
 pub(super) struct Active<'a>(&'a Counters);
@@ -127,7 +128,7 @@ impl Backend {
             self.count(&self.counters.rejected, req, Event::Rejected);
             let mut answer = Answer::new(Code::ResourceExhausted, count);
             if self.plan.quota.is_some_and(|q| q.pushback) {
-                answer.pushback = Some(ceil_ms(wait));
+                answer.pushback = Some(PushbackValues::one(ceil_ms(wait)));
             }
             return Err(answer);
         }
@@ -145,7 +146,7 @@ impl Backend {
         let Some(worker) = self.capacity.admit(!req.warmup).await else {
             self.count(&self.counters.rejected, req, Event::Rejected);
             let mut answer = Answer::new(Code::ResourceExhausted, count);
-            answer.pushback = self.queue_pushback();
+            answer.pushback = self.queue_pushback().map(PushbackValues::one);
             return Err(answer);
         };
         self.count(&self.counters.executed, req, Event::Executed);

@@ -47,7 +47,7 @@ use tokio::time::Instant;
 use tonic::Code;
 
 use crate::clock::Clock;
-use crate::profile::backend::{BackendPlan, OnCancel, StepPlan};
+use crate::profile::backend::{BackendPlan, OnCancel, PushbackValues, StepPlan};
 use crate::profile::{Method, Plan};
 use capacity::Capacity;
 use expiring::Expiring;
@@ -98,8 +98,8 @@ pub struct Answer {
     /// Which attempt this was, from 1: the backend's own count for scripted requests and
     /// mutations, `grpc-previous-rpc-attempts + 1` otherwise.
     pub attempt: u32,
-    /// The `grpc-retry-pushback-ms` value to send, if any.
-    pub pushback: Option<String>,
+    /// The `grpc-retry-pushback-ms` values to send, if any.
+    pub pushback: Option<PushbackValues>,
 }
 
 impl Incoming {

@@ -15,7 +15,7 @@ use super::latency::{Latency, MAX_SAMPLE};
 use super::phases::Effects;
 use crate::keyed::{KeyedStream, Purpose};
 use crate::profile::BackendPlan;
-use crate::profile::backend::{ScriptPlan, StepPlan};
+use crate::profile::backend::{PushbackValues, ScriptPlan, StepPlan};
 
 /// What the model decided for one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +24,8 @@ pub struct Draw {
     pub latency: Duration,
     /// The status to answer with.
     pub code: Code,
-    /// A `grpc-retry-pushback-ms` value to send with it.
-    pub pushback: Option<String>,
+    /// `grpc-retry-pushback-ms` values to send with it.
+    pub pushback: Option<PushbackValues>,
 }
 
 /// A request's id as the backend sees it.

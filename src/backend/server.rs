@@ -30,7 +30,7 @@ use super::{Answer, Backend, BackendStats, Incoming, ReplicaStats, StreamEvent};
 use crate::clock::Clock;
 use crate::keyed::request_key;
 use crate::pb;
-use crate::profile::backend::StepPlan;
+use crate::profile::backend::{PushbackValues, StepPlan};
 use crate::profile::{Method, Plan};
 use crate::protocol::header;
 use crate::protocol::status::code_name;
@@ -199,7 +199,7 @@ impl Shared {
                 latency: (s.latency_ms > 0).then(|| crate::profile::latency::Latency::Fixed {
                     value: Duration::from_millis(u64::from(s.latency_ms)),
                 }),
-                pushback: (!s.pushback.is_empty()).then(|| s.pushback.clone()),
+                pushback: (!s.pushback.is_empty()).then(|| PushbackValues::one(s.pushback.clone())),
             })
             .collect();
         let incoming = Incoming {
@@ -280,12 +280,10 @@ fn instance_number() -> u64 {
 /// A status with the answer's pushback trailer.
 fn status_of(answer: &Answer) -> Status {
     let mut status = Status::new(answer.code, format!("attempt {}", answer.attempt));
-    if let Some(value) = answer
-        .pushback
-        .as_deref()
-        .and_then(|p| MetadataValue::try_from(p).ok())
-    {
-        status.metadata_mut().insert(header::PUSHBACK, value);
+    for value in answer.pushback.iter().flat_map(PushbackValues::iter) {
+        if let Ok(value) = MetadataValue::try_from(value) {
+            status.metadata_mut().append(header::PUSHBACK, value);
+        }
     }
     status
 }
@@ -724,6 +722,24 @@ pub(super) async fn stop_server(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each pushback value of a step goes as its own trailer field, in order.
+    #[test]
+    fn every_pushback_value_is_its_own_trailer_field() {
+        let answer = Answer {
+            code: Code::Unavailable,
+            attempt: 1,
+            pushback: Some(PushbackValues::several(vec!["10".into(), "soon".into()])),
+        };
+        let status = status_of(&answer);
+        let values: Vec<&str> = status
+            .metadata()
+            .get_all(header::PUSHBACK)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(values, ["10", "soon"]);
+    }
 
     /// Each service answers on its own paths, any other path is UNIMPLEMENTED (as tonic's
     /// router answered), and a stopped server closes its open connections and returns.

@@ -69,6 +69,14 @@ impl TimerHeap {
         self.due.len()
     }
 
+    /// Whether a wait for exactly `deadline` is still registered. (Tests ask this rather than
+    /// compare `pending` counts: the precise timer is one per process, shared by every test
+    /// running at the same time.)
+    #[cfg(test)]
+    pub fn waits_for(&self, deadline: Instant) -> bool {
+        self.due.keys().any(|k| k.0 == deadline)
+    }
+
     /// Fires every deadline at or before `now`, collecting the wakers to wake (outside any lock).
     pub fn fire_due(&mut self, now: Instant, wake: &mut Vec<Waker>) {
         while self.next().is_some_and(|d| d <= now) {

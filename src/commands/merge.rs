@@ -1,5 +1,6 @@
 //! `resilbench merge`: the shards of a sharded run into one ordinary run folder.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -8,6 +9,13 @@ use crate::cli::MergeArgs;
 use crate::runner::{self};
 
 pub(super) fn merge(args: MergeArgs) -> Result<ExitCode, CliError> {
+    if args
+        .results
+        .iter()
+        .any(|p| crate::choose::merge::is_sweep(p))
+    {
+        return merge_sweeps(&args);
+    }
     // Writing into a shard's own folder would replace that shard's results.
     let out = std::fs::canonicalize(&args.out).ok();
     for p in &args.results {
@@ -43,5 +51,50 @@ pub(super) fn merge(args: MergeArgs) -> Result<ExitCode, CliError> {
     runner::prepare_out_dir(&args.out)?;
     let heading = format!("merged {} shards", merged.merged_from.len());
     write_run_folder(&args.out, merged, Some(&heading))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shards of a sweep (`sweep --shard K/N`): their points joined into one sweep folder.
+fn merge_sweeps(args: &MergeArgs) -> Result<ExitCode, CliError> {
+    if let Some(p) = args
+        .results
+        .iter()
+        .find(|p| !crate::choose::merge::is_sweep(p))
+    {
+        return Err(CliError::Other(format!(
+            "{} is not a sweep folder, and the others are: merge joins shards of one kind",
+            p.display()
+        )));
+    }
+    for p in &args.results {
+        let shard = crate::choose::merge::sweep_file(p);
+        let dir = shard.parent().and_then(|d| std::fs::canonicalize(d).ok());
+        if dir.is_some() && dir == std::fs::canonicalize(&args.out).ok() {
+            return Err(CliError::Other(format!(
+                "cannot merge into {}: it holds the shard {}",
+                args.out.display(),
+                p.display()
+            )));
+        }
+    }
+    let existed = args.out.exists();
+    crate::sweep::output::prepare(&args.out, false)?;
+    let doc = crate::choose::merge::merge(&args.results, &args.out).map_err(|e| {
+        // Nothing half-written: a folder this merge made goes with it.
+        if !existed {
+            let _ = std::fs::remove_dir_all(&args.out);
+        }
+        CliError::Other(format!("cannot merge: {e}"))
+    })?;
+    let page = args.out.join("sweep.html");
+    crate::choose::page::write(&page, &doc).map_err(|error| runner::RunError::Write {
+        path: page.clone(),
+        error,
+    })?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "merged {} sweep shards", args.results.len());
+    let _ = crate::choose::text::write_summary(&mut out, &doc);
+    let _ = writeln!(out, "\nsweep: {}", args.out.join("sweep.json").display());
+    let _ = writeln!(out, "page:  {}", page.display());
     Ok(ExitCode::SUCCESS)
 }

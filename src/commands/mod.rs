@@ -1,8 +1,9 @@
-//! What each command does: the `run`, `validate`, `serve` and `merge` commands, and `report`,
-//! `compare` and `check`, which read results files, and `profiles`. Each turns its arguments
-//! ([`crate::cli`]) into library calls and its result into an exit status, in one place: 0
-//! done, 1 the answer is no (`check`'s gate, `run`'s gate, `compare --fail-on-worse`), 2 bad
-//! input or error, 130 interrupted (results still written).
+//! What each command does: the `run`, `validate`, `serve`, `merge` and `sweep` commands, and
+//! `report`, `compare` and `check`, which read results files, and `profiles`. Each turns its
+//! arguments ([`crate::cli`]) into library calls and its result into an exit status, in one
+//! place: 0 done, 1 the answer is no (`check`'s gate, `run`'s gate, `compare --fail-on-worse`,
+//! a sweep whose points all miss its goal), 2 bad input or error, 130 interrupted (results
+//! still written).
 
 mod merge;
 mod profiles;
@@ -13,6 +14,7 @@ mod run;
 mod run_checks;
 mod serve;
 mod signals;
+mod sweep;
 
 use std::io::Write;
 use std::path::Path;
@@ -54,6 +56,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Check(args) => read::check(args),
         Command::Merge(args) => merge::merge(args),
         Command::Profiles(args) => profiles::profiles(args),
+        Command::Sweep(args) => sweep::sweep(args),
     }
 }
 

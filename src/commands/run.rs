@@ -92,6 +92,13 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         eprintln!("warning: {warning}");
     }
     super::run_checks::before(&mut plan, &args, &loaded.source)?;
+    if args.profile.as_deref().is_some_and(super::sweep::has_sweep) && !args.quiet {
+        eprintln!(
+            "note: {} has a [sweep]; `run` runs the profile as written (`resilbench sweep` runs \
+             its grid)",
+            loaded.source
+        );
+    }
     if args.clock == ClockMode::Virtual && args.target.is_some() {
         return Err(RunError::Options(
             "--clock virtual runs the backend in process; it cannot drive a --target".into(),
@@ -219,6 +226,9 @@ pub(super) fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
     print!("{text}");
     if !text.ends_with('\n') {
         println!();
+    }
+    if let Some(grid) = super::sweep::validate_grid(&args.profile, &plan)? {
+        println!("\n# [sweep]: {}", grid.replace('\n', "\n# "));
     }
     Ok(ExitCode::SUCCESS)
 }

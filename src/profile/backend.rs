@@ -16,6 +16,8 @@ use super::duration::{HumanDuration, human};
 use crate::profile::latency::Latency;
 use crate::protocol::StatusCode;
 
+pub use super::script::{PushbackValues, ScriptPlan, StepPlan};
+
 /// The backend's fault model (`[backend]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -105,69 +107,6 @@ pub struct QuotaPlan {
 
 fn one() -> u32 {
     1
-}
-
-/// A scripted status sequence: the n-th attempt of a chosen request gets the n-th step. The
-/// backend counts attempts per request id; attempts beyond the script are answered OK.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScriptPlan {
-    /// Request ids the script applies to (resilbench sends the call's index as its id).
-    #[serde(default)]
-    pub ids: Vec<String>,
-    /// Applies to every n-th call (calls whose numeric id is `offset` modulo `every`).
-    pub every: Option<u64>,
-    /// See `every`.
-    #[serde(default)]
-    pub offset: u64,
-    /// What successive attempts get.
-    pub steps: Vec<StepPlan>,
-}
-
-/// One step of a script. In a profile a status name alone (`"UNAVAILABLE"`) is a step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(remote = "Self")]
-#[serde(deny_unknown_fields)]
-pub struct StepPlan {
-    /// The status to answer with.
-    pub status: StatusCode,
-    /// The service time, instead of the backend's latency.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency: Option<Latency>,
-    /// A raw `grpc-retry-pushback-ms` value to send (any text: gRFC A6 defines what clients do
-    /// with negative or malformed values, and scripts exist to check exactly that).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pushback: Option<String>,
-}
-
-impl Serialize for StepPlan {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        StepPlan::serialize(self, s)
-    }
-}
-
-impl<'de> Deserialize<'de> for StepPlan {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = StepPlan;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a status name, or a table like { status = \"UNAVAILABLE\", latency = \"5ms\" }")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StepPlan, E> {
-                Ok(StepPlan {
-                    status: StatusCode::parse(v)
-                        .map_err(|m| E::custom(super::tagged::nested("status", &m)))?,
-                    latency: None,
-                    pushback: None,
-                })
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<StepPlan, A::Error> {
-                StepPlan::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-            }
-        }
-        d.deserialize_any(Visitor)
-    }
 }
 
 /// The mutating method (`Mutate`): a side effect per execution, counted by the backend.

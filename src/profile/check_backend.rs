@@ -107,6 +107,12 @@ pub fn backend(b: &mut BackendPlan) -> Result<(), Invalid> {
             if let Some(l) = &step.latency {
                 latency(&format!("{f}.latency"), l)?;
             }
+            if step.pushback.as_ref().is_some_and(|p| p.is_empty()) {
+                return invalid(
+                    &format!("{f}.pushback"),
+                    "an empty list sends no pushback: write one value or more, or leave it out",
+                );
+            }
         }
     }
     let m = &mut b.mutation;

@@ -163,19 +163,27 @@ fn grpc_retry(field: &str, r: &mut GrpcRetryPlan) -> Result<(), Invalid> {
     throttle(field, r.throttle.as_ref())
 }
 
-/// Checks a strategy's `client`: it needs an A6 policy to apply to (a service config, or a
-/// `grpc_retry` or `grpc_hedge` layer), and a library's own jitter replaces `jitter`.
+/// Checks a strategy's `client`, once its service config (if any, `service_config`) is imported
+/// into its layers: it needs an A6 policy to apply to (a `grpc_retry` or `grpc_hedge` layer,
+/// written or imported), and a library's own jitter replaces `jitter`.
 pub fn client(field: &str, strategy: &StrategyPlan, service_config: bool) -> Result<(), Invalid> {
     let client = strategy.client;
     if client.is_a6() {
         return Ok(());
     }
-    if !service_config && !strategy.has_a6_policy() {
+    if !strategy.has_a6_policy() {
+        let fix = if service_config {
+            "its service_config has no retryPolicy or hedgingPolicy for the method the load \
+             calls: add one, or a grpc_retry or grpc_hedge layer"
+        } else {
+            "add a service_config with a retryPolicy or hedgingPolicy, or a grpc_retry or \
+             grpc_hedge layer"
+        };
         return invalid(
             &format!("{field}.client"),
             format!(
                 "`{client}` says which library runs the strategy's A6 policies, and this \
-                 strategy has none: add a service_config, or a grpc_retry or grpc_hedge layer"
+                 strategy has none: {fix}"
             ),
         );
     }

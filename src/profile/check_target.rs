@@ -10,7 +10,8 @@
 use std::path::PathBuf;
 
 use super::plan::{Method, Plan};
-use super::target::{TargetPlan, request_field};
+use super::settle_target::request_field;
+use super::target::TargetPlan;
 use super::validate::{Invalid, invalid};
 use crate::schema::{self, DescriptorPool, RequestTemplate, SchemaError};
 

@@ -131,14 +131,15 @@ pub fn eras(library: Library) -> &'static [Era] {
         Era::new((1, 69, 0), (1, 83, 1)),
     ];
     // Pinned by measuring grpcio releases (benches/flavors/probe.py): 1.52 has no wheel for
-    // the Python measured; 1.77 and 1.79 were never released.
-    const C_CORE: [Era; 6] = [
+    // the Python measured; 1.77 and 1.79 were never released. 1.81–1.83 and 1.84–1.85 differ
+    // only in what a run cannot reproduce (a call hung by a pushback of 0 outlives its
+    // deadline up to 1.83), so they are one era.
+    const C_CORE: [Era; 5] = [
         Era::new((1, 51, 0), (1, 51, 3)),
         Era::new((1, 53, 0), (1, 66, 2)),
         Era::new((1, 67, 0), (1, 71, 2)),
         Era::new((1, 72, 0), (1, 80, 1)),
-        Era::new((1, 81, 0), (1, 83, 2)),
-        Era::new((1, 84, 0), (1, 85, 4)),
+        Era::new((1, 81, 0), (1, 85, 4)),
     ];
     match library {
         Library::A6 => &[],
@@ -282,11 +283,29 @@ impl Client {
         }
     }
 
+    /// The release it behaves as: the one written, or for `MAJOR.MINOR` the first known
+    /// patch of that minor (every patch of a minor accepted behaves alike), or without a
+    /// version the newest known; none for the A6 text.
+    pub fn release(&self) -> Option<Version> {
+        let newest = eras(self.library).last()?.last;
+        let Some(w) = self.version else {
+            return Some(newest);
+        };
+        let Ok(Some(era)) = self.era() else {
+            return Some(newest);
+        };
+        Some(match w.patch {
+            Some(p) => Version(w.minor.0, w.minor.1, p),
+            None => Version(w.minor.0, w.minor.1, 0).max(era.first),
+        })
+    }
+
     /// What the strategy's A6 policies do, as this library release does it.
     pub fn flavor(&self) -> Flavor {
-        let era = self.era().ok().flatten();
-        let index = era.and_then(|e| eras(self.library).iter().position(|x| *x == e));
-        Flavor::of(self.library, index.unwrap_or(0))
+        match self.release() {
+            Some(v) => Flavor::of(self.library, v),
+            None => Flavor::A6,
+        }
     }
 }
 
@@ -360,6 +379,39 @@ mod tests {
                 .first,
             Version(1, 51, 0)
         );
+    }
+
+    fn flavor_at(library: Library, v: Version) -> Flavor {
+        Client::parse(&format!("{}@{v}", library.name()))
+            .unwrap()
+            .flavor()
+    }
+
+    /// The ranges are where the flavor changes (the module's promise): every release of an
+    /// era behaves as its first, and each era behaves differently from the one before it.
+    #[test]
+    fn each_era_is_where_the_flavor_changes() {
+        for library in Library::ALL {
+            let all = eras(library);
+            for era in all {
+                assert_eq!(
+                    flavor_at(library, era.first),
+                    flavor_at(library, era.last),
+                    "{} {era}",
+                    library.name()
+                );
+            }
+            for pair in all.windows(2) {
+                assert_ne!(
+                    flavor_at(library, pair[0].last),
+                    flavor_at(library, pair[1].first),
+                    "{} {} and {} behave alike: one era",
+                    library.name(),
+                    pair[0],
+                    pair[1]
+                );
+            }
+        }
     }
 
     #[test]

@@ -6,11 +6,10 @@
 //! text itself is [`Flavor::A6`], every behaviour at its A6 value, so a strategy without a
 //! `client` runs exactly as before.
 
-use std::time::Duration;
-
 use tonic::Code;
 
-use super::client::Library;
+use super::client::{Library, Version};
+pub use super::timers::Timers;
 
 /// The backoff jitter: retry n waits `b_n × (low + span × u)`, `u` uniform in [0, 1).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,15 +52,33 @@ pub enum BackoffRule {
     },
 }
 
-/// How a library reads a `grpc-retry-pushback-ms` value that is no integer at all.
+/// Which value a library reads when `grpc-retry-pushback-ms` comes more than once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MalformedPushback {
-    /// As A6 says: do not retry (it is also a throttling failure).
+pub enum SeveralPushbacks {
+    /// None: several values say "do not retry" (A6's "more than one value"; grpc-go).
     DontRetry,
-    /// The library fails the attempt with this status, replacing the server's (C-core: UNKNOWN
-    /// from 1.53, INTERNAL from 1.81, as measured with grpcio).
-    Fails(Code),
-    /// JavaScript's `parseInt`: a leading number is the wait, NaN retries at once.
+    /// The first (grpc-js: `metadata.get(...)[0]`).
+    First,
+    /// The last (grpc-java's `Metadata.get`; C-core's metadata map, where each value set
+    /// replaces the one before).
+    Last,
+}
+
+/// How a library turns the `grpc-retry-pushback-ms` value it reads into a wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushbackNumber {
+    /// A signed 32-bit integer: a wait if not negative; anything else, a negative value or
+    /// one beyond 32 bits, says "do not retry" (A6; grpc-java's `Integer.valueOf`, whose
+    /// `NumberFormatException` reads as −1).
+    Int32,
+    /// grpc-go: `strconv.Atoi` (64 bits), waiting `time.Millisecond * time.Duration(n)`, a
+    /// product in int64 nanoseconds that wraps: one that wraps to zero or below fires at once.
+    GoInt64,
+    /// C-core: `absl::SimpleAtoi` into 64 bits, a wait of that many milliseconds (longer than
+    /// any deadline when huge: its conversion to nanoseconds clamps).
+    Int64,
+    /// grpc-js: JavaScript's `parseInt` over anything: `"50ms"` waits 50 ms, NaN waits no time
+    /// (`setTimeout(f, NaN)`), a negative number says "do not retry".
     ParseInt,
 }
 
@@ -98,8 +115,14 @@ pub struct Flavor {
     /// A valid pushback of 0 schedules a retry that never starts: the call waits for its
     /// deadline (newer C-core).
     pub zero_pushback_hangs: bool,
-    /// A pushback that is no integer.
-    pub malformed_pushback: MalformedPushback,
+    /// Which of several pushback values it reads.
+    pub several_pushbacks: SeveralPushbacks,
+    /// How it reads a pushback value as a wait.
+    pub pushback_number: PushbackNumber,
+    /// A pushback value that is no integer fails the attempt with this status, replacing the
+    /// server's (C-core: UNKNOWN from 1.53, INTERNAL from 1.81, as measured with grpcio);
+    /// `None`: the value is read as [`Flavor::pushback_number`] says.
+    pub malformed_pushback_fails: Option<Code>,
     /// A valid pushback makes any failed status retried, retryable or not, without a
     /// throttle token (grpc-java).
     pub pushback_retries_any_status: bool,
@@ -117,8 +140,8 @@ pub struct Flavor {
     /// A success is counted when response headers arrive (grpc-java), so a stream that fails
     /// after its first message counts as one too.
     pub success_on_headers: bool,
-    /// Every timer waits at least this long (Node's `setTimeout`: 1 ms, 0 and NaN included).
-    pub timer_floor: Duration,
+    /// How its timers wait (Node's `setTimeout` for grpc-js).
+    pub timers: Timers,
     /// The library implements hedging; if not, a hedging policy is ignored (one attempt).
     pub hedging: bool,
     /// Hedges never consult the throttle (grpc-js).
@@ -146,14 +169,16 @@ impl Flavor {
         jitter: Jitter::A6,
         backoff: BackoffRule::Exponent,
         zero_pushback_hangs: false,
-        malformed_pushback: MalformedPushback::DontRetry,
+        several_pushbacks: SeveralPushbacks::DontRetry,
+        pushback_number: PushbackNumber::Int32,
+        malformed_pushback_fails: None,
         pushback_retries_any_status: false,
         dont_retry_pushback_counts: true,
         throttle_after_backoff: false,
         bookkeeping: Bookkeeping::A6,
         throttled_retry_hangs: false,
         success_on_headers: false,
-        timer_floor: Duration::ZERO,
+        timers: Timers::Exact,
         hedging: true,
         hedges_ignore_throttle: false,
         hedge_throttle_when_scheduled: false,
@@ -163,70 +188,88 @@ impl Flavor {
         stop_pushback_ends_hedged_call: false,
     };
 
-    /// The flavor of `library` in its era number `era` ([`super::client::eras`]).
-    pub fn of(library: Library, era: usize) -> Flavor {
+    /// The flavor of `library` at release `v` (the boundaries are cited in
+    /// docs/strategies.md, "Client flavors"; [`super::client::eras`] lists the same ones).
+    pub fn of(library: Library, v: Version) -> Flavor {
         let a6 = Flavor::A6;
+        let at = |major, minor, patch| v >= Version(major, minor, patch);
         match library {
             Library::A6 => a6,
             Library::GrpcJava => Flavor {
                 library,
-                jitter: match era {
-                    0 | 1 => Jitter::LEGACY,
-                    2 => Jitter {
+                // × random(0, 1) to 1.70; 0.8 · r + 0.4 from 1.71 (#11858); A6's from 1.80.
+                jitter: if at(1, 80, 0) {
+                    Jitter::A6
+                } else if at(1, 71, 0) {
+                    Jitter {
                         low: 0.4,
                         span: 0.8,
                         first_exact: false,
-                    },
-                    _ => Jitter::A6,
+                    }
+                } else {
+                    Jitter::LEGACY
                 },
                 backoff: BackoffRule::Running { cap_first: false },
+                several_pushbacks: SeveralPushbacks::Last,
                 pushback_retries_any_status: true,
                 success_on_headers: true,
                 hedge_throttle_when_scheduled: true,
                 non_fatal_waits_for_timer: true,
-                hedge_pushback: if era == 0 {
-                    HedgePushback::Reschedule
-                } else {
+                // `pushbackMillis = 0` in makeHedgingDecision from 1.57 (#10293).
+                hedge_pushback: if at(1, 57, 0) {
                     HedgePushback::Immediate
+                } else {
+                    HedgePushback::Reschedule
                 },
                 throttled_hedge_ends_call: true,
                 ..a6
             },
             Library::GrpcJs => Flavor {
                 library,
-                jitter: if era < 2 { Jitter::LEGACY } else { Jitter::A6 },
+                // getNextRetryJitter() from 1.14.0 (grpc-node#2960).
+                jitter: if at(1, 14, 0) {
+                    Jitter::A6
+                } else {
+                    Jitter::LEGACY
+                },
                 backoff: BackoffRule::Running { cap_first: false },
-                malformed_pushback: MalformedPushback::ParseInt,
+                several_pushbacks: SeveralPushbacks::First,
+                pushback_number: PushbackNumber::ParseInt,
                 dont_retry_pushback_counts: false,
                 throttle_after_backoff: true,
-                bookkeeping: if era == 0 {
-                    Bookkeeping::SwappedMinMax
-                } else {
+                // min and max swapped, and a refused retry never reported, to 1.13.0
+                // (fixed by grpc-node#2927 in 1.13.1).
+                bookkeeping: if at(1, 13, 1) {
                     Bookkeeping::A6
+                } else {
+                    Bookkeeping::SwappedMinMax
                 },
-                throttled_retry_hangs: era == 0,
-                timer_floor: Duration::from_millis(1),
+                throttled_retry_hangs: !at(1, 13, 1),
+                timers: Timers::Node,
                 hedges_ignore_throttle: true,
                 hedge_pushback: HedgePushback::ExtraTimer,
                 stop_pushback_ends_hedged_call: true,
                 ..a6
             },
-            // Eras (client.rs): 0 = 1.51, 1 = 1.53–1.66, 2 = 1.67–1.71, 3 = 1.72–1.80,
-            // 4 = 1.81–1.83, 5 = 1.84–1.85.
+            // Placed by measuring grpcio releases (docs/strategies.md, the C-core table).
             Library::CCore => Flavor {
                 library,
                 jitter: Jitter {
-                    first_exact: era <= 1,
+                    first_exact: !at(1, 67, 0),
                     ..Jitter::A6
                 },
                 backoff: BackoffRule::Running {
-                    cap_first: era >= 2,
+                    cap_first: at(1, 67, 0),
                 },
-                zero_pushback_hangs: era >= 3,
-                malformed_pushback: match era {
-                    0 => MalformedPushback::DontRetry,
-                    1..=3 => MalformedPushback::Fails(Code::Unknown),
-                    _ => MalformedPushback::Fails(Code::Internal),
+                zero_pushback_hangs: at(1, 72, 0),
+                several_pushbacks: SeveralPushbacks::Last,
+                pushback_number: PushbackNumber::Int64,
+                malformed_pushback_fails: if at(1, 81, 0) {
+                    Some(Code::Internal)
+                } else if at(1, 53, 0) {
+                    Some(Code::Unknown)
+                } else {
+                    None
                 },
                 dont_retry_pushback_counts: false,
                 hedging: false,
@@ -234,10 +277,155 @@ impl Flavor {
             },
             Library::GrpcGo => Flavor {
                 library,
-                jitter: if era == 0 { Jitter::LEGACY } else { Jitter::A6 },
+                // `0.8 + 0.4*rand.Float64()` from 1.69 (grpc-go#7869).
+                jitter: if at(1, 69, 0) {
+                    Jitter::A6
+                } else {
+                    Jitter::LEGACY
+                },
+                pushback_number: PushbackNumber::GoInt64,
                 hedging: false,
                 ..a6
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::client::eras;
+
+    /// Each era's first release, as the newest release with what differs then. The table
+    /// names every era of [`eras`], so a boundary moved in one place and not the other fails.
+    #[test]
+    fn each_era_first_release_has_its_behaviours() {
+        use HedgePushback::{Immediate, Reschedule};
+        let v = Version;
+        let newest = |library| Flavor::of(library, eras(library).last().unwrap().last);
+        let (java, js, c, go) = (
+            newest(Library::GrpcJava),
+            newest(Library::GrpcJs),
+            newest(Library::CCore),
+            newest(Library::GrpcGo),
+        );
+        let c_first_exact = Jitter {
+            first_exact: true,
+            ..Jitter::A6
+        };
+        let uncapped = BackoffRule::Running { cap_first: false };
+        let unknown = Some(Code::Unknown);
+        let rows = [
+            (
+                v(1, 41, 0),
+                Flavor {
+                    jitter: Jitter::LEGACY,
+                    hedge_pushback: Reschedule,
+                    ..java
+                },
+            ),
+            (
+                v(1, 57, 0),
+                Flavor {
+                    jitter: Jitter::LEGACY,
+                    hedge_pushback: Immediate,
+                    ..java
+                },
+            ),
+            (
+                v(1, 71, 0),
+                Flavor {
+                    jitter: Jitter {
+                        low: 0.4,
+                        span: 0.8,
+                        first_exact: false,
+                    },
+                    ..java
+                },
+            ),
+            (v(1, 80, 0), java),
+            (
+                v(1, 8, 0),
+                Flavor {
+                    jitter: Jitter::LEGACY,
+                    bookkeeping: Bookkeeping::SwappedMinMax,
+                    throttled_retry_hangs: true,
+                    ..js
+                },
+            ),
+            (
+                v(1, 13, 1),
+                Flavor {
+                    jitter: Jitter::LEGACY,
+                    ..js
+                },
+            ),
+            (v(1, 14, 0), js),
+            (
+                v(1, 51, 0),
+                Flavor {
+                    jitter: c_first_exact,
+                    backoff: uncapped,
+                    zero_pushback_hangs: false,
+                    malformed_pushback_fails: None,
+                    ..c
+                },
+            ),
+            (
+                v(1, 53, 0),
+                Flavor {
+                    jitter: c_first_exact,
+                    backoff: uncapped,
+                    zero_pushback_hangs: false,
+                    malformed_pushback_fails: unknown,
+                    ..c
+                },
+            ),
+            (
+                v(1, 67, 0),
+                Flavor {
+                    zero_pushback_hangs: false,
+                    malformed_pushback_fails: unknown,
+                    ..c
+                },
+            ),
+            (
+                v(1, 72, 0),
+                Flavor {
+                    malformed_pushback_fails: unknown,
+                    ..c
+                },
+            ),
+            (v(1, 81, 0), c),
+            (
+                v(1, 41, 0),
+                Flavor {
+                    jitter: Jitter::LEGACY,
+                    ..go
+                },
+            ),
+            (v(1, 69, 0), go),
+        ];
+        let mut at = 0;
+        for library in [
+            Library::GrpcJava,
+            Library::GrpcJs,
+            Library::CCore,
+            Library::GrpcGo,
+        ] {
+            for era in eras(library) {
+                let (first, want) = rows[at];
+                assert_eq!((want.library, first), (library, era.first), "row {at}");
+                assert_eq!(
+                    Flavor::of(library, first),
+                    want,
+                    "{} {first}",
+                    library.name()
+                );
+                at += 1;
+            }
+        }
+        assert_eq!(at, rows.len());
+        assert_eq!(Flavor::of(Library::A6, v(1, 0, 0)), Flavor::A6);
     }
 }

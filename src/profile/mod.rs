@@ -20,10 +20,14 @@ pub mod layers;
 pub mod phases;
 pub mod plan;
 pub mod schema;
+pub mod script;
 pub mod service_config;
+mod settle_target;
 pub mod shipped;
+pub mod sweep;
 pub mod tagged;
 pub mod target;
+pub mod timers;
 pub mod validate;
 
 use std::path::Path;

@@ -225,16 +225,40 @@ impl StrategyPlan {
             .layers
             .iter()
             .any(|l| matches!(l, LayerPlan::GrpcHedge(_)));
+        let kinds: Vec<&str> = self.layers.iter().map(LayerPlan::kind).collect();
         (hedges && !self.client.flavor().hedging).then(|| {
             format!(
-                "strategy `{}`: {} ({}) does not implement hedging: its hedging policy is \
-                 ignored and each call is sent once, as that library does",
+                "strategy `{}`: {} ({}) does not implement hedging: {}",
                 self.name,
                 self.client,
-                self.client.library.described()
+                self.client.library.described(),
+                hedging_ignored(&kinds)
             )
         })
     }
+}
+
+/// The layer kinds that send a call again (a retry, or tower's hedge).
+const RESENDERS: [&str; 3] = ["grpc_retry", "retry", "hedge"];
+
+/// What happens to the hedging policy of a strategy whose library has none, in words, given
+/// the kinds of its layers: it is ignored, and each call is sent once unless another of its
+/// layers sends it again.
+pub fn hedging_ignored(kinds: &[&str]) -> String {
+    let others: Vec<String> = kinds
+        .iter()
+        .filter(|k| RESENDERS.contains(k))
+        .map(|k| format!("`{k}`"))
+        .collect();
+    let then = match others.as_slice() {
+        [] => "each call is sent once".to_string(),
+        [one] => format!("only its {one} layer sends a call again"),
+        several => format!(
+            "only its {} layers send a call again",
+            several.join(" and ")
+        ),
+    };
+    format!("its hedging policy is ignored, as that library does ({then})")
 }
 
 fn yes() -> bool {

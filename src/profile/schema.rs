@@ -13,6 +13,7 @@ use super::duration::HumanDuration;
 use super::gate::GatePlan;
 use super::phases::PhasePlan;
 use super::plan::{Arrival, LayerPlan, Method};
+use super::sweep::SweepSpec;
 use super::target::TargetPlan;
 
 /// A profile file.
@@ -40,6 +41,8 @@ pub struct Profile {
     pub gate: Option<GatePlan>,
     /// The user's own gRPC service, called instead of resilbench's backend.
     pub target: Option<TargetPlan>,
+    /// What `resilbench sweep` varies; `run` runs the profile as written and ignores it.
+    pub sweep: Option<SweepSpec>,
 }
 
 /// `[load]`.

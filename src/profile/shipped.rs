@@ -24,7 +24,7 @@ macro_rules! shipped {
 }
 
 /// Every shipped profile, in the order the README lists them.
-pub const SHIPPED: [Shipped; 11] = shipped!(
+pub const SHIPPED: [Shipped; 12] = shipped!(
     "quickstart",
     "service-config",
     "retry-storm",
@@ -36,6 +36,7 @@ pub const SHIPPED: [Shipped; 11] = shipped!(
     "streaming",
     "client-flavors",
     "sandbox",
+    "sweep-retries",
 );
 
 /// The shipped profile called `name` (`quickstart`, `quickstart.toml` or

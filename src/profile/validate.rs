@@ -102,7 +102,7 @@ pub fn resolve(
     let load = profile.load;
     let mut target = profile.target;
     if let Some(t) = &mut target {
-        super::target::settle(t, base)?;
+        super::settle_target::settle(t, base)?;
         // The method and the request are the target's.
         if load.method.is_some() {
             return invalid(

@@ -2,7 +2,7 @@
 
 use tonic::Code;
 
-use super::status::{Pushback, parse_pushback};
+use super::pushback::{Pushback, PushbackValue};
 
 /// `content-type` of every gRPC request and response.
 pub const CONTENT_TYPE: &str = "content-type";
@@ -44,8 +44,8 @@ pub struct ResponseFields {
     pub status: Option<u16>,
     /// `grpc-status`, if present (an unknown code reads as UNKNOWN).
     pub grpc_status: Option<Code>,
-    /// `grpc-retry-pushback-ms` as grpc-go reads it: one valid value is the wait; a malformed
-    /// or negative one, or several, mean "do not retry".
+    /// `grpc-retry-pushback-ms`: every value it came with (how each library reads them is
+    /// `strategy::retry::pushback`'s).
     pub pushback: Option<Pushback>,
 }
 
@@ -58,9 +58,10 @@ impl ResponseFields {
             }
             b"grpc-status" => self.grpc_status = Some(Code::from_bytes(value)),
             _ if name == PUSHBACK.as_bytes() => {
+                let value = PushbackValue::parse(value);
                 self.pushback = Some(match self.pushback {
-                    None => parse_pushback(value),
-                    Some(_) => Pushback::DontRetry,
+                    None => Pushback::one(value),
+                    Some(p) => p.and(value),
                 });
             }
             _ => {}
@@ -85,19 +86,24 @@ mod tests {
         ResponseFields::of(pairs.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())))
     }
 
-    /// gRFC A6: one valid value is the wait; a negative or malformed one, or several, say
-    /// "do not retry".
+    /// Every value is kept; A6 reads one valid value as the wait, and a negative or malformed
+    /// one, or several, as "do not retry".
     #[test]
-    fn pushback_values_are_read_as_grpc_go_reads_them() {
+    fn pushback_values_are_all_kept() {
         let pushback = |values: &[&str]| {
             let pairs: Vec<_> = values.iter().map(|v| (PUSHBACK, *v)).collect();
             read(&pairs).pushback
         };
         assert_eq!(pushback(&[]), None);
-        assert_eq!(pushback(&["250"]), Some(Pushback::RetryAfterMs(250)));
-        assert_eq!(pushback(&["-1"]), Some(Pushback::DontRetry));
+        assert_eq!(pushback(&["250"]), Some(Pushback::after_ms(250)));
+        assert_eq!(pushback(&["-1"]), Some(Pushback::dont_retry()));
         assert!(pushback(&["soon"]).is_some_and(Pushback::says_stop));
-        assert_eq!(pushback(&["10", "20"]), Some(Pushback::DontRetry));
+        let two = pushback(&["10", "20"]).unwrap();
+        assert!(two.says_stop());
+        assert_eq!(
+            (two.first, two.last, two.count),
+            (PushbackValue::Integer(10), PushbackValue::Integer(20), 2)
+        );
     }
 
     #[test]

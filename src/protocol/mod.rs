@@ -12,7 +12,9 @@
 pub mod header;
 pub mod message;
 pub mod path;
+pub mod pushback;
 pub mod status;
 pub mod timeout;
 
-pub use status::{Pushback, StatusCode};
+pub use pushback::{Pushback, PushbackValue};
+pub use status::StatusCode;

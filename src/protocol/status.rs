@@ -1,5 +1,5 @@
 //! gRPC status codes by their canonical names; the statuses a client derives when a server
-//! sent none (an HTTP status, a stream reset); the `grpc-retry-pushback-ms` trailer.
+//! sent none (an HTTP status, a stream reset). (`grpc-retry-pushback-ms` is [`super::pushback`].)
 //!
 //! Profiles, service configs and results name status codes the way the gRPC specification does
 //! (`UNAVAILABLE`, `RESOURCE_EXHAUSTED`, ...: grpc/grpc `doc/statuscodes.md`). gRFC A6 accepts
@@ -194,76 +194,6 @@ pub fn from_http(status: u16) -> Code {
     }
 }
 
-/// What a server said about retrying, through `grpc-retry-pushback-ms` (gRFC A6, "Pushback").
-///
-/// A6 reads [`Pushback::DontRetry`] and [`Pushback::Malformed`] alike ("negative or
-/// unparseable: do not retry"); they are kept apart because client libraries do not read them
-/// alike (see `docs/strategies.md`, "Client flavors").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pushback {
-    /// A valid non-negative value: retry after exactly this many milliseconds.
-    RetryAfterMs(u32),
-    /// A negative value, an integer beyond 32 bits, or more than one value: do not retry.
-    DontRetry,
-    /// One value that is not an integer at all (`"soon"`, `"50ms"`, `"1.5"`): do not retry.
-    Malformed {
-        /// What JavaScript's `parseInt` reads from it (grpc-js's reading): the integer its
-        /// leading characters spell, or `None` for NaN. Clamped to the `i64` range.
-        parse_int: Option<i64>,
-    },
-}
-
-impl Pushback {
-    /// Whether A6 reads it as "do not retry" (negative, unparseable, or several values).
-    pub fn says_stop(self) -> bool {
-        !matches!(self, Pushback::RetryAfterMs(_))
-    }
-}
-
-/// Interprets a `grpc-retry-pushback-ms` value as gRFC A6 specifies: the value is an ASCII
-/// signed 32-bit integer; a non-negative value is a delay in milliseconds, and a negative value
-/// or anything that does not parse as such an integer means "do not retry". A value that is
-/// no integer at all is [`Pushback::Malformed`], with what `parseInt` would read from it.
-pub fn parse_pushback(value: &[u8]) -> Pushback {
-    let text = std::str::from_utf8(value).ok();
-    if let Some(t) = text
-        && let Ok(ms) = t.parse::<i64>()
-    {
-        return match u32::try_from(ms) {
-            Ok(ms) if ms <= i32::MAX as u32 => Pushback::RetryAfterMs(ms),
-            _ => Pushback::DontRetry,
-        };
-    }
-    Pushback::Malformed {
-        parse_int: text.and_then(parse_int),
-    }
-}
-
-/// ECMAScript's `parseInt(string)` without a radix (ECMA-262, "parseInt"), for what fits an
-/// `i64` (further digits saturate): leading white space skipped, an optional sign, a `0x`
-/// prefix for hexadecimal, then as many digits as follow; no digit is NaN (`None`).
-pub fn parse_int(text: &str) -> Option<i64> {
-    let t = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
-    let (negative, t) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let (radix, t) = match t.get(..2) {
-        Some("0x" | "0X") => (16, &t[2..]),
-        _ => (10, t),
-    };
-    let digits: Vec<u32> = t.chars().map_while(|c| c.to_digit(radix)).collect();
-    if digits.is_empty() {
-        return None;
-    }
-    let magnitude = digits.iter().fold(0i64, |n, &d| {
-        n.saturating_mul(i64::from(radix))
-            .saturating_add(i64::from(d))
-    });
-    Some(if negative { -magnitude } else { magnitude })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,41 +253,5 @@ mod tests {
                 tonic::Status::from_error(Box::new(h2::Error::from(h2::Reason::from(reason))));
             assert_eq!(from_reset(reason), tonic.code(), "reason {reason}");
         }
-    }
-
-    #[test]
-    fn pushback_follows_a6() {
-        assert_eq!(parse_pushback(b"0"), Pushback::RetryAfterMs(0));
-        assert_eq!(parse_pushback(b"250"), Pushback::RetryAfterMs(250));
-        assert_eq!(
-            parse_pushback(b"2147483647"),
-            Pushback::RetryAfterMs(i32::MAX as u32)
-        );
-        assert_eq!(parse_pushback(b"-1"), Pushback::DontRetry);
-        assert_eq!(parse_pushback(b"2147483648"), Pushback::DontRetry);
-        assert!(parse_pushback(b"1.5").says_stop());
-        assert!(parse_pushback(b"").says_stop());
-        assert!(parse_pushback(b"\xff").says_stop());
-    }
-
-    /// Values that are no integer are told apart, with what grpc-js's `parseInt` reads.
-    #[test]
-    fn malformed_values_keep_what_parse_int_reads() {
-        let read = |v: &[u8]| match parse_pushback(v) {
-            Pushback::Malformed { parse_int } => parse_int,
-            other => panic!("{other:?} is not malformed"),
-        };
-        assert_eq!(read(b"soon"), None);
-        assert_eq!(read(b""), None);
-        assert_eq!(read(b"\xff"), None);
-        assert_eq!(read(b"50ms"), Some(50));
-        assert_eq!(read(b"1.5"), Some(1));
-        assert_eq!(read(b"1e3"), Some(1));
-        assert_eq!(read(b" 7"), Some(7));
-        assert_eq!(read(b"-5x"), Some(-5));
-        assert_eq!(read(b"0x10"), Some(16));
-        assert_eq!(read(b"-"), None);
-        assert_eq!(parse_pushback(b"-5"), Pushback::DontRetry);
-        assert_eq!(parse_int("99999999999999999999999"), Some(i64::MAX));
     }
 }

@@ -171,7 +171,7 @@ impl Forward {
                 head.give(wire::status_response(
                     answer.code,
                     &message,
-                    answer.pushback.as_deref(),
+                    answer.pushback.as_ref(),
                 ));
                 return self.log(answer.attempt, Outcome::Local(answer.code));
             }
@@ -214,7 +214,7 @@ impl Forward {
             head.give(wire::status_response(
                 draw.code,
                 &message,
-                draw.pushback.as_deref(),
+                draw.pushback.as_ref(),
             ));
             return Outcome::Local(draw.code);
         }

@@ -21,6 +21,7 @@ use crate::backend::server::MAX_REQUEST_ID;
 use crate::keyed::request_key;
 use crate::pb;
 use crate::profile::Method;
+use crate::profile::script::PushbackValues;
 use crate::protocol::{header, path, timeout};
 
 /// The attempt as the backend's decision sees it. `connection` is (connection number,
@@ -134,16 +135,23 @@ pub(super) fn response_fields(block: &crate::transport::http2::HeaderBlock) -> (
     (status, map)
 }
 
-/// `grpc-status`, `grpc-message` and, if any, `grpc-retry-pushback-ms`.
-pub(super) fn status_fields(code: Code, message: &str, pushback: Option<&str>) -> HeaderMap {
+/// `grpc-status`, `grpc-message` and, if any, `grpc-retry-pushback-ms` (one field per value,
+/// in order, as `serve` sends them).
+pub(super) fn status_fields(
+    code: Code,
+    message: &str,
+    pushback: Option<&PushbackValues>,
+) -> HeaderMap {
     let mut map = HeaderMap::new();
     map.insert(header::STATUS, HeaderValue::from(code as i32));
     // A message is ASCII worded here; anything else is left out rather than sent malformed.
     if let Ok(v) = HeaderValue::from_str(message) {
         map.insert(header::MESSAGE, v);
     }
-    if let Some(v) = pushback.and_then(|p| HeaderValue::from_str(p).ok()) {
-        map.insert(header::PUSHBACK, v);
+    for value in pushback.into_iter().flat_map(PushbackValues::iter) {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            map.append(header::PUSHBACK, v);
+        }
     }
     map
 }
@@ -152,7 +160,7 @@ pub(super) fn status_fields(code: Code, message: &str, pushback: Option<&str>) -
 pub(super) fn status_response(
     code: Code,
     message: &str,
-    pushback: Option<&str>,
+    pushback: Option<&PushbackValues>,
 ) -> http::Response<tonic::body::Body> {
     let mut response = http::Response::new(tonic::body::Body::empty());
     let headers = response.headers_mut();

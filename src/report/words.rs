@@ -414,16 +414,17 @@ fn client_words(strategy: &Value) -> Option<String> {
         "Runs its gRPC policies as {written} ({}), with that library's departures from A6.",
         client.library.described()
     );
-    let hedges = get(strategy, "layers")
+    let kinds: Vec<&str> = get(strategy, "layers")
         .and_then(Value::as_array)
-        .is_some_and(|l| {
+        .map(|l| {
             l.iter()
-                .any(|layer| layer.get("kind").and_then(Value::as_str) == Some("grpc_hedge"))
-        });
-    if hedges && !client.flavor().hedging {
-        words.push_str(
-            " That library has no hedging: its hedging policy is ignored, one attempt per call.",
-        );
+                .filter_map(|layer| layer.get("kind").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    if kinds.contains(&"grpc_hedge") && !client.flavor().hedging {
+        let ignored = crate::profile::plan::hedging_ignored(&kinds);
+        words.push_str(&format!(" That library has no hedging: {ignored}."));
     }
     Some(words)
 }
@@ -454,6 +455,17 @@ mod tests {
         let words = client_words(&hedged).unwrap();
         assert!(
             words.contains("c-core@1.85.1 (gRPC C-core") && words.contains("ignored"),
+            "{words}"
+        );
+        assert!(words.contains("each call is sent once"), "{words}");
+        // Another layer still sends a call again: not one attempt per call.
+        let retried = json!({"name": "r", "client": "c-core",
+            "layers": [{"kind": "retry"}, {"kind": "grpc_hedge", "max_attempts": 3}]});
+        let words = client_words(&retried).unwrap();
+        assert!(
+            words.contains("ignored")
+                && words.contains("`retry`")
+                && !words.contains("one attempt"),
             "{words}"
         );
         let java = json!({"name": "j", "client": "grpc-java@1.41",

@@ -7,14 +7,20 @@
 //! parser's `HpackParseResult::MetadataParseError`, grpcio 1.81 on) instead of the server's
 //! status (measured; docs/strategies.md, "Client flavors"). [`ReadLayer`] does the same, below
 //! the instrument, so the attempt is recorded with the status the library reported. Whether the
-//! policy then still sees a pushback is not known; it is given none.
+//! policy then still sees a pushback is not known; it is given none. A malformed value among
+//! several fails the stream too, whichever comes last (measured with grpcio 1.60 and 1.85).
+//!
+//! The failure keeps its source, [`crate::call::FailureSource::Backend`]: the backend did
+//! answer, and the application above the library is handed the library's status as that
+//! answer. So the SRE book's adaptive throttle counts it as an application's throttle above
+//! grpcio does: an accept, unless the substituted status is one of its `rejections` (marking
+//! it local would count a request the backend processed as accepted by no one).
 
 use tonic::Code;
 use tower::Layer;
 
-use crate::call::{BoxFuture, Call, CallService, Failure, FailureSource, Outcome, call_service};
-use crate::profile::flavor::{Flavor, MalformedPushback};
-use crate::protocol::status::Pushback;
+use crate::call::{BoxFuture, Call, CallService, Failure, Outcome, call_service};
+use crate::profile::flavor::Flavor;
 
 /// Builds [`Read`] services that fail a malformed pushback with this status.
 #[derive(Debug, Clone, Copy)]
@@ -23,10 +29,7 @@ pub struct ReadLayer(Code);
 impl ReadLayer {
     /// The layer `flavor` needs, if it changes any response.
     pub fn for_flavor(flavor: &Flavor) -> Option<Self> {
-        match flavor.malformed_pushback {
-            MalformedPushback::Fails(code) => Some(ReadLayer(code)),
-            _ => None,
-        }
+        flavor.malformed_pushback_fails.map(ReadLayer)
     }
 }
 
@@ -67,13 +70,13 @@ where
 
 /// The failure as C-core reports it, failing a malformed pushback with `code`.
 pub fn read(failure: Failure, code: Code) -> Failure {
-    match failure.pushback {
-        Some(Pushback::Malformed { .. }) => Failure {
+    if failure.pushback.is_some_and(|p| p.any_malformed) {
+        Failure {
             code,
             pushback: None,
-            source: FailureSource::Local,
             ..failure
-        },
-        _ => failure,
+        }
+    } else {
+        failure
     }
 }

@@ -7,7 +7,7 @@ use crate::call::BoxFuture;
 use crate::call::{Call, Failure, FailureSource, Outcome, Reply, call_service};
 use crate::keyed::call_key;
 use crate::profile::Method;
-use crate::protocol::status::parse_pushback;
+use crate::protocol::{Pushback, PushbackValue};
 
 /// Calls one backend (replica) directly with what the wire would have carried.
 #[derive(Debug, Clone)]
@@ -34,7 +34,11 @@ pub fn answer_to_outcome(answer: Answer, messages: u32) -> Outcome {
     }
     Err(Failure {
         code: answer.code,
-        pushback: answer.pushback.map(|p| parse_pushback(p.as_bytes())),
+        pushback: answer.pushback.as_ref().and_then(|values| {
+            let mut values = values.iter().map(|v| PushbackValue::parse(v.as_bytes()));
+            let first = Pushback::one(values.next()?);
+            Some(values.fold(first, Pushback::and))
+        }),
         source: FailureSource::Backend,
         messages,
         // The backend answers a failure before the first message Trailers-Only.

@@ -535,7 +535,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    use crate::protocol::status::Pushback;
+    use crate::protocol::Pushback;
 
     fn trailers(pairs: &[(&'static str, &str)]) -> ResponseFields {
         ResponseFields::of(pairs.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())))
@@ -583,7 +583,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(failed.code, Code::Unavailable);
-        assert_eq!(failed.pushback, Some(Pushback::RetryAfterMs(250)));
+        assert_eq!(failed.pushback, Some(Pushback::after_ms(250)));
         assert_eq!((failed.messages, failed.committed), (3, true));
         assert_eq!(failed.source, FailureSource::Backend);
         let read = |pairs: &[(&'static str, &str)]| status_of(&trailers(pairs), 0, false);

@@ -60,7 +60,7 @@ impl Schedule {
     pub fn new(flavor: Flavor, delay: Duration, max: u32) -> Self {
         Self {
             flavor,
-            delay: delay.max(flavor.timer_floor),
+            delay: flavor.timers.wait_seconds(delay),
             max,
             next: None,
             frozen: false,
@@ -178,7 +178,7 @@ impl Schedule {
                 Push::After(d) => d,
                 Push::Absent | Push::Stop => Duration::ZERO,
             };
-            let (at, n) = self.arm(now + delay.max(flavor.timer_floor));
+            let (at, n) = self.arm(now + flavor.timers.wait(delay));
             self.extra.push((at, n, failure.clone()));
             return (Verdict::Go, counted);
         }
@@ -208,7 +208,7 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::client::Library;
+    use crate::profile::client::{Library, Version};
 
     /// A hedge is scheduled while the bucket is full; other calls' failures then empty it
     /// to half before the hedge is due. A6 reads the throttle when the hedge is due and sends
@@ -219,7 +219,7 @@ mod tests {
         let delay = Duration::from_millis(10);
         for (flavor, sends) in [
             (Flavor::A6, false),
-            (Flavor::of(Library::GrpcJava, 3), true),
+            (Flavor::of(Library::GrpcJava, Version(1, 83, 1)), true),
         ] {
             let throttle = Throttle::new(10.0, 0.1);
             let mut schedule = Schedule::new(flavor, delay, 3);
@@ -237,7 +237,7 @@ mod tests {
         for _ in 0..5 {
             throttle.on_failure();
         }
-        let mut java = Schedule::new(Flavor::of(Library::GrpcJava, 3), delay, 3);
+        let mut java = Schedule::new(Flavor::of(Library::GrpcJava, Version(1, 83, 1)), delay, 3);
         java.sent(now, 1, Some(&throttle));
         assert_eq!(java.due(), None);
         assert!(java.potential(1));

@@ -17,7 +17,7 @@ use super::budget::{ActiveRequest, EnvoyBudget, RetryInFlight, TpsBudget};
 use super::grpc::Codes;
 use super::{Denied, Policy, Wait, draw_index};
 use crate::call::{Call, Failure, FailureSource, Outcome};
-use crate::protocol::status::Pushback;
+use crate::protocol::Pushback;
 
 /// Which budget, if any.
 #[derive(Debug)]
@@ -95,8 +95,9 @@ impl<D: Draws> Policy for GenericPolicy<D> {
         if attempts >= self.max_attempts {
             return Err(Denied::MaxAttempts);
         }
-        let wait = match (self.pushback, failure.pushback) {
-            (true, Some(Pushback::RetryAfterMs(ms))) => {
+        let pushback_ms = failure.pushback.and_then(Pushback::a6_wait_ms);
+        let wait = match (self.pushback, pushback_ms) {
+            (true, Some(ms)) => {
                 state.backoff = BackoffState::default();
                 Wait {
                     delay: Duration::from_millis(u64::from(ms)),

@@ -2,24 +2,29 @@
 //! (`clientStream.shouldRetry`, after grpc/grpc-go#7869), or as a client library departs from
 //! it: the strategy's [`Flavor`] (docs/strategies.md, "Client flavors").
 //!
-//! After a failed attempt, in this order:
-//! 1. A status not in `retryableStatusCodes`: not retried, and no token is taken; but a
-//!    `grpc-retry-pushback-ms` that is negative or unparseable takes a token whatever the
-//!    status (A6 "Pushback"; "the only RPCs counted as failures ... receive a pushback
-//!    response indicating not to retry"; C-core and grpc-js take none,
-//!    [`Flavor::dont_retry_pushback_counts`]), and grpc-java retries any status after a valid
-//!    pushback, without a token ([`Flavor::pushback_retries_any_status`]).
-//! 2. Throttling: one token is taken, then retries stop if `token_count ≤ maxTokens / 2`
+//! After a failed attempt, in this order (grpc-go's, which docs/strategies.md lists too):
+//! 1. A `grpc-retry-pushback-ms` that says not to retry (negative or unparseable, as the
+//!    flavor reads it: [`super::pushback`]): not retried, and one throttle token is taken
+//!    whatever the status (A6 "Pushback": "the only RPCs counted as failures ... receive a
+//!    pushback response indicating not to retry"). C-core and grpc-js take it only with a
+//!    retryable status, and a non-retryable one goes to step 2
+//!    ([`Flavor::dont_retry_pushback_counts`]).
+//! 2. A status not in `retryableStatusCodes`: not retried, and no token is taken; grpc-java
+//!    retries any status after a valid pushback, without a token or a throttle check
+//!    ([`Flavor::pushback_retries_any_status`]).
+//! 3. Throttling: one token is taken, then retries stop if `token_count ≤ maxTokens / 2`
 //!    (grpc-js compares only when the wait is over, [`Flavor::throttle_after_backoff`]).
-//! 3. A pushback that says not to retry: not retried.
 //! 4. `maxAttempts` reached (values above 5 were clamped to 5): not retried.
 //! 5. The wait: a valid pushback's value exactly, resetting the backoff to `initialBackoff`;
 //!    otherwise the backoff ([`Backoff::GrpcA6`], or [`Backoff::GrpcA6Legacy`] on request, or
-//!    the library's own, [`Backoff::Library`]). Newer C-core never starts a retry whose
-//!    pushback is 0 ([`Flavor::zero_pushback_hangs`]): the call waits for its deadline.
+//!    the library's own, [`Backoff::Library`]), as the library's timers wait it
+//!    ([`Flavor::timers`]). Newer C-core never starts a retry whose pushback is 0
+//!    ([`Flavor::zero_pushback_hangs`]): the call waits for its deadline.
 //!
 //! The reasons recorded (`retry_denied`) follow this order for every flavor; the libraries
-//! check in other orders, which changes no outcome. A call that ends OK adds `tokenRatio`
+//! check in other orders (grpc-java and C-core read the throttle before the pushback, grpc-js
+//! tests `maxAttempts` before it), which changes no outcome: the same tokens are taken and the
+//! same attempts retried. A call that ends OK adds `tokenRatio`
 //! (grpc-java: one whose response headers arrived, [`Flavor::success_on_headers`]). The
 //! jitter's draw is keyed by (seed, call, retry), so every strategy with the same settings
 //! waits the same.
@@ -158,23 +163,22 @@ impl<D: Draws> Policy for GrpcPolicy<D> {
         let flavor = &self.flavor;
         let push = read(flavor, failure.pushback);
         let retryable = self.settings.retryable.contains(failure.code);
-        // grpc-java: a valid pushback retries any status, without a throttle token.
+        // 1. "Do not retry": a throttling failure (C-core, grpc-js: with a retryable status).
+        if push == Push::Stop && (retryable || flavor.dont_retry_pushback_counts) {
+            self.take_token();
+            return Err(Denied::Pushback);
+        }
+        // 2. The status (grpc-java: a valid pushback retries any, without a throttle token).
         let forced =
             !retryable && flavor.pushback_retries_any_status && matches!(push, Push::After(_));
         if !retryable && !forced {
-            if push == Push::Stop && flavor.dont_retry_pushback_counts {
-                self.take_token();
-                return Err(Denied::Pushback);
-            }
             return Err(Denied::NotRetryable);
         }
-        let allowed = forced || self.take_token();
-        if push == Push::Stop {
-            return Err(Denied::Pushback);
-        }
-        if !allowed {
+        // 3. The throttle.
+        if !forced && !self.take_token() {
             return Err(Denied::Throttled);
         }
+        // 4. The attempts.
         if attempts >= self.settings.max_attempts {
             return Err(Denied::MaxAttempts);
         }
@@ -197,7 +201,7 @@ impl<D: Draws> Policy for GrpcPolicy<D> {
             },
         };
         Ok(Wait {
-            delay: wait.delay.max(flavor.timer_floor),
+            delay: flavor.timers.wait(wait.delay),
             ..wait
         })
     }
@@ -237,7 +241,7 @@ mod tests {
 
     use super::*;
     use crate::call::{AttemptKind, CallMeter, FailureSource};
-    use crate::protocol::status::Pushback;
+    use crate::protocol::Pushback;
 
     /// Draws chosen by the test: the same `u` for every retry.
     struct Fixed(f64);
@@ -320,17 +324,28 @@ mod tests {
         let p = policy(0.5, Some(Throttle::new(10.0, 0.1)));
         let c = call();
         let mut state = p.begin(&c);
-        let stop = failure(Code::InvalidArgument, Some(Pushback::DontRetry));
+        let stop = failure(Code::InvalidArgument, Some(Pushback::dont_retry()));
         assert_eq!(
             p.retry(&mut state, &c, &stop, 1, Duration::MAX),
             Err(Denied::Pushback)
         );
         assert_eq!(p.tokens(), Some(9.0));
-        let valid = failure(Code::InvalidArgument, Some(Pushback::RetryAfterMs(5)));
+        let valid = failure(Code::InvalidArgument, Some(Pushback::after_ms(5)));
         assert_eq!(
             p.retry(&mut state, &c, &valid, 1, Duration::MAX),
             Err(Denied::NotRetryable)
         );
         assert_eq!(p.tokens(), Some(9.0));
+        // A retryable status with a "don't retry" pushback, the bucket at its threshold: the
+        // pushback is the reason recorded (step 1), not the throttle, and the token is taken.
+        for _ in 0..4 {
+            p.take_token();
+        }
+        let stop = failure(Code::Unavailable, Some(Pushback::dont_retry()));
+        assert_eq!(
+            p.retry(&mut state, &c, &stop, 1, Duration::MAX),
+            Err(Denied::Pushback)
+        );
+        assert_eq!(p.tokens(), Some(4.0));
     }
 }

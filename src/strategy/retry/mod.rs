@@ -250,12 +250,9 @@ where
                 }
                 Err(Denied::Hang) => return self.at_deadline(&call, state, Denied::Hang).await,
                 Err(denied) => {
-                    self.sink.record(Event::RetryDenied {
-                        call: &call,
-                        reason: denied,
-                    });
-                    self.policy.end(state, &outcome);
-                    if failure.committed {
+                    let committed = failure.committed;
+                    let outcome = self.refused(&call, state, outcome, denied);
+                    if committed {
                         // A library that counts response headers as a success did so.
                         self.report_tokens();
                     }
@@ -267,16 +264,23 @@ where
             match self.policy.before_retry(&mut state) {
                 Ok(()) => {}
                 Err(Denied::Hang) => return self.at_deadline(&call, state, Denied::Hang).await,
-                Err(denied) => {
-                    self.sink.record(Event::RetryDenied {
-                        call: &call,
-                        reason: denied,
-                    });
-                    self.policy.end(state, &outcome);
-                    return outcome;
-                }
+                Err(denied) => return self.refused(&call, state, outcome, denied),
             }
         }
+    }
+
+    /// The call will not be retried, for `reason`: it ends with `outcome`, the failure that
+    /// was not retried.
+    fn refused(
+        &self,
+        call: &Call,
+        state: P::CallState,
+        outcome: Outcome,
+        reason: Denied,
+    ) -> Outcome {
+        self.sink.record(Event::RetryDenied { call, reason });
+        self.policy.end(state, &outcome);
+        outcome
     }
 
     /// The call will not be retried and waits for its deadline, as a gRPC client's does

@@ -105,7 +105,7 @@ async fn a_request_larger_than_the_windows_waits_for_window_updates() {
     };
     let trailers = Fields::of(&trailers);
     assert_eq!(trailers.grpc_status, Some(Code::Unavailable));
-    assert_eq!(trailers.pushback, Some(Pushback::RetryAfterMs(250)));
+    assert_eq!(trailers.pushback, Some(Pushback::after_ms(250)));
 }
 
 /// The server's SETTINGS_MAX_CONCURRENT_STREAMS holds further streams back until one
