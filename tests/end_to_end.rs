@@ -1089,3 +1089,32 @@ fn serve_stops_on_sigterm_while_a_client_stays_connected() {
     );
     drop(client);
 }
+
+/// Before a real run the machine's wake-up floor is calibrated and kept (issue 26): the
+/// lateness of a few hundred wake-ups and the driver's quantum; a virtual run has none.
+#[test]
+fn a_real_run_keeps_the_machines_wake_up_floor() {
+    let profile = r#"
+[load]
+arrival = "constant"
+rate = 20
+duration = "1s"
+warmup = "0s"
+wake_quantum = "250us"
+[[strategies]]
+name = "plain"
+"#;
+    let r = run_real(profile);
+    let t = r
+        .environment
+        .timer
+        .expect("a real run calibrates the timer");
+    assert!(t.samples >= 100, "{t:?}"); // 300 ms of waits of 1 ms at most
+    assert!(t.calibrated_s >= 0.3, "{t:?}");
+    assert_eq!(t.wake_quantum_ms, 0.25);
+    let o = t.wake_overshoot_ms;
+    assert!(o.p50 <= o.p99 && o.p99 <= o.max, "{o:?}");
+    assert_eq!(t.lag_floor_ms(), o.p99 + 0.25);
+    let virtual_run = crate::common::run_virtual(&crate::common::plan(profile));
+    assert_eq!(virtual_run.environment.timer, None);
+}

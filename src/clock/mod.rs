@@ -20,6 +20,7 @@
 //! `clippy.toml` bans std's `Instant`, and the module lints ban tokio's clock functions,
 //! outside this module, so no code can read a different clock by accident.
 
+pub mod calibrate;
 mod heap;
 pub mod precise;
 #[cfg(target_os = "linux")]

@@ -202,7 +202,13 @@ pub fn merge(mut runs: Vec<ShardRun>) -> Result<Results, String> {
         .min()
         .unwrap_or_default();
     // The merged figures' own trust checks, then what only a shard could say (once each).
-    let mut warnings = crate::results::trust::warnings(&strategies, partial);
+    // The shards' machines: the worst wake-up floor among them.
+    environment.timer = runs
+        .iter()
+        .filter_map(|r| r.results.environment.timer)
+        .max_by(|a, b| a.lag_floor_ms().total_cmp(&b.lag_floor_ms()));
+    let mut warnings =
+        crate::results::trust::warnings(&strategies, partial, environment.timer.as_ref());
     for r in &runs {
         for w in &r.results.warnings {
             let w = format!("shard {}: {w}", shard_of(r)?);

@@ -276,10 +276,24 @@ fn lag_caption(doc: &ResultsDoc) -> String {
             charts::short(e.max),
         )
     });
+    let floor = doc.results.environment.timer.map_or(String::new(), |t| {
+        format!(
+            " This machine woke a sleeping thread p50 {} ms, p99 {} ms, max {} ms late ({} \
+             wake-ups calibrated before the run), and calls due within the driver's {} ms \
+             quantum leave together: a lag p99 up to {} ms is this machine's floor, not the \
+             generator falling behind.",
+            charts::short(t.wake_overshoot_ms.p50),
+            charts::short(t.wake_overshoot_ms.p99),
+            charts::short(t.wake_overshoot_ms.max),
+            t.samples,
+            charts::short(t.wake_quantum_ms),
+            charts::short(t.lag_floor_ms()),
+        )
+    });
     format!(
         "The load generator's own lateness, over all strategies: p50 {} ms, p99 {} ms, max {} ms; \
-         achieved {:.1} of {:.1} calls/s offered.{intervals} Above the dashed line at p99, the \
-         generator (not the system) shaped the latencies.{virtual_note}",
+         achieved {:.1} of {:.1} calls/s offered.{intervals}{floor} Above the dashed line at p99, \
+         the generator (not the system) shaped the latencies.{virtual_note}",
         charts::short(g.lag_ms.p50),
         charts::short(g.lag_ms.p99),
         charts::short(g.lag_ms.max),

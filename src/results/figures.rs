@@ -11,7 +11,7 @@ use tonic::Code;
 
 use super::{
     Amplification, Attempts, BreakerFigures, Counts, FanOutFigures, Generator, Goodput, Histograms,
-    Lag, Latencies, StrategyResult, StreamFigures, Transition,
+    Lag, Latencies, StrategyResult, StreamFigures, TimerFloor, Transition,
 };
 use crate::backend::BackendStats;
 use crate::protocol::status::code_name;
@@ -35,6 +35,22 @@ pub fn generator(state: &State, window: Duration) -> Generator {
         interval_error_ms: Some(lag(&state.interval_error)),
         offered_rate: rate(state.offered, secs),
         achieved_rate: rate(sent, secs + late.as_secs_f64()),
+    }
+}
+
+/// The machine's wake-up floor as results.json keeps it: the calibration's lateness and the
+/// driver's quantum, ms to the microsecond.
+pub fn timer_floor(o: &crate::clock::calibrate::Overshoot, quantum: Duration) -> TimerFloor {
+    let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+    TimerFloor {
+        wake_overshoot_ms: Lag {
+            p50: ms(o.p50),
+            p99: ms(o.p99),
+            max: ms(o.max),
+        },
+        samples: o.samples as u64,
+        calibrated_s: (o.span.as_secs_f64() * 1e3).round() / 1e3,
+        wake_quantum_ms: ms(quantum),
     }
 }
 

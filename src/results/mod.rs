@@ -122,6 +122,33 @@ pub struct Environment {
     pub target: String,
     /// When the run started, RFC 3339 UTC.
     pub start_time: String,
+    /// How precisely this machine woke the client's thread, calibrated before a real run
+    /// (absent on a virtual clock, and from files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<TimerFloor>,
+}
+
+/// How precisely the machine wakes a sleeping thread (`clock::calibrate`), and what the
+/// driver adds to it: the lag a generator that keeps up still shows on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TimerFloor {
+    /// How late the calibration's wake-ups were after their deadlines, ms.
+    pub wake_overshoot_ms: Lag,
+    /// Wake-ups measured.
+    pub samples: u64,
+    /// How long the calibration slept, seconds.
+    pub calibrated_s: f64,
+    /// The driver's wake quantum, ms: calls falling due within it leave together, by design up
+    /// to this much late.
+    pub wake_quantum_ms: f64,
+}
+
+impl TimerFloor {
+    /// The lag p99 a generator that keeps its schedule shows on this machine: its wake-ups'
+    /// p99 lateness plus the quantum.
+    pub fn lag_floor_ms(&self) -> f64 {
+        self.wake_overshoot_ms.p99 + self.wake_quantum_ms
+    }
 }
 
 /// The load generator's own figures: can the measurement be trusted?

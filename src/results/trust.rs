@@ -6,7 +6,7 @@
 //! measurement that cannot be believed. The limits are the run's own (the same that produce the
 //! `warnings` of results.json), checked here from the figures, not from the warnings' text.
 
-use super::{Results, StrategyResult};
+use super::{Results, StrategyResult, TimerFloor};
 
 /// Why a strategy's backend figures are missing, or cover less than the strategy
 /// (`backend_gap` in results.json; absent when they are whole).
@@ -131,8 +131,14 @@ fn strategy_checks(s: &StrategyResult) -> [TrustCheck; 3] {
 }
 
 /// Reasons not to trust the figures, one sentence each, as results.json's `warnings` holds
-/// them: the same rules as [`checks`], in words.
-pub fn warnings(strategies: &[StrategyResult], partial: bool) -> Vec<String> {
+/// them: the same rules as [`checks`], in words. `timer` (the machine's calibrated wake-up
+/// floor, real runs) tells a generator that fell behind from a machine that cannot wake it
+/// more precisely.
+pub fn warnings(
+    strategies: &[StrategyResult],
+    partial: bool,
+    timer: Option<&TimerFloor>,
+) -> Vec<String> {
     let mut out = Vec::new();
     if partial {
         out.push(
@@ -175,10 +181,7 @@ pub fn warnings(strategies: &[StrategyResult], partial: bool) -> Vec<String> {
         let g = &s.generator;
         for check in strategy_checks(s).iter().filter(|c| !c.ok) {
             match check.rule {
-                Rule::Lag => out.push(format!(
-                    "{}: generator lag p99 was {:.2} ms (limit {LAG_P99_LIMIT_MS} ms): the load generator fell behind its schedule",
-                    s.name, g.lag_ms.p99
-                )),
+                Rule::Lag => out.push(lag_warning(s, timer)),
                 Rule::Achieved => out.push(format!(
                     "{}: achieved {:.1} calls/s of {:.1} offered ({:.1}%){}",
                     s.name,
@@ -197,4 +200,115 @@ pub fn warnings(strategies: &[StrategyResult], partial: bool) -> Vec<String> {
         }
     }
     out
+}
+
+/// The lag warning: whose lateness it is (the generator's, or the machine's floor when the
+/// lag is within it), and by how much it moves the latencies (as a share of the e2e p50).
+fn lag_warning(s: &StrategyResult, timer: Option<&TimerFloor>) -> String {
+    let lag = s.generator.lag_ms.p99;
+    let head = format!(
+        "{}: generator lag p99 was {lag:.2} ms (limit {LAG_P99_LIMIT_MS} ms)",
+        s.name
+    );
+    let cause = match timer {
+        Some(t) if lag <= t.lag_floor_ms() => format!(
+            "within this machine's floor of {:.2} ms (its wake-ups were {:.2} ms late at p99 \
+             over {} calibrated before the run, plus the driver's {} ms quantum): the \
+             generator kept its schedule as closely as this machine can wake it",
+            t.lag_floor_ms(),
+            t.wake_overshoot_ms.p99,
+            t.samples,
+            t.wake_quantum_ms
+        ),
+        Some(t) => format!(
+            "the load generator fell behind its schedule (this machine's own floor is {:.2} ms: \
+             wake-ups {:.2} ms late at p99 plus the driver's {} ms quantum)",
+            t.lag_floor_ms(),
+            t.wake_overshoot_ms.p99,
+            t.wake_quantum_ms
+        ),
+        None => "the load generator fell behind its schedule".to_string(),
+    };
+    let share = s
+        .latency_ms
+        .e2e
+        .as_ref()
+        .filter(|e| e.p50 > 0.0)
+        .map_or(String::new(), |e| {
+            format!(
+                "; the lag p99 is {:.0}% of the e2e p50 ({:.2} ms)",
+                100.0 * lag / e.p50,
+                e.p50
+            )
+        });
+    format!("{head}: {cause}{share}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::Lag;
+
+    /// The quickstart's strategies as its golden file keeps them (its environment is redacted).
+    fn quickstart() -> Vec<StrategyResult> {
+        let text = include_str!("../../tests/golden/quickstart.results.json");
+        let doc: serde_json::Value = serde_json::from_str(text).expect("the golden file reads");
+        serde_json::from_value(doc["strategies"].clone()).expect("its strategies read")
+    }
+
+    fn floor(p99: f64, quantum: f64) -> TimerFloor {
+        TimerFloor {
+            wake_overshoot_ms: Lag {
+                p50: p99 / 4.0,
+                p99,
+                max: 2.0 * p99,
+            },
+            samples: 600,
+            calibrated_s: 0.3,
+            wake_quantum_ms: quantum,
+        }
+    }
+
+    fn lagging(lag_p99: f64) -> StrategyResult {
+        let mut s = quickstart().remove(0);
+        s.generator.lag_ms.p99 = lag_p99;
+        s
+    }
+
+    #[test]
+    fn a_lag_within_the_machines_floor_is_said_to_be_the_machines() {
+        let s = lagging(1.5);
+        let w = warnings(std::slice::from_ref(&s), false, Some(&floor(1.6, 0.1)));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("within this machine's floor of 1.70 ms"),
+            "{}",
+            w[0]
+        );
+        assert!(!w[0].contains("fell behind"), "{}", w[0]);
+        // Still flagged: the figures carry the lag whoever caused it.
+        assert!(!strategy_checks(&s)[0].ok);
+    }
+
+    #[test]
+    fn a_lag_above_the_floor_is_the_generators() {
+        let s = lagging(5.0);
+        let w = warnings(std::slice::from_ref(&s), false, Some(&floor(0.2, 0.1)));
+        assert!(w[0].contains("fell behind its schedule"), "{}", w[0]);
+        assert!(w[0].contains("own floor is 0.30 ms"), "{}", w[0]);
+    }
+
+    #[test]
+    fn the_lag_is_put_against_the_e2e_median() {
+        let s = lagging(5.0);
+        let p50 = s
+            .latency_ms
+            .e2e
+            .as_ref()
+            .expect("quickstart has latencies")
+            .p50;
+        let w = warnings(std::slice::from_ref(&s), false, None);
+        let share = format!("{:.0}% of the e2e p50 ({p50:.2} ms)", 500.0 / p50);
+        assert!(w[0].contains(&share), "{} lacks {share}", w[0]);
+    }
 }

@@ -24,15 +24,15 @@ use tokio_util::sync::CancellationToken;
 pub use output::{abandon_writing, default_out_dir, prepare_out_dir, write_folder, write_outputs};
 use setup::{Setup, unless_stopped};
 
-use crate::clock::Clock;
 use crate::clock::sim::SimClock;
+use crate::clock::{Clock, calibrate};
 use crate::driver::{self, DriveSpec};
 use crate::profile::Plan;
 use crate::progress::Progress;
 use crate::record::{Recorder, RecorderConfig};
 use crate::results::figures::{self as summary, overall_generator};
 use crate::results::trust::{BackendGap, warnings};
-use crate::results::{Environment, Results, SCHEMA, Shard};
+use crate::results::{Environment, Results, SCHEMA, Shard, TimerFloor};
 use crate::strategy;
 
 /// Which clock the run follows.
@@ -207,6 +207,15 @@ pub async fn execute(
     // Every wait below is cut short by `stop` (Ctrl-C at any moment of the run): what was
     // measured up to then is returned, marked partial.
     let mut lost = None;
+    // How precisely this machine wakes the client's thread, before anything else runs: the
+    // floor under the generator's lag (`clock::calibrate`).
+    let timer = unless_stopped(
+        &stop,
+        calibrate::wake_overshoot(clock, calibrate::CALIBRATION_SPAN),
+    )
+    .await
+    .flatten()
+    .map(|o| summary::timer_floor(&o, clock.wake_quantum(plan.load.wake_quantum)));
     for (index, strategy) in plan.strategies.iter().enumerate() {
         if stop.is_cancelled() {
             partial = true;
@@ -326,7 +335,7 @@ pub async fn execute(
         }
     }
     let generator = overall_generator(&strategies);
-    let mut warnings = warnings(&strategies, partial && lost.is_none());
+    let mut warnings = warnings(&strategies, partial && lost.is_none(), timer.as_ref());
     if let Some((index, reason)) = &lost {
         warnings.insert(
             0,
@@ -342,7 +351,7 @@ pub async fn execute(
     let results = Results {
         schema: SCHEMA.to_string(),
         profile: serde_json::to_value(plan).expect("a plan always serializes"),
-        environment: environment(opts, start_time),
+        environment: environment(opts, start_time, timer),
         partial,
         generator,
         warnings,
@@ -367,7 +376,7 @@ fn unix_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn environment(opts: &RunOptions, start_time: String) -> Environment {
+fn environment(opts: &RunOptions, start_time: String, timer: Option<TimerFloor>) -> Environment {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
@@ -388,5 +397,6 @@ fn environment(opts: &RunOptions, start_time: String) -> Environment {
             .clone()
             .unwrap_or_else(|| "embedded".to_string()),
         start_time,
+        timer,
     }
 }
