@@ -402,9 +402,21 @@ pub struct ProxyArgs {
     /// The longest a call without a deadline may take through the proxy.
     #[arg(long, value_name = "DURATION", value_parser = parse_positive, default_value = "5m")]
     pub max_call: Duration,
-    /// HTTP/2 streams one client connection may have open at once.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    /// HTTP/2 streams one client connection may have open at once
+    /// (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams: u32,
+    /// Calls in progress at once over every connection; one more is answered
+    /// RESOURCE_EXHAUSTED at once.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_calls: u64,
+    /// MiB of request bodies the calls of one client connection may hold in the proxy at
+    /// once; a call whose request would go over is answered RESOURCE_EXHAUSTED.
+    #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub connection_request_mib: u32,
+    /// MiB of request bodies every call together may hold in the proxy at once.
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub request_mib: u32,
 }
 
 /// Where a forwarded call's latency comes from.

@@ -18,10 +18,10 @@ use crate::common::{plan, stderr};
 use crate::own_service::run;
 
 /// Servers on a runtime thread of their own, stopped when dropped.
-struct Running {
-    addr: String,
-    proxy: Option<Proxy>,
-    shared: Shared,
+pub(crate) struct Running {
+    pub(crate) addr: String,
+    pub(crate) proxy: Option<Proxy>,
+    pub(crate) shared: Shared,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -39,7 +39,16 @@ impl Drop for Running {
 
 /// A proxy with the faults of `toml` in front of `upstream` (or, without one, `serve`'s
 /// backend of `toml`), on 127.0.0.1.
-fn start(toml: &str, upstream: Option<String>) -> Running {
+pub(crate) fn start(toml: &str, upstream: Option<String>) -> Running {
+    start_with(toml, upstream, |_| {})
+}
+
+/// [`start`], the proxy's options changed by `tune`.
+pub(crate) fn start_with(
+    toml: &str,
+    upstream: Option<String>,
+    tune: impl FnOnce(&mut Options) + Send + 'static,
+) -> Running {
     let plan = Arc::new(plan(toml));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -64,14 +73,18 @@ fn start(toml: &str, upstream: Option<String>) -> Running {
                         &Clock::Precise,
                         Duration::from_secs(2),
                     );
-                    let options = Options {
+                    let mut options = Options {
                         authority: upstream.clone().into_bytes().into(),
                         https: false,
                         max_call: Duration::from_secs(60),
                         added_latency: false,
                         log_attempts: false,
-                        max_streams: 1000,
+                        max_streams: 100,
+                        max_calls: 10_000,
+                        connection_bytes: 16 << 20,
+                        total_bytes: 256 << 20,
                     };
+                    tune(&mut options);
                     let proxy = Proxy::new(shared.clone(), connections, options, Clock::Precise);
                     tx.send((addr, Some(proxy.clone()), shared)).unwrap();
                     resilbench::proxy::serve(listener, proxy, stopped).await;

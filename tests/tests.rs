@@ -37,6 +37,9 @@
 //!   server, a silent peer: exit status 2 within seconds, naming the file or the address.
 //! - `grpcio_interop`: one's own service on Python grpcio (C-core), mTLS and reflection
 //!   (skipped without grpcio, unless CI).
+//! - `proxy`, `proxy_bounds`: `resilbench proxy` in front of a tonic service and `serve`:
+//!   the same faults as `serve`, counts, cancellation, an unreachable upstream; its bounds on
+//!   streams, request bytes and calls against a client that never reads.
 //! - `docs_cite`: every test the docs cite exists.
 
 mod backend;
@@ -64,6 +67,7 @@ mod open_loop;
 mod own_service;
 mod profile_errors;
 mod proxy;
+mod proxy_bounds;
 mod report_page;
 mod results_file;
 mod retry;

@@ -48,6 +48,9 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
         added_latency: args.latency == ProxyLatency::Profile,
         log_attempts: args.log_attempts,
         max_streams: args.max_streams,
+        max_calls: usize::try_from(args.max_calls).unwrap_or(usize::MAX),
+        connection_bytes: mib(args.connection_request_mib),
+        total_bytes: mib(args.request_mib),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -100,7 +103,8 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
         let counts = proxy.counts();
         eprintln!(
             "resilbench proxy: stopped. received {}  executed {}  rejected {}  wasted {}  \
-             forwarded {}  upstream unreachable {}  reset upstream (client gone) {}",
+             forwarded {}  upstream unreachable {}  reset upstream (client gone) {}  refused at \
+             --max-calls {}  refused for request bytes {}",
             stats.received,
             stats.executed,
             stats.rejected,
@@ -108,9 +112,16 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
             counts.forwarded.load(Ordering::Relaxed),
             counts.unreachable.load(Ordering::Relaxed),
             counts.cancelled.load(Ordering::Relaxed),
+            proxy.held().refused_calls.load(Ordering::Relaxed),
+            proxy.held().refused_bytes.load(Ordering::Relaxed),
         );
         Ok(ExitCode::SUCCESS)
     });
     runtime.shutdown_background();
     done
+}
+
+/// `n` MiB in bytes.
+fn mib(n: u32) -> usize {
+    usize::try_from(u64::from(n) << 20).unwrap_or(usize::MAX)
 }

@@ -17,12 +17,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tonic::Code;
 
+use super::bounds::{self, CallSlot, Over};
 use super::{Proxy, wire};
 use crate::backend::{Admitted, Backend, Incoming};
 use crate::protocol::header;
@@ -40,27 +41,22 @@ const RELAYED: usize = 4;
 type Response = http::Response<tonic::body::Body>;
 type Frames = mpsc::Sender<Result<http_body::Frame<Bytes>, std::convert::Infallible>>;
 
-/// Serves one attempt: the response head (or whole answer) it gives.
+/// Serves one attempt: the response head (or whole answer) it gives. `bound` is the call's
+/// place among the calls in progress and its request bytes' account, held until it ends.
 pub(super) async fn serve(
     proxy: Proxy,
     connection: (u64, u64),
     request: http::Request<hyper::body::Incoming>,
+    bound: (CallSlot, bounds::Bytes),
 ) -> Response {
+    let (slot, mut held) = bound;
     let (parts, body) = request.into_parts();
     let now = proxy.clock.now();
     let deadline = wire::sent_timeout(&parts.headers).map(|t| now + t);
     let limit = deadline.unwrap_or(now + proxy.options.max_call);
-    let read = http_body_util::Limited::new(body, MAX_REQUEST).collect();
-    let body = match proxy.clock.timeout_at(limit, read).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return wire::status_response(
-                Code::ResourceExhausted,
-                &format!("the request is larger than {MAX_REQUEST} bytes"),
-                None,
-            );
-        }
-        Ok(Err(_)) => return wire::status_response(Code::Cancelled, "request body broken", None),
+    let body = match proxy.clock.timeout_at(limit, read(body, &mut held)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(refused)) => return refused,
         Err(_) => return expired(deadline.is_some()),
     };
     let incoming = wire::incoming(
@@ -87,11 +83,62 @@ pub(super) async fn serve(
         parts,
         body,
         limit,
+        _bound: (slot, held),
     };
     tokio::spawn(forward.run(Head(Some(head))));
     answered.await.unwrap_or_else(|_| {
         wire::status_response(Code::Internal, "the proxy's attempt ended unanswered", None)
     })
+}
+
+/// Reads a request body (one message at most, [`MAX_REQUEST`]), each frame held against the
+/// budgets; a body over a limit is answered RESOURCE_EXHAUSTED (its stream then dropped).
+async fn read(
+    mut body: hyper::body::Incoming,
+    held: &mut bounds::Bytes,
+) -> Result<Bytes, Response> {
+    let mut read = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(wire::status_response(
+                Code::Cancelled,
+                "request body broken",
+                None,
+            ));
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if read.len() + data.len() > MAX_REQUEST {
+            let message = format!("the request is larger than {MAX_REQUEST} bytes");
+            return Err(wire::status_response(
+                Code::ResourceExhausted,
+                &message,
+                None,
+            ));
+        }
+        if let Err(over) = held.hold(data.len()) {
+            let message = match over {
+                Over::Connection(n) => format!(
+                    "this connection's calls hold {n} bytes of requests in the proxy, its limit \
+                     (proxy --connection-request-mib)"
+                ),
+                Over::Total(n) => format!(
+                    "the proxy holds {n} bytes of requests, its limit (proxy --request-mib)"
+                ),
+            };
+            return Err(wire::status_response(
+                Code::ResourceExhausted,
+                &message,
+                None,
+            ));
+        }
+        if read.is_empty() && http_body::Body::is_end_stream(&body) {
+            return Ok(data);
+        }
+        read.extend_from_slice(&data);
+    }
+    Ok(read.freeze())
 }
 
 /// The answer to a wait that reached the call's deadline, or the proxy's own limit.
@@ -141,6 +188,8 @@ struct Forward {
     body: Bytes,
     /// The call's deadline, or the proxy's limit.
     limit: Instant,
+    /// The call's place and its request bytes, given back when the attempt ends.
+    _bound: (CallSlot, bounds::Bytes),
 }
 
 /// How an attempt ended, for the log line.

@@ -22,20 +22,23 @@
 //! received / executed / rejected / wasted figures and restarts the fault clock at each
 //! strategy's reset.
 //!
-//! Bounds: a request body is read up to one gRPC message ([`MAX_REQUEST`]) within the call's
-//! deadline (or [`Options::max_call`]); streams per connection are capped (hyper's
-//! SETTINGS_MAX_CONCURRENT_STREAMS); a response is relayed through a channel of a few frames,
-//! so an upstream faster than the client is held back by HTTP/2 flow control, not by memory;
-//! every wait on the upstream ends at the call's deadline or `max_call`; an unreachable
-//! upstream fails the attempt UNAVAILABLE at once (the connection keeper retries behind).
+//! Bounds ([`bounds`]): calls in progress over every connection ([`Options::max_calls`],
+//! RESOURCE_EXHAUSTED beyond); streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS,
+//! [`Options::max_streams`]); request bytes held per connection and in all (a request is read
+//! up to one gRPC message, [`MAX_REQUEST`], within the call's deadline or
+//! [`Options::max_call`]); a response is relayed through a channel of a few frames, so an
+//! upstream faster than the client is held back by HTTP/2 flow control, not by memory; every
+//! wait on the upstream ends at the call's deadline or `max_call`; an unreachable upstream
+//! fails the attempt UNAVAILABLE at once (the connection keeper retries behind).
 
 pub mod attempt;
+pub mod bounds;
 mod wire;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
@@ -67,6 +70,12 @@ pub struct Options {
     pub log_attempts: bool,
     /// HTTP/2 streams one client connection may have open at once.
     pub max_streams: u32,
+    /// Calls in progress at once, over every connection (Control's not counted).
+    pub max_calls: usize,
+    /// Request bytes the calls of one connection may hold in the proxy at once.
+    pub connection_bytes: usize,
+    /// Request bytes every call together may hold in the proxy at once.
+    pub total_bytes: usize,
 }
 
 /// What the proxy counts beside the backend's own figures.
@@ -87,6 +96,7 @@ pub struct Proxy {
     pub(crate) upstream: Connections,
     pub(crate) options: Arc<Options>,
     pub(crate) counts: Arc<Counts>,
+    pub(crate) held: Arc<bounds::Held>,
     pub(crate) clock: Clock,
     /// When the proxy started (log lines count from it).
     pub(crate) since: tokio::time::Instant,
@@ -101,6 +111,7 @@ impl Proxy {
             upstream,
             options: Arc::new(options),
             counts: Arc::default(),
+            held: Arc::default(),
             since: clock.now(),
             clock,
             connections: Arc::default(),
@@ -110,6 +121,11 @@ impl Proxy {
     /// The counts so far.
     pub fn counts(&self) -> &Counts {
         &self.counts
+    }
+
+    /// What the proxy holds now, and what it refused for its bounds.
+    pub fn held(&self) -> &bounds::Held {
+        &self.held
     }
 
     /// The fault model's server state (its figures: `stats()`).
@@ -125,6 +141,8 @@ struct PerConnection {
     control: pb::control_server::ControlServer<Shared>,
     number: u64,
     streams: Arc<AtomicU64>,
+    /// Request bytes this connection's calls hold.
+    bytes: Arc<AtomicUsize>,
 }
 
 type Response = http::Response<tonic::body::Body>;
@@ -147,8 +165,21 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for PerConnec
             return self.control.clone().call(request);
         }
         let stream = self.streams.fetch_add(1, Ordering::Relaxed);
+        let options = &self.proxy.options;
+        let Some(slot) = bounds::CallSlot::take(&self.proxy.held, options.max_calls) else {
+            let message = format!(
+                "the proxy has {} calls in progress, its limit (proxy --max-calls)",
+                options.max_calls
+            );
+            let response = wire::status_response(tonic::Code::ResourceExhausted, &message, None);
+            return Box::pin(async move { Ok(response) });
+        };
+        let limits = (options.connection_bytes, options.total_bytes);
+        let held = bounds::Bytes::new(&self.proxy.held, &self.bytes, limits);
         let (proxy, number) = (self.proxy.clone(), self.number);
-        Box::pin(async move { Ok(attempt::serve(proxy, (number, stream), request).await) })
+        Box::pin(
+            async move { Ok(attempt::serve(proxy, (number, stream), request, (slot, held)).await) },
+        )
     }
 }
 
@@ -179,6 +210,7 @@ pub async fn serve(listener: TcpListener, proxy: Proxy, stop: impl Future<Output
             control: pb::control_server::ControlServer::new(proxy.shared.clone()),
             number: proxy.connections.fetch_add(1, Ordering::Relaxed),
             streams: Arc::default(),
+            bytes: Arc::default(),
         };
         let connection = http2.serve_connection(TokioIo::new(io), service);
         let closing = closing.clone();
