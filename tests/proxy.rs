@@ -108,7 +108,7 @@ pub(crate) fn start_with(
 
 /// The faults: keyed errors and an outage whose edges fall midway between calls (one call
 /// every 50 ms), so both targets meet the same phase with every call.
-const FAULTS: &str = r#"
+pub(crate) const FAULTS: &str = r#"
 name = "proxied"
 seed = 11
 [load]
@@ -130,7 +130,7 @@ service_config = '{"methodConfig": [{"name": [{}], "retryPolicy": {"maxAttempts"
 "#;
 
 /// The same profile calling the foreign service's `Say` at `address`.
-fn with_target(address: &str) -> String {
+pub(crate) fn with_target(address: &str) -> String {
     let dir = foreign::proto_dir();
     format!(
         "{FAULTS}\n[target]\naddress = \"{address}\"\nproto = [\"{}\"]\nimport_paths = [\"{}\"]\n\
@@ -140,7 +140,7 @@ fn with_target(address: &str) -> String {
     )
 }
 
-fn strategy<'a>(r: &'a Results, name: &str) -> &'a resilbench::results::StrategyResult {
+pub(crate) fn strategy<'a>(r: &'a Results, name: &str) -> &'a resilbench::results::StrategyResult {
     r.strategies.iter().find(|s| s.name == name).unwrap()
 }
 
