@@ -414,6 +414,16 @@ pub struct ProxyArgs {
     /// once; a call whose request would go over is answered RESOURCE_EXHAUSTED.
     #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub connection_request_mib: u32,
+    /// How an outage shows itself: `status` (its status, Trailers-Only), `reset` (RST_STREAM
+    /// REFUSED_STREAM), `reset:REASON` (RST_STREAM with that HTTP/2 error code, e.g.
+    /// reset:CANCEL) or `refuse` (the connection closed; new ones reset while it lasts).
+    #[arg(long, value_name = "MODE", default_value = "status", value_parser = crate::proxy::faults::OutageMode::parse)]
+    pub outage: crate::proxy::faults::OutageMode,
+    /// Read Envoy's fault headers (x-envoy-fault-abort-request, -abort-grpc-request,
+    /// -delay-request and their -percentage), as Envoy's fault filter with header_abort and
+    /// header_delay at 100%; they are then not forwarded.
+    #[arg(long)]
+    pub envoy_fault_headers: bool,
     /// MiB of request bodies every call together may hold in the proxy at once.
     #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub request_mib: u32,

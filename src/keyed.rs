@@ -76,6 +76,10 @@ pub enum Purpose {
     RequestId = 11,
     /// A call's UUID in templates (`{{uuid}}`).
     Uuid = 12,
+    /// Whether `x-envoy-fault-abort-request-percentage` hits the attempt (the proxy).
+    EnvoyAbort = 13,
+    /// Whether `x-envoy-fault-delay-request-percentage` hits the attempt (the proxy).
+    EnvoyDelay = 14,
 }
 
 /// A SplitMix64 stream keyed by (seed, request key, attempt, purpose).

@@ -83,6 +83,8 @@ pub(crate) fn start_with(
                         max_calls: 10_000,
                         connection_bytes: 16 << 20,
                         total_bytes: 256 << 20,
+                        outage: resilbench::proxy::faults::OutageMode::Status,
+                        envoy_headers: false,
                     };
                     tune(&mut options);
                     let proxy = Proxy::new(shared.clone(), connections, options, Clock::Precise);

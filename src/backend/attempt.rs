@@ -166,6 +166,15 @@ impl Backend {
             .latency_factor
     }
 
+    /// The status of the outage in force now, if one is (a proxy shows it otherwise when told:
+    /// a reset stream, a closed connection).
+    pub fn outage_now(&self) -> Option<Code> {
+        let now = self.clock.now();
+        self.phases
+            .at(now.saturating_duration_since(self.start()))
+            .outage
+    }
+
     /// The `grpc-retry-pushback-ms` value for a full queue, if the profile asks for one.
     fn queue_pushback(&self) -> Option<String> {
         let p = self.plan.pushback?;

@@ -51,6 +51,8 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
         max_calls: usize::try_from(args.max_calls).unwrap_or(usize::MAX),
         connection_bytes: mib(args.connection_request_mib),
         total_bytes: mib(args.request_mib),
+        outage: args.outage,
+        envoy_headers: args.envoy_fault_headers,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -104,7 +106,8 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
         eprintln!(
             "resilbench proxy: stopped. received {}  executed {}  rejected {}  wasted {}  \
              forwarded {}  upstream unreachable {}  reset upstream (client gone) {}  refused at \
-             --max-calls {}  refused for request bytes {}",
+             --max-calls {}  refused for request bytes {}  connections reset in outages {}  \
+             aborted by x-envoy-fault headers {}",
             stats.received,
             stats.executed,
             stats.rejected,
@@ -114,6 +117,8 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
             counts.cancelled.load(Ordering::Relaxed),
             proxy.held().refused_calls.load(Ordering::Relaxed),
             proxy.held().refused_bytes.load(Ordering::Relaxed),
+            counts.refused_connections.load(Ordering::Relaxed),
+            counts.envoy_aborts.load(Ordering::Relaxed),
         );
         Ok(ExitCode::SUCCESS)
     });

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use tonic::Code;
 
 use super::bounds::{self, CallSlot, Over};
+use super::faults::{self, OutageMode};
 use super::{Proxy, wire};
 use crate::backend::{Admitted, Backend, Incoming};
 use crate::protocol::header;
@@ -48,7 +49,7 @@ pub(super) async fn serve(
     connection: (u64, u64),
     request: http::Request<hyper::body::Incoming>,
     bound: (CallSlot, bounds::Bytes),
-) -> Response {
+) -> Reply {
     let (slot, mut held) = bound;
     let (parts, body) = request.into_parts();
     let now = proxy.clock.now();
@@ -56,8 +57,8 @@ pub(super) async fn serve(
     let limit = deadline.unwrap_or(now + proxy.options.max_call);
     let body = match proxy.clock.timeout_at(limit, read(body, &mut held)).await {
         Ok(Ok(body)) => body,
-        Ok(Err(refused)) => return refused,
-        Err(_) => return expired(deadline.is_some()),
+        Ok(Err(refused)) => return Reply::Answer(refused),
+        Err(_) => return Reply::Answer(expired(deadline.is_some())),
     };
     let incoming = wire::incoming(
         &parts.headers,
@@ -73,7 +74,11 @@ pub(super) async fn serve(
         .and_then(|v| v.to_str().ok())
         .map_or(Some(0), |v| v.parse::<usize>().ok());
     let Some(backend) = replica.and_then(|r| backends.get(r)).cloned() else {
-        return wire::status_response(Code::InvalidArgument, "no such replica", None);
+        return Reply::Answer(wire::status_response(
+            Code::InvalidArgument,
+            "no such replica",
+            None,
+        ));
     };
     let (head, answered) = oneshot::channel();
     let forward = Forward {
@@ -87,7 +92,11 @@ pub(super) async fn serve(
     };
     tokio::spawn(forward.run(Head(Some(head))));
     answered.await.unwrap_or_else(|_| {
-        wire::status_response(Code::Internal, "the proxy's attempt ended unanswered", None)
+        Reply::Answer(wire::status_response(
+            Code::Internal,
+            "the proxy's attempt ended unanswered",
+            None,
+        ))
     })
 }
 
@@ -158,14 +167,29 @@ fn expired(deadline: bool) -> Response {
     }
 }
 
+/// What the hyper service does with a stream: answer it, reset it, or close its connection.
+pub(super) enum Reply {
+    /// The response (its head; a body may follow).
+    Answer(Response),
+    /// RST_STREAM with this HTTP/2 error code.
+    Reset(u32),
+    /// Close the connection at once.
+    Close,
+}
+
 /// Where the response head goes: to the hyper service, which waits for it once.
-struct Head(Option<oneshot::Sender<Response>>);
+struct Head(Option<oneshot::Sender<Reply>>);
 
 impl Head {
     /// Gives the response (the first one given counts).
     fn give(&mut self, response: Response) {
+        self.reply(Reply::Answer(response));
+    }
+
+    /// Gives the reply (the first one given counts).
+    fn reply(&mut self, reply: Reply) {
         if let Some(tx) = self.0.take() {
-            let _ = tx.send(response);
+            let _ = tx.send(reply);
         }
     }
 
@@ -198,6 +222,8 @@ enum Outcome {
     Local(Code),
     /// Forwarded; the upstream's status if one was seen.
     Forwarded(Option<Code>),
+    /// Answered with this HTTP status, no gRPC status (Envoy's HTTP abort).
+    Http(u16),
     /// The client went away.
     Gone,
 }
@@ -206,6 +232,11 @@ impl Forward {
     async fn run(mut self, mut head: Head) {
         let backend = Arc::clone(&self.backend);
         let arrival = backend.arrive(&self.incoming);
+        if self.proxy.options.envoy_headers
+            && let Some(code) = self.envoy(&mut head).await
+        {
+            return self.log(arrival.count, code);
+        }
         let decided = tokio::select! {
             d = self.proxy.clock.timeout_at(self.limit, backend.admit(&self.incoming, arrival)) => d,
             () = head.closed() => return self.log(arrival.count, Outcome::Gone),
@@ -214,6 +245,9 @@ impl Forward {
             Err(_) => {
                 head.give(expired(self.incoming.deadline.is_some()));
                 return self.log(arrival.count, Outcome::Local(Code::DeadlineExceeded));
+            }
+            Ok(Err(answer)) if self.shown_otherwise(&answer, &mut head) => {
+                return self.log(answer.attempt, Outcome::Local(answer.code));
             }
             Ok(Err(answer)) => {
                 let message = format!("attempt {} (resilbench proxy)", answer.attempt);
@@ -232,6 +266,58 @@ impl Forward {
         self.backend.finish_work(&self.incoming, &gone);
         drop(admitted);
         self.log(count, outcome);
+    }
+
+    /// An outage answer shown as the `--outage` mode says (a reset stream, a closed
+    /// connection) rather than as its status: whether it was.
+    fn shown_otherwise(&self, answer: &crate::backend::Answer, head: &mut Head) -> bool {
+        let reply = match self.proxy.options.outage {
+            OutageMode::Status => return false,
+            OutageMode::Reset(code) => Reply::Reset(code),
+            OutageMode::Refuse => Reply::Close,
+        };
+        if self.backend.outage_now() != Some(answer.code) {
+            return false;
+        }
+        head.reply(reply);
+        true
+    }
+
+    /// Envoy's fault headers: the delay they ask for, then their abort, if any (its outcome).
+    async fn envoy(&self, head: &mut Head) -> Option<Outcome> {
+        let fault = faults::envoy(
+            &self.parts.headers,
+            self.proxy.seed,
+            self.incoming.request_key,
+            self.incoming.draw_attempt(),
+        );
+        if let Some(delay) = fault.delay {
+            let clock = &self.proxy.clock;
+            tokio::select! {
+                waited = clock.timeout_at(self.limit, clock.sleep(delay)) => if waited.is_err() {
+                    head.give(expired(self.incoming.deadline.is_some()));
+                    return Some(Outcome::Local(Code::DeadlineExceeded));
+                },
+                () = head.closed() => return Some(Outcome::Gone),
+            }
+        }
+        let counts = &self.proxy.counts;
+        if let Some(code) = fault.grpc_abort {
+            counts.envoy_aborts.fetch_add(1, Ordering::Relaxed);
+            let code = Code::from_i32(i32::try_from(code).unwrap_or(i32::MAX));
+            head.give(wire::status_response(
+                code,
+                "fault injected (x-envoy-fault-abort-grpc-request)",
+                None,
+            ));
+            return Some(Outcome::Local(code));
+        }
+        if let Some(status) = fault.http_abort {
+            counts.envoy_aborts.fetch_add(1, Ordering::Relaxed);
+            head.give(wire::http_status_response(status));
+            return Some(Outcome::Http(status));
+        }
+        None
     }
 
     /// The attempt has its worker: answer the drawn failure, or forward.
@@ -296,7 +382,7 @@ impl Forward {
             .incoming
             .deadline
             .map(|d| d.saturating_duration_since(clock.now()));
-        let owned = wire::forwarded_fields(&self.parts.headers, left);
+        let owned = wire::forwarded_fields(&self.parts.headers, left, proxy.options.envoy_headers);
         let fields: Vec<http2::Field<'_>> = owned
             .iter()
             .map(|(n, v)| {
@@ -458,6 +544,7 @@ impl Forward {
             Outcome::Local(code) => format!("answered {}", code_name(code)),
             Outcome::Forwarded(Some(code)) => format!("forwarded, upstream {}", code_name(code)),
             Outcome::Forwarded(None) => "forwarded, upstream ended without a status".into(),
+            Outcome::Http(status) => format!("answered HTTP {status}"),
             Outcome::Gone => "client gone".into(),
         };
         eprintln!(

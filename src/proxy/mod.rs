@@ -33,9 +33,9 @@
 
 pub mod attempt;
 pub mod bounds;
+pub mod faults;
 mod wire;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -53,6 +53,7 @@ use crate::pb;
 use crate::transport::connection::Connections;
 
 pub use attempt::MAX_REQUEST;
+use attempt::Reply;
 
 /// How the proxy reaches its upstream and what it adds.
 #[derive(Debug, Clone)]
@@ -76,6 +77,10 @@ pub struct Options {
     pub connection_bytes: usize,
     /// Request bytes every call together may hold in the proxy at once.
     pub total_bytes: usize,
+    /// How an outage shows itself ([`faults::OutageMode`]).
+    pub outage: faults::OutageMode,
+    /// Read Envoy's `x-envoy-fault-*` headers ([`faults::envoy`]).
+    pub envoy_headers: bool,
 }
 
 /// What the proxy counts beside the backend's own figures.
@@ -87,6 +92,10 @@ pub struct Counts {
     pub unreachable: AtomicU64,
     /// Forwarded attempts reset upstream because the client gave up (cancel or deadline).
     pub cancelled: AtomicU64,
+    /// Connections reset at accept in an outage (`--outage refuse`).
+    pub refused_connections: AtomicU64,
+    /// Attempts answered by Envoy's fault headers (aborted; delays are not counted).
+    pub envoy_aborts: AtomicU64,
 }
 
 /// A proxy's state: the fault model (with its Control service), the upstream, the options.
@@ -100,6 +109,8 @@ pub struct Proxy {
     pub(crate) clock: Clock,
     /// When the proxy started (log lines count from it).
     pub(crate) since: tokio::time::Instant,
+    /// The profile's seed (the keyed draws of Envoy's percentages).
+    pub(crate) seed: u64,
     connections: Arc<AtomicU64>,
 }
 
@@ -107,6 +118,7 @@ impl Proxy {
     /// A proxy with the fault model of `shared` in front of `upstream`.
     pub fn new(shared: Shared, upstream: Connections, options: Options, clock: Clock) -> Self {
         Self {
+            seed: shared.plan().seed,
             shared,
             upstream,
             options: Arc::new(options),
@@ -143,14 +155,32 @@ struct PerConnection {
     streams: Arc<AtomicU64>,
     /// Request bytes this connection's calls hold.
     bytes: Arc<AtomicUsize>,
+    /// Cancelled to close the connection at once (an outage in `refuse` mode).
+    close: CancellationToken,
 }
 
 type Response = http::Response<tonic::body::Body>;
 
+/// A stream the proxy resets rather than answers (hyper sends RST_STREAM with its reason).
+#[derive(Debug)]
+pub struct Refused(h2::Error);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "reset by the proxy: {}", self.0)
+    }
+}
+
+impl std::error::Error for Refused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 impl hyper::service::Service<http::Request<hyper::body::Incoming>> for PerConnection {
     type Response = Response;
-    type Error = Infallible;
-    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Error = Refused;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response, Refused>> + Send>>;
 
     fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
         use tonic::server::NamedService;
@@ -162,7 +192,8 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for PerConnec
             .and_then(|p| p.strip_prefix(pb::control_server::ControlServer::<Shared>::NAME))
             .is_some_and(|rest| rest.starts_with('/'));
         if control {
-            return self.control.clone().call(request);
+            let answer = self.control.clone().call(request);
+            return Box::pin(async move { Ok(answer.await.unwrap_or_else(|e| match e {})) });
         }
         let stream = self.streams.fetch_add(1, Ordering::Relaxed);
         let options = &self.proxy.options;
@@ -176,10 +207,18 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for PerConnec
         };
         let limits = (options.connection_bytes, options.total_bytes);
         let held = bounds::Bytes::new(&self.proxy.held, &self.bytes, limits);
-        let (proxy, number) = (self.proxy.clone(), self.number);
-        Box::pin(
-            async move { Ok(attempt::serve(proxy, (number, stream), request, (slot, held)).await) },
-        )
+        let (proxy, number, close) = (self.proxy.clone(), self.number, self.close.clone());
+        Box::pin(async move {
+            match attempt::serve(proxy, (number, stream), request, (slot, held)).await {
+                Reply::Answer(response) => Ok(response),
+                // hyper resets the stream with the h2 reason it finds in the error.
+                Reply::Reset(code) => Err(Refused(h2::Error::from(h2::Reason::from(code)))),
+                Reply::Close => {
+                    close.cancel();
+                    Err(Refused(h2::Error::from(h2::Reason::REFUSED_STREAM)))
+                }
+            }
+        })
     }
 }
 
@@ -204,13 +243,31 @@ pub async fn serve(listener: TcpListener, proxy: Proxy, stop: impl Future<Output
                 }
             },
         };
+        if proxy.options.outage == faults::OutageMode::Refuse
+            && proxy
+                .shared
+                .current()
+                .iter()
+                .any(|b| b.outage_now().is_some())
+        {
+            // A server that is down: the connection is reset at once.
+            let _ = io.set_zero_linger();
+            proxy
+                .counts
+                .refused_connections
+                .fetch_add(1, Ordering::Relaxed);
+            drop(io);
+            continue;
+        }
         let _ = io.set_nodelay(true);
+        let close = CancellationToken::new();
         let service = PerConnection {
             proxy: proxy.clone(),
             control: pb::control_server::ControlServer::new(proxy.shared.clone()),
             number: proxy.connections.fetch_add(1, Ordering::Relaxed),
             streams: Arc::default(),
             bytes: Arc::default(),
+            close: close.clone(),
         };
         let connection = http2.serve_connection(TokioIo::new(io), service);
         let closing = closing.clone();
@@ -218,6 +275,8 @@ pub async fn serve(listener: TcpListener, proxy: Proxy, stop: impl Future<Output
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => return,
+                // Closed at once, without GOAWAY: its calls fail as on a crash.
+                () = close.cancelled() => return,
                 () = closing.cancelled() => connection.as_mut().graceful_shutdown(),
             }
             let _ = Clock::Tokio

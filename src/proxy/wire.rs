@@ -76,8 +76,14 @@ pub(super) fn sent_timeout(headers: &HeaderMap) -> Option<Duration> {
         .and_then(timeout::parse)
 }
 
-/// Whether a request field is kept from the upstream's view.
-fn dropped(name: &str) -> bool {
+/// Whether a request field is kept from the upstream's view (Envoy's fault headers too
+/// when the proxy reads them).
+fn dropped(name: &str, envoy: bool) -> bool {
+    (envoy && super::faults::ENVOY_HEADERS.contains(&name)) || dropped_always(name)
+}
+
+/// The fields never forwarded.
+fn dropped_always(name: &str) -> bool {
     matches!(
         name,
         "connection"
@@ -94,10 +100,11 @@ fn dropped(name: &str) -> bool {
 pub(super) fn forwarded_fields(
     headers: &HeaderMap,
     left: Option<Duration>,
+    envoy: bool,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut fields: Vec<(Vec<u8>, Vec<u8>)> = headers
         .iter()
-        .filter(|(name, _)| !dropped(name.as_str()))
+        .filter(|(name, _)| !dropped(name.as_str(), envoy))
         .map(|(name, value)| (name.as_str().as_bytes().to_vec(), value.as_bytes().to_vec()))
         .collect();
     if let Some(left) = left {
@@ -128,7 +135,7 @@ pub(super) fn response_fields(block: &crate::transport::http2::HeaderBlock) -> (
         let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) else {
             continue;
         };
-        if !dropped(n.as_str()) || n.as_str() == header::TIMEOUT {
+        if !dropped_always(n.as_str()) || n.as_str() == header::TIMEOUT {
             map.append(n, v);
         }
     }
@@ -169,6 +176,19 @@ pub(super) fn status_response(
         HeaderValue::from_static(header::GRPC_CONTENT_TYPE),
     );
     headers.extend(status_fields(code, message, pushback));
+    response
+}
+
+/// A response with HTTP `status` and no gRPC status (an HTTP abort: the client maps the
+/// HTTP status to a gRPC one).
+pub(super) fn http_status_response(status: u16) -> http::Response<tonic::body::Body> {
+    let mut response = http::Response::new(tonic::body::Body::empty());
+    *response.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::SERVICE_UNAVAILABLE);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(header::GRPC_CONTENT_TYPE),
+    );
     response
 }
 
@@ -263,7 +283,7 @@ mod tests {
             (header::PREVIOUS_ATTEMPTS, "1"),
             ("connection", "close"),
         ]);
-        let f = forwarded_fields(&h, Some(Duration::from_millis(1500)));
+        let f = forwarded_fields(&h, Some(Duration::from_millis(1500)), false);
         let names: Vec<String> = f
             .iter()
             .map(|(n, v)| {
