@@ -136,7 +136,7 @@ pub(crate) fn with_target(address: &str) -> String {
     let dir = foreign::proto_dir();
     format!(
         "{FAULTS}\n[target]\naddress = \"{address}\"\nproto = [\"{}\"]\nimport_paths = [\"{}\"]\n\
-         method = \"acme.echo.v1.Echo/Say\"\nrequest = '{{\"id\": \"{{{{call}}}}\"}}'\n",
+         method = \"acme.echo.v1.Echo/Say\"\nrequest = '{{\"id\": \"{{{{call}}}}\"}}'\ncontrol = true\n",
         dir.join("acme/echo/v1/echo.proto").display(),
         dir.display()
     )
@@ -296,4 +296,33 @@ fn an_unreachable_upstream_fails_calls_at_once_and_the_proxy_keeps_serving() {
     });
     let counts = proxy.proxy.as_ref().unwrap().counts();
     assert_eq!(counts.unreachable.load(Ordering::Relaxed), 3);
+}
+
+/// `[target] control` is explicit: without it a target that is a proxy is sent nothing but
+/// the calls (no Reset, no Stats: no backend figures, its counts not restarted between
+/// strategies); with it, a service that is not a proxy is an error naming the key, exit 2.
+#[test]
+fn control_is_asked_of_a_target_only_when_the_profile_says_it_is_a_proxy() {
+    let upstream = foreign::start(Reflection::None, None);
+    let proxy = start(FAULTS, Some(upstream.addr.to_string()));
+    let dir = tempfile::tempdir().unwrap();
+    let without = with_target(&proxy.addr).replace("control = true\n", "");
+    let (out, results) = run(dir.path(), &without, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let results = results.unwrap();
+    assert!(results.strategies.iter().all(|s| s.backend.is_none()));
+    let attempts: u64 = results.strategies.iter().map(|s| s.attempts.total).sum();
+    assert_eq!(
+        proxy.shared.stats().received,
+        attempts,
+        "never reset: every strategy's attempts counted together"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = run(dir.path(), &with_target(&upstream.addr.to_string()), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("control = true") && stderr(&out).contains("not a resilbench proxy"),
+        "{}",
+        stderr(&out)
+    );
 }
