@@ -94,6 +94,7 @@ fn recorder(c: &mut Criterion) {
             sent_deadline: Some(config.start + config.deadline),
             meter: Arc::new(CallMeter::default()),
             commit: None,
+            transparent: resilbench::profile::flavor::Transparent::A6,
         };
         let outcomes: [Outcome; 2] = [
             Ok(Reply {
@@ -112,6 +113,7 @@ fn recorder(c: &mut Criterion) {
                 started,
                 ended: started + e2e_of(i),
                 outcome: &outcomes[(i % 2) as usize],
+                unprocessed: Default::default(),
             });
             i += 1;
         });
@@ -134,6 +136,8 @@ fn endless_load(arrival: Arrival) -> LoadPlan {
         target_may_be_down: false,
         connections: 1,
         wake_quantum: resilbench::clock::REAL_WAKE_QUANTUM,
+        order: Default::default(),
+        cooldown: None,
     }
 }
 

@@ -100,6 +100,7 @@ fn call(id: u64, clock: &Clock) -> Call {
         sent_deadline: Some(now + Duration::from_secs(10)),
         meter: Arc::new(CallMeter::default()),
         commit: None,
+        transparent: resilbench::profile::flavor::Transparent::A6,
     }
 }
 

@@ -133,6 +133,7 @@ where
         idempotency_keys: false,
         propagate_deadline: true,
         deadline_margin: Duration::ZERO,
+        transparent: resilbench::profile::flavor::Transparent::A6,
         shard: None,
         wake_quantum: clock.wake_quantum(plan.load.wake_quantum),
     };

@@ -8,12 +8,13 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use tokio::time::Instant;
 use tonic::Code;
 
 use crate::profile::Method;
+use crate::profile::flavor::Transparent;
 use crate::protocol::Pushback;
 
 /// One logical call of the schedule, as it travels down a strategy stack.
@@ -56,6 +57,9 @@ pub struct Call {
     /// A6); set by a hedging layer, which then cancels the other attempts. `None` when no
     /// layer above listens.
     pub commit: Option<Commit>,
+    /// Which streams the server did not process the transport sends again at once, as the
+    /// strategy's client library does (gRFC A6, "Transparent Retries").
+    pub transparent: Transparent,
 }
 
 /// The attempts of one call racing to commit it: a hedging layer makes one per call and gives
@@ -166,6 +170,47 @@ pub struct CallMeter {
     attempts: AtomicU32,
     decisions: AtomicU32,
     replicas: AtomicU64,
+    /// Streams the server did not process, and transparent retries, not yet reported: by
+    /// [`Unprocessed`]'s fields, in order.
+    unprocessed: [AtomicU32; 4],
+    /// Streams that never left the client sent again, over the whole call.
+    unsent_retries: AtomicU32,
+    /// The call's one transparent retry of a stream that reached the server has been spent.
+    seen_retry_spent: AtomicBool,
+    /// An attempt of the call failed after reaching the server (or with its connection).
+    failed: AtomicBool,
+}
+
+/// How it is known that the server did not process a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotProcessed {
+    /// RST_STREAM(REFUSED_STREAM) before any response.
+    Refused,
+    /// Above the last stream id of the server's GOAWAY.
+    GoneAway,
+    /// It never left the client.
+    Unsent,
+}
+
+/// Streams of a call the server did not process, and what became of them: each was sent
+/// again at once (a transparent retry, not an attempt), or failed its attempt UNAVAILABLE.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unprocessed {
+    /// Streams sent again at once (gRFC A6's transparent retries).
+    pub retried: u32,
+    /// Streams refused with RST_STREAM(REFUSED_STREAM) before any response.
+    pub refused: u32,
+    /// Streams above the last stream id of the server's GOAWAY.
+    pub gone_away: u32,
+    /// Streams that never left the client (the connection ended, or went away, first).
+    pub unsent: u32,
+}
+
+impl Unprocessed {
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        *self == Unprocessed::default()
+    }
 }
 
 impl CallMeter {
@@ -199,6 +244,59 @@ impl CallMeter {
     /// a draw.
     pub fn next_decision(&self) -> u32 {
         self.decisions.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Counts a stream the server did not process.
+    pub fn count_unprocessed(&self, how: NotProcessed) {
+        let i = match how {
+            NotProcessed::Refused => 1,
+            NotProcessed::GoneAway => 2,
+            NotProcessed::Unsent => 3,
+        };
+        self.unprocessed[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a transparent retry; for a stream that never left the client, returns how many
+    /// such retries the call has made before this one.
+    pub fn count_transparent(&self, unsent: bool) -> u32 {
+        self.unprocessed[0].fetch_add(1, Ordering::Relaxed);
+        if unsent {
+            self.unsent_retries.fetch_add(1, Ordering::Relaxed)
+        } else {
+            0
+        }
+    }
+
+    /// Streams that never left the client sent again so far.
+    pub fn unsent_retries(&self) -> u32 {
+        self.unsent_retries.load(Ordering::Relaxed)
+    }
+
+    /// Spends the call's one transparent retry of a stream that reached the server: `true`
+    /// if it was still there.
+    pub fn spend_seen_retry(&self) -> bool {
+        !self.seen_retry_spent.swap(true, Ordering::AcqRel)
+    }
+
+    /// An attempt of the call failed (grpc-java spends its transparent retry then).
+    pub fn attempt_failed(&self) {
+        self.failed.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether an attempt of the call has failed.
+    pub fn any_failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// What was counted since the last time, taken (each attempt's end reports its share).
+    pub fn take_unprocessed(&self) -> Unprocessed {
+        let take = |i: usize| self.unprocessed[i].swap(0, Ordering::Relaxed);
+        Unprocessed {
+            retried: take(0),
+            refused: take(1),
+            gone_away: take(2),
+            unsent: take(3),
+        }
     }
 }
 

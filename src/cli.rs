@@ -126,6 +126,9 @@ pub struct MergeArgs {
     /// Run folder for the merged results.json, .hlog files and report.html.
     #[arg(long, default_value = "merged")]
     pub out: PathBuf,
+    /// Replace the run already in the --out folder (a previous merge).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `resilbench run`.
@@ -185,6 +188,11 @@ pub struct RunArgs {
     /// until the server's SETTINGS), and each Control call (Reset, Stats).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
     pub connect_timeout: Duration,
+    /// Replace the profile's load.cooldown: the pause between strategies run in turn, so one
+    /// strategy's retry storm does not spill into the next one's figures [default: 5s with
+    /// --target, else 0s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub cooldown: Option<Duration>,
 }
 
 /// A quick run of the user's own service without a profile, with ghz's flags where they mean

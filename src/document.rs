@@ -41,6 +41,25 @@ impl ResultsDoc {
             .find(|s| s.get("name").and_then(Value::as_str) == Some(name))
     }
 
+    /// How the strategies shared the run, in words: in turn (with the cooldown between them,
+    /// when the file says one), or interleaved call by call.
+    pub fn order_words(&self) -> String {
+        let load = self.results.profile.get("load");
+        let text = |key: &str| load.and_then(|l| l.get(key)).and_then(Value::as_str);
+        if text("order") == Some("interleaved") {
+            return "strategies interleaved: each call of the one schedule given to one strategy \
+                    by a keyed draw, all against one backend at the same time"
+                .into();
+        }
+        let pause = match text("cooldown") {
+            Some(c) if crate::profile::duration::parse(c).is_ok_and(|d| !d.is_zero()) => {
+                format!(", {c} of cooldown between them")
+            }
+            _ => String::new(),
+        };
+        format!("strategies in turn, each with the whole schedule{pause}")
+    }
+
     /// The profile's name, if the file has one.
     pub fn profile_name(&self) -> &str {
         self.results

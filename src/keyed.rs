@@ -76,10 +76,12 @@ pub enum Purpose {
     RequestId = 11,
     /// A call's UUID in templates (`{{uuid}}`).
     Uuid = 12,
+    /// Which strategy an interleaved run gives the call to.
+    Order = 13,
     /// Whether `x-envoy-fault-abort-request-percentage` hits the attempt (the proxy).
-    EnvoyAbort = 13,
+    EnvoyAbort = 14,
     /// Whether `x-envoy-fault-delay-request-percentage` hits the attempt (the proxy).
-    EnvoyDelay = 14,
+    EnvoyDelay = 15,
 }
 
 /// A SplitMix64 stream keyed by (seed, request key, attempt, purpose).

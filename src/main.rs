@@ -15,7 +15,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             let e = anyhow::Error::from(e);
-            eprintln!("error: {e:#}");
+            // Names from files (profiles, results, shards) reach the terminal escaped.
+            let text = format!("{e:#}");
+            eprintln!("error: {}", resilbench::table::printable_lines(&text));
             ExitCode::from(2)
         }
     }

@@ -12,16 +12,17 @@
 use std::io::{self, Write};
 
 use crate::document::ResultsDoc;
-use crate::results::Results;
+use crate::results::trust::Stopped;
+use crate::table::printable;
 
 /// Writes the heading, the table and any warnings.
 pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
     let results = &doc.results;
     let e = &results.environment;
-    let partial = if results.partial {
-        " (INTERRUPTED: partial results)"
-    } else {
-        ""
+    let partial = match (results.partial, results.stopped) {
+        (false, _) => "",
+        (true, Some(Stopped::TargetLost)) => " (TARGET LOST: partial results)",
+        (true, _) => " (INTERRUPTED: partial results)",
     };
     match results.plan() {
         Some(p) => {
@@ -43,6 +44,9 @@ pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
                 e.clock,
                 crate::table::printable(&e.target),
             )?;
+            if p.strategies.len() > 1 {
+                writeln!(w, "({})", doc.order_words())?;
+            }
         }
         None => writeln!(
             w,
@@ -75,63 +79,21 @@ pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
         w,
         "(latency of successful calls, from their intended start)"
     )?;
-    if let Some(sentence) = &answer.sentence {
-        writeln!(w, "\nverdict: {sentence}")?;
+    // Every line holds names from the file: escaped, as the table's cells are.
+    if let Some(unknown) = crate::results::trust::backend_unknown(&results.strategies) {
+        writeln!(w, "{}", printable(&unknown))?;
     }
-    if let Some(line) = missing(results) {
-        writeln!(w, "{line}")?;
+    if let Some(sentence) = &answer.sentence {
+        writeln!(w, "\nverdict: {}", printable(sentence))?;
+    }
+    if let Some(line) = crate::answer::interrupted::missing(results) {
+        writeln!(w, "{}", printable(&line))?;
     }
     if !results.warnings.is_empty() {
         writeln!(w)?;
         for warning in &results.warnings {
-            writeln!(w, "warning: {warning}")?;
+            writeln!(w, "warning: {}", printable(warning))?;
         }
     }
     Ok(())
-}
-
-/// The strategies an interrupted run never got to, in a sentence (none for a complete run).
-pub fn missing(results: &Results) -> Option<String> {
-    let planned: Vec<&str> = results
-        .profile
-        .get("strategies")
-        .and_then(|s| s.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.get("name").and_then(|n| n.as_str()))
-        .collect();
-    let not_run: Vec<&str> = planned
-        .iter()
-        .copied()
-        .filter(|n| !results.strategies.iter().any(|s| s.name == *n))
-        .collect();
-    let cut: Vec<&str> = results
-        .strategies
-        .iter()
-        .filter(|s| s.partial)
-        .map(|s| s.name.as_str())
-        .collect();
-    if not_run.is_empty() && cut.is_empty() && !results.partial {
-        return None;
-    }
-    let mut text = String::from("interrupted (Ctrl-C or SIGTERM): ");
-    if !cut.is_empty() {
-        text.push_str(&format!("{} stopped early", cut.join(", ")));
-    }
-    if !not_run.is_empty() {
-        if !cut.is_empty() {
-            text.push_str("; ");
-        }
-        text.push_str(&format!(
-            "{} of {} strategies did not run ({})",
-            not_run.len(),
-            planned.len(),
-            not_run.join(", ")
-        ));
-    }
-    if cut.is_empty() && not_run.is_empty() {
-        text.push_str("the run was stopped");
-    }
-    text.push_str(". Figures cover only what was measured before the stop.");
-    Some(text)
 }

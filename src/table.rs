@@ -12,13 +12,31 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
+/// Whether `c` must not reach a terminal as it is: a control character, or a Unicode character
+/// that reorders text (bidi marks, embeddings, overrides and isolates). Names a profile gives
+/// are refused if they hold one; text read from files is escaped ([`printable`]).
+pub fn is_hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text of several lines (an error message) with [`printable`]'s escapes, line breaks kept.
+pub fn printable_lines(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c != '\n' && is_hostile(c)) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.split('\n')
+            .map(printable)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
 /// `text` with its control characters, and the Unicode characters that reorder text (bidi
 /// embeddings, overrides and isolates), written as escapes (`\u{1b}`), for the terminal.
 pub fn printable(text: &str) -> Cow<'_, str> {
-    let hostile = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
+    let hostile = is_hostile;
     if !text.chars().any(hostile) {
         return Cow::Borrowed(text);
     }

@@ -35,12 +35,16 @@ fn a_slower_flakier_backend_is_flagged_worse() {
         assert_eq!(flag(&c, s, "p50 ms"), Flag::Worse, "{s}");
         assert_eq!(flag(&c, s, "attempts/call"), Flag::None, "{s}");
     }
-    // Three times the errors: every strategy loses calls, beyond noise. `patient` goes from
-    // 99.2% to 97.1%: only 2% of the success rate, but 3.6 times the failures.
-    for s in ["patient", "tight", "per-try"] {
+    // Three times the errors: every strategy loses calls. `tight` and `per-try` lose 6-7% of
+    // theirs, beyond noise.
+    for s in ["tight", "per-try"] {
         assert_eq!(flag(&c, s, "success"), Flag::Worse, "{s}");
         assert_eq!(flag(&c, s, "goodput/s"), Flag::Worse, "{s}");
     }
+    // `patient` goes from 99.2% to 97.1% of some 850 calls: 7 failures to 25, z = 3.2. Alone
+    // that would be beyond noise (2.58); as one of the comparison's 21 figures, whose 1% chance
+    // of a false alarm is shared (Bonferroni, 3.50), it is said, not flagged.
+    assert_eq!(flag(&c, "patient", "success"), Flag::Noise);
     // The p99 of 1,000 calls doubled, but its 99% interval is wide: said, not flagged.
     assert_eq!(flag(&c, "patient", "p99 ms"), Flag::Noise);
     assert!(

@@ -83,7 +83,7 @@ fn a_target_lost_between_strategies_keeps_what_was_measured() {
     let run = spawn_run(
         dir.path(),
         &[
-            "run", "p.toml", "--out", "out", "--quiet", "--target", &addr,
+            "run", "p.toml", "--out", "out", "--quiet", "--target", &addr, "--export", "csv",
         ],
     );
     sleep(1000);
@@ -122,6 +122,27 @@ fn a_target_lost_between_strategies_keeps_what_was_measured() {
     );
     assert!(!said.contains("no Control service"), "{said}");
     assert!(dir.path().join("out/first.hlog").exists());
+    // Said as what it was, not as a Ctrl-C; exported like any run.
+    assert_eq!(
+        r.stopped,
+        Some(resilbench::results::trust::Stopped::TargetLost)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("(TARGET LOST: partial results)"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(
+            "the target was lost (see the first warning): 1 of 2 strategies did not run (second)"
+        ),
+        "{printed}"
+    );
+    assert!(!printed.contains("Ctrl-C"), "{printed}");
+    let page = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
+    assert!(page.contains("the target was lost (see the first warning)"));
+    assert!(!page.contains("This run was interrupted") && !page.contains("Ctrl-C"));
+    assert!(dir.path().join("out/summary.csv").exists());
 }
 
 /// The target restarts inside a strategy: the Stats answer comes from another process than

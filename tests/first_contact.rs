@@ -1,7 +1,8 @@
 //! What a new user meets first, tried as they would: the built-in profiles (`run quickstart`
 //! with the binary alone, `profiles`, `--print`), and the small things a first run trips on:
 //! a folder that already holds a run, `--strategy`, `--rate 1k`, numbers written as text,
-//! misspelt names, phases the run will not show, the gate applied at the end of `run`, and
+//! misspelt names, phases the run will not show, the gate applied at the end of `run`, the
+//! progress line each strategy ends with, and
 //! `--export csv`.
 
 use std::path::Path;
@@ -281,6 +282,23 @@ fn export_csv_writes_the_summary_and_the_timeline() {
     let timeline = std::fs::read_to_string(dir.path().join("a/timeline.csv")).unwrap();
     assert!(timeline.starts_with("strategy,t,offered,"));
     assert!(timeline.lines().count() > 3 * 5, "{timeline}");
+    // The export is the run's own: a --force rerun without it replaces the folder whole.
+    let again = resilbench(
+        &[
+            "run",
+            "quickstart",
+            "--clock",
+            "virtual",
+            "-q",
+            "--out",
+            "a",
+            "--force",
+        ],
+        dir.path(),
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(!dir.path().join("a/summary.csv").exists());
+    assert!(dir.path().join("a/results.json").exists());
 }
 
 /// `.hlog` names for strategy names with odd characters, as docs/results.md says.
@@ -297,4 +315,48 @@ fn hlog_names_for_odd_strategy_names_are_as_documented() {
             "ok-1.2_x.hlog"
         ]
     );
+}
+
+/// The progress line a strategy ends with (issue 23): its calls, its success and the p99 it
+/// labels "of successful calls", the same figure as the table's p99 column, read back here
+/// from results.json.
+#[test]
+fn the_done_line_labels_its_p99_and_agrees_with_the_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = resilbench(
+        &[
+            "run",
+            "quickstart",
+            "--clock",
+            "virtual",
+            "--duration",
+            "2s",
+            "--out",
+            "a",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let doc = resilbench::document::ResultsDoc::read(&dir.path().join("a/results.json")).unwrap();
+    let n = doc.results.strategies.len();
+    for (i, s) in doc.results.strategies.iter().enumerate() {
+        let c = &s.counts;
+        let p99 = s.latency_ms.e2e_ok.unwrap().p99;
+        let done = format!(
+            "[{}/{n}] {}: done  {} calls  ok {:.2}%  p99 of successful calls {p99:.2} ms",
+            i + 1,
+            s.name,
+            c.sent,
+            100.0 * c.succeeded as f64 / c.sent as f64
+        );
+        assert!(err.lines().any(|l| l == done), "no `{done}` in\n{err}");
+        // The table's p99 column shows the same figure.
+        let row = stdout(&out)
+            .lines()
+            .find(|l| l.starts_with(&format!("{} ", s.name)))
+            .map(str::to_string)
+            .unwrap();
+        assert!(row.contains(&format!(" {p99:.2} ")), "{row}");
+    }
 }

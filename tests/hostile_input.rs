@@ -291,7 +291,7 @@ proptest! {
     #[test]
     fn service_configs_are_imported_or_refused(text in "\\PC{0,200}", config in service_config()) {
         for input in [text, config.to_string()] {
-            if let Err(e) = settings_for(&input, "Call") {
+            if let Err(e) = settings_for(&input, "resilbench.v1.Backend", "Call") {
                 prop_assert!(!e.is_empty());
             }
         }

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 const LAYERS: [(&str, &[&str]); 6] = [
     (
         "vocabulary",
-        &["clock", "keyed", "template", "protocol", "table", "pb"],
+        &[
+            "clock", "keyed", "template", "protocol", "table", "pb", "hdr",
+        ],
     ),
     ("data", &["call", "schema", "profile"]),
     (
@@ -26,8 +28,8 @@ const LAYERS: [(&str, &[&str]); 6] = [
     (
         "readers",
         &[
-            "figure", "document", "headline", "answer", "gate", "report", "compare", "merge",
-            "summary", "export", "choose",
+            "figure", "document", "headline", "noise", "answer", "gate", "report", "compare",
+            "merge", "summary", "export", "choose",
         ],
     ),
     ("edge", &["cli", "commands"]),

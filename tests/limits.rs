@@ -133,9 +133,11 @@ fn a_results_file_above_the_size_bound_is_refused_unread() {
     );
 }
 
-/// Names never reach the terminal raw: a profile `name` with control characters is refused,
-/// and names from a results file (a profile's, a strategy's) are printed escaped by `compare`,
-/// `check` and `merge`'s summary. `compare` takes run folders, as `merge` does.
+/// Names never reach the terminal raw: a profile or strategy name with control characters
+/// or a bidi override is refused, and names from a results file (a profile's, a strategy's)
+/// are printed escaped by `compare` (its refusal and warning of unrelated runs included),
+/// `check` and `merge`'s summary (its verdict line included). `compare` takes run folders, as
+/// `merge` does.
 #[test]
 fn names_with_control_characters_never_reach_the_terminal_raw() {
     let dir = tempfile::tempdir().unwrap();
@@ -173,6 +175,70 @@ fn names_with_control_characters_never_reach_the_terminal_raw() {
         );
         assert!(all.contains("\\u{1b}"), "{args:?}: {all}");
     }
+    // Runs of two profiles, one named with an OSC sequence: compare's refusal and its
+    // --force warning name both, escaped.
+    json["profile"]["name"] = "x\u{1b}]0;pwned\u{7}".into();
+    write_json(dir.path(), "c.json", &json);
+    for force in [false, true] {
+        let mut args = vec!["compare", "a", "c.json"];
+        if force {
+            args.push("--force");
+        }
+        let out = resilbench(&args, dir.path());
+        let all = format!("{}{}", crate::common::stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(if force { 0 } else { 2 }), "{all}");
+        assert!(all.contains("x\\u{1b}]0;pwned\\u{7}"), "{all}");
+        assert!(!all.contains('\u{1b}') && !all.contains('\u{7}'), "{all:?}");
+    }
+    // A bidi override in a strategy name is refused like a control character.
+    std::fs::write(
+        dir.path().join("q.toml"),
+        "[load]\nrate = 1\n[[strategies]]\nname = \"plain\\u202Eevil\"\n",
+    )
+    .unwrap();
+    let out = resilbench(&["validate", "q.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("strategies[0].name"),
+        "{}",
+        stderr(&out)
+    );
+    // merge's shards are untrusted input: a strategy name edited to hold escapes reaches the
+    // merged summary, its verdict line included, escaped.
+    let p = "seed = 9\n[load]\nrate = 300\nduration = \"2s\"\n[[strategies]]\nname = \"plain\"\n\
+             [[strategies]]\nname = \"other\"\n";
+    std::fs::write(dir.path().join("m.toml"), p).unwrap();
+    let evil = "pl\u{1b}[31mRED\u{1b}[0m";
+    let evil_hlog = resilbench::record::hlog::file_names([evil]).remove(0);
+    for k in 0..2 {
+        let shard = format!("s{k}");
+        let args = [
+            "run",
+            "m.toml",
+            "--clock",
+            "virtual",
+            "-q",
+            "--shard",
+            &format!("{k}/2"),
+            "--out",
+            &shard,
+        ];
+        let out = resilbench(&args, dir.path());
+        assert!(out.status.success(), "{}", stderr(&out));
+        let d = dir.path().join(&shard);
+        let mut j: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("results.json")).unwrap())
+                .unwrap();
+        j["strategies"][0]["name"] = evil.into();
+        j["profile"]["strategies"][0]["name"] = evil.into();
+        std::fs::write(d.join("results.json"), j.to_string()).unwrap();
+        std::fs::rename(d.join("plain.hlog"), d.join(&evil_hlog)).unwrap();
+    }
+    let out = resilbench(&["merge", "s0", "s1", "--out", "merged"], dir.path());
+    let all = format!("{}{}", crate::common::stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("verdict: pl\\u{1b}[31mRED"), "{all}");
+    assert!(!all.contains('\u{1b}'), "{all:?}");
 }
 
 /// `merge` takes what it is given only if it adds up: a missing, truncated or corrupt shard
@@ -205,9 +271,18 @@ fn merge_refuses_shards_that_do_not_add_up() {
         );
         assert!(out.status.success(), "{}", stderr(&out));
     }
-    let merge = |a: &str, b: &str| resilbench(&["merge", a, b, "--out", "m"], dir.path());
+    let merge =
+        |a: &str, b: &str| resilbench(&["merge", a, b, "--out", "m", "--force"], dir.path());
     let whole = merge("s0", "s1");
     assert!(whole.status.success(), "{}", stderr(&whole));
+    // A second merge into the same folder replaces the first only with --force.
+    let again = resilbench(&["merge", "s0", "s1", "--out", "m"], dir.path());
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("--out m: the folder already holds files"),
+        "{}",
+        stderr(&again)
+    );
     let copy = |to: &str| {
         let to = dir.path().join(to);
         let _ = std::fs::remove_dir_all(&to);

@@ -74,6 +74,7 @@ where
             idempotency_keys: false,
             propagate_deadline: true,
             deadline_margin: Duration::ZERO,
+            transparent: resilbench::profile::flavor::Transparent::A6,
             shard: None,
             wake_quantum,
         };
@@ -377,4 +378,35 @@ name = "baseline"
     assert_eq!(r.counts.offered, 5000);
     assert_eq!(r.counts.dropped, 0, "{:?}", r.counts);
     assert_eq!(r.counts.succeeded, 5000);
+}
+
+/// With no `load.wake_quantum`, the quantum grows with the highest rate asked for (rate × 25 ns,
+/// from 100 µs to 500 µs), `--rate` and rate steps included; a quantum the profile sets is kept.
+#[test]
+fn the_default_wake_quantum_grows_with_the_rate() {
+    use resilbench::profile::{Overrides, parse};
+    let quantum = |load: &str, rate: Option<f64>| {
+        let text = format!("[load]\n{load}\nduration = \"2s\"\n[[strategies]]\nname = \"a\"\n");
+        let overrides = Overrides {
+            rate,
+            ..Overrides::default()
+        };
+        parse(&text, "p.toml", "p", &overrides)
+            .expect("the profile is valid")
+            .load
+            .wake_quantum
+    };
+    let us = Duration::from_micros;
+    assert_eq!(quantum("rate = 500", None), us(100));
+    assert_eq!(quantum("rate = 4000", None), us(100));
+    assert_eq!(quantum("rate = 10000", None), us(250));
+    assert_eq!(quantum("rate = 20000", None), us(500));
+    assert_eq!(quantum("rate = 200000", None), us(500));
+    assert_eq!(quantum("rate = 500", Some(12_000.0)), us(300));
+    let steps = "rate = 1000\nsteps = [{ at = \"1s\", rate = 16000 }]";
+    assert_eq!(quantum(steps, None), us(400));
+    assert_eq!(
+        quantum("rate = 40000\nwake_quantum = \"100us\"", None),
+        us(100)
+    );
 }

@@ -314,6 +314,32 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        what: "a service config naming another service (the issue's silent no-op)",
+        edit: (
+            "",
+            "service_config = '{\"methodConfig\": [{\"name\": [{\"service\": \"mycompany.payments.v1.Payments\"}], \"timeout\": \"0.4s\"}]}'",
+        ),
+        line: 22,
+        says: &[
+            "strategies[1].service_config",
+            "no methodConfig names the method this profile calls, `resilbench.v1.Backend/Call`",
+            "mycompany.payments.v1.Payments (every method)",
+        ],
+    },
+    Case {
+        what: "a service config with a method and no service",
+        edit: (
+            "",
+            "service_config = '{\"methodConfig\": [{\"name\": [{\"method\": \"Call\"}]}]}'",
+        ),
+        line: 22,
+        says: &[
+            "strategies[1].service_config",
+            "methodConfig[0].name[0]",
+            "without a `service`",
+        ],
+    },
+    Case {
         what: "a deadline margin as long as the deadline",
         edit: ("", "deadline_margin = \"100ms\""),
         line: 22,
@@ -431,9 +457,11 @@ const CASES: &[Case] = &[
     },
     Case {
         what: "a client for a service config whose retry policy is for another service",
+        // The called method matches (so the config is not refused as naming nothing called),
+        // but its own entry has no policy: the other service's retryPolicy is not its.
         edit: (
             "",
-            "client = \"grpc-js\"\nservice_config = '{\"methodConfig\": [{\"name\": [{\"service\": \"other.v1.Other\"}], \"retryPolicy\": {\"maxAttempts\": 2, \"initialBackoff\": \"0.1s\", \"maxBackoff\": \"1s\", \"backoffMultiplier\": 2, \"retryableStatusCodes\": [\"UNAVAILABLE\"]}}]}'",
+            "client = \"grpc-js\"\nservice_config = '{\"methodConfig\": [{\"name\": [{\"service\": \"resilbench.v1.Backend\"}], \"timeout\": \"0.4s\"}, {\"name\": [{\"service\": \"other.v1.Other\"}], \"retryPolicy\": {\"maxAttempts\": 2, \"initialBackoff\": \"0.1s\", \"maxBackoff\": \"1s\", \"backoffMultiplier\": 2, \"retryableStatusCodes\": [\"UNAVAILABLE\"]}}]}'",
         ),
         line: 22,
         says: &["strategies[1].client", "no retryPolicy or hedgingPolicy"],
@@ -698,4 +726,42 @@ fn the_bad_file_corpus_is_refused_as_each_file_expects() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// With a `[target]`, service configs are matched against the target's method
+/// (`Plan::called_method`), not the embedded backend's: a config naming the target's service
+/// (or its method) is taken, one naming `resilbench.v1.Backend` is refused, naming
+/// `acme.echo.v1.Echo/Say`. No server is needed: `validate` reads the schema from disk.
+#[test]
+fn with_a_target_service_configs_match_the_targets_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = r#""retryPolicy": {"maxAttempts": 2, "initialBackoff": "0.1s", "maxBackoff": "1s", "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}"#;
+    let config = |name: &str| {
+        format!(
+            "\n[[strategies]]\nname = \"named\"\nservice_config = '{{\"methodConfig\": \
+             [{{\"name\": [{name}], {policy}}}]}}'\n"
+        )
+    };
+    let validate = |name: &str| {
+        let text = crate::own_service::profile("127.0.0.1:1", &crate::own_service::protos(), "")
+            + &config(name);
+        std::fs::write(dir.path().join("t.toml"), text).unwrap();
+        resilbench(&["validate", "t.toml"], dir.path())
+    };
+    for taken in [
+        r#"{"service": "acme.echo.v1.Echo"}"#,
+        r#"{"service": "acme.echo.v1.Echo", "method": "Say"}"#,
+    ] {
+        let out = validate(taken);
+        assert!(out.status.success(), "{taken}: {}", stderr(&out));
+    }
+    let out = validate(r#"{"service": "resilbench.v1.Backend"}"#);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "no methodConfig names the method this profile calls, `acme.echo.v1.Echo/Say`"
+        ) && err.contains("strategies[2].service_config"),
+        "{err}"
+    );
 }

@@ -1,5 +1,6 @@
 //! report.html from fixed results files: the sections a reader expects, one well-formed
-//! `<svg>` per chart, every string escaped, and figures newer builds add shown when present.
+//! `<svg>` per chart, every string escaped, figures newer builds add shown when present, and
+//! what the charts draw: a line said dashed is dashed, and no line falls to 0 after the schedule.
 
 use resilbench::document::ResultsDoc;
 use resilbench::report;
@@ -330,4 +331,156 @@ layers = [{ kind = "fan_out", n = 3 }]
     let html = render(&fixture_json("run-a.json"));
     assert!(!html.contains("Hedges, breakers and fan-out"));
     assert!(!html.contains("chart-breaker"));
+}
+
+/// A target without resilbench's Control service: the figures only a backend knows are
+/// `null`, and the report and the summary say so in words, never as zeros or invented ratios
+/// (and the verdict's cost is the load sent, not a "backend load" it cannot know).
+#[test]
+fn a_target_that_reports_nothing_is_said_to_report_nothing() {
+    let mut json = fixture_json("run-a.json");
+    for s in json["strategies"].as_array_mut().unwrap() {
+        s["backend"] = serde_json::Value::Null;
+        s["amplification"]["backend"] = serde_json::Value::Null;
+        s["backend_gap"] = "no_control".into();
+    }
+    let words = "The target does not report what it received: it has no Control service";
+    let html = render(&json);
+    assert!(html.contains(words), "the report says it");
+    assert!(
+        !html.contains("backend load"),
+        "no backend load is inferred"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_json(dir.path(), "results.json", &json);
+    let doc = ResultsDoc::read(&path).unwrap();
+    let mut summary = Vec::new();
+    resilbench::summary::write_summary(&mut summary, &doc).unwrap();
+    let summary = String::from_utf8(summary).unwrap();
+    assert!(summary.contains(words), "{summary}");
+    assert!(!summary.contains("backend load"), "{summary}");
+    // With the figures, nothing is said.
+    let whole = render(&fixture_json("run-a.json"));
+    assert!(!whole.contains("does not report what it received"));
+}
+
+/// retry-storm's report, from the shipped profile on the virtual clock.
+fn retry_storm_page() -> (ResultsDoc, String) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/retry-storm.toml");
+    let plan = resilbench::profile::load(&path, &Default::default()).unwrap();
+    let doc = ResultsDoc::from_results(crate::common::run_virtual(&plan));
+    let html = report::render(&doc);
+    (doc, html)
+}
+
+/// One chart's `<svg>` and the legend after it.
+fn chart<'a>(html: &'a str, id: &str) -> (&'a str, &'a str) {
+    let at = html
+        .find(&format!("<figure class=\"chart\" id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no {id}"));
+    let body = &html[at..at + html[at..].find("</figure>").unwrap()];
+    body.split_at(body.find("</svg>").unwrap())
+}
+
+/// The points of every `<polyline>` drawn in `colour` (upper-case `#RRGGBB`), one list each.
+fn polylines(svg: &str, colour: &str) -> Vec<Vec<(f64, f64)>> {
+    svg.split("<polyline ")
+        .skip(1)
+        .filter(|p| p[..p.find('>').unwrap()].contains(&format!("stroke=\"{colour}\"")))
+        .map(|p| {
+            let pts = &p[p.find("points=\"").unwrap() + 8..];
+            pts[..pts.find('"').unwrap()]
+                .split_whitespace()
+                .map(|xy| {
+                    let (x, y) = xy.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A line the legend calls "drawn dashed" is drawn dashed (many short pieces), and every
+/// other strategy's line is one solid line: the legend's words are not the only evidence.
+#[test]
+fn a_line_that_lies_on_another_is_drawn_dashed_and_the_others_solid() {
+    let (doc, html) = retry_storm_page();
+    let mut dashed_seen = 0;
+    for id in [
+        "chart-latency",
+        "chart-p99-time",
+        "chart-goodput-time",
+        "chart-amplification-time",
+    ] {
+        let (svg, legend) = chart(&html, id);
+        for (i, s) in doc.results.strategies.iter().enumerate() {
+            let item = legend
+                .split("<li>")
+                .find(|li| li.contains(&format!("</span>{}", s.name)))
+                .unwrap_or_else(|| panic!("{id}: {} not in the legend", s.name));
+            let colour = report::palette::css(i).to_uppercase();
+            let pieces = polylines(svg, &colour);
+            if item.contains("drawn dashed") {
+                dashed_seen += 1;
+                assert!(item.contains("class=\"key dashed\""), "{id}: {item}");
+                assert!(
+                    pieces.len() >= 10,
+                    "{id}: {} is said dashed but drawn in {} pieces",
+                    s.name,
+                    pieces.len()
+                );
+            } else {
+                assert_eq!(pieces.len(), 1, "{id}: {} is one solid line", s.name);
+                assert!(pieces[0].len() > 10, "{id}: {} has its points", s.name);
+            }
+        }
+    }
+    assert!(dashed_seen >= 4, "retry-storm has lines that coincide");
+}
+
+/// Seconds after the schedule hold only late retries (offered 0, succeeded 0): they are not
+/// drawn, so a line does not fall to 0 at the chart's right edge. retry-storm's throttled
+/// strategies have such a second (t = 40 of a 40 s schedule) and succeed in second 39.
+#[test]
+fn lines_end_at_the_last_scheduled_second_without_a_fall_to_zero() {
+    let (doc, html) = retry_storm_page();
+    let duration = 40;
+    let strategies = &doc.results.strategies;
+    let late = strategies
+        .iter()
+        .filter(|s| s.timeline.iter().any(|r| r.t >= duration && r.offered == 0))
+        .count();
+    assert!(late >= 2, "the precondition: rows after the schedule");
+    let succeeded = |s: &resilbench::results::StrategyResult, t| {
+        s.timeline.iter().find(|r| r.t == t).unwrap().succeeded
+    };
+    let (svg, _) = chart(&html, "chart-goodput-time");
+    let last_point = |i: usize| {
+        polylines(svg, &report::palette::css(i).to_uppercase())
+            .into_iter()
+            .flatten()
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .unwrap()
+    };
+    // naive succeeds in no late second: its last point is the chart's zero.
+    let naive = strategies.iter().position(|s| s.name == "naive").unwrap();
+    assert_eq!(succeeded(&strategies[naive], duration - 1), 0);
+    let (x_end, y_zero) = last_point(naive);
+    for (i, s) in strategies.iter().enumerate() {
+        let (x, y) = last_point(i);
+        // (A dashed line may end in a gap, a little before.)
+        assert!(
+            x <= x_end,
+            "{}: drawn past second {} ({x} > {x_end})",
+            s.name,
+            duration - 1
+        );
+        if succeeded(s, duration - 1) > 0 {
+            assert!(
+                y < y_zero - 10.0,
+                "{}: its last point is not at 0 ({y} vs {y_zero})",
+                s.name
+            );
+        }
+    }
 }

@@ -94,6 +94,31 @@ fn three_shards_merged_are_the_unsharded_run() {
     }
 }
 
+/// An interleaved run sharded: each shard gives its calls to the strategies by the same keyed
+/// draw, merge checks each strategy's share against the schedule, and the shards merged are
+/// the unsharded interleaved run.
+#[test]
+fn interleaved_shards_merged_are_the_unsharded_interleaved_run() {
+    let p = plan(&PROFILE.replace("[backend]", "order = \"interleaved\"\n[backend]"));
+    let whole = run_virtual(&p);
+    let shards: Vec<ShardRun> = (0..3)
+        .map(|k| shard_run(run_virtual_shard(&p, Some(Shard { index: k, count: 3 })), k))
+        .collect();
+    let merged = merge(shards).unwrap();
+    for (w, m) in whole.strategies.iter().zip(&merged.strategies) {
+        assert_eq!(w.counts, m.counts, "{}", w.name);
+        assert_eq!(w.status, m.status, "{}", w.name);
+        assert_eq!(w.attempts, m.attempts, "{}", w.name);
+        assert_eq!(values(&w.histograms.e2e), values(&m.histograms.e2e));
+        assert_eq!(w.timeline, m.timeline, "{}", w.name);
+    }
+    let offered: u64 = whole.strategies.iter().map(|s| s.counts.offered).sum();
+    assert!(
+        whole.strategies[0].counts.offered < offered * 6 / 10,
+        "split between the two"
+    );
+}
+
 #[test]
 fn merge_refuses_incomplete_and_mismatched_shards() {
     let p = plan(

@@ -1,8 +1,8 @@
 //! One's own service as a user first meets it when something is off: a schema or request file
 //! that is not there or not JSON, TLS spoken to a plaintext server, a port nothing listens on,
-//! a peer that accepts and never speaks HTTP/2 (plaintext or TLS). Each is refused with exit
-//! status 2 and one line naming the file and line, or the address, within seconds, before any
-//! load, and nothing is written.
+//! a peer that accepts and never speaks HTTP/2 (plaintext or TLS), a sweep of it. Each is
+//! refused with exit status 2 and one line naming the file and line, or the address, within
+//! seconds, before any load, and nothing is written.
 //!
 //! These run the binary on the wall clock; their time limits are loose (several times the
 //! connect timeout) and only tell "within the timeout" from "stuck".
@@ -171,4 +171,21 @@ fn a_silent_peer_is_given_up_after_the_connect_timeout() {
         );
     }
     drop(silent);
+}
+
+/// `sweep` (and `validate` of a profile with a `[sweep]`) refuses `[target]` in words: a
+/// sweep varies the embedded backend's profile.
+#[test]
+fn a_sweep_of_ones_own_service_is_refused_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "{}[sweep.vary]\n\"load.rate\" = [10, 20]\n",
+        profile("localhost:1", &protos(), "request = '{}'")
+    );
+    let says = "`resilbench sweep` varies profiles of the embedded backend and does not call \
+                your own service";
+    for command in [&["sweep"][..], &["validate"]] {
+        refused(dir.path(), command, &toml, Duration::from_secs(10), &[says]);
+    }
+    assert!(!dir.path().join("out").exists());
 }

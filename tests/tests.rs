@@ -24,11 +24,22 @@
 //! - `ci_doc`: every command of docs/ci.md, run as written.
 //! - `deploy`: the Kubernetes manifests and the Dockerfile say what a sharded run needs.
 //! - `compare_runs`: known differences are flagged, identical runs and noise are not.
+//! - `seed_noise`: a seed change alone is noise on every shipped profile; real regressions
+//!   (slower, lossier, a retry storm) are flagged.
 //! - `verdict`: the answer: ★ only among strategies in the running, the sentence from the figures.
 //! - `connections`: the client's HTTP/2 connections fail fast, come back, reconnect, close.
 //! - `faults`: targets that die, restart or never answer; signals at chosen moments; kills
 //!   while writing.
 //! - `serve_limits`: `serve` against clients that never read, flood, or hold sockets silent.
+//! - `run_folder`: the run folder reserved before the run (two runs racing, `--out .`, a mount
+//!   point) and put in place whole each way, kills included.
+//! - `transparent`: gRFC A6's transparent retries, each client library's bounds, through the
+//!   real client against an h2 server that refuses streams.
+//! - `grpcio`: against Python grpcio (C-core) servers: refused streams at its stream limit,
+//!   GOAWAY mid-run (skipped without grpcio, unless CI).
+//! - `interleaved`: `load.order = "interleaved"`: the split exact and reproducible, the
+//!   figures those of a run in turn where a backend without shared state makes them so.
+//! - `measured`: a run's histogram and statuses replayed as the backend's model, exactly.
 //! - `limits`: input bounds (replicas, status keys, file sizes), checked by counting.
 //! - `own_service`: a service that is not resilbench's, from a profile's [target] and the
 //!   quick run: templates, metadata, TLS and mTLS, protoset and reflection.
@@ -62,11 +73,14 @@ mod faults;
 mod first_contact;
 mod flavors;
 mod golden;
+mod grpcio;
 mod grpcio_interop;
 mod hedge;
 mod hostile_input;
+mod interleaved;
 mod layers;
 mod limits;
+mod measured;
 mod open_loop;
 mod own_service;
 mod profile_errors;
@@ -77,11 +91,14 @@ mod proxy_grpcio;
 mod report_page;
 mod results_file;
 mod retry;
+mod run_folder;
+mod seed_noise;
 mod serve_limits;
 mod sharding;
 mod shipped_profiles;
 mod sweep;
 mod target_errors;
 mod target_unreachable;
+mod transparent;
 mod verdict;
 mod virtual_runs;

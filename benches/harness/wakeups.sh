@@ -3,11 +3,14 @@
 #
 #   benches/harness/wakeups.sh                  # 20k/s and 50k/s, 10 s each
 #   WAKEUPS_RATES="10000 30000" WAKEUPS_SECS=5 benches/harness/wakeups.sh
+#   WAKEUPS_QUANTA="100us default" WAKEUPS_ROUNDS=3 benches/harness/wakeups.sh   # an A/B
 #
 # Against one `resilbench serve benches/harness/fast.toml` pinned to the last CPU, with the
 # generator on the others (as run.sh's "pinned" layout), at each rate:
 # 1. h2load -c1 -m100 --rps RATE (gRPC unary `Call`, the headers resilbench's attempts carry);
 # 2. resilbench run --target at RATE;
+# (for each `load.wake_quantum` of WAKEUPS_QUANTA, "default" meaning the profile's own, in
+# alternating rounds so that a change in the machine's load meets every variant alike)
 # and for each: the generator's CPU and context switches (voluntary + involuntary, from
 # getrusage of the finished child: every thread it had), the server's CPU and context switches
 # over the same span (summed over its threads, /proc/PID/task/*/status and stat), per call,
@@ -19,6 +22,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 rates=${WAKEUPS_RATES:-20000 50000}
 secs=${WAKEUPS_SECS:-10}
+quanta=${WAKEUPS_QUANTA:-default}
+rounds=${WAKEUPS_ROUNDS:-1}
 out=${HARNESS_OUT:-target/wakeups}
 command -v h2load >/dev/null || { echo "h2load not found: apt-get install nghttp2-client" >&2; exit 2; }
 command -v taskset >/dev/null || { echo "taskset not found (util-linux)" >&2; exit 2; }
@@ -38,10 +43,19 @@ for _ in $(seq 50); do grep -q "listening on" "$out/serve.log" 2>/dev/null && br
 addr=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$out/serve.log" | head -1)
 [ -n "$addr" ] || { echo "serve did not start" >&2; exit 2; }
 
-python3 - "$bin" "$addr" "$server" "$client_cpus" "$secs" "$out" $rates <<'PY'
+for q in $quanta; do # one profile per quantum: fast.toml, with its wake_quantum set
+    if [ "$q" = default ]; then cp benches/harness/fast.toml "$out/fast-$q.toml"; else
+        sed "s/^deadline = \"1s\"/deadline = \"1s\"\nwake_quantum = \"$q\"/" benches/harness/fast.toml >"$out/fast-$q.toml"
+        grep -q "wake_quantum = \"$q\"" "$out/fast-$q.toml" || { echo "could not set wake_quantum $q" >&2; exit 2; }
+    fi
+done
+
+python3 - "$bin" "$addr" "$server" "$client_cpus" "$secs" "$out" "$quanta" "$rounds" $rates <<'PY'
 import json, os, resource, subprocess, sys
-bin, addr, server, client_cpus, secs, out, *rates = sys.argv[1:]
+bin, addr, server, client_cpus, secs, out, quanta, rounds, *rates = sys.argv[1:]
 secs = int(secs)
+quanta = quanta.split()
+rounds = int(rounds)
 hz = os.sysconf("SC_CLK_TCK")
 
 def server_figures():
@@ -89,7 +103,8 @@ def per_call(f, calls):
     }
 
 rows = []
-for rate in map(int, rates):
+for round_ in range(1, rounds + 1):
+  for rate in map(int, rates):
     n = rate * secs
     done, f = measure(["h2load", "-c", "1", "-m", "100", "--rps", str(rate), "-n", str(n), "-t", "1",
                        "-d", f"{out}/call.bin", "-H", "content-type: application/grpc",
@@ -98,30 +113,35 @@ for rate in map(int, rates):
     ok = [l for l in done.stdout.splitlines() if l.startswith("requests:")]
     h2 = per_call(f, n)
     h2["h2load_requests_line"] = ok[0] if ok else done.stdout[-400:]
-    folder = f"{out}/resilbench-{rate}"
-    done, f = measure([bin, "run", "benches/harness/fast.toml", "--target", addr, "--rate", str(rate),
-                       "--duration", f"{secs}s", "--out", folder, "--quiet"])
-    try:
-        r = json.load(open(f"{folder}/results.json"))
-        s = r["strategies"][0]
-        # counts.sent leaves the warmup out; its calls cost CPU and wake-ups too (constant
-        # arrivals), as in run.sh.
-        warmup = seconds(r["profile"]["load"]["warmup"])
-        calls = round(s["counts"]["sent"] * secs / (secs - warmup))
-        mine = per_call(f, max(1, calls))
-        mine["lag_p99_ms"] = s["generator"]["lag_ms"]["p99"]
-        mine["achieved_rate"] = s["generator"]["achieved_rate"]
-    except (OSError, ValueError, KeyError) as e:
-        mine = {"error": f"no results: {e}; exit {done.returncode}; {done.stderr[-400:]}"}
-    row = {"rate": rate, "h2load": h2, "resilbench": mine}
-    if "error" not in mine:
-        row["ratios"] = {
-            "client_csw": round(mine["client_csw"] / h2["client_csw"], 2) if h2["client_csw"] else None,
-            "client_cpu": round(mine["client_cpu_us"] / h2["client_cpu_us"], 2) if h2["client_cpu_us"] else None,
-            "server_cpu": round(mine["server_cpu_us"] / h2["server_cpu_us"], 2) if h2["server_cpu_us"] else None,
-        }
+    row = {"round": round_, "rate": rate, "h2load": h2}
+    for q in quanta:
+        folder = f"{out}/resilbench-{rate}-{q}-{round_}"
+        done, f = measure([bin, "run", f"{out}/fast-{q}.toml", "--target", addr, "--rate", str(rate),
+                           "--duration", f"{secs}s", "--out", folder, "--quiet"])
+        try:
+            r = json.load(open(f"{folder}/results.json"))
+            s = r["strategies"][0]
+            # counts.sent leaves the warmup out; its calls cost CPU and wake-ups too (constant
+            # arrivals), as in run.sh.
+            warmup = seconds(r["profile"]["load"]["warmup"])
+            calls = round(s["counts"]["sent"] * secs / (secs - warmup))
+            mine = per_call(f, max(1, calls))
+            mine["wake_quantum"] = r["profile"]["load"]["wake_quantum"]
+            mine["lag_p99_ms"] = s["generator"]["lag_ms"]["p99"]
+            mine["achieved_rate"] = round(s["generator"]["achieved_rate"], 1)
+            mine["attempt_p50_ms"] = s["latency_ms"]["attempt"]["p50"]
+            mine["attempt_p99_ms"] = s["latency_ms"]["attempt"]["p99"]
+            mine["e2e_p50_ms"] = s["latency_ms"]["e2e"]["p50"]
+            mine["ratios_to_h2load"] = {
+                "client_csw": round(mine["client_csw"] / h2["client_csw"], 2) if h2["client_csw"] else None,
+                "client_cpu": round(mine["client_cpu_us"] / h2["client_cpu_us"], 2) if h2["client_cpu_us"] else None,
+                "server_cpu": round(mine["server_cpu_us"] / h2["server_cpu_us"], 2) if h2["server_cpu_us"] else None,
+            }
+        except (OSError, ValueError, KeyError) as e:
+            mine = {"error": f"no results: {e}; exit {done.returncode}; {done.stderr[-400:]}"}
+        row[f"resilbench_{q}"] = mine
     rows.append(row)
-    print(json.dumps(row, indent=1))
+    print(json.dumps(row))
 json.dump(rows, open(f"{out}/wakeups.json", "w"), indent=2)
 print(f"\nwritten: {out}/wakeups.json")
 PY

@@ -4,7 +4,7 @@
 //! The report's verdict and the terminal's summary both show this, so they never disagree.
 //!
 //! - **In the running** ([`Answer::contenders`]): a strategy whose success is the best's
-//!   within sampling noise (the binomial test of [`crate::compare::noise`]), or that meets
+//!   within sampling noise (the binomial test of [`crate::noise`]), or that meets
 //!   the success limit of the profile's `[gate]`. A strategy that fails calls fast must not
 //!   win the latency columns: ★ marks the best success among all strategies, and the best
 //!   value of every other column among the strategies in the running only.
@@ -13,25 +13,31 @@
 //!   and, for a profile with phases, the load a strategy sent during them and how long it took
 //!   to recover afterwards ([`story`]).
 //! - **The verdict** ([`Answer::sentence`]): among the strategies in the running, those with
-//!   the fewest duplicate side effects; of those, the cheapest (backend load) whose tail
+//!   the fewest duplicate side effects (known: a strategy whose backend figures are missing is
+//!   not taken to have none); of those, the cheapest (backend load, or attempts sent when some
+//!   strategy's backend figures are missing) whose tail
 //!   (p99.9 of successful calls, p99 under 1,000 calls) is within twice the best tail. It is
 //!   compared with the profile's first strategy, the usual "do nothing special" baseline:
 //!   "hedge-p95 cuts p99.9 31x (200.1 → 6.42 ms) for 5.9% more backend load than no-hedge."
-//!   Every number in it is read from the results; none is written here. A run the
-//!   generator could not keep up with, or an interrupted one, says so in the same sentence.
+//!   Every number in it is read from the results; none is written here, and none the run did
+//!   not measure: when no strategy succeeded it says so and names none; a cheaper strategy
+//!   with a worse tail says what it trades ("for a p99.9 of 24.18 ms instead of 16.75"). A run
+//!   the generator could not keep up with, or an interrupted one, says so in the same sentence.
 
+pub mod interrupted;
+mod phrases;
 mod sentence;
 pub mod story;
 
 pub use sentence::TAIL_SLACK;
-use sentence::{caveat, choose, sentence};
+use sentence::{caveat, verdict};
 
 use serde_json::Value;
 
-use crate::compare::noise;
 use crate::document::ResultsDoc;
 use crate::figure;
 use crate::headline::{Better, cell_text, headlines};
+use crate::noise;
 
 /// One column of the verdict table.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +64,7 @@ pub struct Answer {
     pub columns: Vec<Column>,
     /// Per strategy: whether it is in the running (see the module doc).
     pub contenders: Vec<bool>,
-    /// The strategy the verdict names.
+    /// The strategy the verdict names (none when no strategy succeeded).
     pub choice: Option<usize>,
     /// The verdict, one sentence; `None` with fewer than two strategies.
     pub sentence: Option<String>,
@@ -128,10 +134,8 @@ pub fn answer(doc: &ResultsDoc) -> Answer {
             best(c.better, &only)
         };
     }
-    let choice = choose(doc, &contenders);
-    let sentence = choice
-        .and_then(|c| sentence(doc, &contenders, c))
-        .map(|s| format!("{s}{}", caveat(doc)));
+    let (choice, sentence) = verdict(doc, &contenders);
+    let sentence = sentence.map(|s| format!("{s}{}", caveat(doc)));
     Answer {
         columns,
         contenders,
@@ -225,13 +229,15 @@ fn contenders(doc: &ResultsDoc, success: &[Option<f64>]) -> Vec<bool> {
         .zip(success)
         .map(|(s, v)| {
             let Some(v) = *v else { return false };
+            // Each strategy is judged against the best: a family of all the others.
+            let family = strategies.len().saturating_sub(1);
             let within = v >= best
-                || !noise::proportions_differ(
+                || noise::Pair::same_run(&strategies[top], s).differs(
+                    "success_rate",
                     best,
-                    strategies[top].counts.offered,
                     v,
-                    s.counts.offered,
-                );
+                    family,
+                ) != Some(true);
             let meets_gate = gate.as_ref().is_some_and(|g| {
                 g.limits_for(&s.name)
                     .get("success_rate")

@@ -30,6 +30,10 @@ impl Latency {
             Latency::Pareto { scale, shape } => {
                 scale.as_secs_f64() / rng.open01().powf(1.0 / shape)
             }
+            Latency::Measured(m) => {
+                let (u1, u2) = (rng.open01(), rng.open01());
+                return m.sample(u1, u2).min(MAX_SAMPLE);
+            }
             Latency::Mixture { of } => {
                 let total: f64 = of.iter().map(|c| c.weight).sum();
                 let mut pick = rng.open01() * total;

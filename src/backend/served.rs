@@ -35,15 +35,14 @@ pub fn differences(profile: &Value, served: &Value) -> Vec<&'static str> {
 }
 
 /// The warning for a run of `plan` against a target that serves `served_json` (from its
-/// Control service's reply; empty from older servers), when they differ. Said once per
-/// process: every strategy's reset gets the same answer.
+/// Control service's reply; empty from older servers), when they differ. The run says it once
+/// (every strategy's reset gets the same answer); this function keeps no state, so a second
+/// run in one process warns again.
 pub fn warning(plan: &Plan, target: &str, served_json: &str) -> Option<String> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    static SAID: AtomicBool = AtomicBool::new(false);
     let served: Value = serde_json::from_str(served_json).ok()?;
     let mine = serde_json::to_value(plan).ok()?;
     let parts = differences(&mine, &served);
-    if parts.is_empty() || SAID.swap(true, Ordering::Relaxed) {
+    if parts.is_empty() {
         return None;
     }
     Some(format!(
@@ -76,5 +75,19 @@ mod tests {
         assert!(differences(&mine, &describe(&plan("2ms", 1))).is_empty());
         assert_eq!(differences(&mine, &describe(&plan("5ms", 1))), ["backend"]);
         assert_eq!(differences(&mine, &describe(&plan("2ms", 7))), ["seed"]);
+        // No state kept between runs: a second run in this process is warned too.
+        let served = describe(&plan("5ms", 1)).to_string();
+        for _ in 0..2 {
+            let w = warning(&plan("2ms", 1), "t:1", &served).unwrap();
+            assert!(w.contains("it differs in: backend"), "{w}");
+        }
+        assert!(
+            warning(
+                &plan("2ms", 1),
+                "t:1",
+                &describe(&plan("2ms", 1)).to_string()
+            )
+            .is_none()
+        );
     }
 }

@@ -49,8 +49,9 @@ pub enum Clock {
     Sim(sim::SimClock),
 }
 
-/// The open-loop driver's shortest time between wake-ups on real time unless the profile sets
-/// `load.wake_quantum` ([`Clock::wake_quantum`]).
+/// The open-loop driver's shortest time between wake-ups on real time at low rates, unless the
+/// profile sets `load.wake_quantum` ([`Clock::wake_quantum`]); it grows with the rate above
+/// 4,000 calls/s (`profile::plan::auto_wake_quantum`).
 pub const REAL_WAKE_QUANTUM: Duration = Duration::from_micros(100);
 
 /// The deadline passed before the future completed.
@@ -73,7 +74,7 @@ impl Clock {
     /// this clock, for a profile's `load.wake_quantum` of `configured`: calls falling due in
     /// between leave together at the second, up to this much late (and counted late, as
     /// generator lag, never early). Zero, every call at its own instant, on simulated time and
-    /// tokio's timer; `configured` ([`REAL_WAKE_QUANTUM`] by default) on the precise clocks,
+    /// tokio's timer; `configured` (from [`REAL_WAKE_QUANTUM`] up, by default) on the precise clocks,
     /// where each wake-up of the client's thread costs a context switch: at 10,000 calls/s and
     /// more, one wake-up per call cost the client more CPU than the calls (docs/PERFORMANCE.md,
     /// "The driver's wake-ups").

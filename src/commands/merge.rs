@@ -40,6 +40,8 @@ pub(super) fn merge(args: MergeArgs) -> Result<ExitCode, CliError> {
             )));
         }
     }
+    // Reserved before the shards are read: a folder that cannot take the merge is said first.
+    let out = runner::OutDir::reserve(&args.out, args.force)?;
     let runs = args
         .results
         .iter()
@@ -48,9 +50,8 @@ pub(super) fn merge(args: MergeArgs) -> Result<ExitCode, CliError> {
         .map_err(CliError::Other)?;
     let merged =
         crate::merge::merge(runs).map_err(|e| CliError::Other(format!("cannot merge: {e}")))?;
-    runner::prepare_out_dir(&args.out)?;
     let heading = format!("merged {} shards", merged.merged_from.len());
-    write_run_folder(&args.out, merged, Some(&heading))?;
+    write_run_folder(out, merged, Some(&heading), Vec::new())?;
     Ok(ExitCode::SUCCESS)
 }
 

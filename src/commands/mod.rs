@@ -17,7 +17,6 @@ mod signals;
 mod sweep;
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
@@ -74,17 +73,21 @@ pub(crate) fn build_runtime(clock: ClockMode) -> Result<tokio::runtime::Runtime,
     built.map_err(|e| CliError::Other(format!("cannot start the async runtime: {e}")))
 }
 
-/// Writes a run folder (results.json, the .hlog files, report.html) whole, replacing any
-/// previous run there (`runner::write_folder`), then prints `heading`, the summary table and
-/// where the files are.
+/// Writes a run folder (results.json, the .hlog files, report.html and the `extra` files)
+/// whole into its reserved folder, replacing any previous run there (`runner::write_folder`),
+/// then prints `heading`, the summary table and where the files are.
 fn write_run_folder(
-    dir: &Path,
+    out: crate::runner::OutDir,
     results: crate::results::Results,
     heading: Option<&str>,
+    extra: Vec<(&str, Vec<u8>)>,
 ) -> Result<crate::results::Results, CliError> {
     let doc = crate::document::ResultsDoc::from_results(results);
     let page = crate::report::render(&doc);
-    let path = crate::runner::write_folder(dir, &doc.results, &[("report.html", page.as_bytes())])?;
+    let dir = out.dir().to_path_buf();
+    let mut files: Vec<(&str, &[u8])> = vec![("report.html", page.as_bytes())];
+    files.extend(extra.iter().map(|(n, b)| (*n, b.as_slice())));
+    let path = crate::runner::write_folder(out, &doc.results, &files)?;
     let report = dir.join("report.html");
     let mut out = std::io::stdout().lock();
     if let Some(heading) = heading {

@@ -57,7 +57,10 @@ pub(super) fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
                 "{why}. Compare two runs of one profile, or give --force to compare anyway"
             )));
         }
-        eprintln!("warning: {why} (compared anyway: --force)");
+        eprintln!(
+            "warning: {} (compared anyway: --force)",
+            crate::table::printable(&why)
+        );
     }
     let c = compare::compare(&a, &b, args.threshold);
     let (na, nb) = (args.a.display().to_string(), args.b.display().to_string());

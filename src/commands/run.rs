@@ -1,6 +1,5 @@
 //! `resilbench run` and `resilbench validate`: a profile's plan, run and written, or printed.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use super::{CliError, EXIT_INTERRUPTED, build_runtime, write_run_folder};
 use crate::cli::{RunArgs, ValidateArgs};
 use crate::profile::{self, Overrides};
 use crate::progress::Progress;
-use crate::runner::{self, ClockMode, RunError, RunOptions};
+use crate::runner::{self, ClockMode, OutDir, RunError, RunOptions};
 
 /// How late a `--start-at` may be: a shard that starts a little late records its lateness as
 /// lag; one far behind would fire its whole overdue schedule at once.
@@ -126,9 +125,21 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         ))
         .into());
     }
-    let dir = args.out.unwrap_or_else(|| runner::default_out_dir(&plan));
-    super::run_checks::out_dir_free(&dir, args.force)?;
-    runner::prepare_out_dir(&dir)?;
+    if let Some(c) = args.cooldown {
+        if c > crate::profile::validate::MAX_COOLDOWN {
+            return Err(RunError::Options(format!(
+                "--cooldown must be at most {}",
+                crate::profile::duration::format(crate::profile::validate::MAX_COOLDOWN)
+            ))
+            .into());
+        }
+        plan.load.cooldown = Some(crate::profile::duration::HumanDuration(c));
+    }
+    // Reserved now (made, locked, checked): a run never ends by finding it cannot write.
+    let out = match &args.out {
+        Some(dir) => OutDir::reserve(dir, args.force)?,
+        None => OutDir::reserve_new(&runner::default_out_dir(&plan))?,
+    };
     let opts = RunOptions {
         clock: args.clock,
         target,
@@ -137,7 +148,14 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         start_at: args.start_at,
         connect_timeout: args.connect_timeout,
     };
-    run_plan(&plan, &opts, &dir, args.export)
+    // A real run writes the cooldown it used (its default depends on the target); a virtual
+    // one waits for nothing unless the profile asks.
+    if opts.clock == ClockMode::Real && plan.load.order == profile::Order::Sequential {
+        plan.load.cooldown = Some(crate::profile::duration::HumanDuration(runner::cooldown(
+            &plan, &opts,
+        )));
+    }
+    run_plan(&plan, &opts, out, args.export)
 }
 
 /// The longest `--connect-timeout`.
@@ -146,7 +164,7 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(600);
 fn run_plan(
     plan: &profile::Plan,
     opts: &RunOptions,
-    dir: &Path,
+    out: OutDir,
     export: Option<crate::cli::Export>,
 ) -> Result<ExitCode, CliError> {
     let runtime = build_runtime(opts.clock)?;
@@ -190,17 +208,21 @@ fn run_plan(
     // Written on a blocking thread while this one goes on answering signals: a second one
     // during the write exits at once (the half-written folder removed; the previous run, if
     // any, stays whole).
-    let folder = dir.to_path_buf();
+    let dir = out.dir().to_path_buf();
+    let extra = super::run_checks::export(&results, export);
     let written = runtime.block_on(async move {
-        tokio::task::spawn_blocking(move || write_run_folder(&folder, results, None)).await
+        tokio::task::spawn_blocking(move || write_run_folder(out, results, None, extra)).await
     });
     let results =
         written.map_err(|e| CliError::Other(format!("writing the results failed: {e}")))??;
     runtime.shutdown_timeout(Duration::from_millis(100));
+    super::run_checks::print_export(&dir, export);
+    // A lost target's run is written, exported and gated like any partial run; it still
+    // ends in its error.
+    let gate = super::run_checks::gate(&dir, &results)?;
     if let Some(message) = lost {
         return Err(CliError::Other(message));
     }
-    let gate = super::run_checks::after(dir, &results, export)?;
     Ok(if results.partial || stop.is_cancelled() {
         ExitCode::from(EXIT_INTERRUPTED)
     } else {

@@ -1,7 +1,7 @@
 //! What `run` does around the run itself: before it, the choices the command line makes on
 //! the plan (`--strategy`, `--gate`), what the user should know (phases the run will not
-//! show, how long it will take), and a run folder that will not overwrite another run; after
-//! it, the CSV export and the gate (k6 users expect a failed threshold to fail the run).
+//! show, how long it will take); after it, the CSV export (written with the run folder) and
+//! the gate (k6 users expect a failed threshold to fail the run).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,8 +12,8 @@ use crate::cli::{Export, RunArgs};
 use crate::document::ResultsDoc;
 use crate::gate::{self, evaluate::Named, output};
 use crate::profile::{Plan, ProfileError};
-use crate::results::{Results, write_atomic};
-use crate::runner::{ClockMode, DRAIN_REAL, RunError};
+use crate::results::Results;
+use crate::runner::{ClockMode, DRAIN_REAL};
 
 /// Applies `--strategy` and `--gate` to the plan, and says what the user should know before
 /// the run: where the profile came from, phases it will not show, how long it will take.
@@ -112,59 +112,40 @@ fn round_s(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs_f64().round() as u64)
 }
 
-/// Refuses an `--out` folder that already holds files, unless `--force`: a second run into
-/// the same folder would replace the first run's results.
-pub(super) fn out_dir_free(dir: &Path, force: bool) -> Result<(), CliError> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    if names.is_empty() || force {
-        return Ok(());
+/// The CSV export's files (name, bytes), written with the run folder (they are the run's
+/// files: a `--force` rerun replaces them with the rest).
+pub(super) fn export(results: &Results, export: Option<Export>) -> Vec<(&'static str, Vec<u8>)> {
+    if export != Some(Export::Csv) {
+        return Vec::new();
     }
-    names.sort();
-    let shown = names.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
-    let more = if names.len() > 3 { ", ..." } else { "" };
-    Err(RunError::Options(format!(
-        "--out {}: the folder already holds files ({shown}{more}); give a new folder, or \
-         --force to replace the run in it (the new run takes its place whole)",
-        dir.display()
-    ))
-    .into())
-}
-
-/// After the run: the CSV export, then the gate (the profile's or `--gate`'s). Returns exit
-/// status 1 when the gate fails.
-pub(super) fn after(
-    dir: &Path,
-    results: &Results,
-    export: Option<Export>,
-) -> Result<Option<ExitCode>, CliError> {
-    if export == Some(Export::Csv) {
-        for (name, write) in [
-            (
-                "summary.csv",
-                crate::export::write_summary as fn(&mut Vec<u8>, &Results) -> _,
-            ),
-            ("timeline.csv", crate::export::write_timeline),
-        ] {
+    type Writer = fn(&mut Vec<u8>, &Results) -> std::io::Result<()>;
+    let writers: [(&str, Writer); 2] = [
+        ("summary.csv", crate::export::write_summary),
+        ("timeline.csv", crate::export::write_timeline),
+    ];
+    writers
+        .into_iter()
+        .map(|(name, write)| {
             let mut bytes = Vec::new();
             let _ = write(&mut bytes, results);
-            let path = dir.join(name);
-            write_atomic(&path, &bytes).map_err(|error| RunError::Write {
-                path: path.clone(),
-                error,
-            })?;
-            println!(
-                "{:<8} {}",
-                format!("{}:", &name[..name.len() - 4]),
-                path.display()
-            );
+            (name, bytes)
+        })
+        .collect()
+}
+
+/// Says where the CSV export was written.
+pub(super) fn print_export(dir: &Path, export: Option<Export>) {
+    if export == Some(Export::Csv) {
+        for name in ["summary.csv", "timeline.csv"] {
+            let label = format!("{}:", &name[..name.len() - 4]);
+            println!("{label:<8} {}", dir.join(name).display());
         }
     }
+}
+
+/// After the run: the gate (the profile's or `--gate`'s; k6 users expect a failed threshold
+/// to fail the run). Returns exit status 1 when the gate fails.
+pub(super) fn gate(dir: &Path, results: &Results) -> Result<Option<ExitCode>, CliError> {
     let doc = ResultsDoc::from_results(results.clone());
     let file = dir.join("results.json").display().to_string();
     let Some(gate) =

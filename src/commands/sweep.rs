@@ -37,6 +37,7 @@ pub(super) fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
         seed: args.seed,
     };
     let base = super::profiles::load(&args.profile, &overrides)?.plan;
+    no_target(&base)?;
     for warning in base.client_warnings() {
         eprintln!("warning: {warning}");
     }
@@ -283,12 +284,27 @@ fn spec_of(arg: &Path) -> Result<Spec, ProfileError> {
     Spec::read(arg)
 }
 
+/// A sweep varies the embedded backend's profile; one's own service (`[target]`) is not
+/// swept (each point is the plan read back as a profile, and a sweep runs on the virtual
+/// clock by default): refused in words rather than by a point's confusing error.
+fn no_target(plan: &Plan) -> Result<(), CliError> {
+    match &plan.target {
+        Some(t) => Err(CliError::Other(format!(
+            "[target] ({}): `resilbench sweep` varies profiles of the embedded backend and \
+             does not call your own service; run each setting with `resilbench run`",
+            t.address
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// For `validate`: the grid of a profile with a `[sweep]`, every point checked, in words.
 pub(super) fn validate_grid(path: &Path, plan: &Plan) -> Result<Option<String>, CliError> {
     let spec = spec_of(path)?;
     if spec.vary.is_empty() && spec.goal.is_empty() && spec.strategies.is_empty() {
         return Ok(None);
     }
+    no_target(plan)?;
     goal_of(&spec, &[], plan)?;
     let grid = Grid::build(spec, plan.clone())?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

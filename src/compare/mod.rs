@@ -5,11 +5,11 @@
 //! larger than a relative threshold (default 5% of A: below that, a change rarely matters to a
 //! decision, and real-clock runs on a shared machine move that much; for success and goodput
 //! the threshold applies to the share of calls lost, 1 − success) and beyond sampling noise
-//! ([`noise`]: a p99.9 measured on a thousand calls can move a lot by chance). Flagged
+//! ([`crate::noise`]: a p99.9 measured on a thousand calls can move a lot by chance; failures
+//! that cluster in a spike move a success rate far more than independent calls would). Every
+//! figure with a sampling model is judged as one of the table's family, 99% for the table. Flagged
 //! differences say whether they are better or worse; a change beyond the threshold that
 //! sampling noise could explain is shown as "within noise". Identical runs flag nothing.
-
-pub mod noise;
 
 use std::io::{self, Write};
 
@@ -19,6 +19,7 @@ use crate::document::ResultsDoc;
 use crate::figure;
 use crate::headline::cell_text;
 use crate::headline::{Better, headlines};
+use crate::noise;
 use crate::results::StrategyResult;
 
 /// Default relative threshold: differences within 5% of A are never flagged.
@@ -125,12 +126,24 @@ pub fn compare(a: &ResultsDoc, b: &ResultsDoc, threshold: f64) -> Comparison {
         )
         .collect();
     let heads = headlines(jsons);
+    // Every figure with a sampling model is judged as one of a family (see [`noise`]).
+    let family = a
+        .results
+        .strategies
+        .iter()
+        .filter(|sa| b.results.strategies.iter().any(|sb| sb.name == sa.name))
+        .count()
+        * heads
+            .iter()
+            .filter(|h| noise::kind::model(&h.figure) != noise::kind::Model::None)
+            .count();
     for sa in &a.results.strategies {
         let Some(sb) = b.results.strategies.iter().find(|s| s.name == sa.name) else {
             out.notes
                 .push(format!("strategy `{}` is only in A", sa.name));
             continue;
         };
+        let pair = noise::Pair::new(sa, sb);
         let (ja, jb) = (a.strategy_json(&sa.name), b.strategy_json(&sb.name));
         for h in &heads {
             let value = |j: Option<&Value>| {
@@ -146,7 +159,7 @@ pub fn compare(a: &ResultsDoc, b: &ResultsDoc, threshold: f64) -> Comparison {
                     } else {
                         ((by - bx) / bx).abs() > threshold
                     };
-                    let real = noise::beyond_noise(&h.figure, sa, sb, x, y).unwrap_or(true);
+                    let real = pair.differs(&h.figure, x, y, family).unwrap_or(true);
                     match (big && real, h.better) {
                         (false, _) if big => Flag::Noise,
                         (false, _) => Flag::None,
@@ -211,11 +224,7 @@ fn run_differences(a: &ResultsDoc, b: &ResultsDoc) -> Vec<String> {
     let mut out = Vec::new();
     for (which, d) in [("A", a), ("B", b)] {
         let r = &d.results;
-        let planned = r
-            .profile
-            .get("strategies")
-            .and_then(Value::as_array)
-            .map_or(r.strategies.len(), Vec::len);
+        let planned = r.planned_strategies().len();
         let cut = r.strategies.iter().filter(|s| s.partial).count();
         if r.partial || cut > 0 || r.strategies.len() < planned {
             out.push(format!(
@@ -295,7 +304,7 @@ fn profile_differences(a: &ResultsDoc, b: &ResultsDoc) -> Vec<String> {
         vec![
             "the two profiles differ only in their seed: other arrivals and other backend \
              draws, the same scenario; differences within noise are expected, and a flag \
-             means beyond noise at 99% confidence"
+             means beyond noise (99% confidence for the whole table)"
                 .to_string(),
         ]
     } else {

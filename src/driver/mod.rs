@@ -10,8 +10,11 @@
 //! up: a call that would exceed it is counted as dropped, and the schedule goes on unchanged.
 //!
 //! The same loop runs on real and on simulated time; it reads time and waits only through its
-//! [`Clock`].
+//! [`Clock`]. It drives one strategy ([`drive`]), or all of a profile's strategies at once
+//! ([`drive_interleaved`], `load.order = "interleaved"`): the one schedule, each call given to
+//! one strategy by a keyed draw ([`order`]), each strategy recording its own calls.
 
+pub mod order;
 pub mod schedule;
 
 use std::sync::Arc;
@@ -58,11 +61,33 @@ pub struct DriveSpec<'a> {
     pub propagate_deadline: bool,
     /// How much earlier than the call's deadline the deadline sent to the backend is.
     pub deadline_margin: Duration,
+    /// Which streams the server did not process are sent again at once (the strategy's
+    /// client library's transparent retries).
+    pub transparent: crate::profile::flavor::Transparent,
     /// Send only this shard's calls; the others keep their place in the schedule unsent.
     pub shard: Option<crate::results::Shard>,
     /// The shortest time between two of the driver's planned wake-ups: calls falling due in
     /// between leave together at the second, late by less than this ([`Clock::wake_quantum`]).
     pub wake_quantum: Duration,
+}
+
+/// One strategy's part of a run: its stack, its recorder, and how its calls are made.
+#[derive(Clone)]
+pub struct Lane {
+    /// The strategy's stack.
+    pub stack: Stack,
+    /// Its recorder: only its own calls are recorded there.
+    pub recorder: Arc<Recorder>,
+    /// Its call deadline, from each call's intended start.
+    pub deadline: Duration,
+    /// Attach an idempotency key to every mutation.
+    pub idempotency_keys: bool,
+    /// Tell the backend each attempt's deadline (`grpc-timeout`).
+    pub propagate_deadline: bool,
+    /// How much earlier than the call's deadline the deadline sent is.
+    pub deadline_margin: Duration,
+    /// Which streams the server did not process are sent again at once.
+    pub transparent: crate::profile::flavor::Transparent,
 }
 
 /// Sends every call of the schedule through `stack`, reporting to `recorder`, until the
@@ -71,6 +96,39 @@ pub async fn drive(
     spec: DriveSpec<'_>,
     stack: Stack,
     recorder: Arc<Recorder>,
+    stop: CancellationToken,
+) -> RunEnd {
+    let lane = Lane {
+        stack,
+        recorder,
+        deadline: spec.deadline,
+        idempotency_keys: spec.idempotency_keys,
+        propagate_deadline: spec.propagate_deadline,
+        deadline_margin: spec.deadline_margin,
+        transparent: spec.transparent,
+    };
+    run(&spec, &[lane], |_| 0, stop).await
+}
+
+/// Sends every call of the one schedule through one of `lanes`, chosen for each call by a
+/// keyed draw ([`order::lane`]: the same call always goes to the same strategy), each
+/// strategy's calls recorded by its own recorder, until the schedule ends or `stop` is
+/// cancelled. `spec`'s strategy fields (deadline, keys, margins) are the lanes' own here.
+/// The cap on calls in flight is the run's, shared by the lanes.
+pub async fn drive_interleaved(
+    spec: DriveSpec<'_>,
+    lanes: &[Lane],
+    stop: CancellationToken,
+) -> RunEnd {
+    let (seed, n) = (spec.seed, lanes.len());
+    run(&spec, lanes, |id| order::lane(seed, id, n), stop).await
+}
+
+/// The one loop: call `id` goes through lane `pick(id)`.
+async fn run(
+    spec: &DriveSpec<'_>,
+    lanes: &[Lane],
+    pick: impl Fn(u64) -> usize,
     stop: CancellationToken,
 ) -> RunEnd {
     let clock = spec.clock.clone();
@@ -87,7 +145,8 @@ pub async fn drive(
     let mut in_a_row = 0usize;
 
     for (id, offset) in Schedule::new(spec.load, spec.phases, spec.seed).enumerate() {
-        if spec.shard.is_some_and(|s| !s.owns(id as u64)) {
+        let id = id as u64;
+        if spec.shard.is_some_and(|s| !s.owns(id)) {
             continue;
         }
         let intended = spec.start + offset;
@@ -121,6 +180,8 @@ pub async fn drive(
                 tokio::task::yield_now().await;
             }
         }
+        let lane = &lanes[pick(id)];
+        let recorder = &lane.recorder;
         let now = clock.now();
         let measured = recorder.is_measured(intended);
         if tracker.len() >= max_in_flight {
@@ -134,24 +195,25 @@ pub async fn drive(
         }
         let meter = Arc::new(CallMeter::default());
         let call = Call {
-            id: id as u64,
+            id,
             intended,
-            deadline: intended + spec.deadline,
+            deadline: intended + lane.deadline,
             previous_attempts: 0,
             ordinal: 0,
             kind: AttemptKind::Original,
             warmup: !measured,
             payload_bytes: spec.load.payload_bytes,
             method: spec.load.method,
-            idempotency_key: spec.idempotency_keys,
-            sent_deadline: spec
+            idempotency_key: lane.idempotency_keys,
+            sent_deadline: lane
                 .propagate_deadline
-                .then(|| intended + spec.deadline.saturating_sub(spec.deadline_margin)),
+                .then(|| intended + lane.deadline.saturating_sub(lane.deadline_margin)),
             meter: Arc::clone(&meter),
             commit: None,
+            transparent: lane.transparent,
         };
-        let stack = stack.clone();
-        let recorder = Arc::clone(&recorder);
+        let stack = lane.stack.clone();
+        let recorder = Arc::clone(recorder);
         let clock = clock.clone();
         tracker.spawn(async move {
             if measured {
@@ -164,7 +226,9 @@ pub async fn drive(
             }
         });
     }
-    recorder.schedule_done();
+    for lane in lanes {
+        lane.recorder.schedule_done();
+    }
     tracker.close();
     if !interrupted {
         tokio::select! {

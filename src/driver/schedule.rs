@@ -148,6 +148,8 @@ mod tests {
             target_may_be_down: false,
             connections: 1,
             wake_quantum: crate::clock::REAL_WAKE_QUANTUM,
+            order: Default::default(),
+            cooldown: None,
         }
     }
 

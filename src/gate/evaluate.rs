@@ -8,11 +8,10 @@ use serde_json::Value;
 
 use super::error::GateError;
 use super::output::show;
-use crate::compare::noise;
+use super::{budget, trust_rows};
 use crate::document::ResultsDoc;
 use crate::figure::{self, Resolved};
 use crate::profile::gate::GatePlan;
-use crate::results::trust;
 
 /// How a check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +121,13 @@ pub fn evaluate(
     if gate.is_empty() {
         return Err(GateError::Empty);
     }
-    let names = strategy_names(run.doc);
+    let names: Vec<String> = run
+        .doc
+        .results
+        .planned_strategies()
+        .into_iter()
+        .map(String::from)
+        .collect();
     for name in gate.strategies.keys() {
         if !names.contains(name) {
             return Err(GateError::UnknownStrategy {
@@ -134,6 +139,12 @@ pub fn evaluate(
     }
     let mut verdict = Verdict::default();
     let mut skipped = 0;
+    // The noise-aware budgets are judged together, as one family ([`crate::noise`]).
+    let family = names
+        .iter()
+        .flat_map(|n| gate.budgets_for(n).into_values())
+        .filter(|b| b.beyond_noise || gate.noise_aware)
+        .count();
     for name in &names {
         let json = run.doc.strategy_json(name);
         let resolve = |figure: &str, doc: Named<'_>, json: Option<&Value>| match json {
@@ -169,75 +180,21 @@ pub fn evaluate(
                 });
                 continue;
             };
-            let base_json = base.doc.strategy_json(name);
-            // An older baseline may lack a figure newer builds write: that fails the check
-            // (refresh the baseline), it does not stop the gate.
-            let was = match base_json {
-                None => Err("strategy not in the baseline".to_string()),
-                Some(j) => match figure::resolve(j, figure) {
-                    Ok(r) => r
-                        .value()
-                        .ok_or_else(|| "not measured in the baseline".into()),
-                    Err(_) => Err("the baseline has no such figure".into()),
-                },
+            let figure = budget::Figure {
+                strategy: name,
+                name: figure,
+                got,
+                noisy: budget.beyond_noise || gate.noise_aware,
+                family,
             };
-            let noisy = budget.beyond_noise || gate.noise_aware;
-            let mut value = show(got.value(), false);
-            let (limit, ok) = match was {
-                Ok(b) => {
-                    let bound = budget.bound(b);
-                    let op = match budget.direction {
-                        crate::profile::gate::condition::Direction::Grow => "<=",
-                        crate::profile::gate::condition::Direction::Fall => ">=",
-                    };
-                    let mut ok = got.value().is_some_and(|v| budget.holds(v, b));
-                    if !ok
-                        && noisy
-                        && let Some(v) = got.value()
-                    {
-                        let real = match (
-                            base.doc.results.strategies.iter().find(|s| s.name == *name),
-                            run.doc.results.strategies.iter().find(|s| s.name == *name),
-                        ) {
-                            (Some(sb), Some(sr)) => {
-                                noise::beyond_noise(figure, sb, sr, b, v).unwrap_or(true)
-                            }
-                            _ => true,
-                        };
-                        if !real {
-                            ok = true;
-                            value.push_str(" (within noise)");
-                        }
-                    }
-                    let noise = if noisy && !budget.beyond_noise {
-                        " beyond noise"
-                    } else {
-                        ""
-                    };
-                    (
-                        format!(
-                            "{budget}{noise} of baseline {} = {op} {}",
-                            show(Some(b), false),
-                            show(Some(bound), false)
-                        ),
-                        ok,
-                    )
-                }
-                Err(why) => (format!("{budget} of baseline ({why})"), false),
-            };
-            verdict.checks.push(Check {
-                kind: Kind::Budget,
-                strategy: name.clone(),
-                figure: figure.into(),
-                limit,
-                value,
-                outcome: pass_if(ok),
-            });
+            verdict
+                .checks
+                .push(budget::check(&budget, figure, run, base));
         }
     }
-    let mut untrusted = trust_rows(&mut verdict, run.doc, false, gate.allow_untrusted);
-    if let Some(base) = baseline.filter(|_| has_budgets(gate)) {
-        untrusted |= trust_rows(&mut verdict, base.doc, true, gate.allow_untrusted);
+    let mut untrusted = trust_rows::add(&mut verdict, run.doc, false, gate.allow_untrusted);
+    if let Some(base) = baseline.filter(|_| trust_rows::has_budgets(gate)) {
+        untrusted |= trust_rows::add(&mut verdict, base.doc, true, gate.allow_untrusted);
     }
     if skipped > 0 {
         verdict.notes.push(format!(
@@ -252,86 +209,8 @@ pub fn evaluate(
     Ok(verdict)
 }
 
-/// Adds the trust checks of `doc`: one row per strategy of the run, or one row for the whole
-/// of a baseline (`as_baseline`). Returns whether any failed.
-fn trust_rows(verdict: &mut Verdict, doc: &ResultsDoc, as_baseline: bool, allow: bool) -> bool {
-    let checks = trust::checks(&doc.results);
-    let mut groups: Vec<(String, Vec<&trust::TrustCheck>)> = Vec::new();
-    for t in &checks {
-        let key = if as_baseline {
-            "(baseline)".to_string()
-        } else {
-            t.strategy.clone()
-        };
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, list)) => list.push(t),
-            None => groups.push((key, vec![t])),
-        }
-    }
-    let mut any = false;
-    for (strategy, list) in groups {
-        let failed: Vec<&&trust::TrustCheck> = list.iter().filter(|t| !t.ok).collect();
-        any |= !failed.is_empty();
-        let value = if failed.is_empty() {
-            "trustworthy".to_string()
-        } else {
-            failed
-                .iter()
-                .map(|t| {
-                    let whose = if as_baseline {
-                        format!("{}: ", t.strategy)
-                    } else {
-                        String::new()
-                    };
-                    format!("{whose}{} {} (limit {})", t.figure, t.value, t.limit)
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        verdict.checks.push(Check {
-            kind: Kind::Trust,
-            strategy,
-            figure: "generator trust".into(),
-            limit: format!(
-                "lag p99 <= {} ms, achieved >= {:.0}% of offered, not interrupted",
-                trust::LAG_P99_LIMIT_MS,
-                trust::ACHIEVED_SHARE * 100.0
-            ),
-            value,
-            outcome: match (failed.is_empty(), allow) {
-                (true, _) => Outcome::Pass,
-                (false, true) => Outcome::Allowed,
-                (false, false) => Outcome::Fail,
-            },
-        });
-    }
-    any
-}
-
-fn has_budgets(gate: &GatePlan) -> bool {
-    !gate.budgets.is_empty() || gate.strategies.values().any(|s| !s.budgets.is_empty())
-}
-
-/// The profile's strategies in order, then any measured strategy the profile does not list.
-fn strategy_names(doc: &ResultsDoc) -> Vec<String> {
-    let mut names: Vec<String> = doc
-        .results
-        .profile
-        .get("strategies")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.get("name").and_then(Value::as_str).map(String::from))
-        .collect();
-    for s in &doc.results.strategies {
-        if !names.contains(&s.name) {
-            names.push(s.name.clone());
-        }
-    }
-    names
-}
-
-fn pass_if(ok: bool) -> Outcome {
+/// Pass if `ok`, else fail.
+pub(super) fn pass_if(ok: bool) -> Outcome {
     if ok { Outcome::Pass } else { Outcome::Fail }
 }
 

@@ -15,10 +15,12 @@
 //! A gate never passes on a measurement that cannot be believed: a run whose generator lagged,
 //! fell short of its rate or was interrupted fails unless the gate says `allow_untrusted`.
 
+mod budget;
 pub mod error;
 pub mod evaluate;
 pub mod names;
 pub mod output;
+mod trust_rows;
 
 pub use error::GateError;
 pub use evaluate::{Check, Outcome, Verdict, evaluate};

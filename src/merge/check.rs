@@ -98,9 +98,11 @@ pub fn strategy(
     Ok(())
 }
 
-/// The calls the schedule of `plan` gives `shard` in each strategy's measured window: the
-/// calls from the end of the warmup on whose number is the shard's modulo the shard count.
-pub fn offered_by_schedule(plan: &Plan, shard: Shard) -> Result<u64, String> {
+/// The calls the schedule of `plan` gives `shard` in each strategy's measured window, one
+/// count per strategy: the calls from the end of the warmup on whose number is the shard's
+/// modulo the shard count (all of them each strategy's in turn; interleaved, each one the
+/// strategy its keyed draw gives it).
+pub fn offered_by_schedule(plan: &Plan, shard: Shard) -> Result<Vec<u64>, String> {
     let planned: f64 = plan
         .load
         .segments(&plan.phases)
@@ -121,10 +123,15 @@ pub fn offered_by_schedule(plan: &Plan, shard: Shard) -> Result<u64, String> {
              against schedules of at most {MAX_SCHEDULE}"
         ));
     }
+    let lanes = plan.strategies.len();
+    let interleaved = plan.load.order == crate::profile::Order::Interleaved;
     let (mut before, mut total) = (0u64, 0u64);
-    for offset in Schedule::new(&plan.load, &plan.phases, plan.seed) {
+    let mut each = vec![0u64; lanes];
+    for (id, offset) in Schedule::new(&plan.load, &plan.phases, plan.seed).enumerate() {
         if offset < plan.load.warmup {
             before += 1;
+        } else if interleaved && shard.owns(id as u64) {
+            each[crate::driver::order::lane(plan.seed, id as u64, lanes)] += 1;
         }
         total += 1;
         if total > MAX_SCHEDULE {
@@ -133,7 +140,10 @@ pub fn offered_by_schedule(plan: &Plan, shard: Shard) -> Result<u64, String> {
             ));
         }
     }
-    Ok(in_class(before, total, shard))
+    if interleaved {
+        return Ok(each);
+    }
+    Ok(vec![in_class(before, total, shard); lanes])
 }
 
 /// How many of the numbers `from..to` are `shard.index` modulo `shard.count`.
@@ -151,8 +161,12 @@ pub fn offered(results: &Results, shard: Shard, file: &str) -> Result<(), String
         // A newer build's profile: its schedule cannot be walked here.
         return Ok(());
     };
-    let expected = offered_by_schedule(&plan, shard).map_err(|e| format!("{file}: {e}"))?;
+    let by_strategy = offered_by_schedule(&plan, shard).map_err(|e| format!("{file}: {e}"))?;
     for s in &results.strategies {
+        let Some(i) = plan.strategies.iter().position(|p| p.name == s.name) else {
+            continue;
+        };
+        let expected = by_strategy[i];
         let got = s.counts.offered;
         if got > expected || (got < expected && !s.partial) {
             return Err(format!(

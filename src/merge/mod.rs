@@ -223,6 +223,7 @@ pub fn merge(mut runs: Vec<ShardRun>) -> Result<Results, String> {
         profile: base.results.profile.clone(),
         environment,
         partial,
+        stopped: runs.iter().find_map(|r| r.results.stopped),
         generator,
         warnings,
         merged_from: runs
@@ -309,6 +310,10 @@ fn merge_strategy(
         attempts.hedges_cancelled += a.hedges_cancelled;
         attempts.pushback_waits += a.pushback_waits;
         attempts.rejected_locally += a.rejected_locally;
+        attempts.transparent += a.transparent;
+        attempts.not_processed.refused += a.not_processed.refused;
+        attempts.not_processed.goaway += a.not_processed.goaway;
+        attempts.not_processed.unsent += a.not_processed.unsent;
         add_maps(&mut attempts.per_call, &a.per_call);
         add_maps(&mut attempts.status, &a.status);
         add_maps(&mut attempts.retry_denied, &a.retry_denied);

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::codes;
 use super::duration::{HumanDuration, human};
 use crate::profile::latency::Latency;
+use crate::profile::recorded_run::ErrorsFrom;
 use crate::protocol::StatusCode;
 
 pub use super::script::{PushbackValues, ScriptPlan, StepPlan};
@@ -31,6 +32,10 @@ pub struct BackendPlan {
     /// Probability of answering with each status code, per attempt.
     #[serde(deserialize_with = "codes::table")]
     pub errors: BTreeMap<StatusCode, f64>,
+    /// Takes `errors` from a recorded run's statuses (each failed status's share of a
+    /// strategy's attempts); the resolved plan keeps both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors_from: Option<ErrorsFrom>,
     /// Requests served at once; `None` is unlimited.
     pub workers: Option<u32>,
     /// Requests that may wait for a worker; `None` is unlimited. Beyond it: RESOURCE_EXHAUSTED.
@@ -57,6 +62,7 @@ impl Default for BackendPlan {
             latency: Latency::default(),
             latency_by_status: BTreeMap::new(),
             errors: BTreeMap::new(),
+            errors_from: None,
             workers: None,
             queue: None,
             pushback: None,
@@ -271,6 +277,7 @@ impl BackendPlan {
             latency,
             latency_by_status,
             errors,
+            errors_from,
             workers,
             queue,
             pushback,
@@ -285,6 +292,7 @@ impl BackendPlan {
             latency: latency.clone(),
             latency_by_status: latency_by_status.clone(),
             errors: errors.clone(),
+            errors_from: errors_from.clone(),
             workers: *workers,
             queue: *queue,
             pushback: *pushback,

@@ -41,6 +41,44 @@ fn latency(field: &str, l: &Latency) -> Result<(), Invalid> {
         .or_else(|(f, m)| invalid(&format!("{field}.{f}"), m))
 }
 
+/// Reads what the backend takes from recorded runs: every measured latency's histogram and
+/// `errors_from`'s error mix, paths relative to `base` (the profile's folder).
+pub fn read_measured(b: &mut BackendPlan, base: &std::path::Path) -> Result<(), Invalid> {
+    let read = |field: &str, l: &mut Latency| {
+        l.read_measured(base)
+            .or_else(|(f, m)| invalid(&format!("{field}.{f}"), m))
+    };
+    read("backend.latency", &mut b.latency)?;
+    for (code, l) in b.latency_by_status.iter_mut() {
+        read(&format!("backend.latency_by_status.{code}"), l)?;
+    }
+    for (i, s) in b.scripts.iter_mut().enumerate() {
+        for (j, step) in s.steps.iter_mut().enumerate() {
+            if let Some(l) = &mut step.latency {
+                read(&format!("backend.scripts[{i}].steps[{j}].latency"), l)?;
+            }
+        }
+    }
+    read("backend.stream.interval", &mut b.stream.interval)?;
+    for (i, r) in b.replicas.iter_mut().enumerate() {
+        if let Some(l) = &mut r.latency {
+            read(&format!("backend.replicas[{i}].latency"), l)?;
+        }
+    }
+    if let Some(from) = &b.errors_from {
+        if !b.errors.is_empty() {
+            return invalid(
+                "backend.errors_from",
+                "set `errors` or `errors_from`, not both (errors_from fills errors)",
+            );
+        }
+        b.errors = from
+            .error_mix(base)
+            .or_else(|(f, m)| invalid(&format!("backend.errors_from.{f}"), m))?;
+    }
+    Ok(())
+}
+
 /// Checks the backend.
 pub fn backend(b: &mut BackendPlan) -> Result<(), Invalid> {
     latency("backend.latency", &b.latency)?;

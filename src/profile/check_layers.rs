@@ -9,27 +9,20 @@ use super::layers::{
     BudgetPlan, EnvoyBudgetPlan, GrpcHedgePlan, GrpcJitter, GrpcRetryPlan, HedgePlan,
     Resilience4jPlan, ThrottlePlan, TpsBudgetPlan,
 };
-use super::plan::{LayerPlan, Method, StrategyPlan};
+use super::plan::{LayerPlan, StrategyPlan};
 use super::service_config;
 use super::service_config::MAX_ATTEMPTS_CAP;
 use super::validate::{Invalid, invalid};
 
-/// The gRPC method name the calls use.
-pub fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Unary => "Call",
-        Method::Mutate => "Mutate",
-        Method::Stream => "Stream",
-    }
-}
-
-/// Applies a strategy's service config: reads it (a path is relative to `base`), caps the
-/// deadline with its timeout, and adds its retry policy as the bottom layer.
+/// Applies a strategy's service config for the method the calls use (`called`: service and
+/// method, [`super::Plan::called_method`]): reads it (a path is relative to `base`), caps the
+/// deadline with its timeout, and adds its retry policy as the bottom layer. A config that
+/// names no such method is refused, naming it.
 pub fn apply_service_config(
     field: &str,
     source: &str,
     strategy: &mut StrategyPlan,
-    method: Method,
+    called: (&str, &str),
     base: &Path,
 ) -> Result<(), Invalid> {
     let text = if source.trim_start().starts_with('{') {
@@ -39,8 +32,9 @@ pub fn apply_service_config(
         std::fs::read_to_string(&path)
             .or_else(|e| invalid(field, format!("cannot read {}: {e}", path.display())))?
     };
+    let (service, method) = called;
     let settings =
-        service_config::settings_for(&text, method_name(method)).or_else(|e| invalid(field, e))?;
+        service_config::settings_for(&text, service, method).or_else(|e| invalid(field, e))?;
     if let Some(timeout) = settings.timeout {
         strategy.deadline = strategy.deadline.min(timeout);
     }

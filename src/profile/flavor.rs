@@ -103,6 +103,45 @@ pub enum HedgePushback {
     ExtraTimer,
 }
 
+/// What a library does with a stream the server did not process (gRFC A6, "Transparent
+/// Retries"): it is sent again at once, on another stream (or connection), without counting
+/// an attempt or touching the throttle, within these bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transparent {
+    /// A stream that never left the client is sent again: at most this many times per call
+    /// (then the call fails INTERNAL, grpc-java's "Too many transparent retries"), or, when
+    /// `None`, until the call's deadline (A6, grpc-js, grpc-go, C-core).
+    pub unsent_limit: Option<u32>,
+    /// A stream the server refused with RST_STREAM(REFUSED_STREAM) counts as not seen by the
+    /// server; otherwise (C-core) it fails the attempt UNAVAILABLE, to the policy, and only a
+    /// stream above a GOAWAY's last id is sent again.
+    pub refused_is_transparent: bool,
+    /// When a stream that reached the server but not its application (refused, or above a
+    /// GOAWAY's last id) is sent again: at most once per call, and only then.
+    pub seen: SeenOnce,
+}
+
+/// When the one transparent retry of a call's stream that reached the server may be spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeenOnce {
+    /// Once per call, whatever came before (A6's "retry it once", grpc-js, C-core).
+    PerCall,
+    /// Once per call, and only while no attempt of it has failed (grpc-java's
+    /// `noMoreTransparentRetry`, also set by every ordinary failure).
+    BeforeAnyFailure,
+    /// Only on the call's first attempt (grpc-go's `firstAttempt`, cleared by any retry).
+    FirstAttempt,
+}
+
+impl Transparent {
+    /// The A6 text: never-sent streams until the deadline, a refused or gone-away one once.
+    pub const A6: Transparent = Transparent {
+        unsent_limit: None,
+        refused_is_transparent: true,
+        seen: SeenOnce::PerCall,
+    };
+}
+
 /// The named behaviours of one library release (all at their A6 value in [`Flavor::A6`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Flavor {
@@ -160,6 +199,8 @@ pub struct Flavor {
     /// A "don't retry" pushback on a non-fatal hedge ends the call at once, cancelling the
     /// other attempts (grpc-js).
     pub stop_pushback_ends_hedged_call: bool,
+    /// Which streams the server did not process are sent again at once, and how often.
+    pub transparent: Transparent,
 }
 
 impl Flavor {
@@ -186,6 +227,7 @@ impl Flavor {
         hedge_pushback: HedgePushback::Reschedule,
         throttled_hedge_ends_call: false,
         stop_pushback_ends_hedged_call: false,
+        transparent: Transparent::A6,
     };
 
     /// The flavor of `library` at release `v` (the boundaries are cited in
@@ -222,6 +264,13 @@ impl Flavor {
                     HedgePushback::Reschedule
                 },
                 throttled_hedge_ends_call: true,
+                // RetriableStream.closed: MISCARRIED up to 1,000 per call (1.46+), REFUSED
+                // once, unless an ordinary failure came first.
+                transparent: Transparent {
+                    unsent_limit: Some(1000),
+                    refused_is_transparent: true,
+                    seen: SeenOnce::BeforeAnyFailure,
+                },
                 ..a6
             },
             Library::GrpcJs => Flavor {
@@ -273,6 +322,12 @@ impl Flavor {
                 },
                 dont_retry_pushback_counts: false,
                 hedging: false,
+                // retry_filter: kNotSentOnWire always, kNotSeenByServer (GOAWAY only) once;
+                // RST_STREAM(REFUSED_STREAM) is not marked, so it is UNAVAILABLE to the policy.
+                transparent: Transparent {
+                    refused_is_transparent: false,
+                    ..Transparent::A6
+                },
                 ..a6
             },
             Library::GrpcGo => Flavor {
@@ -285,6 +340,11 @@ impl Flavor {
                 },
                 pushback_number: PushbackNumber::GoInt64,
                 hedging: false,
+                // csAttempt.shouldRetry: unprocessed streams only on the first attempt.
+                transparent: Transparent {
+                    seen: SeenOnce::FirstAttempt,
+                    ..Transparent::A6
+                },
                 ..a6
             },
         }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::duration::human;
+pub use super::measured::Measured;
 
 /// The longest service time a distribution will return; longer draws are cut to this.
 pub const MAX_SAMPLE: Duration = Duration::from_secs(3600);
@@ -69,6 +70,9 @@ pub enum Latency {
         /// The components.
         of: Vec<Component>,
     },
+    /// Drawn from a recorded HdrHistogram: a strategy's histogram in a results file, or an
+    /// `.hlog` ([`Measured`]).
+    Measured(Measured),
 }
 
 /// One component of a [`Latency::Mixture`].
@@ -161,6 +165,10 @@ impl Latency {
             Latency::Mixture { of } if !of.iter().map(|c| c.weight).sum::<f64>().is_finite() => {
                 err("of", "the weights must add up to a finite number".into())
             }
+            Latency::Measured(m) if m.recorded.is_none() => {
+                err("from", "the recorded histogram was not read".into())
+            }
+            Latency::Measured(_) => Ok(()),
             Latency::Mixture { of } => {
                 for (i, c) in of.iter().enumerate() {
                     if !(c.weight.is_finite() && c.weight > 0.0) {
@@ -186,7 +194,24 @@ impl Latency {
             Latency::Normal { mean, stddev } => vec![("mean", *mean), ("stddev", *stddev)],
             Latency::Lognormal { median, p99 } => vec![("median", *median), ("p99", *p99)],
             Latency::Pareto { scale, .. } => vec![("scale", *scale)],
-            Latency::Mixture { .. } => vec![],
+            Latency::Mixture { .. } | Latency::Measured(_) => vec![],
+        }
+    }
+
+    /// Reads every measured distribution's histogram (this one, or a mixture's), paths
+    /// relative to `base`; on error, the field (relative to this distribution) and why.
+    pub fn read_measured(&mut self, base: &std::path::Path) -> Result<(), (String, String)> {
+        match self {
+            Latency::Measured(m) => m.resolve(base),
+            Latency::Mixture { of } => {
+                for (i, c) in of.iter_mut().enumerate() {
+                    c.latency
+                        .read_measured(base)
+                        .map_err(|(f, m)| (format!("of[{i}].latency.{f}"), m))?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 }

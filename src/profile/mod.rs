@@ -17,8 +17,10 @@ pub mod flavor;
 pub mod gate;
 pub mod latency;
 pub mod layers;
+pub mod measured;
 pub mod phases;
 pub mod plan;
+pub mod recorded_run;
 pub mod schema;
 pub mod script;
 pub mod service_config;
@@ -33,7 +35,9 @@ pub mod validate;
 use std::path::Path;
 
 pub use error::{FieldPath, ProfileError};
-pub use plan::{Arrival, BackendPlan, LayerPlan, LoadPlan, Method, Plan, RateStep, StrategyPlan};
+pub use plan::{
+    Arrival, BackendPlan, LayerPlan, LoadPlan, Method, Order, Plan, RateStep, StrategyPlan,
+};
 pub use target::{Address, TargetPlan, TlsPlan};
 pub use validate::Overrides;
 

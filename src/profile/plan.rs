@@ -17,7 +17,7 @@ use super::layers::{
 };
 use super::phases::{PhaseKind, PhasePlan};
 use super::target::TargetPlan;
-use crate::profile::duration::human;
+use crate::profile::duration::{HumanDuration, human};
 
 /// A resolved, validated profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +47,22 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The gRPC method every call of the run calls, as a service config names it:
+    /// `(service, method)`, the service with its package (`resilbench.v1.Backend`,
+    /// `mycompany.payments.v1.Payments`) and the method alone (`Call`). Service configs are
+    /// matched against it (`service_config::settings_for`). With a `[target]`, its
+    /// `target.method` (checked before the strategies are read); else the embedded backend's
+    /// `Backend` service and `load.method`'s method.
+    pub fn called_method(&self) -> (&str, &str) {
+        match self.target.as_ref().and_then(TargetPlan::called_method) {
+            Some(called) => called,
+            None => (
+                crate::protocol::path::BACKEND_SERVICE,
+                self.load.method.grpc_name(),
+            ),
+        }
+    }
+
     /// What the strategies' `client`s change that the reader must be told, one sentence
     /// each (a hedging policy that the library ignores): printed when the profile loads, and
     /// said again in the report's profile section.
@@ -79,6 +95,37 @@ pub enum Method {
     Mutate,
     /// `Stream`: server streaming.
     Stream,
+}
+
+impl Method {
+    /// The backend's gRPC method of this kind: `Call`, `Mutate` or `Stream`.
+    pub fn grpc_name(self) -> &'static str {
+        match self {
+            Method::Unary => "Call",
+            Method::Mutate => "Mutate",
+            Method::Stream => "Stream",
+        }
+    }
+}
+
+/// How the strategies share the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// One after another, each with the whole schedule and a fresh backend (a cooldown
+    /// between them against a live target).
+    #[default]
+    Sequential,
+    /// At the same time: each call of the one schedule is given to one strategy by a keyed
+    /// draw, so every strategy meets the same minutes of a live service.
+    Interleaved,
+}
+
+impl Order {
+    /// Whether this is the default, [`Order::Sequential`] (left out of a written plan).
+    pub fn is_sequential(&self) -> bool {
+        *self == Order::Sequential
+    }
 }
 
 /// The offered load: an open-loop schedule fixed before the run.
@@ -121,7 +168,21 @@ pub struct LoadPlan {
     /// call. Simulated time sends every call at its own instant.
     #[serde(with = "human", default = "default_wake_quantum")]
     pub wake_quantum: Duration,
+    /// How the strategies share the run: in turn (the default) or interleaved call by call.
+    #[serde(default, skip_serializing_if = "Order::is_sequential")]
+    pub order: Order,
+    /// The pause between one strategy's end and the next one's start (strategies in turn),
+    /// so that one strategy's retry storm does not spill into the next one's figures. Unset:
+    /// [`DEFAULT_TARGET_COOLDOWN`] against a `--target`, none otherwise (a fresh embedded
+    /// backend per strategy has nothing to recover from). A real run writes the one it used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<HumanDuration>,
 }
+
+/// The cooldown between strategies against a `--target` when the profile sets none: long
+/// enough for a service's queues to drain and its retry throttles and breakers (and a
+/// client's connections) to settle after a storm.
+pub const DEFAULT_TARGET_COOLDOWN: Duration = Duration::from_secs(5);
 
 impl LoadPlan {
     /// The offered rate as a piecewise-constant function: `(start, calls per second)` segments in
@@ -165,7 +226,23 @@ pub(super) fn one_connection() -> u32 {
     1
 }
 
-/// `load.wake_quantum` when the profile sets none.
+/// `load.wake_quantum` when the profile sets none: it grows with the highest rate the schedule
+/// asks for, so that at high rates one wake-up of the client's thread sends several calls
+/// (each wake-up is a context switch, and on a KVM guest one costs tens of microseconds),
+/// while at low rates every call keeps a wake-up of its own: the rate × 25 ns, from
+/// [`REAL_WAKE_QUANTUM`](crate::clock::REAL_WAKE_QUANTUM) (100 µs, up to 4,000 calls/s) to
+/// 500 µs (from 20,000 calls/s: half the 1 ms lag limit, so that a machine that wakes a
+/// thread within 0.5 ms keeps lag p99 under it). Measured: docs/PERFORMANCE.md, "Wake-ups
+/// per call".
+pub(super) fn auto_wake_quantum(load: &LoadPlan) -> Duration {
+    const PER_CALL_PER_SECOND_NS: f64 = 25.0;
+    const MOST: Duration = Duration::from_micros(500);
+    let peak = load.steps.iter().map(|s| s.rate).fold(load.rate, f64::max);
+    let grown = Duration::from_nanos((peak * PER_CALL_PER_SECOND_NS).min(1e12) as u64);
+    grown.clamp(crate::clock::REAL_WAKE_QUANTUM, MOST)
+}
+
+/// `load.wake_quantum` of a plan read back from a file written before it was kept.
 pub(super) fn default_wake_quantum() -> Duration {
     crate::clock::REAL_WAKE_QUANTUM
 }

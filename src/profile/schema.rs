@@ -12,7 +12,7 @@ use super::client::Client;
 use super::duration::HumanDuration;
 use super::gate::GatePlan;
 use super::phases::PhasePlan;
-use super::plan::{Arrival, LayerPlan, Method};
+use super::plan::{Arrival, LayerPlan, Method, Order};
 use super::sweep::SweepSpec;
 use super::target::TargetPlan;
 
@@ -74,6 +74,10 @@ pub struct LoadSpec {
     pub connections: Option<u32>,
     /// Shortest time between the driver's wake-ups (real clock); default 100 µs.
     pub wake_quantum: Option<HumanDuration>,
+    /// `sequential` (default) or `interleaved`.
+    pub order: Option<Order>,
+    /// Pause between strategies run in turn; default 5 s against a target, else none.
+    pub cooldown: Option<HumanDuration>,
 }
 
 /// One `[[load.steps]]` entry.

@@ -2,10 +2,18 @@
 //!
 //! A strategy given `service_config` (the JSON itself, or a file path relative to the profile)
 //! behaves as a gRPC client with that config would for the method its calls use
-//! (`resilbench.v1.Backend/Call`, `/Mutate` or `/Stream`):
-//! - the method config is chosen as grpc/grpc `doc/service_config.md` says: an entry naming the
-//!   service and method beats one naming the service only, which beats the default (an empty
-//!   name); a name may appear only once;
+//! ([`crate::profile::Plan::called_method`]: `resilbench.v1.Backend/Call`, `/Mutate` or
+//! `/Stream` of the embedded backend, or a target's own method):
+//! - the method config is chosen as grpc/grpc `doc/service_config.md` and the `Name` comment
+//!   of `grpc/service_config/service_config.proto` say, and as grpc-go (`service_config.go`,
+//!   `getMethodConfig`), grpc-java (`ManagedChannelServiceConfig`) and C-core do: an entry
+//!   naming the service and method beats one naming the service only, which beats the default
+//!   (`{}`, or an empty service); a missing key, `null` and `""` are the same; an empty service
+//!   with a method is refused; a name may appear only once in the whole config; names are
+//!   case-sensitive;
+//! - a config none of whose names matches the method called is refused, naming that method: a
+//!   client would silently run it without timeout or policy (the user would conclude that
+//!   retries do not help);
 //! - its `timeout` caps the call's deadline (the caller's own deadline wins if it is tighter);
 //! - its `retryPolicy` and the config's `retryThrottling` become a `grpc_retry` layer at the
 //!   bottom of the stack (in a gRPC client, retries live in the channel, below the
@@ -36,9 +44,6 @@ use crate::protocol::status::parse_code;
 /// A6's client-side cap on `maxAttempts` ("Limits on Retries and Hedges"): a higher value
 /// counts as 5, without an error.
 pub const MAX_ATTEMPTS_CAP: u32 = 5;
-
-/// The service the backend's methods belong to, as a service config names it.
-pub const SERVICE: &str = crate::protocol::path::BACKEND_SERVICE;
 
 /// What a service config says about one method.
 #[derive(Debug, Clone, PartialEq)]
@@ -230,26 +235,127 @@ fn throttling(config: &Value) -> Result<Option<ThrottlePlan>> {
     }))
 }
 
-/// How specifically a `name` entry matches `method`: 2 service and method, 1 service only,
-/// 0 the default; `None` if it does not match.
-fn specificity(name: &Value, method: &str) -> Result<Option<u8>> {
-    let text = |key: &str| match field(name, key) {
-        None | Some(Value::Null) => Ok(""),
-        Some(Value::String(s)) => Ok(s.as_str()),
-        Some(other) => Err(format!("expected a string for `{key}`, got {other}")),
-    };
-    let (service, m) = (text("service")?, text("method")?);
-    Ok(match (service, m) {
-        ("", "") => Some(0),
-        ("", _) => return Err("a `method` needs its `service`".into()),
-        (s, "") if s == SERVICE => Some(1),
-        (s, x) if s == SERVICE && x == method => Some(2),
-        _ => None,
-    })
+/// One entry of a method config's `name` list, checked as gRPC clients check it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Name {
+    /// `{}` (or `{"service": ""}`): the default for every method.
+    Default,
+    /// `{"service": "pkg.Service"}`: every method of the service.
+    Service(String),
+    /// `{"service": "pkg.Service", "method": "Method"}`: that method.
+    Method(String, String),
 }
 
-/// What `config` (service config JSON text) says about `method` of the backend.
-pub fn settings_for(config_text: &str, method: &str) -> Result<MethodSettings> {
+impl Name {
+    /// Reads one `name` entry. A missing key, `null` and `""` are the same (the service
+    /// config proto's comment on `Name`); an empty service with a method is refused, as
+    /// grpc-go (`errEmptyServiceNonEmptyMethod`), grpc-java (`missing service name for
+    /// method`) and C-core (`method name populated without service name`) refuse it.
+    fn read(name: &Value) -> Result<Self> {
+        if !name.is_object() {
+            return Err(format!(
+                "expected an object like {{\"service\": \"pkg.Service\", \"method\": \"Method\"}}, \
+                 got {name}"
+            ));
+        }
+        let text = |key: &str| match field(name, key) {
+            None | Some(Value::Null) => Ok(String::new()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(format!("expected a string for `{key}`, got {other}")),
+        };
+        Ok(match (text("service")?, text("method")?) {
+            (s, m) if s.is_empty() && m.is_empty() => Name::Default,
+            (s, m) if s.is_empty() => {
+                return Err(format!(
+                    "`method` is \"{m}\" without a `service`: a name with a method needs its \
+                     service (gRPC clients refuse the config)"
+                ));
+            }
+            (s, m) if m.is_empty() => Name::Service(s),
+            (s, m) => Name::Method(s, m),
+        })
+    }
+
+    /// How specifically it matches `service`/`method`: 2 the method, 1 the service, 0 the
+    /// default; `None` if it does not (names are case-sensitive, as `:path` is).
+    fn specificity(&self, service: &str, method: &str) -> Option<u8> {
+        match self {
+            Name::Default => Some(0),
+            Name::Service(s) => (s == service).then_some(1),
+            Name::Method(s, m) => (s == service && m == method).then_some(2),
+        }
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Name::Default => f.write_str("{} (every method)"),
+            Name::Service(s) => write!(f, "{s} (every method)"),
+            Name::Method(s, m) => write!(f, "{s}/{m}"),
+        }
+    }
+}
+
+/// Why no name of a config matches the method called, in words, with what might have been
+/// meant: the same service in another case, a leading slash, a full path written as the
+/// service, the service's short name.
+fn no_match(names: &[Name], service: &str, method: &str) -> String {
+    let called = format!("{service}/{method}");
+    let how = format!(
+        "name it as {{\"service\": \"{service}\"}} (every method of the service) or \
+         {{\"service\": \"{service}\", \"method\": \"{method}\"}}, or add {{}} (the default for \
+         every method)"
+    );
+    if names.is_empty() {
+        return format!(
+            "the config names no method (no methodConfig with a `name`), so it sets nothing for \
+             the method this profile calls, `{called}`: a gRPC client would run it without \
+             timeout or retry policy; {how}"
+        );
+    }
+    let short = service.rsplit('.').next().unwrap_or(service);
+    let hint = names.iter().find_map(|n| {
+        let (s, m) = match n {
+            Name::Default => return None,
+            Name::Service(s) => (s.as_str(), None),
+            Name::Method(s, m) => (s.as_str(), Some(m.as_str())),
+        };
+        let bare = s.trim_matches('/');
+        if s == service {
+            // The service is right: the method differs.
+            m.filter(|m| m.eq_ignore_ascii_case(method)).map(|m| {
+                format!("`{s}/{m}` differs from `{called}` in case: names are case-sensitive")
+            })
+        } else if bare == service || bare == called {
+            Some(format!(
+                "`{s}` is written with a slash: a service is `package.Service`"
+            ))
+        } else if s.eq_ignore_ascii_case(service) {
+            Some(format!(
+                "`{s}` differs from `{service}` in case: names are case-sensitive"
+            ))
+        } else if s == short || s.ends_with(&format!(".{short}")) {
+            Some(format!(
+                "`{s}` is not `{service}`: a service is named with its full package"
+            ))
+        } else {
+            None
+        }
+    });
+    let listed: Vec<String> = names.iter().map(ToString::to_string).collect();
+    format!(
+        "no methodConfig names the method this profile calls, `{called}`; the config names {}. \
+         A gRPC client would call `{called}` without timeout or retry policy; {how}{}",
+        listed.join(", "),
+        hint.map(|h| format!(" ({h})")).unwrap_or_default()
+    )
+}
+
+/// What `config` (service config JSON text) says about `method` of `service` (the method the
+/// profile calls, [`crate::profile::Plan::called_method`]). A config none of whose names
+/// match that method is an error that names it: it would do nothing, silently.
+pub fn settings_for(config_text: &str, service: &str, method: &str) -> Result<MethodSettings> {
     let config: Value = serde_json::from_str(config_text).map_err(|e| {
         format!(
             "not valid JSON (line {}, column {}): {e}",
@@ -267,33 +373,35 @@ pub fn settings_for(config_text: &str, method: &str) -> Result<MethodSettings> {
         Some(_) => return Err("methodConfig: expected a list".into()),
     };
     let mut best: Option<(u8, usize)> = None;
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: Vec<Name> = Vec::new();
     for (i, mc) in list.iter().enumerate() {
         // An entry without a `name` applies to nothing; grpc-go skips it unread.
         let Some(names) = field(mc, "name").filter(|n| !n.is_null()) else {
             continue;
         };
-        let names = names.as_array().cloned().unwrap_or_default();
+        let Value::Array(names) = names else {
+            return Err(format!(
+                "methodConfig[{i}].name: expected a list of names like [{{\"service\": \
+                 \"pkg.Service\"}}], got {names}"
+            ));
+        };
         for (j, name) in names.iter().enumerate() {
             let path = format!("methodConfig[{i}].name[{j}]");
-            let key = (
-                field(name, "service")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                field(name, "method")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-            );
-            if !seen.insert(key.clone()) {
-                return Err(format!("{path}: {}/{} is named twice", key.0, key.1));
+            let name = Name::read(name).map_err(|e| format!("{path}: {e}"))?;
+            // A name may appear once in the whole config (grpc-go `errDuplicatedName`,
+            // grpc-java "Duplicate service/method/default method config").
+            if seen.contains(&name) {
+                return Err(format!(
+                    "{path}: {name} is named twice; a name may appear in one methodConfig \
+                     only (gRPC clients refuse the config)"
+                ));
             }
-            if let Some(level) = specificity(name, method).map_err(|e| format!("{path}: {e}"))?
+            if let Some(level) = name.specificity(service, method)
                 && best.is_none_or(|(b, _)| level > b)
             {
                 best = Some((level, i));
             }
+            seen.push(name);
         }
         // Every method config is checked, matched or not: a client would refuse the whole config.
         let path = format!("methodConfig[{i}]");
@@ -313,11 +421,7 @@ pub fn settings_for(config_text: &str, method: &str) -> Result<MethodSettings> {
         duration_field(mc, "timeout", &path)?;
     }
     let Some((_, i)) = best else {
-        return Ok(MethodSettings {
-            timeout: None,
-            retry: None,
-            hedge: None,
-        });
+        return Err(no_match(&seen, service, method));
     };
     let mc = &list[i];
     let path = format!("methodConfig[{i}]");
@@ -339,6 +443,9 @@ pub fn settings_for(config_text: &str, method: &str) -> Result<MethodSettings> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The embedded backend's service.
+    const B: &str = "resilbench.v1.Backend";
 
     /// The seed document's config, with its timeout written as proto3 JSON requires.
     const SEED: &str = r#"{
@@ -378,7 +485,7 @@ mod tests {
 
     #[test]
     fn the_seed_config_loads_unchanged() {
-        let s = settings_for(SEED, "Call").unwrap();
+        let s = settings_for(SEED, B, "Call").unwrap();
         assert_eq!(s.timeout, Some(Duration::from_millis(400)));
         let r = s.retry.unwrap();
         assert_eq!(
@@ -404,7 +511,7 @@ mod tests {
     /// grpc-go's parser rejects it too. So does the importer, saying where.
     #[test]
     fn a_timeout_in_milliseconds_is_refused_as_real_clients_refuse_it() {
-        let e = settings_for(&SEED.replace("\"0.4s\"", "\"400ms\""), "Call").unwrap_err();
+        let e = settings_for(&SEED.replace("\"0.4s\"", "\"400ms\""), B, "Call").unwrap_err();
         assert!(
             e.contains("methodConfig[0].timeout")
                 && e.contains("`400ms` is not a proto3 JSON duration"),
@@ -417,65 +524,231 @@ mod tests {
         let cfg = r#"{"methodConfig":[{"name":[{"service":"resilbench.v1.Backend"}],"waitForReady":true,
             "retryPolicy":{"MaxAttempts":4,"InitialBackoff":".01s","MaxBackoff":".01s","BackoffMultiplier":1.0,
             "RetryableStatusCodes":["unavailable", 2]}}]}"#;
-        let r = settings_for(cfg, "Call").unwrap().retry.unwrap();
+        let r = settings_for(cfg, B, "Call").unwrap().retry.unwrap();
         assert_eq!(r.max_attempts, 4);
         assert_eq!(r.retryable_status_codes, vec!["UNAVAILABLE", "UNKNOWN"]);
     }
 
+    /// One config, every way of naming: the method beats its service, which beats the
+    /// default; another service's entry does not apply.
     #[test]
     fn the_most_specific_name_wins() {
         let cfg = r#"{"methodConfig":[
             {"name":[{}], "timeout":"1s"},
             {"name":[{"service":"resilbench.v1.Backend"}], "timeout":"2s"},
             {"name":[{"service":"resilbench.v1.Backend","method":"Mutate"}], "timeout":"3s"},
-            {"name":[{"service":"other.Service"}], "timeout":"4s"}]}"#;
+            {"name":[{"service":"other.Service"}], "timeout":"4s"},
+            {"name":[{"service":"other.Service","method":"Call"}], "timeout":"5s"}]}"#;
+        let timeout = |service, method| settings_for(cfg, service, method).unwrap().timeout;
+        assert_eq!(timeout(B, "Mutate"), Some(Duration::from_secs(3)));
+        assert_eq!(timeout(B, "Call"), Some(Duration::from_secs(2)));
         assert_eq!(
-            settings_for(cfg, "Mutate").unwrap().timeout,
-            Some(Duration::from_secs(3))
+            timeout("other.Service", "Call"),
+            Some(Duration::from_secs(5))
         );
         assert_eq!(
-            settings_for(cfg, "Call").unwrap().timeout,
-            Some(Duration::from_secs(2))
+            timeout("other.Service", "Get"),
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(
+            timeout("third.Service", "Call"),
+            Some(Duration::from_secs(1))
         );
         let only_default = r#"{"methodConfig":[{"name":[{}], "timeout":"1s"}]}"#;
         assert_eq!(
-            settings_for(only_default, "Stream").unwrap().timeout,
+            settings_for(only_default, B, "Stream").unwrap().timeout,
             Some(Duration::from_secs(1))
         );
-        let other = r#"{"methodConfig":[{"name":[{"service":"x.Y"}], "timeout":"1s"}]}"#;
-        assert_eq!(
-            settings_for(other, "Call").unwrap(),
-            MethodSettings {
-                timeout: None,
-                retry: None,
-                hedge: None
+    }
+
+    /// Every form of `name` that gRFC A6 and the service config proto give, each matched, or
+    /// not, against `acme.v1.Payments/Charge` as gRPC clients match it.
+    #[test]
+    fn every_name_form_matches_as_clients_match_it() {
+        let (svc, method) = ("acme.v1.Payments", "Charge");
+        let cases: [(&str, Option<u8>); 14] = [
+            // The default: no keys, empty strings, nulls (the proto's comment: all the same).
+            (r#"{}"#, Some(0)),
+            (r#"{"service": ""}"#, Some(0)),
+            (r#"{"service": null, "method": null}"#, Some(0)),
+            (r#"{"service": "", "method": ""}"#, Some(0)),
+            // The service: method absent, null or empty.
+            (r#"{"service": "acme.v1.Payments"}"#, Some(1)),
+            (
+                r#"{"service": "acme.v1.Payments", "method": null}"#,
+                Some(1),
+            ),
+            (r#"{"service": "acme.v1.Payments", "method": ""}"#, Some(1)),
+            // The method.
+            (
+                r#"{"service": "acme.v1.Payments", "method": "Charge"}"#,
+                Some(2),
+            ),
+            // Keys in another case, as grpc-go's JSON decoding reads them.
+            (
+                r#"{"Service": "acme.v1.Payments", "Method": "Charge"}"#,
+                Some(2),
+            ),
+            // Not this method: another method, service, or case.
+            (
+                r#"{"service": "acme.v1.Payments", "method": "Refund"}"#,
+                None,
+            ),
+            (r#"{"service": "acme.v1.Refunds"}"#, None),
+            (r#"{"service": "acme.v1.payments"}"#, None),
+            (r#"{"service": "Payments"}"#, None),
+            (
+                r#"{"service": "acme.v1.Payments", "method": "charge"}"#,
+                None,
+            ),
+        ];
+        for (name, want) in cases {
+            let level = Name::read(&serde_json::from_str(name).unwrap())
+                .unwrap()
+                .specificity(svc, method);
+            assert_eq!(level, want, "{name}");
+            // As a whole config: it applies, or it is refused for matching nothing.
+            let cfg = format!(r#"{{"methodConfig":[{{"name":[{name}],"timeout":"7s"}}]}}"#);
+            match (settings_for(&cfg, svc, method), want) {
+                (Ok(s), Some(_)) => assert_eq!(s.timeout, Some(Duration::from_secs(7))),
+                (Err(e), None) => assert!(e.contains("`acme.v1.Payments/Charge`"), "{e}"),
+                (other, _) => panic!("{name}: {other:?}"),
             }
+        }
+    }
+
+    /// What clients refuse: a method without its service, a name twice (in one entry or in
+    /// two, the default included), a name that is not an object, a `name` that is not a list,
+    /// a service or method that is not a string.
+    #[test]
+    fn names_clients_refuse_are_refused() {
+        let cases = [
+            (
+                r#"[{"method": "Charge"}]"#,
+                "`method` is \"Charge\" without a `service`",
+            ),
+            (
+                r#"[{"service": "", "method": "Charge"}]"#,
+                "without a `service`",
+            ),
+            (
+                r#"[{"service": "a.B"}, {"service": "a.B", "method": ""}]"#,
+                "named twice",
+            ),
+            (
+                r#"[{}, {"service": null}]"#,
+                "{} (every method) is named twice",
+            ),
+            (r#"["acme.v1.Payments"]"#, "expected an object"),
+            (
+                r#"{"service": "acme.v1.Payments"}"#,
+                "expected a list of names",
+            ),
+            (r#"[{"service": 7}]"#, "expected a string for `service`"),
+            (
+                r#"[{"service": "a.B", "method": ["C"]}]"#,
+                "expected a string for `method`",
+            ),
+        ];
+        for (names, want) in cases {
+            let cfg = format!(r#"{{"methodConfig":[{{"name":{names}}}]}}"#);
+            let e = settings_for(&cfg, "a.B", "C").unwrap_err();
+            assert!(
+                e.contains("methodConfig[0].name") && e.contains(want),
+                "{names}: {e}"
+            );
+        }
+        // Twice across two method configs.
+        let twice = r#"{"methodConfig":[{"name":[{"service":"a.B","method":"C"}]},
+            {"name":[{"service":"a.B","method":"C"}]}]}"#;
+        let e = settings_for(twice, "a.B", "C").unwrap_err();
+        assert!(
+            e.starts_with("methodConfig[1].name[0]: a.B/C is named twice"),
+            "{e}"
         );
+        // An empty list names nothing, and is no error by itself.
+        let empty = r#"{"methodConfig":[{"name":[]},{"name":[{}],"timeout":"2s"}]}"#;
+        assert_eq!(
+            settings_for(empty, "a.B", "C").unwrap().timeout,
+            Some(Duration::from_secs(2))
+        );
+    }
+
+    /// A config that names only other methods is refused, naming the method called (the
+    /// embedded backend's included) and what might have been meant.
+    #[test]
+    fn a_config_matching_nothing_names_the_method_called() {
+        let payments = r#"{"methodConfig":[{"name":[{"service":"mycompany.payments.v1.Payments"}],
+            "retryPolicy":{"maxAttempts":3,"initialBackoff":"0.1s","maxBackoff":"1s",
+            "backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}]}"#;
+        let e = settings_for(payments, B, "Call").unwrap_err();
+        assert!(
+            e.contains(
+                "no methodConfig names the method this profile calls, `resilbench.v1.Backend/Call`"
+            ) && e.contains("the config names mycompany.payments.v1.Payments (every method)")
+                && e.contains(r#"{"service": "resilbench.v1.Backend"}"#),
+            "{e}"
+        );
+        let hints = [
+            (
+                r#"{"service":"/resilbench.v1.Backend"}"#,
+                "written with a slash",
+            ),
+            (
+                r#"{"service":"/resilbench.v1.Backend/Call"}"#,
+                "written with a slash",
+            ),
+            (
+                r#"{"service":"Resilbench.V1.Backend"}"#,
+                "differs from `resilbench.v1.Backend` in case",
+            ),
+            (r#"{"service":"Backend"}"#, "named with its full package"),
+            (
+                r#"{"service":"resilbench.v1.Backend","method":"call"}"#,
+                "differs from `resilbench.v1.Backend/Call` in case",
+            ),
+        ];
+        for (name, want) in hints {
+            let cfg = format!(r#"{{"methodConfig":[{{"name":[{name}]}}]}}"#);
+            let e = settings_for(&cfg, B, "Call").unwrap_err();
+            assert!(e.contains(want), "{name}: {e}");
+        }
+        for nothing in [
+            r#"{}"#,
+            r#"{"methodConfig":[]}"#,
+            r#"{"retryThrottling":{"maxTokens":10,"tokenRatio":0.1}}"#,
+        ] {
+            let e = settings_for(nothing, B, "Stream").unwrap_err();
+            assert!(
+                e.contains("names no method") && e.contains("`resilbench.v1.Backend/Stream`"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
     fn max_attempts_above_five_counts_as_five_and_below_two_is_refused() {
         let with = |n: &str| SEED.replace("\"maxAttempts\": 3", &format!("\"maxAttempts\": {n}"));
         assert_eq!(
-            settings_for(&with("9"), "Call")
+            settings_for(&with("9"), B, "Call")
                 .unwrap()
                 .retry
                 .unwrap()
                 .max_attempts,
             5
         );
-        let e = settings_for(&with("1"), "Call").unwrap_err();
+        let e = settings_for(&with("1"), B, "Call").unwrap_err();
         assert!(
             e.contains("methodConfig[0].retryPolicy.maxAttempts") && e.contains("2 or more"),
             "{e}"
         );
         assert!(
-            settings_for(&with("2.5"), "Call")
+            settings_for(&with("2.5"), B, "Call")
                 .unwrap_err()
                 .contains("integer")
         );
         // ProtoJSON's string form of a uint32, which grpc-go reads.
-        let quoted = settings_for(&with("\"4\""), "Call").unwrap();
+        let quoted = settings_for(&with("\"4\""), B, "Call").unwrap();
         assert_eq!(quoted.retry.unwrap().max_attempts, 4);
     }
 
@@ -489,7 +762,7 @@ mod tests {
             "hedgingPolicy":{"maxAttempts":7,"hedgingDelay":".5s",
             "nonFatalStatusCodes":["UNAVAILABLE","internal",10]}}],
             "retryThrottling":{"maxTokens":10,"tokenRatio":0.1}}"#;
-        let h = settings_for(cfg, "Call").unwrap().hedge.unwrap();
+        let h = settings_for(cfg, B, "Call").unwrap().hedge.unwrap();
         assert_eq!(h.max_attempts, 5);
         assert_eq!(h.hedging_delay, Duration::from_millis(500));
         assert_eq!(
@@ -498,13 +771,13 @@ mod tests {
         );
         assert!(h.throttle.is_some());
         let bare = r#"{"methodConfig":[{"name":[{}],"hedgingPolicy":{"maxAttempts":2}}]}"#;
-        let h = settings_for(bare, "Call").unwrap().hedge.unwrap();
+        let h = settings_for(bare, B, "Call").unwrap().hedge.unwrap();
         assert_eq!(
             (h.hedging_delay, h.non_fatal_status_codes.len()),
             (Duration::ZERO, 0)
         );
         let bad = r#"{"methodConfig":[{"name":[{}],"hedgingPolicy":{"maxAttempts":1}}]}"#;
-        let e = settings_for(bad, "Call").unwrap_err();
+        let e = settings_for(bad, B, "Call").unwrap_err();
         assert!(e.contains("hedgingPolicy.maxAttempts"), "{e}");
     }
 
@@ -514,7 +787,7 @@ mod tests {
             {"retryPolicy":{"maxAttempts":1}},
             {"name":[{"service":"resilbench.v1.Backend"}], "timeout":"2s"}]}"#;
         assert_eq!(
-            settings_for(nameless, "Call").unwrap().timeout,
+            settings_for(nameless, B, "Call").unwrap().timeout,
             Some(Duration::from_secs(2))
         );
         assert!(parse_duration("315576000000s").is_ok());
@@ -567,7 +840,7 @@ mod tests {
             ),
         ];
         for (cfg, want) in cases {
-            let e = settings_for(&cfg, "Call").unwrap_err();
+            let e = settings_for(&cfg, B, "Call").unwrap_err();
             assert!(e.contains(want), "want {want:?} in {e:?}");
         }
     }

@@ -36,6 +36,9 @@ pub const MAX_PAYLOAD: u32 = crate::protocol::message::MAX_MESSAGE as u32 - 1024
 /// Longest `load.wake_quantum`: every call may leave up to this much late.
 pub const MAX_WAKE_QUANTUM: Duration = Duration::from_millis(10);
 
+/// Longest `load.cooldown` (or `--cooldown`).
+pub const MAX_COOLDOWN: Duration = Duration::from_secs(3600);
+
 /// Most HTTP/2 connections per replica (`load.connections`).
 pub const MAX_CONNECTIONS: u32 = 64;
 
@@ -100,6 +103,7 @@ pub fn resolve(
     base: &std::path::Path,
 ) -> Result<Plan, Invalid> {
     let load = profile.load;
+    let load_wake_quantum = load.wake_quantum;
     let mut target = profile.target;
     if let Some(t) = &mut target {
         super::settle_target::settle(t, base)?;
@@ -140,9 +144,10 @@ pub fn resolve(
             payload_bytes: load.payload_bytes.unwrap_or(0),
             target_may_be_down: load.target_may_be_down.unwrap_or(false),
             connections: load.connections.unwrap_or_else(super::plan::one_connection),
-            wake_quantum: load
-                .wake_quantum
-                .map_or_else(super::plan::default_wake_quantum, |d| d.0),
+            // Set from the rate below, once `--rate` is applied, unless the profile sets it.
+            wake_quantum: load.wake_quantum.map_or(Duration::ZERO, |d| d.0),
+            order: load.order.unwrap_or_default(),
+            cooldown: load.cooldown,
         },
         backend: profile.backend,
         phases: profile.phases,
@@ -151,6 +156,10 @@ pub fn resolve(
         target,
     };
     let default_deadline = plan.load.deadline;
+    let called = {
+        let (service, method) = plan.called_method();
+        (service.to_string(), method.to_string())
+    };
     for (i, s) in profile.strategies.into_iter().enumerate() {
         let mut strategy = StrategyPlan {
             name: s.name,
@@ -168,7 +177,7 @@ pub fn resolve(
                 &field,
                 source,
                 &mut strategy,
-                plan.load.method,
+                (&called.0, &called.1),
                 base,
             )?;
         }
@@ -189,6 +198,10 @@ pub fn resolve(
     if let Some(s) = overrides.seed {
         plan.seed = s;
     }
+    if load_wake_quantum.is_none() {
+        plan.load.wake_quantum = super::plan::auto_wake_quantum(&plan.load);
+    }
+    check_backend::read_measured(&mut plan.backend, base)?;
     check_backend::backend(&mut plan.backend)?;
     check_backend::phases(&mut plan.phases, &plan.backend)?;
     let sockets = plan.backend.replica_count() * plan.load.connections as usize;
@@ -248,10 +261,11 @@ fn check_rate(field: &str, rate: f64, allow_zero: bool) -> Result<(), Invalid> {
 /// Every check of a resolved plan.
 pub fn check(plan: &Plan) -> Result<(), Invalid> {
     // Printed on the terminal and in file names: no control characters, as strategy names.
-    if plan.name.chars().any(char::is_control) {
+    if plan.name.chars().any(crate::table::is_hostile) {
         return invalid(
             "name",
-            "expected printable characters (no control characters)",
+            "expected printable characters (no control characters, nor the Unicode \
+             characters that reorder text)",
         );
     }
     let load = &plan.load;
@@ -288,6 +302,18 @@ pub fn check(plan: &Plan) -> Result<(), Invalid> {
                 "from 0s to {} (each call up to this much late), got {}",
                 super::duration::format(MAX_WAKE_QUANTUM),
                 super::duration::format(load.wake_quantum)
+            ),
+        );
+    }
+    if let Some(c) = load.cooldown
+        && c.0 > MAX_COOLDOWN
+    {
+        return invalid(
+            "load.cooldown",
+            format!(
+                "at most {}, got {}",
+                super::duration::format(MAX_COOLDOWN),
+                super::duration::format(c.0)
             ),
         );
     }
@@ -355,7 +381,7 @@ fn check_strategies(strategies: &[StrategyPlan]) -> Result<(), Invalid> {
         let field = format!("strategies[{i}]");
         if s.name.trim().is_empty()
             || s.name.chars().count() > MAX_NAME
-            || s.name.chars().any(char::is_control)
+            || s.name.chars().any(crate::table::is_hostile)
         {
             return invalid(
                 &format!("{field}.name"),

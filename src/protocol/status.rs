@@ -68,6 +68,8 @@ impl StatusCode {
     pub const DEADLINE_EXCEEDED: Self = Self(Code::DeadlineExceeded);
     /// RESOURCE_EXHAUSTED.
     pub const RESOURCE_EXHAUSTED: Self = Self(Code::ResourceExhausted);
+    /// CANCELLED.
+    pub const CANCELLED: Self = Self(Code::Cancelled);
 
     /// The code.
     pub fn code(self) -> Code {

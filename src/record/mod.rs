@@ -100,6 +100,11 @@ pub struct State {
     pub pushback_waits: u64,
     /// Calls or attempts a client-side throttle refused to send.
     pub rejected_locally: u64,
+    /// Streams sent again at once because the server did not process them (gRFC A6's
+    /// transparent retries; not attempts).
+    pub transparent: u64,
+    /// Streams the server did not process: refused, above a GOAWAY's last id, never sent.
+    pub not_processed: [u64; 3],
     /// Fan-out sub-calls that ended (`None` without a fan-out layer).
     pub sub_calls: Option<SubCalls>,
     /// Calls or attempts a circuit breaker refused.
@@ -167,6 +172,8 @@ impl Recorder {
                 retry_denied: BTreeMap::new(),
                 pushback_waits: 0,
                 rejected_locally: 0,
+                transparent: 0,
+                not_processed: [0; 3],
                 sub_calls: None,
                 short_circuited: 0,
                 fallback: 0,
@@ -313,6 +320,7 @@ impl EventSink for Recorder {
                 started,
                 ended,
                 outcome,
+                unprocessed,
             } => {
                 if call.warmup {
                     return;
@@ -328,6 +336,16 @@ impl EventSink for Recorder {
                         AttemptKind::Hedge => s.hedges += 1,
                     }
                     s.attempt.record(ended.saturating_duration_since(started));
+                    if !unprocessed.is_empty() {
+                        s.transparent += u64::from(unprocessed.retried);
+                        for (n, k) in s.not_processed.iter_mut().zip([
+                            unprocessed.refused,
+                            unprocessed.gone_away,
+                            unprocessed.unsent,
+                        ]) {
+                            *n += u64::from(k);
+                        }
+                    }
                     *s.attempt_status.entry(code as i32).or_default() += 1;
                     s.timeline.attempt(second);
                 });

@@ -84,8 +84,9 @@ pub fn render(c: &Comparison, a: (&ResultsDoc, &str), b: (&ResultsDoc, &str)) ->
     }
     body.push_str(
         "</tbody>\n</table>\n<p class=\"note\">Flagged: a change beyond the relative threshold \
-         and beyond sampling noise at 99% confidence (percentile intervals from the full \
-         histograms, binomial tests for rates).</p>\n</section>\n<section id=\"charts\">\n\
+         and beyond sampling noise: what a seed change alone does (percentile intervals from the \
+         full histograms, binomial tests for rates, the per-second timeline where failures \
+         cluster; 99% confidence for the whole table).</p>\n</section>\n<section id=\"charts\">\n\
          <h2>Latency distributions</h2>\n",
     );
     let mut dists = Vec::new();

@@ -40,11 +40,12 @@ pub fn render(doc: &ResultsDoc) -> String {
     }
     let e = &r.environment;
     body.push_str(&format!(
-        "<p class=\"meta\">{} clock, {} transport, {} backend · host {} ({}, {} cores) · \
+        "<p class=\"meta\">{} clock, {} transport, {} backend · {} · host {} ({}, {} cores) · \
          started {} · {}{}</p>\n</header>\n",
         esc(&e.clock),
         esc(&e.transport),
         esc(&e.target),
+        esc(&doc.order_words()),
         esc(&e.host),
         esc(&e.os),
         e.cores,
@@ -322,13 +323,15 @@ fn banner(doc: &ResultsDoc) -> String {
     let generator = failed.iter().any(|t| t.rule != trust::Rule::Partial);
     let heading = if generator {
         "This run is not trustworthy: the generator shaped these figures"
+    } else if !failed.is_empty() && doc.results.stopped == Some(trust::Stopped::TargetLost) {
+        "This run stopped early: the target was lost"
     } else if !failed.is_empty() {
         "This run was interrupted"
     } else {
         "Warnings"
     };
     let mut out = format!("<div class=\"banner\" id=\"trust\">\n<h2>⚠ {heading}</h2>\n<ul>\n");
-    if let Some(missing) = crate::summary::missing(&doc.results) {
+    if let Some(missing) = crate::answer::interrupted::missing(&doc.results) {
         out.push_str(&format!("<li>{}</li>\n", esc(&missing)));
     }
     for w in warnings {

@@ -51,7 +51,10 @@ pub fn table(doc: &ResultsDoc) -> String {
          backend received ÷ calls sent. Other columns appear where strategies differ: load in \
          phases is attempts ÷ calls offered during the profile's phases; recovered after: \
          seconds from the last phase's end until every second's success is back to 90% of \
-         its level before the first.</p>\n"
+         its level before the first.{}</p>\n",
+        crate::results::trust::backend_unknown(&doc.results.strategies)
+            .map(|u| format!(" {}", esc(&u)))
+            .unwrap_or_default()
     ));
     out
 }
@@ -130,6 +133,9 @@ pub fn details(doc: &ResultsDoc) -> String {
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody>\n</table>\n");
+    if let Some(unknown) = crate::results::trust::backend_unknown(&doc.results.strategies) {
+        out.push_str(&format!("<p class=\"note\">{}</p>\n", esc(&unknown)));
+    }
     if streams {
         out.push_str(
             "<p class=\"note\">failed after commit: streams that failed after their first \

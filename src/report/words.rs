@@ -77,6 +77,22 @@ pub fn latency(v: &Value) -> String {
                 .collect();
             format!("a mixture: {}", each.join("; "))
         }
+        "measured" => {
+            let get = |k: &str| v.get(k).and_then(Value::as_str);
+            let from = get("from").unwrap_or("the profile");
+            let count = get("recorded")
+                .and_then(|r| crate::hdr::Hist::decode(r).ok())
+                .map_or(String::new(), |h| format!(", {} values", h.count()));
+            if from.ends_with(".hlog") {
+                format!("measured: the end-to-end seconds of {from}{count}")
+            } else {
+                format!(
+                    "measured: the {} histogram of {} in {from}{count}",
+                    get("histogram").unwrap_or("attempt"),
+                    get("strategy").map_or("its strategy".into(), |s| format!("`{s}`"))
+                )
+            }
+        }
         _ => plain(v),
     }
 }
@@ -88,8 +104,13 @@ pub fn profile(profile: &Value) -> String {
         out.push_str(&format!("<dt>{term}</dt><dd>{html}</dd>\n"));
     };
     if let Some(load) = get(profile, "load") {
+        let each = if get(load, "order").and_then(Value::as_str) == Some("interleaved") {
+            "shared by the strategies, interleaved call by call"
+        } else {
+            "per strategy"
+        };
         let mut s = format!(
-            "{} calls/s, {} arrivals, for {} per strategy (the first {} are warmup, left out of \
+            "{} calls/s, {} arrivals, for {} {each} (the first {} are warmup, left out of \
              every figure); each call's deadline {} from its intended start; at most {} calls \
              in flight",
             text(load, "rate"),
@@ -117,9 +138,13 @@ pub fn profile(profile: &Value) -> String {
             "service time {}",
             get(backend, "latency").map_or("?".into(), latency)
         )];
+        let measured = get(backend, "errors_from")
+            .and_then(|e| e.get("from"))
+            .and_then(Value::as_str)
+            .map_or(String::new(), |f| format!(" (as measured in {f})"));
         match get(backend, "errors").and_then(Value::as_object) {
             Some(errors) if !errors.is_empty() => parts.push(format!(
-                "errors per attempt: {}",
+                "errors per attempt{measured}: {}",
                 errors
                     .iter()
                     .map(|(code, p)| format!(
@@ -267,9 +292,10 @@ fn backend_extras(backend: &Value, method: &str) -> Vec<String> {
     }
     // Settings a newer build added, shown as they are written.
     if let Some(map) = backend.as_object() {
-        const KNOWN: [&str; 12] = [
+        const KNOWN: [&str; 13] = [
             "latency",
             "errors",
+            "errors_from",
             "workers",
             "queue",
             "latency_by_status",

@@ -11,7 +11,7 @@ use tonic::Code;
 
 use super::{
     Amplification, Attempts, BreakerFigures, Counts, FanOutFigures, Generator, Goodput, Histograms,
-    Lag, Latencies, StrategyResult, StreamFigures, TimerFloor, Transition,
+    Lag, Latencies, NotProcessedCounts, StrategyResult, StreamFigures, TimerFloor, Transition,
 };
 use crate::backend::BackendStats;
 use crate::protocol::status::code_name;
@@ -140,6 +140,12 @@ pub fn strategy_result(
                 .collect(),
             pushback_waits: state.pushback_waits,
             rejected_locally: state.rejected_locally,
+            transparent: state.transparent,
+            not_processed: NotProcessedCounts {
+                refused: state.not_processed[0],
+                goaway: state.not_processed[1],
+                unsent: state.not_processed[2],
+            },
         },
         amplification: Amplification {
             client: per_sent(state.attempts),

@@ -36,6 +36,9 @@ pub struct Results {
     pub environment: Environment,
     /// True when the run was interrupted: figures cover only what was measured.
     pub partial: bool,
+    /// Why a partial run stopped early (absent for a complete run, and in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<trust::Stopped>,
     /// The load generator's own figures, over all strategies.
     pub generator: Generator,
     /// Reasons not to trust the figures fully (generator lag, rate short, partial run).
@@ -273,6 +276,33 @@ pub struct Attempts {
     /// Requests a client-side throttle refused to send.
     #[serde(default)]
     pub rejected_locally: u64,
+    /// Streams sent again at once, within their attempt, because the server did not process
+    /// them (gRFC A6's transparent retries): not attempts, not counted by the retry policy
+    /// or its throttle. 0 in files written before it existed, and on a virtual clock.
+    #[serde(default)]
+    pub transparent: u64,
+    /// Streams the server did not process, by how it is known; each was sent again (counted
+    /// in `transparent`) or failed its attempt UNAVAILABLE.
+    #[serde(default)]
+    pub not_processed: NotProcessedCounts,
+}
+
+/// Streams the server did not process (`attempts.not_processed`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotProcessedCounts {
+    /// Refused with RST_STREAM(REFUSED_STREAM) before any response.
+    pub refused: u64,
+    /// Above the last stream id of the server's GOAWAY.
+    pub goaway: u64,
+    /// Never left the client (the connection ended or went away first).
+    pub unsent: u64,
+}
+
+impl NotProcessedCounts {
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.refused + self.goaway + self.unsent
+    }
 }
 
 /// Extra load, as multiples of the calls sent.
@@ -395,6 +425,25 @@ impl Results {
     /// The plan of the run, if this build understands every setting in it.
     pub fn plan(&self) -> Option<Plan> {
         serde_json::from_value(self.profile.clone()).ok()
+    }
+
+    /// The strategies the run was to measure: the profile's, in its order, then any measured
+    /// strategy the profile does not list. An interrupted run measured fewer.
+    pub fn planned_strategies(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .profile
+            .get("strategies")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.get("name").and_then(serde_json::Value::as_str))
+            .collect();
+        for s in &self.strategies {
+            if !names.contains(&s.name.as_str()) {
+                names.push(&s.name);
+            }
+        }
+        names
     }
 
     /// Reads and checks a results file.

@@ -8,6 +8,17 @@
 
 use super::{Results, StrategyResult, TimerFloor};
 
+/// Why a partial run stopped before its end (`stopped` in results.json; absent for a complete
+/// run, and in files written before it was: a partial run is then read as interrupted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stopped {
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// The target could not be reached (or did not answer) before a strategy.
+    TargetLost,
+}
+
 /// Why a strategy's backend figures are missing, or cover less than the strategy
 /// (`backend_gap` in results.json; absent when they are whole).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -25,6 +36,9 @@ pub enum BackendGap {
     Restarted,
     /// The run was stopped before the figures could be read.
     Interrupted,
+    /// The strategies ran interleaved (`load.order = "interleaved"`) against one backend:
+    /// its figures are the run's, not one strategy's (a warning gives them).
+    Shared,
 }
 
 /// Lag above this (p99) means the generator, not the system, shaped the latencies.
@@ -68,11 +82,7 @@ pub fn checks(results: &Results) -> Vec<TrustCheck> {
     for s in &results.strategies {
         out.extend(strategy_checks(s));
     }
-    let planned = results
-        .profile
-        .get("strategies")
-        .and_then(|s| s.as_array())
-        .map_or(0, Vec::len);
+    let planned = results.planned_strategies().len();
     if results.partial || planned > results.strategies.len() {
         out.push(TrustCheck {
             rule: Rule::Partial,
@@ -130,6 +140,108 @@ fn strategy_checks(s: &StrategyResult) -> [TrustCheck; 3] {
     ]
 }
 
+/// Which strategies have no backend figures and why, in one sentence for the readers (the
+/// summary under its table, the report under its tables), or none when every strategy has
+/// them: figures only the backend can know are never made up, and a reader must not take a
+/// "–" for a zero.
+pub fn backend_unknown(strategies: &[StrategyResult]) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let names = |gaps: &[Option<BackendGap>]| -> Vec<&str> {
+        strategies
+            .iter()
+            .filter(|s| s.backend.is_none() && gaps.contains(&s.backend_gap))
+            .map(|s| s.name.as_str())
+            .collect()
+    };
+    let all = |n: &[&str]| n.len() == strategies.len();
+    let who = |n: &[&str]| {
+        if all(n) {
+            String::new()
+        } else {
+            format!(" (for {})", n.join(", "))
+        }
+    };
+    let no_control = names(&[Some(BackendGap::NoControl), None]);
+    if !no_control.is_empty() {
+        parts.push(format!(
+            "the target does not report what it received{}: it has no Control service, so \
+             attempts received and executed, backend amplification, wasted work and duplicate \
+             side effects are unknown (– here, null in results.json)",
+            who(&no_control)
+        ));
+    }
+    let shared = names(&[Some(BackendGap::Shared)]);
+    if !shared.is_empty() {
+        parts.push(
+            "the strategies ran interleaved against one backend, so what it received is the \
+             run's, not one strategy's (the warnings give the run's totals)"
+                .into(),
+        );
+    }
+    let other = names(&[
+        Some(BackendGap::Unreachable),
+        Some(BackendGap::Lost),
+        Some(BackendGap::Interrupted),
+    ]);
+    if !other.is_empty() {
+        parts.push(format!(
+            "the target reported nothing{} (see the warnings)",
+            who(&other)
+        ));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let mut text = parts.join("; ");
+    if let Some(first) = text.get(..1) {
+        text.replace_range(..1, &first.to_uppercase());
+    }
+    Some(format!("{text}."))
+}
+
+/// What became of the streams a strategy's server did not process, in a sentence (none if
+/// there were none): they explain UNAVAILABLE failures that no application answered.
+pub fn not_processed(s: &StrategyResult) -> Option<String> {
+    let a = &s.attempts;
+    let n = a.not_processed;
+    if n.total() == 0 {
+        return None;
+    }
+    let mut how = Vec::new();
+    if n.refused > 0 {
+        how.push(format!(
+            "{} refused with RST_STREAM(REFUSED_STREAM)",
+            n.refused
+        ));
+    }
+    if n.goaway > 0 {
+        how.push(format!("{} above a GOAWAY's last stream id", n.goaway));
+    }
+    if n.unsent > 0 {
+        how.push(format!(
+            "{} never sent before their connection ended",
+            n.unsent
+        ));
+    }
+    let failed = n.total().saturating_sub(a.transparent);
+    let mut text = format!(
+        "{}: the server did not process {} streams ({}): {} were sent again at once \
+         (transparent retries, not counted as attempts) and {failed} failed their attempt \
+         with UNAVAILABLE without reaching the server's application",
+        s.name,
+        n.total(),
+        how.join(", "),
+        a.transparent
+    );
+    if n.refused > 0 {
+        text.push_str(
+            "; a gRPC C-core server (grpcio) refuses streams at its max_concurrent_streams even \
+             when fewer are open (docs/targets.md, \"Why a server refuses streams\")",
+        );
+    }
+    Some(text)
+}
+
 /// Reasons not to trust the figures, one sentence each, as results.json's `warnings` holds
 /// them: the same rules as [`checks`], in words. `timer` (the machine's calibrated wake-up
 /// floor, real runs) tells a generator that fell behind from a machine that cannot wake it
@@ -152,8 +264,9 @@ pub fn warnings(
             || (s.backend.is_none() && s.backend_gap.is_none())
     }) {
         out.push(
-            "the target has no Control service: its backend was not reset between strategies, \
-             and backend figures (received, executed, amplification) are missing"
+            "the target has no Control service: it does not report what it received, so the \
+             figures only a backend knows (received, executed, backend amplification, wasted \
+             work, duplicate side effects) are null, and it was not reset between strategies"
                 .into(),
         );
     }
@@ -173,8 +286,13 @@ pub fn warnings(
                  new process's, since its start, not the whole strategy's (no backend \
                  amplification)"
             )),
-            // Said once above, or with the run's interruption.
-            Some(BackendGap::NoControl | BackendGap::Interrupted) | None => {}
+            // Said once above, or with the run's interruption, or with the run's totals.
+            Some(BackendGap::NoControl | BackendGap::Interrupted | BackendGap::Shared) | None => {}
+        }
+    }
+    for s in strategies {
+        if let Some(w) = not_processed(s) {
+            out.push(w);
         }
     }
     for s in strategies {

@@ -10,6 +10,9 @@
 //! | real | `host:port` | `resilbench serve`, reset through its `Control` service | gRPC over TCP |
 //! | virtual | none | in process | the backend called directly |
 
+mod assemble;
+mod folder;
+mod interleaved;
 mod output;
 mod service;
 mod setup;
@@ -21,18 +24,20 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-pub use output::{abandon_writing, default_out_dir, prepare_out_dir, write_folder, write_outputs};
+pub use folder::{OutDir, Placing};
+pub use output::{abandon_writing, default_out_dir, write_folder, write_outputs};
 use setup::{Setup, unless_stopped};
 
+use crate::clock::Clock;
 use crate::clock::sim::SimClock;
-use crate::clock::{Clock, calibrate};
 use crate::driver::{self, DriveSpec};
-use crate::profile::Plan;
+use crate::profile::plan::DEFAULT_TARGET_COOLDOWN;
+use crate::profile::{Order, Plan};
 use crate::progress::Progress;
 use crate::record::{Recorder, RecorderConfig};
-use crate::results::figures::{self as summary, overall_generator};
-use crate::results::trust::{BackendGap, warnings};
-use crate::results::{Environment, Results, SCHEMA, Shard, TimerFloor};
+use crate::results::figures as summary;
+use crate::results::trust::BackendGap;
+use crate::results::{Results, Shard};
 use crate::strategy;
 
 /// Which clock the run follows.
@@ -94,7 +99,24 @@ pub fn strategy_slot(plan: &Plan) -> Duration {
         .map(|s| s.deadline)
         .max()
         .unwrap_or_default();
-    plan.load.duration + deadline + DRAIN_REAL + Duration::from_secs(2)
+    plan.load.duration + deadline + DRAIN_REAL + Duration::from_secs(2) + configured_cooldown(plan)
+}
+
+/// The cooldown the plan states (none when unset: [`cooldown`] resolves the default).
+fn configured_cooldown(plan: &Plan) -> Duration {
+    plan.load.cooldown.map_or(Duration::ZERO, |c| c.0)
+}
+
+/// The pause between strategies run in turn: the plan's `load.cooldown`, or by default
+/// [`DEFAULT_TARGET_COOLDOWN`] against a `--target` and none otherwise (each strategy gets a
+/// fresh embedded backend: there is nothing to recover from, and a virtual clock would wait
+/// for nothing).
+pub fn cooldown(plan: &Plan, opts: &RunOptions) -> Duration {
+    match plan.load.cooldown {
+        Some(c) => c.0,
+        None if opts.target.is_some() => DEFAULT_TARGET_COOLDOWN,
+        None => Duration::ZERO,
+    }
 }
 
 /// Why a run could not be carried out.
@@ -201,21 +223,21 @@ pub async fn execute(
         }
         _ => plan,
     };
+    if plan.load.order == Order::Interleaved {
+        return interleaved::execute(plan, opts, clock, stop, own.as_ref()).await;
+    }
     let origin = clock.now();
+    let pause = cooldown(plan, opts);
     let mut strategies = Vec::with_capacity(plan.strategies.len());
     let mut partial = false;
     // Every wait below is cut short by `stop` (Ctrl-C at any moment of the run): what was
     // measured up to then is returned, marked partial.
     let mut lost = None;
+    // Whether the target was said to serve another backend (said once per run).
+    let mut served_said = false;
     // How precisely this machine wakes the client's thread, before anything else runs: the
     // floor under the generator's lag (`clock::calibrate`).
-    let timer = unless_stopped(
-        &stop,
-        calibrate::wake_overshoot(clock, calibrate::CALIBRATION_SPAN),
-    )
-    .await
-    .flatten()
-    .map(|o| summary::timer_floor(&o, clock.wake_quantum(plan.load.wake_quantum)));
+    let timer = assemble::calibrate_timer(plan, clock, &stop).await;
     for (index, strategy) in plan.strategies.iter().enumerate() {
         if stop.is_cancelled() {
             partial = true;
@@ -227,6 +249,16 @@ pub async fn execute(
             .start_at
             .filter(|_| opts.clock == ClockMode::Real)
             .map(|at| at + strategy_slot(plan) * index as u32);
+        // Strategies in turn: the previous one's storm has time to settle before the next
+        // starts (on a shared timetable the slot holds the pause).
+        if index > 0
+            && slot.is_none()
+            && !pause.is_zero()
+            && unless_stopped(&stop, clock.sleep(pause)).await.is_none()
+        {
+            partial = true;
+            break;
+        }
         let remote = opts.target.is_some();
         if let (Some(slot_start), true) = (slot, remote) {
             // A shared target is reset once per slot, a second before it starts: by then
@@ -240,7 +272,14 @@ pub async fn execute(
                 break;
             }
         }
-        let setup = Setup::new(plan, opts, clock, slot.map(unix_ms), own.as_ref());
+        let setup = Setup::new(
+            plan,
+            opts,
+            clock,
+            slot.map(unix_ms),
+            &mut served_said,
+            own.as_ref(),
+        );
         let (setup, transport) = match unless_stopped(&stop, setup).await {
             None => {
                 partial = true;
@@ -297,6 +336,7 @@ pub async fn execute(
             idempotency_keys: strategy.idempotency_keys,
             propagate_deadline: strategy.propagate_deadline,
             deadline_margin: strategy.deadline_margin,
+            transparent: strategy.client.flavor().transparent,
             shard: opts.shard,
             wake_quantum: clock.wake_quantum(plan.load.wake_quantum),
         };
@@ -334,41 +374,15 @@ pub async fn execute(
             break;
         }
     }
-    let generator = overall_generator(&strategies);
-    let mut warnings = warnings(&strategies, partial && lost.is_none(), timer.as_ref());
-    if let Some((index, reason)) = &lost {
-        warnings.insert(
-            0,
-            format!(
-                "the run stopped before strategy `{}` ({} of {}): {reason}; figures cover only \
-                 the strategies before it",
-                plan.strategies[*index].name,
-                index + 1,
-                plan.strategies.len()
-            ),
-        );
-    }
-    let results = Results {
-        schema: SCHEMA.to_string(),
-        profile: serde_json::to_value(plan).expect("a plan always serializes"),
-        environment: environment(opts, start_time, timer),
-        partial,
-        generator,
-        warnings,
+    assemble::assemble(
+        plan,
+        opts,
+        assemble::Started { start_time, timer },
         strategies,
-        shard: opts.shard,
-        merged_from: Vec::new(),
-    };
-    match lost {
-        None => Ok(results),
-        Some((index, reason)) => Err(RunError::TargetLost {
-            reason,
-            strategy: plan.strategies[index].name.clone(),
-            number: index + 1,
-            count: plan.strategies.len(),
-            results: Box::new(results),
-        }),
-    }
+        partial,
+        lost,
+        Vec::new(),
+    )
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
@@ -376,27 +390,45 @@ fn unix_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn environment(opts: &RunOptions, start_time: String, timer: Option<TimerFloor>) -> Environment {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map_or_else(|| "unknown".to_string(), |h| h.trim().to_string());
-    Environment {
-        tool: format!("resilbench {}", env!("CARGO_PKG_VERSION")),
-        host,
-        os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        clock: opts.clock.name().to_string(),
-        transport: match opts.clock {
-            ClockMode::Real => "grpc",
-            ClockMode::Virtual => "direct",
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(target: Option<&str>) -> RunOptions {
+        RunOptions {
+            clock: ClockMode::Real,
+            target: target.map(str::to_string),
+            progress: Progress::Quiet,
+            shard: None,
+            start_at: None,
+            connect_timeout: CONNECT_TIMEOUT,
         }
-        .to_string(),
-        target: opts
-            .target
-            .clone()
-            .unwrap_or_else(|| "embedded".to_string()),
-        start_time,
-        timer,
+    }
+
+    /// The default cooldown: a few seconds against a target, none for the embedded backend;
+    /// the profile's (or `--cooldown`'s) wins either way, and a shared timetable's slot
+    /// holds it.
+    #[test]
+    fn the_cooldown_defaults_by_target_and_the_profile_wins() {
+        let mut plan = crate::profile::parse(
+            "[load]\nrate = 1\n[[strategies]]\nname = \"a\"\n",
+            "t.toml",
+            "t",
+            &crate::profile::Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(cooldown(&plan, &options(None)), Duration::ZERO);
+        assert_eq!(
+            cooldown(&plan, &options(Some("h:1"))),
+            DEFAULT_TARGET_COOLDOWN
+        );
+        let before = strategy_slot(&plan);
+        plan.load.cooldown = Some(crate::profile::duration::HumanDuration(Duration::ZERO));
+        assert_eq!(cooldown(&plan, &options(Some("h:1"))), Duration::ZERO);
+        plan.load.cooldown = Some(crate::profile::duration::HumanDuration(
+            Duration::from_secs(3),
+        ));
+        assert_eq!(cooldown(&plan, &options(None)), Duration::from_secs(3));
+        assert_eq!(strategy_slot(&plan), before + Duration::from_secs(3));
     }
 }

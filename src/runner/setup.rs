@@ -53,12 +53,14 @@ pub(super) enum Setup {
 
 impl Setup {
     /// `start_unix_ms`: the strategy's start on a shared timetable, which a remote target's
-    /// reset is keyed by (see `ResetRequest`).
+    /// reset is keyed by (see `ResetRequest`). `served_said`: whether this run already said
+    /// the target serves another backend (said once per run).
     pub(super) async fn new(
         plan: &Plan,
         opts: &RunOptions,
         clock: &Clock,
         start_unix_ms: Option<u64>,
+        served_said: &mut bool,
         own: Option<&Ready>,
     ) -> Result<(Setup, Stack), RunError> {
         if let Some(own) = own {
@@ -119,7 +121,11 @@ impl Setup {
                     match target::reset(&mut control, clock, start, budget).await {
                         Ok(reply) => {
                             let served = &reply.served_json;
-                            if let Some(w) = crate::backend::served::warning(plan, target, served) {
+                            if !*served_said
+                                && let Some(w) =
+                                    crate::backend::served::warning(plan, target, served)
+                            {
+                                *served_said = true;
                                 crate::progress::line(w);
                             }
                             Ok(reply.instance)

@@ -113,6 +113,7 @@ impl AttemptFuture {
             started: self.started,
             ended: self.clock.now(),
             outcome,
+            unprocessed: self.call.meter.take_unprocessed(),
         });
     }
 }

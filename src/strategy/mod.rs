@@ -64,6 +64,9 @@ pub enum Event<'a> {
         /// Its outcome. An abandoned attempt is CANCELLED, or DEADLINE_EXCEEDED if its
         /// deadline had passed.
         outcome: &'a Outcome,
+        /// Streams of its call the server did not process, and transparent retries, counted
+        /// since the last attempt of the call ended.
+        unprocessed: crate::call::Unprocessed,
     },
     /// A retry layer will send another attempt after `wait`.
     Retry {

@@ -135,6 +135,7 @@ mod tests {
             sent_deadline: Some(now + deadline_in),
             meter: Arc::new(CallMeter::default()),
             commit: None,
+            transparent: crate::profile::flavor::Transparent::A6,
         }
     }
 

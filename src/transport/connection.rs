@@ -124,14 +124,23 @@ impl Connections {
     pub async fn ready(&self) -> Result<http2::Handle, Unavailable> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let mut slot = self.slots[i].clone();
-        let state = match slot.wait_for(|s| !matches!(s, State::Connecting)).await {
+        // A connection that opens no more streams (GOAWAY) is not picked: its keeper is
+        // about to replace it, as a gRPC channel replaces a draining subchannel.
+        let state = match slot
+            .wait_for(|s| match s {
+                State::Connecting => false,
+                State::Ready(handle) => handle.opens_streams(),
+                State::Failed(_) => true,
+            })
+            .await
+        {
             Ok(state) => state.clone(),
             Err(_) => return Err(Unavailable("the connection was shut down".into())),
         };
         match state {
             State::Ready(handle) => Ok(handle),
             State::Failed(reason) => Err(Unavailable(reason)),
-            State::Connecting => unreachable!("waited until it was not connecting"),
+            State::Connecting => unreachable!("waited until it was ready or failed"),
         }
     }
 }

@@ -34,10 +34,10 @@ use tonic::Code;
 use tonic::transport::Endpoint;
 
 use super::connection::Connections;
-use super::http2::{self, Event};
+use super::http2::{self, Event, Processed};
 use super::own::{self, OwnService};
 use crate::call::BoxFuture;
-use crate::call::{Call, Failure, FailureSource, Outcome, Reply, call_service};
+use crate::call::{Call, Failure, FailureSource, NotProcessed, Outcome, Reply, call_service};
 use crate::clock::Clock;
 use crate::pb;
 use crate::profile::Method;
@@ -240,7 +240,8 @@ call_service! {
 }
 
 impl GrpcTransport {
-    /// Its work on one call (its `Service::call`).
+    /// Its work on one call (its `Service::call`): the attempt's streams, one unless the
+    /// server did not process it and it is sent again at once ([`super::transparent`]).
     fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
         let body = match self.target.body(&call) {
             Ok(body) => body,
@@ -248,22 +249,55 @@ impl GrpcTransport {
             // the call fails as a gRPC client fails one it cannot serialize.
             Err(_) => return Box::pin(std::future::ready(Err(Failure::local(Code::Internal)))),
         };
-        // The time left is taken now, when the attempt starts, as a gRPC library takes it.
-        let timeout = call
-            .sent_deadline
-            .map(|d| timeout::encode(d.saturating_duration_since(self.clock.now())));
         let (target, clock) = (Arc::clone(&self.target), self.clock.clone());
         Box::pin(async move {
-            let outcome = target.exchange(&call, timeout.as_deref(), body).await;
+            let call = &call;
+            let outcome = super::transparent::attempt(call, || {
+                // The time left is taken when each stream starts, as a gRPC library takes it.
+                let timeout = call
+                    .sent_deadline
+                    .map(|d| timeout::encode(d.saturating_duration_since(clock.now())));
+                let (target, body) = (&target, body.clone());
+                async move { target.exchange(call, timeout.as_deref(), body).await }
+            })
+            .await;
             deadline_status(outcome, call.sent_deadline, &clock)
         })
     }
 }
 
+/// How one stream of an attempt ended.
+pub(super) enum Sent {
+    /// With the attempt's outcome.
+    Done(Outcome),
+    /// Without reaching the server's application: the stream can be sent again as if never
+    /// sent (gRFC A6's transparent retry).
+    NotProcessed(NotProcessed),
+}
+
+impl From<Outcome> for Sent {
+    fn from(outcome: Outcome) -> Self {
+        Sent::Done(outcome)
+    }
+}
+
 impl Target {
-    /// One attempt on the wire: open a stream with the headers a gRPC client library sends,
-    /// send the message, read the answer.
-    async fn exchange(&self, call: &Call, timeout: Option<&str>, body: Bytes) -> Outcome {
+    /// One stream on the wire: open it with the headers a gRPC client library sends, send the
+    /// message, read the answer.
+    async fn exchange(&self, call: &Call, timeout: Option<&str>, body: Bytes) -> Sent {
+        match self.stream(call, timeout, body).await {
+            Err(Stream::NotProcessed(how)) => Sent::NotProcessed(how),
+            Err(Stream::Failed(failure)) => Sent::Done(Err(failure)),
+            Ok(reply) => Sent::Done(Ok(reply)),
+        }
+    }
+
+    async fn stream(
+        &self,
+        call: &Call,
+        timeout: Option<&str>,
+        body: Bytes,
+    ) -> Result<Reply, Stream> {
         let (mut previous, mut ordinal) = (itoa::Buffer::new(), itoa::Buffer::new());
         let mut id = itoa::Buffer::new();
         let previous =
@@ -354,18 +388,30 @@ impl Target {
             messages: 0,
             committed: false,
         };
+        // No connection: the call fails at the pick, to the policy (A6's first case).
         let handle = self.connections.ready().await.map_err(|_| unavailable())?;
-        let mut stream = handle.open(request).await.map_err(|_| unavailable())?;
+        // The connection ended or went away before the stream could open: it never left.
+        let mut stream = handle
+            .open(request)
+            .await
+            .map_err(|_| Stream::NotProcessed(NotProcessed::Unsent))?;
         let head = match stream.next().await {
             // The head as a gRPC client reads it (`:status`, `grpc-status`, pushback).
             Event::Head(head) => ResponseFields::of(&head),
-            other => return Err(ended(other, 0, false)),
+            Event::Broken(lost) if lost.processed.not_processed() => {
+                return Err(Stream::NotProcessed(match lost.processed {
+                    Processed::Refused => NotProcessed::Refused,
+                    Processed::GoneAway => NotProcessed::GoneAway,
+                    _ => NotProcessed::Unsent,
+                }));
+            }
+            other => return Err(ended(other, 0, false).into()),
         };
         // Trailers-Only: the status is in the headers and nothing follows (not committed).
         let own = matches!(self.requests, Requests::Own(_));
         if head.grpc_status.is_some() {
             status_of(&head, 0, false)?;
-            return reply(call.method, own, None, 0, false);
+            return Ok(reply(call.method, own, None, 0, false)?);
         }
         if head.status != Some(200) {
             return Err(Failure {
@@ -374,7 +420,8 @@ impl Target {
                 source: FailureSource::Transport,
                 messages: 0,
                 committed: false,
-            });
+            }
+            .into());
         }
         // Response headers arrived: the call is committed (gRFC A6).
         if let Some(c) = &call.commit {
@@ -389,7 +436,7 @@ impl Target {
                 Event::Data(chunk) => buffer.extend_from_slice(&chunk),
                 Event::Trailers(trailers) => {
                     status_of(&ResponseFields::of(&trailers), messages, true)?;
-                    return reply(call.method, own, first, messages, true);
+                    return Ok(reply(call.method, own, first, messages, true)?);
                 }
                 // A 200 response that ends without grpc-status is UNKNOWN (grpc-go, and tonic
                 // after it).
@@ -400,9 +447,10 @@ impl Target {
                         source: FailureSource::Transport,
                         messages,
                         committed: true,
-                    });
+                    }
+                    .into());
                 }
-                other => return Err(ended(other, messages, true)),
+                other => return Err(ended(other, messages, true).into()),
             }
             while let Some(message) = message::next(&mut buffer).map_err(|code| Failure {
                 code,
@@ -417,6 +465,20 @@ impl Target {
                 }
             }
         }
+    }
+}
+
+/// Why a stream gave no reply.
+enum Stream {
+    /// It failed, with this status.
+    Failed(Failure),
+    /// The server did not process it.
+    NotProcessed(NotProcessed),
+}
+
+impl From<Failure> for Stream {
+    fn from(failure: Failure) -> Self {
+        Stream::Failed(failure)
     }
 }
 
@@ -671,7 +733,10 @@ mod tests {
     #[test]
     fn streams_not_processed_are_unavailable() {
         let refused = ended(
-            Event::Broken(http2::Lost::not_processed("refused")),
+            Event::Broken(http2::Lost::not_processed(
+                "refused",
+                http2::Processed::Refused,
+            )),
             0,
             false,
         );

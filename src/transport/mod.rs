@@ -11,6 +11,9 @@
 //!   exactly, but the direct call is about 3.6× faster.
 //!   The backend's behaviour is the same code either way.
 //!
+//! Over HTTP/2, a stream the server did not process is sent again at once within its attempt,
+//! as the strategy's client library does (`transparent.rs`, gRFC A6's transparent retries).
+//!
 //! Both are `Service<Call, Response = Reply, Error = Failure>` and are boxed once, where the
 //! stack is built.
 
@@ -22,5 +25,6 @@ pub mod http2;
 pub mod own;
 pub mod reflection;
 pub mod tls;
+mod transparent;
 
 pub use crate::call::BoxFuture;

@@ -284,6 +284,7 @@ where
                         .then(|| intended + deadline.saturating_sub(s.deadline_margin)),
                     meter: Arc::new(CallMeter::default()),
                     commit: None,
+                    transparent: resilbench::profile::flavor::Transparent::A6,
                 };
                 let outcome = stack.oneshot(call).await;
                 Ended {

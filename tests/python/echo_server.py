@@ -7,15 +7,26 @@ Say echoes id and n, and fails a GRUMPY call's first attempt (no grpc-previous-r
 with UNAVAILABLE; Count streams `count` replies. Every call is written to the log as one JSON
 line: method, id, n, mood, note, and its metadata.
 
-usage: echo_server.py --protoset FILE --log FILE [--tls CERT KEY [CA]]
-                      [--max-connection-age-ms MS] [--max-concurrent-streams N]
-Prints "listening PORT" once serving (port 0 is chosen by the system).
+usage: echo_server.py --protoset FILE [--log FILE] [--tls CERT KEY [CA]]
+                      [--max-connection-age-ms MS] [--max-connection-age-grace-ms MS]
+                      [--max-concurrent-streams N] [--overload-protection 0|1]
+                      [--delay-ms MS] [--workers N]
+Prints "listening PORT" once serving (port 0 is chosen by the system). Without --log no call
+is written (the load tests of tests/grpcio.rs: a line per call would slow the server they
+measure). Each new client connection (peer) is written to stderr as `peer ADDRESS`, so a test
+can count the connections a run made (GOAWAY mid-run makes the client open another).
+
+The C-core options the load tests need: grpc.max_concurrent_streams (SETTINGS_MAX_CONCURRENT_
+STREAMS), grpc.max_connection_age_ms (GOAWAY after about that long) and its grace (default
+5000 ms), grpc.http.overload_protection (C-core's default: 1); --delay-ms makes each call
+sleep before it answers, --workers sizes the thread pool (default 16).
 """
 
 import argparse
 import json
 import sys
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -26,10 +37,14 @@ SERVICE = "acme.echo.v1.Echo"
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--protoset", required=True)
-parser.add_argument("--log", required=True)
+parser.add_argument("--log")
 parser.add_argument("--tls", nargs="+")
 parser.add_argument("--max-connection-age-ms", type=int)
+parser.add_argument("--max-connection-age-grace-ms", type=int, default=5000)
 parser.add_argument("--max-concurrent-streams", type=int)
+parser.add_argument("--overload-protection", type=int)
+parser.add_argument("--delay-ms", type=float, default=0.0)
+parser.add_argument("--workers", type=int, default=16)
 args = parser.parse_args()
 
 pool = descriptor_pool.DescriptorPool()
@@ -47,12 +62,22 @@ SayReply = message("acme.echo.v1.SayReply")
 CountRequest = message("acme.echo.v1.CountRequest")
 GRUMPY = pool.FindEnumTypeByName("acme.echo.v1.Mood").values_by_name["MOOD_GRUMPY"].number
 
-log = open(args.log, "a", buffering=1)
+log = open(args.log, "a", buffering=1) if args.log else None
 lock = threading.Lock()
+peers = set()
 
 
 def record(method, request, context, **fields):
+    peer = context.peer()
+    with lock:
+        if peer not in peers:
+            peers.add(peer)
+            print("peer", peer, file=sys.stderr, flush=True)
+    if args.delay_ms:
+        time.sleep(args.delay_ms / 1000.0)
     metadata = {k: (v if isinstance(v, str) else v.hex()) for k, v in context.invocation_metadata()}
+    if log is None:
+        return metadata
     line = dict(method=method, id=request.id, metadata=metadata, **fields)
     with lock:
         log.write(json.dumps(line) + "\n")
@@ -91,10 +116,12 @@ handler = grpc.method_handlers_generic_handler(SERVICE, {
 options = []
 if args.max_connection_age_ms is not None:
     options.append(("grpc.max_connection_age_ms", args.max_connection_age_ms))
-    options.append(("grpc.max_connection_age_grace_ms", 5000))
+    options.append(("grpc.max_connection_age_grace_ms", args.max_connection_age_grace_ms))
 if args.max_concurrent_streams is not None:
     options.append(("grpc.max_concurrent_streams", args.max_concurrent_streams))
-server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), handlers=[handler],
+if args.overload_protection is not None:
+    options.append(("grpc.http.overload_protection", args.overload_protection))
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers), handlers=[handler],
                      options=options)
 reflection.enable_server_reflection([SERVICE, reflection.SERVICE_NAME], server, pool=pool)
 if args.tls:

@@ -86,7 +86,7 @@ pub struct Budget {
     /// Whether `amount` is a percentage of the baseline's value.
     pub relative: bool,
     /// Written `"... beyond noise"`: a move past the bound fails only if it is also beyond
-    /// sampling noise at 99% confidence (as `compare` judges it).
+    /// sampling noise (as `compare` judges it).
     pub beyond_noise: bool,
 }
 
@@ -132,6 +132,22 @@ fn number(text: &str) -> Option<(f64, bool)> {
     n.is_finite().then_some((n, percent))
 }
 
+/// The decimal `digits` (as written, before its `%`) divided by 100 exactly, then rounded once
+/// to the nearest `f64`: the decimal point is moved in the text, not divided in binary. So
+/// `99.9%` is the same `f64` as `0.999` (and as a measured 999 of 1,000), where `99.9 / 100.0`
+/// is 0.9990000000000001, which a measured 0.999 fails.
+fn hundredth(digits: &str) -> Option<f64> {
+    let digits = digits.trim();
+    let shifted = match digits.find(['e', 'E']) {
+        Some(at) => {
+            let exponent: i32 = digits[at + 1..].parse().ok()?;
+            format!("{}e{}", &digits[..at], exponent.checked_sub(2)?)
+        }
+        None => format!("{digits}e-2"),
+    };
+    shifted.parse().ok().filter(|n: &f64| n.is_finite())
+}
+
 impl std::str::FromStr for Limit {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
@@ -150,9 +166,14 @@ impl std::str::FromStr for Limit {
             .find_map(|(s, op)| t.strip_prefix(s).map(|rest| (*op, rest)))
             .ok_or_else(bad)?;
         let (n, percent) = number(rest).ok_or_else(bad)?;
+        let bound = if percent {
+            hundredth(rest.trim().trim_end_matches('%')).ok_or_else(bad)?
+        } else {
+            n
+        };
         Ok(Limit {
             op,
-            bound: if percent { n / 100.0 } else { n },
+            bound,
             percent,
             written: n,
         })
@@ -263,6 +284,34 @@ mod tests {
         }
         assert_eq!(l.to_string(), "<= 250");
         assert_eq!(">=99.5%".parse::<Limit>().unwrap().to_string(), ">= 99.5%");
+    }
+
+    /// A percentage is the decimal it writes, divided by 100 exactly: `>= 99.9%` holds for a
+    /// measured 999 of 1,000 (it was 0.9990000000000001, which 0.999 failed), and so for every
+    /// tenth and hundredth of a percent.
+    #[test]
+    fn percentages_are_the_decimals_they_write() {
+        let l: Limit = ">= 99.9%".parse().unwrap();
+        assert_eq!(l.bound, 0.999);
+        assert!(l.op.holds(999.0 / 1000.0, l.bound));
+        for n in 0..=10_000u32 {
+            let text = format!("{}.{:02}", n / 100, n % 100);
+            let value = f64::from(n) / 10_000.0;
+            for limit in [
+                format!(">= {text}%"),
+                format!("<= {text}%"),
+                format!("== {text}%"),
+            ] {
+                let l: Limit = limit.parse().unwrap();
+                assert!(l.op.holds(value, l.bound), "{limit} against {value}");
+            }
+        }
+        assert_eq!("<= 9.99e1%".parse::<Limit>().unwrap().bound, 0.999);
+        assert_eq!("<= 5E-1%".parse::<Limit>().unwrap().bound, 0.005);
+        assert_eq!(">= 99.9%".parse::<Limit>().unwrap().to_string(), ">= 99.9%");
+        for bad in ["<= inf%", "<= 1e400%", "<= 1e%", "<= %"] {
+            assert!(bad.parse::<Limit>().is_err(), "{bad}");
+        }
     }
 
     #[test]

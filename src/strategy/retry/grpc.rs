@@ -280,6 +280,7 @@ mod tests {
             sent_deadline: Some(now),
             meter: Arc::new(CallMeter::default()),
             commit: None,
+            transparent: crate::profile::flavor::Transparent::A6,
         }
     }
 

@@ -22,7 +22,7 @@ use bytes::BytesMut;
 use super::frame::{self, CONTINUATION, Fault, Frame, LAST_STREAM_ID};
 use super::headers::{Block, Decoder};
 use super::hpack::Encoder;
-use super::stream::{Event, Lost, Stream};
+use super::stream::{Event, Lost, Processed, Stream};
 
 /// The stream windows we advertise (hyper's client uses 2 MiB and 5 MiB; HTTP/2's default is
 /// 64 KiB).
@@ -66,6 +66,9 @@ pub struct Connection {
     pub(super) granted: u32,
     /// The server's first SETTINGS has arrived.
     pub(super) settled: bool,
+    /// Streams below this id have had their HEADERS handed to the socket task; the others'
+    /// wait in `out`, and never left the client if the connection ends now.
+    pub(super) handed_below: u32,
     /// The last stream id of the server's GOAWAY: streams above it were not processed.
     pub(super) goaway: Option<u32>,
     /// Why no stream is opened any more (GOAWAY, or stream ids used up); the connection ends
@@ -104,6 +107,7 @@ impl Connection {
             recv_window: frame::DEFAULT_WINDOW,
             granted: opened,
             settled: false,
+            handed_below: first_id,
             goaway: None,
             going: None,
             closed: None,
@@ -125,6 +129,7 @@ impl Connection {
     pub fn take_output(&mut self, into: &mut Vec<u8>) {
         std::mem::swap(into, &mut self.out);
         self.recv_window += i64::from(std::mem::take(&mut self.granted));
+        self.handed_below = self.next_id;
     }
 
     /// Whether the server's first SETTINGS has been received.
@@ -272,8 +277,18 @@ impl Connection {
             .filter(|&id| id > last)
             .collect();
         for id in refused {
-            let why = "the server went away (GOAWAY) before the call";
-            self.end_stream(id, Event::Broken(Lost::not_processed(why)));
+            let lost = if self.sent(id) {
+                Lost::not_processed(
+                    "the server went away (GOAWAY) before the call",
+                    Processed::GoneAway,
+                )
+            } else {
+                Lost::not_processed(
+                    "the server went away (GOAWAY) before the call was sent",
+                    Processed::Unsent,
+                )
+            };
+            self.end_stream(id, Event::Broken(lost));
         }
         Ok(())
     }
@@ -320,9 +335,20 @@ impl Connection {
             return;
         }
         let reason: Arc<str> = reason.into();
-        for st in self.streams.values_mut() {
+        let unsent: Arc<str> = format!("{reason}, before the call was sent").into();
+        let handed_below = self.handed_below;
+        for (&id, st) in &mut self.streams {
             if st.tail.is_none() {
-                st.end(Event::Broken(Lost::maybe_processed(Arc::clone(&reason))));
+                // HEADERS still in the output buffer never reached the socket.
+                let lost = if id < handed_below {
+                    Lost::maybe_processed(Arc::clone(&reason))
+                } else {
+                    Lost {
+                        why: Arc::clone(&unsent),
+                        processed: Processed::Unsent,
+                    }
+                };
+                st.end(Event::Broken(lost));
             }
         }
         self.active = 0;
@@ -341,6 +367,13 @@ impl Connection {
     }
 
     // === The stream table ===
+
+    /// Whether stream `id`'s HEADERS have been handed to the socket task (they may have
+    /// reached the server).
+    #[inline]
+    pub(super) fn sent(&self, id: u32) -> bool {
+        id < self.handed_below
+    }
 
     /// A stream id this client has not opened (even ids are the server's, which opens none).
     #[inline]
@@ -362,7 +395,7 @@ impl Connection {
             code == frame::REFUSED_STREAM && self.streams.get(&id).is_some_and(|st| !st.got_head);
         let tail = if refused {
             let why = "the server refused the stream (REFUSED_STREAM)";
-            Event::Broken(Lost::not_processed(why))
+            Event::Broken(Lost::not_processed(why, Processed::Refused))
         } else {
             Event::Reset(code)
         };

@@ -164,6 +164,12 @@ impl Handle {
         refusal.unwrap_or_else(|| "the connection was closed".into())
     }
 
+    /// Whether new streams may still be opened on this connection (no GOAWAY, ids left, not
+    /// closed).
+    pub fn opens_streams(&self) -> bool {
+        self.shared.lock().conn.refusal().is_none()
+    }
+
     /// Completes when no stream is opened on this connection any more (GOAWAY, stream ids
     /// used up, or closed): the time to open another.
     pub async fn going_away(&self) {

@@ -54,6 +54,9 @@
 //! - 6.8: after GOAWAY no stream is opened (calls waiting for a slot fail at once, and
 //!   [`Handle::going_away`] tells the keeper to open another connection); streams above its
 //!   last id end as not processed, the others run to their end, then the connection closes.
+//! - A stream whose HEADERS were still waiting in the output buffer when the connection ended
+//!   (or when a GOAWAY came) ends as never sent ([`Processed::Unsent`]): gRFC A6 retries such
+//!   a stream until its deadline, one the server refused only once.
 //! - 8.1: a request without a body ends with its HEADERS; 1xx responses are skipped; a second
 //!   header block is the trailers.
 //!

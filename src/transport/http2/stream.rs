@@ -30,9 +30,9 @@ pub enum Event {
     /// this client when the server broke the stream's rules.
     Reset(u32),
     /// The stream ended without its response: the connection broke, or went away, or the
-    /// server refused the stream. [`Lost::processed`] tells a stream the server did not
-    /// process (which can be sent again as if never sent: gRFC A6's transparent retry) from
-    /// one it may have.
+    /// server refused the stream, or it was never sent. [`Lost::processed`] tells a stream the
+    /// server did not process (which can be sent again as if never sent: gRFC A6's
+    /// transparent retry) from one it may have.
     Broken(Lost),
 }
 
@@ -45,14 +45,28 @@ pub struct Lost {
     pub processed: Processed,
 }
 
-/// Whether the server may have processed a stream that ended without its response.
+/// Whether the server may have processed a stream that ended without its response, and if
+/// not, how it is known: gRFC A6 ("Transparent Retries") tells a stream that never left the
+/// client (retried until its deadline) from one that reached the server but not its
+/// application (retried once), and some clients tell a refusal from a GOAWAY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Processed {
-    /// The server said it did not (RFC 9113 8.7): RST_STREAM(REFUSED_STREAM) before any
-    /// response, or a stream id above the last one of its GOAWAY.
-    No,
+    /// Never sent: its HEADERS were still waiting to be written when the connection ended (or
+    /// when the server's GOAWAY came), so the server cannot have seen it.
+    Unsent,
+    /// The server refused it (RFC 9113 8.7): RST_STREAM(REFUSED_STREAM) before any response.
+    Refused,
+    /// Its id is above the last stream id of the server's GOAWAY (RFC 9113 6.8).
+    GoneAway,
     /// It may have: the connection broke or closed while the stream was open.
     Maybe,
+}
+
+impl Processed {
+    /// Whether the server certainly did not process the stream (sending it again is safe).
+    pub fn not_processed(self) -> bool {
+        self != Processed::Maybe
+    }
 }
 
 impl Lost {
@@ -64,11 +78,13 @@ impl Lost {
         }
     }
 
-    /// A stream the server said it did not process.
-    pub fn not_processed(why: &str) -> Self {
+    /// A stream the server did not process, lost because of `why`; `how` says how that is
+    /// known (anything but [`Processed::Maybe`]).
+    pub fn not_processed(why: &str, how: Processed) -> Self {
+        debug_assert!(how.not_processed());
         Self {
             why: why.into(),
-            processed: Processed::No,
+            processed: how,
         }
     }
 }

@@ -18,7 +18,7 @@ use super::super::frame::{
     ACK, CANCEL, DATA, END_STREAM, HEADERS, Head, PREFACE, PROTOCOL_ERROR, REFUSED_STREAM,
     SETTINGS, WINDOW_UPDATE,
 };
-use super::super::{CONNECTION_WINDOW, Event, Exchange, Processed, STREAM_WINDOW};
+use super::super::{CONNECTION_WINDOW, Event, Exchange, STREAM_WINDOW};
 use super::script::{Data, Extra, Head as Heads, Piece, render};
 use super::{frame, request};
 use crate::clock::Clock;
@@ -119,7 +119,7 @@ async fn our_outcome(mut exchange: Exchange) -> Outcome {
             Event::Trailers(t) => break Ending::Trailers(ResponseFields::of(&t)),
             Event::End => break Ending::EndStream,
             Event::Reset(code) => break Ending::Reset(code),
-            Event::Broken(lost) if lost.processed == Processed::No => break Ending::NotProcessed,
+            Event::Broken(lost) if lost.processed.not_processed() => break Ending::NotProcessed,
             Event::Broken(_) => break Ending::Lost,
         }
     };

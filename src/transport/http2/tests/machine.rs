@@ -130,6 +130,7 @@ fn a_response_comes_up_as_head_data_and_trailers() {
 fn refused_and_goaway_streams_are_told_apart_from_lost_ones() {
     let mut m = Machine::new();
     let ids: Vec<u32> = (0..4).map(|_| m.open(b"x")).collect();
+    m.flush();
     let refused = REFUSED_STREAM.to_be_bytes();
     m.receive(&frame(RST_STREAM, 0, ids[0], &refused)).unwrap();
     let mut answered = frame(HEADERS, END_HEADERS, ids[1], STATUS_200);
@@ -143,14 +144,14 @@ fn refused_and_goaway_streams_are_told_apart_from_lost_ones() {
         "no stream is opened after GOAWAY"
     );
     let first = m.events(ids[0]);
-    assert_eq!(lost(&first[0]), Some(Processed::No), "{first:?}");
+    assert_eq!(lost(&first[0]), Some(Processed::Refused), "{first:?}");
     let second = m.events(ids[1]);
     assert!(matches!(
         second[..],
         [Event::Head(_), Event::Reset(REFUSED_STREAM)]
     ));
     let fourth = m.events(ids[3]);
-    assert_eq!(lost(&fourth[0]), Some(Processed::No), "{fourth:?}");
+    assert_eq!(lost(&fourth[0]), Some(Processed::GoneAway), "{fourth:?}");
     assert!(matches!(&fourth[0], Event::Broken(lost) if lost.contains("GOAWAY")));
     assert!(
         m.events(ids[2]).is_empty(),
@@ -160,6 +161,38 @@ fn refused_and_goaway_streams_are_told_apart_from_lost_ones() {
     let third = m.events(ids[2]);
     assert_eq!(lost(&third[0]), Some(Processed::Maybe), "{third:?}");
     assert!(m.conn.finished());
+}
+
+/// A stream whose HEADERS were never handed to the socket never left the client: when the
+/// connection ends (or a GOAWAY comes) it is not processed, and said to be never sent, apart
+/// from the streams already written, which may have been.
+#[test]
+fn streams_never_written_are_told_apart_from_streams_sent() {
+    let mut m = Machine::new();
+    let written = m.open(b"x");
+    m.flush();
+    let waiting = m.open(b"y");
+    m.conn.close("the server closed the connection");
+    assert_eq!(lost(&m.events(written)[0]), Some(Processed::Maybe));
+    let unsent = m.events(waiting);
+    assert_eq!(lost(&unsent[0]), Some(Processed::Unsent), "{unsent:?}");
+    assert!(matches!(&unsent[0], Event::Broken(l) if l.contains("before the call was sent")));
+
+    // Above a GOAWAY's last id: gone away if written, never sent if still waiting.
+    let mut m = Machine::new();
+    let ids: Vec<u32> = (0..2).map(|_| m.open(b"x")).collect();
+    m.flush();
+    let late = m.open(b"z");
+    let mut goaway = ids[0].to_be_bytes().to_vec();
+    goaway.extend(0u32.to_be_bytes());
+    m.receive(&frame(GOAWAY, 0, 0, &goaway)).unwrap();
+    assert_eq!(lost(&m.events(ids[1])[0]), Some(Processed::GoneAway));
+    assert_eq!(lost(&m.events(late)[0]), Some(Processed::Unsent));
+    assert!(m.events(ids[0]).is_empty(), "at the last id it runs on");
+    for p in [Processed::Unsent, Processed::Refused, Processed::GoneAway] {
+        assert!(p.not_processed());
+    }
+    assert!(!Processed::Maybe.not_processed());
 }
 
 /// RFC 9113 6.9: a request larger than the windows goes out as WINDOW_UPDATEs open them,
