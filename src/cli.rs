@@ -30,6 +30,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Serve a profile's backend alone (for `run --target`, or any gRPC client) until Ctrl-C.
     Serve(ServeArgs),
+    /// Put a profile's backend faults in front of a real gRPC service, as a proxy.
+    Proxy(ProxyArgs),
     /// Write the HTML report of a results file.
     Report(ReportArgs),
     /// Compare two runs of a profile: every figure, A, B, difference, ratio, flagged if real.
@@ -359,6 +361,89 @@ pub struct ServeArgs {
     /// A connection with no call for this long is told to go away (GOAWAY).
     #[arg(long, value_name = "DURATION", value_parser = parse_positive, default_value = "5m")]
     pub idle_timeout: Duration,
+}
+
+/// `resilbench proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// The profile whose [backend] faults and [[phases]] meet each call: a TOML file, or a
+    /// built-in profile's name.
+    pub profile: PathBuf,
+    /// Address to listen on (loopback unless you name another).
+    #[arg(long, default_value = "127.0.0.1:50061")]
+    pub listen: String,
+    /// The real service: host:port (plaintext HTTP/2), http://host:port or https://host[:port]
+    /// (TLS), as `[target] address`.
+    #[arg(long, value_name = "ADDRESS")]
+    pub upstream: String,
+    /// The `:authority` sent upstream, in place of the address's.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub authority: Option<String>,
+    /// PEM file of the CAs to trust for an https:// upstream, in place of the system's.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<String>,
+    /// PEM client certificate for mTLS to the upstream (with --key).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<String>,
+    /// PEM client key for mTLS to the upstream (with --cert).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<String>,
+    /// The name the upstream's certificate is checked against (and SNI).
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
+    /// Do not verify the upstream's certificate (a warning says so).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Latency of a forwarded call: the upstream's own, stretched by brownouts (`upstream`),
+    /// or the profile's drawn service time added before forwarding (`profile`).
+    #[arg(long, value_enum, default_value_t = ProxyLatency::Upstream)]
+    pub latency: ProxyLatency,
+    /// Print one line per attempt: path, draw key, attempt, what the proxy did.
+    #[arg(long)]
+    pub log_attempts: bool,
+    /// HTTP/2 connections to the upstream.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub connections: u16,
+    /// How long one attempt to connect to the upstream (TCP, TLS, HTTP/2 SETTINGS) may take.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive, default_value = "2s")]
+    pub connect_timeout: Duration,
+    /// The longest a call without a deadline may take through the proxy.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive, default_value = "5m")]
+    pub max_call: Duration,
+    /// HTTP/2 streams one client connection may have open at once
+    /// (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
+    /// Calls in progress at once over every connection; one more is answered
+    /// RESOURCE_EXHAUSTED at once.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_calls: u64,
+    /// MiB of request bodies the calls of one client connection may hold in the proxy at
+    /// once; a call whose request would go over is answered RESOURCE_EXHAUSTED.
+    #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub connection_request_mib: u32,
+    /// How an outage shows itself: `status` (its status, Trailers-Only), `reset` (RST_STREAM
+    /// REFUSED_STREAM), `reset:REASON` (RST_STREAM with that HTTP/2 error code, e.g.
+    /// reset:CANCEL) or `refuse` (the connection closed; new ones reset while it lasts).
+    #[arg(long, value_name = "MODE", default_value = "status", value_parser = crate::proxy::faults::OutageMode::parse)]
+    pub outage: crate::proxy::faults::OutageMode,
+    /// Read Envoy's fault headers (x-envoy-fault-abort-request, -abort-grpc-request,
+    /// -delay-request and their -percentage), as Envoy's fault filter with header_abort and
+    /// header_delay at 100%; they are then not forwarded.
+    #[arg(long)]
+    pub envoy_fault_headers: bool,
+    /// MiB of request bodies every call together may hold in the proxy at once.
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub request_mib: u32,
+}
+
+/// Where a forwarded call's latency comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProxyLatency {
+    /// The upstream's own time, stretched by a brownout's latency factor.
+    Upstream,
+    /// The profile's drawn service time (brownouts included), waited before forwarding.
+    Profile,
 }
 
 fn parse_positive(text: &str) -> Result<Duration, String> {

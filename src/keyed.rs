@@ -78,6 +78,10 @@ pub enum Purpose {
     Uuid = 12,
     /// Which strategy an interleaved run gives the call to.
     Order = 13,
+    /// Whether `x-envoy-fault-abort-request-percentage` hits the attempt (the proxy).
+    EnvoyAbort = 14,
+    /// Whether `x-envoy-fault-delay-request-percentage` hits the attempt (the proxy).
+    EnvoyDelay = 15,
 }
 
 /// A SplitMix64 stream keyed by (seed, request key, attempt, purpose).

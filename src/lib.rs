@@ -34,7 +34,7 @@
 //! | 0 vocabulary | [`clock`], [`keyed`], [`template`], [`protocol`], [`table`], [`pb`], [`hdr`] | time, keyed randomness, request templates keyed by it, gRPC on the wire (headers, `grpc-timeout`, framing, paths, [`protocol::StatusCode`]), plain-text tables, the generated proto types, latency histograms and their checked encoding |
 //! | 1 data | [`call`], [`schema`], [`profile`] | the call the strategies see and its outcome; the user's own service's schema (`.proto`, protoset, reflected descriptors), its method and the request template encoded per call; what a profile file says, its errors with file/line/field, the resolved [`profile::Plan`] and a gate's spec |
 //! | 2 mechanisms | [`strategy`], [`backend`], [`transport`], [`record`] | strategies as tower layers and their event sink; the degradable backend and its server; how an attempt reaches it; histograms and the timeline |
-//! | 3 orchestration | [`results`], [`driver`], [`progress`], [`runner`], [`sweep`] | the results file (schema v1), its figures and its trust rules; the one open-loop driver; the terminal's progress; one whole run; many runs over a grid of settings, in parallel |
+//! | 3 orchestration | [`results`], [`driver`], [`progress`], [`runner`], [`sweep`], [`proxy`] | the results file (schema v1), its figures and its trust rules; the one open-loop driver; the terminal's progress; one whole run; many runs over a grid of settings, in parallel; the fault model in front of a real service |
 //! | 4 readers | [`figure`], [`document`], [`headline`], [`noise`], [`answer`], [`gate`], [`report`], [`compare`], [`merge`], [`summary`], [`export`], [`choose`] | figure names; a results file as readers hold it; headline figures; whether a difference is more than noise; the verdict (who is in the running, the best of each column, one sentence); the CI gate; `report.html`; two runs side by side; shards merged; the summary table; the CSV export; what a sweep's points say (frontier, load curves, recommendation, `sweep.json`, `sweep.html`) |
 //! | 5 edge | [`cli`], [`commands`] | the command line as clap reads it; what each command does, and its exit status |
 //!
@@ -68,6 +68,7 @@ pub mod noise;
 pub mod profile;
 pub mod progress;
 pub mod protocol;
+pub mod proxy;
 pub mod record;
 pub mod report;
 pub mod results;

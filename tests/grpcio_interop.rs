@@ -16,7 +16,7 @@ use crate::common::stderr;
 use crate::own_service::{check_unary_run, profile, protos, run};
 
 /// The Python interpreter with grpcio and grpcio-reflection, if there is one.
-fn python(test: &str) -> Option<String> {
+pub(crate) fn python(test: &str) -> Option<String> {
     let python = std::env::var("RESILBENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let ok = Command::new(&python)
         .args(["-c", "import grpc, grpc_reflection"])
@@ -37,9 +37,9 @@ fn python(test: &str) -> Option<String> {
 }
 
 /// The Python server, killed (by its process id) when dropped.
-struct PyServer {
+pub(crate) struct PyServer {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     log: PathBuf,
 }
 
@@ -52,7 +52,7 @@ impl Drop for PyServer {
 
 impl PyServer {
     /// Starts echo_server.py in `dir` with `args` after the protoset and the log.
-    fn start(python: &str, dir: &Path, args: &[&str]) -> Self {
+    pub(crate) fn start(python: &str, dir: &Path, args: &[&str]) -> Self {
         let protoset = dir.join("echo.protoset");
         std::fs::write(&protoset, foreign::PROTOSET).unwrap();
         let log = dir.join("grpcio.log");
@@ -86,7 +86,7 @@ impl PyServer {
     }
 
     /// What the server decoded, call by call.
-    fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         text.lines()
             .map(|l| {

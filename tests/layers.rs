@@ -23,7 +23,7 @@ const LAYERS: [(&str, &[&str]); 6] = [
     ),
     (
         "orchestration",
-        &["results", "driver", "progress", "runner", "sweep"],
+        &["results", "driver", "progress", "runner", "sweep", "proxy"],
     ),
     (
         "readers",

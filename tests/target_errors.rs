@@ -173,6 +173,19 @@ fn addresses_with_a_path_or_an_unknown_scheme_are_refused() {
         &profile("localhost:1", &protos(), SAY, "{}", tls),
         &["target.tls", "need an https:// address"],
     );
+    // A proxy listens in plaintext.
+    refused(
+        dir.path(),
+        "validate",
+        &profile(
+            "https://localhost:1",
+            &protos(),
+            SAY,
+            "{}",
+            "control = true",
+        ),
+        &["target.control", "plaintext"],
+    );
 }
 
 #[test]

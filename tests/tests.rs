@@ -51,6 +51,13 @@
 //!   server, a silent peer: exit status 2 within seconds, naming the file or the address.
 //! - `grpcio_interop`: one's own service on Python grpcio (C-core), mTLS and reflection
 //!   (skipped without grpcio, unless CI).
+//! - `proxy`, `proxy_bounds`: `resilbench proxy` in front of a tonic service and `serve`:
+//!   the same faults as `serve`, counts, cancellation, an unreachable upstream; its bounds on
+//!   streams, request bytes and calls against a client that never reads.
+//! - `proxy_faults`: the proxy's outage modes (reset, refuse), Envoy's fault headers, an
+//!   upstream's GOAWAY.
+//! - `proxy_grpcio`: the proxy between grpcio's server and a grpcio client with a retry
+//!   service config (skipped without grpcio, unless CI).
 //! - `docs_cite`: every test the docs cite exists.
 
 mod backend;
@@ -82,6 +89,10 @@ mod memory_bounds;
 mod open_loop;
 mod own_service;
 mod profile_errors;
+mod proxy;
+mod proxy_bounds;
+mod proxy_faults;
+mod proxy_grpcio;
 mod report_page;
 mod results_file;
 mod retry;

@@ -1,4 +1,9 @@
 //! One attempt's way through the backend: arrival, phases, quota, decision, admission, service.
+//!
+//! [`Backend::arrive`] and [`Backend::admit`] are the fault decision: every path that meets
+//! the profile's faults calls them, in that order: the backend's own unary and streaming
+//! attempts (here and in `stream.rs`) and `resilbench proxy` in front of a real service
+//! (`crate::proxy`), which forwards an admitted attempt whose draw is OK instead of serving it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,9 +38,9 @@ impl Drop for Active<'_> {
 
 /// What the backend noted when an attempt arrived.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Arrival {
+pub struct Arrival {
     /// The attempt number to report.
-    pub(super) count: u32,
+    pub count: u32,
 }
 
 /// A wait as a `grpc-retry-pushback-ms` value: whole milliseconds, rounded up (a client told
@@ -48,11 +53,13 @@ fn ceil_ms(wait: std::time::Duration) -> String {
 }
 
 /// An attempt that got a worker, and what it is to get.
-pub(super) struct Admitted<'a> {
-    pub(super) worker: Worker<'a>,
-    pub(super) draw: Draw,
+pub struct Admitted<'a> {
+    /// The worker, held until the attempt's work is done (dropping it frees the worker).
+    pub worker: Worker<'a>,
+    /// What the fault model decided: status, service time, pushback.
+    pub draw: Draw,
     /// The attempt number the backend reports.
-    pub(super) count: u32,
+    pub count: u32,
 }
 
 impl Backend {
@@ -76,7 +83,7 @@ impl Backend {
     /// backend keeps one (scripted requests and mutations). Every attempt that reaches the
     /// backend counts, whatever happens to it next. Returns the attempt number to report: that
     /// count, or the client's `grpc-previous-rpc-attempts + 1` for other requests.
-    pub(super) fn arrive(&self, req: &Incoming) -> Arrival {
+    pub fn arrive(&self, req: &Incoming) -> Arrival {
         self.count(&self.counters.received, req, Event::Received);
         let id = RequestId {
             number: req.id_number,
@@ -99,11 +106,7 @@ impl Backend {
 
     /// Takes an arrived attempt to a worker. `Err` is an answer given without one: outage,
     /// quota spent, queue full.
-    pub(super) async fn admit(
-        &self,
-        req: &Incoming,
-        arrival: Arrival,
-    ) -> Result<Admitted<'_>, Answer> {
+    pub async fn admit(&self, req: &Incoming, arrival: Arrival) -> Result<Admitted<'_>, Answer> {
         let start = self.start();
         let count = arrival.count;
         // Stalls hold the attempt; a later stall, or an outage, may be in force when it is let
@@ -154,6 +157,24 @@ impl Backend {
         })
     }
 
+    /// The brownouts' latency factor now (1 outside them): a proxy stretches the upstream's
+    /// own time by it, as the backend stretches its drawn service time.
+    pub fn latency_factor(&self) -> f64 {
+        let now = self.clock.now();
+        self.phases
+            .at(now.saturating_duration_since(self.start()))
+            .latency_factor
+    }
+
+    /// The status of the outage in force now, if one is (a proxy shows it otherwise when told:
+    /// a reset stream, a closed connection).
+    pub fn outage_now(&self) -> Option<Code> {
+        let now = self.clock.now();
+        self.phases
+            .at(now.saturating_duration_since(self.start()))
+            .outage
+    }
+
     /// The `grpc-retry-pushback-ms` value for a full queue, if the profile asks for one.
     fn queue_pushback(&self) -> Option<String> {
         let p = self.plan.pushback?;
@@ -168,7 +189,7 @@ impl Backend {
     }
 
     /// Counts the execution as wasted if its caller had given up by now.
-    pub(super) fn finish_work(&self, req: &Incoming, gone: &AtomicBool) {
+    pub fn finish_work(&self, req: &Incoming, gone: &AtomicBool) {
         let late = req.deadline.is_some_and(|d| self.clock.now() >= d);
         if !req.warmup && (gone.load(Ordering::Acquire) || late) {
             self.counters.wasted.fetch_add(1, Ordering::Relaxed);

@@ -11,12 +11,17 @@
 //! model decides its status and service time; it waits for a worker (or is rejected when the
 //! queue is full); it is served; a mutation's side effect happens (`mutation.rs`).
 //!
+//! The decision (`Backend::arrive`, then `Backend::admit`) is public: `resilbench proxy`
+//! calls the same two functions for each attempt on its way to a real service, so a profile's
+//! faults are the same decisions in front of the user's service as in this model.
+//!
 //! When the caller gives up (cancels, or its `grpc-timeout` passes), `on_cancel = "continue"`
 //! (the default, like most servers) lets the work run on and hold its worker: that is *wasted
 //! work*, counted, and what lets retries keep an overloaded backend overloaded.
 //! `on_cancel = "stop"` stops it at once.
 
 mod attempt;
+pub use attempt::{Admitted, Arrival};
 pub mod capacity;
 pub mod expiring;
 pub mod latency;

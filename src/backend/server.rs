@@ -141,6 +141,11 @@ impl Shared {
         Arc::new(backends)
     }
 
+    /// The plan served (its seed keys the proxy's own draws).
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
     /// The backends now in service, one per replica.
     pub fn current(&self) -> Arc<Vec<Arc<Backend>>> {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))

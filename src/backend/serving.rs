@@ -99,9 +99,7 @@ impl Limits {
     }
 
     /// The hyper HTTP/2 server for these limits.
-    pub(super) fn http2(
-        &self,
-    ) -> hyper::server::conn::http2::Builder<hyper_util::rt::TokioExecutor> {
+    pub fn http2(&self) -> hyper::server::conn::http2::Builder<hyper_util::rt::TokioExecutor> {
         let mut http2 =
             hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
         // No limit on streams reset for the client's errors (as tonic's server); no `date`

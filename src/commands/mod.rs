@@ -7,6 +7,7 @@
 
 mod merge;
 mod profiles;
+mod proxy;
 mod quick;
 mod read;
 mod run;
@@ -48,6 +49,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Run(args) => run::run(*args),
         Command::Validate(args) => run::validate(args),
         Command::Serve(args) => serve::serve(args),
+        Command::Proxy(args) => proxy::proxy(args),
         Command::Report(args) => read::report(args),
         Command::Compare(args) => read::compare(args),
         Command::Check(args) => read::check(args),

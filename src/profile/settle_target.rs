@@ -34,6 +34,14 @@ pub fn settle(t: &mut TargetPlan, base: &Path) -> Result<(), Invalid> {
             format!("`{a}` is not an authority; expected host or host:port"),
         );
     }
+    if t.control && address.tls {
+        return invalid(
+            "target.control",
+            "a resilbench proxy listens in plaintext: `control = true` needs a host:port or \
+             http:// address (the proxy's; it may reach your service over TLS, `proxy --upstream \
+             https://...`)",
+        );
+    }
     let sources = [!t.proto.is_empty(), t.protoset.is_some(), t.reflection];
     match sources.iter().filter(|s| **s).count() {
         0 => {

@@ -73,6 +73,11 @@ pub struct TargetPlan {
     /// TLS settings (an `https://` address uses TLS with the system's roots without them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsPlan>,
+    /// The address is a `resilbench proxy` in front of the service: it is reset at each
+    /// strategy's start and its figures read, as `serve`'s (docs/proxy.md). Off, the service
+    /// is sent nothing but the calls.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub control: bool,
 }
 
 /// `[target.tls]`.
@@ -242,6 +247,7 @@ mod tests {
             request_from_file: false,
             metadata: BTreeMap::new(),
             tls: None,
+            control: false,
         };
         for written in [
             "mycompany.payments.v1.Payments/Authorize",

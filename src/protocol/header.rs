@@ -28,6 +28,9 @@ pub const PREVIOUS_ATTEMPTS: &str = "grpc-previous-rpc-attempts";
 /// resilbench's own count of a call's attempts before this one, across stacked retry layers
 /// and hedges; keys the backend's draws so every attempt of a call gets its own.
 pub const ATTEMPT: &str = "resilbench-attempt";
+/// The call's request id, sent by resilbench's client to a proxy (`resilbench proxy`), which
+/// keys its fault draws by it as the backend keys them by the request's `request_id`.
+pub const REQUEST_ID: &str = "resilbench-request-id";
 /// Marks warmup traffic, which the backend serves but does not count.
 pub const WARMUP: &str = "resilbench-warmup";
 /// Names the replica (by index) that serves a request.

@@ -14,10 +14,10 @@ use crate::profile::check_target::{last_call, resolve as check, schema_on_disk};
 use crate::profile::{Method, Plan, TargetPlan};
 use crate::schema;
 use crate::template::Keys;
-use crate::transport::connection::{self, Connector};
+use crate::transport::connection::Connector;
 use crate::transport::own::OwnService;
 use crate::transport::reflection::Asker;
-use crate::transport::{http2, tls::Tls};
+use crate::transport::{http2, tls};
 
 /// The user's own service, ready to be called.
 pub struct Ready {
@@ -43,16 +43,10 @@ pub async fn ready(
     };
     let address = target.parsed_address().map_err(at)?;
     let authority = target.sent_authority().map_err(at)?;
-    let socket = address.socket();
-    let connector = if address.tls {
-        let (tls, warnings) = Tls::new(target.tls.as_ref(), &address.host).map_err(at)?;
-        for w in warnings {
-            crate::progress::line(format!("warning: {w}"));
-        }
-        Arc::new(tls).connector(&socket)
-    } else {
-        connection::tcp(&socket)
-    };
+    let (connector, warnings) = tls::connector_for(&address, target.tls.as_ref()).map_err(at)?;
+    for w in warnings {
+        crate::progress::line(format!("warning: {w}"));
+    }
     let service_error =
         |(field, e): (&str, schema::SchemaError)| RunError::Service(format!("{field}: {}", e.0));
     let pool = match schema_on_disk(target).map_err(service_error)? {

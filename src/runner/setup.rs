@@ -64,7 +64,7 @@ impl Setup {
         own: Option<&Ready>,
     ) -> Result<(Setup, Stack), RunError> {
         if let Some(own) = own {
-            return own_service(plan, opts, clock, own).await;
+            return own_service(plan, opts, clock, own, start_unix_ms).await;
         }
         let replicas = plan.backend.replica_count();
         match (opts.clock, &opts.target) {
@@ -292,11 +292,13 @@ async fn own_service(
     opts: &RunOptions,
     clock: &Clock,
     own: &Ready,
+    start_unix_ms: Option<u64>,
 ) -> Result<(Setup, Stack), RunError> {
     let address = plan
         .target
         .as_ref()
         .map_or_else(String::new, |t| t.address.clone());
+    let proxy = proxy_control(plan, opts, clock, start_unix_ms).await?;
     let connections = Connections::open_with(
         Arc::clone(&own.connector),
         plan.load.connections as usize,
@@ -316,8 +318,69 @@ async fn own_service(
             e.0
         ));
     }
-    let transport = GrpcTransport::own(connections, Arc::clone(&own.service), clock.clone());
-    Ok((Setup::Own, Stack::new(RoundRobin::new(vec![transport]))))
+    let transport = GrpcTransport::own_with(
+        connections,
+        Arc::clone(&own.service),
+        clock.clone(),
+        proxy.is_some(),
+    );
+    let setup = match proxy {
+        Some((control, instance)) => Setup::Remote {
+            control,
+            reset: Ok(instance),
+            timeout: opts.connect_timeout,
+        },
+        None => Setup::Own,
+    };
+    Ok((setup, Stack::new(RoundRobin::new(vec![transport]))))
+}
+
+/// A `[target]` with `control = true` is a `resilbench proxy` in front of the user's
+/// service: it is reset (its fault clock restarts) and its figures are read as a `serve`
+/// target's, and the calls carry resilbench's headers for its draws. Without it the service
+/// is sent nothing but the calls (no Control call it did not ask for). A target that says
+/// `control = true` and does not answer Control is an error naming the key: it is not the
+/// proxy it was said to be (an unreachable one is left to the connections below, which say
+/// so, or wait with load.target_may_be_down).
+async fn proxy_control(
+    plan: &Plan,
+    opts: &RunOptions,
+    clock: &Clock,
+    start_unix_ms: Option<u64>,
+) -> Result<Option<(pb::control_client::ControlClient<Channel>, u64)>, RunError> {
+    let Some(target) = plan.target.as_ref().filter(|t| t.control) else {
+        return Ok(None);
+    };
+    let Ok(address) = target.parsed_address() else {
+        return Ok(None);
+    };
+    let socket = address.socket();
+    let budget = Budget::from_now(clock, opts.connect_timeout);
+    let Ok((channel, _)) = connect(&socket, clock, false, budget).await else {
+        return Ok(None);
+    };
+    let mut control = pb::control_client::ControlClient::new(channel);
+    let reply = match target::reset(&mut control, clock, start_unix_ms.unwrap_or(0), budget).await {
+        Ok(reply) => reply,
+        Err(ControlFailure::Unimplemented) => {
+            return Err(RunError::Service(format!(
+                "[target] control = true, but {} answers UNIMPLEMENTED to resilbench's Control \
+                 service: it is not a resilbench proxy (point address at `resilbench proxy`, or \
+                 leave control out for your service itself)",
+                target.address
+            )));
+        }
+        Err(ControlFailure::NoAnswer(reason)) => {
+            return Err(RunError::Control {
+                target: target.address.clone(),
+                reason,
+            });
+        }
+    };
+    if let Some(w) = crate::backend::served::warning(plan, &socket, &reply.served_json) {
+        crate::progress::line(w);
+    }
+    Ok(Some((control, reply.instance)))
 }
 
 /// Connections to the server at `addr` for each replica, each replica's named in its

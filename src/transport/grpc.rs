@@ -124,6 +124,9 @@ struct Target {
     connections: Connections,
     requests: Requests,
     replica: Option<Box<str>>,
+    /// Calls to the user's own service carry resilbench's request id, attempt and warmup
+    /// headers: the target is a `resilbench proxy`, which keys its draws by them.
+    tagged: bool,
 }
 
 /// What the calls send.
@@ -165,6 +168,7 @@ impl GrpcTransport {
                 payload: Bytes::from(vec![0u8; payload_bytes as usize]),
             },
             replica: replica.map(|r| r.to_string().into()),
+            tagged: false,
         };
         Ok(Self {
             target: Arc::new(target),
@@ -175,10 +179,22 @@ impl GrpcTransport {
     /// A transport over `connections` to the user's own service, sending what `service`
     /// says; `clock` tells how much time is left before a deadline.
     pub fn own(connections: Connections, service: Arc<OwnService>, clock: Clock) -> Self {
+        Self::own_with(connections, service, clock, false)
+    }
+
+    /// [`GrpcTransport::own`] through a `resilbench proxy` when `tagged`: each call also
+    /// carries resilbench's request id, attempt and warmup headers, for the proxy's draws.
+    pub fn own_with(
+        connections: Connections,
+        service: Arc<OwnService>,
+        clock: Clock,
+        tagged: bool,
+    ) -> Self {
         let target = Target {
             connections,
             requests: Requests::Own(service),
             replica: None,
+            tagged,
         };
         Self {
             target: Arc::new(target),
@@ -283,6 +299,7 @@ impl Target {
         body: Bytes,
     ) -> Result<Reply, Stream> {
         let (mut previous, mut ordinal) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let mut id = itoa::Buffer::new();
         let previous =
             (call.previous_attempts > 0).then(|| previous.format(call.previous_attempts));
         let field = |name: &'static str, value: &'static str, constant| {
@@ -330,6 +347,25 @@ impl Target {
                 for f in wanted.into_iter().flatten() {
                     fields[n] = f;
                     n += 1;
+                }
+                if self.tagged {
+                    let tags: [Option<http2::Field<'_>>; 3] = [
+                        Some((
+                            header::REQUEST_ID.as_bytes(),
+                            id.format(call.id).as_bytes(),
+                            false,
+                        )),
+                        Some((
+                            header::ATTEMPT.as_bytes(),
+                            ordinal.format(call.ordinal).as_bytes(),
+                            false,
+                        )),
+                        call.warmup.then(|| field(header::WARMUP, "1", true)),
+                    ];
+                    for f in tags.into_iter().flatten() {
+                        fields[n] = f;
+                        n += 1;
+                    }
                 }
                 if own.templated_metadata() {
                     own.render_metadata(call.id, &mut rendered, &mut ends);

@@ -10,7 +10,10 @@
 //!
 //! Unlike resilbench's own backend, the service is not told which attempt or warmup a call
 //! is (`resilbench-*` headers): it receives what its own clients send, `grpc-timeout` and
-//! gRFC A6's `grpc-previous-rpc-attempts` included.
+//! gRFC A6's `grpc-previous-rpc-attempts` included. Only when the target answered
+//! resilbench's Control service (a `resilbench proxy` in front of the service) do the calls
+//! carry `resilbench-request-id`, `resilbench-attempt` and `resilbench-warmup`, for the proxy
+//! to key its fault draws by; the proxy takes them off before forwarding.
 
 use std::collections::BTreeMap;
 

@@ -130,6 +130,22 @@ impl Tls {
     }
 }
 
+/// A connector to a `[target]`-form address: TLS as `plan` says for `https://`, plain TCP
+/// (h2c) otherwise; with the warnings to print. One implementation for every client of a
+/// user's service: `run`'s calls and reflection, and `resilbench proxy`'s upstream.
+pub fn connector_for(
+    address: &crate::profile::target::Address,
+    plan: Option<&TlsPlan>,
+) -> Result<(Connector, Vec<String>), String> {
+    let socket = address.socket();
+    if address.tls {
+        let (tls, warnings) = Tls::new(plan, &address.host)?;
+        Ok((Arc::new(tls).connector(&socket), warnings))
+    } else {
+        Ok((super::connection::tcp(&socket), Vec::new()))
+    }
+}
+
 /// The roots to trust: the `ca` file's certificates, or the system's, or Mozilla's built in
 /// when the system has none (with a warning).
 fn roots(ca: Option<&str>) -> Result<(RootCertStore, Option<String>), String> {

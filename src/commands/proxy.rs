@@ -1,0 +1,132 @@
+//! `resilbench proxy`: a profile's backend faults in front of a real gRPC service, until a
+//! signal (`crate::proxy` does the work).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::signals::wait_for_signal;
+use super::{CliError, EXIT_INTERRUPTED};
+use crate::backend::server::Shared;
+use crate::cli::{ProxyArgs, ProxyLatency};
+use crate::clock::Clock;
+use crate::profile::target::{Address, TlsPlan};
+use crate::profile::{Overrides, duration};
+use crate::proxy::{self, Options, Proxy};
+use crate::transport::connection::Connections;
+use crate::transport::tls;
+
+pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
+    let loaded = super::profiles::load(&args.profile, &Overrides::default())?;
+    let source = loaded.source;
+    let plan = Arc::new(loaded.plan);
+    let upstream =
+        Address::parse(&args.upstream).map_err(|e| CliError::Other(format!("--upstream: {e}")))?;
+    let tls_plan = TlsPlan {
+        ca: args.ca.clone(),
+        cert: args.cert.clone(),
+        key: args.key.clone(),
+        server_name: args.server_name.clone(),
+        insecure: args.insecure,
+    };
+    if !upstream.tls && (tls_plan != TlsPlan::default()) {
+        return Err(CliError::Other(format!(
+            "--upstream {} is plaintext; TLS options are for an https:// upstream",
+            args.upstream
+        )));
+    }
+    let (connector, warnings) = tls::connector_for(&upstream, Some(&tls_plan))
+        .map_err(|e| CliError::Other(format!("--upstream {}: {e}", args.upstream)))?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    let authority = args.authority.clone().unwrap_or(upstream.authority.clone());
+    let options = Options {
+        authority: authority.into_bytes().into(),
+        https: upstream.tls,
+        max_call: args.max_call,
+        added_latency: args.latency == ProxyLatency::Profile,
+        log_attempts: args.log_attempts,
+        max_streams: args.max_streams,
+        max_calls: usize::try_from(args.max_calls).unwrap_or(usize::MAX),
+        connection_bytes: mib(args.connection_request_mib),
+        total_bytes: mib(args.request_mib),
+        outage: args.outage,
+        envoy_headers: args.envoy_fault_headers,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("resilbench-proxy")
+        .build()
+        .map_err(|e| CliError::Other(format!("cannot start the async runtime: {e}")))?;
+    let done = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| CliError::Other(format!("cannot listen on {}: {e}", args.listen)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| CliError::Other(e.to_string()))?;
+        let clock = Clock::Precise;
+        let upstream_connections = Connections::open_with(
+            connector,
+            usize::from(args.connections),
+            &clock,
+            args.connect_timeout,
+        );
+        if let Err(e) = upstream_connections.established().await {
+            eprintln!(
+                "warning: the upstream {} is not reachable yet ({}); its calls fail UNAVAILABLE \
+                 until it is",
+                args.upstream, e.0
+            );
+        }
+        let shared = Shared::new(plan);
+        let proxy = Proxy::new(shared, upstream_connections, options, clock);
+        eprintln!(
+            "resilbench proxy: faults of {source} in front of {} listening on {addr} (Ctrl-C to \
+             stop; at most {} calls' wait on the upstream without a deadline)",
+            args.upstream,
+            duration::format(args.max_call)
+        );
+        let serving = proxy::serve(listener, proxy.clone(), async {
+            let _ = wait_for_signal().await;
+        });
+        tokio::select! {
+            () = serving => {}
+            _ = async {
+                let _ = wait_for_signal().await;
+                let _ = wait_for_signal().await;
+            } => {
+                eprintln!("resilbench proxy: stopped at a second signal, calls still open");
+                return Ok(ExitCode::from(EXIT_INTERRUPTED));
+            }
+        }
+        let stats = proxy.shared().stats();
+        let counts = proxy.counts();
+        eprintln!(
+            "resilbench proxy: stopped. received {}  executed {}  rejected {}  wasted {}  \
+             forwarded {}  upstream unreachable {}  reset upstream (client gone) {}  refused at \
+             --max-calls {}  refused for request bytes {}  connections reset in outages {}  \
+             aborted by x-envoy-fault headers {}",
+            stats.received,
+            stats.executed,
+            stats.rejected,
+            stats.wasted,
+            counts.forwarded.load(Ordering::Relaxed),
+            counts.unreachable.load(Ordering::Relaxed),
+            counts.cancelled.load(Ordering::Relaxed),
+            proxy.held().refused_calls.load(Ordering::Relaxed),
+            proxy.held().refused_bytes.load(Ordering::Relaxed),
+            counts.refused_connections.load(Ordering::Relaxed),
+            counts.envoy_aborts.load(Ordering::Relaxed),
+        );
+        Ok(ExitCode::SUCCESS)
+    });
+    runtime.shutdown_background();
+    done
+}
+
+/// `n` MiB in bytes.
+fn mib(n: u32) -> usize {
+    usize::try_from(u64::from(n) << 20).unwrap_or(usize::MAX)
+}

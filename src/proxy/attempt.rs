@@ -1,0 +1,587 @@
+//! One attempt through the proxy: read the request, meet the fault model, forward or answer,
+//! relay the upstream's response.
+//!
+//! The attempt runs in a task of its own (it holds its worker, an `Arc` of the backend, until
+//! the upstream has answered); the hyper service waits for the response head only. A client
+//! that gives up (RST_STREAM, or drops the response body) is seen while the attempt waits in
+//! the backend (stall, queue), while it waits for the upstream's head, and while the body is
+//! relayed: the upstream stream is then dropped, which resets it with CANCEL, and the work is
+//! counted wasted as the backend counts an abandoned execution.
+//!
+//! Latency: by default the upstream's own, stretched by a brownout's latency factor `k`: an
+//! upstream event at `t0 + d` is released at `t0 + k·d` (`t0` when the attempt was forwarded).
+//! With `--latency profile` the drawn service time (the profile's distribution, brownouts
+//! included) is waited before forwarding, on top of the upstream's time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tonic::Code;
+
+use super::bounds::{self, CallSlot, Over};
+use super::faults::{self, OutageMode};
+use super::{Proxy, wire};
+use crate::backend::{Admitted, Backend, Incoming};
+use crate::protocol::header;
+use crate::protocol::message::MAX_MESSAGE;
+use crate::protocol::status::{code_name, from_reset};
+use crate::transport::http2::{self, Event};
+
+/// The largest request body read: one message of gRPC's default limit, with its prefix.
+pub const MAX_REQUEST: usize = MAX_MESSAGE + 5;
+
+/// Frames of a response held between the upstream and the client (each at most one DATA
+/// frame's worth or a message): beyond them the upstream waits, by HTTP/2 flow control.
+const RELAYED: usize = 4;
+
+type Response = http::Response<tonic::body::Body>;
+type Frames = mpsc::Sender<Result<http_body::Frame<Bytes>, std::convert::Infallible>>;
+
+/// Serves one attempt: the response head (or whole answer) it gives. `bound` is the call's
+/// place among the calls in progress and its request bytes' account, held until it ends.
+pub(super) async fn serve(
+    proxy: Proxy,
+    connection: (u64, u64),
+    request: http::Request<hyper::body::Incoming>,
+    bound: (CallSlot, bounds::Bytes),
+) -> Reply {
+    let (slot, mut held) = bound;
+    let (parts, body) = request.into_parts();
+    let now = proxy.clock.now();
+    let deadline = wire::sent_timeout(&parts.headers).map(|t| now + t);
+    let limit = deadline.unwrap_or(now + proxy.options.max_call);
+    let body = match proxy.clock.timeout_at(limit, read(body, &mut held)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(refused)) => return Reply::Answer(refused),
+        Err(_) => return Reply::Answer(expired(deadline.is_some())),
+    };
+    let incoming = wire::incoming(
+        &parts.headers,
+        parts.uri.path(),
+        &body,
+        connection,
+        deadline,
+    );
+    let backends = proxy.shared.current();
+    let replica = parts
+        .headers
+        .get(header::REPLICA)
+        .and_then(|v| v.to_str().ok())
+        .map_or(Some(0), |v| v.parse::<usize>().ok());
+    let Some(backend) = replica.and_then(|r| backends.get(r)).cloned() else {
+        return Reply::Answer(wire::status_response(
+            Code::InvalidArgument,
+            "no such replica",
+            None,
+        ));
+    };
+    let (head, answered) = oneshot::channel();
+    let forward = Forward {
+        proxy,
+        backend,
+        incoming,
+        parts,
+        body,
+        limit,
+        _bound: (slot, held),
+    };
+    tokio::spawn(forward.run(Head(Some(head))));
+    answered.await.unwrap_or_else(|_| {
+        Reply::Answer(wire::status_response(
+            Code::Internal,
+            "the proxy's attempt ended unanswered",
+            None,
+        ))
+    })
+}
+
+/// Reads a request body (one message at most, [`MAX_REQUEST`]), each frame held against the
+/// budgets; a body over a limit is answered RESOURCE_EXHAUSTED (its stream then dropped).
+async fn read(
+    mut body: hyper::body::Incoming,
+    held: &mut bounds::Bytes,
+) -> Result<Bytes, Response> {
+    let mut read = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(wire::status_response(
+                Code::Cancelled,
+                "request body broken",
+                None,
+            ));
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if read.len() + data.len() > MAX_REQUEST {
+            let message = format!("the request is larger than {MAX_REQUEST} bytes");
+            return Err(wire::status_response(
+                Code::ResourceExhausted,
+                &message,
+                None,
+            ));
+        }
+        if let Err(over) = held.hold(data.len()) {
+            let message = match over {
+                Over::Connection(n) => format!(
+                    "this connection's calls hold {n} bytes of requests in the proxy, its limit \
+                     (proxy --connection-request-mib)"
+                ),
+                Over::Total(n) => format!(
+                    "the proxy holds {n} bytes of requests, its limit (proxy --request-mib)"
+                ),
+            };
+            return Err(wire::status_response(
+                Code::ResourceExhausted,
+                &message,
+                None,
+            ));
+        }
+        if read.is_empty() && http_body::Body::is_end_stream(&body) {
+            return Ok(data);
+        }
+        read.extend_from_slice(&data);
+    }
+    Ok(read.freeze())
+}
+
+/// The answer to a wait that reached the call's deadline, or the proxy's own limit.
+fn expired(deadline: bool) -> Response {
+    if deadline {
+        wire::status_response(
+            Code::DeadlineExceeded,
+            "deadline exceeded in the proxy",
+            None,
+        )
+    } else {
+        wire::status_response(
+            Code::Unavailable,
+            "the upstream took longer than --max-call",
+            None,
+        )
+    }
+}
+
+/// What the hyper service does with a stream: answer it, reset it, or close its connection.
+pub(super) enum Reply {
+    /// The response (its head; a body may follow).
+    Answer(Response),
+    /// RST_STREAM with this HTTP/2 error code.
+    Reset(u32),
+    /// Close the connection at once.
+    Close,
+}
+
+/// Where the response head goes: to the hyper service, which waits for it once.
+struct Head(Option<oneshot::Sender<Reply>>);
+
+impl Head {
+    /// Gives the response (the first one given counts).
+    fn give(&mut self, response: Response) {
+        self.reply(Reply::Answer(response));
+    }
+
+    /// Gives the reply (the first one given counts).
+    fn reply(&mut self, reply: Reply) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(reply);
+        }
+    }
+
+    /// Completes when the client has gone before the head was given (its service future was
+    /// dropped); never after it was given.
+    async fn closed(&mut self) {
+        match &mut self.0 {
+            Some(tx) => tx.closed().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// One attempt's work, in its own task.
+struct Forward {
+    proxy: Proxy,
+    backend: Arc<Backend>,
+    incoming: Incoming,
+    parts: http::request::Parts,
+    body: Bytes,
+    /// The call's deadline, or the proxy's limit.
+    limit: Instant,
+    /// The call's place and its request bytes, given back when the attempt ends.
+    _bound: (CallSlot, bounds::Bytes),
+}
+
+/// How an attempt ended, for the log line.
+enum Outcome {
+    /// Answered by the proxy with this status (fault model, or no upstream).
+    Local(Code),
+    /// Forwarded; the upstream's status if one was seen.
+    Forwarded(Option<Code>),
+    /// Answered with this HTTP status, no gRPC status (Envoy's HTTP abort).
+    Http(u16),
+    /// The client went away.
+    Gone,
+}
+
+impl Forward {
+    async fn run(mut self, mut head: Head) {
+        let backend = Arc::clone(&self.backend);
+        let arrival = backend.arrive(&self.incoming);
+        if self.proxy.options.envoy_headers
+            && let Some(code) = self.envoy(&mut head).await
+        {
+            return self.log(arrival.count, code);
+        }
+        let decided = tokio::select! {
+            d = self.proxy.clock.timeout_at(self.limit, backend.admit(&self.incoming, arrival)) => d,
+            () = head.closed() => return self.log(arrival.count, Outcome::Gone),
+        };
+        let admitted = match decided {
+            Err(_) => {
+                head.give(expired(self.incoming.deadline.is_some()));
+                return self.log(arrival.count, Outcome::Local(Code::DeadlineExceeded));
+            }
+            Ok(Err(answer)) if self.shown_otherwise(&answer, &mut head) => {
+                return self.log(answer.attempt, Outcome::Local(answer.code));
+            }
+            Ok(Err(answer)) => {
+                let message = format!("attempt {} (resilbench proxy)", answer.attempt);
+                head.give(wire::status_response(
+                    answer.code,
+                    &message,
+                    answer.pushback.as_ref(),
+                ));
+                return self.log(answer.attempt, Outcome::Local(answer.code));
+            }
+            Ok(Ok(admitted)) => admitted,
+        };
+        let gone = AtomicBool::new(false);
+        let count = admitted.count;
+        let outcome = self.admitted(&admitted, &mut head, &gone).await;
+        self.backend.finish_work(&self.incoming, &gone);
+        drop(admitted);
+        self.log(count, outcome);
+    }
+
+    /// An outage answer shown as the `--outage` mode says (a reset stream, a closed
+    /// connection) rather than as its status: whether it was.
+    fn shown_otherwise(&self, answer: &crate::backend::Answer, head: &mut Head) -> bool {
+        let reply = match self.proxy.options.outage {
+            OutageMode::Status => return false,
+            OutageMode::Reset(code) => Reply::Reset(code),
+            OutageMode::Refuse => Reply::Close,
+        };
+        if self.backend.outage_now() != Some(answer.code) {
+            return false;
+        }
+        head.reply(reply);
+        true
+    }
+
+    /// Envoy's fault headers: the delay they ask for, then their abort, if any (its outcome).
+    async fn envoy(&self, head: &mut Head) -> Option<Outcome> {
+        let fault = faults::envoy(
+            &self.parts.headers,
+            self.proxy.seed,
+            self.incoming.request_key,
+            self.incoming.draw_attempt(),
+        );
+        if let Some(delay) = fault.delay {
+            let clock = &self.proxy.clock;
+            tokio::select! {
+                waited = clock.timeout_at(self.limit, clock.sleep(delay)) => if waited.is_err() {
+                    head.give(expired(self.incoming.deadline.is_some()));
+                    return Some(Outcome::Local(Code::DeadlineExceeded));
+                },
+                () = head.closed() => return Some(Outcome::Gone),
+            }
+        }
+        let counts = &self.proxy.counts;
+        if let Some(code) = fault.grpc_abort {
+            counts.envoy_aborts.fetch_add(1, Ordering::Relaxed);
+            let code = Code::from_i32(i32::try_from(code).unwrap_or(i32::MAX));
+            head.give(wire::status_response(
+                code,
+                "fault injected (x-envoy-fault-abort-grpc-request)",
+                None,
+            ));
+            return Some(Outcome::Local(code));
+        }
+        if let Some(status) = fault.http_abort {
+            counts.envoy_aborts.fetch_add(1, Ordering::Relaxed);
+            head.give(wire::http_status_response(status));
+            return Some(Outcome::Http(status));
+        }
+        None
+    }
+
+    /// The attempt has its worker: answer the drawn failure, or forward.
+    async fn admitted(
+        &mut self,
+        admitted: &Admitted<'_>,
+        head: &mut Head,
+        gone: &AtomicBool,
+    ) -> Outcome {
+        let draw = &admitted.draw;
+        if draw.code != Code::Ok || self.proxy.options.added_latency {
+            let wait = self
+                .proxy
+                .clock
+                .timeout_at(self.limit, self.proxy.clock.sleep(draw.latency));
+            tokio::select! {
+                waited = wait => if waited.is_err() {
+                    head.give(expired(self.incoming.deadline.is_some()));
+                    return Outcome::Local(Code::DeadlineExceeded);
+                },
+                () = head.closed() => {
+                    gone.store(true, Ordering::Release);
+                    return Outcome::Gone;
+                }
+            }
+        }
+        if draw.code != Code::Ok {
+            let message = format!("attempt {} (resilbench proxy)", admitted.count);
+            head.give(wire::status_response(
+                draw.code,
+                &message,
+                draw.pushback.as_ref(),
+            ));
+            return Outcome::Local(draw.code);
+        }
+        self.forward(head, gone).await
+    }
+
+    /// Sends the attempt upstream and relays the answer.
+    async fn forward(&mut self, head: &mut Head, gone: &AtomicBool) -> Outcome {
+        let proxy = self.proxy.clone();
+        let (clock, counts) = (&proxy.clock, &proxy.counts);
+        counts.forwarded.fetch_add(1, Ordering::Relaxed);
+        let answer = |head: &mut Head, r: Response| head.give(r);
+        let handle = match clock.timeout_at(self.limit, proxy.upstream.ready()).await {
+            Ok(Ok(handle)) => handle,
+            Ok(Err(unavailable)) => {
+                counts.unreachable.fetch_add(1, Ordering::Relaxed);
+                let message = format!("upstream unreachable: {}", unavailable.0);
+                answer(
+                    head,
+                    wire::status_response(Code::Unavailable, &message, None),
+                );
+                return Outcome::Local(Code::Unavailable);
+            }
+            Err(_) => {
+                answer(head, expired(self.incoming.deadline.is_some()));
+                return Outcome::Local(Code::DeadlineExceeded);
+            }
+        };
+        let left = self
+            .incoming
+            .deadline
+            .map(|d| d.saturating_duration_since(clock.now()));
+        let owned = wire::forwarded_fields(&self.parts.headers, left, proxy.options.envoy_headers);
+        let fields: Vec<http2::Field<'_>> = owned
+            .iter()
+            .map(|(n, v)| {
+                let constant = n == header::CONTENT_TYPE.as_bytes() || n == header::TE.as_bytes();
+                (&n[..], &v[..], constant)
+            })
+            .collect();
+        let request = http2::Request {
+            path: self.parts.uri.path().as_bytes(),
+            authority: &proxy.options.authority,
+            https: proxy.options.https,
+            fields: &fields,
+            body: std::mem::take(&mut self.body),
+        };
+        let mut stream = match clock.timeout_at(self.limit, handle.open(request)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(why)) => {
+                counts.unreachable.fetch_add(1, Ordering::Relaxed);
+                let message = format!("upstream unreachable: {why}");
+                answer(
+                    head,
+                    wire::status_response(Code::Unavailable, &message, None),
+                );
+                return Outcome::Local(Code::Unavailable);
+            }
+            Err(_) => {
+                answer(head, expired(self.incoming.deadline.is_some()));
+                return Outcome::Local(Code::DeadlineExceeded);
+            }
+        };
+        let factor = if proxy.options.added_latency {
+            1.0
+        } else {
+            self.backend.latency_factor()
+        };
+        let stretch = Stretch {
+            t0: clock.now(),
+            factor,
+        };
+        let first = tokio::select! {
+            e = clock.timeout_at(self.limit, stream.next()) => e,
+            () = head.closed() => {
+                gone.store(true, Ordering::Release);
+                counts.cancelled.fetch_add(1, Ordering::Relaxed);
+                return Outcome::Gone;
+            }
+        };
+        stretch.wait(clock).await;
+        let block = match first {
+            Ok(Event::Head(block)) => block,
+            Ok(other) => {
+                let code = lost(&other);
+                answer(
+                    head,
+                    wire::status_response(code, "upstream stream lost", None),
+                );
+                return Outcome::Forwarded(Some(code));
+            }
+            Err(_) => {
+                gone.store(true, Ordering::Release);
+                answer(head, expired(self.incoming.deadline.is_some()));
+                return Outcome::Local(Code::DeadlineExceeded);
+            }
+        };
+        let (status, fields) = wire::response_fields(&block);
+        if let Some(code) = fields.get(header::STATUS) {
+            // Trailers-Only: the whole answer is in the head.
+            let code = Code::from_bytes(code.as_bytes());
+            answer(head, wire::response_with(status, fields, wire::no_body()));
+            return Outcome::Forwarded(Some(code));
+        }
+        let (tx, rx) = mpsc::channel(RELAYED);
+        let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        answer(
+            head,
+            wire::response_with(status, fields, tonic::body::Body::new(body)),
+        );
+        let outcome = self.relay(&mut stream, &tx, &stretch).await;
+        if matches!(outcome, Outcome::Gone) {
+            gone.store(true, Ordering::Release);
+            counts.cancelled.fetch_add(1, Ordering::Relaxed);
+        }
+        outcome
+    }
+
+    /// Relays the upstream's messages and trailers to the client.
+    async fn relay(&self, stream: &mut http2::Exchange, tx: &Frames, stretch: &Stretch) -> Outcome {
+        let clock = &self.proxy.clock;
+        loop {
+            let event = tokio::select! {
+                e = clock.timeout_at(self.limit, stream.next()) => e,
+                () = tx.closed() => return Outcome::Gone,
+            };
+            stretch.wait(clock).await;
+            let (frame, end) = match event {
+                Ok(Event::Data(bytes)) => (wire::data(bytes.freeze()), None),
+                Ok(Event::Trailers(block)) => {
+                    let (_, fields) = wire::response_fields(&block);
+                    let code = fields
+                        .get(header::STATUS)
+                        .map_or(Code::Unknown, |c| Code::from_bytes(c.as_bytes()));
+                    (
+                        http_body::Frame::trailers(fields),
+                        Some(Outcome::Forwarded(Some(code))),
+                    )
+                }
+                Ok(Event::End) => return Outcome::Forwarded(None),
+                Ok(Event::Head(_)) => continue,
+                Ok(other) => {
+                    let code = lost(&other);
+                    let fields = wire::status_fields(code, "upstream stream lost", None);
+                    (
+                        http_body::Frame::trailers(fields),
+                        Some(Outcome::Forwarded(Some(code))),
+                    )
+                }
+                Err(_) => {
+                    let (code, message) = if self.incoming.deadline.is_some() {
+                        (Code::DeadlineExceeded, "deadline exceeded in the proxy")
+                    } else {
+                        (
+                            Code::Unavailable,
+                            "the upstream took longer than --max-call",
+                        )
+                    };
+                    let fields = wire::status_fields(code, message, None);
+                    let _ = clock
+                        .timeout(
+                            Duration::from_millis(100),
+                            tx.send(Ok(http_body::Frame::trailers(fields))),
+                        )
+                        .await;
+                    return Outcome::Local(code);
+                }
+            };
+            // A client that does not read holds only its own stream, up to the limit.
+            match clock.timeout_at(self.limit, tx.send(Ok(frame))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Outcome::Gone,
+                Err(_) => return Outcome::Local(Code::DeadlineExceeded),
+            }
+            if let Some(outcome) = end {
+                return outcome;
+            }
+        }
+    }
+
+    fn log(&self, attempt: u32, outcome: Outcome) {
+        if !self.proxy.options.log_attempts {
+            return;
+        }
+        let at = self
+            .proxy
+            .clock
+            .now()
+            .saturating_duration_since(self.proxy.since)
+            .as_secs_f64();
+        let what = match outcome {
+            Outcome::Local(code) => format!("answered {}", code_name(code)),
+            Outcome::Forwarded(Some(code)) => format!("forwarded, upstream {}", code_name(code)),
+            Outcome::Forwarded(None) => "forwarded, upstream ended without a status".into(),
+            Outcome::Http(status) => format!("answered HTTP {status}"),
+            Outcome::Gone => "client gone".into(),
+        };
+        eprintln!(
+            "+{at:.3}s {} key={:016x} attempt={attempt} grpc-previous-rpc-attempts={} {what}",
+            self.parts.uri.path(),
+            self.incoming.request_key,
+            self.incoming
+                .previous_attempts
+                .map_or_else(|| "absent".to_string(), |n| n.to_string()),
+        );
+    }
+}
+
+/// A brownout's stretch of the upstream's time: an event at `t0 + d` is released at
+/// `t0 + factor·d`.
+struct Stretch {
+    t0: Instant,
+    factor: f64,
+}
+
+impl Stretch {
+    async fn wait(&self, clock: &crate::clock::Clock) {
+        if self.factor <= 1.0 {
+            return;
+        }
+        let d = clock.now().saturating_duration_since(self.t0);
+        let stretched = d.mul_f64(self.factor.min(1e6));
+        clock.sleep_until(self.t0 + stretched).await;
+    }
+}
+
+/// The status a gRPC client derives from a stream that ended without one
+/// (PROTOCOL-HTTP2.md, "Errors"): a reset by its reason, a lost connection UNAVAILABLE.
+fn lost(event: &Event) -> Code {
+    match event {
+        Event::Reset(reason) => from_reset(*reason),
+        Event::Broken(_) => Code::Unavailable,
+        _ => Code::Internal,
+    }
+}

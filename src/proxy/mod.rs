@@ -1,0 +1,291 @@
+//! `resilbench proxy`: the backend's fault model in front of a real gRPC service.
+//!
+//! Every gRPC call the proxy receives (any method; unary or server streaming; bodies as
+//! opaque bytes) is an attempt that meets the profile's `[backend]` and `[[phases]]` as the
+//! embedded backend's attempts do, through the same decision ([`Backend::arrive`], then
+//! [`Backend::admit`]): an outage answers its status at once, a stall holds the attempt, the
+//! quota and the capacity (workers + queue) turn it away with RESOURCE_EXHAUSTED (and
+//! pushback where the profile says), the error rates and bursts answer their status after
+//! their service time. An attempt whose draw is OK is forwarded to the upstream over HTTP/2
+//! (this crate's client, `transport::http2`; TLS and the address forms of `[target]`), holding
+//! its worker until the upstream has answered; a brownout stretches the upstream's own time by
+//! its latency factor ([`attempt`]).
+//!
+//! Draws are keyed as the backend keys them: by (seed, request id, attempt). The request id is
+//! the `resilbench-request-id` header when resilbench's client sends one, the request's
+//! `request_id` field on resilbench's own `Backend` service, and otherwise a per-connection
+//! counter (the connection's number and the stream's, in arrival order), so a client that is
+//! not resilbench still meets reproducible faults.
+//!
+//! The proxy answers resilbench's Control service itself (`Reset`, `Stats`: the server state
+//! [`Shared`] of `resilbench serve`, reused), so `run --target PROXY` reads the backend's
+//! received / executed / rejected / wasted figures and restarts the fault clock at each
+//! strategy's reset.
+//!
+//! Bounds ([`bounds`]): calls in progress over every connection ([`Options::max_calls`],
+//! RESOURCE_EXHAUSTED beyond); streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS,
+//! [`Options::max_streams`]); request bytes held per connection and in all (a request is read
+//! up to one gRPC message, [`MAX_REQUEST`], within the call's deadline or
+//! [`Options::max_call`]); a response is relayed through a channel of a few frames, so an
+//! upstream faster than the client is held back by HTTP/2 flow control, not by memory; every
+//! wait on the upstream ends at the call's deadline or `max_call`; an unreachable upstream
+//! fails the attempt UNAVAILABLE at once (the connection keeper retries behind).
+
+pub mod attempt;
+pub mod bounds;
+pub mod faults;
+mod wire;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::backend::server::Shared;
+use crate::backend::serving::Limits;
+use crate::clock::Clock;
+use crate::pb;
+use crate::transport::connection::Connections;
+
+pub use attempt::MAX_REQUEST;
+use attempt::Reply;
+
+/// How the proxy reaches its upstream and what it adds.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `:authority` sent upstream.
+    pub authority: Box<[u8]>,
+    /// The upstream is TLS (`:scheme https`).
+    pub https: bool,
+    /// The longest a call may wait on the upstream when it has no deadline.
+    pub max_call: Duration,
+    /// Add the profile's drawn service time before forwarding (else the upstream's own time,
+    /// stretched by brownouts).
+    pub added_latency: bool,
+    /// One line per attempt on stderr.
+    pub log_attempts: bool,
+    /// HTTP/2 streams one client connection may have open at once.
+    pub max_streams: u32,
+    /// Calls in progress at once, over every connection (Control's not counted).
+    pub max_calls: usize,
+    /// Request bytes the calls of one connection may hold in the proxy at once.
+    pub connection_bytes: usize,
+    /// Request bytes every call together may hold in the proxy at once.
+    pub total_bytes: usize,
+    /// How an outage shows itself ([`faults::OutageMode`]).
+    pub outage: faults::OutageMode,
+    /// Read Envoy's `x-envoy-fault-*` headers ([`faults::envoy`]).
+    pub envoy_headers: bool,
+}
+
+/// What the proxy counts beside the backend's own figures.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// Attempts sent to the upstream.
+    pub forwarded: AtomicU64,
+    /// Forwarded attempts that found no upstream connection (UNAVAILABLE at once).
+    pub unreachable: AtomicU64,
+    /// Forwarded attempts reset upstream because the client gave up (cancel or deadline).
+    pub cancelled: AtomicU64,
+    /// Connections reset at accept in an outage (`--outage refuse`).
+    pub refused_connections: AtomicU64,
+    /// Attempts answered by Envoy's fault headers (aborted; delays are not counted).
+    pub envoy_aborts: AtomicU64,
+}
+
+/// A proxy's state: the fault model (with its Control service), the upstream, the options.
+#[derive(Clone)]
+pub struct Proxy {
+    pub(crate) shared: Shared,
+    pub(crate) upstream: Connections,
+    pub(crate) options: Arc<Options>,
+    pub(crate) counts: Arc<Counts>,
+    pub(crate) held: Arc<bounds::Held>,
+    pub(crate) clock: Clock,
+    /// When the proxy started (log lines count from it).
+    pub(crate) since: tokio::time::Instant,
+    /// The profile's seed (the keyed draws of Envoy's percentages).
+    pub(crate) seed: u64,
+    connections: Arc<AtomicU64>,
+}
+
+impl Proxy {
+    /// A proxy with the fault model of `shared` in front of `upstream`.
+    pub fn new(shared: Shared, upstream: Connections, options: Options, clock: Clock) -> Self {
+        Self {
+            seed: shared.plan().seed,
+            shared,
+            upstream,
+            options: Arc::new(options),
+            counts: Arc::default(),
+            held: Arc::default(),
+            since: clock.now(),
+            clock,
+            connections: Arc::default(),
+        }
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    /// What the proxy holds now, and what it refused for its bounds.
+    pub fn held(&self) -> &bounds::Held {
+        &self.held
+    }
+
+    /// The fault model's server state (its figures: `stats()`).
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+/// One client connection's service: Control calls answered here, every other call an attempt.
+#[derive(Clone)]
+struct PerConnection {
+    proxy: Proxy,
+    control: pb::control_server::ControlServer<Shared>,
+    number: u64,
+    streams: Arc<AtomicU64>,
+    /// Request bytes this connection's calls hold.
+    bytes: Arc<AtomicUsize>,
+    /// Cancelled to close the connection at once (an outage in `refuse` mode).
+    close: CancellationToken,
+}
+
+type Response = http::Response<tonic::body::Body>;
+
+/// A stream the proxy resets rather than answers (hyper sends RST_STREAM with its reason).
+#[derive(Debug)]
+pub struct Refused(h2::Error);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "reset by the proxy: {}", self.0)
+    }
+}
+
+impl std::error::Error for Refused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for PerConnection {
+    type Response = Response;
+    type Error = Refused;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response, Refused>> + Send>>;
+
+    fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
+        use tonic::server::NamedService;
+        use tower::Service;
+        let control = request
+            .uri()
+            .path()
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(pb::control_server::ControlServer::<Shared>::NAME))
+            .is_some_and(|rest| rest.starts_with('/'));
+        if control {
+            let answer = self.control.clone().call(request);
+            return Box::pin(async move { Ok(answer.await.unwrap_or_else(|e| match e {})) });
+        }
+        let stream = self.streams.fetch_add(1, Ordering::Relaxed);
+        let options = &self.proxy.options;
+        let Some(slot) = bounds::CallSlot::take(&self.proxy.held, options.max_calls) else {
+            let message = format!(
+                "the proxy has {} calls in progress, its limit (proxy --max-calls)",
+                options.max_calls
+            );
+            let response = wire::status_response(tonic::Code::ResourceExhausted, &message, None);
+            return Box::pin(async move { Ok(response) });
+        };
+        let limits = (options.connection_bytes, options.total_bytes);
+        let held = bounds::Bytes::new(&self.proxy.held, &self.bytes, limits);
+        let (proxy, number, close) = (self.proxy.clone(), self.number, self.close.clone());
+        Box::pin(async move {
+            match attempt::serve(proxy, (number, stream), request, (slot, held)).await {
+                Reply::Answer(response) => Ok(response),
+                // hyper resets the stream with the h2 reason it finds in the error.
+                Reply::Reset(code) => Err(Refused(h2::Error::from(h2::Reason::from(code)))),
+                Reply::Close => {
+                    close.cancel();
+                    Err(Refused(h2::Error::from(h2::Reason::REFUSED_STREAM)))
+                }
+            }
+        })
+    }
+}
+
+/// Serves the proxy on `listener` until `stop` completes, then closes each connection
+/// gracefully (GOAWAY; calls in flight get 10 s) and returns.
+pub async fn serve(listener: TcpListener, proxy: Proxy, stop: impl Future<Output = ()>) {
+    let mut limits = Limits::serve();
+    limits.max_streams = proxy.options.max_streams;
+    let http2 = limits.http2();
+    let closing = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    tokio::pin!(stop);
+    loop {
+        let io = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((io, _)) => io,
+                // Out of file descriptors, say: pause and go on, as servers do.
+                Err(_) => {
+                    proxy.clock.sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        if proxy.options.outage == faults::OutageMode::Refuse
+            && proxy
+                .shared
+                .current()
+                .iter()
+                .any(|b| b.outage_now().is_some())
+        {
+            // A server that is down: the connection is reset at once.
+            let _ = io.set_zero_linger();
+            proxy
+                .counts
+                .refused_connections
+                .fetch_add(1, Ordering::Relaxed);
+            drop(io);
+            continue;
+        }
+        let _ = io.set_nodelay(true);
+        let close = CancellationToken::new();
+        let service = PerConnection {
+            proxy: proxy.clone(),
+            control: pb::control_server::ControlServer::new(proxy.shared.clone()),
+            number: proxy.connections.fetch_add(1, Ordering::Relaxed),
+            streams: Arc::default(),
+            bytes: Arc::default(),
+            close: close.clone(),
+        };
+        let connection = http2.serve_connection(TokioIo::new(io), service);
+        let closing = closing.clone();
+        tasks.spawn(async move {
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                // Closed at once, without GOAWAY: its calls fail as on a crash.
+                () = close.cancelled() => return,
+                () = closing.cancelled() => connection.as_mut().graceful_shutdown(),
+            }
+            let _ = Clock::Tokio
+                .timeout(Duration::from_secs(10), connection)
+                .await;
+        });
+    }
+    drop(listener);
+    closing.cancel();
+    tasks.close();
+    tasks.wait().await;
+}

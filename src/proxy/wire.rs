@@ -1,0 +1,311 @@
+//! What the proxy reads from a client's request and writes back: the attempt as the backend
+//! sees it ([`incoming`]), the header fields forwarded upstream, and gRPC answers given by the
+//! proxy itself (Trailers-Only responses, trailers after messages).
+//!
+//! Forwarded: every field but HTTP/2's connection-specific ones (RFC 9113 8.2.2), `host`,
+//! `grpc-timeout` (sent again as the time left, [`forwarded_fields`]) and resilbench's own
+//! `resilbench-*` headers, which are for the proxy: the upstream receives what the client's
+//! library sends, `grpc-previous-rpc-attempts` included.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use prost::Message;
+use tokio::time::Instant;
+use tonic::Code;
+
+use crate::backend::Incoming;
+use crate::backend::server::MAX_REQUEST_ID;
+use crate::keyed::request_key;
+use crate::pb;
+use crate::profile::Method;
+use crate::profile::script::PushbackValues;
+use crate::protocol::{header, path, timeout};
+
+/// The attempt as the backend's decision sees it. `connection` is (connection number,
+/// stream number on it), the key of a request that names no id.
+pub(super) fn incoming(
+    headers: &HeaderMap,
+    uri_path: &str,
+    body: &[u8],
+    connection: (u64, u64),
+    deadline: Option<Instant>,
+) -> Incoming {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let id = text(header::REQUEST_ID)
+        .map(str::to_string)
+        .or_else(|| backend_request_id(uri_path, body))
+        .unwrap_or_else(|| format!("connection {} stream {}", connection.0, connection.1));
+    let number = id.parse::<u64>().ok().filter(|n| n.to_string() == id);
+    Incoming {
+        method: Method::Unary,
+        request_key: request_key(id.as_bytes()),
+        id_number: number,
+        id_text: (number.is_none() && id.len() <= MAX_REQUEST_ID).then(|| Arc::from(id.as_str())),
+        previous_attempts: headers
+            .get(header::PREVIOUS_ATTEMPTS)
+            .map(|v| v.to_str().ok().and_then(|v| v.parse().ok()).unwrap_or(0)),
+        ordinal: text(header::ATTEMPT).and_then(|v| v.parse().ok()),
+        warmup: headers.contains_key(header::WARMUP),
+        deadline,
+        script: None,
+        idempotency_key: None,
+    }
+}
+
+/// The `request_id` of a call to resilbench's own `Backend` service (its first field in
+/// `CallRequest` and `MutateRequest` alike), read from the one uncompressed message.
+fn backend_request_id(uri_path: &str, body: &[u8]) -> Option<String> {
+    let rest = uri_path
+        .strip_prefix('/')?
+        .strip_prefix(path::BACKEND_SERVICE)?;
+    if !rest.starts_with('/') || body.len() < 5 || body[0] != 0 {
+        return None;
+    }
+    let id = pb::CallRequest::decode(&body[5..]).ok()?.request_id;
+    (!id.is_empty()).then_some(id)
+}
+
+/// The call's `grpc-timeout`, if it sent one that parses.
+pub(super) fn sent_timeout(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(header::TIMEOUT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(timeout::parse)
+}
+
+/// Whether a request field is kept from the upstream's view (Envoy's fault headers too
+/// when the proxy reads them).
+fn dropped(name: &str, envoy: bool) -> bool {
+    (envoy && super::faults::ENVOY_HEADERS.contains(&name)) || dropped_always(name)
+}
+
+/// The fields never forwarded.
+fn dropped_always(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | header::TIMEOUT
+    ) || name.starts_with("resilbench-")
+}
+
+/// The request fields sent upstream (name, value), with `grpc-timeout` set to `left`.
+pub(super) fn forwarded_fields(
+    headers: &HeaderMap,
+    left: Option<Duration>,
+    envoy: bool,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut fields: Vec<(Vec<u8>, Vec<u8>)> = headers
+        .iter()
+        .filter(|(name, _)| !dropped(name.as_str(), envoy))
+        .map(|(name, value)| (name.as_str().as_bytes().to_vec(), value.as_bytes().to_vec()))
+        .collect();
+    if let Some(left) = left {
+        fields.push((
+            header::TIMEOUT.as_bytes().to_vec(),
+            timeout::encode(left).into_bytes(),
+        ));
+    }
+    fields
+}
+
+/// A response's fields from the upstream's header block (pseudo-headers and
+/// connection-specific fields left out); its `:status`.
+pub(super) fn response_fields(block: &crate::transport::http2::HeaderBlock) -> (u16, HeaderMap) {
+    let mut status = 200;
+    let mut map = HeaderMap::new();
+    for (name, value) in block {
+        if name == b":status" {
+            status = std::str::from_utf8(value)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(200);
+            continue;
+        }
+        if name.first() == Some(&b':') {
+            continue;
+        }
+        let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) else {
+            continue;
+        };
+        if !dropped_always(n.as_str()) || n.as_str() == header::TIMEOUT {
+            map.append(n, v);
+        }
+    }
+    (status, map)
+}
+
+/// `grpc-status`, `grpc-message` and, if any, `grpc-retry-pushback-ms` (one field per value,
+/// in order, as `serve` sends them).
+pub(super) fn status_fields(
+    code: Code,
+    message: &str,
+    pushback: Option<&PushbackValues>,
+) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    map.insert(header::STATUS, HeaderValue::from(code as i32));
+    // A message is ASCII worded here; anything else is left out rather than sent malformed.
+    if let Ok(v) = HeaderValue::from_str(message) {
+        map.insert(header::MESSAGE, v);
+    }
+    for value in pushback.into_iter().flat_map(PushbackValues::iter) {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            map.append(header::PUSHBACK, v);
+        }
+    }
+    map
+}
+
+/// A Trailers-Only gRPC response with `code`.
+pub(super) fn status_response(
+    code: Code,
+    message: &str,
+    pushback: Option<&PushbackValues>,
+) -> http::Response<tonic::body::Body> {
+    let mut response = http::Response::new(tonic::body::Body::empty());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(header::GRPC_CONTENT_TYPE),
+    );
+    headers.extend(status_fields(code, message, pushback));
+    response
+}
+
+/// A response with HTTP `status` and no gRPC status (an HTTP abort: the client maps the
+/// HTTP status to a gRPC one).
+pub(super) fn http_status_response(status: u16) -> http::Response<tonic::body::Body> {
+    let mut response = http::Response::new(tonic::body::Body::empty());
+    *response.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::SERVICE_UNAVAILABLE);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(header::GRPC_CONTENT_TYPE),
+    );
+    response
+}
+
+/// A response with `status` and `headers` whose body is `body`.
+pub(super) fn response_with(
+    status: u16,
+    headers: HeaderMap,
+    body: tonic::body::Body,
+) -> http::Response<tonic::body::Body> {
+    let mut response = http::Response::new(body);
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+    *response.headers_mut() = headers;
+    response
+}
+
+/// An empty body (a Trailers-Only response relayed from the upstream).
+pub(super) fn no_body() -> tonic::body::Body {
+    tonic::body::Body::empty()
+}
+
+/// Bytes as a frame of data.
+pub(super) fn data(bytes: Bytes) -> http_body::Frame<Bytes> {
+    http_body::Frame::data(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(n, v)| {
+                (
+                    HeaderName::from_static(n),
+                    HeaderValue::from_str(v).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// The request id keys the draws: resilbench's header first, then a Backend request's
+    /// field, then the connection's counter; the attempt headers are read as the backend
+    /// reads them.
+    #[test]
+    fn draws_are_keyed_by_request_id_header_field_or_connection_counter() {
+        let h = headers(&[
+            (header::REQUEST_ID, "42"),
+            (header::ATTEMPT, "2"),
+            (header::PREVIOUS_ATTEMPTS, "1"),
+        ]);
+        let a = incoming(&h, "/x.Y/Z", b"", (0, 0), None);
+        assert_eq!(a.request_key, request_key(b"42"));
+        assert_eq!(
+            (a.id_number, a.ordinal, a.previous_attempts),
+            (Some(42), Some(2), Some(1))
+        );
+        let body = crate::protocol::message::encode(&pb::CallRequest {
+            request_id: "7".into(),
+            ..Default::default()
+        });
+        let b = incoming(
+            &HeaderMap::new(),
+            "/resilbench.v1.Backend/Call",
+            &body,
+            (0, 0),
+            None,
+        );
+        assert_eq!(
+            (b.request_key, b.previous_attempts),
+            (request_key(b"7"), None)
+        );
+        let c = incoming(&HeaderMap::new(), "/x.Y/Z", b"", (3, 9), None);
+        assert_eq!(c.request_key, request_key(b"connection 3 stream 9"));
+        assert_ne!(
+            c.request_key,
+            incoming(&HeaderMap::new(), "/x.Y/Z", b"", (3, 10), None).request_key
+        );
+    }
+
+    /// resilbench's headers, the connection's own and the old timeout stay behind; the time
+    /// left is sent; metadata and gRPC's fields go on.
+    #[test]
+    fn forwarded_fields_leave_resilbench_and_connection_fields_behind() {
+        let h = headers(&[
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+            ("authorization", "Bearer x"),
+            (header::TIMEOUT, "5S"),
+            (header::REQUEST_ID, "1"),
+            (header::ATTEMPT, "0"),
+            (header::PREVIOUS_ATTEMPTS, "1"),
+            ("connection", "close"),
+        ]);
+        let f = forwarded_fields(&h, Some(Duration::from_millis(1500)), false);
+        let names: Vec<String> = f
+            .iter()
+            .map(|(n, v)| {
+                format!(
+                    "{}={}",
+                    String::from_utf8_lossy(n),
+                    String::from_utf8_lossy(v)
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "content-type=application/grpc",
+                "te=trailers",
+                "authorization=Bearer x",
+                "grpc-previous-rpc-attempts=1",
+                &format!(
+                    "grpc-timeout={}",
+                    timeout::encode(Duration::from_millis(1500))
+                ),
+            ]
+        );
+    }
+}

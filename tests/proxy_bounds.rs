@@ -1,0 +1,185 @@
+//! What `resilbench proxy` holds for a client, bounded (src/proxy/bounds.rs): streams per
+//! connection, request bytes per connection, calls in progress over every connection; and a
+//! client that abuses them stops only its own calls.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use resilbench::clock::Clock;
+use resilbench::pb;
+
+use crate::proxy::start_with;
+
+const CALM: &str = "[load]\nrate = 1\n[backend]\nlatency = { dist = \"fixed\", value = \"1ms\" }\n\
+                    [[strategies]]\nname = \"s\"\n";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// One `Call` through the proxy at `addr` on a connection of its own.
+async fn one_call(addr: &str, id: &str) -> Result<(), (tonic::Code, String)> {
+    let call = async {
+        let mut client = pb::backend_client::BackendClient::connect(format!("http://{addr}"))
+            .await
+            .map_err(|e| (tonic::Code::Unavailable, e.to_string()))?;
+        client
+            .call(pb::CallRequest {
+                request_id: id.into(),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|s| (s.code(), s.message().to_string()))
+    };
+    Clock::Tokio
+        .timeout(Duration::from_secs(10), call)
+        .await
+        .unwrap_or_else(|_| Err((tonic::Code::DeadlineExceeded, "no answer in 10 s".into())))
+}
+
+/// A client that opens stream after stream, sends 256 KiB of a request on each and never
+/// ends one nor reads anything: the proxy advertises its stream limit (20), holds at most
+/// its connection's request budget (1 MiB) from it, refuses the streams that would go over
+/// with RESOURCE_EXHAUSTED, has no more than 20 of its calls in progress, and serves a
+/// well-behaved client beside it every time. When it goes, everything it held is given back.
+#[test]
+fn a_client_that_sends_and_never_reads_holds_only_its_budget_and_starves_no_one() {
+    let upstream = start_with(CALM, None, |_| {});
+    let proxy = start_with(CALM, Some(upstream.addr.clone()), |o| {
+        o.max_streams = 20;
+        o.connection_bytes = 1 << 20;
+    });
+    let held = proxy.proxy.clone().unwrap();
+    let opened = Arc::new(AtomicU32::new(0));
+    let addr = proxy.addr.clone();
+    let most_calls = runtime().block_on(async {
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (client, mut connection) = h2::client::Builder::new()
+            .initial_window_size(0)
+            .initial_max_send_streams(1000)
+            .handshake::<_, bytes::Bytes>(tcp)
+            .await
+            .unwrap();
+        let (advertised_tx, advertised) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            // Until the proxy's SETTINGS are read, the builder's 1,000 stands.
+            let mut tx = Some(advertised_tx);
+            let _ = std::future::poll_fn(|cx| {
+                let polled = std::pin::Pin::new(&mut connection).poll(cx);
+                let max = connection.max_concurrent_send_streams();
+                if max != 1000
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(max);
+                }
+                polled
+            })
+            .await;
+        });
+        let (count, uri) = (
+            Arc::clone(&opened),
+            format!("http://{addr}/resilbench.v1.Backend/Call"),
+        );
+        let opener = tokio::spawn(async move {
+            let mut kept = Vec::new();
+            let mut client = client;
+            while count.load(Ordering::SeqCst) < 200 {
+                let Ok(ready) = client.ready().await else {
+                    return;
+                };
+                client = ready;
+                let request = http::Request::post(uri.as_str())
+                    .header("content-type", "application/grpc")
+                    .header("te", "trailers")
+                    .body(())
+                    .unwrap();
+                let Ok((response, mut send)) = client.send_request(request, false) else {
+                    return;
+                };
+                // A message prefix announcing 4 MiB, then 256 KiB of it; never the rest.
+                let mut part = vec![0u8; 256 * 1024];
+                part[1..5].copy_from_slice(&(4u32 << 20).to_be_bytes());
+                let _ = send.send_data(part.into(), false);
+                kept.push((response, send));
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+            }
+            std::future::pending::<()>().await;
+        });
+        let mut most = 0;
+        for i in 0..30 {
+            assert_eq!(one_call(&addr, &format!("g{i}")).await, Ok(()), "call {i}");
+            most = most.max(held.held().calls.load(Ordering::Relaxed));
+        }
+        assert_eq!(
+            advertised.await.unwrap(),
+            20,
+            "SETTINGS_MAX_CONCURRENT_STREAMS"
+        );
+        Clock::Tokio.sleep(Duration::from_millis(300)).await;
+        most = most.max(held.held().calls.load(Ordering::Relaxed));
+        opener.abort();
+        most
+    });
+    let bounds = proxy.proxy.as_ref().unwrap().held();
+    let high = bounds.connection_high_water.load(Ordering::Relaxed);
+    assert!(high <= 1 << 20, "held {high} bytes of one connection");
+    assert!(high >= 3 * 256 * 1024, "the budget was used: {high}");
+    assert!(bounds.refused_bytes.load(Ordering::Relaxed) >= 1);
+    assert!(opened.load(Ordering::SeqCst) >= 20);
+    // 20 of the hostile client's calls at most, and the one well-behaved call in flight.
+    assert!(most_calls <= 21, "{most_calls} calls in progress");
+    // The hostile connection is gone with its runtime: what it held is given back.
+    runtime().block_on(async {
+        for _ in 0..250 {
+            let held = (
+                bounds.calls.load(Ordering::Relaxed),
+                bounds.bytes.load(Ordering::Relaxed),
+            );
+            if held == (0, 0) {
+                return;
+            }
+            Clock::Tokio.sleep(Duration::from_millis(20)).await;
+        }
+        panic!("still held 5 s after the client left");
+    });
+}
+
+/// At most `max_calls` calls are in progress in the proxy at once, over every connection:
+/// one more is answered RESOURCE_EXHAUSTED at once, naming the option, and counted.
+#[test]
+fn calls_beyond_the_proxys_limit_are_refused_at_once() {
+    let slow = CALM.replace("\"1ms\"", "\"1s\"");
+    let upstream = start_with(&slow, None, |_| {});
+    let proxy = start_with(CALM, Some(upstream.addr.clone()), |o| o.max_calls = 3);
+    let addr = proxy.addr.clone();
+    let answers = runtime().block_on(async {
+        let calls: Vec<_> = (0..6)
+            .map(|i| {
+                let addr = addr.clone();
+                tokio::spawn(async move { one_call(&addr, &i.to_string()).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for c in calls {
+            answers.push(c.await.unwrap());
+        }
+        answers
+    });
+    let ok = answers.iter().filter(|a| a.is_ok()).count();
+    let refused: Vec<_> = answers.iter().filter_map(|a| a.clone().err()).collect();
+    assert_eq!(ok, 3, "{answers:?}");
+    for (code, message) in &refused {
+        assert_eq!(*code, tonic::Code::ResourceExhausted);
+        assert!(message.contains("--max-calls"), "{message}");
+    }
+    let bounds = proxy.proxy.as_ref().unwrap().held();
+    assert_eq!(bounds.refused_calls.load(Ordering::Relaxed), 3);
+}

@@ -1,0 +1,133 @@
+//! `resilbench proxy` between implementations nobody here wrote: Python grpcio (gRPC C-core)
+//! as the upstream (tests/python/echo_server.py) and as the client, with a retry service
+//! config (tests/python/retry_client.py).
+//!
+//! grpcio comes from pip: `.ci/run` installs it (pinned) into a virtual environment and names
+//! its interpreter in `RESILBENCH_PYTHON`. Without grpcio these tests say SKIPPED and pass,
+//! except where `CI` is set, where a missing grpcio is a failure (as `grpcio_interop`).
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+
+use resilbench::pb;
+
+use crate::common::stderr;
+use crate::grpcio_interop::{PyServer, python};
+use crate::own_service::run;
+use crate::proxy::{FAULTS, start, strategy, with_target};
+
+/// run → proxy → grpcio's server meets the same faults as run → `serve` with the same
+/// profile and seed (statuses and backend counts equal); amplification counted by the proxy
+/// is the client's attempts; grpcio receives exactly what the proxy forwarded, without
+/// resilbench's headers.
+#[test]
+fn an_outage_through_the_proxy_to_grpcio_meets_the_same_faults_as_serve() {
+    let Some(python) =
+        python("an_outage_through_the_proxy_to_grpcio_meets_the_same_faults_as_serve")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = PyServer::start(&python, dir.path(), &[]);
+    let proxy = start(FAULTS, Some(format!("127.0.0.1:{}", upstream.port)));
+    let (out, through) = run(dir.path(), &with_target(&proxy.addr), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let through = through.unwrap();
+    let served = start(FAULTS, None);
+    let direct_dir = tempfile::tempdir().unwrap();
+    let (out, direct) = run(direct_dir.path(), FAULTS, &["--target", &served.addr]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let direct = direct.unwrap();
+
+    let (p, s) = (
+        strategy(&through, "baseline"),
+        strategy(&direct, "baseline"),
+    );
+    assert_eq!(p.status, s.status, "the same statuses through the proxy");
+    let (pb_, sb) = (p.backend.as_ref().unwrap(), s.backend.as_ref().unwrap());
+    assert_eq!((pb_.received, pb_.executed), (sb.received, sb.executed));
+    let retry = strategy(&through, "retry");
+    assert!(
+        retry.attempts.total > retry.counts.offered,
+        "retries happened"
+    );
+    assert_eq!(
+        retry.backend.as_ref().unwrap().received,
+        retry.attempts.total
+    );
+    let forwarded = &proxy.proxy.as_ref().unwrap().counts().forwarded;
+    let seen = upstream.seen();
+    assert_eq!(seen.len() as u64, forwarded.load(Ordering::Relaxed));
+    assert!(!seen.is_empty());
+    // (C-core takes `grpc-timeout` out of the metadata it shows; tests/proxy.rs checks the
+    // time left against tonic's server.)
+    for call in &seen {
+        assert!(call.metadata.keys().all(|k| !k.starts_with("resilbench-")));
+    }
+}
+
+/// What retry_client.py printed: each call's status.
+fn client(python: &str, target: &str, calls: u32, max_attempts: u32) -> Vec<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/retry_client.py");
+    let out = Command::new(python)
+        .arg(script)
+        .args(["--target", target, "--calls", &calls.to_string()])
+        .args(["--max-attempts", &max_attempts.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    line["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The attempts the proxy's Stats counted so far.
+fn received(addr: &str) -> u64 {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        pb::control_client::ControlClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap()
+            .stats(pb::StatsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .received
+    })
+}
+
+/// A real C-core client with a retry service config, through a proxy whose outage covers
+/// the whole test: every call fails UNAVAILABLE after exactly the attempts its config allows,
+/// as the proxy's Stats count them: 3 for maxAttempts 3, and 5 for maxAttempts 7 (gRFC A6:
+/// values above 5 are treated as 5). Nothing reaches the upstream.
+#[test]
+fn a_grpcio_client_with_retries_makes_the_attempts_its_config_allows_through_an_outage() {
+    let Some(python) = python(
+        "a_grpcio_client_with_retries_makes_the_attempts_its_config_allows_through_an_outage",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = PyServer::start(&python, dir.path(), &[]);
+    let outage = "[load]\nrate = 1\n[[phases]]\nkind = \"outage\"\nstart = \"0s\"\n\
+                  duration = \"1h\"\n[[strategies]]\nname = \"s\"\n";
+    let proxy = start(outage, Some(format!("127.0.0.1:{}", upstream.port)));
+    let codes = client(&python, &proxy.addr, 5, 3);
+    assert_eq!(codes, vec!["UNAVAILABLE"; 5]);
+    assert_eq!(received(&proxy.addr), 5 * 3, "3 attempts per call");
+    let codes = client(&python, &proxy.addr, 5, 7);
+    assert_eq!(codes, vec!["UNAVAILABLE"; 5]);
+    assert_eq!(
+        received(&proxy.addr),
+        5 * 3 + 5 * 5,
+        "5 attempts per call at most"
+    );
+    let counts = proxy.proxy.as_ref().unwrap().counts();
+    assert_eq!(counts.forwarded.load(Ordering::Relaxed), 0);
+    assert!(upstream.seen().is_empty());
+}
