@@ -177,3 +177,54 @@ name = "baseline"
     let sent: i64 = seen.iter().map(|c| c.n).sum();
     assert_eq!(s.stream.as_ref().unwrap().messages as i64, sent);
 }
+
+/// C-core's TLS fails a handshake by closing the socket, without the alert a rustls server
+/// sends: a client certificate it requires and was not given, and a plaintext HTTP/2 preface,
+/// still read as the one line docs/targets.md promises.
+#[test]
+fn grpcio_tls_refusals_are_one_line() {
+    let Some(python) = python("grpcio_tls_refusals_are_one_line") else {
+        return;
+    };
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = pki.path("ca.pem");
+    let server = PyServer::start(
+        &python,
+        dir.path(),
+        &[
+            "--tls",
+            &pki.path("server.pem"),
+            &pki.path("server.key"),
+            &ca,
+        ],
+    );
+    let first_error = |out: &std::process::Output| {
+        let err = stderr(out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        err.lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("no error line: {err}"))
+            .to_string()
+    };
+    let no_cert = format!("[target.tls]\nca = \"{ca}\"");
+    let address = format!("https://localhost:{}", server.port);
+    for schema in ["reflection = true", &protos()] {
+        let (out, _) = run(dir.path(), &profile(&address, schema, &no_cert), &[]);
+        let line = first_error(&out);
+        assert!(
+            line.contains("TLS: localhost requires a client certificate: give target.tls.cert"),
+            "{line}"
+        );
+    }
+    let plain = format!("127.0.0.1:{}", server.port);
+    for schema in ["reflection = true", &protos()] {
+        let (out, _) = run(dir.path(), &profile(&plain, schema, ""), &[]);
+        let line = first_error(&out);
+        assert!(
+            line.contains("the server answered with TLS: use an https:// address"),
+            "{line}"
+        );
+    }
+    assert!(server.seen().is_empty());
+}

@@ -250,6 +250,23 @@ fn tls_failures_are_one_line_each_naming_the_host() {
         &[&format!("127.0.0.1:{port}"), "answered with TLS"],
     );
     drop(server);
+    // The same to a server that closes without an alert (as gRPC C-core does).
+    let (silent, _s) = foreign::silent_tls_server(pki.server.clone());
+    refused(
+        d,
+        "run",
+        &profile(
+            &format!("127.0.0.1:{}", silent.port()),
+            &protos(),
+            SAY,
+            "{}",
+            "",
+        ),
+        &[
+            &format!("127.0.0.1:{}", silent.port()),
+            "HTTP/2 handshake: the server answered with TLS: use an https:// address",
+        ],
+    );
     // A client certificate required and not given.
     let server = tls_server(Some((pki.ca.clone(), true)));
     refused(

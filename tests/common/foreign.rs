@@ -321,6 +321,20 @@ impl Pki {
 /// completes handshakes and closes: for what tonic's server cannot be made to do (an expired
 /// certificate, no ALPN, ALPN without h2).
 pub fn bare_tls_server(identity: (String, String), alpn: Vec<Vec<u8>>) -> (SocketAddr, Running) {
+    tls_server_closing(identity, alpn, false)
+}
+
+/// [`bare_tls_server`] that closes a connection whose first byte is not TLS's without a
+/// word, as gRPC C-core's handshaker does (a rustls server answers it with an alert).
+pub fn silent_tls_server(identity: (String, String)) -> (SocketAddr, Running) {
+    tls_server_closing(identity, vec![b"h2".to_vec()], true)
+}
+
+fn tls_server_closing(
+    identity: (String, String),
+    alpn: Vec<Vec<u8>>,
+    silent: bool,
+) -> (SocketAddr, Running) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(identity.0.as_bytes())
@@ -350,6 +364,10 @@ pub fn bare_tls_server(identity: (String, String), alpn: Vec<Vec<u8>>) -> (Socke
                         let Ok((socket, _)) = accepted else { return };
                         let acceptor = acceptor.clone();
                         tokio::spawn(async move {
+                            let mut first = [0u8; 1];
+                            if silent && (socket.peek(&mut first).await.is_err() || first[0] != 0x16) {
+                                return;
+                            }
                             if let Ok(mut tls) = acceptor.accept(socket).await {
                                 use tokio::io::AsyncReadExt;
                                 let mut buf = [0u8; 64];

@@ -46,8 +46,8 @@ pub(super) async fn handshake_from(
             return Err("the server closed the connection before its SETTINGS".into());
         }
         // A TLS record (alert or handshake, version 3.x): a TLS server read our preface.
-        if read.len() >= 2 && matches!(read[0], 0x15 | 0x16) && read[1] == 0x03 {
-            return Err("the server answered with TLS: use an https:// address".into());
+        if crate::transport::tls::is_tls_record(&read) {
+            return Err(crate::transport::tls::ANSWERED_WITH_TLS.into());
         }
         // Checked on the header alone: the reply of a server that is not HTTP/2 may be
         // shorter than the length its first bytes read as.

@@ -21,22 +21,25 @@
 //! server requires or refuses. TLS 1.3 servers refuse a client certificate after the
 //! handshake, on the first read; the stream's errors are worded the same way there.
 
+mod plaintext;
+mod worded;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::Ordering;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{
-    AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
-};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore};
 use tokio::net::TcpStream;
 
 use super::connection::{Connector, Io};
 use crate::profile::TlsPlan;
+pub use plaintext::{ANSWERED_WITH_TLS, is_tls_record};
+pub use worded::worded;
+use worded::{NoCertificate, Worded, worded_closed};
 
 /// What a TLS connection to one server needs: the client's configuration and the name the
 /// server's certificate is checked against.
@@ -45,6 +48,8 @@ pub struct Tls {
     name: ServerName<'static>,
     /// The name, as messages show it.
     shown: String,
+    /// A client certificate is configured.
+    has_cert: bool,
 }
 
 impl Tls {
@@ -71,6 +76,7 @@ impl Tls {
             warnings.extend(warning);
             builder.with_root_certificates(roots)
         };
+        let has_cert = plan.cert.is_some() && plan.key.is_some();
         let mut config = match (&plan.cert, &plan.key) {
             (Some(cert), Some(key)) => {
                 let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
@@ -93,6 +99,7 @@ impl Tls {
                 config: Arc::new(config),
                 name,
                 shown,
+                has_cert,
             },
             warnings,
         ))
@@ -112,11 +119,25 @@ impl Tls {
     pub async fn connect(&self, socket: &str) -> std::io::Result<Box<dyn Io>> {
         let tcp = TcpStream::connect(socket).await?;
         tcp.set_nodelay(true)?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::clone(&self.config));
+        // Without a certificate, this connection notes whether the server asks for one.
+        let (config, asked) = if self.has_cert {
+            (Arc::clone(&self.config), None)
+        } else {
+            let asked = Arc::new(NoCertificate::default());
+            let mut config = (*self.config).clone();
+            config.client_auth_cert_resolver = asked.clone();
+            (Arc::new(config), Some(asked))
+        };
+        let connector = tokio_rustls::TlsConnector::from(config);
         let stream = connector
             .connect(self.name.clone(), tcp)
             .await
-            .map_err(|e| worded(&e, &self.shown))?;
+            .map_err(|e| {
+                let refused = asked
+                    .as_ref()
+                    .is_some_and(|a| a.asked.load(Ordering::Relaxed));
+                worded_closed(&e, &self.shown, refused)
+            })?;
         if stream.get_ref().1.alpn_protocol() != Some(b"h2") {
             return Err(std::io::Error::other(format!(
                 "TLS: {} did not agree to HTTP/2 (ALPN h2); gRPC runs over HTTP/2",
@@ -126,6 +147,8 @@ impl Tls {
         Ok(Box::new(Worded {
             inner: stream,
             host: Arc::from(self.shown.as_str()),
+            asked,
+            heard: false,
         }))
     }
 }
@@ -142,7 +165,7 @@ pub fn connector_for(
         let (tls, warnings) = Tls::new(plan, &address.host)?;
         Ok((Arc::new(tls).connector(&socket), warnings))
     } else {
-        Ok((super::connection::tcp(&socket), Vec::new()))
+        Ok((plaintext::connector(&socket, &address.host), Vec::new()))
     }
 }
 
@@ -174,147 +197,6 @@ fn roots(ca: Option<&str>) -> Result<(RootCertStore, Option<String>), String> {
                 .into(),
         ),
     ))
-}
-
-/// A TLS failure in one line, naming the host and what to change.
-pub fn worded(e: &std::io::Error, host: &str) -> std::io::Error {
-    let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
-        return std::io::Error::new(e.kind(), e.to_string());
-    };
-    std::io::Error::new(e.kind(), words(tls, host))
-}
-
-fn words(e: &rustls::Error, host: &str) -> String {
-    use rustls::Error as E;
-    let ca = "give its CA's certificate as target.tls.ca (--cacert), or skip verification with \
-              target.tls.insecure (--insecure)";
-    match e {
-        E::InvalidCertificate(CertificateError::UnknownIssuer) => {
-            format!("TLS: the certificate of {host} is not signed by a CA this client trusts; {ca}")
-        }
-        E::InvalidCertificate(CertificateError::NotValidForNameContext { presented, .. }) => {
-            let names: Vec<String> = presented.iter().map(|p| shown_name(p)).collect();
-            format!(
-                "TLS: the certificate of the server is not valid for {host}: it is for {}; \
-                 connect by one of those names or set target.tls.server_name (--cname)",
-                names.join(", ")
-            )
-        }
-        E::InvalidCertificate(CertificateError::NotValidForName) => format!(
-            "TLS: the certificate of the server is not valid for {host}; connect by a name it \
-             has or set target.tls.server_name (--cname)"
-        ),
-        E::InvalidCertificate(CertificateError::ExpiredContext { not_after, .. }) => format!(
-            "TLS: the certificate of {host} expired on {}",
-            date(*not_after)
-        ),
-        E::InvalidCertificate(CertificateError::Expired) => {
-            format!("TLS: the certificate of {host} has expired")
-        }
-        E::InvalidCertificate(CertificateError::NotValidYetContext { not_before, .. }) => format!(
-            "TLS: the certificate of {host} is not valid before {} (is this machine's clock \
-             right?)",
-            date(*not_before)
-        ),
-        E::InvalidCertificate(CertificateError::NotValidYet) => {
-            format!("TLS: the certificate of {host} is not valid yet")
-        }
-        E::InvalidCertificate(other) => {
-            format!("TLS: the certificate of {host} is refused: {other:?}")
-        }
-        E::AlertReceived(AlertDescription::NoApplicationProtocol) => {
-            format!("TLS: {host} does not speak HTTP/2 (it refused ALPN h2); gRPC runs over HTTP/2")
-        }
-        E::AlertReceived(AlertDescription::CertificateRequired) => format!(
-            "TLS: {host} requires a client certificate: give target.tls.cert and \
-             target.tls.key (--cert, --key)"
-        ),
-        E::AlertReceived(
-            a @ (AlertDescription::BadCertificate
-            | AlertDescription::UnknownCA
-            | AlertDescription::CertificateUnknown
-            | AlertDescription::AccessDenied
-            | AlertDescription::CertificateExpired
-            | AlertDescription::CertificateRevoked),
-        ) => format!("TLS: {host} refused the client certificate (alert {a:?})"),
-        E::AlertReceived(a) => format!("TLS: {host} ended the handshake (alert {a:?})"),
-        E::InvalidMessage(_) => format!(
-            "TLS: {host} did not answer as a TLS server (a plaintext server? then use \
-             host:port or http://)"
-        ),
-        other => format!("TLS with {host}: {other}"),
-    }
-}
-
-/// `DnsName("localhost")` as `localhost`, `IpAddress(127.0.0.1)` as `127.0.0.1`.
-fn shown_name(presented: &str) -> String {
-    presented
-        .trim_start_matches("DnsName(\"")
-        .trim_start_matches("IpAddress(")
-        .trim_end_matches(')')
-        .trim_end_matches('"')
-        .to_string()
-}
-
-fn date(t: UnixTime) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.as_secs());
-    humantime::format_rfc3339_seconds(at).to_string()
-}
-
-/// A TLS stream whose errors are worded as [`worded`] words them (a client certificate
-/// refused after the handshake shows on the first read).
-struct Worded {
-    inner: tokio_rustls::client::TlsStream<TcpStream>,
-    host: Arc<str>,
-}
-
-impl AsyncRead for Worded {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let host = Arc::clone(&self.host);
-        Pin::new(&mut self.inner)
-            .poll_read(cx, buf)
-            .map_err(|e| worded(&e, &host))
-    }
-}
-
-impl AsyncWrite for Worded {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let host = Arc::clone(&self.host);
-        Pin::new(&mut self.inner)
-            .poll_write(cx, buf)
-            .map_err(|e| worded(&e, &host))
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let host = Arc::clone(&self.host);
-        Pin::new(&mut self.inner)
-            .poll_write_vectored(cx, bufs)
-            .map_err(|e| worded(&e, &host))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }
 
 /// Accepts any certificate (`insecure`), still checking the handshake's signatures with the
@@ -383,11 +265,5 @@ mod tests {
         };
         let (_, warnings) = Tls::new(Some(&insecure), "127.0.0.1").unwrap();
         assert!(warnings[0].contains("verification is off"), "{warnings:?}");
-    }
-
-    #[test]
-    fn presented_names_read_as_written() {
-        assert_eq!(shown_name("DnsName(\"localhost\")"), "localhost");
-        assert_eq!(shown_name("IpAddress(127.0.0.1)"), "127.0.0.1");
     }
 }
