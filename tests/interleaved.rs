@@ -9,7 +9,7 @@ use resilbench::driver::schedule::Schedule;
 use resilbench::record::histogram::Hist;
 use resilbench::results::{Results, StrategyResult};
 
-use crate::common::{plan, run_virtual};
+use crate::common::{plan, resilbench, run_virtual, stderr};
 
 /// A backend without capacity limits (so one call's fate cannot depend on another's), with
 /// errors and a long tail, and three identical strategies with a retry policy.
@@ -179,4 +179,57 @@ fn a_cooldown_delays_each_next_strategy_and_changes_nothing_else() {
         b.start_ms = a.start_ms;
         assert_eq!(&b, a);
     }
+}
+
+/// What a run says while it goes (plain lines, stderr not a terminal): in turn, each strategy
+/// "[i/n]" with the cooldown before the next; interleaved, one duration for the whole run
+/// and no "[1/3]".
+#[test]
+fn progress_says_the_order_and_the_cooldowns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = |order: &str| {
+        format!(
+            "[load]\nrate = 20\nduration = \"6s\"\norder = \"{order}\"\n\
+             [[strategies]]\nname = \"a\"\n[[strategies]]\nname = \"b\"\n[[strategies]]\nname = \"c\"\n"
+        )
+    };
+    let said = |order: &str, extra: &[&str]| {
+        std::fs::write(d.join("p.toml"), text(order)).unwrap();
+        let mut args = vec![
+            "run", "p.toml", "--clock", "virtual", "--out", order, "--force",
+        ];
+        args.extend_from_slice(extra);
+        let out = resilbench(&args, d);
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        err
+    };
+    let err = said("interleaved", &[]);
+    assert!(
+        err.contains("3 strategies interleaved call by call, 6s in all: 6s of simulated time"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("3 strategies interleaved call by call: running for 6s")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        !err.contains("[1/3]") && !err.contains("running for 6s\n[2"),
+        "{err}"
+    );
+    let err = said("sequential", &["--cooldown", "2s"]);
+    assert!(
+        err.contains("3 strategies, 6s each, 2s of cooldown between them: 22s of simulated time"),
+        "{err}"
+    );
+    for (i, name) in [(2, "b"), (3, "c")] {
+        assert!(
+            err.contains(&format!("cooldown: 2s before [{i}/3] {name}")),
+            "{err}"
+        );
+    }
+    assert!(err.contains("[1/3] a: running for 6s"), "{err}");
 }

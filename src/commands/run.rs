@@ -90,7 +90,17 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     for warning in plan.client_warnings() {
         eprintln!("warning: {warning}");
     }
-    super::run_checks::before(&mut plan, &args, &loaded.source)?;
+    if let Some(c) = args.cooldown {
+        if c > crate::profile::validate::MAX_COOLDOWN {
+            return Err(RunError::Options(format!(
+                "--cooldown must be at most {}",
+                crate::profile::duration::format(crate::profile::validate::MAX_COOLDOWN)
+            ))
+            .into());
+        }
+        plan.load.cooldown = Some(crate::profile::duration::HumanDuration(c));
+    }
+    super::run_checks::before(&mut plan, &args, &loaded.source, target.is_some())?;
     if args.profile.as_deref().is_some_and(super::sweep::has_sweep) && !args.quiet {
         eprintln!(
             "note: {} has a [sweep]; `run` runs the profile as written (`resilbench sweep` runs \
@@ -124,16 +134,6 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             crate::profile::duration::format(MAX_CONNECT_TIMEOUT)
         ))
         .into());
-    }
-    if let Some(c) = args.cooldown {
-        if c > crate::profile::validate::MAX_COOLDOWN {
-            return Err(RunError::Options(format!(
-                "--cooldown must be at most {}",
-                crate::profile::duration::format(crate::profile::validate::MAX_COOLDOWN)
-            ))
-            .into());
-        }
-        plan.load.cooldown = Some(crate::profile::duration::HumanDuration(c));
     }
     // Reserved now (made, locked, checked): a run never ends by finding it cannot write.
     let out = match &args.out {

@@ -11,13 +11,19 @@ use super::{CliError, EXIT_GATE_FAILED};
 use crate::cli::{Export, RunArgs};
 use crate::document::ResultsDoc;
 use crate::gate::{self, evaluate::Named, output};
-use crate::profile::{Plan, ProfileError};
+use crate::profile::{Order, Plan, ProfileError};
 use crate::results::Results;
 use crate::runner::{ClockMode, DRAIN_REAL};
 
 /// Applies `--strategy` and `--gate` to the plan, and says what the user should know before
 /// the run: where the profile came from, phases it will not show, how long it will take.
-pub(super) fn before(plan: &mut Plan, args: &RunArgs, source: &str) -> Result<(), CliError> {
+/// `remote`: the run calls a target (the default cooldown is then a few seconds).
+pub(super) fn before(
+    plan: &mut Plan,
+    args: &RunArgs,
+    source: &str,
+    remote: bool,
+) -> Result<(), CliError> {
     if !args.strategies.is_empty() {
         keep_strategies(plan, &args.strategies)?;
     }
@@ -52,7 +58,7 @@ pub(super) fn before(plan: &mut Plan, args: &RunArgs, source: &str) -> Result<()
         eprintln!("warning: {w}");
     }
     if !args.quiet {
-        eprintln!("{}", expected_duration(plan, source, args.clock));
+        eprintln!("{}", expected_duration(plan, source, args.clock, remote));
     }
     Ok(())
 }
@@ -79,19 +85,32 @@ fn keep_strategies(plan: &mut Plan, names: &[String]) -> Result<(), CliError> {
 }
 
 /// "quickstart (built in): 3 strategies, 7s each: about 21s" (on a virtual clock: seconds of
-/// simulated time, a second or two of wall time).
-pub fn expected_duration(plan: &Plan, source: &str, clock: ClockMode) -> String {
+/// simulated time, a second or two of wall time): the strategies in turn with the cooldown
+/// between them (`remote`: against a target, where it defaults to a few seconds), or
+/// interleaved, one schedule for them all.
+pub fn expected_duration(plan: &Plan, source: &str, clock: ClockMode, remote: bool) -> String {
     let n = plan.strategies.len();
     let each = plan.load.duration;
-    let total = each * n as u32;
     let fmt = crate::profile::duration::format;
+    let interleaved = plan.load.order == Order::Interleaved;
+    let (total, pause, drains) = if interleaved {
+        (each, Duration::ZERO, 1)
+    } else {
+        let pause = crate::runner::cooldown_with(plan, remote);
+        let gaps = n.saturating_sub(1) as u32;
+        (
+            each * n as u32 + pause * gaps,
+            pause * gaps.min(1),
+            n as u32,
+        )
+    };
     let when = match clock {
         // The user's own service has no backend to drain.
         ClockMode::Real if plan.target.is_some() => format!("about {}", fmt(round_s(total))),
         ClockMode::Real => format!(
             "about {} (up to {} more while the backend drains)",
             fmt(round_s(total)),
-            fmt(DRAIN_REAL * n as u32)
+            fmt(DRAIN_REAL * drains)
         ),
         ClockMode::Virtual => format!(
             "{} of simulated time, usually a second or two of wall time",
@@ -101,11 +120,22 @@ pub fn expected_duration(plan: &Plan, source: &str, clock: ClockMode) -> String 
     let calling = plan.target.as_ref().map_or(String::new(), |t| {
         format!(", calling {} at {}", t.method, t.address)
     });
-    format!(
-        "{source}: {n} {}, {} each{calling}: {when}",
-        if n == 1 { "strategy" } else { "strategies" },
-        fmt(each)
-    )
+    let strategies = if n == 1 { "strategy" } else { "strategies" };
+    let shape = if interleaved && n > 1 {
+        format!(
+            "{n} {strategies} interleaved call by call, {} in all",
+            fmt(each)
+        )
+    } else if pause.is_zero() {
+        format!("{n} {strategies}, {} each", fmt(each))
+    } else {
+        format!(
+            "{n} {strategies}, {} each, {} of cooldown between them",
+            fmt(each),
+            fmt(pause)
+        )
+    };
+    format!("{source}: {shape}{calling}: {when}")
 }
 
 fn round_s(d: Duration) -> Duration {
@@ -173,4 +203,59 @@ pub(super) fn gate(dir: &Path, results: &Results) -> Result<Option<ExitCode>, Cl
         &format!("gate of {}", doc.profile_name()),
     );
     Ok((!verdict.passed()).then(|| ExitCode::from(EXIT_GATE_FAILED)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(load: &str, strategies: usize) -> Plan {
+        let mut text = format!("[load]\nrate = 10\nduration = \"6s\"\n{load}\n");
+        for i in 0..strategies {
+            text.push_str(&format!("[[strategies]]\nname = \"s{i}\"\n"));
+        }
+        crate::profile::parse(&text, "t.toml", "t", &crate::profile::Overrides::default()).unwrap()
+    }
+
+    /// In turn, the cooldowns between the strategies count (a target's default when the
+    /// profile sets none); interleaved, the run is one schedule long.
+    #[test]
+    fn the_estimate_counts_cooldowns_and_interleaving() {
+        let virt = ClockMode::Virtual;
+        let said = |p: &Plan, remote| expected_duration(p, "p", virt, remote);
+        assert_eq!(
+            said(&plan("", 3), false),
+            "p: 3 strategies, 6s each: 18s of simulated time, usually a second or two of wall time"
+        );
+        assert_eq!(
+            said(&plan("cooldown = \"2s\"", 3), false),
+            "p: 3 strategies, 6s each, 2s of cooldown between them: 22s of simulated time, \
+             usually a second or two of wall time"
+        );
+        // Against a target, 5s by default: 3 × 6 + 2 × 5.
+        let real = expected_duration(&plan("", 3), "p", ClockMode::Real, true);
+        assert!(
+            real.starts_with("p: 3 strategies, 6s each, 5s of cooldown between them: about 28s"),
+            "{real}"
+        );
+        assert_eq!(
+            said(&plan("cooldown = \"2s\"", 1), false),
+            "p: 1 strategy, 6s each: 6s of simulated time, usually a second or two of wall time"
+        );
+        let interleaved = plan("order = \"interleaved\"", 3);
+        assert_eq!(
+            said(&interleaved, true),
+            "p: 3 strategies interleaved call by call, 6s in all: 6s of simulated time, \
+             usually a second or two of wall time"
+        );
+        let real = expected_duration(&interleaved, "p", ClockMode::Real, false);
+        assert_eq!(
+            real,
+            format!(
+                "p: 3 strategies interleaved call by call, 6s in all: about 6s (up to {} more \
+                 while the backend drains)",
+                crate::profile::duration::format(DRAIN_REAL)
+            )
+        );
+    }
 }

@@ -21,7 +21,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
-use crate::profile::Plan;
+use crate::profile::{Order, Plan};
 use crate::record::Recorder;
 use crate::results::StrategyResult;
 use painter::{Paint, painter};
@@ -64,13 +64,17 @@ impl Progress {
         recorder: Arc<Recorder>,
         clock: &Clock,
     ) -> Ticker {
-        let label = format!(
-            "[{}/{}] {}",
-            index + 1,
-            plan.strategies.len(),
-            plan.strategies[index].name
-        );
+        let n = plan.strategies.len();
+        let name = &plan.strategies[index].name;
+        // Interleaved, the strategies run together: no "[1/3]", one duration said once.
+        let interleaved = plan.load.order == Order::Interleaved;
+        let label = if interleaved {
+            name.clone()
+        } else {
+            format!("[{}/{n}] {name}", index + 1)
+        };
         let duration = plan.load.duration;
+        let fmt = crate::profile::duration::format;
         match self {
             Progress::Quiet => Ticker {
                 task: None,
@@ -79,10 +83,14 @@ impl Progress {
                 mode: *self,
             },
             Progress::Plain => {
-                line(format!(
-                    "{label}: running for {}",
-                    crate::profile::duration::format(duration)
-                ));
+                if !interleaved {
+                    line(format!("{label}: running for {}", fmt(duration)));
+                } else if index == 0 {
+                    line(format!(
+                        "{n} strategies interleaved call by call: running for {}",
+                        fmt(duration)
+                    ));
+                }
                 let task = tokio::spawn(plain_lines(
                     label.clone(),
                     duration,
@@ -120,6 +128,23 @@ impl Progress {
                 }
             }
         }
+    }
+}
+
+impl Progress {
+    /// Says the pause before strategy `index` of `plan` (run in turn): nothing is sent for
+    /// `pause`, so a silent terminal is not taken for a hung run.
+    pub fn cooldown(&self, plan: &Plan, index: usize, pause: Duration) {
+        if *self == Progress::Quiet {
+            return;
+        }
+        line(format!(
+            "cooldown: {} before [{}/{}] {} (load.cooldown, --cooldown)",
+            crate::profile::duration::format(pause),
+            index + 1,
+            plan.strategies.len(),
+            plan.strategies[index].name
+        ));
     }
 }
 

@@ -112,9 +112,14 @@ fn configured_cooldown(plan: &Plan) -> Duration {
 /// fresh embedded backend: there is nothing to recover from, and a virtual clock would wait
 /// for nothing).
 pub fn cooldown(plan: &Plan, opts: &RunOptions) -> Duration {
+    cooldown_with(plan, opts.target.is_some())
+}
+
+/// [`cooldown`] for a run against a target (`remote`) or the embedded backend.
+pub fn cooldown_with(plan: &Plan, remote: bool) -> Duration {
     match plan.load.cooldown {
         Some(c) => c.0,
-        None if opts.target.is_some() => DEFAULT_TARGET_COOLDOWN,
+        None if remote => DEFAULT_TARGET_COOLDOWN,
         None => Duration::ZERO,
     }
 }
@@ -251,13 +256,12 @@ pub async fn execute(
             .map(|at| at + strategy_slot(plan) * index as u32);
         // Strategies in turn: the previous one's storm has time to settle before the next
         // starts (on a shared timetable the slot holds the pause).
-        if index > 0
-            && slot.is_none()
-            && !pause.is_zero()
-            && unless_stopped(&stop, clock.sleep(pause)).await.is_none()
-        {
-            partial = true;
-            break;
+        if index > 0 && slot.is_none() && !pause.is_zero() {
+            opts.progress.cooldown(plan, index, pause);
+            if unless_stopped(&stop, clock.sleep(pause)).await.is_none() {
+                partial = true;
+                break;
+            }
         }
         let remote = opts.target.is_some();
         if let (Some(slot_start), true) = (slot, remote) {
