@@ -375,3 +375,120 @@ fn quick_run_errors_name_their_flags() {
         stderr(&out)
     );
 }
+
+/// TLS files that cannot be used are refused when the profile is read (`validate`, and `run`
+/// before any connection), at the key's line, or by the flag in a quick run: a key given as
+/// the CA, a certificate file without a certificate, a key that is another certificate's.
+#[test]
+fn unusable_tls_files_are_refused_at_their_key() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("broken.pem"),
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let broken = d.join("broken.pem").display().to_string();
+    let tls = |ca: &str, cert: &str, key: &str| {
+        format!(
+            "[target.tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"",
+            ca,
+            pki.path(cert),
+            pki.path(key)
+        )
+    };
+    let at = "https://localhost:1";
+    for command in ["validate", "run"] {
+        // ca is on line 12 of the profile, cert 13, key 14.
+        refused(
+            d,
+            command,
+            &profile(
+                at,
+                &protos(),
+                SAY,
+                "{}",
+                &tls(&pki.path("client.key"), "client.pem", "client.key"),
+            ),
+            &[
+                "p.toml:12",
+                "target.tls.ca",
+                "no certificate in",
+                "client.key",
+            ],
+        );
+        refused(
+            d,
+            command,
+            &profile(
+                at,
+                &protos(),
+                SAY,
+                "{}",
+                &tls(&broken, "client.pem", "client.key"),
+            ),
+            &[
+                "p.toml:12",
+                "target.tls.ca",
+                "certificate 1 of",
+                "does not parse",
+            ],
+        );
+        refused(
+            d,
+            command,
+            &profile(
+                at,
+                &protos(),
+                SAY,
+                "{}",
+                &tls(&pki.path("ca.pem"), "client.key", "client.key"),
+            ),
+            &["p.toml:13", "target.tls.cert", "no certificate in"],
+        );
+        refused(
+            d,
+            command,
+            &profile(
+                at,
+                &protos(),
+                SAY,
+                "{}",
+                &tls(&pki.path("ca.pem"), "client.pem", "server.key"),
+            ),
+            &[
+                "p.toml:14",
+                "target.tls.key",
+                "server.key is not the key of the certificate in",
+                "client.pem",
+            ],
+        );
+    }
+    // The quick run names the flag.
+    let proto = foreign::proto_dir().join("acme/echo/v1/echo.proto");
+    let include = foreign::proto_dir();
+    let out = resilbench(
+        &[
+            "run",
+            "--target",
+            at,
+            "--proto",
+            &proto.display().to_string(),
+            "-i",
+            &include.display().to_string(),
+            "--call",
+            SAY,
+            "--cacert",
+            &pki.path("ca.pem"),
+            "--cert",
+            &pki.path("client.pem"),
+            "--key",
+            &pki.path("server.key"),
+        ],
+        d,
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("error: --key: the key in"), "{err}");
+}

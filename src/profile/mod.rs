@@ -30,6 +30,7 @@ pub mod sweep;
 pub mod tagged;
 pub mod target;
 pub mod timers;
+mod tls_files;
 pub mod validate;
 
 use std::path::Path;

@@ -247,5 +247,5 @@ fn tls(t: &mut TargetPlan, address: &Address, base: &Path) -> Result<(), Invalid
             format!("`{name}` is not a DNS name or an IP address"),
         );
     }
-    Ok(())
+    super::tls_files::check(tls)
 }
