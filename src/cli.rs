@@ -199,7 +199,7 @@ pub struct RunArgs {
 /// the same (`--call`, `--proto`, `--protoset`, `-i`, `-d`, `-D`, `-m`, `--cacert`, `--cert`,
 /// `--key`, `--cname`, `--authority`, `--rps`): the same profile is built in memory, a
 /// no-retry baseline and one strategy per `--service-config`.
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Clone, Args, Default)]
 #[command(next_help_heading = "Your own service, without a profile (a quick run)")]
 pub struct QuickArgs {
     /// The method to call: package.Service/Method (unary or server streaming).

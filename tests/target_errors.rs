@@ -492,3 +492,54 @@ fn unusable_tls_files_are_refused_at_their_key() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("error: --key: the key in"), "{err}");
 }
+
+/// Errors found only once the schema came by reflection keep their source, as those found
+/// from a schema on disk do: the profile's file:line:col, the quick run's flag.
+#[test]
+fn reflection_errors_say_where_the_key_was_written() {
+    let server = foreign::start(Reflection::Both, None);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let address = server.addr.to_string();
+    refused(
+        d,
+        "run",
+        &profile(
+            &address,
+            "reflection = true",
+            "acme.echo.v1.Echo/Sey",
+            "{}",
+            "",
+        ),
+        &["p.toml:8:", "target.method", "has no method `Sey`"],
+    );
+    refused(
+        d,
+        "run",
+        &profile(&address, "reflection = true", SAY, r#"{"idd": 1}"#, ""),
+        &[
+            "p.toml:9:",
+            "target.request",
+            "field `idd` is not in acme.echo.v1.SayRequest",
+        ],
+    );
+    let quick = |extra: &[&str]| {
+        let mut args = vec!["run", "--target", &address, "--quiet"];
+        args.extend_from_slice(extra);
+        let out = resilbench(&args, d);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        err
+    };
+    let err = quick(&["--call", "acme.echo.v1.Echo/Sey"]);
+    assert!(
+        err.contains("error: --call: `acme.echo.v1.Echo` has no method `Sey`"),
+        "{err}"
+    );
+    let err = quick(&["--call", SAY, "-d", r#"{"idd": 1}"#]);
+    assert!(
+        err.contains("error: -d: field `idd` is not in acme.echo.v1.SayRequest"),
+        "{err}"
+    );
+    assert!(server.seen().is_empty(), "no call was sent");
+}

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use super::CliError;
 use crate::cli::ProfilesArgs;
 use crate::profile::shipped::{self, SHIPPED};
-use crate::profile::{self, Overrides, Plan, ProfileError};
+use crate::profile::{self, FieldPath, Overrides, Plan, ProfileError};
 
 /// A loaded profile and where it came from, in words.
 pub(super) struct Loaded {
@@ -21,6 +21,18 @@ pub(super) struct Loaded {
     pub plan: Plan,
     /// `profiles/quickstart.toml`, or `quickstart (built in)`.
     pub source: String,
+    /// An error about one key, found after loading (a schema fetched by reflection), said
+    /// where the key was written: the profile's file:line:col, or the quick run's flag.
+    pub place: Place,
+}
+
+/// Says an error about a key where that key was written.
+pub(super) type Place = Box<dyn Fn(FieldPath, String) -> CliError>;
+
+/// [`Place`] in a profile's `text`, read from `source`.
+pub(super) fn in_profile(source: &str, text: String) -> Place {
+    let source = source.to_string();
+    Box::new(move |field, message| ProfileError::at(&source, Some(&text), field, message).into())
 }
 
 /// Loads `arg`: the file at that path, or else the built-in profile of that name.
@@ -61,7 +73,12 @@ pub(super) fn load(arg: &Path, overrides: &Overrides) -> Result<Loaded, CliError
     };
     crate::gate::names::check_plan(&plan)
         .map_err(|(field, message)| ProfileError::at(&source, Some(&text), field, message))?;
-    Ok(Loaded { plan, source })
+    let place = in_profile(&source, text);
+    Ok(Loaded {
+        plan,
+        source,
+        place,
+    })
 }
 
 /// `resilbench profiles [--print NAME]`.

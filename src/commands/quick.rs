@@ -50,9 +50,13 @@ pub(super) fn load(args: &RunArgs, overrides: &Overrides) -> Result<Loaded, CliE
         .to_string();
     let source = "the quick run";
     let plan = profile::parse(&text, source, &name, overrides).map_err(|e| flagged(e, quick))?;
+    let quick = quick.clone();
     Ok(Loaded {
         plan,
         source: source.to_string(),
+        place: Box::new(move |field, message| {
+            flagged(ProfileError::at(source, None, field, message), &quick)
+        }),
     })
 }
 

@@ -155,7 +155,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             &plan, &opts,
         )));
     }
-    run_plan(&plan, &opts, out, args.export)
+    run_plan(&plan, &opts, out, args.export, &loaded.place)
 }
 
 /// The longest `--connect-timeout`.
@@ -166,6 +166,7 @@ fn run_plan(
     opts: &RunOptions,
     out: OutDir,
     export: Option<crate::cli::Export>,
+    place: &super::profiles::Place,
 ) -> Result<ExitCode, CliError> {
     let runtime = build_runtime(opts.clock)?;
     let stop = CancellationToken::new();
@@ -197,6 +198,10 @@ fn run_plan(
             crate::progress::line("interrupted before any strategy was measured: nothing written");
             crate::progress::flush(Duration::from_millis(200));
             return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
+        // A key of [target] found wrong at the start (a schema fetched by reflection).
+        Err(RunError::Field { field, message }) => {
+            return Err(place(profile::FieldPath::parse(&field), message));
         }
         Err(e) => return Err(e.into()),
     };

@@ -142,6 +142,15 @@ pub enum RunError {
     /// method or request (the message names the key and what is wrong).
     #[error("{0}")]
     Service(String),
+    /// As [`RunError::Service`], about one key of `[target]` (a schema fetched by reflection
+    /// is checked when the run starts): the command says where that key was written.
+    #[error("{field}: {message}")]
+    Field {
+        /// The key, as a profile path (`target.request`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The target was reached but did not answer a Control call as it should.
     #[error("the target {target} was reached but {reason}")]
     Control {

@@ -47,8 +47,10 @@ pub async fn ready(
     for w in warnings {
         crate::progress::line(format!("warning: {w}"));
     }
-    let service_error =
-        |(field, e): (&str, schema::SchemaError)| RunError::Service(format!("{field}: {}", e.0));
+    let service_error = |(field, e): (&str, schema::SchemaError)| RunError::Field {
+        field: field.to_string(),
+        message: e.0,
+    };
     let pool = match schema_on_disk(target).map_err(service_error)? {
         Some(pool) => pool,
         None => {
@@ -124,8 +126,10 @@ async fn reflected(
             Some((name.as_bytes().to_vec(), t.to_text(&keys).into_bytes()))
         })
         .collect();
-    let (service, _) = schema::method::split(&target.method)
-        .ok_or_else(|| RunError::Service(format!("target.method: `{}`", target.method)))?;
+    let (service, _) = schema::method::split(&target.method).ok_or_else(|| RunError::Field {
+        field: "target.method".into(),
+        message: format!("`{}` is not package.Service/Method", target.method),
+    })?;
     let asker = Asker {
         handle: &handle,
         authority: authority.as_bytes(),
