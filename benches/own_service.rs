@@ -37,6 +37,7 @@ use tower::Service;
 use resilbench::call::{AttemptKind, Call, CallMeter};
 use resilbench::clock::Clock;
 use resilbench::profile::Method;
+use resilbench::profile::target::Values;
 use resilbench::schema::{self, RequestTemplate};
 use resilbench::transport::connection::{self, Connections};
 use resilbench::transport::grpc::GrpcTransport;
@@ -68,9 +69,9 @@ fn own(kind: &str) -> Arc<OwnService> {
     let called = schema::find_method(&pool, "acme.echo.v1.Echo/Say").unwrap();
     let template = RequestTemplate::new(&called.input(), request(kind), 1, 10_000_000).unwrap();
     let mut metadata = BTreeMap::new();
-    metadata.insert("authorization".to_string(), "Bearer t0k3n".to_string());
+    metadata.insert("authorization".to_string(), Values::one("Bearer t0k3n"));
     if kind == "fields" || kind == "parsed" {
-        metadata.insert("x-request-id".to_string(), "{{request_id}}".to_string());
+        metadata.insert("x-request-id".to_string(), Values::one("{{request_id}}"));
     }
     let service = OwnService::new(&called, template, "127.0.0.1", false, &metadata, 1).unwrap();
     Arc::new(service)

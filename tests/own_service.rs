@@ -315,3 +315,66 @@ fn the_quick_run_builds_the_same_profile_from_flags() {
     assert_eq!(results.profile["target"]["reflection"], true);
     check_unary_run(&server.seen(), &results);
 }
+
+/// A metadata name given several times is sent with every value, each a header field of its
+/// own, as gRPC metadata allows: `-H` twice, `-H` and `-m`, in any case (quick run); a list,
+/// and names differing in case (profile). The server sees them all, in order.
+#[test]
+fn repeated_metadata_sends_every_value() {
+    let server = foreign::start(Reflection::Both, None);
+    let dir = tempfile::tempdir().unwrap();
+    let address = server.addr.to_string();
+    let out = resilbench(
+        &[
+            "run",
+            "--target",
+            &address,
+            "--call",
+            "acme.echo.v1.Echo/Say",
+            "-H",
+            "x-tag: a",
+            "-H",
+            "X-Tag: b-{{call}}",
+            "-m",
+            r#"{"x-tag": "c"}"#,
+            "--rate",
+            "20",
+            "--duration",
+            "1s",
+            "--cooldown",
+            "0s",
+            "--out",
+            "quick",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seen = server.seen();
+    assert!(!seen.is_empty());
+    for c in &seen {
+        let n: u64 = c.metadata["x-tag"]
+            .strip_prefix("a, b-")
+            .and_then(|rest| rest.strip_suffix(", c"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("x-tag: {:?}", c.metadata["x-tag"]));
+        assert!(n < 40, "{n}");
+    }
+    let toml = profile(&address, "reflection = true", "").replace(
+        "authorization = \"Bearer t0k3n\"",
+        "authorization = \"Bearer t0k3n\"\nx-tag = [\"a\", \"b\"]\nX-Tag = \"c\"",
+    );
+    let before = server.seen().len();
+    let (out, results) = run(dir.path(), &toml, &["--cooldown", "0s"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seen = server.seen();
+    assert!(seen.len() > before);
+    for c in &seen[before..] {
+        assert_eq!(c.metadata["x-tag"], "c, a, b", "{:?}", c.metadata);
+    }
+    // The plan written keeps the list.
+    assert_eq!(
+        results.unwrap().profile["target"]["metadata"]["x-tag"],
+        serde_json::json!(["c", "a", "b"])
+    );
+}

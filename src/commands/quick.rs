@@ -168,17 +168,17 @@ fn strategy(name: &str, description: &str, service_config: Option<Value>) -> Val
     Value::Table(s)
 }
 
-/// `-H 'name: value'` and `-m '{"name": "value"}'` as one table.
+/// `-H 'name: value'` and `-m '{"name": "value"}'` as one table. A name given more than
+/// once (`-H` twice, `-H` and `-m`, in any case) is sent with every value, in the order
+/// given (`-H` first), as grpcurl sends a repeated `-H`: gRPC metadata allows several values
+/// per name.
 fn metadata(q: &QuickArgs) -> Result<Table, CliError> {
-    let mut out = Table::new();
+    let mut values: Vec<(String, String)> = Vec::new();
     for h in &q.headers {
         let (name, value) = h
             .split_once(':')
             .ok_or_else(|| CliError::Other(format!("-H {h}: expected 'name: value'")))?;
-        out.insert(
-            name.trim().to_ascii_lowercase(),
-            Value::String(value.trim().to_string()),
-        );
+        values.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
     if let Some(json) = &q.metadata {
         let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
@@ -189,8 +189,23 @@ fn metadata(q: &QuickArgs) -> Result<Table, CliError> {
                     "-m: the value of `{name}` is not a string"
                 )));
             };
-            out.insert(name.to_ascii_lowercase(), Value::String(value));
+            values.push((name.to_ascii_lowercase(), value));
         }
+    }
+    let mut out = Table::new();
+    for (name, value) in values {
+        match out.remove(&name) {
+            None => out.insert(name, Value::String(value)),
+            Some(Value::String(first)) => out.insert(
+                name,
+                Value::Array(vec![Value::String(first), Value::String(value)]),
+            ),
+            Some(Value::Array(mut all)) => {
+                all.push(Value::String(value));
+                out.insert(name, Value::Array(all))
+            }
+            Some(other) => out.insert(name, other),
+        };
     }
     Ok(out)
 }

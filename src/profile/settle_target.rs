@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::target::{Address, MAX_METADATA, TargetPlan};
+use super::target::{Address, MAX_METADATA, TargetPlan, Values};
 use super::validate::{Invalid, invalid};
 
 /// Names gRPC reserves, or HTTP/2 forbids, in metadata.
@@ -134,8 +134,8 @@ fn read_request(t: &mut TargetPlan, base: &Path) -> Result<(), Invalid> {
 /// as HTTP/2 allows them (no line breaks or other control characters; `-bin` values are sent
 /// base64-encoded, as gRPC libraries send them).
 fn metadata(t: &mut TargetPlan) -> Result<(), Invalid> {
-    let mut lowered = BTreeMap::new();
-    for (name, value) in std::mem::take(&mut t.metadata) {
+    let mut lowered: BTreeMap<String, Values> = BTreeMap::new();
+    for (name, values) in std::mem::take(&mut t.metadata) {
         let field = format!("target.metadata.{name}");
         let lower = name.to_ascii_lowercase();
         if lower.is_empty()
@@ -156,44 +156,50 @@ fn metadata(t: &mut TargetPlan) -> Result<(), Invalid> {
                 ),
             );
         }
-        let template =
-            crate::template::Template::parse(&value, 1).or_else(|e| invalid(&field, e.0))?;
-        if !lower.ends_with("-bin") {
-            let mut texts: Vec<&str> = Vec::new();
-            for piece in template.pieces() {
-                match piece {
-                    crate::template::Piece::Text(t) => texts.push(t),
-                    crate::template::Piece::Hole(h) => {
-                        if let crate::template::Value::Choice(values) = &h.value {
-                            texts.extend(values.iter().map(|v| &**v));
-                        }
-                    }
-                }
-            }
-            if let Some(bad) = texts
-                .iter()
-                .find(|t| t.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f))
-            {
-                return invalid(
-                    &field,
-                    format!("{bad:?} holds a control character; a header value cannot"),
-                );
-            }
+        for value in &values.0 {
+            header_value(&field, &lower, value)?;
         }
-        if lowered.insert(lower.clone(), value).is_some() {
-            return invalid(
-                &field,
-                format!("`{lower}` is given twice (names ignore case)"),
-            );
-        }
+        // Names ignore case: `Authorization` and `authorization` are one name, sent with
+        // every value of both.
+        lowered.entry(lower).or_default().0.extend(values.0);
     }
-    if lowered.len() > MAX_METADATA {
+    let count: usize = lowered.values().map(|v| v.0.len()).sum();
+    if count > MAX_METADATA {
         return invalid(
             "target.metadata",
-            format!("at most {MAX_METADATA} entries, got {}", lowered.len()),
+            format!("at most {MAX_METADATA} values, got {count}"),
         );
     }
     t.metadata = lowered;
+    Ok(())
+}
+
+/// One value of metadata `lower` (written at `field`): a template, and without control
+/// characters unless binary.
+fn header_value(field: &str, lower: &str, value: &str) -> Result<(), Invalid> {
+    let template = crate::template::Template::parse(value, 1).or_else(|e| invalid(field, e.0))?;
+    if !lower.ends_with("-bin") {
+        let mut texts: Vec<&str> = Vec::new();
+        for piece in template.pieces() {
+            match piece {
+                crate::template::Piece::Text(t) => texts.push(t),
+                crate::template::Piece::Hole(h) => {
+                    if let crate::template::Value::Choice(values) = &h.value {
+                        texts.extend(values.iter().map(|v| &**v));
+                    }
+                }
+            }
+        }
+        if let Some(bad) = texts
+            .iter()
+            .find(|t| t.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f))
+        {
+            return invalid(
+                field,
+                format!("{bad:?} holds a control character; a header value cannot"),
+            );
+        }
+    }
     Ok(())
 }
 

@@ -67,9 +67,10 @@ pub struct TargetPlan {
     /// The request was read from `request_file` (for errors to name that key).
     #[serde(skip)]
     pub request_from_file: bool,
-    /// Headers (gRPC metadata) sent with every call, templated as the request is.
+    /// Headers (gRPC metadata) sent with every call, templated as the request is; a name
+    /// may have several values (a list), each sent as a header field of its own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metadata: BTreeMap<String, String>,
+    pub metadata: BTreeMap<String, Values>,
     /// TLS settings (an `https://` address uses TLS with the system's roots without them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsPlan>,
@@ -100,6 +101,47 @@ pub struct TlsPlan {
     /// Do not verify the server's certificate at all (a warning says so on every run).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure: bool,
+}
+
+/// The values of one metadata name, in the order given: gRPC metadata allows several per
+/// name (grpc/grpc doc/PROTOCOL-HTTP2.md; grpc-go's `metadata.MD` is a map of lists, tonic's
+/// `MetadataMap::append`), each sent as a header field of its own. Written as a string when
+/// there is one, a list of strings otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Values(pub Vec<String>);
+
+impl Values {
+    /// One value.
+    pub fn one(value: impl Into<String>) -> Self {
+        Self(vec![value.into()])
+    }
+}
+
+impl Serialize for Values {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Values {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        match OneOrMany::deserialize(d) {
+            Ok(OneOrMany::One(s)) => Ok(Self(vec![s])),
+            Ok(OneOrMany::Many(v)) if !v.is_empty() => Ok(Self(v)),
+            _ => Err(serde::de::Error::custom(
+                "expected a string, or a non-empty list of strings (one header each)",
+            )),
+        }
+    }
 }
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {

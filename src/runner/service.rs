@@ -121,6 +121,7 @@ async fn reflected(
         .metadata
         .iter()
         .filter(|(name, _)| !name.ends_with("-bin"))
+        .flat_map(|(name, values)| values.0.iter().map(move |value| (name, value)))
         .filter_map(|(name, value)| {
             let t = crate::template::Template::parse(value, 1).ok()?;
             Some((name.as_bytes().to_vec(), t.to_text(&keys).into_bytes()))

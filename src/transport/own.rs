@@ -21,6 +21,7 @@ use base64::Engine;
 use bytes::Bytes;
 
 use super::http2::Field;
+use crate::profile::target::Values;
 use crate::schema::{Called, RequestTemplate};
 use crate::template::{Keys, Template};
 
@@ -61,25 +62,35 @@ impl OwnService {
         request: RequestTemplate,
         authority: &str,
         https: bool,
-        metadata: &BTreeMap<String, String>,
+        metadata: &BTreeMap<String, Values>,
         seed: u64,
     ) -> Result<Self, String> {
         let mut constant = Vec::new();
         let mut templated = Vec::new();
-        // Each entry's placeholders draw apart from the request's (template 0) and each
-        // other's: entries are numbered from 1 in the order of their names.
-        for (i, (name, value)) in metadata.iter().enumerate() {
-            let number = u16::try_from(i + 1).map_err(|_| "too many metadata entries")?;
-            let template =
-                Template::parse(value, number).map_err(|e| format!("metadata {name}: {}", e.0))?;
+        // Each value's placeholders draw apart from the request's (template 0) and each
+        // other's: values are numbered from 1 in the order of their names, then as given.
+        let mut number = 0u16;
+        for (name, values) in metadata {
+            let mut templates = Vec::with_capacity(values.0.len());
+            for value in &values.0 {
+                number = number.checked_add(1).ok_or("too many metadata values")?;
+                let template = Template::parse(value, number)
+                    .map_err(|e| format!("metadata {name}: {}", e.0))?;
+                templates.push((template, value));
+            }
             let binary = name.ends_with("-bin");
-            if template.is_constant() {
-                constant.push((
-                    name.as_bytes().into(),
-                    header_value(value.as_bytes(), binary).into(),
-                ));
+            // A name's values go out in the order given: all constant, or all per call.
+            if templates.iter().all(|(t, _)| t.is_constant()) {
+                for (_, value) in templates {
+                    constant.push((
+                        name.as_bytes().into(),
+                        header_value(value.as_bytes(), binary).into(),
+                    ));
+                }
             } else {
-                templated.push((name.as_bytes().into(), template, binary));
+                for (template, _) in templates {
+                    templated.push((name.as_bytes().into(), template, binary));
+                }
             }
         }
         Ok(Self {
@@ -191,13 +202,19 @@ mod tests {
         let pool = crate::schema::proto::compile(&[path], &[]).unwrap();
         let called = crate::schema::find_method(&pool, "s.S/Get").unwrap();
         let request = RequestTemplate::new(&called.input(), "{}", 1, 10).unwrap();
-        let metadata: BTreeMap<String, String> = [
-            ("authorization", "Bearer x"),
-            ("trace-bin", "ab"),
-            ("x-call", "c-{{call}}"),
+        let metadata: BTreeMap<String, Values> = [
+            ("authorization", &["Bearer x"][..]),
+            ("trace-bin", &["ab"]),
+            ("x-call", &["c-{{call}}"]),
+            ("x-tag", &["a", "b-{{call}}"]),
         ]
         .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                Values(v.iter().map(|s| s.to_string()).collect()),
+            )
+        })
         .collect();
         let own = OwnService::new(&called, request, "h:1", true, &metadata, 1).unwrap();
         assert_eq!(own.pseudo(), (&b"/s.S/Get"[..], &b"h:1"[..], true));
@@ -220,7 +237,10 @@ mod tests {
             [
                 ("authorization", "Bearer x", true),
                 ("trace-bin", "YWI", true),
-                ("x-call", "c-42", false)
+                ("x-call", "c-42", false),
+                // Several values: each a field, in the order given.
+                ("x-tag", "a", false),
+                ("x-tag", "b-42", false),
             ]
         );
         // The message without placeholders is the same bytes for every call.

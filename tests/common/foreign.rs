@@ -54,18 +54,28 @@ pub struct Echo {
     pub seen: Arc<Mutex<Vec<Seen>>>,
 }
 
+/// The metadata as received; a name sent several times has its values joined by ", ", in
+/// the order they came.
 fn metadata(m: &tonic::metadata::MetadataMap) -> BTreeMap<String, String> {
-    m.iter()
-        .map(|kv| match kv {
-            tonic::metadata::KeyAndValueRef::Ascii(k, v) => {
-                (k.to_string(), v.to_str().unwrap_or("").to_string())
-            }
-            tonic::metadata::KeyAndValueRef::Binary(k, v) => (
-                k.to_string(),
-                String::from_utf8_lossy(&v.to_bytes().unwrap_or_default()).into_owned(),
-            ),
-        })
-        .collect()
+    let mut all: BTreeMap<String, String> = BTreeMap::new();
+    let pairs = m.iter().map(|kv| match kv {
+        tonic::metadata::KeyAndValueRef::Ascii(k, v) => {
+            (k.to_string(), v.to_str().unwrap_or("").to_string())
+        }
+        tonic::metadata::KeyAndValueRef::Binary(k, v) => (
+            k.to_string(),
+            String::from_utf8_lossy(&v.to_bytes().unwrap_or_default()).into_owned(),
+        ),
+    });
+    for (name, value) in pairs {
+        all.entry(name)
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    all
 }
 
 type Replies = Pin<Box<dyn Stream<Item = Result<pb::SayReply, Status>> + Send>>;
