@@ -543,3 +543,41 @@ fn reflection_errors_say_where_the_key_was_written() {
     );
     assert!(server.seen().is_empty(), "no call was sent");
 }
+
+/// An address where the profile goes (`run 127.0.0.1:50052 --call ...`, as ghz takes its
+/// host) is said to be one, with the flag it wants.
+#[test]
+fn an_address_given_as_the_profile_is_said_to_be_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (
+            &[
+                "run",
+                "127.0.0.1:50052",
+                "--call",
+                SAY,
+                "--proto",
+                "x.proto",
+            ][..],
+            "error: `127.0.0.1:50052` is not a profile; did you mean --target 127.0.0.1:50052?\n",
+        ),
+        (
+            &["run", "https://api.example.com"][..],
+            "error: `https://api.example.com` is not a profile; did you mean --target \
+             https://api.example.com? (with --call package.Service/Method)\n",
+        ),
+    ] {
+        let out = resilbench(args, dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+    // A file of that name is a profile, whatever it looks like.
+    std::fs::write(dir.path().join("localhost:1"), "[load]\nrate = -1\n").unwrap();
+    let out = resilbench(&["run", "localhost:1"], dir.path());
+    assert!(
+        !stderr(&out).contains("is not a profile"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -56,6 +56,18 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     };
     let loaded = match &args.profile {
         Some(profile) => {
+            // `run host:port --call ...`: the address where the profile goes.
+            let shown = profile.to_string_lossy();
+            if !profile.exists() && crate::profile::Address::parse(&shown).is_ok() {
+                return Err(CliError::Other(format!(
+                    "`{shown}` is not a profile; did you mean --target {shown}?{}",
+                    if args.quick.call.is_some() {
+                        ""
+                    } else {
+                        " (with --call package.Service/Method)"
+                    }
+                )));
+            }
             let given = args.quick.given();
             if !given.is_empty() {
                 return Err(CliError::Other(format!(
