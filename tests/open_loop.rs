@@ -410,3 +410,38 @@ fn the_default_wake_quantum_grows_with_the_rate() {
         us(100)
     );
 }
+
+/// What a `{{call}}` can reach (`check_target::last_call`) is the schedule's last index for
+/// constant arrivals, rate steps and spikes included, and above every seed's for Poisson.
+#[test]
+fn the_checked_last_call_is_the_schedules_own() {
+    use resilbench::driver::schedule::Schedule;
+    use resilbench::profile::check_target::last_call;
+    let loads = [
+        "rate = 7\nduration = \"1s\"",
+        "rate = 333\nduration = \"3s\"\n[[load.steps]]\nat = \"1s\"\nrate = 1000\n\
+         [[load.steps]]\nat = \"2.5s\"\nrate = 10",
+        "rate = 250\nduration = \"4s\"\n[[phases]]\nkind = \"load_spike\"\nstart = \"1s\"\n\
+         duration = \"1s\"\nfactor = 3",
+    ];
+    for load in loads {
+        let p = plan(&format!("[load]\n{load}\n[[strategies]]\nname = \"a\"\n"));
+        let count = Schedule::new(&p.load, &p.phases, p.seed).count() as u64;
+        assert_eq!(last_call(&p), count - 1, "{load}");
+    }
+    for (load, seeds) in [(loads[0], 0..400u64), (loads[1], 0..100)] {
+        let mut most = 0;
+        for seed in seeds {
+            let p = plan(&format!(
+                "seed = {seed}\n[load]\narrival = \"poisson\"\n{load}\n[[strategies]]\nname = \"a\"\n"
+            ));
+            let count = Schedule::new(&p.load, &p.phases, p.seed).count() as u64;
+            assert!(
+                count.saturating_sub(1) <= last_call(&p),
+                "{load} seed {seed}"
+            );
+            most = most.max(count);
+        }
+        assert!(most > 0);
+    }
+}

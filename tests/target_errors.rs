@@ -581,3 +581,34 @@ fn an_address_given_as_the_profile_is_said_to_be_one() {
         stderr(&out)
     );
 }
+
+/// `{{call}}` in an int32 field is checked against the schedule's real last call: two
+/// billion calls (the last is 1,999,999,999) fit; 2.2 billion do not, and the error says the
+/// value that does not fit.
+#[test]
+fn the_call_range_is_the_schedules_last_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let toml = |duration: &str| {
+        profile(
+            "localhost:1",
+            &protos(),
+            "acme.echo.v1.Echo/Count",
+            r#"{"count": {{call}}}"#,
+            "",
+        )
+        .replace(
+            "rate = 10\nduration = \"1s\"",
+            &format!("rate = 1000000\nduration = \"{duration}\""),
+        )
+    };
+    std::fs::write(d.join("p.toml"), toml("2000s")).unwrap();
+    let out = resilbench(&["validate", "p.toml"], d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    refused(
+        d,
+        "validate",
+        &toml("2200s"),
+        &["target.request", "2199999999"],
+    );
+}

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use super::plan::{Method, Plan};
+use super::plan::{Arrival, Method, Plan};
 use super::settle_target::request_field;
 use super::target::TargetPlan;
 use super::validate::{Invalid, invalid};
@@ -73,8 +73,12 @@ pub fn with_schema(plan: &mut Plan) -> Result<(), Invalid> {
     }
 }
 
-/// A bound on the index of the last call the schedule offers (rate steps and load spikes
-/// included, with room for a Poisson schedule's spread): what a `{{call}}` can reach.
+/// The index of the last call the schedule offers (rate steps and load spikes included):
+/// what a `{{call}}` can reach. Constant arrivals offer call k while the rate's integral is
+/// above k, so the last is ⌈expected⌉ − 1, exactly (`driver::schedule`). A Poisson schedule's
+/// count is a Poisson draw around the expected λ: the bound is λ + 8√λ + 24, which Bernstein's
+/// inequality (P(N ≥ λ + a) ≤ exp(−a² / 2(λ + a/3))) puts beyond reach with probability
+/// below e⁻³², for every λ.
 pub fn last_call(plan: &Plan) -> u64 {
     let segments = plan.load.segments(&plan.phases);
     let mut calls = 0.0;
@@ -82,5 +86,33 @@ pub fn last_call(plan: &Plan) -> u64 {
         let end = segments.get(i + 1).map_or(plan.load.duration, |s| s.0);
         calls += rate * end.saturating_sub(*start).as_secs_f64();
     }
-    (calls * 1.1 + 100.0).min(u64::MAX as f64 / 2.0) as u64
+    let count = match plan.load.arrival {
+        Arrival::Constant => calls.ceil(),
+        Arrival::Poisson => calls + 8.0 * calls.sqrt() + 24.0,
+    };
+    (count - 1.0).clamp(0.0, u64::MAX as f64 / 2.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(load: &str) -> Plan {
+        let text = format!("[load]\n{load}\n[[strategies]]\nname = \"a\"\n");
+        crate::profile::parse(&text, "t.toml", "t", &crate::profile::Overrides::default()).unwrap()
+    }
+
+    /// Constant arrivals: the schedule's own last index (2,000,000,000 calls end at
+    /// 1,999,999,999, inside an int32). (Poisson's bound is checked against the schedule in
+    /// tests/open_loop.rs: the driver is a layer above.)
+    #[test]
+    fn the_last_call_is_the_schedules() {
+        let p = plan("rate = 1000000\nduration = \"2000s\"");
+        assert_eq!(last_call(&p), 1_999_999_999);
+        let p = plan("rate = 7\nduration = \"1s\"");
+        assert_eq!(last_call(&p), 6);
+        // 10/s for 0.5s then 20/s: 15 calls.
+        let p = plan("rate = 10\nduration = \"1s\"\n[[load.steps]]\nat = \"0.5s\"\nrate = 20");
+        assert_eq!(last_call(&p), 14);
+    }
 }
