@@ -43,6 +43,19 @@ impl ResultsDoc {
             .find(|s| s.get("name").and_then(Value::as_str) == Some(name))
     }
 
+    /// What the calls went to, in words: "embedded backend", "backend at HOST:PORT" (`serve`
+    /// elsewhere), or "your service at ADDRESS" (a `[target]`).
+    pub fn target_words(&self) -> String {
+        let target = &self.results.environment.target;
+        if target == "embedded" {
+            "embedded backend".into()
+        } else if self.results.profile.get("target").is_some() {
+            format!("your service at {target}")
+        } else {
+            format!("backend at {target}")
+        }
+    }
+
     /// How the strategies shared the run, in words: in turn (with the cooldown between them,
     /// when the file says one), or interleaved call by call.
     pub fn order_words(&self) -> String {

@@ -37,12 +37,12 @@ pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
             };
             writeln!(
                 w,
-                "{}: {} at {} calls/s{steps} ({arrival} arrivals), {} clock, {} backend{partial}",
+                "{}: {} at {} calls/s{steps} ({arrival} arrivals), {} clock, {}{partial}",
                 crate::table::printable(&p.name),
                 crate::profile::duration::format(p.load.duration),
                 p.load.rate,
                 e.clock,
-                crate::table::printable(&e.target),
+                crate::table::printable(&doc.target_words()),
             )?;
             if p.strategies.len() > 1 {
                 writeln!(w, "({})", doc.order_words())?;
@@ -50,9 +50,9 @@ pub fn write_summary(w: &mut impl Write, doc: &ResultsDoc) -> io::Result<()> {
         }
         None => writeln!(
             w,
-            "{} clock, {} backend{partial}",
+            "{} clock, {}{partial}",
             crate::table::printable(&e.clock),
-            crate::table::printable(&e.target)
+            crate::table::printable(&doc.target_words())
         )?,
     }
     let answer = crate::answer::answer(doc);

@@ -484,3 +484,45 @@ fn lines_end_at_the_last_scheduled_second_without_a_fall_to_zero() {
         }
     }
 }
+
+/// What the calls went to, in the report's header and the summary's first line: the
+/// embedded backend, a backend elsewhere (`serve`), or the user's own service.
+#[test]
+fn the_header_names_what_was_called() {
+    use resilbench::document::ResultsDoc;
+    let dir = tempfile::tempdir().unwrap();
+    let mut json = fixture_json("run-a.json");
+    let doc = |json: &serde_json::Value| {
+        let path = write_json(dir.path(), "results.json", json);
+        ResultsDoc::read(&path).unwrap()
+    };
+    let said = |d: &ResultsDoc| {
+        let mut summary = Vec::new();
+        resilbench::summary::write_summary(&mut summary, d).unwrap();
+        let first = String::from_utf8(summary)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
+        (first, report::render(d))
+    };
+    let (first, html) = said(&doc(&json));
+    assert!(first.contains("clock, embedded backend"), "{first}");
+    assert!(html.contains("embedded backend ·"));
+    json["environment"]["target"] = "10.0.0.5:50051".into();
+    let (first, html) = said(&doc(&json));
+    assert!(
+        first.contains("clock, backend at 10.0.0.5:50051"),
+        "{first}"
+    );
+    assert!(html.contains("backend at 10.0.0.5:50051 ·"));
+    json["profile"]["target"] = serde_json::json!({"address": "10.0.0.5:50051", "method": "a.B/C"});
+    let (first, html) = said(&doc(&json));
+    assert!(
+        first.contains("clock, your service at 10.0.0.5:50051"),
+        "{first}"
+    );
+    assert!(!first.contains(" backend"), "{first}");
+    assert!(html.contains("your service at 10.0.0.5:50051 ·"));
+}

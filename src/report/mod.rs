@@ -41,11 +41,11 @@ pub fn render(doc: &ResultsDoc) -> String {
     }
     let e = &r.environment;
     body.push_str(&format!(
-        "<p class=\"meta\">{} clock, {} transport, {} backend · {} · host {} ({}, {} cores) · \
+        "<p class=\"meta\">{} clock, {} transport, {} · {} · host {} ({}, {} cores) · \
          started {} · {}{}</p>\n</header>\n",
         esc(&e.clock),
         esc(&e.transport),
-        esc(&e.target),
+        esc(&doc.target_words()),
         esc(&doc.order_words()),
         esc(&e.host),
         esc(&e.os),
