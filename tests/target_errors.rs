@@ -370,7 +370,7 @@ fn quick_run_errors_name_their_flags() {
     let out = resilbench(&["run", "quickstart", "--call", SAY], d);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("--call describe your own service for a run without a profile"),
+        stderr(&out).contains("--call describes your own service for a run without a profile"),
         "{}",
         stderr(&out)
     );
@@ -610,5 +610,51 @@ fn the_call_range_is_the_schedules_last_call() {
         "validate",
         &toml("2200s"),
         &["target.request", "2199999999"],
+    );
+}
+
+/// The quick run's smaller messages say what happened in plain words: one flag "describes",
+/// an import path that is no directory is `-i`'s (not `--proto`'s), `--insecure` with a
+/// plaintext address (ghz's meaning) is explained, a control character's sentence ends.
+#[test]
+fn quick_run_wording() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let proto = foreign::proto_dir().join("acme/echo/v1/echo.proto");
+    let proto = proto.display().to_string();
+    let said = |args: &[&str]| {
+        let out = resilbench(args, d);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        err
+    };
+    let err = said(&["run", "quickstart", "--proto", &proto]);
+    assert!(
+        err.contains("error: --proto describes your own service"),
+        "{err}"
+    );
+    let base = ["run", "--target", "localhost:1", "--call", SAY];
+    fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        [base, extra].concat()
+    }
+    let err = said(&with(&base, &["--proto", &proto, "-i", "/nonexistent-dir"]));
+    assert!(
+        err.contains("error: --import-path: import path /nonexistent-dir is not a directory"),
+        "{err}"
+    );
+    let err = said(&with(&base, &["--proto", &proto, "--insecure"]));
+    assert!(
+        err.contains("error: --insecure skips verifying a TLS server's certificate, and this address is plaintext HTTP/2 already: drop --insecure"),
+        "{err}"
+    );
+    let err = said(&with(&base, &["--proto", &proto, "--cname", "x"]));
+    assert!(
+        err.contains("error: --cname: TLS settings need an https:// address"),
+        "{err}"
+    );
+    let err = said(&with(&base, &["--proto", &proto, "-H", "x: a\u{1}b"]));
+    assert!(
+        err.contains("holds a control character, which a header value cannot hold"),
+        "{err}"
     );
 }

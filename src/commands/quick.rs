@@ -223,7 +223,28 @@ fn flagged(e: ProfileError, q: &QuickArgs) -> CliError {
         "target.protoset" => "--protoset",
         "target.request" => "-d",
         "target.request_file" => "-D",
-        "target.tls" => "--cacert/--cert/--key/--insecure",
+        "target.tls" => {
+            let given: Vec<&str> = [
+                (q.cacert.is_some(), "--cacert"),
+                (q.cert.is_some(), "--cert"),
+                (q.key.is_some(), "--key"),
+                (q.cname.is_some(), "--cname"),
+                (q.insecure, "--insecure"),
+            ]
+            .into_iter()
+            .filter_map(|(on, flag)| on.then_some(flag))
+            .collect();
+            if given == ["--insecure"] {
+                // ghz's --insecure means plaintext; here the address says so.
+                return CliError::Other(
+                    "--insecure skips verifying a TLS server's certificate, and this address \
+                     is plaintext HTTP/2 already: drop --insecure (ghz's --insecure means \
+                     plaintext; here a host:port address does)"
+                        .into(),
+                );
+            }
+            return CliError::Other(format!("{}: {}", given.join(", "), e.message));
+        }
         "target.tls.ca" => "--cacert",
         "target.tls.cert" => "--cert",
         "target.tls.key" => "--key",

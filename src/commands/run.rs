@@ -71,9 +71,14 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             let given = args.quick.given();
             if !given.is_empty() {
                 return Err(CliError::Other(format!(
-                    "{} describe your own service for a run without a profile; a profile says \
-                     the same in its [target] (docs/targets.md)",
-                    given.join(", ")
+                    "{} {} your own service for a run without a profile; a profile says the \
+                     same in its [target] (docs/targets.md)",
+                    given.join(", "),
+                    if given.len() == 1 {
+                        "describes"
+                    } else {
+                        "describe"
+                    }
                 )));
             }
             super::profiles::load(profile, &overrides)?

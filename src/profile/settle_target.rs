@@ -65,6 +65,12 @@ pub fn settle(t: &mut TargetPlan, base: &Path) -> Result<(), Invalid> {
     let join = |p: &String| base.join(p).display().to_string();
     t.proto = t.proto.iter().map(join).collect();
     t.import_paths = t.import_paths.iter().map(join).collect();
+    if let Some(dir) = t.import_paths.iter().find(|d| !Path::new(d).is_dir()) {
+        return invalid(
+            "target.import_paths",
+            format!("import path {dir} is not a directory"),
+        );
+    }
     t.protoset = t.protoset.as_ref().map(join);
     if crate::schema::method::split(&t.method).is_none() {
         return invalid(
@@ -196,7 +202,7 @@ fn header_value(field: &str, lower: &str, value: &str) -> Result<(), Invalid> {
         {
             return invalid(
                 field,
-                format!("{bad:?} holds a control character; a header value cannot"),
+                format!("{bad:?} holds a control character, which a header value cannot hold"),
             );
         }
     }
