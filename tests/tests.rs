@@ -47,6 +47,8 @@
 //! - `own_service`: a service that is not resilbench's, from a profile's [target] and the
 //!   quick run: templates, metadata, TLS and mTLS, protoset and reflection.
 //! - `target_errors`: each bad input for one's own service, its message, exit status 2.
+//! - `target_checks`: unusable TLS files, reflection errors at their key, an address given as
+//!   the profile, the `{{call}}` range, the quick run's wording, `validate` of a `[target]`.
 //! - `target_unreachable`: missing or malformed files, a closed port, TLS to a plaintext
 //!   server, a silent peer: exit status 2 within seconds, naming the file or the address.
 //! - `grpcio_interop`: one's own service on Python grpcio (C-core), mTLS and reflection
@@ -102,6 +104,7 @@ mod serve_limits;
 mod sharding;
 mod shipped_profiles;
 mod sweep;
+mod target_checks;
 mod target_errors;
 mod target_unreachable;
 mod transparent;

@@ -276,12 +276,17 @@ pub(super) fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
     for warning in plan.client_warnings() {
         eprintln!("warning: {warning}");
     }
-    let text = toml::to_string_pretty(&plan)
-        .map_err(|e| CliError::Other(format!("cannot print the plan: {e}")))?;
+    let text = printed_plan(&plan)?;
     println!(
         "# {}: valid. The resolved plan, with every default filled in:\n",
         loaded.source
     );
+    if plan.target.is_some() {
+        println!(
+            "# (the calls go to [target]: the embedded backend's settings, load.method and \
+             load.payload_bytes do not apply and are left out)\n"
+        );
+    }
     print!("{text}");
     if !text.ends_with('\n') {
         println!();
@@ -290,4 +295,41 @@ pub(super) fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
         println!("\n# [sweep]: {}", grid.replace('\n', "\n# "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The plan as `validate` prints it: for a `[target]`, without what only the embedded
+/// backend uses (its `[backend]`, `load.method`, which the called method decides, and
+/// `load.payload_bytes`, which the request replaces). Cut from the pretty text, so the
+/// order of the keys stays the plan's; the cut text is checked to be the plan without those
+/// keys, or the whole plan is printed.
+fn printed_plan(plan: &profile::Plan) -> Result<String, CliError> {
+    let cannot = |e: String| CliError::Other(format!("cannot print the plan: {e}"));
+    let full = toml::to_string_pretty(plan).map_err(|e| cannot(e.to_string()))?;
+    if plan.target.is_none() {
+        return Ok(full);
+    }
+    let mut cut = String::new();
+    let mut section = String::new();
+    for line in full.lines() {
+        if line.starts_with('[') {
+            section = line.trim_matches(['[', ']']).to_string();
+        }
+        let backend = section == "backend" || section.starts_with("backend.");
+        let unused = section == "load"
+            && (line.starts_with("method = ") || line.starts_with("payload_bytes = "));
+        if !backend && !unused {
+            cut.push_str(line);
+            cut.push('\n');
+        }
+    }
+    let mut expected = toml::Value::try_from(plan).map_err(|e| cannot(e.to_string()))?;
+    if let Some(root) = expected.as_table_mut() {
+        root.remove("backend");
+        if let Some(load) = root.get_mut("load").and_then(toml::Value::as_table_mut) {
+            load.remove("method");
+            load.remove("payload_bytes");
+        }
+    }
+    let same = toml::from_str::<toml::Value>(&cut).is_ok_and(|v| v == expected);
+    Ok(if same { cut } else { full })
 }
