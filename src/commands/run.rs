@@ -135,6 +135,9 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         }
         plan.load.cooldown = Some(crate::profile::duration::HumanDuration(c));
     }
+    for warning in plan.unapplied() {
+        eprintln!("warning: {warning}");
+    }
     // Reserved now (made, locked, checked): a run never ends by finding it cannot write.
     let out = match &args.out {
         Some(dir) => OutDir::reserve(dir, args.force)?,
@@ -251,7 +254,7 @@ pub(super) fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
     for w in profile::phases::warnings(&plan.phases, plan.load.duration, plan.load.warmup) {
         eprintln!("warning: {w}");
     }
-    for warning in plan.client_warnings() {
+    for warning in plan.client_warnings().into_iter().chain(plan.unapplied()) {
         eprintln!("warning: {warning}");
     }
     let text = toml::to_string_pretty(&plan)

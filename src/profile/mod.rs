@@ -30,6 +30,7 @@ pub mod sweep;
 pub mod tagged;
 pub mod target;
 pub mod timers;
+mod unapplied;
 pub mod validate;
 
 use std::path::Path;
