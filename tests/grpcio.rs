@@ -158,9 +158,10 @@ layers = [{ kind = "grpc_retry", max_attempts = 2, initial_backoff = "10ms",
         &server,
     );
     server.stop();
-    // grpcio has no Control service: nothing only a backend knows is made up.
+    // The user's own service is sent nothing but the calls: nothing only a backend knows is
+    // made up.
     assert!(
-        summary.contains("The target does not report what it received"),
+        summary.contains("The target is your own service"),
         "{summary}"
     );
     let warnings = results["warnings"].to_string();
@@ -189,7 +190,7 @@ layers = [{ kind = "grpc_retry", max_attempts = 2, initial_backoff = "10ms",
             "{name}: {s}"
         );
         assert!(s["backend"].is_null() && s["amplification"]["backend"].is_null());
-        assert_eq!(s["backend_gap"], "no_control");
+        assert_eq!(s["backend_gap"], "not_asked");
         // The policy saw none of the transparent retries: one attempt per call.
         assert_eq!(count(s, "/attempts/total"), sent, "{name}");
         match name {

@@ -96,7 +96,7 @@ pub fn check_unary_run(seen: &[Seen], results: &Results) {
     for s in [baseline, retry] {
         assert_eq!(s.counts.offered, 100, "{}", s.name);
         assert!(s.backend.is_none(), "nothing invented without Control");
-        assert_eq!(s.backend_gap, Some(BackendGap::NoControl));
+        assert_eq!(s.backend_gap, Some(BackendGap::NotAsked));
     }
     assert_eq!(baseline.counts.succeeded, 100 - grumpy);
     assert_eq!(baseline.status.get("UNAVAILABLE"), Some(&grumpy));

@@ -325,6 +325,17 @@ fn validate_of_a_target_leaves_out_the_embedded_backend() {
     std::fs::write(d.join("again.toml"), &printed).unwrap();
     let again = resilbench(&["validate", "again.toml"], d);
     assert!(again.status.success(), "{}", stderr(&again));
+    // A resilbench proxy in front (control = true) takes its faults from [backend]: kept.
+    let proxied = profile("localhost:1", &protos(), SAY, "{}", "control = true");
+    std::fs::write(d.join("p.toml"), proxied).unwrap();
+    let out = resilbench(&["validate", "p.toml"], d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("\n[backend]\n"), "{printed}");
+    assert!(
+        printed.contains("# (the calls go to [target]: load.method and load.payload_bytes"),
+        "{printed}"
+    );
     // A profile of the embedded backend prints it whole.
     let out = resilbench(&["validate", "quickstart"], d);
     let printed = String::from_utf8(out.stdout).unwrap();

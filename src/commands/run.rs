@@ -117,6 +117,9 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         }
         plan.load.cooldown = Some(crate::profile::duration::HumanDuration(c));
     }
+    for warning in plan.unapplied() {
+        eprintln!("warning: {warning}");
+    }
     super::run_checks::before(&mut plan, &args, &loaded.source, target.is_some())?;
     if args.profile.as_deref().is_some_and(super::sweep::has_sweep) && !args.quiet {
         eprintln!(
@@ -273,19 +276,16 @@ pub(super) fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
     for w in profile::phases::warnings(&plan.phases, plan.load.duration, plan.load.warmup) {
         eprintln!("warning: {w}");
     }
-    for warning in plan.client_warnings() {
+    for warning in plan.client_warnings().into_iter().chain(plan.unapplied()) {
         eprintln!("warning: {warning}");
     }
-    let text = printed_plan(&plan)?;
+    let (text, left_out) = printed_plan(&plan)?;
     println!(
         "# {}: valid. The resolved plan, with every default filled in:\n",
         loaded.source
     );
-    if plan.target.is_some() {
-        println!(
-            "# (the calls go to [target]: the embedded backend's settings, load.method and \
-             load.payload_bytes do not apply and are left out)\n"
-        );
+    if let Some(left_out) = left_out {
+        println!("# (the calls go to [target]: {left_out} do not apply and are left out)\n");
     }
     print!("{text}");
     if !text.ends_with('\n') {
@@ -297,24 +297,33 @@ pub(super) fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The plan as `validate` prints it: for a `[target]`, without what only the embedded
-/// backend uses (its `[backend]`, `load.method`, which the called method decides, and
-/// `load.payload_bytes`, which the request replaces). Cut from the pretty text, so the
+/// The plan as `validate` prints it, and what was left out: for a `[target]`, what only the
+/// embedded backend uses (`load.method`, which the called method decides, `load.payload_bytes`,
+/// which the request replaces, and `[backend]` unless the target is a resilbench proxy,
+/// `control = true`, which takes its faults from there). Cut from the pretty text, so the
 /// order of the keys stays the plan's; the cut text is checked to be the plan without those
 /// keys, or the whole plan is printed.
-fn printed_plan(plan: &profile::Plan) -> Result<String, CliError> {
+fn printed_plan(plan: &profile::Plan) -> Result<(String, Option<&'static str>), CliError> {
     let cannot = |e: String| CliError::Other(format!("cannot print the plan: {e}"));
     let full = toml::to_string_pretty(plan).map_err(|e| cannot(e.to_string()))?;
-    if plan.target.is_none() {
-        return Ok(full);
-    }
+    let Some(target) = &plan.target else {
+        return Ok((full, None));
+    };
+    let (without_backend, left_out) = if target.control {
+        (false, "load.method and load.payload_bytes")
+    } else {
+        (
+            true,
+            "the embedded backend's settings, load.method and load.payload_bytes",
+        )
+    };
     let mut cut = String::new();
     let mut section = String::new();
     for line in full.lines() {
         if line.starts_with('[') {
             section = line.trim_matches(['[', ']']).to_string();
         }
-        let backend = section == "backend" || section.starts_with("backend.");
+        let backend = without_backend && (section == "backend" || section.starts_with("backend."));
         let unused = section == "load"
             && (line.starts_with("method = ") || line.starts_with("payload_bytes = "));
         if !backend && !unused {
@@ -324,12 +333,18 @@ fn printed_plan(plan: &profile::Plan) -> Result<String, CliError> {
     }
     let mut expected = toml::Value::try_from(plan).map_err(|e| cannot(e.to_string()))?;
     if let Some(root) = expected.as_table_mut() {
-        root.remove("backend");
+        if without_backend {
+            root.remove("backend");
+        }
         if let Some(load) = root.get_mut("load").and_then(toml::Value::as_table_mut) {
             load.remove("method");
             load.remove("payload_bytes");
         }
     }
     let same = toml::from_str::<toml::Value>(&cut).is_ok_and(|v| v == expected);
-    Ok(if same { cut } else { full })
+    Ok(if same {
+        (cut, Some(left_out))
+    } else {
+        (full, None)
+    })
 }

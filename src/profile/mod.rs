@@ -31,6 +31,7 @@ pub mod tagged;
 pub mod target;
 pub mod timers;
 mod tls_files;
+mod unapplied;
 pub mod validate;
 
 use std::path::Path;

@@ -164,8 +164,21 @@ pub(super) fn strategy_of<'a>(
                 let hint = super::error::closest(name, names.iter().copied())
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_default();
+                // A strategy the profile planned but the run never reached.
+                let planned = results
+                    .pointer("/profile/strategies")
+                    .and_then(Value::as_array)
+                    .is_some_and(|p| {
+                        p.iter()
+                            .any(|s| s.get("name").and_then(Value::as_str) == Some(name))
+                    });
+                let cut = if planned && results.get("partial") == Some(&Value::Bool(true)) {
+                    " (its profile planned it, but the run was cut short before it ran)"
+                } else {
+                    ""
+                };
                 format!(
-                    "{} has no strategy `{name}`{hint}; {}",
+                    "{} has no strategy `{name}`{cut}{hint}; {}",
                     path.display(),
                     listed()
                 )
@@ -183,6 +196,19 @@ pub(super) fn strategy_of<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_strategy_a_cut_short_run_never_reached_is_said_so() {
+        let results = serde_json::json!({
+            "partial": true,
+            "profile": { "strategies": [{ "name": "retry" }, { "name": "retry_m" }] },
+            "strategies": [{ "name": "retry" }]
+        });
+        let e = strategy_of(&results, Some("retry_m"), Path::new("cc")).unwrap_err();
+        assert!(e.contains("the run was cut short before it ran"), "{e}");
+        let e = strategy_of(&results, Some("nope"), Path::new("cc")).unwrap_err();
+        assert!(!e.contains("cut short"), "{e}");
+    }
 
     /// Each failed status's share of all attempts, the client's own statuses left out (but
     /// still counted in the total: they were attempts the service saw).

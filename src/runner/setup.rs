@@ -38,8 +38,9 @@ pub(super) enum Setup {
         server: JoinHandle<()>,
     },
     /// The user's own service (`[target]`): no Control service is asked for, so nothing is
-    /// reset and no backend figure is read.
-    Own,
+    /// reset and no backend figure is read. `unreachable`: it could not be reached when the
+    /// strategy started (`load.target_may_be_down`).
+    Own { unreachable: bool },
     /// A target elsewhere (`resilbench serve`, or any gRPC server).
     Remote {
         /// Its Control service's client.
@@ -169,7 +170,7 @@ impl Setup {
         match self {
             Setup::Direct(backends) => backends.iter().for_each(|b| b.begin(start)),
             Setup::Embedded { shared, .. } => shared.begin(start),
-            Setup::Own | Setup::Remote { .. } => {}
+            Setup::Own { .. } | Setup::Remote { .. } => {}
         }
     }
 
@@ -192,8 +193,15 @@ impl Setup {
             }
         }
         match self {
-            // The user's service reports nothing: it has no Control service to ask.
-            Setup::Own => (None, Some(BackendGap::NoControl)),
+            // The user's service is sent nothing but the calls.
+            Setup::Own { unreachable } => (
+                None,
+                Some(if unreachable {
+                    BackendGap::Unreachable
+                } else {
+                    BackendGap::NotAsked
+                }),
+            ),
             Setup::Direct(backends) => {
                 if let Some(limit) = drain {
                     unless_stopped(stop, clock.timeout(limit, drained(&backends))).await;
@@ -305,7 +313,9 @@ async fn own_service(
         clock,
         opts.connect_timeout,
     );
-    if let Err(e) = connections.established().await {
+    let reached = connections.established().await;
+    let unreachable = reached.is_err();
+    if let Err(e) = reached {
         if !plan.load.target_may_be_down {
             return Err(RunError::Target {
                 target: address,
@@ -330,7 +340,7 @@ async fn own_service(
             reset: Ok(instance),
             timeout: opts.connect_timeout,
         },
-        None => Setup::Own,
+        None => Setup::Own { unreachable },
     };
     Ok((setup, Stack::new(RoundRobin::new(vec![transport]))))
 }
