@@ -164,12 +164,16 @@ pub fn warnings(
         s.backend_gap == Some(BackendGap::NoControl)
             || (s.backend.is_none() && s.backend_gap.is_none())
     }) {
-        out.push(
+        out.push(format!(
             "the target has no Control service: it does not report what it received, so the \
              figures only a backend knows (received, executed, backend amplification, wasted \
-             work, duplicate side effects) are null, and it was not reset between strategies"
-                .into(),
-        );
+             work, duplicate side effects) are null{}",
+            if strategies.len() > 1 {
+                ", and it was not reset between strategies"
+            } else {
+                ""
+            }
+        ));
     }
     for s in strategies {
         let name = &s.name;

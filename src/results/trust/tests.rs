@@ -93,3 +93,25 @@ fn ones_own_service_is_said_not_asked_rather_than_without_control() {
     let w = warnings(std::slice::from_ref(&s), false, None);
     assert!(!w.iter().any(|w| w.contains("no Control service")), "{w:?}");
 }
+
+#[test]
+fn a_single_strategy_is_not_said_to_be_unreset_between_strategies() {
+    let mut s = lagging(0.0);
+    s.backend = None;
+    s.backend_gap = Some(BackendGap::NoControl);
+    let one = warnings(std::slice::from_ref(&s), false, None);
+    assert!(
+        one.iter().any(|w| w.contains("no Control service")),
+        "{one:?}"
+    );
+    assert!(
+        !one.iter().any(|w| w.contains("between strategies")),
+        "{one:?}"
+    );
+    let two = warnings(&[s.clone(), s], false, None);
+    assert!(
+        two.iter()
+            .any(|w| w.contains("not reset between strategies")),
+        "{two:?}"
+    );
+}
