@@ -95,11 +95,7 @@ fn a_client_that_sends_and_never_reads_holds_only_its_budget_and_starves_no_one(
                     return;
                 };
                 client = ready;
-                let request = http::Request::post(uri.as_str())
-                    .header("content-type", "application/grpc")
-                    .header("te", "trailers")
-                    .body(())
-                    .unwrap();
+                let request = crate::common::grpc_post(&uri).body(()).unwrap();
                 let Ok((response, mut send)) = client.send_request(request, false) else {
                     return;
                 };

@@ -49,9 +49,7 @@ async fn h2_call(
     id: &str,
 ) -> Result<u32, h2::Error> {
     let mut client = client.clone().ready().await?;
-    let request = http::Request::post("http://proxy/resilbench.v1.Backend/Call")
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
+    let request = crate::common::grpc_post("http://proxy/resilbench.v1.Backend/Call")
         .header("resilbench-request-id", id)
         .body(())
         .unwrap();

@@ -99,11 +99,7 @@ fn a_client_that_never_reads_gets_the_stream_limit_and_starves_no_one() {
                     return;
                 };
                 client = ready;
-                let request = http::Request::post(uri.as_str())
-                    .header("content-type", "application/grpc")
-                    .header("te", "trailers")
-                    .body(())
-                    .unwrap();
+                let request = crate::common::grpc_post(&uri).body(()).unwrap();
                 let Ok((response, mut send)) = client.send_request(request, false) else {
                     return;
                 };

@@ -88,3 +88,11 @@ pub fn write_json(dir: &Path, name: &str, json: &serde_json::Value) -> std::path
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The head of a gRPC call to `uri` as an HTTP/2 client sends it (for tests that speak raw
+/// h2 to a server: streams opened and held, frames sent by hand).
+pub fn grpc_post(uri: &str) -> http::request::Builder {
+    http::Request::post(uri)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+}
