@@ -127,17 +127,22 @@ where
         load: &plan.load,
         phases: &plan.phases,
         seed: plan.seed,
-        deadline: s.deadline,
         start: config.start,
         clock: clock.clone(),
+        shard: None,
+        wake_quantum: clock.wake_quantum(plan.load.wake_quantum),
+    };
+    // The strategy's call settings as these runs have always used them.
+    let lane = resilbench::driver::Lane {
+        stack,
+        recorder: Arc::clone(&recorder),
+        deadline: s.deadline,
         idempotency_keys: false,
         propagate_deadline: true,
         deadline_margin: Duration::ZERO,
         transparent: resilbench::profile::flavor::Transparent::A6,
-        shard: None,
-        wake_quantum: clock.wake_quantum(plan.load.wake_quantum),
     };
-    let end = driver::drive(spec, stack, Arc::clone(&recorder), CancellationToken::new()).await;
+    let end = driver::drive(spec, lane, CancellationToken::new()).await;
     let state = recorder.finish().expect("finished once");
     (config, state, end)
 }

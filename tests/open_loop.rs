@@ -68,17 +68,22 @@ where
             load: &plan.load,
             phases: &plan.phases,
             seed: plan.seed,
-            deadline: s.deadline,
             start,
             clock,
+            shard: None,
+            wake_quantum,
+        };
+        // The strategy's call settings as these runs have always used them.
+        let lane = resilbench::driver::Lane {
+            stack,
+            recorder: Arc::clone(&recorder),
+            deadline: s.deadline,
             idempotency_keys: false,
             propagate_deadline: true,
             deadline_margin: Duration::ZERO,
             transparent: resilbench::profile::flavor::Transparent::A6,
-            shard: None,
-            wake_quantum,
         };
-        let end = drive(spec, stack, Arc::clone(&recorder), CancellationToken::new()).await;
+        let end = drive(spec, lane, CancellationToken::new()).await;
         let state = recorder.finish().unwrap();
         (
             summary::strategy_result(&s.name, 0, &config, state, end, None, false),

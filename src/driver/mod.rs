@@ -49,21 +49,10 @@ pub struct DriveSpec<'a> {
     pub phases: &'a [PhasePlan],
     /// Seed of the arrival process.
     pub seed: u64,
-    /// The strategy's call deadline, from each call's intended start.
-    pub deadline: Duration,
     /// When the schedule starts (offset 0).
     pub start: Instant,
     /// The clock the schedule is kept on.
     pub clock: Clock,
-    /// Attach an idempotency key to every mutation (the same on all its attempts).
-    pub idempotency_keys: bool,
-    /// Tell the backend each attempt's deadline (`grpc-timeout`).
-    pub propagate_deadline: bool,
-    /// How much earlier than the call's deadline the deadline sent to the backend is.
-    pub deadline_margin: Duration,
-    /// Which streams the server did not process are sent again at once (the strategy's
-    /// client library's transparent retries).
-    pub transparent: crate::profile::flavor::Transparent,
     /// Send only this shard's calls; the others keep their place in the schedule unsent.
     pub shard: Option<crate::results::Shard>,
     /// The shortest time between two of the driver's planned wake-ups: calls falling due in
@@ -90,31 +79,35 @@ pub struct Lane {
     pub transparent: crate::profile::flavor::Transparent,
 }
 
-/// Sends every call of the schedule through `stack`, reporting to `recorder`, until the
-/// schedule ends (and its calls complete) or `stop` is cancelled.
-pub async fn drive(
-    spec: DriveSpec<'_>,
-    stack: Stack,
-    recorder: Arc<Recorder>,
-    stop: CancellationToken,
-) -> RunEnd {
-    let lane = Lane {
-        stack,
-        recorder,
-        deadline: spec.deadline,
-        idempotency_keys: spec.idempotency_keys,
-        propagate_deadline: spec.propagate_deadline,
-        deadline_margin: spec.deadline_margin,
-        transparent: spec.transparent,
-    };
-    run(&spec, &[lane], |_| 0, stop).await
+impl Lane {
+    /// The lane of `strategy`, its calls made through `stack` and recorded by `recorder`.
+    pub fn of(
+        strategy: &crate::profile::plan::StrategyPlan,
+        stack: Stack,
+        recorder: Arc<Recorder>,
+    ) -> Lane {
+        Lane {
+            stack,
+            recorder,
+            deadline: strategy.deadline,
+            idempotency_keys: strategy.idempotency_keys,
+            propagate_deadline: strategy.propagate_deadline,
+            deadline_margin: strategy.deadline_margin,
+            transparent: strategy.client.flavor().transparent,
+        }
+    }
+}
+
+/// Sends every call of the schedule through `lane` (one strategy), until the schedule ends
+/// (and its calls complete) or `stop` is cancelled.
+pub async fn drive(spec: DriveSpec<'_>, lane: Lane, stop: CancellationToken) -> RunEnd {
+    run(&spec, std::slice::from_ref(&lane), |_| 0, stop).await
 }
 
 /// Sends every call of the one schedule through one of `lanes`, chosen for each call by a
 /// keyed draw ([`order::lane`]: the same call always goes to the same strategy), each
 /// strategy's calls recorded by its own recorder, until the schedule ends or `stop` is
-/// cancelled. `spec`'s strategy fields (deadline, keys, margins) are the lanes' own here.
-/// The cap on calls in flight is the run's, shared by the lanes.
+/// cancelled. The cap on calls in flight is the run's, shared by the lanes.
 pub async fn drive_interleaved(
     spec: DriveSpec<'_>,
     lanes: &[Lane],

@@ -21,7 +21,6 @@ use super::{ClockMode, DRAIN_REAL, DRAIN_VIRTUAL, RunError, RunOptions, unix_ms}
 use crate::clock::Clock;
 use crate::driver::{self, DriveSpec, Lane};
 use crate::profile::Plan;
-use crate::profile::flavor::Transparent;
 use crate::record::{Recorder, RecorderConfig};
 use crate::results::Results;
 use crate::results::figures as summary;
@@ -97,29 +96,15 @@ pub(super) async fn execute(
             opts.progress
                 .begin(plan, index, Arc::clone(&recorder), clock),
         );
-        lanes.push(Lane {
-            stack,
-            recorder,
-            deadline: s.deadline,
-            idempotency_keys: s.idempotency_keys,
-            propagate_deadline: s.propagate_deadline,
-            deadline_margin: s.deadline_margin,
-            transparent: s.client.flavor().transparent,
-        });
+        lanes.push(Lane::of(s, stack, recorder));
     }
     drop(transport);
     let spec = DriveSpec {
         load: &plan.load,
         phases: &plan.phases,
         seed: plan.seed,
-        // The lanes carry their strategies' own.
-        deadline: Duration::ZERO,
         start,
         clock: clock.clone(),
-        idempotency_keys: false,
-        propagate_deadline: false,
-        deadline_margin: Duration::ZERO,
-        transparent: Transparent::A6,
         shard: opts.shard,
         wake_quantum: clock.wake_quantum(plan.load.wake_quantum),
     };

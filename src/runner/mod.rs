@@ -343,17 +343,13 @@ pub async fn execute(
             load: &plan.load,
             phases: &plan.phases,
             seed: plan.seed,
-            deadline: strategy.deadline,
             start: config.start,
             clock: clock.clone(),
-            idempotency_keys: strategy.idempotency_keys,
-            propagate_deadline: strategy.propagate_deadline,
-            deadline_margin: strategy.deadline_margin,
-            transparent: strategy.client.flavor().transparent,
             shard: opts.shard,
             wake_quantum: clock.wake_quantum(plan.load.wake_quantum),
         };
-        let end = driver::drive(spec, stack, Arc::clone(&recorder), stop.clone()).await;
+        let lane = driver::Lane::of(strategy, stack, Arc::clone(&recorder));
+        let end = driver::drive(spec, lane, stop.clone()).await;
         // Nothing that ends after this point is counted.
         let state = recorder.finish().expect("the recorder is finished once");
         let drain = (!end.interrupted).then_some(match opts.clock {
