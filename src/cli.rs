@@ -401,9 +401,14 @@ pub struct ProxyArgs {
     /// Print one line per attempt: path, draw key, attempt, what the proxy did.
     #[arg(long)]
     pub log_attempts: bool,
-    /// HTTP/2 connections to the upstream.
+    /// HTTP/2 connections to the upstream, per thread (each thread keeps its own).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub connections: u16,
+    /// Threads that proxy calls (default: one per core). Each client connection is served by
+    /// one thread, given out in turn, over that thread's own upstream connections; one more
+    /// thread accepts connections.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// How long one attempt to connect to the upstream (TCP, TLS, HTTP/2 SETTINGS) may take.
     #[arg(long, value_name = "DURATION", value_parser = parse_positive, default_value = "2s")]
     pub connect_timeout: Duration,

@@ -9,9 +9,10 @@ use std::time::Duration;
 use resilbench::backend::server::{self, Shared};
 use resilbench::clock::Clock;
 use resilbench::pb;
-use resilbench::proxy::{Options, Proxy};
+use resilbench::proxy::{Options, Proxy, threads};
 use resilbench::results::Results;
-use resilbench::transport::connection::{self, Connections};
+use resilbench::transport::connection;
+use tokio_util::sync::CancellationToken;
 
 use crate::common::foreign::{self, Reflection};
 use crate::common::{plan, stderr};
@@ -67,12 +68,6 @@ pub(crate) fn start_with(
             };
             match upstream {
                 Some(upstream) => {
-                    let connections = Connections::open_with(
-                        connection::tcp(&upstream),
-                        1,
-                        &Clock::Precise,
-                        Duration::from_secs(2),
-                    );
                     let mut options = Options {
                         authority: upstream.clone().into_bytes().into(),
                         https: false,
@@ -87,9 +82,25 @@ pub(crate) fn start_with(
                         envoy_headers: false,
                     };
                     tune(&mut options);
-                    let proxy = Proxy::new(shared.clone(), connections, options, Clock::Precise);
-                    tx.send((addr, Some(proxy.clone()), shared)).unwrap();
-                    resilbench::proxy::serve(listener, proxy, stopped).await;
+                    // As `resilbench proxy` runs: two threads, each with its own upstream
+                    // connection, connections handed to them in turn.
+                    let proxy = Proxy::unconnected(shared.clone(), options, Clock::Precise);
+                    let plan = threads::Upstream {
+                        connector: connection::tcp(&upstream),
+                        connections: 1,
+                        connect_timeout: Duration::from_secs(2),
+                    };
+                    let stop = CancellationToken::new();
+                    let (mut servers, _upstreams) =
+                        threads::start(&proxy, &plan, 2, &stop).await.unwrap();
+                    tx.send((addr, Some(proxy), shared)).unwrap();
+                    servers.accept(&listener, stopped).await;
+                    drop(listener);
+                    stop.cancel();
+                    tokio::task::spawn_blocking(move || servers.join())
+                        .await
+                        .unwrap()
+                        .unwrap();
                 }
                 None => {
                     tx.send((addr, None, shared.clone())).unwrap();

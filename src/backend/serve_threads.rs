@@ -1,4 +1,4 @@
-//! `resilbench serve`'s threads: each runs a current-thread runtime and answers whole
+//! `resilbench serve`'s threads (and `resilbench proxy`'s, [`ServeThreads::start_with`]): each runs a current-thread runtime and answers whole
 //! connections, handed to the threads in turn by the thread that accepts them.
 //!
 //! Why: on tokio's multi-thread runtime a connection's task and its calls' tasks were spread
@@ -18,6 +18,8 @@
 use std::thread::JoinHandle;
 
 use tokio::sync::mpsc::UnboundedSender;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 
 /// Raises this process's soft limit on open files to its hard limit, so that a server is
 /// not out of file descriptors at 1,024 connections (the usual soft limit, when the hard one
@@ -60,7 +62,14 @@ pub struct ServeThreads {
     threads: Vec<JoinHandle<()>>,
     /// The thread the next connection goes to (modulo their number).
     next: usize,
+    /// The command's name, in what is said on stderr.
+    name: &'static str,
 }
+
+/// The connections handed to one thread, registered with its reactor as they arrive.
+pub type Handed = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send>,
+>;
 
 impl ServeThreads {
     /// `count` threads (at least one) serving `shared` within `limits` (one set, shared by
@@ -73,6 +82,29 @@ impl ServeThreads {
         stop: &CancellationToken,
         limits: &Limits,
     ) -> Result<Self, String> {
+        let (shared, stop, limits) = (shared.clone(), stop.clone(), limits.clone());
+        Self::start_with(count, "serve", move |_| {
+            let (shared, stop, limits) = (shared.clone(), stop.clone(), limits.clone());
+            move |incoming: Handed| async move {
+                serve_connections_with(shared, incoming, stop.cancelled_owned(), limits).await;
+            }
+        })
+    }
+
+    /// `count` threads (at least one), named `resilbench-NAME-i`, each running the future
+    /// `make(i)` gives on a current-thread runtime of its own, with the connections handed to
+    /// that thread. `make(i)` is called here; what it returns is called on its thread, inside
+    /// the thread's runtime (so that what it spawns or registers lives there).
+    pub fn start_with<M, S, F>(
+        count: usize,
+        name: &'static str,
+        mut make: M,
+    ) -> Result<Self, String>
+    where
+        M: FnMut(usize) -> S,
+        S: FnOnce(Handed) -> F + Send + 'static,
+        F: std::future::Future<Output = ()>,
+    {
         let mut senders = Vec::new();
         let mut threads = Vec::new();
         for i in 0..count.max(1) {
@@ -81,16 +113,15 @@ impl ServeThreads {
                 .enable_all()
                 .build()
                 .map_err(|e| format!("cannot start a server thread's runtime: {e}"))?;
-            let (shared, stop, limits) = (shared.clone(), stop.clone(), limits.clone());
+            let serve = make(i);
             let thread = std::thread::Builder::new()
-                .name(format!("resilbench-serve-{i}"))
+                .name(format!("resilbench-{name}-{i}"))
                 .spawn(move || {
                     runtime.block_on(async move {
-                        use tokio_stream::StreamExt;
-                        // Registered with this thread's reactor as they arrive.
-                        let incoming = tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
-                            .map(tokio::net::TcpStream::from_std);
-                        serve_connections_with(shared, incoming, stop.cancelled(), limits).await;
+                        let incoming: Handed = Box::pin(
+                            UnboundedReceiverStream::new(rx).map(tokio::net::TcpStream::from_std),
+                        );
+                        serve(incoming).await;
                     });
                 })
                 .map_err(|e| format!("cannot start a server thread: {e}"))?;
@@ -101,6 +132,7 @@ impl ServeThreads {
             senders,
             threads,
             next: 0,
+            name,
         })
     }
 
@@ -144,19 +176,20 @@ impl ServeThreads {
                     Ok((stream, _)) => {
                         if failed > 0 {
                             eprintln!(
-                                "resilbench serve: accepting again, after {failed} failed accepts"
+                                "resilbench {}: accepting again, after {failed} failed accepts",
+                                self.name
                             );
                             failed = 0;
                             pause = first;
                         }
                         if let Err(e) = self.hand(stream) {
-                            eprintln!("resilbench serve: {e}");
+                            eprintln!("resilbench {}: {e}", self.name);
                             return;
                         }
                     }
                     Err(e) => {
                         if failed == 0 {
-                            eprintln!("resilbench serve: accept: {e} (trying again)");
+                            eprintln!("resilbench {}: accept: {e} (trying again)", self.name);
                         }
                         failed += 1;
                         tokio::select! {

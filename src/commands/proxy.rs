@@ -5,15 +5,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use tokio_util::sync::CancellationToken;
+
 use super::signals::wait_for_signal;
-use super::{CliError, EXIT_INTERRUPTED};
+use super::{CliError, EXIT_INTERRUPTED, build_runtime};
 use crate::backend::server::Shared;
 use crate::cli::{ProxyArgs, ProxyLatency};
 use crate::clock::Clock;
 use crate::profile::target::{Address, TlsPlan};
 use crate::profile::{Overrides, duration};
 use crate::proxy::{self, Options, Proxy};
-use crate::transport::connection::Connections;
+use crate::runner::ClockMode;
 use crate::transport::tls;
 
 pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
@@ -54,11 +56,20 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
         outage: args.outage,
         envoy_headers: args.envoy_fault_headers,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("resilbench-proxy")
-        .build()
-        .map_err(|e| CliError::Other(format!("cannot start the async runtime: {e}")))?;
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
+    let upstream_plan = proxy::threads::Upstream {
+        connector,
+        connections: usize::from(args.connections),
+        connect_timeout: args.connect_timeout,
+    };
+    // Each client connection is a file descriptor, and its calls' upstream streams share the
+    // threads' connections: the soft limit (often 1,024) up to the hard one.
+    let _ = crate::backend::serve_threads::raise_open_files();
+    // This thread accepts connections; the proxy threads answer them.
+    let runtime = build_runtime(ClockMode::Real)?;
     let done = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
@@ -66,41 +77,44 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
         let addr = listener
             .local_addr()
             .map_err(|e| CliError::Other(e.to_string()))?;
-        let clock = Clock::Precise;
-        let upstream_connections = Connections::open_with(
-            connector,
-            usize::from(args.connections),
-            &clock,
-            args.connect_timeout,
-        );
-        if let Err(e) = upstream_connections.established().await {
-            eprintln!(
-                "warning: the upstream {} is not reachable yet ({}); its calls fail UNAVAILABLE \
-                 until it is",
-                args.upstream, e.0
-            );
-        }
         let shared = Shared::new(plan);
-        let proxy = Proxy::new(shared, upstream_connections, options, clock);
+        let proxy = Proxy::unconnected(shared, options, Clock::Precise);
+        let stop = CancellationToken::new();
+        let (mut servers, upstreams) =
+            proxy::threads::start(&proxy, &upstream_plan, threads, &stop)
+                .await
+                .map_err(CliError::Other)?;
+        for upstream in &upstreams {
+            if let Err(e) = upstream.established().await {
+                eprintln!(
+                    "warning: the upstream {} is not reachable yet ({}); its calls fail \
+                     UNAVAILABLE until it is",
+                    args.upstream, e.0
+                );
+                break;
+            }
+        }
         eprintln!(
             "resilbench proxy: faults of {source} in front of {} listening on {addr} (Ctrl-C to \
-             stop; at most {} calls' wait on the upstream without a deadline)",
+             stop; {threads} threads, each with {} connection(s) upstream; at most {} calls' \
+             wait on the upstream without a deadline)",
             args.upstream,
+            args.connections,
             duration::format(args.max_call)
         );
-        let serving = proxy::serve(listener, proxy.clone(), async {
-            let _ = wait_for_signal().await;
-        });
-        tokio::select! {
-            () = serving => {}
-            _ = async {
-                let _ = wait_for_signal().await;
-                let _ = wait_for_signal().await;
-            } => {
+        servers.accept(&listener, wait_for_signal()).await;
+        // New connections are refused at once while the open ones drain.
+        drop(listener);
+        stop.cancel();
+        let joined = tokio::task::spawn_blocking(move || servers.join());
+        let joined = tokio::select! {
+            joined = joined => joined.unwrap_or_else(|e| Err(e.to_string())),
+            _ = wait_for_signal() => {
                 eprintln!("resilbench proxy: stopped at a second signal, calls still open");
                 return Ok(ExitCode::from(EXIT_INTERRUPTED));
             }
-        }
+        };
+        drop(upstreams);
         let stats = proxy.shared().stats();
         let counts = proxy.counts();
         eprintln!(
@@ -120,6 +134,7 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
             counts.refused_connections.load(Ordering::Relaxed),
             counts.envoy_aborts.load(Ordering::Relaxed),
         );
+        joined.map_err(CliError::Other)?;
         Ok(ExitCode::SUCCESS)
     });
     runtime.shutdown_background();

@@ -30,6 +30,7 @@ use crate::backend::{Admitted, Backend, Incoming};
 use crate::protocol::header;
 use crate::protocol::message::MAX_MESSAGE;
 use crate::protocol::status::{code_name, from_reset};
+use crate::transport::connection::Unavailable;
 use crate::transport::http2::{self, Event};
 
 /// The largest request body read: one message of gRPC's default limit, with its prefix.
@@ -362,7 +363,13 @@ impl Forward {
         let (clock, counts) = (&proxy.clock, &proxy.counts);
         counts.forwarded.fetch_add(1, Ordering::Relaxed);
         let answer = |head: &mut Head, r: Response| head.give(r);
-        let handle = match clock.timeout_at(self.limit, proxy.upstream.ready()).await {
+        let ready = async {
+            match &proxy.upstream {
+                Some(upstream) => upstream.ready().await,
+                None => Err(Unavailable("the proxy has no upstream connections".into())),
+            }
+        };
+        let handle = match clock.timeout_at(self.limit, ready).await {
             Ok(Ok(handle)) => handle,
             Ok(Err(unavailable)) => {
                 counts.unreachable.fetch_add(1, Ordering::Relaxed);

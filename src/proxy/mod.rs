@@ -34,6 +34,7 @@
 pub mod attempt;
 pub mod bounds;
 pub mod faults;
+pub mod threads;
 mod wire;
 
 use std::future::Future;
@@ -42,7 +43,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -102,7 +102,8 @@ pub struct Counts {
 #[derive(Clone)]
 pub struct Proxy {
     pub(crate) shared: Shared,
-    pub(crate) upstream: Connections,
+    /// This thread's connections to the upstream (none in a template, [`Proxy::unconnected`]).
+    pub(crate) upstream: Option<Connections>,
     pub(crate) options: Arc<Options>,
     pub(crate) counts: Arc<Counts>,
     pub(crate) held: Arc<bounds::Held>,
@@ -118,15 +119,35 @@ impl Proxy {
     /// A proxy with the fault model of `shared` in front of `upstream`.
     pub fn new(shared: Shared, upstream: Connections, options: Options, clock: Clock) -> Self {
         Self {
+            upstream: Some(upstream),
+            ..Self::unconnected(shared, options, clock)
+        }
+    }
+
+    /// A proxy with no upstream yet: the state its threads share, each given its own
+    /// connections by [`Proxy::on`] ([`threads`]). Its calls would fail UNAVAILABLE.
+    pub fn unconnected(shared: Shared, options: Options, clock: Clock) -> Self {
+        Self {
             seed: shared.plan().seed,
             shared,
-            upstream,
+            upstream: None,
             options: Arc::new(options),
             counts: Arc::default(),
             held: Arc::default(),
             since: clock.now(),
             clock,
             connections: Arc::default(),
+        }
+    }
+
+    /// This proxy's state (fault model, counts, bounds, options) in front of `upstream`,
+    /// timed by `clock`: what one thread of the proxy serves with (its own runtime's
+    /// connections and timer, so that an attempt never wakes another thread).
+    pub fn on(&self, upstream: Connections, clock: Clock) -> Self {
+        Self {
+            upstream: Some(upstream),
+            clock,
+            ..self.clone()
         }
     }
 
@@ -222,22 +243,30 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for PerConnec
     }
 }
 
-/// Serves the proxy on `listener` until `stop` completes, then closes each connection
-/// gracefully (GOAWAY; calls in flight get 10 s) and returns.
-pub async fn serve(listener: TcpListener, proxy: Proxy, stop: impl Future<Output = ()>) {
+/// Serves the connections `incoming` yields until `stop` completes (or `incoming` ends), then
+/// closes each gracefully (GOAWAY; calls in flight get 10 s) and returns.
+pub async fn serve_connections(
+    proxy: Proxy,
+    incoming: impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>>,
+    stop: impl Future<Output = ()>,
+) {
+    use tokio_stream::StreamExt;
     let mut limits = Limits::serve();
     limits.max_streams = proxy.options.max_streams;
     let http2 = limits.http2();
     let closing = CancellationToken::new();
     let tasks = TaskTracker::new();
+    // Boxed, so that it can be dropped (the listener closed) before the drain below.
+    let mut incoming = Box::pin(incoming);
     tokio::pin!(stop);
     loop {
         let io = tokio::select! {
             () = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok((io, _)) => io,
+            next = incoming.next() => match next {
+                None => break,
+                Some(Ok(io)) => io,
                 // Out of file descriptors, say: pause and go on, as servers do.
-                Err(_) => {
+                Some(Err(_)) => {
                     proxy.clock.sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -284,7 +313,7 @@ pub async fn serve(listener: TcpListener, proxy: Proxy, stop: impl Future<Output
                 .await;
         });
     }
-    drop(listener);
+    drop(incoming);
     closing.cancel();
     tasks.close();
     tasks.wait().await;
