@@ -440,6 +440,12 @@ pub struct ProxyArgs {
     /// MiB of request bodies every call together may hold in the proxy at once.
     #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub request_mib: u32,
+    /// A client connection that has not sent HTTP/2's preface by then is closed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive, default_value = "10s")]
+    pub handshake_timeout: Duration,
+    /// A client connection with no call for this long is told to go away (GOAWAY).
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive, default_value = "5m")]
+    pub idle_timeout: Duration,
 }
 
 /// Where a forwarded call's latency comes from.

@@ -80,6 +80,8 @@ pub(crate) fn start_with(
                         total_bytes: 256 << 20,
                         outage: resilbench::proxy::faults::OutageMode::Status,
                         envoy_headers: false,
+                        handshake_timeout: Some(Duration::from_secs(10)),
+                        idle_timeout: Some(Duration::from_secs(300)),
                     };
                     tune(&mut options);
                     // As `resilbench proxy` runs: two threads, each with its own upstream

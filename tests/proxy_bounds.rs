@@ -1,6 +1,6 @@
 //! What `resilbench proxy` holds for a client, bounded (src/proxy/bounds.rs): streams per
-//! connection, request bytes per connection, calls in progress over every connection; and a
-//! client that abuses them stops only its own calls.
+//! connection, request bytes per connection, calls in progress over every connection, silent
+//! and idle connections; and a client that abuses them stops only its own calls.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -178,4 +178,67 @@ fn calls_beyond_the_proxys_limit_are_refused_at_once() {
     }
     let bounds = proxy.proxy.as_ref().unwrap().held();
     assert_eq!(bounds.refused_calls.load(Ordering::Relaxed), 3);
+}
+
+/// As `serve`'s watchdog: a connection that never sends HTTP/2's preface is closed at the
+/// handshake timeout; one that spoke and then makes no call is told to go away (GOAWAY, after
+/// one to two idle timeouts), and its client's connection then ends; a connection with calls
+/// is served throughout.
+#[test]
+fn silent_connections_are_closed_and_idle_ones_told_to_go_away() {
+    let upstream = start_with(CALM, None, |_| {});
+    let proxy = start_with(CALM, Some(upstream.addr.clone()), |o| {
+        o.handshake_timeout = Some(Duration::from_millis(300));
+        o.idle_timeout = Some(Duration::from_millis(400));
+    });
+    runtime().block_on(async {
+        use tokio::io::AsyncReadExt;
+        let mut silent = tokio::net::TcpStream::connect(&proxy.addr).await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(&proxy.addr).await.unwrap();
+        let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+        let idle = tokio::spawn(connection);
+        // A connection in use is not idle: calls on one connection every 100 ms for 1.5 s
+        // (well over two idle timeouts), all answered.
+        let mut busy_client =
+            pb::backend_client::BackendClient::connect(format!("http://{}", proxy.addr))
+                .await
+                .unwrap();
+        let busy = async {
+            for i in 0..15 {
+                let call = pb::CallRequest {
+                    request_id: format!("busy-{i}"),
+                    ..Default::default()
+                };
+                busy_client.call(call).await.unwrap();
+                Clock::Tokio.sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let closed = async {
+            let mut byte = [0u8; 64];
+            // Nothing sent back to a client that never spoke (no SETTINGS read here either):
+            // the proxy closes it; only its own SETTINGS may come first.
+            let mut ended = false;
+            for _ in 0..4 {
+                match silent.read(&mut byte).await {
+                    Ok(0) | Err(_) => {
+                        ended = true;
+                        break;
+                    }
+                    Ok(_) => {}
+                }
+            }
+            assert!(ended, "a silent connection was not closed");
+        };
+        let (closed, idle_end, ()) = tokio::join!(
+            Clock::Tokio.timeout(Duration::from_secs(5), closed),
+            Clock::Tokio.timeout(Duration::from_secs(5), idle),
+            busy
+        );
+        closed.expect("the silent connection was still open after 5 s");
+        idle_end
+            .expect("the idle connection was not told to go away within 5 s")
+            .unwrap()
+            .unwrap();
+        drop(client);
+    });
 }

@@ -121,11 +121,30 @@ impl Limits {
 
 /// What one connection's watchdog reads: calls in progress on it, calls started on it, and
 /// whether its client has sent HTTP/2's preface.
+/// (`resilbench proxy` watches its client connections with it too.)
 #[derive(Debug, Default)]
-pub(super) struct Activity {
+pub(crate) struct Activity {
     in_progress: AtomicUsize,
     started: AtomicU64,
     spoke: AtomicBool,
+}
+
+impl Activity {
+    /// A call has started on the connection; it is in progress until the guard is dropped.
+    pub(crate) fn call(self: &Arc<Self>) -> InProgress {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.in_progress.fetch_add(1, Ordering::Relaxed);
+        InProgress(Arc::clone(self))
+    }
+}
+
+/// One call in progress on a watched connection, until dropped.
+pub(crate) struct InProgress(Arc<Activity>);
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.in_progress.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The backend's services on one connection, counting its calls against the limits.
@@ -234,14 +253,14 @@ impl hyper::body::Body for CountedBody {
 }
 
 /// A connection's byte stream, noting when its client has sent HTTP/2's 24-byte preface.
-pub(super) struct Watched<IO> {
+pub(crate) struct Watched<IO> {
     io: IO,
     read: usize,
     activity: Arc<Activity>,
 }
 
 impl<IO> Watched<IO> {
-    pub(super) fn new(io: IO, activity: Arc<Activity>) -> Self {
+    pub(crate) fn new(io: IO, activity: Arc<Activity>) -> Self {
         Self {
             io,
             read: 0,
@@ -303,7 +322,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
 
 /// Why a connection's watchdog ends it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Verdict {
+pub(crate) enum Verdict {
     /// Its client sent nothing in time (or the server stops before it did): close it now.
     Silent,
     /// No call for the idle timeout: tell it to go away.
@@ -311,7 +330,7 @@ pub(super) enum Verdict {
 }
 
 /// Waits until a connection should end by the limits (never, without timeouts).
-pub(super) async fn watch(limits: &Limits, activity: &Activity) -> Verdict {
+pub(crate) async fn watch(limits: &Limits, activity: &Activity) -> Verdict {
     if let Some(t) = limits.handshake_timeout {
         Clock::Tokio.sleep(t).await;
         if !activity.spoke.load(Ordering::Relaxed) {
@@ -357,6 +376,6 @@ pub(super) async fn nothing_to_finish(activity: &Activity) {
 }
 
 /// Whether the connection's client has sent the preface (a stop closes the others at once).
-pub(super) fn spoke(activity: &Activity) -> bool {
+pub(crate) fn spoke(activity: &Activity) -> bool {
     activity.spoke.load(Ordering::Relaxed)
 }

@@ -55,6 +55,8 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
         total_bytes: mib(args.request_mib),
         outage: args.outage,
         envoy_headers: args.envoy_fault_headers,
+        handshake_timeout: Some(args.handshake_timeout),
+        idle_timeout: Some(args.idle_timeout),
     };
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -26,6 +26,7 @@ use tonic::Code;
 use super::bounds::{self, CallSlot, Over};
 use super::faults::{self, OutageMode};
 use super::{Proxy, wire};
+use crate::backend::serving::InProgress;
 use crate::backend::{Admitted, Backend, Incoming};
 use crate::protocol::header;
 use crate::protocol::message::MAX_MESSAGE;
@@ -44,14 +45,15 @@ type Response = http::Response<tonic::body::Body>;
 type Frames = mpsc::Sender<Result<http_body::Frame<Bytes>, std::convert::Infallible>>;
 
 /// Serves one attempt: the response head (or whole answer) it gives. `bound` is the call's
-/// place among the calls in progress and its request bytes' account, held until it ends.
+/// place among the calls in progress, its request bytes' account and its place among its
+/// connection's calls (what the idle watchdog reads), held until it ends.
 pub(super) async fn serve(
     proxy: Proxy,
     connection: (u64, u64),
     request: http::Request<hyper::body::Incoming>,
-    bound: (CallSlot, bounds::Bytes),
+    bound: (CallSlot, bounds::Bytes, InProgress),
 ) -> Reply {
-    let (slot, mut held) = bound;
+    let (slot, mut held, call) = bound;
     let (parts, body) = request.into_parts();
     let now = proxy.clock.now();
     let deadline = wire::sent_timeout(&parts.headers).map(|t| now + t);
@@ -89,7 +91,7 @@ pub(super) async fn serve(
         parts,
         body,
         limit,
-        _bound: (slot, held),
+        _bound: (slot, held, call),
     };
     tokio::spawn(forward.run(Head(Some(head))));
     answered.await.unwrap_or_else(|_| {
@@ -214,7 +216,7 @@ struct Forward {
     /// The call's deadline, or the proxy's limit.
     limit: Instant,
     /// The call's place and its request bytes, given back when the attempt ends.
-    _bound: (CallSlot, bounds::Bytes),
+    _bound: (CallSlot, bounds::Bytes, InProgress),
 }
 
 /// How an attempt ended, for the log line.

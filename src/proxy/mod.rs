@@ -29,7 +29,10 @@
 //! [`Options::max_call`]); a response is relayed through a channel of a few frames, so an
 //! upstream faster than the client is held back by HTTP/2 flow control, not by memory; every
 //! wait on the upstream ends at the call's deadline or `max_call`; an unreachable upstream
-//! fails the attempt UNAVAILABLE at once (the connection keeper retries behind).
+//! fails the attempt UNAVAILABLE at once (the connection keeper retries behind). A client
+//! connection that has not sent HTTP/2's preface within [`Options::handshake_timeout`] is
+//! closed, one with no call for [`Options::idle_timeout`] told to go away (GOAWAY), by
+//! `serve`'s watchdog (`backend::serving`).
 
 pub mod attempt;
 pub mod bounds;
@@ -47,7 +50,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backend::server::Shared;
-use crate::backend::serving::Limits;
+use crate::backend::serving::{self, Activity, Limits, Verdict, Watched};
 use crate::clock::Clock;
 use crate::pb;
 use crate::transport::connection::Connections;
@@ -81,6 +84,10 @@ pub struct Options {
     pub outage: faults::OutageMode,
     /// Read Envoy's `x-envoy-fault-*` headers ([`faults::envoy`]).
     pub envoy_headers: bool,
+    /// How long a new client connection has to send HTTP/2's preface before it is closed.
+    pub handshake_timeout: Option<Duration>,
+    /// How long a client connection may have no call before it is told to go away (GOAWAY).
+    pub idle_timeout: Option<Duration>,
 }
 
 /// What the proxy counts beside the backend's own figures.
@@ -178,6 +185,8 @@ struct PerConnection {
     bytes: Arc<AtomicUsize>,
     /// Cancelled to close the connection at once (an outage in `refuse` mode).
     close: CancellationToken,
+    /// Its calls, for its watchdog (`backend::serving::watch`).
+    activity: Arc<Activity>,
 }
 
 type Response = http::Response<tonic::body::Body>;
@@ -212,9 +221,14 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for PerConnec
             .strip_prefix('/')
             .and_then(|p| p.strip_prefix(pb::control_server::ControlServer::<Shared>::NAME))
             .is_some_and(|rest| rest.starts_with('/'));
+        let call = self.activity.call();
         if control {
             let answer = self.control.clone().call(request);
-            return Box::pin(async move { Ok(answer.await.unwrap_or_else(|e| match e {})) });
+            return Box::pin(async move {
+                let answer = answer.await.unwrap_or_else(|e| match e {});
+                drop(call);
+                Ok(answer)
+            });
         }
         let stream = self.streams.fetch_add(1, Ordering::Relaxed);
         let options = &self.proxy.options;
@@ -230,7 +244,7 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for PerConnec
         let held = bounds::Bytes::new(&self.proxy.held, &self.bytes, limits);
         let (proxy, number, close) = (self.proxy.clone(), self.number, self.close.clone());
         Box::pin(async move {
-            match attempt::serve(proxy, (number, stream), request, (slot, held)).await {
+            match attempt::serve(proxy, (number, stream), request, (slot, held, call)).await {
                 Reply::Answer(response) => Ok(response),
                 // hyper resets the stream with the h2 reason it finds in the error.
                 Reply::Reset(code) => Err(Refused(h2::Error::from(h2::Reason::from(code)))),
@@ -253,6 +267,8 @@ pub async fn serve_connections(
     use tokio_stream::StreamExt;
     let mut limits = Limits::serve();
     limits.max_streams = proxy.options.max_streams;
+    limits.handshake_timeout = proxy.options.handshake_timeout;
+    limits.idle_timeout = proxy.options.idle_timeout;
     let http2 = limits.http2();
     let closing = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -290,6 +306,7 @@ pub async fn serve_connections(
         }
         let _ = io.set_nodelay(true);
         let close = CancellationToken::new();
+        let activity = Arc::new(Activity::default());
         let service = PerConnection {
             proxy: proxy.clone(),
             control: pb::control_server::ControlServer::new(proxy.shared.clone()),
@@ -297,16 +314,30 @@ pub async fn serve_connections(
             streams: Arc::default(),
             bytes: Arc::default(),
             close: close.clone(),
+            activity: Arc::clone(&activity),
         };
-        let connection = http2.serve_connection(TokioIo::new(io), service);
-        let closing = closing.clone();
+        let io = TokioIo::new(Watched::new(io, Arc::clone(&activity)));
+        let connection = http2.serve_connection(io, service);
+        let (closing, limits) = (closing.clone(), limits.clone());
         tasks.spawn(async move {
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => return,
                 // Closed at once, without GOAWAY: its calls fail as on a crash.
                 () = close.cancelled() => return,
-                () = closing.cancelled() => connection.as_mut().graceful_shutdown(),
+                // As `serve`'s: a client that never sent the preface is closed, an idle one
+                // told to go away.
+                verdict = serving::watch(&limits, &activity) => match verdict {
+                    Verdict::Silent => return,
+                    Verdict::Idle => connection.as_mut().graceful_shutdown(),
+                },
+                () = closing.cancelled() => {
+                    // Nothing to finish on a connection whose client never spoke.
+                    if !serving::spoke(&activity) {
+                        return;
+                    }
+                    connection.as_mut().graceful_shutdown();
+                }
             }
             let _ = Clock::Tokio
                 .timeout(Duration::from_secs(10), connection)
