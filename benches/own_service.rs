@@ -23,11 +23,8 @@
 //! which an allocation costs less than here.
 //!
 //! Run: `cargo bench --bench own_service -- [RATE] [SECONDS] [ROUNDS] [--only KIND]` (default
-//! 20000 2 5, every kind). On a shared machine, where CPU time per call moves with the load,
-//! count instructions: `--only KIND` runs one kind, so `valgrind --tool=cachegrind
-//! --cache-sim=no target/release/deps/own_service-HASH --only KIND 20000 S 1` for S = 1 and 2
-//! differ by one second's calls of the client alone (the server is a child process, not
-//! traced). docs/PERFORMANCE.md ("Calling one's own service") has the figures.
+//! 20000 2 5, every kind; `--only` runs one kind, e.g. under a profiler). docs/PERFORMANCE.md
+//! ("Calling one's own service") has the figures.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

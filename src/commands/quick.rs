@@ -330,7 +330,12 @@ mod tests {
             names(&["a/sc.json", "b/sc.json", "no-retry.json", "baseline.json"]),
             (
                 "no-retry-auto".into(),
-                vec!["sc".into(), "sc-2".into(), "no-retry".into(), "baseline".into()]
+                vec![
+                    "sc".into(),
+                    "sc-2".into(),
+                    "no-retry".into(),
+                    "baseline".into()
+                ]
             )
         );
         assert_eq!(
