@@ -38,7 +38,11 @@ pub(super) fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
     };
     let base = super::profiles::load(&args.profile, &overrides)?.plan;
     no_target(&base)?;
-    for warning in base.client_warnings() {
+    for warning in base
+        .client_warnings()
+        .into_iter()
+        .chain(base.caveats.clone())
+    {
         eprintln!("warning: {warning}");
     }
     let mut spec = spec_of(&args.profile)?.with_flags(&args.vary)?;
