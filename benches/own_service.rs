@@ -3,11 +3,13 @@
 //! fields per call; or parsed whole per call) and its metadata, through the same gRPC
 //! transport, HTTP/2 client and TCP connection.
 //!
-//! Five kinds of request: `builtin` (`resilbench.v1.Backend/Call`, as every built-in profile
+//! Six kinds of request: `builtin` (`resilbench.v1.Backend/Call`, as every built-in profile
 //! sends: a request id per call), and for tests/proto's `acme.echo.v1.Echo/Say`: `constant`
 //! (no placeholder), `id` (one placeholder, the request id, like the built-in's), `fields`
-//! (four placeholders in singular fields, and a templated header), `parsed` (a placeholder in
-//! a list: the message parsed per call). Two measures each:
+//! (four placeholders in singular fields, and a templated header), `list` (two placeholders in
+//! singular fields and one in a list, and the header: its fields per call, the list whole),
+//! `parsed` (a placeholder in a `Timestamp`, whose JSON is not its fields: the message parsed
+//! per call). Two measures each:
 //! - encoding alone: 200,000 framed requests, time and allocations per call;
 //! - the client at a fixed rate (20,000 calls/s by default): calls sent on a 1 ms tick to a
 //!   minimal HTTP/2 server in another process over loopback TCP (so this process counts the
@@ -20,8 +22,9 @@
 //! the unsafe code a counting wrapper of mimalloc would take); the binary runs on mimalloc, on
 //! which an allocation costs less than here.
 //!
-//! Run: `cargo bench --bench own_service -- [RATE] [SECONDS] [ROUNDS]` (default 20000 2 5).
-//! docs/PERFORMANCE.md ("Calling one's own service") has the figures.
+//! Run: `cargo bench --bench own_service -- [RATE] [SECONDS] [ROUNDS] [--only KIND]` (default
+//! 20000 2 5, every kind; `--only` runs one kind, e.g. under a profiler). docs/PERFORMANCE.md
+//! ("Calling one's own service") has the figures.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -38,6 +41,7 @@ use resilbench::call::{AttemptKind, Call, CallMeter};
 use resilbench::clock::Clock;
 use resilbench::profile::Method;
 use resilbench::profile::target::Values;
+use resilbench::schema::request::Encoding;
 use resilbench::schema::{self, RequestTemplate};
 use resilbench::transport::connection::{self, Connections};
 use resilbench::transport::grpc::GrpcTransport;
@@ -46,7 +50,7 @@ use resilbench::transport::own::OwnService;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
 
-const KINDS: [&str; 5] = ["builtin", "constant", "id", "fields", "parsed"];
+const KINDS: [&str; 6] = ["builtin", "constant", "id", "fields", "list", "parsed"];
 
 fn request(kind: &str) -> &'static str {
     match kind {
@@ -57,7 +61,18 @@ fn request(kind: &str) -> &'static str {
         "fields" => {
             r#"{"id": "order-{{call}}", "n": {{call}}, "mood": "{{choice MOOD_HAPPY MOOD_GRUMPY}}", "detail": {"note": "{{uuid}}"}}"#
         }
-        _ => r#"{"id": "order-{{call}}", "n": {{call}}, "tags": ["a", "{{choice x y}}"]}"#,
+        "list" => r#"{"id": "order-{{call}}", "n": {{call}}, "tags": ["a", "{{choice x y}}"]}"#,
+        _ => r#"{"id": "order-{{call}}", "at": "2026-01-0{{int 1 9}}T00:00:00Z"}"#,
+    }
+}
+
+/// How `kind`'s request is encoded per call.
+fn encoding(kind: &str) -> Option<Encoding> {
+    match kind {
+        "builtin" => None,
+        "constant" => Some(Encoding::Once),
+        "parsed" => Some(Encoding::Parsed),
+        _ => Some(Encoding::Fields),
     }
 }
 
@@ -68,9 +83,12 @@ fn own(kind: &str) -> Arc<OwnService> {
     let pool = schema::proto::compile(&[dir.join("acme/echo/v1/echo.proto")], &[dir]).unwrap();
     let called = schema::find_method(&pool, "acme.echo.v1.Echo/Say").unwrap();
     let template = RequestTemplate::new(&called.input(), request(kind), 1, 10_000_000).unwrap();
+    if let Some(expected) = encoding(kind) {
+        assert_eq!(template.encoding(), expected, "{kind}");
+    }
     let mut metadata = BTreeMap::new();
     metadata.insert("authorization".to_string(), Values::one("Bearer t0k3n"));
-    if kind == "fields" || kind == "parsed" {
+    if matches!(kind, "fields" | "list" | "parsed") {
         metadata.insert("x-request-id".to_string(), Values::one("{{request_id}}"));
     }
     let service = OwnService::new(&called, template, "127.0.0.1", false, &metadata, 1).unwrap();
@@ -119,7 +137,7 @@ fn load() -> String {
 }
 
 /// Encoding alone: nanoseconds (thread CPU) and allocations per framed request.
-fn encoding(kind: &str, calls: u64) -> (f64, f64) {
+fn encode_alone(kind: &str, calls: u64) -> (f64, f64) {
     let (own, builtin) = (own(kind), kind == "builtin");
     let payload = bytes::Bytes::new();
     let region = Region::new(GLOBAL);
@@ -262,11 +280,21 @@ fn main() {
     let rate = numbers.first().copied().unwrap_or(20_000).max(1000);
     let seconds = numbers.get(1).copied().unwrap_or(2).max(1);
     let rounds = numbers.get(2).copied().unwrap_or(5).max(1);
+    let args: Vec<String> = std::env::args().collect();
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
+    let kinds: Vec<&str> = KINDS
+        .into_iter()
+        .filter(|k| only.as_deref().is_none_or(|o| o == *k))
+        .collect();
+    assert!(!kinds.is_empty(), "--only takes one of {KINDS:?}");
     println!("load average before: {}", load());
     println!("\nencoding alone (200,000 calls):");
     println!("{:<10} {:>10} {:>14}", "kind", "ns/call", "allocs/call");
-    for kind in KINDS {
-        let (ns, allocs) = encoding(kind, 200_000);
+    for &kind in &kinds {
+        let (ns, allocs) = encode_alone(kind, 200_000);
         println!("{kind:<10} {ns:>10.0} {allocs:>14.2}");
     }
     let mut server = Command::new(std::env::current_exe().unwrap())
@@ -285,7 +313,7 @@ fn main() {
         .unwrap();
     let mut results: BTreeMap<&str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
     for r in 0..rounds {
-        for kind in KINDS {
+        for &kind in &kinds {
             let (us, allocs, ok) = runtime.block_on(round(kind, &addr, rate, seconds));
             assert_eq!(ok, rate / 1000 * 1000 * seconds, "{kind}: calls failed");
             eprintln!("round {r} {kind}: {us:.2} us, {allocs:.2} allocs per call");
@@ -301,14 +329,16 @@ fn main() {
         "{:<10} {:>14} {:>14} {:>12}",
         "kind", "CPU us/call", "allocs/call", "vs builtin"
     );
-    let base = median(results["builtin"].0.clone());
-    for kind in KINDS {
+    let base = results.get("builtin").map(|r| median(r.0.clone()));
+    for &kind in &kinds {
         let (us, allocs) = results[kind].clone();
         let us = median(us);
+        let versus = base.map_or("-".to_string(), |b| {
+            format!("{:+.1}%", (us / b - 1.0) * 100.0)
+        });
         println!(
-            "{kind:<10} {us:>14.2} {:>14.2} {:>+11.1}%",
-            median(allocs),
-            (us / base - 1.0) * 100.0
+            "{kind:<10} {us:>14.2} {:>14.2} {versus:>12}",
+            median(allocs)
         );
     }
     println!("\nload average after: {}", load());

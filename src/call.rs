@@ -382,13 +382,38 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// or always (`ready = always`: it sends each attempt through a clone of its inner service,
 /// which waits for readiness itself, or waits inside its calls).
 ///
+/// A layer whose whole work on a call is one `async fn run(self, call: Call) -> Outcome` on a
+/// clone of itself (the retry, hedging and fan-out layers: each call owns its own state) says
+/// `serve = run` instead of writing `serve`.
+///
 /// ```ignore
 /// call_service! {
 ///     impl<S> for Timeout<S>, ready = inner,
 ///     where S: Service<Call, Response = Reply, Error = Failure>, S::Future: Send + 'static,
 /// }
+/// call_service! {
+///     impl<S> for FanOut<S>, ready = always, serve = run,
+///     where S: CallService + Clone + Send + 'static,
+/// }
 /// ```
 macro_rules! call_service {
+    (
+        $(impl<$($g:ident),*>)? for $ty:ty, ready = $ready:ident, serve = run
+        $(, where $($bounds:tt)*)?
+    ) => {
+        impl$(<$($g),*>)? $ty
+        $(where $($bounds)*)?
+        {
+            /// Its work on one call (its `Service::call`): [`Self::run`] on a clone.
+            fn serve(&mut self, call: $crate::call::Call) -> $crate::call::BoxFuture<$crate::call::Outcome> {
+                let this = self.clone();
+                Box::pin(async move { this.run(call).await })
+            }
+        }
+        $crate::call::call_service! {
+            $(impl<$($g),*>)? for $ty, ready = $ready $(, where $($bounds)*)?
+        }
+    };
     ($(impl<$($g:ident),*>)? for $ty:ty, ready = $ready:ident $(, where $($bounds:tt)*)?) => {
         impl$(<$($g),*>)? tower::Service<$crate::call::Call> for $ty
         $(where $($bounds)*)?

@@ -234,3 +234,78 @@ fn wrong_pointers_are_refused_with_file_line_and_field() {
         }
     }
 }
+
+/// A replay of a strategy whose results are marked partial (its run was interrupted) is run,
+/// and said: on stderr when the profile loads, and in the replay's results warnings, for the
+/// histogram and the error mix each; a complete strategy is read without a word.
+#[test]
+fn a_partial_strategy_read_as_a_model_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = SERVICE.replace("duration = \"40s\"", "duration = \"3s\"");
+    run(dir.path(), &short, "measured");
+    let replay = REPLAY.replace("duration = \"40s\"", "duration = \"2s\"");
+    let replayed = run(dir.path(), &replay, "replay");
+    let said = |w: &Value| {
+        w.as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("marked partial"))
+    };
+    assert!(!said(&replayed["warnings"]), "{}", replayed["warnings"]);
+    // Marked as an interrupted run marks it.
+    let file = dir.path().join("measured/results.json");
+    let mut results: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    results["partial"] = Value::Bool(true);
+    results["strategies"][0]["partial"] = Value::Bool(true);
+    std::fs::write(&file, results.to_string()).unwrap();
+    std::fs::write(dir.path().join("replay.toml"), &replay).unwrap();
+    let out = resilbench(
+        &[
+            "run",
+            "replay.toml",
+            "--clock",
+            "virtual",
+            "--quiet",
+            "--out",
+            "again",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    for want in [
+        "warning: backend.latency: strategy `baseline` of ",
+        "is marked partial (its run stopped before the strategy ended): its `attempt` \
+         histogram holds only its calls before the stop",
+        "warning: backend.errors_from: strategy `baseline` of ",
+        "the error mix holds only its calls before the stop",
+    ] {
+        assert!(err.contains(want), "want {want:?} in {err}");
+    }
+    let again: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("again/results.json")).unwrap(),
+    )
+    .unwrap();
+    let warnings: Vec<&str> = again["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|w| w.contains("marked partial"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].starts_with("backend.latency: "), "{warnings:?}");
+    assert!(
+        warnings[1].starts_with("backend.errors_from: "),
+        "{warnings:?}"
+    );
+    // `validate` says it too.
+    let out = resilbench(&["validate", "replay.toml"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is marked partial"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -107,6 +107,7 @@ mod sweep;
 mod target_checks;
 mod target_errors;
 mod target_unreachable;
+mod tls_silent_refusal;
 mod transparent;
 mod verdict;
 mod virtual_runs;

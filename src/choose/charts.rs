@@ -11,7 +11,16 @@ use std::ops::Range;
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::prelude::*;
 
-use crate::report::charts::{short, span};
+use crate::report::charts::{Axes, AxisText, Look, framed, short, span};
+
+/// The sweep page's frame: smaller type than the report's, its charts sit two to a row.
+const SWEEP: Look = Look {
+    caption: 22,
+    x_area: 48,
+    y_area: 72,
+    labels: 14,
+    descs: 15,
+};
 
 /// Width of every chart, px.
 pub const WIDTH: u32 = 1000;
@@ -103,32 +112,25 @@ impl Scatter {
         X::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
         Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 22))
-            .margin(12)
-            .margin_right(40)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
-            .build_cartesian_2d(xs, ys)?;
         let label = |v: &f64| short(*v);
         let y_labels = if self.y_log {
             ((yr.end / yr.start).log10().floor() as usize).max(1)
         } else {
             8
         };
-        chart
-            .configure_mesh()
-            .x_desc(self.x_desc.as_str())
-            .y_desc(self.y_desc.as_str())
-            .x_labels(8)
-            .y_labels(y_labels)
-            .x_label_formatter(&label)
-            .y_label_formatter(&label)
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 15))
-            .light_line_style(RGBColor(0, 0, 0).mix(0.05))
-            .draw()?;
+        let axes = Axes {
+            x: AxisText {
+                desc: &self.x_desc,
+                count: 8,
+                label: &label,
+            },
+            y: AxisText {
+                desc: &self.y_desc,
+                count: y_labels,
+                label: &label,
+            },
+        };
+        let mut chart = framed(root, &self.title, &SWEEP, &axes, xs, ys)?;
         // Values beyond the axes are drawn at their edge (plotters maps to i32 pixels).
         let pin = |x: f64, y: f64| (x.clamp(xr.start, xr.end), y.clamp(yr.start, yr.end));
         for (colour, path) in self.paths.iter().filter(|(_, p)| p.len() > 1) {

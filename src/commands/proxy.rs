@@ -18,6 +18,9 @@ use crate::transport::tls;
 
 pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
     let loaded = super::profiles::load(&args.profile, &Overrides::default())?;
+    for warning in &loaded.plan.caveats {
+        eprintln!("warning: {warning}");
+    }
     let source = loaded.source;
     let plan = Arc::new(loaded.plan);
     let upstream =

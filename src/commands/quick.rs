@@ -8,13 +8,14 @@
 //! ```
 //!
 //! The flags become a profile's text (`[load]`, `[target]`, a `baseline` strategy without
-//! retries and one strategy per `--service-config`, named after its file), which is read as
+//! retries and one strategy per `--service-config`, named after its file; the automatic one
+//! is `no-retry` when a file is itself named `baseline`), which is read as
 //! any profile is: the same checks, the same plan, the same results. An error names the flag
 //! it came from. Without `--proto` or `--protoset` the schema comes from the server by
 //! reflection, as ghz does.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
@@ -128,22 +129,13 @@ fn profile_text(target: &str, call: &str, q: &QuickArgs) -> Result<String, CliEr
     if !tls.is_empty() {
         t.insert("tls".into(), Value::Table(tls));
     }
+    let (automatic, names) = strategy_names(&q.service_configs);
     let mut strategies = vec![strategy(
-        "baseline",
-        "each call sent once: no retries",
+        &automatic,
+        "each call sent once: no retries (added by the quick run)",
         None,
     )];
-    let mut names = BTreeSet::from(["baseline".to_string()]);
-    for file in &q.service_configs {
-        let stem = file.file_stem().map_or("service-config".into(), |s| {
-            s.to_string_lossy().into_owned()
-        });
-        let mut name = stem.clone();
-        let mut n = 2;
-        while !names.insert(name.clone()) {
-            name = format!("{stem}-{n}");
-            n += 1;
-        }
+    for (file, name) in q.service_configs.iter().zip(names) {
         let description = format!("the service config {}", file.display());
         strategies.push(strategy(&name, &description, Some(path(file))));
     }
@@ -156,6 +148,41 @@ fn profile_text(target: &str, call: &str, q: &QuickArgs) -> Result<String, CliEr
     root.insert("target".into(), Value::Table(t));
     root.insert("strategies".into(), Value::Array(strategies));
     toml::to_string(&root).map_err(|e| CliError::Other(format!("cannot build the profile: {e}")))
+}
+
+/// The quick run's strategy names: the automatic no-retry strategy's, and each service
+/// config's. A file is named by its stem, as the user named it (`retries.json` is `retries`;
+/// two files with one stem are `sc`, `sc-2`); the automatic one is `baseline`, or `no-retry`
+/// when a file already takes `baseline` (`--service-config baseline.json` stays `baseline`,
+/// never `baseline-2`), or `no-retry-auto` when both are taken.
+fn strategy_names(files: &[PathBuf]) -> (String, Vec<String>) {
+    let mut taken = BTreeSet::new();
+    let mut names = Vec::with_capacity(files.len());
+    for file in files {
+        let stem = file.file_stem().map_or("service-config".into(), |s| {
+            s.to_string_lossy().into_owned()
+        });
+        let mut name = stem.clone();
+        let mut n = 2;
+        while !taken.insert(name.clone()) {
+            name = format!("{stem}-{n}");
+            n += 1;
+        }
+        names.push(name);
+    }
+    let automatic = ["baseline", "no-retry", "no-retry-auto"]
+        .into_iter()
+        .find(|n| !taken.contains(*n))
+        .map_or_else(
+            || {
+                (2..)
+                    .map(|n| format!("no-retry-auto-{n}"))
+                    .find(|n| !taken.contains(n))
+                    .unwrap_or_default()
+            },
+            str::to_string,
+        );
+    (automatic, names)
 }
 
 fn strategy(name: &str, description: &str, service_config: Option<Value>) -> Value {
@@ -274,4 +301,46 @@ fn flagged(e: ProfileError, q: &QuickArgs) -> CliError {
         _ => return CliError::Profile(e),
     };
     CliError::Other(format!("{flag}: {}", e.message))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::strategy_names;
+
+    fn names(files: &[&str]) -> (String, Vec<String>) {
+        let files: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
+        strategy_names(&files)
+    }
+
+    /// A file keeps its stem; the automatic no-retry strategy gives way to the user's names.
+    #[test]
+    fn service_configs_keep_their_names_and_the_automatic_one_gives_way() {
+        assert_eq!(names(&[]), ("baseline".into(), vec![]));
+        assert_eq!(
+            names(&["sc/retries.json", "hedge.json"]),
+            ("baseline".into(), vec!["retries".into(), "hedge".into()])
+        );
+        assert_eq!(
+            names(&["baseline.json"]),
+            ("no-retry".into(), vec!["baseline".into()])
+        );
+        assert_eq!(
+            names(&["a/sc.json", "b/sc.json", "no-retry.json", "baseline.json"]),
+            (
+                "no-retry-auto".into(),
+                vec![
+                    "sc".into(),
+                    "sc-2".into(),
+                    "no-retry".into(),
+                    "baseline".into()
+                ]
+            )
+        );
+        assert_eq!(
+            names(&["baseline.json", "no-retry.json", "no-retry-auto.json"]).0,
+            "no-retry-auto-2"
+        );
+    }
 }

@@ -104,7 +104,11 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             .into());
         }
     }
-    for warning in plan.client_warnings() {
+    for warning in plan
+        .client_warnings()
+        .into_iter()
+        .chain(plan.caveats.clone())
+    {
         eprintln!("warning: {warning}");
     }
     if let Some(c) = args.cooldown {
@@ -276,7 +280,12 @@ pub(super) fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
     for w in profile::phases::warnings(&plan.phases, plan.load.duration, plan.load.warmup) {
         eprintln!("warning: {w}");
     }
-    for warning in plan.client_warnings().into_iter().chain(plan.unapplied()) {
+    for warning in plan
+        .client_warnings()
+        .into_iter()
+        .chain(plan.caveats.clone())
+        .chain(plan.unapplied())
+    {
         eprintln!("warning: {warning}");
     }
     let (text, left_out) = printed_plan(&plan)?;

@@ -16,6 +16,9 @@ use crate::runner::ClockMode;
 
 pub(super) fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     let loaded = super::profiles::load(&args.profile, &Overrides::default())?;
+    for warning in &loaded.plan.caveats {
+        eprintln!("warning: {warning}");
+    }
     let source = loaded.source;
     let plan = Arc::new(loaded.plan);
     let threads = args.threads.map_or_else(

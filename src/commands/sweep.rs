@@ -38,7 +38,11 @@ pub(super) fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
     };
     let base = super::profiles::load(&args.profile, &overrides)?.plan;
     no_target(&base)?;
-    for warning in base.client_warnings() {
+    for warning in base
+        .client_warnings()
+        .into_iter()
+        .chain(base.caveats.clone())
+    {
         eprintln!("warning: {warning}");
     }
     let mut spec = spec_of(&args.profile)?.with_flags(&args.vary)?;
@@ -88,7 +92,10 @@ pub(super) fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
     if args.clock == ClockMode::Real {
         eprintln!("{}", real_estimate(&grid, points.len()));
     }
-    let dir = args.out.clone().unwrap_or_else(|| default_dir(&grid.base));
+    let dir = match &args.out {
+        Some(dir) => dir.clone(),
+        None => default_dir(&grid.base)?,
+    };
     crate::sweep::output::prepare(&dir, args.force)?;
     let opts = Options {
         clock: args.clock,
@@ -235,25 +242,16 @@ fn real_estimate(grid: &Grid, points: usize) -> String {
     )
 }
 
-/// `reports/<profile>-sweep-<UTC time>`.
-fn default_dir(plan: &Plan) -> PathBuf {
+/// `reports/<profile>-sweep-<UTC time>`, made now with `mkdir`: two sweeps started in the same
+/// second get their own folders (the second `…-2`), as runs do.
+fn default_dir(plan: &Plan) -> Result<PathBuf, RunError> {
     let run = runner::default_out_dir(plan);
     let name = run
         .file_name()
         .map_or(String::new(), |n| n.to_string_lossy().into_owned());
     let tag = crate::record::hlog::tag_for(&plan.name);
     let base = run.with_file_name(name.replacen(&tag, &format!("{tag}-sweep"), 1));
-    // Two sweeps started in the same second get their own folders.
-    let mut dir = base.clone();
-    let mut n = 2;
-    while dir.exists() {
-        dir = base.with_file_name(format!(
-            "{}-{n}",
-            base.file_name().unwrap_or_default().to_string_lossy()
-        ));
-        n += 1;
-    }
-    dir
+    runner::make_new(&base).map_err(|(path, error)| RunError::Write { path, error })
 }
 
 /// Ctrl-C or SIGTERM stops the sweep (what finished is written); a second exits at once.

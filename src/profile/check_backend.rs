@@ -42,11 +42,18 @@ fn latency(field: &str, l: &Latency) -> Result<(), Invalid> {
 }
 
 /// Reads what the backend takes from recorded runs: every measured latency's histogram and
-/// `errors_from`'s error mix, paths relative to `base` (the profile's folder).
-pub fn read_measured(b: &mut BackendPlan, base: &std::path::Path) -> Result<(), Invalid> {
-    let read = |field: &str, l: &mut Latency| {
-        l.read_measured(base)
-            .or_else(|(f, m)| invalid(&format!("{field}.{f}"), m))
+/// `errors_from`'s error mix, paths relative to `base` (the profile's folder). Returns what
+/// the user must be told of them (a source strategy marked partial), one sentence each
+/// beginning with the field.
+pub fn read_measured(b: &mut BackendPlan, base: &std::path::Path) -> Result<Vec<String>, Invalid> {
+    let mut caveats = Vec::new();
+    let mut read = |field: &str, l: &mut Latency| {
+        let mut said = Vec::new();
+        let read = l
+            .read_measured(base, &mut said)
+            .or_else(|(f, m)| invalid(&format!("{field}.{f}"), m));
+        caveats.extend(said.into_iter().map(|c| format!("{field}: {c}")));
+        read
     };
     read("backend.latency", &mut b.latency)?;
     for (code, l) in b.latency_by_status.iter_mut() {
@@ -72,11 +79,16 @@ pub fn read_measured(b: &mut BackendPlan, base: &std::path::Path) -> Result<(), 
                 "set `errors` or `errors_from`, not both (errors_from fills errors)",
             );
         }
+        let mut said = Vec::new();
         b.errors = from
-            .error_mix(base)
+            .error_mix(base, &mut said)
             .or_else(|(f, m)| invalid(&format!("backend.errors_from.{f}"), m))?;
+        caveats.extend(
+            said.into_iter()
+                .map(|c| format!("backend.errors_from: {c}")),
+        );
     }
-    Ok(())
+    Ok(caveats)
 }
 
 /// Checks the backend.

@@ -199,14 +199,19 @@ impl Latency {
     }
 
     /// Reads every measured distribution's histogram (this one, or a mixture's), paths
-    /// relative to `base`; on error, the field (relative to this distribution) and why.
-    pub fn read_measured(&mut self, base: &std::path::Path) -> Result<(), (String, String)> {
+    /// relative to `base`; on error, the field (relative to this distribution) and why. What
+    /// a reader must know of a source (a partial strategy) goes to `caveats`.
+    pub fn read_measured(
+        &mut self,
+        base: &std::path::Path,
+        caveats: &mut Vec<String>,
+    ) -> Result<(), (String, String)> {
         match self {
-            Latency::Measured(m) => m.resolve(base),
+            Latency::Measured(m) => m.resolve(base, caveats),
             Latency::Mixture { of } => {
                 for (i, c) in of.iter_mut().enumerate() {
                     c.latency
-                        .read_measured(base)
+                        .read_measured(base, caveats)
                         .map_err(|(f, m)| (format!("of[{i}].latency.{f}"), m))?;
                 }
                 Ok(())

@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::recorded_run::{read_bounded, read_results, strategy_of};
+use super::recorded_run::{cut_short, read_bounded, read_results, strategy_of};
 use crate::hdr::Hist;
 
 pub use super::recorded_run::MAX_FILE;
@@ -186,8 +186,13 @@ impl Measured {
     }
 
     /// Reads the histogram `from` names (relative to `base`) into `recorded`; on error, the
-    /// field (relative to this distribution) and what is wrong.
-    pub fn resolve(&mut self, base: &Path) -> Result<(), (String, String)> {
+    /// field (relative to this distribution) and what is wrong. A strategy marked partial is
+    /// read, and said in `caveats`.
+    pub fn resolve(
+        &mut self,
+        base: &Path,
+        caveats: &mut Vec<String>,
+    ) -> Result<(), (String, String)> {
         let Some(from) = self.from.clone() else {
             return match &self.recorded {
                 Some(r) => Hist::decode(r)
@@ -231,6 +236,7 @@ impl Measured {
             let s = strategy_of(&results, self.strategy.as_deref(), &path)
                 .map_err(|e| (field("strategy"), e))?;
             let key = self.histogram.unwrap_or_default().key();
+            caveats.extend(cut_short(s, &path, &format!("its `{key}` histogram holds")));
             let text = s
                 .get("histograms")
                 .and_then(|h| h.get(key))

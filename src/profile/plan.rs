@@ -44,6 +44,12 @@ pub struct Plan {
     /// backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetPlan>,
+    /// What the reader must know of the recorded runs the profile's models were read from
+    /// (a source strategy marked partial), one sentence each: found when the profile is read,
+    /// printed then and kept in the results' warnings. Not part of the plan's text: the run's
+    /// results carry them as warnings.
+    #[serde(skip)]
+    pub caveats: Vec<String>,
 }
 
 impl Plan {

@@ -45,12 +45,18 @@ const CLIENT_SIDE: [StatusCode; 2] = [StatusCode::DEADLINE_EXCEEDED, StatusCode:
 
 impl ErrorsFrom {
     /// Each failed status's share of the recorded strategy's attempts (`attempts.status`),
-    /// DEADLINE_EXCEEDED and CANCELLED left out; on error, the field and what is wrong.
-    pub fn error_mix(&self, base: &Path) -> Result<BTreeMap<StatusCode, f64>, (String, String)> {
+    /// DEADLINE_EXCEEDED and CANCELLED left out; on error, the field and what is wrong. A
+    /// strategy marked partial is read, and said in `caveats`.
+    pub fn error_mix(
+        &self,
+        base: &Path,
+        caveats: &mut Vec<String>,
+    ) -> Result<BTreeMap<StatusCode, f64>, (String, String)> {
         let path = base.join(&self.from);
         let results = read_results(&path).map_err(|e| ("from".to_string(), e))?;
         let s = strategy_of(&results, self.strategy.as_deref(), &path)
             .map_err(|e| ("strategy".to_string(), e))?;
+        caveats.extend(cut_short(s, &path, "the error mix holds"));
         let statuses = s
             .get("attempts")
             .and_then(|a| a.get("status"))
@@ -137,6 +143,19 @@ pub(super) fn read_results(path: &Path) -> Result<Value, String> {
             path.display()
         )),
     }
+}
+
+/// A sentence when strategy `s` of the results file at `path` is marked partial (its run
+/// stopped before the strategy ended), naming what a model read from it lacks.
+pub(super) fn cut_short(s: &Value, path: &Path, what: &str) -> Option<String> {
+    (s.get("partial") == Some(&Value::Bool(true))).then(|| {
+        let name = s.get("name").and_then(Value::as_str).unwrap_or("?");
+        format!(
+            "strategy `{name}` of {} is marked partial (its run stopped before the strategy \
+             ended): {what} only its calls before the stop",
+            path.display()
+        )
+    })
 }
 
 /// The strategy named `name` of a results file, or its only one.
@@ -227,8 +246,10 @@ mod tests {
             from: ".".into(),
             strategy: None,
         };
-        let mix = from.error_mix(dir.path()).unwrap();
+        let mut caveats = Vec::new();
+        let mix = from.error_mix(dir.path(), &mut caveats).unwrap();
         let named: Vec<(&str, f64)> = mix.into_iter().map(|(c, p)| (c.name(), p)).collect();
         assert_eq!(named, [("INTERNAL", 0.01), ("UNAVAILABLE", 0.05)]);
+        assert!(caveats.is_empty(), "{caveats:?}");
     }
 }

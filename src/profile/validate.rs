@@ -154,6 +154,7 @@ pub fn resolve(
         strategies: Vec::new(),
         gate: profile.gate,
         target,
+        caveats: Vec::new(),
     };
     let default_deadline = plan.load.deadline;
     let called = {
@@ -201,7 +202,7 @@ pub fn resolve(
     if load_wake_quantum.is_none() {
         plan.load.wake_quantum = super::plan::auto_wake_quantum(&plan.load);
     }
-    check_backend::read_measured(&mut plan.backend, base)?;
+    plan.caveats = check_backend::read_measured(&mut plan.backend, base)?;
     check_backend::backend(&mut plan.backend)?;
     check_backend::phases(&mut plan.phases, &plan.backend)?;
     let sockets = plan.backend.replica_count() * plan.load.connections as usize;

@@ -55,6 +55,8 @@ pub(super) fn assemble(
         started.timer.as_ref(),
     );
     warnings.extend(notes);
+    // What the profile's models were read from (a recorded strategy marked partial).
+    warnings.extend(plan.caveats.iter().cloned());
     if let Some((index, reason)) = &lost {
         warnings.insert(
             0,

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-pub use folder::{OutDir, Placing};
+pub use folder::{OutDir, Placing, make_new};
 pub use output::{abandon_writing, default_out_dir, write_folder, write_outputs};
 use setup::{Setup, unless_stopped};
 

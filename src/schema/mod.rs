@@ -13,8 +13,8 @@
 //!   error listing the service's methods and the closest name.
 //! - [`request`]: the request's JSON template checked against the input message (a field the
 //!   message lacks, a value of the wrong type), then encoded per call: once if it has no
-//!   placeholder, else its placeholders' fields alone per call ([`fast`]), or the whole message
-//!   parsed per call where that cannot be done.
+//!   placeholder, else its placeholders' fields (and lists) alone per call ([`fast`]), or the
+//!   whole message parsed per call where that cannot be done.
 
 mod errors;
 pub mod fast;

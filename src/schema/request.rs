@@ -13,12 +13,14 @@
 //!
 //! Encoded, from cheapest to dearest:
 //! - no placeholder: once, the same bytes for every call;
-//! - placeholders only in singular fields of a plain type (string, integers, `double`, bool
-//!   and enum by `{{choice}}`), through nested messages: the rest of the message is encoded
-//!   once and those fields are appended per call ([`super::fast`]; protobuf's parsers merge a
-//!   message from its fields in any order);
-//! - otherwise (a placeholder in a list, a map, `bytes`, a well-known type such as
-//!   `Timestamp`): the JSON text rendered, parsed and encoded per call.
+//! - placeholders in fields of a plain type (string, integers, `double`, bool and enum by
+//!   `{{choice}}`), singular, in lists or in map values, through nested messages: the rest of
+//!   the message is encoded once and those fields are appended per call ([`super::fast`]:
+//!   protobuf's parsers merge a message from its fields in any order, keep one list's
+//!   elements in order, and take map entries in any order);
+//! - otherwise (a placeholder in a map's key, in `bytes` or `float` other than by `choice`, in
+//!   a well-known type such as `Timestamp`): the JSON text rendered, parsed and encoded per
+//!   call.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message;

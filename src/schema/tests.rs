@@ -80,19 +80,25 @@ fn placeholders_in_singular_fields_are_encoded_by_fields() {
     }
 }
 
-/// A placeholder in a list, a map, bytes, float or a well-known type: parsed per call.
+/// A placeholder in a map's key, bytes or float other than by choice, or a well-known type:
+/// parsed per call. (Lists and map values: `fast::tests`.)
 #[test]
 fn other_placeholders_are_parsed_per_call() {
     let input = input();
     for text in [
-        r#"{"tags": ["a", "{{call}}"]}"#,
-        r#"{"attrs": {"k": "{{uuid}}"}}"#,
         r#"{"attrs": {"{{string 3}}": "v"}}"#,
         r#"{"at": "2026-01-0{{int 1 9}}T00:00:00Z"}"#,
         r#"{"fl": {{int 0 5}}}"#,
-        r#"{"flag": {{choice true false}}, "tags": ["{{call}}"]}"#,
+        r#"{"blob": "QUJD{{choice QQ== Qg==}}"}"#,
     ] {
         assert_encodes_as_parsed(&input, text, Encoding::Parsed);
+    }
+    for text in [
+        r#"{"tags": ["a", "{{call}}"]}"#,
+        r#"{"attrs": {"k": "{{uuid}}"}}"#,
+        r#"{"flag": {{choice true false}}, "tags": ["{{call}}"]}"#,
+    ] {
+        assert_encodes_as_parsed(&input, text, Encoding::Fields);
     }
 }
 

@@ -70,20 +70,9 @@ pub struct FanOut<S> {
 }
 
 call_service! {
-    impl<S> for FanOut<S>, ready = always,
+    impl<S> for FanOut<S>, ready = always, serve = run,
     where
         S: CallService + Clone + Send + 'static,
-}
-
-impl<S> FanOut<S>
-where
-    S: CallService + Clone + Send + 'static,
-{
-    /// Its work on one call (its `Service::call`).
-    fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
-        let this = self.clone();
-        Box::pin(async move { this.run(call).await })
-    }
 }
 
 /// Adds the sub-calls' attempts to the parent's count when the call ends, however it ends.

@@ -2,6 +2,7 @@
 
 pub mod foreign;
 pub mod scripted;
+pub mod silent_mtls;
 
 use std::path::Path;
 use std::process::{Command, Output};

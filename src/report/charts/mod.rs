@@ -167,27 +167,20 @@ impl Chart {
         X::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
         Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 26))
-            .margin(12)
-            .margin_right(40)
-            .x_label_area_size(56)
-            .y_label_area_size(84)
-            .build_cartesian_2d(xs, ys)?;
         let (xf, yf) = (|v: &f64| self.x.label(*v), |v: &f64| self.y.label(*v));
-        chart
-            .configure_mesh()
-            .x_desc(self.x.desc.as_str())
-            .y_desc(self.y.desc.as_str())
-            .x_labels(self.x.label_count())
-            .y_labels(self.y.label_count())
-            .x_label_formatter(&xf)
-            .y_label_formatter(&yf)
-            .label_style(("sans-serif", 18))
-            .axis_desc_style(("sans-serif", 18))
-            .light_line_style(RGBColor(0, 0, 0).mix(0.05))
-            .draw()?;
+        let axes = Axes {
+            x: AxisText {
+                desc: &self.x.desc,
+                count: self.x.label_count(),
+                label: &xf,
+            },
+            y: AxisText {
+                desc: &self.y.desc,
+                count: self.y.label_count(),
+                label: &yf,
+            },
+        };
+        let mut chart = framed(root, &self.title, &Look::REPORT, &axes, xs, ys)?;
         let (y0, y1) = (self.y.range.start, self.y.range.end);
         let (x0, x1) = (self.x.range.start, self.x.range.end);
         for band in &self.bands {
@@ -243,6 +236,93 @@ impl Chart {
         }
         Ok(())
     }
+}
+
+/// Font sizes and label areas of a chart's frame: the report's and the sweep page's differ
+/// only in these.
+#[derive(Debug, Clone, Copy)]
+pub struct Look {
+    /// The title's font size, px.
+    pub caption: u32,
+    /// Height of the area under the chart for the horizontal axis' labels, px.
+    pub x_area: u32,
+    /// Width of the area left of the chart for the vertical axis' labels, px.
+    pub y_area: u32,
+    /// The tick labels' font size, px.
+    pub labels: u32,
+    /// The axis descriptions' font size, px.
+    pub descs: u32,
+}
+
+impl Look {
+    /// The report's charts.
+    pub const REPORT: Look = Look {
+        caption: 26,
+        x_area: 56,
+        y_area: 84,
+        labels: 18,
+        descs: 18,
+    };
+}
+
+/// What one axis says: its description, how many labels, how each reads.
+pub struct AxisText<'a> {
+    /// The description, unit included.
+    pub desc: &'a str,
+    /// How many labels (plotters' hint).
+    pub count: usize,
+    /// A label's text.
+    pub label: &'a dyn Fn(&f64) -> String,
+}
+
+/// What the two axes say.
+pub struct Axes<'a> {
+    /// The horizontal axis.
+    pub x: AxisText<'a>,
+    /// The vertical axis.
+    pub y: AxisText<'a>,
+}
+
+/// A chart in its frame, ready to draw series into.
+pub type Framed<'a, 'b, X, Y> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, Y>>;
+
+/// The frame every chart is drawn in (white ground, title, margins, axes, light grid), over
+/// `xs` and `ys`: what is drawn into it is each chart's own.
+pub fn framed<'a, 'b, X, Y>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    look: &Look,
+    axes: &Axes<'_>,
+    xs: X,
+    ys: Y,
+) -> Result<Framed<'a, 'b, X::CoordDescType, Y::CoordDescType>, Box<dyn std::error::Error>>
+where
+    X: AsRangedCoord<Value = f64>,
+    Y: AsRangedCoord<Value = f64>,
+    X::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", look.caption))
+        .margin(12)
+        .margin_right(40)
+        .x_label_area_size(look.x_area)
+        .y_label_area_size(look.y_area)
+        .build_cartesian_2d(xs, ys)?;
+    chart
+        .configure_mesh()
+        .x_desc(axes.x.desc)
+        .y_desc(axes.y.desc)
+        .x_labels(axes.x.count)
+        .y_labels(axes.y.count)
+        .x_label_formatter(axes.x.label)
+        .y_label_formatter(axes.y.label)
+        .label_style(("sans-serif", look.labels))
+        .axis_desc_style(("sans-serif", look.descs))
+        .light_line_style(RGBColor(0, 0, 0).mix(0.05))
+        .draw()?;
+    Ok(chart)
 }
 
 impl Chart {

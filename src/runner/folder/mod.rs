@@ -111,46 +111,24 @@ impl OutDir {
     /// Reserves a new folder: `base` if no folder has that name, else `base-2`, `base-3`…,
     /// each made with `mkdir`, so that two processes never get the same one.
     pub fn reserve_new(base: &Path) -> Result<Self, RunError> {
+        let dir = make_new(base).map_err(|(path, error)| RunError::Write { path, error })?;
         let fail = |error| RunError::Write {
-            path: base.to_path_buf(),
+            path: dir.clone(),
             error,
         };
-        make_parent(base).map_err(fail)?;
-        let name = base
-            .file_name()
-            .map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned());
-        for n in 1..10_000u32 {
-            let dir = if n == 1 {
-                base.to_path_buf()
-            } else {
-                base.with_file_name(format!("{name}-{n}"))
-            };
-            match std::fs::create_dir(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(error) => return Err(RunError::Write { path: dir, error }),
-            }
-            let fail = |error| RunError::Write {
-                path: dir.clone(),
-                error,
-            };
-            // Nobody else made it: nobody else locks it.
-            let lock = FolderLock::take(&dir).map_err(fail)?.ok();
-            let path = std::fs::canonicalize(&dir).map_err(fail)?;
-            let placing = placing::placing(&path).map_err(fail)?;
-            return Ok(Self {
-                shown: dir,
-                path,
-                placing,
-                found: Vec::new(),
-                created: true,
-                lock,
-            }
-            .listed());
+        // Nobody else made it: nobody else locks it.
+        let lock = FolderLock::take(&dir).map_err(fail)?.ok();
+        let path = std::fs::canonicalize(&dir).map_err(fail)?;
+        let placing = placing::placing(&path).map_err(fail)?;
+        Ok(Self {
+            shown: dir,
+            path,
+            placing,
+            found: Vec::new(),
+            created: true,
+            lock,
         }
-        Err(fail(std::io::Error::other(
-            "ten thousand folders of that name exist",
-        )))
+        .listed())
     }
 
     /// The folder as it was named.
@@ -223,6 +201,32 @@ pub fn abandon() {
 }
 
 /// Makes the folders above `dir`.
+/// Makes a new folder: `base` if no folder has that name, else `base-2`, `base-3`…, each with
+/// `mkdir`, which only one process can do for a name; its parents are made as needed. The
+/// folder made, or the path and error that stopped it.
+pub fn make_new(base: &Path) -> Result<PathBuf, (PathBuf, std::io::Error)> {
+    make_parent(base).map_err(|e| (base.to_path_buf(), e))?;
+    let name = base
+        .file_name()
+        .map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned());
+    for n in 1..10_000u32 {
+        let dir = if n == 1 {
+            base.to_path_buf()
+        } else {
+            base.with_file_name(format!("{name}-{n}"))
+        };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err((dir, error)),
+        }
+    }
+    Err((
+        base.to_path_buf(),
+        std::io::Error::other("ten thousand folders of that name exist"),
+    ))
+}
+
 fn make_parent(dir: &Path) -> std::io::Result<()> {
     match dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(parent) => std::fs::create_dir_all(parent),
@@ -389,5 +393,21 @@ mod tests {
         let b = OutDir::reserve_new(&base).unwrap();
         assert_eq!(a.dir(), base);
         assert_eq!(b.dir(), dir.path().join("reports/p-1-2"));
+    }
+
+    /// Eight processes' worth of threads asking at once for the same new folder (a sweep and
+    /// runs started in the same second) each get their own.
+    #[test]
+    fn folders_made_at_once_are_each_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("reports/p-sweep-1");
+        let made: std::collections::BTreeSet<PathBuf> = std::thread::scope(|s| {
+            let all: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| make_new(&base).unwrap()))
+                .collect();
+            all.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert_eq!(made.len(), 8, "{made:?}");
+        assert!(made.contains(&base));
     }
 }

@@ -156,20 +156,9 @@ pub struct AdaptiveHedge<S> {
 }
 
 call_service! {
-    impl<S> for AdaptiveHedge<S>, ready = always,
+    impl<S> for AdaptiveHedge<S>, ready = always, serve = run,
     where
         S: CallService + Clone + Send + 'static,
-}
-
-impl<S> AdaptiveHedge<S>
-where
-    S: CallService + Clone + Send + 'static,
-{
-    /// Its work on one call (its `Service::call`).
-    fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
-        let this = self.clone();
-        Box::pin(async move { this.run(call).await })
-    }
 }
 
 /// Once an attempt of `race` has committed the call, drops the other (or the hedge still to

@@ -123,20 +123,9 @@ pub struct GrpcHedge<S> {
 }
 
 call_service! {
-    impl<S> for GrpcHedge<S>, ready = always,
+    impl<S> for GrpcHedge<S>, ready = always, serve = run,
     where
         S: CallService + Clone + Send + 'static,
-}
-
-impl<S> GrpcHedge<S>
-where
-    S: CallService + Clone + Send + 'static,
-{
-    /// Its work on one call (its `Service::call`).
-    fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
-        let this = self.clone();
-        Box::pin(async move { this.run(call).await })
-    }
 }
 
 /// What woke the hedging loop.

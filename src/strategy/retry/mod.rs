@@ -30,7 +30,6 @@ use tonic::Code;
 use tower::{Layer, ServiceExt};
 
 use super::{Event, EventSink};
-use crate::call::BoxFuture;
 use crate::call::{AttemptKind, Call, CallService, Failure, Outcome, call_service};
 use crate::clock::Clock;
 
@@ -183,22 +182,10 @@ impl<S: Clone, P> Clone for Retry<S, P> {
 
 // Each attempt waits for the inner service's readiness itself (`oneshot`).
 call_service! {
-    impl<S, P> for Retry<S, P>, ready = always,
+    impl<S, P> for Retry<S, P>, ready = always, serve = run,
     where
         S: CallService + Clone + Send + 'static,
         P: Policy,
-}
-
-impl<S, P> Retry<S, P>
-where
-    S: CallService + Clone + Send + 'static,
-    P: Policy,
-{
-    /// Its work on one call (its `Service::call`).
-    fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
-        let this = self.clone();
-        Box::pin(async move { this.run(call).await })
-    }
 }
 
 impl<S, P> Retry<S, P>
