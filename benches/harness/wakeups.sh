@@ -5,6 +5,13 @@
 #   WAKEUPS_RATES="10000 30000" WAKEUPS_SECS=5 benches/harness/wakeups.sh
 #   WAKEUPS_QUANTA="100us default" WAKEUPS_ROUNDS=3 benches/harness/wakeups.sh   # an A/B
 #
+# By default two resilbench arms run: the profile's own `load.wake_quantum` ("default") and
+# `"10ms"`, h2load's own batching: h2load --rps arms a repeating 10 ms timer
+# (`rps_watcher.repeat = std::max(0.01, 1. / config.rps)`, nghttp2 v1.52.0 src/h2load.cc line
+# 1179, `Client::connection_made`) and each tick sends every request fallen due since the last
+# (`rps_cb`), without measuring how late they leave. At equal batching the two mechanisms'
+# costs compare apart from the lateness policy (resilbench still counts the lag it causes).
+#
 # Against one `resilbench serve benches/harness/fast.toml` pinned to the last CPU, with the
 # generator on the others (as run.sh's "pinned" layout), at each rate:
 # 1. h2load -c1 -m100 --rps RATE (gRPC unary `Call`, the headers resilbench's attempts carry);
@@ -22,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 rates=${WAKEUPS_RATES:-20000 50000}
 secs=${WAKEUPS_SECS:-10}
-quanta=${WAKEUPS_QUANTA:-default}
+quanta=${WAKEUPS_QUANTA:-default 10ms}
 rounds=${WAKEUPS_ROUNDS:-1}
 out=${HARNESS_OUT:-target/wakeups}
 command -v h2load >/dev/null || { echo "h2load not found: apt-get install nghttp2-client" >&2; exit 2; }

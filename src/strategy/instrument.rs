@@ -82,7 +82,7 @@ where
                 Code::DeadlineExceeded,
             ))))
         } else {
-            Box::pin(self.inner.call(call.clone()))
+            super::stack::boxed(self.inner.call(call.clone()))
         };
         AttemptFuture {
             inner,

@@ -24,12 +24,12 @@ pub mod hedge;
 pub mod instrument;
 pub mod library;
 pub mod retry;
+pub mod stack;
 pub mod timeout;
 
 use std::sync::Arc;
 
 use tokio::time::Instant;
-use tower::util::BoxCloneService;
 use tower::{Layer, Service};
 
 use crate::call::{Call, Failure, Outcome, Reply};
@@ -40,8 +40,7 @@ use crate::profile::layers::{
 };
 use crate::profile::{LayerPlan, StrategyPlan};
 
-/// A strategy stack with its type erased: what the driver calls.
-pub type Stack = BoxCloneService<Call, Reply, Failure>;
+pub use stack::Stack;
 
 /// Something a strategy did, reported to the [`EventSink`].
 #[derive(Debug)]

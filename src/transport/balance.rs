@@ -16,7 +16,8 @@ use crate::call::{AttemptKind, Call, Failure, Outcome, Reply, call_service};
 /// Round-robin over one transport per replica.
 #[derive(Clone)]
 pub struct RoundRobin<T> {
-    replicas: Vec<T>,
+    /// Shared, so that cloning the stack for a call clones no list.
+    replicas: Arc<[T]>,
     next: Arc<AtomicUsize>,
 }
 
@@ -28,7 +29,7 @@ impl<T> RoundRobin<T> {
             "round-robin needs at least one replica"
         );
         Self {
-            replicas,
+            replicas: replicas.into(),
             next: Arc::default(),
         }
     }
@@ -38,12 +39,12 @@ impl<T> RoundRobin<T> {
 call_service! {
     impl<T> for RoundRobin<T>, ready = always,
     where
-        T: Service<Call, Response = Reply, Error = Failure, Future = BoxFuture<Outcome>>,
+        T: Service<Call, Response = Reply, Error = Failure, Future = BoxFuture<Outcome>> + Clone,
 }
 
 impl<T> RoundRobin<T>
 where
-    T: Service<Call, Response = Reply, Error = Failure, Future = BoxFuture<Outcome>>,
+    T: Service<Call, Response = Reply, Error = Failure, Future = BoxFuture<Outcome>> + Clone,
 {
     /// Its work on one call (its `Service::call`).
     fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
@@ -60,6 +61,6 @@ where
             }
         }
         call.meter.tried_replica(i);
-        self.replicas[i].call(call)
+        self.replicas[i].clone().call(call)
     }
 }

@@ -243,8 +243,8 @@ impl GrpcTransport {
     /// Its work on one call (its `Service::call`): the attempt's streams, one unless the
     /// server did not process it and it is sent again at once ([`super::transparent`]).
     fn serve(&mut self, call: Call) -> BoxFuture<Outcome> {
-        let body = match self.target.body(&call) {
-            Ok(body) => body,
+        let mut body = match self.target.body(&call) {
+            Ok(body) => Some(body),
             // A request the template cannot make (checked before the run; never expected):
             // the call fails as a gRPC client fails one it cannot serialize.
             Err(_) => return Box::pin(std::future::ready(Err(Failure::local(Code::Internal)))),
@@ -256,9 +256,18 @@ impl GrpcTransport {
                 // The time left is taken when each stream starts, as a gRPC library takes it.
                 let timeout = call
                     .sent_deadline
-                    .map(|d| timeout::encode(d.saturating_duration_since(clock.now())));
-                let (target, body) = (&target, body.clone());
-                async move { target.exchange(call, timeout.as_deref(), body).await }
+                    .map(|d| timeout::write(d.saturating_duration_since(clock.now())));
+                // The first stream takes the body made above; a stream sent again (rare)
+                // makes it again, the same bytes, rather than every call cloning it (a clone
+                // of a `Bytes` made from a `Vec` allocates).
+                let body = body.take().map_or_else(|| target.body(call), Ok);
+                let target = &target;
+                async move {
+                    match body {
+                        Ok(body) => target.exchange(call, timeout.as_deref(), body).await,
+                        Err(_) => Sent::Done(Err(Failure::local(Code::Internal))),
+                    }
+                }
             })
             .await;
             deadline_status(outcome, call.sent_deadline, &clock)
@@ -502,7 +511,10 @@ fn reply(
     }
     let attempt = match first {
         Some(_) if own => Some(Ok(0)),
-        other => other.map(|m| pb::CallReply::decode(m).map(|r| r.attempt)),
+        other => other.map(|m| {
+            let read = ReplyAttempt::decode(m).ok();
+            read.and_then(ReplyAttempt::attempt).ok_or(())
+        }),
     };
     match attempt {
         Some(Ok(attempt)) => Ok(Reply {
@@ -514,6 +526,28 @@ fn reply(
             committed,
             ..Failure::local(Code::Internal)
         }),
+    }
+}
+
+/// A `CallReply` (proto/resilbench.proto) read for its attempt: the echoed request id stays
+/// in the received bytes (checked as UTF-8, as a `string` field is), not copied into a
+/// `String` on every call.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ReplyAttempt {
+    /// `string request_id = 1`, as received.
+    #[prost(bytes = "bytes", tag = "1")]
+    request_id: Bytes,
+    /// `uint32 attempt = 2`.
+    #[prost(uint32, tag = "2")]
+    attempt: u32,
+}
+
+impl ReplyAttempt {
+    /// The attempt, if the request id is UTF-8 (prost fails a `string` field that is not).
+    fn attempt(self) -> Option<u32> {
+        std::str::from_utf8(&self.request_id)
+            .is_ok()
+            .then_some(self.attempt)
     }
 }
 

@@ -46,7 +46,13 @@ impl Connection {
                 if st.held > STREAM_WINDOW {
                     frame::FLOW_CONTROL_ERROR
                 } else {
-                    st.data.extend_from_slice(&data);
+                    // The first bytes are kept as they came (a view of the read buffer,
+                    // no copy); more are appended to them.
+                    if st.data.is_empty() {
+                        st.data = data;
+                    } else {
+                        st.data.extend_from_slice(&data);
+                    }
                     if end_stream {
                         self.end_stream(id, Event::End);
                     } else {
@@ -151,7 +157,8 @@ impl Connection {
             return Poll::Ready(Event::Head(head));
         }
         if !st.data.is_empty() {
-            let data = st.data.split();
+            // All of it, the buffer moved out (splitting it would allocate its sharing).
+            let data = std::mem::take(&mut st.data);
             st.returnable += data.len() as u32;
             if st.returnable >= STREAM_WINDOW / 2 && st.tail.is_none() {
                 let n = std::mem::take(&mut st.returnable);
