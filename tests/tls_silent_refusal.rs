@@ -31,8 +31,9 @@ fn a_client_certificate_refused_without_an_alert_is_one_line() {
         server.refused.load(Ordering::SeqCst) >= 1,
         "the server refused a handshake without an alert"
     );
-    // With the client's certificate the handshake goes through (this server then hangs up
-    // on the HTTP/2 it does not speak: the refusal above was the certificate's).
+    // With the client's certificate the handshake goes through: this server does not speak
+    // HTTP/2 and never sends SETTINGS, so the client gives up waiting for them (the refusal
+    // above was the certificate's, not the server's way with every client).
     let with_cert = format!(
         "{tls}\ncert = \"{}\"\nkey = \"{}\"",
         pki.path("client.pem"),
@@ -47,5 +48,6 @@ fn a_client_certificate_refused_without_an_alert_is_one_line() {
     let out = crate::common::resilbench(&["run", "p.toml", "--out", "out2", "--quiet"], dir.path());
     let err = crate::common::stderr(&out);
     assert!(!err.contains("requires a client certificate"), "{err}");
+    assert!(err.contains("no HTTP/2 connection within"), "{err}");
     assert_eq!(server.refused.load(Ordering::SeqCst), before, "{err}");
 }

@@ -200,7 +200,6 @@ pub fn abandon() {
     }
 }
 
-/// Makes the folders above `dir`.
 /// Makes a new folder: `base` if no folder has that name, else `base-2`, `base-3`…, each with
 /// `mkdir`, which only one process can do for a name; its parents are made as needed. The
 /// folder made, or the path and error that stopped it.
@@ -227,6 +226,7 @@ pub fn make_new(base: &Path) -> Result<PathBuf, (PathBuf, std::io::Error)> {
     ))
 }
 
+/// Makes the folders above `dir`.
 fn make_parent(dir: &Path) -> std::io::Result<()> {
     match dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(parent) => std::fs::create_dir_all(parent),

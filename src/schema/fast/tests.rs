@@ -134,6 +134,30 @@ fn an_element_out_of_range_is_refused_before_the_run() {
     assert!(e.starts_with("with {{call}} as 3000000000: "), "{e}");
 }
 
+/// A message field holding a placeholder is sent as two records of that field, its constant
+/// part's and its placeholder's (docs/targets.md says so): not the whole message's bytes
+/// reordered, the same message once a parser has merged them.
+#[test]
+fn a_message_field_holding_a_placeholder_is_two_records() {
+    use prost::Message;
+    let input = input();
+    let text = r#"{"one": {"name": "{{call}}", "qty": 2}}"#;
+    let template = RequestTemplate::new(&input, text, 7, 100).unwrap();
+    let framed = template.framed(5).unwrap();
+    // one (14, LEN) {qty (2) = 2}, then one {name (1) = "5"}.
+    assert_eq!(
+        &framed[5..],
+        [0x72, 0x02, 0x10, 0x02, 0x72, 0x03, 0x0a, 0x01, b'5']
+    );
+    let json = JsonTemplate::parse(text).unwrap();
+    let whole = parse(&input, &json.render(&Keys::new(7, 5))).unwrap();
+    assert_eq!(
+        whole.encode_to_vec(),
+        [0x72, 0x05, 0x0a, 0x01, b'5', 0x10, 0x02]
+    );
+    assert_eq!(decoded(&input, &framed).unwrap(), whole);
+}
+
 /// One list element: a constant or a placeholder of the list's type, as JSON text.
 fn element(kind: usize) -> BoxedStrategy<String> {
     let text = prop_oneof![
