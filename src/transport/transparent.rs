@@ -17,7 +17,7 @@
 //! | client | never left the client | reached the server, not its application |
 //! |---|---|---|
 //! | A6 text, grpc-js | until the deadline | once per call |
-//! | grpc-java | 1,000 per call (10,000 up to 1.45), then INTERNAL | once per call, before any failed attempt |
+//! | grpc-java | 1,000 per call (10,000 in 1.45.0 only), then INTERNAL | once per call, before any failed attempt |
 //! | grpc-go | until the deadline | once, on the call's first attempt only |
 //! | C-core | until the deadline | once per call, after a GOAWAY only: RST_STREAM(REFUSED_STREAM) fails the attempt UNAVAILABLE |
 //!
