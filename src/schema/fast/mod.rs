@@ -116,6 +116,12 @@ impl Fields {
         });
         let marked = quote_bare(&marked, &holes)?;
         let mut root: Json = serde_json::from_str(&marked).ok()?;
+        // A mark the template wrote as a JSON escape (`\uE000`) becomes a mark character in
+        // the parse: the parsed JSON must hold exactly the placeholders' marks.
+        let text = serde_json::to_string(&root).ok()?;
+        if [OPEN, CLOSE].map(|c| text.matches(c).count()) != [holes.len(); 2] {
+            return None;
+        }
         Self::of(input, root.as_object_mut()?, &holes)
     }
 
@@ -227,6 +233,11 @@ fn walk(
         let field = message
             .get_field_by_name(name)
             .or_else(|| message.get_field_by_json_name(name))?;
+        if field.is_group() {
+            // A proto2 group is delimited by start and end tags, not a length: left to the
+            // parse, which writes it as a group.
+            return None;
+        }
         let leaf = if field.is_map() {
             // Its constant entries stay in the constant part.
             LeafValue::Entries(Entries::take(&field, value.as_object_mut()?, holes)?)

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use prost_reflect::MessageDescriptor;
 
 use super::super::request::{Encoding, JsonTemplate, RequestTemplate, normal, parse};
-use super::decoded;
+use super::{Fields, decoded};
 use crate::template::Keys;
 
 const PROTO: &str = r#"
@@ -119,6 +119,46 @@ fn other_placeholders_in_lists_and_maps_are_parsed_per_call() {
         r#"{"ats": ["2026-01-0{{int 1 9}}T00:00:00Z"]}"#,
         r#"{"items": [{"child": {}}], "ats": ["2026-01-01T00:00:0{{int 1 9}}Z"]}"#,
     ] {
+        let encoding = encodes_as_parsed(&input, text, calls()).unwrap();
+        assert_eq!(encoding, Encoding::Parsed, "{text}");
+    }
+}
+
+/// A mark character written in the template as a JSON escape (`\uE000`) is the template's
+/// own text, never a placeholder: the fields are not written per call (were they, that text
+/// would be sent as the call number, and a sample of calls may not show it), the message is
+/// parsed per call as written.
+#[test]
+fn a_mark_written_as_an_escape_is_text_not_a_placeholder() {
+    let input = input();
+    for text in [
+        r#"{"id": "{{call}}", "one": {"notes": ["\uE0000\uE001"]}}"#,
+        r#"{"id": "{{call}}", "tags": ["\ue0000\ue001", "{{call}}"]}"#,
+        r#"{"id": "a\ue001{{call}}"}"#,
+    ] {
+        let json = JsonTemplate::parse(text).unwrap();
+        assert!(Fields::new(&input, &json).is_none(), "{text}");
+        let encoding = encodes_as_parsed(&input, text, calls()).unwrap();
+        assert_eq!(encoding, Encoding::Parsed, "{text}");
+    }
+}
+
+/// A proto2 group (delimited by start and end tags, not a length) holding a placeholder is
+/// left to the parse per call, whatever a sample of calls would show.
+#[test]
+fn a_group_is_parsed_per_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.proto");
+    let proto = "syntax = \"proto2\";\npackage g;\nmessage Req {\n  optional group Part = 1 { optional string name = 2; }\n  repeated group Row = 3 { optional int32 n = 4; }\n}\n";
+    std::fs::write(&path, proto).unwrap();
+    let pool = super::super::proto::compile(&[path], &[]).unwrap();
+    let input = pool.get_message_by_name("g.Req").unwrap();
+    for text in [
+        r#"{"part": {"name": "{{call}}"}}"#,
+        r#"{"row": [{"n": 1}, {"n": {{int 0 9}}}]}"#,
+    ] {
+        let json = JsonTemplate::parse(text).unwrap();
+        assert!(Fields::new(&input, &json).is_none(), "{text}");
         let encoding = encodes_as_parsed(&input, text, calls()).unwrap();
         assert_eq!(encoding, Encoding::Parsed, "{text}");
     }
