@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Request, Response, Status};
 
-use super::serving::{self, Activity, Limited, Limits, Verdict, Watched};
+use super::serving::{self, Activity, Limited, Limits, Served, Watched};
 use super::unary::Unary;
 use super::{Answer, Backend, BackendStats, Incoming, ReplicaStats, StreamEvent};
 use crate::clock::Clock;
@@ -666,21 +666,15 @@ pub async fn serve_connections_with<IO>(
         let (closing, limits) = (closing.clone(), limits.clone());
         connections.spawn(async move {
             tokio::pin!(connection);
-            tokio::select! {
-                // A connection that breaks or that the client closes just ends.
-                _ = connection.as_mut() => return,
-                verdict = serving::watch(&limits, &activity) => match verdict {
-                    // Dropped: its socket closes.
-                    Verdict::Silent => return,
-                    Verdict::Idle => connection.as_mut().graceful_shutdown(),
-                },
-                () = closing.cancelled() => {
-                    // Nothing to finish on a connection whose client never spoke.
-                    if !serving::spoke(&activity) {
-                        return;
-                    }
-                    connection.as_mut().graceful_shutdown();
-                }
+            let served = serving::serve_watched(
+                connection.as_mut(),
+                |c| c.graceful_shutdown(),
+                (&limits, &activity),
+                &closing,
+                None,
+            );
+            if served.await == Served::Over {
+                return;
             }
             match limits.drain_timeout {
                 Some(limit) => {

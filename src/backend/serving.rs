@@ -28,6 +28,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::sync::CancellationToken;
 
 use super::server::Services;
 use crate::clock::Clock;
@@ -378,4 +379,54 @@ pub(super) async fn nothing_to_finish(activity: &Activity) {
 /// Whether the connection's client has sent the preface (a stop closes the others at once).
 pub(crate) fn spoke(activity: &Activity) -> bool {
     activity.spoke.load(Ordering::Relaxed)
+}
+
+/// How a served connection's watch ended ([`serve_watched`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Served {
+    /// It is over: it ended, or it was dropped (a silent client, `close`, a stop before its
+    /// client spoke).
+    Over,
+    /// It was told to go away (idle, or the server stops) and has its calls to finish.
+    Draining,
+}
+
+/// Serves `connection` (`serve`'s and the proxy's alike) until it ends, its watchdog finds its
+/// client silent (dropped) or idle (told to go away: `go_away`, hyper's graceful shutdown),
+/// `closing` is cancelled (told to go away, or dropped if its client never spoke), or `close`
+/// is (dropped at once, without GOAWAY: its calls fail as on a crash).
+pub(crate) async fn serve_watched<C: std::future::Future + ?Sized>(
+    mut connection: Pin<&mut C>,
+    go_away: impl Fn(Pin<&mut C>),
+    (limits, activity): (&Limits, &Activity),
+    closing: &CancellationToken,
+    close: Option<&CancellationToken>,
+) -> Served {
+    let closed = async {
+        match close {
+            Some(close) => close.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        // A connection that breaks or that the client closes just ends.
+        _ = connection.as_mut() => Served::Over,
+        () = closed => Served::Over,
+        verdict = watch(limits, activity) => match verdict {
+            // Dropped: its socket closes.
+            Verdict::Silent => Served::Over,
+            Verdict::Idle => {
+                go_away(connection);
+                Served::Draining
+            }
+        },
+        () = closing.cancelled() => {
+            // Nothing to finish on a connection whose client never spoke.
+            if !spoke(activity) {
+                return Served::Over;
+            }
+            go_away(connection);
+            Served::Draining
+        }
+    }
 }

@@ -50,7 +50,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backend::server::Shared;
-use crate::backend::serving::{self, Activity, Limits, Verdict, Watched};
+use crate::backend::serving::{self, Activity, Limits, Served, Watched};
 use crate::clock::Clock;
 use crate::pb;
 use crate::transport::connection::Connections;
@@ -321,27 +321,20 @@ pub async fn serve_connections(
         let (closing, limits) = (closing.clone(), limits.clone());
         tasks.spawn(async move {
             tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => return,
-                // Closed at once, without GOAWAY: its calls fail as on a crash.
-                () = close.cancelled() => return,
-                // As `serve`'s: a client that never sent the preface is closed, an idle one
-                // told to go away.
-                verdict = serving::watch(&limits, &activity) => match verdict {
-                    Verdict::Silent => return,
-                    Verdict::Idle => connection.as_mut().graceful_shutdown(),
-                },
-                () = closing.cancelled() => {
-                    // Nothing to finish on a connection whose client never spoke.
-                    if !serving::spoke(&activity) {
-                        return;
-                    }
-                    connection.as_mut().graceful_shutdown();
-                }
+            // As `serve`'s (a client that never sent the preface is closed, an idle one told
+            // to go away), and closed at once by an outage's `close`.
+            let served = serving::serve_watched(
+                connection.as_mut(),
+                |c| c.graceful_shutdown(),
+                (&limits, &activity),
+                &closing,
+                Some(&close),
+            );
+            if served.await == Served::Draining {
+                let _ = Clock::Tokio
+                    .timeout(Duration::from_secs(10), connection)
+                    .await;
             }
-            let _ = Clock::Tokio
-                .timeout(Duration::from_secs(10), connection)
-                .await;
         });
     }
     drop(incoming);
