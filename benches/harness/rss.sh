@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 out=${RSS_OUT:-target/rss}
 mkdir -p "$out"
 target/release/resilbench run benches/harness/fast.toml --rate "${2:-5000}" --duration "$1" \
-    --out "$out/run" --quiet >/dev/null 2>&1 &
+    --out "$out/run" --force --quiet >/dev/null 2>&1 &
 pid=$!
 start=$(date +%s.%N)
 : >"$out/samples.txt"
