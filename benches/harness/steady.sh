@@ -19,7 +19,7 @@ mkdir -p "$(dirname "$out")"
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'; }
 target/release/resilbench run "${STEADY_PROFILE:-benches/harness/fast.toml}" --target "$addr" --rate "$rate" \
-    --duration 6s --out "$out" --quiet "$@" >/dev/null 2>&1 &
+    --duration 6s --out "$out" --force --quiet "$@" >/dev/null 2>&1 &
 cpid=$!
 sleep 2
 c0=$(cpu $cpid) s0=$(cpu "$spid") x0=$(switches $cpid)
