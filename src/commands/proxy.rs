@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use tokio_util::sync::CancellationToken;
 
-use super::signals::wait_for_signal;
+use super::signals::serve_until_signal;
 use super::{CliError, EXIT_INTERRUPTED, build_runtime};
 use crate::backend::server::Shared;
 use crate::cli::{ProxyArgs, ProxyLatency};
@@ -85,10 +85,9 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
         let shared = Shared::new(plan);
         let proxy = Proxy::unconnected(shared, options, Clock::Precise);
         let stop = CancellationToken::new();
-        let (mut servers, upstreams) =
-            proxy::threads::start(&proxy, &upstream_plan, threads, &stop)
-                .await
-                .map_err(CliError::Other)?;
+        let (servers, upstreams) = proxy::threads::start(&proxy, &upstream_plan, threads, &stop)
+            .await
+            .map_err(CliError::Other)?;
         for upstream in &upstreams {
             if let Err(e) = upstream.established().await {
                 eprintln!(
@@ -107,17 +106,8 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
             args.connections,
             duration::format(args.max_call)
         );
-        servers.accept(&listener, wait_for_signal()).await;
-        // New connections are refused at once while the open ones drain.
-        drop(listener);
-        stop.cancel();
-        let joined = tokio::task::spawn_blocking(move || servers.join());
-        let joined = tokio::select! {
-            joined = joined => joined.unwrap_or_else(|e| Err(e.to_string())),
-            _ = wait_for_signal() => {
-                eprintln!("resilbench proxy: stopped at a second signal, calls still open");
-                return Ok(ExitCode::from(EXIT_INTERRUPTED));
-            }
+        let Some(joined) = serve_until_signal(servers, listener, &stop, "proxy").await else {
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
         };
         drop(upstreams);
         let stats = proxy.shared().stats();

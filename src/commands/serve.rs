@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::signals::wait_for_signal;
+use super::signals::serve_until_signal;
 use super::{CliError, EXIT_INTERRUPTED, build_runtime};
 use crate::backend::serve_threads::ServeThreads;
 use crate::backend::server::Shared;
@@ -54,23 +54,12 @@ pub(super) fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             .log_attempts(args.log_attempts)
             .count_refused(&limits);
         let stop = CancellationToken::new();
-        let mut servers =
+        let servers =
             ServeThreads::start(&shared, threads, &stop, &limits).map_err(CliError::Other)?;
         eprintln!("resilbench serve: backend of {source} listening on {addr} (Ctrl-C to stop)");
         eprintln!("resilbench serve: {limits_text}");
-        servers.accept(&listener, wait_for_signal()).await;
-        // New connections are refused at once while the open ones drain (a client then
-        // fails fast or goes elsewhere, rather than waiting on a socket nobody reads).
-        drop(listener);
-        stop.cancel();
-        let joined = tokio::task::spawn_blocking(move || servers.join());
-        let served = tokio::select! {
-            joined = joined => joined.unwrap_or_else(|e| Err(e.to_string())),
-            // A client that holds a call open keeps the drain going: a second signal ends it.
-            _ = wait_for_signal() => {
-                eprintln!("resilbench serve: stopped at a second signal, calls still open");
-                return Ok(ExitCode::from(EXIT_INTERRUPTED));
-            }
+        let Some(served) = serve_until_signal(servers, listener, &stop, "serve").await else {
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
         };
         let stats = shared.stats();
         eprintln!(

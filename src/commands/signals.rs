@@ -51,3 +51,27 @@ pub(super) async fn wait_for_signal() -> std::io::Result<()> {
 pub(super) async fn wait_for_signal() -> std::io::Result<()> {
     tokio::signal::ctrl_c().await
 }
+
+/// `serve`'s and `proxy`'s end: serves `listener` on `servers` until Ctrl-C or SIGTERM, then
+/// refuses new connections at once (a client fails fast or goes elsewhere, rather than waiting
+/// on a socket nobody reads), cancels `stop` so the open ones drain, and waits for the
+/// threads. `None`: a second signal came first (a client holding a call open keeps the drain
+/// going), said on stderr as `resilbench {name}`'s.
+pub(super) async fn serve_until_signal(
+    mut servers: crate::backend::serve_threads::ServeThreads,
+    listener: tokio::net::TcpListener,
+    stop: &CancellationToken,
+    name: &str,
+) -> Option<Result<(), String>> {
+    servers.accept(&listener, wait_for_signal()).await;
+    drop(listener);
+    stop.cancel();
+    let joined = tokio::task::spawn_blocking(move || servers.join());
+    tokio::select! {
+        joined = joined => Some(joined.unwrap_or_else(|e| Err(e.to_string()))),
+        _ = wait_for_signal() => {
+            eprintln!("resilbench {name}: stopped at a second signal, calls still open");
+            None
+        }
+    }
+}
