@@ -1,9 +1,7 @@
 //! What `resilbench proxy` adds to the profile's faults (src/proxy/faults.rs): an outage
-//! shown as a reset stream or a refused connection, Envoy's fault headers; and an upstream
-//! that goes away (GOAWAY) while calls are in flight.
+//! shown as a reset stream or a refused connection, Envoy's fault headers.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use resilbench::clock::Clock;
@@ -12,17 +10,17 @@ use resilbench::proxy::faults::OutageMode;
 
 use crate::proxy::start_with;
 
-const CALM: &str = "[load]\nrate = 1\n[backend]\nlatency = { dist = \"fixed\", value = \"1ms\" }\n\
+pub(crate) const CALM: &str = "[load]\nrate = 1\n[backend]\nlatency = { dist = \"fixed\", value = \"1ms\" }\n\
                     [[strategies]]\nname = \"s\"\n";
 
-fn outage(start: &str) -> String {
+pub(crate) fn outage(start: &str) -> String {
     format!(
         "[load]\nrate = 1\n[[phases]]\nkind = \"outage\"\nstart = \"{start}\"\nduration = \"1h\"\n\
          [[strategies]]\nname = \"s\"\n"
     )
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -234,94 +232,4 @@ fn envoy_fault_headers_abort_and_delay_calls_that_ask() {
     });
     let counts = proxy.proxy.as_ref().unwrap().counts();
     assert!(counts.envoy_aborts.load(Ordering::Relaxed) >= 2);
-}
-
-/// An upstream (the h2 crate's server) that sends GOAWAY on each connection after its third
-/// call and finishes the calls it has: the proxy's calls in flight finish OK, the next ones go
-/// to a new connection, and none fails.
-#[test]
-fn an_upstream_goaway_reconnects_and_calls_in_flight_finish() {
-    let connections = Arc::new(AtomicUsize::new(0));
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let counted = Arc::clone(&connections);
-    let server = std::thread::spawn(move || {
-        runtime().block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx
-                .send(listener.local_addr().unwrap().to_string())
-                .unwrap();
-            while let Ok((tcp, _)) = listener.accept().await {
-                counted.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(goaway_after_three(tcp));
-            }
-        });
-    });
-    let upstream = addr_rx.recv().unwrap();
-    let proxy = start_with(CALM, Some(upstream), |_| {});
-    let codes = runtime().block_on(async {
-        let channel = resilbench::transport::grpc::endpoint(&proxy.addr)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut codes = Vec::new();
-        // Five waves of three calls at once: each wave meets a GOAWAY mid-flight.
-        for wave in 0..5 {
-            let calls: Vec<_> = (0..3)
-                .map(|i| {
-                    let mut client = pb::backend_client::BackendClient::new(channel.clone());
-                    tokio::spawn(async move {
-                        let call = client.call(pb::CallRequest {
-                            request_id: format!("{wave}-{i}"),
-                            ..Default::default()
-                        });
-                        match Clock::Tokio.timeout(Duration::from_secs(10), call).await {
-                            Ok(Ok(_)) => tonic::Code::Ok,
-                            Ok(Err(s)) => s.code(),
-                            Err(_) => tonic::Code::DeadlineExceeded,
-                        }
-                    })
-                })
-                .collect();
-            for c in calls {
-                codes.push(c.await.unwrap());
-            }
-        }
-        codes
-    });
-    assert_eq!(codes, vec![tonic::Code::Ok; 15]);
-    assert!(
-        connections.load(Ordering::SeqCst) >= 5,
-        "a new connection per wave"
-    );
-    drop(server); // (its thread ends with the process)
-}
-
-/// Serves one connection: each call answered OK (one empty message, `grpc-status: 0`) after
-/// 100 ms; at the third call, GOAWAY (h2's graceful shutdown), the calls it has finished.
-async fn goaway_after_three(tcp: tokio::net::TcpStream) {
-    let Ok(mut conn) = h2::server::handshake(tcp).await else {
-        return;
-    };
-    let mut seen = 0;
-    while let Some(Ok((_request, mut respond))) = conn.accept().await {
-        seen += 1;
-        if seen == 3 {
-            conn.graceful_shutdown();
-        }
-        tokio::spawn(async move {
-            Clock::Tokio.sleep(Duration::from_millis(100)).await;
-            let response = http::Response::builder()
-                .header("content-type", "application/grpc")
-                .body(())
-                .unwrap();
-            let Ok(mut send) = respond.send_response(response, false) else {
-                return;
-            };
-            let _ = send.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]), false);
-            let mut trailers = http::HeaderMap::new();
-            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-            let _ = send.send_trailers(trailers);
-        });
-    }
 }

@@ -56,8 +56,9 @@
 //! - `proxy`, `proxy_bounds`: `resilbench proxy` in front of a tonic service and `serve`:
 //!   the same faults as `serve`, counts, cancellation, an unreachable upstream; its bounds on
 //!   streams, request bytes and calls against a client that never reads.
-//! - `proxy_faults`: the proxy's outage modes (reset, refuse), Envoy's fault headers, an
-//!   upstream's GOAWAY.
+//! - `proxy_faults`: the proxy's outage modes (reset, refuse), Envoy's fault headers.
+//! - `proxy_upstream`: an upstream that goes away (GOAWAY) or refuses streams under the
+//!   proxy: streams it did not process sent again once; the proxy's stopped line.
 //! - `proxy_grpcio`: the proxy between grpcio's server and a grpcio client with a retry
 //!   service config (skipped without grpcio, unless CI).
 //! - `docs_cite`: every test the docs cite exists.
@@ -95,6 +96,7 @@ mod proxy;
 mod proxy_bounds;
 mod proxy_faults;
 mod proxy_grpcio;
+mod proxy_upstream;
 mod report_page;
 mod results_file;
 mod retry;

@@ -21,6 +21,8 @@ use resilbench::transport::grpc::GrpcTransport;
 use tonic::Code;
 use tower::ServiceExt;
 
+use crate::common::goaway::{self, GoAway, How};
+
 /// What the server does with one stream.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Answer {
@@ -219,58 +221,6 @@ async fn after_a_failed_attempt_the_libraries_part_ways() {
     }
 }
 
-/// A server that reads its client's frames until `streams` HEADERS have come, then sends a
-/// GOAWAY whose last stream id is the first of them, answers that one (Trailers-Only, OK)
-/// and closes: the others were above the GOAWAY's last id. Written frame by frame, so
-/// nothing of the client's reaches a server library first.
-async fn goaway_after(io: tokio::io::DuplexStream, streams: usize) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (mut read, mut write) = tokio::io::split(io);
-    let mut preface = [0u8; 24];
-    if read.read_exact(&mut preface).await.is_err() {
-        return;
-    }
-    // SETTINGS (empty), and the client's SETTINGS acknowledged.
-    let frame = |kind: u8, flags: u8, id: u32, payload: &[u8]| {
-        let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
-        f.extend([kind, flags]);
-        f.extend(id.to_be_bytes());
-        f.extend(payload);
-        f
-    };
-    let _ = write.write_all(&frame(4, 0, 0, &[])).await;
-    let _ = write.write_all(&frame(4, 1, 0, &[])).await;
-    let mut ids = Vec::new();
-    while ids.len() < streams {
-        let mut head = [0u8; 9];
-        if read.read_exact(&mut head).await.is_err() {
-            return;
-        }
-        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-        let mut payload = vec![0u8; len];
-        if read.read_exact(&mut payload).await.is_err() {
-            return;
-        }
-        let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
-        if head[3] == 1 {
-            ids.push(id);
-        }
-    }
-    let first = ids[0];
-    let mut goaway = first.to_be_bytes().to_vec();
-    goaway.extend(0u32.to_be_bytes());
-    let _ = write.write_all(&frame(7, 0, 0, &goaway)).await;
-    // HPACK: `:status: 200` (static index 8), then `grpc-status: 0` as a new literal.
-    let mut block = vec![0x88, 0x00, 11];
-    block.extend(b"grpc-status");
-    block.extend([1, b'0']);
-    let _ = write.write_all(&frame(1, 0x4 | 0x1, first, &block)).await;
-    let _ = write.flush().await;
-    // The client closes the connection once its last stream has ended.
-    let mut rest = Vec::new();
-    let _ = read.read_to_end(&mut rest).await;
-}
-
 /// Three calls in flight when the server goes away with the first one's id as its last:
 /// the other two were not processed, and are sent again at once on the new connection the
 /// keeper opens (GOAWAY is transparent in every library, C-core's included); every call
@@ -292,7 +242,15 @@ async fn streams_above_a_goaways_last_id_are_sent_again_on_a_new_connection() {
             }
             Box::pin(async move {
                 let (client, server) = tokio::io::duplex(64 * 1024);
-                tokio::spawn(goaway_after(server, 3));
+                let plan = GoAway {
+                    how: How::Abrupt,
+                    streams: 3,
+                    first_processed: true,
+                    max_streams: None,
+                    wait: Duration::ZERO,
+                };
+                let once = Arc::new(std::sync::atomic::AtomicUsize::new(1));
+                tokio::spawn(goaway::serve(server, plan, once, Arc::default()));
                 Ok(Box::new(client) as Box<dyn Io>)
             })
         });

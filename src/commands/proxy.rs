@@ -114,7 +114,7 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
         let counts = proxy.counts();
         eprintln!(
             "resilbench proxy: stopped. received {}  executed {}  rejected {}  wasted {}  \
-             forwarded {}  upstream unreachable {}  reset upstream (client gone) {}  refused at \
+             forwarded {}  sent upstream again (not processed) {}  upstream unreachable {}  reset upstream (client gone) {}  refused at \
              --max-calls {}  refused for request bytes {}  connections reset in outages {}  \
              aborted by x-envoy-fault headers {}",
             stats.received,
@@ -122,6 +122,7 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
             stats.rejected,
             stats.wasted,
             counts.forwarded.load(Ordering::Relaxed),
+            counts.resent.load(Ordering::Relaxed),
             counts.unreachable.load(Ordering::Relaxed),
             counts.cancelled.load(Ordering::Relaxed),
             proxy.held().refused_calls.load(Ordering::Relaxed),

@@ -8,6 +8,11 @@
 //! relayed: the upstream stream is then dropped, which resets it with CANCEL, and the work is
 //! counted wasted as the backend counts an abandoned execution.
 //!
+//! A stream the upstream did not process (above its GOAWAY's last stream id, refused, or never
+//! written before its connection went away) is sent again once, on the next connection ready,
+//! inside the same attempt: the upstream never saw it, so the client does not either, and the
+//! fault model counts one attempt (docs/proxy.md, "When the upstream goes away").
+//!
 //! Latency: by default the upstream's own, stretched by a brownout's latency factor `k`: an
 //! upstream event at `t0 + d` is released at `t0 + k·d` (`t0` when the attempt was forwarded).
 //! With `--latency profile` the drawn service time (the profile's distribution, brownouts
@@ -91,6 +96,7 @@ pub(super) async fn serve(
         parts,
         body,
         limit,
+        resent: false,
         _bound: (slot, held, call),
     };
     tokio::spawn(forward.run(Head(Some(head))));
@@ -215,6 +221,8 @@ struct Forward {
     body: Bytes,
     /// The call's deadline, or the proxy's limit.
     limit: Instant,
+    /// A stream of this attempt the upstream did not process has been sent again.
+    resent: bool,
     /// The call's place and its request bytes, given back when the attempt ends.
     _bound: (CallSlot, bounds::Bytes, InProgress),
 }
@@ -363,7 +371,9 @@ impl Forward {
     async fn forward(&mut self, head: &mut Head, gone: &AtomicBool) -> Outcome {
         let proxy = self.proxy.clone();
         let (clock, counts) = (&proxy.clock, &proxy.counts);
-        counts.forwarded.fetch_add(1, Ordering::Relaxed);
+        if !self.resent {
+            counts.forwarded.fetch_add(1, Ordering::Relaxed);
+        }
         let answer = |head: &mut Head, r: Response| head.give(r);
         let ready = async {
             match &proxy.upstream {
@@ -404,10 +414,15 @@ impl Forward {
             authority: &proxy.options.authority,
             https: proxy.options.https,
             fields: &fields,
-            body: std::mem::take(&mut self.body),
+            // Kept (shared, not copied): a stream the upstream did not process is sent again.
+            body: self.body.clone(),
         };
         let mut stream = match clock.timeout_at(self.limit, handle.open(request)).await {
             Ok(Ok(stream)) => stream,
+            // Never sent: the connection went away (GOAWAY) or closed while the stream waited.
+            Ok(Err(_)) if self.send_again(counts) => {
+                return Box::pin(self.forward(head, gone)).await;
+            }
             Ok(Err(why)) => {
                 counts.unreachable.fetch_add(1, Ordering::Relaxed);
                 let message = format!("upstream unreachable: {why}");
@@ -442,12 +457,19 @@ impl Forward {
         stretch.wait(clock).await;
         let block = match first {
             Ok(Event::Head(block)) => block,
+            Ok(Event::Broken(lost))
+                if lost.processed.not_processed() && self.send_again(counts) =>
+            {
+                drop(stream);
+                return Box::pin(self.forward(head, gone)).await;
+            }
             Ok(other) => {
                 let code = lost(&other);
-                answer(
-                    head,
-                    wire::status_response(code, "upstream stream lost", None),
-                );
+                let message = match &other {
+                    Event::Broken(lost) => format!("upstream stream lost: {lost}"),
+                    _ => "upstream stream lost".to_string(),
+                };
+                answer(head, wire::status_response(code, &message, None));
                 return Outcome::Forwarded(Some(code));
             }
             Err(_) => {
@@ -475,6 +497,20 @@ impl Forward {
             counts.cancelled.fetch_add(1, Ordering::Relaxed);
         }
         outcome
+    }
+
+    /// Whether a stream of this attempt that the upstream did not process (RFC 9113 6.8 and
+    /// 8.7: above a GOAWAY's last stream id, refused, or never written) is sent again: once
+    /// per attempt, on the next connection ready (after a GOAWAY, the one its keeper opens),
+    /// as Envoy's `retry_on: refused-stream` does. The upstream never saw it, so the client
+    /// sees nothing of it; a second one fails the attempt UNAVAILABLE.
+    fn send_again(&mut self, counts: &super::Counts) -> bool {
+        if self.resent {
+            return false;
+        }
+        self.resent = true;
+        counts.resent.fetch_add(1, Ordering::Relaxed);
+        true
     }
 
     /// Relays the upstream's messages and trailers to the client.
@@ -556,8 +592,13 @@ impl Forward {
             Outcome::Http(status) => format!("answered HTTP {status}"),
             Outcome::Gone => "client gone".into(),
         };
+        let again = if self.resent {
+            " (sent upstream again: the upstream had not processed its first stream)"
+        } else {
+            ""
+        };
         eprintln!(
-            "+{at:.3}s {} key={:016x} attempt={attempt} grpc-previous-rpc-attempts={} {what}",
+            "+{at:.3}s {} key={:016x} attempt={attempt} grpc-previous-rpc-attempts={} {what}{again}",
             self.parts.uri.path(),
             self.incoming.request_key,
             self.incoming

@@ -97,6 +97,10 @@ pub struct Counts {
     pub forwarded: AtomicU64,
     /// Forwarded attempts that found no upstream connection (UNAVAILABLE at once).
     pub unreachable: AtomicU64,
+    /// Streams the upstream did not process (above its GOAWAY's last stream id, refused with
+    /// REFUSED_STREAM, or never written before its connection went away), sent again once on
+    /// the next connection ready: not attempts of their own.
+    pub resent: AtomicU64,
     /// Forwarded attempts reset upstream because the client gave up (cancel or deadline).
     pub cancelled: AtomicU64,
     /// Connections reset at accept in an outage (`--outage refuse`).

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
 pub mod foreign;
+pub mod goaway;
 pub mod scripted;
 pub mod silent_mtls;
 

@@ -1,0 +1,250 @@
+//! `resilbench proxy` when its upstream goes away (GOAWAY, gracefully or not) or refuses
+//! streams with calls in flight: the calls it processed finish, the streams it did not
+//! (RFC 9113 6.8, 8.7) are sent again once on the next connection, and what the proxy
+//! counts of it all, over one span, in the line it prints when it stops.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use resilbench::clock::Clock;
+use resilbench::pb;
+use resilbench::proxy::faults::OutageMode;
+
+use crate::common::goaway::{self, GoAway, How};
+use crate::proxy::start_with;
+use crate::proxy_faults::{CALM, outage, runtime};
+
+/// An upstream (the h2 crate's server) that sends GOAWAY on each connection after its third
+/// call and finishes the calls it has: the proxy's calls in flight finish OK, the next ones go
+/// to a new connection, and none fails.
+#[test]
+fn an_upstream_goaway_reconnects_and_calls_in_flight_finish() {
+    let connections = Arc::new(AtomicUsize::new(0));
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let counted = Arc::clone(&connections);
+    let server = std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx
+                .send(listener.local_addr().unwrap().to_string())
+                .unwrap();
+            while let Ok((tcp, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(goaway_after_three(tcp));
+            }
+        });
+    });
+    let upstream = addr_rx.recv().unwrap();
+    let proxy = start_with(CALM, Some(upstream), |_| {});
+    let codes = runtime().block_on(async {
+        let channel = resilbench::transport::grpc::endpoint(&proxy.addr)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut codes = Vec::new();
+        // Five waves of three calls at once: each wave meets a GOAWAY mid-flight.
+        for wave in 0..5 {
+            let calls: Vec<_> = (0..3)
+                .map(|i| {
+                    let mut client = pb::backend_client::BackendClient::new(channel.clone());
+                    tokio::spawn(async move {
+                        let call = client.call(pb::CallRequest {
+                            request_id: format!("{wave}-{i}"),
+                            ..Default::default()
+                        });
+                        match Clock::Tokio.timeout(Duration::from_secs(10), call).await {
+                            Ok(Ok(_)) => tonic::Code::Ok,
+                            Ok(Err(s)) => s.code(),
+                            Err(_) => tonic::Code::DeadlineExceeded,
+                        }
+                    })
+                })
+                .collect();
+            for c in calls {
+                codes.push(c.await.unwrap());
+            }
+        }
+        codes
+    });
+    assert_eq!(codes, vec![tonic::Code::Ok; 15]);
+    assert!(
+        connections.load(Ordering::SeqCst) >= 5,
+        "a new connection per wave"
+    );
+    drop(server); // (its thread ends with the process)
+}
+
+/// Serves one connection: each call answered OK (one empty message, `grpc-status: 0`) after
+/// 100 ms; at the third call, GOAWAY (h2's graceful shutdown), the calls it has finished.
+async fn goaway_after_three(tcp: tokio::net::TcpStream) {
+    let Ok(mut conn) = h2::server::handshake(tcp).await else {
+        return;
+    };
+    let mut seen = 0;
+    while let Some(Ok((_request, mut respond))) = conn.accept().await {
+        seen += 1;
+        if seen == 3 {
+            conn.graceful_shutdown();
+        }
+        tokio::spawn(async move {
+            Clock::Tokio.sleep(Duration::from_millis(100)).await;
+            let response = http::Response::builder()
+                .header("content-type", "application/grpc")
+                .body(())
+                .unwrap();
+            let Ok(mut send) = respond.send_response(response, false) else {
+                return;
+            };
+            let _ = send.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]), false);
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+            let _ = send.send_trailers(trailers);
+        });
+    }
+}
+
+/// Three calls at once through the proxy, each one attempt's stream upstream; the code each
+/// ended with and its message.
+fn three_calls(proxy: &str) -> Vec<(tonic::Code, String)> {
+    runtime().block_on(async {
+        let channel = resilbench::transport::grpc::endpoint(proxy)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let calls: Vec<_> = (0..3)
+            .map(|i| {
+                let mut client = pb::backend_client::BackendClient::new(channel.clone());
+                tokio::spawn(async move {
+                    let call = client.call(pb::CallRequest {
+                        request_id: format!("call-{i}"),
+                        ..Default::default()
+                    });
+                    match Clock::Tokio.timeout(Duration::from_secs(10), call).await {
+                        Ok(Ok(_)) => (tonic::Code::Ok, String::new()),
+                        Ok(Err(s)) => (s.code(), s.message().to_string()),
+                        Err(_) => (tonic::Code::DeadlineExceeded, "the test's wait".into()),
+                    }
+                })
+            })
+            .collect();
+        let mut ended = Vec::new();
+        for c in calls {
+            ended.push(c.await.unwrap());
+        }
+        ended
+    })
+}
+
+/// The proxy's counts after a test: forwarded, sent again, and the backend's received.
+fn forwarded_resent_received(proxy: &crate::proxy::Running) -> (u64, u64, u64) {
+    let p = proxy.proxy.as_ref().unwrap();
+    let counts = p.counts();
+    (
+        counts.forwarded.load(Ordering::Relaxed),
+        counts.resent.load(Ordering::Relaxed),
+        p.shared().stats().received,
+    )
+}
+
+/// An upstream with three of the proxy's streams in flight goes away, abruptly (one GOAWAY)
+/// or gracefully (GOAWAY 2^31-1, PING, then the real last stream id), with the first stream's
+/// id as its last: it answers that one, and never processed the other two (RFC 9113 6.8). The
+/// proxy sends those two again, once, on the connection its keeper opens, where they are
+/// answered: the client sees three OKs, the fault model three attempts, the upstream five
+/// streams and three answers.
+#[test]
+fn streams_above_an_upstream_goaways_last_id_are_sent_again_on_a_new_connection() {
+    for how in [How::Abrupt, How::Graceful] {
+        let plan = GoAway {
+            how,
+            streams: 3,
+            first_processed: true,
+            max_streams: None,
+            wait: Duration::ZERO,
+        };
+        let (upstream, seen) = goaway::listen(plan, 1);
+        let proxy = start_with(CALM, Some(upstream), |_| {});
+        let ended = three_calls(&proxy.addr);
+        let ok = (tonic::Code::Ok, String::new());
+        assert_eq!(ended, vec![ok; 3], "{how:?}");
+        assert_eq!(forwarded_resent_received(&proxy), (3, 2, 3), "{how:?}");
+        let seen = (
+            seen.streams.load(Ordering::SeqCst),
+            seen.answered.load(Ordering::SeqCst),
+        );
+        assert_eq!(
+            seen,
+            (5, 3),
+            "{how:?}: streams opened and answered upstream"
+        );
+    }
+}
+
+/// The same while the streams wait for a place under the upstream's limit of one stream at a
+/// time: the GOAWAY ends the wait of the two not yet opened, which are sent on the new
+/// connection; the client sees three OKs.
+#[test]
+fn streams_waiting_for_an_upstream_slot_when_it_goes_away_are_sent_on_a_new_connection() {
+    let plan = GoAway {
+        how: How::Abrupt,
+        streams: 1,
+        first_processed: true,
+        max_streams: Some(1),
+        // Time for the other two calls to reach the proxy and wait for the slot.
+        wait: Duration::from_millis(500),
+    };
+    let (upstream, seen) = goaway::listen(plan, 1);
+    let proxy = start_with(CALM, Some(upstream), |_| {});
+    let ended = three_calls(&proxy.addr);
+    let ok = (tonic::Code::Ok, String::new());
+    assert_eq!(ended, vec![ok; 3]);
+    assert_eq!(forwarded_resent_received(&proxy), (3, 2, 3));
+    assert_eq!(seen.streams.load(Ordering::SeqCst), 3, "each opened once");
+}
+
+/// Sent again once only: an upstream whose every connection goes away without processing
+/// anything (last stream id 0) gets each stream twice, and the client an UNAVAILABLE that
+/// says why; the fault model counts three attempts, not six.
+#[test]
+fn a_stream_the_upstream_twice_did_not_process_fails_unavailable() {
+    let plan = GoAway {
+        how: How::Abrupt,
+        streams: 3,
+        first_processed: false,
+        max_streams: None,
+        wait: Duration::ZERO,
+    };
+    let (upstream, seen) = goaway::listen(plan, usize::MAX);
+    let proxy = start_with(CALM, Some(upstream), |_| {});
+    for (code, message) in three_calls(&proxy.addr) {
+        assert_eq!(code, tonic::Code::Unavailable, "{message}");
+        assert!(message.contains("GOAWAY"), "{message}");
+    }
+    assert_eq!(forwarded_resent_received(&proxy), (3, 3, 3));
+    assert_eq!(seen.streams.load(Ordering::SeqCst), 6);
+    assert_eq!(seen.answered.load(Ordering::SeqCst), 0);
+}
+
+/// A proxy in front of a proxy whose outage refuses each stream (RST_STREAM REFUSED_STREAM,
+/// RFC 9113 8.7: not processed): the first sends each stream again once, then answers
+/// UNAVAILABLE saying so; the refusing proxy counts two attempts per call, the first one.
+#[test]
+fn a_stream_the_upstream_refuses_is_sent_again_once() {
+    let backend = start_with(CALM, None, |_| {});
+    let refusing = start_with(&outage("0s"), Some(backend.addr.clone()), |o| {
+        o.outage = OutageMode::Reset(7);
+    });
+    let proxy = start_with(CALM, Some(refusing.addr.clone()), |_| {});
+    for (code, message) in three_calls(&proxy.addr) {
+        assert_eq!(code, tonic::Code::Unavailable, "{message}");
+        assert!(message.contains("REFUSED_STREAM"), "{message}");
+    }
+    assert_eq!(forwarded_resent_received(&proxy), (3, 3, 3));
+    assert_eq!(
+        refusing.proxy.as_ref().unwrap().shared().stats().received,
+        6
+    );
+}
