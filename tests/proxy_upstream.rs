@@ -248,3 +248,42 @@ fn a_stream_the_upstream_refuses_is_sent_again_once() {
         6
     );
 }
+
+/// The line the proxy prints when it stops counts the fault model's figures and its own over
+/// one span, since it started, and says so: three calls, a Control `Reset` (a strategy's
+/// start), three more, two of the first sent upstream again, make received 6 and forwarded 6,
+/// where `Stats` (the strategy's own) says 3.
+#[test]
+fn the_stopped_line_counts_everything_since_the_proxy_started() {
+    let plan = GoAway {
+        how: How::Abrupt,
+        streams: 3,
+        first_processed: true,
+        max_streams: None,
+        wait: Duration::ZERO,
+    };
+    let (upstream, _) = goaway::listen(plan, 1);
+    let proxy = start_with(CALM, Some(upstream), |_| {});
+    let ok = (tonic::Code::Ok, String::new());
+    assert_eq!(three_calls(&proxy.addr), vec![ok.clone(); 3]);
+    runtime().block_on(async {
+        pb::control_client::ControlClient::connect(format!("http://{}", proxy.addr))
+            .await
+            .unwrap()
+            .reset(pb::ResetRequest::default())
+            .await
+            .unwrap();
+    });
+    assert_eq!(three_calls(&proxy.addr), vec![ok; 3]);
+    let p = proxy.proxy.as_ref().unwrap();
+    assert_eq!(p.shared().stats().received, 3, "the strategy's own");
+    let line = p.stopped_line();
+    assert!(
+        line.contains("Since it started (1 Control reset): received 6  executed 6  rejected 0"),
+        "{line}"
+    );
+    assert!(
+        line.contains("forwarded 6  sent upstream again (not processed) 2  "),
+        "{line}"
+    );
+}

@@ -43,6 +43,17 @@ pub const MAX_REQUEST_ID: usize = 256;
 /// Longest script accepted with a request.
 pub const MAX_SCRIPT: usize = 64;
 
+/// Adds `more`'s counts to `total`'s (the queue's high water: the higher); per replica and
+/// per second figures are left out.
+fn add(total: &mut BackendStats, more: &BackendStats) {
+    total.received += more.received;
+    total.executed += more.executed;
+    total.rejected += more.rejected;
+    total.wasted += more.wasted;
+    total.duplicate_side_effects += more.duplicate_side_effects;
+    total.queue_high_water = total.queue_high_water.max(more.queue_high_water);
+}
+
 /// The backends behind a server. `Reset` swaps in fresh ones; attempts already in service
 /// finish on the old ones.
 #[derive(Debug, Clone)]
@@ -60,6 +71,9 @@ pub struct Shared {
     /// Calls turned away at `serve --max-calls` (the limits' counter), and its value at the
     /// last reset (`BackendStats.refused_at_limit` is the difference); none without limits.
     refused: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
+    /// The figures of the backends resets replaced, added up, and the number of resets:
+    /// with the current backends', the figures since the server state was made.
+    retired: Arc<std::sync::Mutex<(BackendStats, u64)>>,
 }
 
 impl Shared {
@@ -89,6 +103,7 @@ impl Shared {
             log_attempts: false,
             instance: instance_number(),
             refused: None,
+            retired: Arc::default(),
         }
     }
 
@@ -156,7 +171,31 @@ impl Shared {
         let fresh = Self::fresh(&self.plan, &self.clock);
         self.reset_refused();
         let mut slot = self.current.write().unwrap_or_else(|e| e.into_inner());
-        Backend::combined(&std::mem::replace(&mut *slot, fresh))
+        self.retire(Backend::combined(&std::mem::replace(&mut *slot, fresh)))
+    }
+
+    /// Adds the figures of backends a reset replaced to the figures since the start; returns
+    /// them.
+    fn retire(&self, replaced: BackendStats) -> BackendStats {
+        let mut retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
+        let (total, resets) = &mut *retired;
+        add(total, &replaced);
+        *resets += 1;
+        replaced
+    }
+
+    /// The figures since this server state was made, over every reset (received, executed,
+    /// rejected, wasted, duplicate side effects; the queue's high water the highest), and the
+    /// number of resets. The figures of the backends a reset replaced are taken at the reset:
+    /// an attempt still in service then that ends wasted later is not counted wasted here.
+    pub fn since_start(&self) -> (BackendStats, u64) {
+        let (mut total, resets) = self
+            .retired
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        add(&mut total, &Backend::combined(&self.current()));
+        (total, resets)
     }
 
     /// A reset for the run starting at `start_unix_ms` (Unix ms): the first one for that start
@@ -177,7 +216,7 @@ impl Shared {
         }
         self.reset_refused();
         let mut slot = self.current.write().unwrap_or_else(|e| e.into_inner());
-        Backend::combined(&std::mem::replace(&mut *slot, fresh))
+        self.retire(Backend::combined(&std::mem::replace(&mut *slot, fresh)))
     }
 
     /// The figures of the backends now in service.

@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tokio_util::sync::CancellationToken;
 
@@ -110,26 +109,7 @@ pub(super) fn proxy(args: ProxyArgs) -> Result<ExitCode, CliError> {
             return Ok(ExitCode::from(EXIT_INTERRUPTED));
         };
         drop(upstreams);
-        let stats = proxy.shared().stats();
-        let counts = proxy.counts();
-        eprintln!(
-            "resilbench proxy: stopped. received {}  executed {}  rejected {}  wasted {}  \
-             forwarded {}  sent upstream again (not processed) {}  upstream unreachable {}  reset upstream (client gone) {}  refused at \
-             --max-calls {}  refused for request bytes {}  connections reset in outages {}  \
-             aborted by x-envoy-fault headers {}",
-            stats.received,
-            stats.executed,
-            stats.rejected,
-            stats.wasted,
-            counts.forwarded.load(Ordering::Relaxed),
-            counts.resent.load(Ordering::Relaxed),
-            counts.unreachable.load(Ordering::Relaxed),
-            counts.cancelled.load(Ordering::Relaxed),
-            proxy.held().refused_calls.load(Ordering::Relaxed),
-            proxy.held().refused_bytes.load(Ordering::Relaxed),
-            counts.refused_connections.load(Ordering::Relaxed),
-            counts.envoy_aborts.load(Ordering::Relaxed),
-        );
+        eprintln!("{}", proxy.stopped_line());
         joined.map_err(CliError::Other)?;
         Ok(ExitCode::SUCCESS)
     });

@@ -176,6 +176,38 @@ impl Proxy {
     pub fn shared(&self) -> &Shared {
         &self.shared
     }
+
+    /// What `resilbench proxy` prints when it stops: the fault model's figures and the
+    /// proxy's own counts, all over the same span, since the proxy started (every strategy's
+    /// Control `Reset` included; `Stats` gives a strategy's alone).
+    pub fn stopped_line(&self) -> String {
+        let (stats, resets) = self.shared.since_start();
+        let counts = &self.counts;
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let resets = match resets {
+            1 => "1 Control reset".to_string(),
+            n => format!("{n} Control resets"),
+        };
+        format!(
+            "resilbench proxy: stopped. Since it started ({resets}): received {}  executed {}  \
+             rejected {}  wasted {}  forwarded {}  sent upstream again (not processed) {}  \
+             upstream unreachable {}  reset upstream (client gone) {}  refused at --max-calls \
+             {}  refused for request bytes {}  connections reset in outages {}  aborted by \
+             x-envoy-fault headers {}",
+            stats.received,
+            stats.executed,
+            stats.rejected,
+            stats.wasted,
+            n(&counts.forwarded),
+            n(&counts.resent),
+            n(&counts.unreachable),
+            n(&counts.cancelled),
+            n(&self.held.refused_calls),
+            n(&self.held.refused_bytes),
+            n(&counts.refused_connections),
+            n(&counts.envoy_aborts),
+        )
+    }
 }
 
 /// One client connection's service: Control calls answered here, every other call an attempt.
