@@ -146,9 +146,14 @@ service_config = '{"methodConfig": [{"name": [{}], "retryPolicy": {"maxAttempts"
 
 /// The same profile calling the foreign service's `Say` at `address`.
 pub(crate) fn with_target(address: &str) -> String {
+    format!("{FAULTS}\n{}", target_section(address))
+}
+
+/// A `[target]` calling the foreign service's `Say` at `address`, a proxy (`control = true`).
+pub(crate) fn target_section(address: &str) -> String {
     let dir = foreign::proto_dir();
     format!(
-        "{FAULTS}\n[target]\naddress = \"{address}\"\nproto = [\"{}\"]\nimport_paths = [\"{}\"]\n\
+        "[target]\naddress = \"{address}\"\nproto = [\"{}\"]\nimport_paths = [\"{}\"]\n\
          method = \"acme.echo.v1.Echo/Say\"\nrequest = '{{\"id\": \"{{{{call}}}}\"}}'\ncontrol = true\n",
         dir.join("acme/echo/v1/echo.proto").display(),
         dir.display()

@@ -15,7 +15,8 @@ use resilbench::pb;
 use crate::common::stderr;
 use crate::grpcio_interop::{PyServer, python};
 use crate::own_service::run;
-use crate::proxy::{FAULTS, start, strategy, with_target};
+use crate::proxy::{FAULTS, start, strategy, target_section, with_target};
+use crate::proxy_faults::CALM;
 
 /// run → proxy → grpcio's server meets the same faults as run → `serve` with the same
 /// profile and seed (statuses and backend counts equal); amplification counted by the proxy
@@ -130,4 +131,59 @@ fn a_grpcio_client_with_retries_makes_the_attempts_its_config_allows_through_an_
     let counts = proxy.proxy.as_ref().unwrap().counts();
     assert_eq!(counts.forwarded.load(Ordering::Relaxed), 0);
     assert!(upstream.seen().is_empty());
+}
+
+/// grpcio's server going away every 300 ms (`grpc.max_connection_age_ms`: C-core's graceful
+/// GOAWAY, 2^31-1 then the last stream id) under the proxy, one stream at a time
+/// (`grpc.max_concurrent_streams = 1`, overload protection off, 4 ms a call, Poisson
+/// arrivals at half its capacity), for a strategy without retries. C-core leaves no stream
+/// above its last id (it processes what came before its final GOAWAY), but a call waiting
+/// for the one slot when the GOAWAY comes was never sent: the proxy sends it on the new
+/// connection (a few per run; before it did, each was an UNAVAILABLE at the client, 2 and 6
+/// in two runs). No call fails, grpcio receives each attempt once, and the fault model counts
+/// the client's attempts.
+#[test]
+fn a_grpcio_upstream_that_keeps_going_away_fails_no_call_through_the_proxy() {
+    let Some(python) =
+        python("a_grpcio_upstream_that_keeps_going_away_fails_no_call_through_the_proxy")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--max-connection-age-ms",
+        "300",
+        "--max-concurrent-streams",
+        "1",
+        "--delay-ms",
+        "4",
+        "--overload-protection",
+        "0",
+    ];
+    let upstream = PyServer::start(&python, dir.path(), &args);
+    let proxy = start(CALM, Some(format!("127.0.0.1:{}", upstream.port)));
+    let profile = format!(
+        "name = \"goaway\"\n[load]\nrate = 125\narrival = \"poisson\"\nduration = \"3s\"\ndeadline = \"2s\"\n\
+         [[strategies]]\nname = \"baseline\"\n{}",
+        target_section(&proxy.addr)
+    );
+    let (out, results) = run(dir.path(), &profile, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let results = results.unwrap();
+    let s = strategy(&results, "baseline");
+    assert_eq!(
+        s.status.get("OK").copied().unwrap_or(0),
+        s.counts.sent,
+        "{:?}",
+        s.status
+    );
+    let p = proxy.proxy.as_ref().unwrap();
+    let counts = p.counts();
+    let (forwarded, resent) = (
+        counts.forwarded.load(Ordering::Relaxed),
+        counts.resent.load(Ordering::Relaxed),
+    );
+    assert_eq!(s.backend.as_ref().unwrap().received, s.attempts.total);
+    assert_eq!(upstream.seen().len() as u64, forwarded);
+    eprintln!("{forwarded} forwarded, {resent} sent again after grpcio went away");
 }
