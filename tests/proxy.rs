@@ -164,16 +164,13 @@ pub(crate) fn strategy<'a>(r: &'a Results, name: &str) -> &'a resilbench::result
     r.strategies.iter().find(|s| s.name == name).unwrap()
 }
 
-/// run → proxy → a tonic service meets the same faults as run → `serve` with the same
-/// profile and seed: the baseline's statuses and the backend's counts are equal (keyed
-/// draws, the fault clock restarted at each strategy's reset); the proxy's received equals
-/// the client's attempts under retries too; the service receives exactly the attempts the
-/// proxy forwarded, without resilbench's headers, with a `grpc-timeout` no longer than the
-/// call's deadline.
-#[test]
-fn an_outage_through_the_proxy_meets_the_same_faults_as_serve() {
-    let upstream = foreign::start(Reflection::None, None);
-    let proxy = start(FAULTS, Some(upstream.addr.to_string()));
+/// [`FAULTS`] run through a proxy in front of `upstream` (`[target]` calling `Say`) and run
+/// directly against `serve`: the proxy and the results through it, once checked that the two
+/// baselines met the same faults (statuses, backend received and executed equal: keyed
+/// draws, the fault clock restarted at each strategy's reset) and that under retries the
+/// backend's count of attempts is the client's, both ways.
+pub(crate) fn through_and_direct(upstream: String) -> (Running, Results) {
+    let proxy = start(FAULTS, Some(upstream));
     let dir = tempfile::tempdir().unwrap();
     let (out, through) = run(dir.path(), &with_target(&proxy.addr), &[]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -183,17 +180,11 @@ fn an_outage_through_the_proxy_meets_the_same_faults_as_serve() {
     let (out, direct) = run(dir.path(), FAULTS, &["--target", &served.addr]);
     assert!(out.status.success(), "{}", stderr(&out));
     let direct = direct.unwrap();
-
     let (p, s) = (
         strategy(&through, "baseline"),
         strategy(&direct, "baseline"),
     );
     assert_eq!(p.status, s.status, "the same statuses through the proxy");
-    assert!(
-        p.status.get("UNAVAILABLE").copied().unwrap_or(0) >= 10,
-        "{:?}",
-        p.status
-    );
     let (pb_, sb) = (p.backend.as_ref().unwrap(), s.backend.as_ref().unwrap());
     assert_eq!(
         (pb_.received, pb_.executed),
@@ -212,6 +203,23 @@ fn an_outage_through_the_proxy_meets_the_same_faults_as_serve() {
             "the backend's count of attempts is the client's"
         );
     }
+    (proxy, through)
+}
+
+/// run → proxy → a tonic service meets the same faults as run → `serve` with the same
+/// profile and seed ([`through_and_direct`]), an outage's UNAVAILABLE among them; the service
+/// receives exactly the attempts the proxy forwarded, without resilbench's headers, with a
+/// `grpc-timeout` no longer than the call's deadline.
+#[test]
+fn an_outage_through_the_proxy_meets_the_same_faults_as_serve() {
+    let upstream = foreign::start(Reflection::None, None);
+    let (proxy, through) = through_and_direct(upstream.addr.to_string());
+    let baseline = strategy(&through, "baseline");
+    assert!(
+        baseline.status.get("UNAVAILABLE").copied().unwrap_or(0) >= 10,
+        "{:?}",
+        baseline.status
+    );
     let forwarded = proxy
         .proxy
         .as_ref()

@@ -10,39 +10,13 @@ use std::time::Duration;
 use resilbench::clock::Clock;
 use resilbench::pb;
 
+use crate::common::clients::{calls_at_once, never_reading, one_call, open_and_hold};
+use crate::common::runtime;
 use crate::proxy::start_with;
+use crate::proxy_faults::CALM;
 
-const CALM: &str = "[load]\nrate = 1\n[backend]\nlatency = { dist = \"fixed\", value = \"1ms\" }\n\
-                    [[strategies]]\nname = \"s\"\n";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// One `Call` through the proxy at `addr` on a connection of its own.
-async fn one_call(addr: &str, id: &str) -> Result<(), (tonic::Code, String)> {
-    let call = async {
-        let mut client = pb::backend_client::BackendClient::connect(format!("http://{addr}"))
-            .await
-            .map_err(|e| (tonic::Code::Unavailable, e.to_string()))?;
-        client
-            .call(pb::CallRequest {
-                request_id: id.into(),
-                ..Default::default()
-            })
-            .await
-            .map(|_| ())
-            .map_err(|s| (s.code(), s.message().to_string()))
-    };
-    Clock::Tokio
-        .timeout(Duration::from_secs(10), call)
-        .await
-        .unwrap_or_else(|_| Err((tonic::Code::DeadlineExceeded, "no answer in 10 s".into())))
-}
+/// How long a well-behaved call may take before it counts as starved.
+const TEN_S: Duration = Duration::from_secs(10);
 
 /// A client that opens stream after stream, sends 256 KiB of a request on each and never
 /// ends one nor reads anything: the proxy advertises its stream limit (20), holds at most
@@ -60,13 +34,7 @@ fn a_client_that_sends_and_never_reads_holds_only_its_budget_and_starves_no_one(
     let opened = Arc::new(AtomicU32::new(0));
     let addr = proxy.addr.clone();
     let most_calls = runtime().block_on(async {
-        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        let (client, mut connection) = h2::client::Builder::new()
-            .initial_window_size(0)
-            .initial_max_send_streams(1000)
-            .handshake::<_, bytes::Bytes>(tcp)
-            .await
-            .unwrap();
+        let (client, mut connection) = never_reading(&addr).await;
         let (advertised_tx, advertised) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
             // Until the proxy's SETTINGS are read, the builder's 1,000 stands.
@@ -83,35 +51,23 @@ fn a_client_that_sends_and_never_reads_holds_only_its_budget_and_starves_no_one(
             })
             .await;
         });
-        let (count, uri) = (
+        // A message prefix announcing 4 MiB, then 256 KiB of it; never the rest.
+        let mut part = vec![0u8; 256 * 1024];
+        part[1..5].copy_from_slice(&(4u32 << 20).to_be_bytes());
+        let opener = open_and_hold(
+            client,
+            &addr,
+            (part.into(), false),
             Arc::clone(&opened),
-            format!("http://{addr}/resilbench.v1.Backend/Call"),
+            200,
         );
-        let opener = tokio::spawn(async move {
-            let mut kept = Vec::new();
-            let mut client = client;
-            while count.load(Ordering::SeqCst) < 200 {
-                let Ok(ready) = client.ready().await else {
-                    return;
-                };
-                client = ready;
-                let request = crate::common::grpc_post(&uri).body(()).unwrap();
-                let Ok((response, mut send)) = client.send_request(request, false) else {
-                    return;
-                };
-                // A message prefix announcing 4 MiB, then 256 KiB of it; never the rest.
-                let mut part = vec![0u8; 256 * 1024];
-                part[1..5].copy_from_slice(&(4u32 << 20).to_be_bytes());
-                let _ = send.send_data(part.into(), false);
-                kept.push((response, send));
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::task::yield_now().await;
-            }
-            std::future::pending::<()>().await;
-        });
         let mut most = 0;
         for i in 0..30 {
-            assert_eq!(one_call(&addr, &format!("g{i}")).await, Ok(()), "call {i}");
+            assert_eq!(
+                one_call(&addr, &format!("g{i}"), TEN_S).await,
+                Ok(()),
+                "call {i}"
+            );
             most = most.max(held.held().calls.load(Ordering::Relaxed));
         }
         assert_eq!(
@@ -156,19 +112,7 @@ fn calls_beyond_the_proxys_limit_are_refused_at_once() {
     let upstream = start_with(&slow, None, |_| {});
     let proxy = start_with(CALM, Some(upstream.addr.clone()), |o| o.max_calls = 3);
     let addr = proxy.addr.clone();
-    let answers = runtime().block_on(async {
-        let calls: Vec<_> = (0..6)
-            .map(|i| {
-                let addr = addr.clone();
-                tokio::spawn(async move { one_call(&addr, &i.to_string()).await })
-            })
-            .collect();
-        let mut answers = Vec::new();
-        for c in calls {
-            answers.push(c.await.unwrap());
-        }
-        answers
-    });
+    let answers = runtime().block_on(calls_at_once(&addr, 6, TEN_S));
     let ok = answers.iter().filter(|a| a.is_ok()).count();
     let refused: Vec<_> = answers.iter().filter_map(|a| a.clone().err()).collect();
     assert_eq!(ok, 3, "{answers:?}");

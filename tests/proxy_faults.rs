@@ -8,6 +8,8 @@ use resilbench::clock::Clock;
 use resilbench::pb;
 use resilbench::proxy::faults::OutageMode;
 
+use crate::common::clients::control_stats;
+use crate::common::runtime;
 use crate::proxy::start_with;
 
 pub(crate) const CALM: &str = "[load]\nrate = 1\n[backend]\nlatency = { dist = \"fixed\", value = \"1ms\" }\n\
@@ -18,14 +20,6 @@ pub(crate) fn outage(start: &str) -> String {
         "[load]\nrate = 1\n[[phases]]\nkind = \"outage\"\nstart = \"{start}\"\nduration = \"1h\"\n\
          [[strategies]]\nname = \"s\"\n"
     )
-}
-
-pub(crate) fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// An h2 client connection to `addr` (the test's own HTTP/2 peer, written by others).
@@ -87,21 +81,11 @@ fn an_outage_can_reset_each_stream_with_a_chosen_reason() {
                 assert_eq!(err.reason(), Some(reason), "{err:?}");
             }
             // The connection stays usable: Control still answers on it.
-            let stats = stats(&proxy.addr).await;
+            let stats = control_stats(&proxy.addr).await;
             assert_eq!((stats.received, stats.executed), (3, 0));
         });
     }
     assert_eq!(upstream.shared.stats().received, 0, "nothing forwarded");
-}
-
-async fn stats(addr: &str) -> pb::BackendStats {
-    pb::control_client::ControlClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap()
-        .stats(pb::StatsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
 }
 
 /// `--outage refuse`: a connection made before the outage is served, then closed at its

@@ -10,18 +10,16 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 
-use resilbench::pb;
-
+use crate::common::clients::control_stats;
 use crate::common::stderr;
 use crate::grpcio_interop::{PyServer, python};
 use crate::own_service::run;
-use crate::proxy::{FAULTS, start, strategy, target_section, with_target};
+use crate::proxy::{start, strategy, target_section, through_and_direct};
 use crate::proxy_faults::CALM;
 
 /// run → proxy → grpcio's server meets the same faults as run → `serve` with the same
-/// profile and seed (statuses and backend counts equal); amplification counted by the proxy
-/// is the client's attempts; grpcio receives exactly what the proxy forwarded, without
-/// resilbench's headers.
+/// profile and seed, and the proxy counts the client's attempts (`through_and_direct`);
+/// grpcio receives exactly what the proxy forwarded, without resilbench's headers.
 #[test]
 fn an_outage_through_the_proxy_to_grpcio_meets_the_same_faults_as_serve() {
     let Some(python) =
@@ -31,32 +29,7 @@ fn an_outage_through_the_proxy_to_grpcio_meets_the_same_faults_as_serve() {
     };
     let dir = tempfile::tempdir().unwrap();
     let upstream = PyServer::start(&python, dir.path(), &[]);
-    let proxy = start(FAULTS, Some(format!("127.0.0.1:{}", upstream.port)));
-    let (out, through) = run(dir.path(), &with_target(&proxy.addr), &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let through = through.unwrap();
-    let served = start(FAULTS, None);
-    let direct_dir = tempfile::tempdir().unwrap();
-    let (out, direct) = run(direct_dir.path(), FAULTS, &["--target", &served.addr]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let direct = direct.unwrap();
-
-    let (p, s) = (
-        strategy(&through, "baseline"),
-        strategy(&direct, "baseline"),
-    );
-    assert_eq!(p.status, s.status, "the same statuses through the proxy");
-    let (pb_, sb) = (p.backend.as_ref().unwrap(), s.backend.as_ref().unwrap());
-    assert_eq!((pb_.received, pb_.executed), (sb.received, sb.executed));
-    let retry = strategy(&through, "retry");
-    assert!(
-        retry.attempts.total > retry.counts.offered,
-        "retries happened"
-    );
-    assert_eq!(
-        retry.backend.as_ref().unwrap().received,
-        retry.attempts.total
-    );
+    let (proxy, _) = through_and_direct(format!("127.0.0.1:{}", upstream.port));
     let forwarded = &proxy.proxy.as_ref().unwrap().counts().forwarded;
     let seen = upstream.seen();
     assert_eq!(seen.len() as u64, forwarded.load(Ordering::Relaxed));
@@ -89,17 +62,9 @@ fn client(python: &str, target: &str, calls: u32, max_attempts: u32) -> Vec<Stri
 
 /// The attempts the proxy's Stats counted so far.
 fn received(addr: &str) -> u64 {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        pb::control_client::ControlClient::connect(format!("http://{addr}"))
-            .await
-            .unwrap()
-            .stats(pb::StatsRequest::default())
-            .await
-            .unwrap()
-            .into_inner()
-            .received
-    })
+    crate::common::runtime()
+        .block_on(control_stats(addr))
+        .received
 }
 
 /// A real C-core client with a retry service config, through a proxy whose outage covers

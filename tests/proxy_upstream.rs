@@ -12,8 +12,9 @@ use resilbench::pb;
 use resilbench::proxy::faults::OutageMode;
 
 use crate::common::goaway::{self, GoAway, How};
+use crate::common::runtime;
 use crate::proxy::start_with;
-use crate::proxy_faults::{CALM, outage, runtime};
+use crate::proxy_faults::{CALM, outage};
 
 /// An upstream (the h2 crate's server) that sends GOAWAY on each connection after its third
 /// call and finishes the calls it has: the proxy's calls in flight finish OK, the next ones go
@@ -38,37 +39,15 @@ fn an_upstream_goaway_reconnects_and_calls_in_flight_finish() {
     let upstream = addr_rx.recv().unwrap();
     let proxy = start_with(CALM, Some(upstream), |_| {});
     let codes = runtime().block_on(async {
-        let channel = resilbench::transport::grpc::endpoint(&proxy.addr)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let channel = connect(&proxy.addr).await;
         let mut codes = Vec::new();
         // Five waves of three calls at once: each wave meets a GOAWAY mid-flight.
         for wave in 0..5 {
-            let calls: Vec<_> = (0..3)
-                .map(|i| {
-                    let mut client = pb::backend_client::BackendClient::new(channel.clone());
-                    tokio::spawn(async move {
-                        let call = client.call(pb::CallRequest {
-                            request_id: format!("{wave}-{i}"),
-                            ..Default::default()
-                        });
-                        match Clock::Tokio.timeout(Duration::from_secs(10), call).await {
-                            Ok(Ok(_)) => tonic::Code::Ok,
-                            Ok(Err(s)) => s.code(),
-                            Err(_) => tonic::Code::DeadlineExceeded,
-                        }
-                    })
-                })
-                .collect();
-            for c in calls {
-                codes.push(c.await.unwrap());
-            }
+            codes.extend(three_at_once(&channel, &wave.to_string()).await);
         }
         codes
     });
-    assert_eq!(codes, vec![tonic::Code::Ok; 15]);
+    assert_eq!(codes, vec![(tonic::Code::Ok, String::new()); 15]);
     assert!(
         connections.load(Ordering::SeqCst) >= 5,
         "a new connection per wave"
@@ -105,37 +84,49 @@ async fn goaway_after_three(tcp: tokio::net::TcpStream) {
     }
 }
 
-/// Three calls at once through the proxy, each one attempt's stream upstream; the code each
-/// ended with and its message.
-fn three_calls(proxy: &str) -> Vec<(tonic::Code, String)> {
-    runtime().block_on(async {
-        let channel = resilbench::transport::grpc::endpoint(proxy)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let calls: Vec<_> = (0..3)
-            .map(|i| {
-                let mut client = pb::backend_client::BackendClient::new(channel.clone());
-                tokio::spawn(async move {
-                    let call = client.call(pb::CallRequest {
-                        request_id: format!("call-{i}"),
-                        ..Default::default()
-                    });
-                    match Clock::Tokio.timeout(Duration::from_secs(10), call).await {
-                        Ok(Ok(_)) => (tonic::Code::Ok, String::new()),
-                        Ok(Err(s)) => (s.code(), s.message().to_string()),
-                        Err(_) => (tonic::Code::DeadlineExceeded, "the test's wait".into()),
-                    }
-                })
+/// Three calls at once on `channel` (ids `{wave}-0` to `{wave}-2`): the code each ended
+/// with, and its message.
+async fn three_at_once(
+    channel: &tonic::transport::Channel,
+    wave: &str,
+) -> Vec<(tonic::Code, String)> {
+    let calls: Vec<_> = (0..3)
+        .map(|i| {
+            let mut client = pb::backend_client::BackendClient::new(channel.clone());
+            let request_id = format!("{wave}-{i}");
+            tokio::spawn(async move {
+                let call = client.call(pb::CallRequest {
+                    request_id,
+                    ..Default::default()
+                });
+                match Clock::Tokio.timeout(Duration::from_secs(10), call).await {
+                    Ok(Ok(_)) => (tonic::Code::Ok, String::new()),
+                    Ok(Err(s)) => (s.code(), s.message().to_string()),
+                    Err(_) => (tonic::Code::DeadlineExceeded, "the test's wait".into()),
+                }
             })
-            .collect();
-        let mut ended = Vec::new();
-        for c in calls {
-            ended.push(c.await.unwrap());
-        }
-        ended
-    })
+        })
+        .collect();
+    let mut ended = Vec::new();
+    for c in calls {
+        ended.push(c.await.unwrap());
+    }
+    ended
+}
+
+/// A connection to the proxy at `addr`.
+async fn connect(addr: &str) -> tonic::transport::Channel {
+    resilbench::transport::grpc::endpoint(addr)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// Three calls at once through the proxy at `addr`, on a connection of their own
+/// ([`three_at_once`]).
+fn three_calls(addr: &str) -> Vec<(tonic::Code, String)> {
+    runtime().block_on(async { three_at_once(&connect(addr).await, "call").await })
 }
 
 /// The proxy's counts after a test: forwarded, sent again, and the backend's received.
@@ -160,10 +151,7 @@ fn streams_above_an_upstream_goaways_last_id_are_sent_again_on_a_new_connection(
     for how in [How::Abrupt, How::Graceful] {
         let plan = GoAway {
             how,
-            streams: 3,
-            first_processed: true,
-            max_streams: None,
-            wait: Duration::ZERO,
+            ..GoAway::after(3)
         };
         let (upstream, seen) = goaway::listen(plan, 1);
         let proxy = start_with(CALM, Some(upstream), |_| {});
@@ -189,12 +177,10 @@ fn streams_above_an_upstream_goaways_last_id_are_sent_again_on_a_new_connection(
 #[test]
 fn streams_waiting_for_an_upstream_slot_when_it_goes_away_are_sent_on_a_new_connection() {
     let plan = GoAway {
-        how: How::Abrupt,
-        streams: 1,
-        first_processed: true,
         max_streams: Some(1),
         // Time for the other two calls to reach the proxy and wait for the slot.
         wait: Duration::from_millis(500),
+        ..GoAway::after(1)
     };
     let (upstream, seen) = goaway::listen(plan, 1);
     let proxy = start_with(CALM, Some(upstream), |_| {});
@@ -211,11 +197,8 @@ fn streams_waiting_for_an_upstream_slot_when_it_goes_away_are_sent_on_a_new_conn
 #[test]
 fn a_stream_the_upstream_twice_did_not_process_fails_unavailable() {
     let plan = GoAway {
-        how: How::Abrupt,
-        streams: 3,
         first_processed: false,
-        max_streams: None,
-        wait: Duration::ZERO,
+        ..GoAway::after(3)
     };
     let (upstream, seen) = goaway::listen(plan, usize::MAX);
     let proxy = start_with(CALM, Some(upstream), |_| {});
@@ -255,13 +238,7 @@ fn a_stream_the_upstream_refuses_is_sent_again_once() {
 /// where `Stats` (the strategy's own) says 3.
 #[test]
 fn the_stopped_line_counts_everything_since_the_proxy_started() {
-    let plan = GoAway {
-        how: How::Abrupt,
-        streams: 3,
-        first_processed: true,
-        max_streams: None,
-        wait: Duration::ZERO,
-    };
+    let plan = GoAway::after(3);
     let (upstream, _) = goaway::listen(plan, 1);
     let proxy = start_with(CALM, Some(upstream), |_| {});
     let ok = (tonic::Code::Ok, String::new());

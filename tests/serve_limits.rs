@@ -15,41 +15,12 @@ use prost::Message;
 use resilbench::pb;
 
 use crate::common::bin;
+use crate::common::clients::{calls_at_once, never_reading, one_call, open_and_hold};
+use crate::common::runtime;
 use crate::end_to_end::serve_with;
 
 const PROFILE: &str =
     "[load]\nrate = 1\n[backend]\nlatency = \"1ms\"\n[[strategies]]\nname = \"s\"\n";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// One gRPC `Call` over a fresh tonic connection, within `limit`.
-async fn one_call(addr: &str, id: &str, limit: Duration) -> Result<(), (tonic::Code, String)> {
-    let call = async {
-        let mut client = pb::backend_client::BackendClient::connect(format!("http://{addr}"))
-            .await
-            .map_err(|e| (tonic::Code::Unavailable, e.to_string()))?;
-        client
-            .call(pb::CallRequest {
-                request_id: id.into(),
-                ..Default::default()
-            })
-            .await
-            .map(|_| ())
-            .map_err(|s| (s.code(), s.message().to_string()))
-    };
-    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-        Err((
-            tonic::Code::DeadlineExceeded,
-            format!("no answer within {limit:?}"),
-        ))
-    })
-}
 
 /// A gRPC `Call` request's body: the 5-byte prefix and the message.
 fn call_body(id: &str) -> bytes::Bytes {
@@ -80,38 +51,10 @@ fn a_client_that_never_reads_gets_the_stream_limit_and_starves_no_one() {
     );
     let opened = Arc::new(AtomicU32::new(0));
     runtime().block_on(async {
-        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        let (client, connection) = h2::client::Builder::new()
-            .initial_window_size(0)
-            .handshake::<_, bytes::Bytes>(tcp)
-            .await
-            .unwrap();
+        let (client, connection) = never_reading(&addr).await;
         tokio::spawn(connection);
-        let (count, uri) = (
-            Arc::clone(&opened),
-            format!("http://{addr}/resilbench.v1.Backend/Call"),
-        );
-        let opener = tokio::spawn(async move {
-            let mut held = Vec::new();
-            let mut client = client;
-            while count.load(Ordering::SeqCst) < 5_000 {
-                let Ok(ready) = client.ready().await else {
-                    return;
-                };
-                client = ready;
-                let request = crate::common::grpc_post(&uri).body(()).unwrap();
-                let Ok((response, mut send)) = client.send_request(request, false) else {
-                    return;
-                };
-                let _ = send.send_data(call_body("never-read"), true);
-                // Held, never read.
-                held.push((response, send));
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::task::yield_now().await;
-            }
-            // Still holding every stream.
-            std::future::pending::<()>().await;
-        });
+        let body = (call_body("never-read"), true);
+        let opener = open_and_hold(client, &addr, body, Arc::clone(&opened), 5_000);
         for i in 0..50 {
             let answer = one_call(&addr, &format!("g{i}"), Duration::from_secs(5)).await;
             assert_eq!(answer, Ok(()), "call {i}");
@@ -141,21 +84,7 @@ fn calls_beyond_the_limit_are_refused_at_once() {
     )
     .unwrap();
     let (mut server, addr, lines) = serve_with(dir.path(), "p.toml", &["--max-calls", "4"]);
-    let answers = runtime().block_on(async {
-        let calls: Vec<_> = (0..10)
-            .map(|i| {
-                let addr = addr.clone();
-                tokio::spawn(async move {
-                    one_call(&addr, &i.to_string(), Duration::from_secs(10)).await
-                })
-            })
-            .collect();
-        let mut answers = Vec::new();
-        for c in calls {
-            answers.push(c.await.unwrap());
-        }
-        answers
-    });
+    let answers = runtime().block_on(calls_at_once(&addr, 10, Duration::from_secs(10)));
     let ok = answers.iter().filter(|a| a.is_ok()).count();
     let refused: Vec<_> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
     assert_eq!(ok, 4, "{answers:?}");

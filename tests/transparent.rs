@@ -21,7 +21,7 @@ use resilbench::transport::grpc::GrpcTransport;
 use tonic::Code;
 use tower::ServiceExt;
 
-use crate::common::goaway::{self, GoAway, How};
+use crate::common::goaway::{self, GoAway};
 
 /// What the server does with one stream.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -242,13 +242,7 @@ async fn streams_above_a_goaways_last_id_are_sent_again_on_a_new_connection() {
             }
             Box::pin(async move {
                 let (client, server) = tokio::io::duplex(64 * 1024);
-                let plan = GoAway {
-                    how: How::Abrupt,
-                    streams: 3,
-                    first_processed: true,
-                    max_streams: None,
-                    wait: Duration::ZERO,
-                };
+                let plan = GoAway::after(3);
                 let once = Arc::new(std::sync::atomic::AtomicUsize::new(1));
                 tokio::spawn(goaway::serve(server, plan, once, Arc::default()));
                 Ok(Box::new(client) as Box<dyn Io>)

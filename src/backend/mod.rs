@@ -174,6 +174,20 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+impl BackendStats {
+    /// Adds `more`'s counts (received, executed, rejected, wasted, duplicate side effects) to
+    /// these; the queue's high water is the higher of the two. Per replica and per second
+    /// figures, `served` and `refused_at_limit` are left to the caller.
+    pub fn add_counts(&mut self, more: &BackendStats) {
+        self.received += more.received;
+        self.executed += more.executed;
+        self.rejected += more.rejected;
+        self.wasted += more.wasted;
+        self.duplicate_side_effects += more.duplicate_side_effects;
+        self.queue_high_water = self.queue_high_water.max(more.queue_high_water);
+    }
+}
+
 /// One replica's figures.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReplicaStats {
@@ -419,12 +433,7 @@ impl Backend {
         let each: Vec<BackendStats> = backends.iter().map(|b| b.stats()).collect();
         let mut total = BackendStats::default();
         for (b, s) in backends.iter().zip(&each) {
-            total.received += s.received;
-            total.executed += s.executed;
-            total.rejected += s.rejected;
-            total.wasted += s.wasted;
-            total.duplicate_side_effects += s.duplicate_side_effects;
-            total.queue_high_water = total.queue_high_water.max(s.queue_high_water);
+            total.add_counts(s);
             for row in &s.timeline {
                 let t = row.t as usize;
                 if total.timeline.len() <= t {

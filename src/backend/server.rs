@@ -43,17 +43,6 @@ pub const MAX_REQUEST_ID: usize = 256;
 /// Longest script accepted with a request.
 pub const MAX_SCRIPT: usize = 64;
 
-/// Adds `more`'s counts to `total`'s (the queue's high water: the higher); per replica and
-/// per second figures are left out.
-fn add(total: &mut BackendStats, more: &BackendStats) {
-    total.received += more.received;
-    total.executed += more.executed;
-    total.rejected += more.rejected;
-    total.wasted += more.wasted;
-    total.duplicate_side_effects += more.duplicate_side_effects;
-    total.queue_high_water = total.queue_high_water.max(more.queue_high_water);
-}
-
 /// The backends behind a server. `Reset` swaps in fresh ones; attempts already in service
 /// finish on the old ones.
 #[derive(Debug, Clone)]
@@ -179,7 +168,7 @@ impl Shared {
     fn retire(&self, replaced: BackendStats) -> BackendStats {
         let mut retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
         let (total, resets) = &mut *retired;
-        add(total, &replaced);
+        total.add_counts(&replaced);
         *resets += 1;
         replaced
     }
@@ -194,7 +183,7 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        add(&mut total, &Backend::combined(&self.current()));
+        total.add_counts(&Backend::combined(&self.current()));
         (total, resets)
     }
 

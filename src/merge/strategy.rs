@@ -272,13 +272,8 @@ fn merge_backend(
     let mut by_name: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let mut seconds: BTreeMap<u64, BackendSecond> = BTreeMap::new();
     for b in all {
-        sum.received += b.received;
-        sum.executed += b.executed;
-        sum.rejected += b.rejected;
-        sum.wasted += b.wasted;
-        sum.duplicate_side_effects += b.duplicate_side_effects;
+        sum.add_counts(b);
         sum.refused_at_limit += b.refused_at_limit;
-        sum.queue_high_water = sum.queue_high_water.max(b.queue_high_water);
         for r in &b.replicas {
             // By name through an index: linear in the replicas.
             match by_name.get(r.name.as_str()) {

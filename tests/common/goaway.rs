@@ -46,6 +46,20 @@ pub struct GoAway {
     pub wait: std::time::Duration,
 }
 
+impl GoAway {
+    /// Abruptly after `streams` HEADERS, the first of them processed, no stream limit, at
+    /// once.
+    pub fn after(streams: usize) -> Self {
+        Self {
+            how: How::Abrupt,
+            streams,
+            first_processed: true,
+            max_streams: None,
+            wait: std::time::Duration::ZERO,
+        }
+    }
+}
+
 /// What the server saw, over all its connections.
 #[derive(Debug, Default)]
 pub struct Seen {

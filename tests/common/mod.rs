@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
+pub mod clients;
 pub mod foreign;
 pub mod goaway;
 pub mod scripted;
@@ -18,6 +19,15 @@ use tokio_util::sync::CancellationToken;
 pub fn plan(toml: &str) -> Plan {
     profile::parse(toml, "test.toml", "test", &Overrides::default())
         .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A real-time runtime with two worker threads (a test's clients and servers beside it).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// A paused-clock, current-thread runtime: the runtime of `--clock virtual`.
