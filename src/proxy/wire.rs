@@ -55,6 +55,17 @@ pub(super) fn incoming(
     }
 }
 
+/// Whether the call's draws are keyed by its first message: a call to resilbench's own
+/// `Backend` service that names no request id in its headers (its `request_id` field does).
+/// Every other call is decided on its headers alone.
+pub(super) fn keyed_by_message(headers: &HeaderMap, uri_path: &str) -> bool {
+    !headers.contains_key(header::REQUEST_ID)
+        && uri_path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(path::BACKEND_SERVICE))
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// The `request_id` of a call to resilbench's own `Backend` service (its first field in
 /// `CallRequest` and `MutateRequest` alike), read from the one uncompressed message.
 fn backend_request_id(uri_path: &str, body: &[u8]) -> Option<String> {
