@@ -28,8 +28,8 @@ use super::faults::{self, OutageMode};
 use super::{Proxy, wire};
 use crate::backend::serving::InProgress;
 use crate::backend::{Admitted, Backend, Incoming};
-use crate::protocol::header;
 use crate::protocol::status::{code_name, from_reset};
+use crate::protocol::{header, timeout};
 use crate::transport::connection::Unavailable;
 use crate::transport::http2::{self, Event};
 
@@ -340,15 +340,12 @@ impl Forward {
         let left = self
             .incoming
             .deadline
-            .map(|d| d.saturating_duration_since(clock.now()));
-        let owned = wire::forwarded_fields(&self.parts.headers, left, proxy.options.envoy_headers);
-        let fields: Vec<http2::Field<'_>> = owned
-            .iter()
-            .map(|(n, v)| {
-                let constant = n == header::CONTENT_TYPE.as_bytes() || n == header::TE.as_bytes();
-                (&n[..], &v[..], constant)
-            })
-            .collect();
+            .map(|d| timeout::write(d.saturating_duration_since(clock.now())));
+        let fields = wire::forwarded_fields(
+            &self.parts.headers,
+            left.as_ref(),
+            proxy.options.envoy_headers,
+        );
         if let Err(refused) = self.body.read_ready() {
             answer(head, *refused);
             return Outcome::Local(Code::ResourceExhausted);
