@@ -96,6 +96,7 @@ mod proxy;
 mod proxy_bounds;
 mod proxy_faults;
 mod proxy_grpcio;
+mod proxy_streams;
 mod proxy_upstream;
 mod report_page;
 mod results_file;

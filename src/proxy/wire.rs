@@ -23,6 +23,7 @@ use crate::pb;
 use crate::profile::Method;
 use crate::profile::script::PushbackValues;
 use crate::protocol::{header, path, timeout};
+use crate::transport::http2::Field;
 
 /// The attempt as the backend's decision sees it. `connection` is (connection number,
 /// stream number on it), the key of a request that names no id.
@@ -53,6 +54,17 @@ pub(super) fn incoming(
         script: None,
         idempotency_key: None,
     }
+}
+
+/// Whether the call's draws are keyed by its first message: a call to resilbench's own
+/// `Backend` service that names no request id in its headers (its `request_id` field does).
+/// Every other call is decided on its headers alone.
+pub(super) fn keyed_by_message(headers: &HeaderMap, uri_path: &str) -> bool {
+    !headers.contains_key(header::REQUEST_ID)
+        && uri_path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(path::BACKEND_SERVICE))
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// The `request_id` of a call to resilbench's own `Backend` service (its first field in
@@ -96,22 +108,25 @@ fn dropped_always(name: &str) -> bool {
     ) || name.starts_with("resilbench-")
 }
 
-/// The request fields sent upstream (name, value), with `grpc-timeout` set to `left`.
-pub(super) fn forwarded_fields(
-    headers: &HeaderMap,
-    left: Option<Duration>,
+/// The request's fields forwarded upstream, borrowed from `headers` (connection-specific and
+/// resilbench's own left behind), then `grpc-timeout` as `left` (the time left), if the call
+/// has a deadline: as the HTTP/2 client encodes them (`content-type` and `te` as constants).
+pub(super) fn forwarded_fields<'a>(
+    headers: &'a HeaderMap,
+    left: Option<&'a timeout::Encoded>,
     envoy: bool,
-) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut fields: Vec<(Vec<u8>, Vec<u8>)> = headers
-        .iter()
-        .filter(|(name, _)| !dropped(name.as_str(), envoy))
-        .map(|(name, value)| (name.as_str().as_bytes().to_vec(), value.as_bytes().to_vec()))
-        .collect();
+) -> Vec<Field<'a>> {
+    let mut fields: Vec<Field<'a>> = Vec::with_capacity(headers.len() + 1);
+    for (name, value) in headers {
+        let name = name.as_str();
+        if dropped(name, envoy) {
+            continue;
+        }
+        let constant = name == header::CONTENT_TYPE || name == header::TE;
+        fields.push((name.as_bytes(), value.as_bytes(), constant));
+    }
     if let Some(left) = left {
-        fields.push((
-            header::TIMEOUT.as_bytes().to_vec(),
-            timeout::encode(left).into_bytes(),
-        ));
+        fields.push((header::TIMEOUT.as_bytes(), left.as_bytes(), false));
     }
     fields
 }
@@ -283,10 +298,15 @@ mod tests {
             (header::PREVIOUS_ATTEMPTS, "1"),
             ("connection", "close"),
         ]);
-        let f = forwarded_fields(&h, Some(Duration::from_millis(1500)), false);
+        let left = timeout::write(Duration::from_millis(1500));
+        let f = forwarded_fields(&h, Some(&left), false);
+        // The two constant fields are encoded as such (indexed once per connection).
+        for (n, _, constant) in &f {
+            assert_eq!(*constant, n == b"content-type" || n == b"te", "{n:?}");
+        }
         let names: Vec<String> = f
             .iter()
-            .map(|(n, v)| {
+            .map(|(n, v, _)| {
                 format!(
                     "{}={}",
                     String::from_utf8_lossy(n),
