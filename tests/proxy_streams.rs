@@ -13,24 +13,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use resilbench::clock::Clock;
 
-use crate::common::grpc_post;
+use crate::common::{grpc_post, runtime};
 use crate::grpcio_interop::{PyServer, python};
 use crate::proxy::start;
-
-const CALM: &str = "[load]\nrate = 1\n[backend]\nlatency = { dist = \"fixed\", value = \"1ms\" }\n\
-                    [[strategies]]\nname = \"s\"\n";
+use crate::proxy_faults::CALM;
 
 /// The longest any one step of a conversation may take: far below the call's deadline, so
 /// a proxy that waits for the request's end fails here.
 const STEP: Duration = Duration::from_secs(5);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// `payload` as one uncompressed gRPC message.
 fn framed(payload: &[u8]) -> Bytes {

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use resilbench::clock::Clock;
 use resilbench::pb;
 use resilbench::proxy::faults::OutageMode;
@@ -263,4 +265,91 @@ fn the_stopped_line_counts_everything_since_the_proxy_started() {
         line.contains("forwarded 6  sent upstream again (not processed) 2  "),
         "{line}"
     );
+}
+
+/// A call to `/acme.chat.v1.Chat/Talk` through the proxy at `addr`, driven by hand with the h2
+/// crate's client: each step waits its time, then sends its bytes (with END_STREAM when it
+/// says so). The `grpc-status` and `grpc-message` it ended with.
+async fn streamed(addr: &str, steps: Vec<(Duration, Bytes, bool)>) -> (String, String) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let request = crate::common::grpc_post(&format!("http://{addr}/acme.chat.v1.Chat/Talk"))
+        .header("grpc-timeout", "60S")
+        .body(())
+        .unwrap();
+    let (response, mut send) = client.send_request(request, false).unwrap();
+    tokio::spawn(async move {
+        for (wait, bytes, end) in steps {
+            Clock::Tokio.sleep(wait).await;
+            if send.send_data(bytes, end).is_err() {
+                return;
+            }
+        }
+    });
+    let said = |h: &http::HeaderMap, name: &str| {
+        h.get(name)
+            .map_or(String::new(), |v| v.to_str().unwrap().to_string())
+    };
+    let wait = Duration::from_secs(10);
+    let head = Clock::Tokio.timeout(wait, response).await.unwrap().unwrap();
+    if head.headers().contains_key("grpc-status") {
+        let h = head.headers();
+        return (said(h, "grpc-status"), said(h, "grpc-message"));
+    }
+    let mut body = head.into_body();
+    while let Some(data) = Clock::Tokio.timeout(wait, body.data()).await.unwrap() {
+        let _ = body.flow_control().release_capacity(data.unwrap().len());
+    }
+    let trailers = body.trailers().await.unwrap().unwrap_or_default();
+    (
+        said(&trailers, "grpc-status"),
+        said(&trailers, "grpc-message"),
+    )
+}
+
+/// A client-streaming call whose request is still with the client when the upstream goes
+/// away without processing its stream (nothing after the HEADERS was relayed): the proxy has
+/// all it sent, sends the stream again on the new connection, and relays the request there
+/// as it comes; the call ends OK.
+#[test]
+fn a_streamed_request_the_proxy_still_has_whole_is_sent_again() {
+    let plan = GoAway {
+        first_processed: false,
+        wait: Duration::from_millis(300),
+        ..GoAway::after(1)
+    };
+    let (upstream, seen) = goaway::listen(plan, 1);
+    let proxy = start_with(CALM, Some(upstream), |_| {});
+    let message = Bytes::from_static(&[0, 0, 0, 0, 1, 7]);
+    let steps = vec![(Duration::from_millis(900), message, true)];
+    let ended = runtime().block_on(streamed(&proxy.addr, steps));
+    assert_eq!(ended, ("0".to_string(), String::new()));
+    assert_eq!(forwarded_resent_received(&proxy), (1, 1, 1));
+    assert_eq!(seen.streams.load(Ordering::SeqCst), 2);
+}
+
+/// A client-streaming call part of whose request was already relayed to a stream the
+/// upstream then did not process: those bytes have left the proxy, so the stream is not sent
+/// again (it would arrive without them); the call fails UNAVAILABLE, saying why.
+#[test]
+fn a_streamed_request_partly_relayed_to_a_lost_stream_is_not_sent_again() {
+    let plan = GoAway {
+        first_processed: false,
+        wait: Duration::from_millis(600),
+        ..GoAway::after(1)
+    };
+    let (upstream, seen) = goaway::listen(plan, 1);
+    let proxy = start_with(CALM, Some(upstream), |_| {});
+    let message = Bytes::from_static(&[0, 0, 0, 0, 1, 7]);
+    let steps = vec![
+        (Duration::from_millis(250), message.clone(), false),
+        (Duration::from_millis(900), message, true),
+    ];
+    let (status, message) = runtime().block_on(streamed(&proxy.addr, steps));
+    assert_eq!(status, "14", "{message}");
+    assert!(message.contains("GOAWAY"), "{message}");
+    assert_eq!(forwarded_resent_received(&proxy), (1, 0, 1));
+    assert_eq!(seen.streams.load(Ordering::SeqCst), 1);
 }
