@@ -226,7 +226,14 @@ pub fn poll_entry(
             *registration = Some(register(cx.waker()));
             Poll::Pending
         }
-        Some(handle) => lock(heap).poll(handle, cx.waker()),
+        Some(handle) => {
+            let poll = lock(heap).poll(handle, cx.waker());
+            if poll.is_ready() {
+                // Fired: nothing to remove when the future is dropped.
+                *registration = None;
+            }
+            poll
+        }
     }
 }
 
