@@ -127,6 +127,7 @@ async fn run(calls: usize, concurrent: usize) -> usize {
                     https: false,
                     fields: &fields,
                     body: Bytes::from_static(&[0, 0, 0, 0, 3, 10, 1, 49]),
+                    end: true,
                 };
                 let mut stream = handle.open(request).await.unwrap();
                 loop {

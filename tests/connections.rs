@@ -134,6 +134,7 @@ fn request() -> http2::Request<'static> {
         https: false,
         fields: &[],
         body: Bytes::from_static(b"hello"),
+        end: true,
     }
 }
 

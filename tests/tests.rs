@@ -95,6 +95,7 @@ mod proxy;
 mod proxy_bounds;
 mod proxy_faults;
 mod proxy_grpcio;
+mod proxy_streams;
 mod report_page;
 mod results_file;
 mod retry;

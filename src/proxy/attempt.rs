@@ -17,25 +17,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt;
+use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tonic::Code;
 
-use super::bounds::{self, CallSlot, Over};
+use super::body::{RequestBody, Stopped};
+use super::bounds::{self, CallSlot};
 use super::faults::{self, OutageMode};
 use super::{Proxy, wire};
 use crate::backend::serving::InProgress;
 use crate::backend::{Admitted, Backend, Incoming};
-use crate::protocol::header;
-use crate::protocol::message::MAX_MESSAGE;
 use crate::protocol::status::{code_name, from_reset};
+use crate::protocol::{header, timeout};
 use crate::transport::connection::Unavailable;
 use crate::transport::http2::{self, Event};
-
-/// The largest request body read: one message of gRPC's default limit, with its prefix.
-pub const MAX_REQUEST: usize = MAX_MESSAGE + 5;
 
 /// Frames of a response held between the upstream and the client (each at most one DATA
 /// frame's worth or a message): beyond them the upstream waits, by HTTP/2 flow control.
@@ -53,20 +49,23 @@ pub(super) async fn serve(
     request: http::Request<hyper::body::Incoming>,
     bound: (CallSlot, bounds::Bytes, InProgress),
 ) -> Reply {
-    let (slot, mut held, call) = bound;
+    let (slot, held, call) = bound;
     let (parts, body) = request.into_parts();
     let now = proxy.clock.now();
     let deadline = wire::sent_timeout(&parts.headers).map(|t| now + t);
     let limit = deadline.unwrap_or(now + proxy.options.max_call);
-    let body = match proxy.clock.timeout_at(limit, read(body, &mut held)).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(refused)) => return Reply::Answer(refused),
-        Err(_) => return Reply::Answer(expired(deadline.is_some())),
-    };
+    let mut body = RequestBody::new(body, held);
+    if wire::keyed_by_message(&parts.headers, parts.uri.path()) {
+        match proxy.clock.timeout_at(limit, body.first_message()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(refused)) => return Reply::Answer(refused),
+            Err(_) => return Reply::Answer(expired(deadline.is_some())),
+        }
+    }
     let incoming = wire::incoming(
         &parts.headers,
         parts.uri.path(),
-        &body,
+        body.read_so_far(),
         connection,
         deadline,
     );
@@ -91,7 +90,7 @@ pub(super) async fn serve(
         parts,
         body,
         limit,
-        _bound: (slot, held, call),
+        _bound: (slot, call),
     };
     tokio::spawn(forward.run(Head(Some(head))));
     answered.await.unwrap_or_else(|_| {
@@ -101,56 +100,6 @@ pub(super) async fn serve(
             None,
         ))
     })
-}
-
-/// Reads a request body (one message at most, [`MAX_REQUEST`]), each frame held against the
-/// budgets; a body over a limit is answered RESOURCE_EXHAUSTED (its stream then dropped).
-async fn read(
-    mut body: hyper::body::Incoming,
-    held: &mut bounds::Bytes,
-) -> Result<Bytes, Response> {
-    let mut read = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else {
-            return Err(wire::status_response(
-                Code::Cancelled,
-                "request body broken",
-                None,
-            ));
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if read.len() + data.len() > MAX_REQUEST {
-            let message = format!("the request is larger than {MAX_REQUEST} bytes");
-            return Err(wire::status_response(
-                Code::ResourceExhausted,
-                &message,
-                None,
-            ));
-        }
-        if let Err(over) = held.hold(data.len()) {
-            let message = match over {
-                Over::Connection(n) => format!(
-                    "this connection's calls hold {n} bytes of requests in the proxy, its limit \
-                     (proxy --connection-request-mib)"
-                ),
-                Over::Total(n) => format!(
-                    "the proxy holds {n} bytes of requests, its limit (proxy --request-mib)"
-                ),
-            };
-            return Err(wire::status_response(
-                Code::ResourceExhausted,
-                &message,
-                None,
-            ));
-        }
-        if read.is_empty() && http_body::Body::is_end_stream(&body) {
-            return Ok(data);
-        }
-        read.extend_from_slice(&data);
-    }
-    Ok(read.freeze())
 }
 
 /// The answer to a wait that reached the call's deadline, or the proxy's own limit.
@@ -212,11 +161,12 @@ struct Forward {
     backend: Arc<Backend>,
     incoming: Incoming,
     parts: http::request::Parts,
-    body: Bytes,
+    /// The request's body (and its bytes held against the budgets).
+    body: RequestBody,
     /// The call's deadline, or the proxy's limit.
     limit: Instant,
-    /// The call's place and its request bytes, given back when the attempt ends.
-    _bound: (CallSlot, bounds::Bytes, InProgress),
+    /// The call's place, given back when the attempt ends.
+    _bound: (CallSlot, InProgress),
 }
 
 /// How an attempt ended, for the log line.
@@ -390,21 +340,24 @@ impl Forward {
         let left = self
             .incoming
             .deadline
-            .map(|d| d.saturating_duration_since(clock.now()));
-        let owned = wire::forwarded_fields(&self.parts.headers, left, proxy.options.envoy_headers);
-        let fields: Vec<http2::Field<'_>> = owned
-            .iter()
-            .map(|(n, v)| {
-                let constant = n == header::CONTENT_TYPE.as_bytes() || n == header::TE.as_bytes();
-                (&n[..], &v[..], constant)
-            })
-            .collect();
+            .map(|d| timeout::write(d.saturating_duration_since(clock.now())));
+        let fields = wire::forwarded_fields(
+            &self.parts.headers,
+            left.as_ref(),
+            proxy.options.envoy_headers,
+        );
+        if let Err(refused) = self.body.read_ready() {
+            answer(head, *refused);
+            return Outcome::Local(Code::ResourceExhausted);
+        }
+        let (start, whole) = self.body.take_start();
         let request = http2::Request {
             path: self.parts.uri.path().as_bytes(),
             authority: &proxy.options.authority,
             https: proxy.options.https,
             fields: &fields,
-            body: std::mem::take(&mut self.body),
+            body: start,
+            end: whole,
         };
         let mut stream = match clock.timeout_at(self.limit, handle.open(request)).await {
             Ok(Ok(stream)) => stream,
@@ -431,12 +384,27 @@ impl Forward {
             t0: clock.now(),
             factor,
         };
+        let writer = stream.writer();
+        let body = &mut self.body;
         let first = tokio::select! {
             e = clock.timeout_at(self.limit, stream.next()) => e,
             () = head.closed() => {
                 gone.store(true, Ordering::Release);
                 counts.cancelled.fetch_add(1, Ordering::Relaxed);
                 return Outcome::Gone;
+            }
+            stopped = body.relay(&writer), if !body.finished() => {
+                gone.store(true, Ordering::Release);
+                return match stopped {
+                    Stopped::Over(refused) => {
+                        answer(head, refused);
+                        Outcome::Local(Code::ResourceExhausted)
+                    }
+                    Stopped::Broken => {
+                        counts.cancelled.fetch_add(1, Ordering::Relaxed);
+                        Outcome::Gone
+                    }
+                };
             }
         };
         stretch.wait(clock).await;
@@ -469,7 +437,7 @@ impl Forward {
             head,
             wire::response_with(status, fields, tonic::body::Body::new(body)),
         );
-        let outcome = self.relay(&mut stream, &tx, &stretch).await;
+        let outcome = self.relay(&mut stream, &writer, &tx, &stretch).await;
         if matches!(outcome, Outcome::Gone) {
             gone.store(true, Ordering::Release);
             counts.cancelled.fetch_add(1, Ordering::Relaxed);
@@ -477,13 +445,33 @@ impl Forward {
         outcome
     }
 
-    /// Relays the upstream's messages and trailers to the client.
-    async fn relay(&self, stream: &mut http2::Exchange, tx: &Frames, stretch: &Stretch) -> Outcome {
+    /// Relays the upstream's messages and trailers to the client, and the rest of the
+    /// client's request body to the upstream.
+    async fn relay(
+        &mut self,
+        stream: &mut http2::Exchange,
+        writer: &http2::BodyWriter,
+        tx: &Frames,
+        stretch: &Stretch,
+    ) -> Outcome {
         let clock = &self.proxy.clock;
+        let body = &mut self.body;
         loop {
             let event = tokio::select! {
                 e = clock.timeout_at(self.limit, stream.next()) => e,
                 () = tx.closed() => return Outcome::Gone,
+                stopped = body.relay(writer), if !body.finished() => match stopped {
+                    Stopped::Over(_) => {
+                        let fields = wire::status_fields(
+                            Code::ResourceExhausted,
+                            "the request went over the proxy's byte budget",
+                            None,
+                        );
+                        trailers(clock, tx, fields).await;
+                        return Outcome::Local(Code::ResourceExhausted);
+                    }
+                    Stopped::Broken => return Outcome::Gone,
+                },
             };
             stretch.wait(clock).await;
             let (frame, end) = match event {
@@ -517,13 +505,7 @@ impl Forward {
                             "the upstream took longer than --max-call",
                         )
                     };
-                    let fields = wire::status_fields(code, message, None);
-                    let _ = clock
-                        .timeout(
-                            Duration::from_millis(100),
-                            tx.send(Ok(http_body::Frame::trailers(fields))),
-                        )
-                        .await;
+                    trailers(clock, tx, wire::status_fields(code, message, None)).await;
                     return Outcome::Local(code);
                 }
             };
@@ -565,6 +547,15 @@ impl Forward {
                 .map_or_else(|| "absent".to_string(), |n| n.to_string()),
         );
     }
+}
+
+/// Ends a relayed response with the proxy's own trailers (given up after 100 ms if the client
+/// does not read).
+async fn trailers(clock: &crate::clock::Clock, tx: &Frames, fields: http::HeaderMap) {
+    let frame = http_body::Frame::trailers(fields);
+    let _ = clock
+        .timeout(Duration::from_millis(100), tx.send(Ok(frame)))
+        .await;
 }
 
 /// A brownout's stretch of the upstream's time: an event at `t0 + d` is released at

@@ -1,12 +1,13 @@
 //! What the proxy holds for its clients, bounded: calls in progress over every connection,
 //! and request bytes held in the proxy, per connection and in all.
 //!
-//! A forwarded call holds its request until the upstream has answered (an attempt is sent
-//! whole: the fault decision may need the request, and the upstream sees one message). With
-//! only gRPC's per-message limit (4 MiB) and a stream limit, one connection could make the
-//! proxy hold streams × 4 MiB. Here every DATA frame read from a client is counted against
-//! its connection's budget ([`Options::connection_bytes`](super::Options)) and the proxy's
-//! ([`Options::total_bytes`](super::Options)) until its attempt ends; the frame that would go
+//! A call holds what it read of its request before it was forwarded (its first message, when
+//! the fault decision needs it: up to gRPC's 4 MiB limit) until its attempt ends, and each
+//! frame relayed after that until it has been written upstream (`body`). With only the
+//! message limit and a stream limit, one connection could make the proxy hold streams × 4 MiB.
+//! Here every DATA frame read from a client is counted against its connection's budget
+//! ([`Options::connection_bytes`](super::Options)) and the proxy's
+//! ([`Options::total_bytes`](super::Options)) while it is held; the frame that would go
 //! over either ends its call with RESOURCE_EXHAUSTED at once (its unread bytes are dropped
 //! with its stream, so hyper gives their connection window back). No call waits for budget:
 //! waiting would let the unread frames of the waiting streams fill the connection's window
@@ -112,6 +113,14 @@ impl Bytes {
             .fetch_max(on_connection, Ordering::Relaxed);
         self.bytes += n;
         Ok(())
+    }
+
+    /// Gives back `n` of the bytes held (they have left the proxy).
+    pub(super) fn release(&mut self, n: usize) {
+        let n = n.min(self.bytes);
+        self.connection.fetch_sub(n, Ordering::Relaxed);
+        self.held.bytes.fetch_sub(n, Ordering::Relaxed);
+        self.bytes -= n;
     }
 }
 

@@ -1,7 +1,7 @@
 //! `resilbench proxy`: the backend's fault model in front of a real gRPC service.
 //!
-//! Every gRPC call the proxy receives (any method; unary or server streaming; bodies as
-//! opaque bytes) is an attempt that meets the profile's `[backend]` and `[[phases]]` as the
+//! Every gRPC call the proxy receives (any method: unary, client, server or bidi streaming;
+//! bodies as opaque bytes, the request's relayed as the client sends it, [`body`]) is an attempt that meets the profile's `[backend]` and `[[phases]]` as the
 //! embedded backend's attempts do, through the same decision ([`Backend::arrive`], then
 //! [`Backend::admit`]): an outage answers its status at once, a stall holds the attempt, the
 //! quota and the capacity (workers + queue) turn it away with RESOURCE_EXHAUSTED (and
@@ -24,9 +24,9 @@
 //!
 //! Bounds ([`bounds`]): calls in progress over every connection ([`Options::max_calls`],
 //! RESOURCE_EXHAUSTED beyond); streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS,
-//! [`Options::max_streams`]); request bytes held per connection and in all (a request is read
-//! up to one gRPC message, [`MAX_REQUEST`], within the call's deadline or
-//! [`Options::max_call`]); a response is relayed through a channel of a few frames, so an
+//! [`Options::max_streams`]); request bytes held per connection and in all (what is read before
+//! the decision is at most one gRPC message, [`MAX_REQUEST`], within the call's deadline or
+//! [`Options::max_call`]; after it, a frame at a time); a response is relayed through a channel of a few frames, so an
 //! upstream faster than the client is held back by HTTP/2 flow control, not by memory; every
 //! wait on the upstream ends at the call's deadline or `max_call`; an unreachable upstream
 //! fails the attempt UNAVAILABLE at once (the connection keeper retries behind). A client
@@ -35,6 +35,7 @@
 //! `serve`'s watchdog (`backend::serving`).
 
 pub mod attempt;
+mod body;
 pub mod bounds;
 pub mod faults;
 pub mod threads;
@@ -55,8 +56,8 @@ use crate::clock::Clock;
 use crate::pb;
 use crate::transport::connection::Connections;
 
-pub use attempt::MAX_REQUEST;
 use attempt::Reply;
+pub use body::MAX_REQUEST;
 
 /// How the proxy reaches its upstream and what it adds.
 #[derive(Debug, Clone)]

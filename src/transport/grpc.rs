@@ -389,6 +389,7 @@ impl Target {
             https,
             fields: &fields[..n],
             body,
+            end: true,
         };
         let unavailable = || Failure {
             code: Code::Unavailable,

@@ -241,6 +241,7 @@ impl Asker<'_> {
             https: self.https,
             fields: &fields,
             body,
+            end: true,
         };
         let lost = |why: String| format!("reflection: {why}");
         let mut stream = self

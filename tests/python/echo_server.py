@@ -4,7 +4,10 @@ ships). No generated code: generic handlers take the raw bytes, and the message 
 from the protoset given (the same files, with their imports).
 
 Say echoes id and n, and fails a GRUMPY call's first attempt (no grpc-previous-rpc-attempts)
-with UNAVAILABLE; Count streams `count` replies. Every call is written to the log as one JSON
+with UNAVAILABLE; Count streams `count` replies. The service acme.echo.v1.Raw has no proto: its
+messages are raw bytes. Raw/Chat (bidi streaming) answers each message with the same bytes as
+it arrives; Raw/Gather (client streaming) answers, once the client has half-closed, with
+"MESSAGES BYTES" in ASCII. Every call is written to the log as one JSON
 line: method, id, n, mood, note, and its metadata.
 
 usage: echo_server.py --protoset FILE [--log FILE] [--tls CERT KEY [CA]]
@@ -113,6 +116,27 @@ handler = grpc.method_handlers_generic_handler(SERVICE, {
     "Count": grpc.unary_stream_rpc_method_handler(
         count, request_deserializer=raw, response_serializer=raw),
 })
+
+
+def chat(requests, context):
+    for message in requests:
+        yield message
+
+
+def gather(requests, context):
+    n = size = 0
+    for message in requests:
+        n += 1
+        size += len(message)
+    return f"{n} {size}".encode()
+
+
+raw_handler = grpc.method_handlers_generic_handler("acme.echo.v1.Raw", {
+    "Chat": grpc.stream_stream_rpc_method_handler(
+        chat, request_deserializer=raw, response_serializer=raw),
+    "Gather": grpc.stream_unary_rpc_method_handler(
+        gather, request_deserializer=raw, response_serializer=raw),
+})
 options = []
 if args.max_connection_age_ms is not None:
     options.append(("grpc.max_connection_age_ms", args.max_connection_age_ms))
@@ -121,8 +145,8 @@ if args.max_concurrent_streams is not None:
     options.append(("grpc.max_concurrent_streams", args.max_concurrent_streams))
 if args.overload_protection is not None:
     options.append(("grpc.http.overload_protection", args.overload_protection))
-server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers), handlers=[handler],
-                     options=options)
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers),
+                     handlers=[handler, raw_handler], options=options)
 reflection.enable_server_reflection([SERVICE, reflection.SERVICE_NAME], server, pool=pool)
 if args.tls:
     cert, key = (open(p, "rb").read() for p in args.tls[:2])

@@ -409,8 +409,7 @@ impl Connection {
             && st.tail.is_none()
         {
             // The server ended the stream before taking the whole request: stop sending.
-            let cut_short =
-                !st.pending.is_empty() && matches!(tail, Event::End | Event::Trailers(_));
+            let cut_short = st.body_unfinished() && matches!(tail, Event::End | Event::Trailers(_));
             st.end(tail);
             self.active -= 1;
             if cut_short {

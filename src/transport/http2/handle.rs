@@ -11,6 +11,7 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use bytes::Bytes;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::conn::Connection;
@@ -207,6 +208,54 @@ impl Exchange {
             }
         }
         event
+    }
+}
+
+impl Exchange {
+    /// The writer of this stream's request body, for a request opened with
+    /// [`Request::end`] false.
+    pub fn writer(&self) -> BodyWriter {
+        BodyWriter {
+            shared: Arc::clone(&self.shared),
+            id: self.id,
+        }
+    }
+}
+
+/// Gives a stream's request body in pieces, each once the one before has been written within
+/// the windows (so a stream holds at most one piece beyond them: HTTP/2 flow control reaches
+/// the body's source).
+pub struct BodyWriter {
+    shared: Arc<Shared>,
+    id: u32,
+}
+
+impl std::fmt::Debug for BodyWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyWriter").field("id", &self.id).finish()
+    }
+}
+
+impl BodyWriter {
+    /// Waits until the stream takes more of its body, then gives it what `piece` holds (the
+    /// body's last bytes when `end`), leaving `piece` empty: `false` if the stream has ended
+    /// (or its body was complete) and takes nothing more. Cancel-safe: `piece` keeps its bytes
+    /// until they are taken.
+    pub async fn send(&self, piece: &mut Option<Bytes>, end: bool) -> bool {
+        poll_fn(|cx| {
+            let mut s = self.shared.lock();
+            match s.conn.body_ready(self.id, cx.waker()) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(false) => Poll::Ready(false),
+                Poll::Ready(true) => {
+                    let data = piece.take().unwrap_or_default();
+                    let taken = s.conn.push_body(self.id, data, end);
+                    s.wake_writer();
+                    Poll::Ready(taken)
+                }
+            }
+        })
+        .await
     }
 }
 

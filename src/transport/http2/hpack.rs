@@ -186,6 +186,7 @@ mod tests {
                 (b"te", b"trailers", true),
             ],
             body,
+            end: true,
         }
     }
 
@@ -278,6 +279,7 @@ mod tests {
                 https: false,
                 fields: &fields,
                 body: Bytes::new(),
+                end: true,
             };
             let mut out = Vec::new();
             encode(encoder, &mut out, &request);

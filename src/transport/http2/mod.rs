@@ -58,7 +58,11 @@
 //!   (or when a GOAWAY came) ends as never sent ([`Processed::Unsent`]): gRFC A6 retries such
 //!   a stream until its deadline, one the server refused only once.
 //! - 8.1: a request without a body ends with its HEADERS; 1xx responses are skipped; a second
-//!   header block is the trailers.
+//!   header block is the trailers. A request body may be given in pieces after the HEADERS
+//!   ([`BodyWriter`], the proxy's client and bidi streams), each once the last has been
+//!   written; its end goes once, with its last bytes or as an empty DATA frame (6.1). A server
+//!   that ends the stream before the request has ended ("a complete response prior to the
+//!   client sending an entire request") has it reset with CANCEL, and the writer told.
 //!
 //! Request headers are encoded with HPACK's static table and a few dynamic entries
 //! (`hpack.rs`).
@@ -86,7 +90,7 @@ mod tests;
 pub use conn::{CONNECTION_WINDOW, Connection, STREAM_WINDOW};
 pub use driver::{Driver, handshake};
 pub use frame::{CANCEL, Fault};
-pub use handle::{Exchange, Handle};
+pub use handle::{BodyWriter, Exchange, Handle};
 pub use headers::{HeaderBlock, HeaderFields};
 pub use hpack::Field;
 pub use send::Request;

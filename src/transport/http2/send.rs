@@ -4,12 +4,14 @@
 //! Why apart from `conn.rs`: send-side flow control lives here with the bytes it holds back.
 //! A message larger than the windows waits for WINDOW_UPDATEs, streams in turn (5.2, 6.9).
 
+use std::task::{Poll, Waker};
+
 use bytes::Bytes;
 
 use super::conn::Connection;
 use super::frame::{self, CONTINUATION, END_HEADERS, END_STREAM, HEADERS, LAST_STREAM_ID};
 use super::hpack::Field;
-use super::stream::Stream;
+use super::stream::{Body, Stream};
 
 /// A request to send: pseudo-headers, then `fields`.
 pub struct Request<'a> {
@@ -21,8 +23,11 @@ pub struct Request<'a> {
     pub https: bool,
     /// Other header fields.
     pub fields: &'a [Field<'a>],
-    /// The request body, sent with END_STREAM.
+    /// The request body, or its start when `end` is false.
     pub body: Bytes,
+    /// `body` is the whole request body (sent with END_STREAM); when false more is given
+    /// later, through [`super::Exchange::writer`], until its end.
+    pub end: bool,
 }
 
 impl Connection {
@@ -39,8 +44,8 @@ impl Connection {
         if self.next_id > LAST_STREAM_ID {
             self.stop_opening("the connection has used all its stream ids");
         }
-        // A request with no body ends with its headers.
-        let end = if request.body.is_empty() {
+        // A complete request with no body ends with its headers.
+        let end = if request.end && request.body.is_empty() {
             END_STREAM
         } else {
             0
@@ -74,7 +79,7 @@ impl Connection {
                 out.extend_from_slice(part);
             }
         }
-        let mut stream = Stream::new(request.body, self.initial_window);
+        let mut stream = Stream::new(request.body, request.end, self.initial_window);
         // Behind streams already waiting for window, in turn.
         let waiting = !self.blocked.is_empty();
         if waiting || !stream.send_data(&mut self.out, &mut self.window, max_frame, id) {
@@ -88,13 +93,69 @@ impl Connection {
         Ok(id)
     }
 
+    /// Gives stream `id`'s request body more bytes (its last when `end`), which its writer
+    /// may do once the bytes given before have been written ([`Connection::body_ready`]);
+    /// `false` if the stream has ended or its body was complete already.
+    pub fn push_body(&mut self, id: u32, data: Bytes, end: bool) -> bool {
+        let Some(st) = self
+            .streams
+            .get_mut(&id)
+            .filter(|st| st.tail.is_none() && st.body == Body::Open)
+        else {
+            return false;
+        };
+        debug_assert!(
+            st.pending.is_empty(),
+            "a body given before it could take more"
+        );
+        st.pending = data;
+        if end {
+            st.body = Body::Ending;
+        }
+        // Behind streams already waiting for window, in turn.
+        let waiting = !self.blocked.is_empty();
+        if waiting || !st.send_data(&mut self.out, &mut self.window, self.max_frame, id) {
+            self.blocked.push_back(id);
+        }
+        if waiting {
+            self.send_blocked();
+        }
+        true
+    }
+
+    /// Whether stream `id`'s request body can take more bytes now: `Ready(true)` when what
+    /// it was given has been written, `Ready(false)` when it never will (the stream ended, or
+    /// its body is complete); else `waker` is woken when one of those is so.
+    pub fn body_ready(&mut self, id: u32, waker: &Waker) -> Poll<bool> {
+        let Some(st) = self
+            .streams
+            .get_mut(&id)
+            .filter(|st| st.tail.is_none() && st.body == Body::Open)
+        else {
+            return Poll::Ready(false);
+        };
+        if st.pending.is_empty() {
+            return Poll::Ready(true);
+        }
+        if !st.writer.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            st.writer = Some(waker.clone());
+        }
+        Poll::Pending
+    }
+
     /// Sends what the windows allow of every stream's waiting request bytes.
     pub(super) fn send_blocked(&mut self) {
         let mut i = 0;
         while i < self.blocked.len() && self.window > 0 {
             let id = self.blocked[i];
             let done = match self.streams.get_mut(&id) {
-                Some(st) => st.send_data(&mut self.out, &mut self.window, self.max_frame, id),
+                Some(st) => {
+                    let done = st.send_data(&mut self.out, &mut self.window, self.max_frame, id);
+                    if done {
+                        st.wake_writer();
+                    }
+                    done
+                }
                 None => true,
             };
             if done {

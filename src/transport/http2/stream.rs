@@ -134,6 +134,10 @@ pub(super) struct Stream {
     pub waker: Option<Waker>,
     /// Request bytes not yet sent.
     pub pending: Bytes,
+    /// Where the request body stands: more may come, its end is still to send, or sent.
+    pub body: Body,
+    /// The task writing the request body, when it waits for `pending` to go out.
+    pub writer: Option<Waker>,
     /// The stream's send window.
     pub window: i64,
     /// Received bytes (padding included) not yet given back in a WINDOW_UPDATE.
@@ -143,10 +147,27 @@ pub(super) struct Stream {
     pub returnable: u32,
 }
 
+/// Where a stream's request body stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Body {
+    /// More may come ([`super::Request::end`] was false): written as it is given.
+    Open,
+    /// Complete: END_STREAM goes with its last bytes (an empty DATA frame if none wait).
+    Ending,
+    /// END_STREAM has been written (or the stream ended).
+    Sent,
+}
+
 impl Stream {
-    /// A stream whose request body is `pending`, with a send window of `window`.
+    /// A stream whose request body starts with `pending` (all of it when `end`), with a send
+    /// window of `window`. A complete empty body went with the HEADERS' END_STREAM.
     #[inline]
-    pub fn new(pending: Bytes, window: i64) -> Self {
+    pub fn new(pending: Bytes, end: bool, window: i64) -> Self {
+        let body = match (end, pending.is_empty()) {
+            (false, _) => Body::Open,
+            (true, false) => Body::Ending,
+            (true, true) => Body::Sent,
+        };
         Self {
             head: None,
             got_head: false,
@@ -154,6 +175,8 @@ impl Stream {
             tail: None,
             waker: None,
             pending,
+            body,
+            writer: None,
             window,
             held: 0,
             returnable: 0,
@@ -165,7 +188,23 @@ impl Stream {
     pub fn end(&mut self, tail: Event) {
         self.tail = Some(tail);
         self.pending = Bytes::new();
+        self.body = Body::Sent;
         self.wake();
+        self.wake_writer();
+    }
+
+    /// The request body's writer can give more (or learn that the stream ended).
+    #[inline]
+    pub fn wake_writer(&mut self) {
+        if let Some(w) = self.writer.take() {
+            w.wake();
+        }
+    }
+
+    /// Whether the request body's end is still to come or to be written.
+    #[inline]
+    pub fn body_unfinished(&self) -> bool {
+        !self.pending.is_empty() || self.body != Body::Sent
     }
 
     /// The attempt has something new.
@@ -177,8 +216,8 @@ impl Stream {
     }
 
     /// Writes DATA frames of the waiting request bytes as far as this stream's window and
-    /// the connection's (`window`) allow, each at most `max_frame`; `true` when all were
-    /// written.
+    /// the connection's (`window`) allow, each at most `max_frame`, END_STREAM with the last
+    /// of a complete body; `true` when all were written.
     #[inline]
     pub fn send_data(
         &mut self,
@@ -187,23 +226,30 @@ impl Stream {
         max_frame: usize,
         id: u32,
     ) -> bool {
-        while !self.pending.is_empty() {
+        loop {
+            if self.pending.is_empty() {
+                if self.body == Body::Ending {
+                    // The end came with no bytes: an empty DATA frame carries it (6.1).
+                    frame::head(out, 0, frame::DATA, END_STREAM, id);
+                    self.body = Body::Sent;
+                }
+                return true;
+            }
             let room = self.window.min(*window).max(0) as usize;
             let n = self.pending.len().min(max_frame).min(room);
             if n == 0 {
                 return false;
             }
             let chunk = self.pending.split_to(n);
-            let flags = if self.pending.is_empty() {
-                END_STREAM
-            } else {
-                0
-            };
+            let last = self.pending.is_empty() && self.body == Body::Ending;
+            if last {
+                self.body = Body::Sent;
+            }
+            let flags = if last { END_STREAM } else { 0 };
             frame::head(out, n, frame::DATA, flags, id);
             out.extend_from_slice(&chunk);
             self.window -= n as i64;
             *window -= n as i64;
         }
-        true
     }
 }

@@ -1,6 +1,7 @@
 //! The state machine against whatever a server may send: arbitrary bytes, arbitrary frames,
 //! and valid responses mutated (which get past the frame checks and reach the streams), fed in
-//! reads of any size between the attempts' own steps (opening, taking events, dropping).
+//! reads of any size between the attempts' own steps (opening, giving a request body in
+//! pieces, taking events, dropping).
 //!
 //! What must hold, whatever came: no panic; every stream's events read head (1xx skipped
 //! unless it ended the stream), data, then one end, and every stream ends (at the latest when
@@ -27,6 +28,11 @@ use super::{frame, request};
 enum Op {
     /// An attempt opens a stream with a body of this size.
     Open(u32),
+    /// An attempt opens a stream whose body it gives later, in pieces.
+    OpenStreaming,
+    /// The writer of the n-th stream (modulo) gives a piece of this size (its last when the
+    /// flag says), if its stream takes more now.
+    Push(u8, u32, bool),
     /// The server's next bytes.
     Server(Vec<u8>),
     /// The attempt of the n-th stream (modulo) takes what its stream has.
@@ -93,6 +99,25 @@ impl Case {
                     self.seen.push(Seen::default());
                 }
             }
+            Op::OpenStreaming => {
+                let mut r = request(b"/x", Bytes::new());
+                r.end = false;
+                if let Ok(id) = self.m.conn.open(r) {
+                    self.ids.push(id);
+                    self.seen.push(Seen::default());
+                }
+            }
+            Op::Push(n, len, end) if !self.ids.is_empty() => {
+                let id = self.ids[*n as usize % self.ids.len()];
+                if self.m.conn.body_ready(id, Waker::noop()) == Poll::Ready(true) {
+                    let piece = Bytes::from(vec![0xa5; *len as usize]);
+                    assert!(
+                        self.m.conn.push_body(id, piece, *end),
+                        "a stream ready for more refused it"
+                    );
+                }
+            }
+            Op::Push(..) => {}
             Op::Server(bytes) if !self.failed => {
                 if let Err(fault) = self.m.receive(bytes) {
                     // As the socket task does: the connection ends, GOAWAY last.
@@ -189,6 +214,8 @@ fn attempt_op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0u32..70_000).prop_map(Op::Open),
         1 => Just(Op::Open(0)),
+        1 => Just(Op::OpenStreaming),
+        3 => (any::<u8>(), 0u32..70_000, any::<bool>()).prop_map(|(n, l, e)| Op::Push(n, l, e)),
         3 => any::<u8>().prop_map(Op::Take),
         1 => any::<u8>().prop_map(Op::Cancel),
         2 => Just(Op::Flush),

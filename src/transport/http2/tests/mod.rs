@@ -3,6 +3,7 @@
 //! client answered the same scripts (`differential`). The frame codec and the HPACK encoder
 //! are tested in their own modules.
 
+mod body;
 mod differential;
 mod fuzz;
 mod machine;
@@ -31,6 +32,7 @@ pub(super) fn request(path: &'static [u8], body: Bytes) -> Request<'static> {
             (b"te", b"trailers", true),
         ],
         body,
+        end: true,
     }
 }
 

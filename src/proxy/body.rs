@@ -1,0 +1,246 @@
+//! A call's request body on its way through the proxy: read as far as the fault decision
+//! needs it, then relayed to the upstream as the client sends it.
+//!
+//! Why a body is not read whole before the decision: a client-streaming or bidi call may send
+//! its first message and wait for a reply before it sends more (or half-closes), and a proxy
+//! that waited for the end would hold it until its deadline. So the decision is made on the
+//! headers; only a call to resilbench's own `Backend` service with no `x-resilbench-request-id`
+//! header waits for its first message, which carries the request id its draws are keyed by
+//! (`wire::incoming`). What has arrived when the attempt is forwarded goes with the HEADERS
+//! (a unary call's whole body, usually, as before), and the rest follows frame by frame, each
+//! once the one before has been written to the upstream within its windows
+//! ([`http2::BodyWriter`]): HTTP/2 flow control reaches back to the client, and a call holds
+//! at most one frame beyond the windows, counted against the byte budgets (`bounds`) until
+//! it has gone.
+
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+use http_body::Body as _;
+use tonic::Code;
+
+use super::bounds::{self, Over};
+use super::wire;
+use crate::protocol::message::MAX_MESSAGE;
+use crate::transport::http2;
+
+/// The most of a request read before the attempt is decided: one message of gRPC's default
+/// limit, with its prefix.
+pub const MAX_REQUEST: usize = MAX_MESSAGE + 5;
+
+type Response = http::Response<tonic::body::Body>;
+
+/// A request body: what has been read and not yet forwarded, and the rest, still with the
+/// client.
+pub(super) struct RequestBody {
+    /// Read, not yet given to the upstream, when it is one frame (kept as hyper gave it).
+    first: Option<Bytes>,
+    /// Read, not yet given to the upstream, when it is more than one frame.
+    start: BytesMut,
+    /// The client's body until its end has been read.
+    rest: Option<hyper::body::Incoming>,
+    /// The bytes this call holds in the proxy, against the budgets.
+    held: bounds::Bytes,
+    /// A frame read, waiting to be given to the upstream stream.
+    piece: Option<Bytes>,
+    /// Bytes given to the upstream stream and maybe not yet written (held until the next
+    /// piece is taken, which says they have been).
+    in_flight: usize,
+    /// The end has been given to the upstream (or the upstream stream takes nothing more).
+    finished: bool,
+}
+
+/// Why relaying a request body stopped short.
+pub(super) enum Stopped {
+    /// A frame would have gone over a byte budget: the call is answered with this.
+    Over(Response),
+    /// The client's stream broke (it reset it, or its connection went).
+    Broken,
+}
+
+impl RequestBody {
+    /// The body of a call, nothing read yet; `held` counts its bytes.
+    pub(super) fn new(body: hyper::body::Incoming, held: bounds::Bytes) -> Self {
+        Self {
+            first: None,
+            start: BytesMut::new(),
+            rest: Some(body),
+            held,
+            piece: None,
+            in_flight: 0,
+            finished: false,
+        }
+    }
+
+    /// What has been read and not forwarded: the request's start.
+    pub(super) fn read_so_far(&self) -> &[u8] {
+        self.first.as_deref().unwrap_or(&self.start)
+    }
+
+    /// Reads until the first gRPC message is whole (or the body ends), at most
+    /// [`MAX_REQUEST`]: over it, or over a budget, the call's answer.
+    pub(super) async fn first_message(&mut self) -> Result<(), Response> {
+        while !self.whole_message() {
+            let Some(rest) = &mut self.rest else {
+                return Ok(());
+            };
+            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut *rest).poll_frame(cx)).await {
+                Some(Ok(frame)) => self.take_frame(frame, MAX_REQUEST).map_err(|e| *e)?,
+                Some(Err(_)) => return Err(broken()),
+                None => self.rest = None,
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what the client has sent already, without waiting (up to [`MAX_REQUEST`] in
+    /// all): a unary call's body is usually here whole by the time it is forwarded.
+    pub(super) fn read_ready(&mut self) -> Result<(), Box<Response>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        while self.read_so_far().len() < MAX_REQUEST {
+            let Some(rest) = &mut self.rest else {
+                return Ok(());
+            };
+            match std::pin::Pin::new(&mut *rest).poll_frame(&mut cx) {
+                Poll::Pending => return Ok(()),
+                Poll::Ready(Some(Ok(frame))) => self.take_frame(frame, usize::MAX)?,
+                Poll::Ready(Some(Err(_))) => return Err(Box::new(broken())),
+                Poll::Ready(None) => self.rest = None,
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes what has been read for the stream's HEADERS: the bytes, and whether they are
+    /// the whole body. What follows, if anything, is [`RequestBody::relay`]'s.
+    pub(super) fn take_start(&mut self) -> (Bytes, bool) {
+        let start = match self.first.take() {
+            Some(first) => first,
+            None => self.start.split().freeze(),
+        };
+        self.in_flight = start.len();
+        let whole = self.rest.is_none();
+        self.finished = whole;
+        (start, whole)
+    }
+
+    /// Whether the request's body was read whole before it was forwarded (no relay needed).
+    pub(super) fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Gives the rest of the body to the upstream stream as it comes. Never completes when
+    /// all of it has gone (or the upstream stream took no more): only when it stopped short.
+    /// Cancel-safe (a frame read and not yet given stays until the next call).
+    pub(super) async fn relay(&mut self, writer: &http2::BodyWriter) -> Stopped {
+        loop {
+            if self.finished {
+                return std::future::pending().await;
+            }
+            if self.piece.is_some() || self.rest.is_none() {
+                let len = self.piece.as_ref().map_or(0, Bytes::len);
+                let end = self.rest.is_none();
+                if writer.send(&mut self.piece, end).await {
+                    // What was given before has been written: its bytes leave the proxy.
+                    self.held.release(self.in_flight);
+                    self.in_flight = len;
+                    self.finished = end;
+                } else {
+                    // The upstream stream ended: the relay of its answer says how.
+                    self.piece = None;
+                    self.finished = true;
+                }
+                continue;
+            }
+            let Some(rest) = &mut self.rest else {
+                continue;
+            };
+            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut *rest).poll_frame(cx)).await {
+                Some(Ok(frame)) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    if let Err(over) = self.held.hold(data.len()) {
+                        return Stopped::Over(over_budget(over));
+                    }
+                    if rest.is_end_stream() {
+                        self.rest = None;
+                    }
+                    self.piece = Some(data);
+                }
+                Some(Err(_)) => {
+                    self.rest = None;
+                    self.finished = true;
+                    return Stopped::Broken;
+                }
+                None => self.rest = None,
+            }
+        }
+    }
+
+    /// Whether the bytes read hold a whole gRPC message (prefix and payload).
+    fn whole_message(&self) -> bool {
+        let read = self.read_so_far();
+        read.len() >= 5
+            && read.len() - 5 >= u32::from_be_bytes([read[1], read[2], read[3], read[4]]) as usize
+    }
+
+    /// Adds a frame read from the client to the start, within `limit` bytes in all and the
+    /// budgets.
+    fn take_frame(
+        &mut self,
+        frame: http_body::Frame<Bytes>,
+        limit: usize,
+    ) -> Result<(), Box<Response>> {
+        let Ok(data) = frame.into_data() else {
+            return Ok(());
+        };
+        if self.read_so_far().len() + data.len() > limit {
+            let message = format!("the request's first message is larger than {limit} bytes");
+            return Err(Box::new(wire::status_response(
+                Code::ResourceExhausted,
+                &message,
+                None,
+            )));
+        }
+        self.held
+            .hold(data.len())
+            .map_err(|over| Box::new(over_budget(over)))?;
+        if self
+            .rest
+            .as_ref()
+            .is_some_and(http_body::Body::is_end_stream)
+        {
+            self.rest = None;
+        }
+        if let Some(first) = self.first.take() {
+            self.start.extend_from_slice(&first);
+            self.start.extend_from_slice(&data);
+        } else if self.start.is_empty() {
+            // The common case, one frame: kept as hyper gave it, no copy.
+            self.first = Some(data);
+        } else {
+            self.start.extend_from_slice(&data);
+        }
+        Ok(())
+    }
+}
+
+/// The answer to a client whose request body broke before the attempt was decided.
+fn broken() -> Response {
+    wire::status_response(Code::Cancelled, "request body broken", None)
+}
+
+/// The answer to a frame that would have gone over a byte budget.
+fn over_budget(over: Over) -> Response {
+    let message = match over {
+        Over::Connection(n) => format!(
+            "this connection's calls hold {n} bytes of requests in the proxy, its limit \
+             (proxy --connection-request-mib)"
+        ),
+        Over::Total(n) => {
+            format!("the proxy holds {n} bytes of requests, its limit (proxy --request-mib)")
+        }
+    };
+    wire::status_response(Code::ResourceExhausted, &message, None)
+}
