@@ -4,7 +4,8 @@
 //!
 //! - [`Clock::Reactor`] (a real run's client side, Linux): the same deadlines, kept in a
 //!   `timerfd` in the run's own current-thread runtime, so the kernel wakes that thread itself
-//!   at the deadline and no hand-off between threads is needed (see [`reactor`]).
+//!   at the deadline and no hand-off between threads is needed (see [`reactor`]). The open-loop
+//!   driver's own wake-ups have a timerfd of their own ([`Clock::pacer`], see [`pace`]).
 //! - [`Clock::Precise`] (real runs elsewhere): deadlines in a heap served by one thread that
 //!   parks until the earliest (`park_timeout`, an hrtimer on Linux). tokio's own timer wheel
 //!   has a 1 ms resolution and rounds every deadline *up* to the next millisecond: calls would
@@ -22,6 +23,7 @@
 
 pub mod calibrate;
 mod heap;
+pub mod pace;
 pub mod precise;
 #[cfg(target_os = "linux")]
 pub mod reactor;

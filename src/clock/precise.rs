@@ -82,9 +82,9 @@ impl Future for PreciseSleep {
             return Poll::Ready(());
         }
         let deadline = self.deadline;
-        poll_entry(&mut self.registration, cx, |waker| {
-            let timer = precise();
-            let (entry, key, earliest) = timer
+        let timer = precise();
+        poll_entry(&mut self.registration, &timer.heap, cx, |waker| {
+            let (handle, earliest) = timer
                 .heap
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -92,7 +92,7 @@ impl Future for PreciseSleep {
             if earliest {
                 timer.thread.unpark();
             }
-            (entry, key)
+            handle
         })
     }
 }

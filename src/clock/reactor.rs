@@ -86,17 +86,14 @@ impl Inner {
         self.heap.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Arms the timerfd for `next` (disarms it for `None`). Called with the heap locked, so
-    /// that the armed time always follows the heap's earliest deadline.
-    fn arm(&self, next: Option<Instant>, now: Instant) {
-        let it_value = match next {
-            // A zero it_value disarms: a deadline already due is armed 1 ns ahead.
-            Some(at) => timespec(
-                at.saturating_duration_since(now)
-                    .max(Duration::from_nanos(1)),
-            ),
-            None => timespec(Duration::ZERO),
-        };
+    /// Arms the timerfd for `at`. Called with the heap locked, when the heap says so
+    /// ([`TimerHeap::arm_for`]), so that the timer always wakes by the heap's earliest deadline.
+    fn arm(&self, at: Instant, now: Instant) {
+        // A zero it_value disarms: a deadline already due is armed 1 ns ahead.
+        let it_value = timespec(
+            at.saturating_duration_since(now)
+                .max(Duration::from_nanos(1)),
+        );
         let spec = Itimerspec {
             it_interval: timespec(Duration::ZERO),
             it_value,
@@ -107,7 +104,8 @@ impl Inner {
     }
 }
 
-fn timespec(d: Duration) -> Timespec {
+/// `d` as a kernel time.
+pub(crate) fn timespec(d: Duration) -> Timespec {
     Timespec {
         tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         tv_nsec: d.subsec_nanos().into(),
@@ -124,15 +122,29 @@ async fn serve(timer: Arc<Inner>) {
         };
         // Read (reset) the expiration count. The next expiry is a new edge, so the readiness
         // is cleared either way (after WouldBlock, a spurious readiness, `try_io` does it).
+        // A count read means the timer expired; none (WouldBlock), that it was armed again
+        // since (the arm resets the count) or the readiness was spurious: it is still armed.
         let mut count = [0u8; 8];
-        if let Ok(Ok(_)) = guard.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut count)?)) {
+        let expired = matches!(
+            guard.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut count)?)),
+            Ok(Ok(_))
+        );
+        if expired {
             guard.clear_ready();
         }
         {
             let mut heap = timer.heap();
+            if expired {
+                heap.expired();
+            }
             let now = Instant::now();
             heap.fire_due(now, &mut ready);
-            timer.arm(heap.next(), now);
+            // An expired one-shot timer is disarmed already: armed again only for a wait left.
+            if let Some(next) = heap.next()
+                && heap.arm_for(next)
+            {
+                timer.arm(next, now);
+            }
         }
         for waker in ready.drain(..) {
             waker.wake();
@@ -170,14 +182,14 @@ impl Future for ReactorSleep {
         }
         let this = &mut *self;
         let (timer, deadline) = (&this.timer.0, this.deadline);
-        poll_entry(&mut this.registration, cx, |waker| {
+        poll_entry(&mut this.registration, &timer.heap, cx, |waker| {
             let mut heap = timer.heap();
-            let (entry, key, earliest) = heap.register(deadline, waker);
-            if earliest {
+            let (handle, _) = heap.register(deadline, waker);
+            if heap.arm_for(deadline) {
                 // Read under the lock: a `now` from before waiting for it would arm late.
-                timer.arm(Some(deadline), Instant::now());
+                timer.arm(deadline, Instant::now());
             }
-            (entry, key)
+            handle
         })
     }
 }
@@ -191,6 +203,7 @@ impl Drop for ReactorSleep {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
 
     /// Wall-clock behaviour only: never early, in any order of registration, and a dropped wait
     /// is forgotten. (How late is a performance figure, measured in benches.)
@@ -227,6 +240,79 @@ mod tests {
             let later = Instant::now() + Duration::from_micros(200);
             ReactorSleep::new(timer.clone(), later).await;
             assert!(Instant::now() >= later);
+        });
+    }
+
+    /// Polls `sleep` once (it registers its deadline), from inside the task.
+    async fn poll_once(sleep: &mut Pin<Box<ReactorSleep>>) -> Poll<()> {
+        std::future::poll_fn(|cx| Poll::Ready(sleep.as_mut().poll(cx))).await
+    }
+
+    /// The timerfd is armed again only for a deadline earlier than the one it is armed for; a
+    /// deadline registered earlier while the thread is busy still fires (and not early), and an
+    /// arm left for a wait that was dropped expires for nothing, then serves what is left.
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn arms_only_for_an_earlier_deadline_and_never_misses_one() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let timer = ReactorTimer::start().expect("a timerfd on Linux");
+            let armed = || timer.0.heap().armed();
+            let t0 = Instant::now();
+            let hour = t0 + Duration::from_secs(3600);
+            let mut a = Box::pin(ReactorSleep::new(timer.clone(), hour));
+            assert!(poll_once(&mut a).await.is_pending());
+            assert_eq!(armed(), Some(hour));
+            // Later deadlines (the calls' timeouts, in order) leave the arm alone.
+            let two_hours = t0 + Duration::from_secs(7200);
+            let mut b = Box::pin(ReactorSleep::new(timer.clone(), two_hours));
+            assert!(poll_once(&mut b).await.is_pending());
+            assert_eq!(armed(), Some(hour));
+            // Dropping the earliest keeps the arm: it will expire for nothing.
+            drop(a);
+            let half = t0 + Duration::from_secs(1800);
+            let mut c = Box::pin(ReactorSleep::new(timer.clone(), half));
+            assert!(poll_once(&mut c).await.is_pending());
+            assert_eq!(armed(), Some(half), "an earlier deadline re-arms");
+            // While the thread is busy (no await), an earlier deadline: armed for it, and it
+            // fires long before the half hour (the guard on the other clock is only against a
+            // hang).
+            let until = Instant::now() + Duration::from_micros(100);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            let near = Instant::now() + Duration::from_micros(300);
+            let mut d = Box::pin(ReactorSleep::new(timer.clone(), near));
+            assert!(poll_once(&mut d).await.is_pending());
+            assert_eq!(armed(), Some(near));
+            let fired = tokio::select! {
+                _ = d => true,
+                _ = Clock::Precise.sleep(Duration::from_secs(60)) => false,
+            };
+            assert!(fired, "the earlier deadline was not armed");
+            assert!(Instant::now() >= near);
+            assert_eq!(armed(), Some(half), "armed again for what is left");
+            drop((b, c));
+            // A short wait dropped, its arm left; a later one does not re-arm, and fires after
+            // the stale expiry, at its own deadline, not before.
+            let short = Instant::now() + Duration::from_micros(200);
+            let mut e = Box::pin(ReactorSleep::new(timer.clone(), short));
+            assert!(poll_once(&mut e).await.is_pending());
+            drop(e);
+            let later = Instant::now() + Duration::from_millis(2);
+            let mut f = Box::pin(ReactorSleep::new(timer.clone(), later));
+            assert!(poll_once(&mut f).await.is_pending());
+            assert_eq!(armed(), Some(short), "a later deadline leaves the arm");
+            let fired = tokio::select! {
+                _ = f => true,
+                _ = Clock::Precise.sleep(Duration::from_secs(60)) => false,
+            };
+            assert!(fired, "the later deadline was lost after the stale expiry");
+            assert!(Instant::now() >= later);
+            assert_eq!(timer.pending(), 0);
         });
     }
 

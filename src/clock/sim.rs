@@ -125,15 +125,16 @@ impl Future for SimSleep {
         if self.clock.now() >= self.deadline {
             return Poll::Ready(());
         }
-        let (deadline, inner) = (self.deadline, Arc::clone(&self.clock.inner));
-        poll_entry(&mut self.registration, cx, |waker| {
-            let (entry, key, _) = inner
+        let this = &mut *self;
+        let (deadline, inner) = (this.deadline, &this.clock.inner);
+        poll_entry(&mut this.registration, &inner.heap, cx, |waker| {
+            let (handle, _) = inner
                 .heap
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .register(deadline, waker);
             inner.registered.notify_one();
-            (entry, key)
+            handle
         })
     }
 }

@@ -135,6 +135,9 @@ async fn run(
     // (after the plan, not the actual wake-up, so that the timer's lateness does not push
     // every later wake-up back).
     let mut planned: Option<Instant> = None;
+    // The driver's own wake-ups: on the reactor clock a timerfd of its own, armed once per
+    // wake-up, apart from the calls' deadlines (`clock::pace`).
+    let mut pacer = clock.pacer();
     let mut in_a_row = 0usize;
 
     for (id, offset) in Schedule::new(spec.load, spec.phases, spec.seed).enumerate() {
@@ -152,7 +155,7 @@ async fn run(
                     stopped_at = Some(clock.now());
                     break;
                 }
-                _ = clock.sleep_until(wake) => {}
+                _ = pacer.sleep_until(wake) => {}
             }
             planned = Some(wake);
             in_a_row = 0;

@@ -7,6 +7,7 @@
 //! `resilbench-*` headers, which are for the proxy: the upstream receives what the client's
 //! library sends, `grpc-previous-rpc-attempts` included.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,16 +36,19 @@ pub(super) fn incoming(
     deadline: Option<Instant>,
 ) -> Incoming {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let id = text(header::REQUEST_ID)
-        .map(str::to_string)
-        .or_else(|| backend_request_id(uri_path, body))
-        .unwrap_or_else(|| format!("connection {} stream {}", connection.0, connection.1));
+    let id: Cow<'_, str> = match text(header::REQUEST_ID) {
+        Some(id) => Cow::Borrowed(id),
+        None => Cow::Owned(
+            backend_request_id(uri_path, body)
+                .unwrap_or_else(|| format!("connection {} stream {}", connection.0, connection.1)),
+        ),
+    };
     let number = id.parse::<u64>().ok().filter(|n| n.to_string() == id);
     Incoming {
         method: Method::Unary,
         request_key: request_key(id.as_bytes()),
         id_number: number,
-        id_text: (number.is_none() && id.len() <= MAX_REQUEST_ID).then(|| Arc::from(id.as_str())),
+        id_text: (number.is_none() && id.len() <= MAX_REQUEST_ID).then(|| Arc::from(&*id)),
         previous_attempts: headers
             .get(header::PREVIOUS_ATTEMPTS)
             .map(|v| v.to_str().ok().and_then(|v| v.parse().ok()).unwrap_or(0)),
@@ -147,7 +151,10 @@ pub(super) fn response_fields(block: &crate::transport::http2::HeaderBlock) -> (
         if name.first() == Some(&b':') {
             continue;
         }
-        let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) else {
+        let (Ok(n), Ok(v)) = (
+            known_name(name).map_or_else(|| HeaderName::from_bytes(name), Ok),
+            known_value(value).map_or_else(|| HeaderValue::from_bytes(value), Ok),
+        ) else {
             continue;
         };
         if !dropped_always(n.as_str()) || n.as_str() == header::TIMEOUT {
@@ -155,6 +162,35 @@ pub(super) fn response_fields(block: &crate::transport::http2::HeaderBlock) -> (
         }
     }
     (status, map)
+}
+
+/// A field name gRPC sends on every call, as a constant (`HeaderName::from_bytes` copies a
+/// name the `http` crate does not know into an allocation of its own).
+fn known_name(name: &[u8]) -> Option<HeaderName> {
+    let known = match name {
+        b"content-type" => "content-type",
+        b"grpc-status" => "grpc-status",
+        b"grpc-message" => "grpc-message",
+        b"grpc-encoding" => "grpc-encoding",
+        b"grpc-accept-encoding" => "grpc-accept-encoding",
+        b"grpc-retry-pushback-ms" => "grpc-retry-pushback-ms",
+        b"grpc-status-details-bin" => "grpc-status-details-bin",
+        _ => return None,
+    };
+    Some(HeaderName::from_static(known))
+}
+
+/// A field value sent on every call (`application/grpc`, a status code), as a constant
+/// (`HeaderValue::from_bytes` copies).
+fn known_value(value: &[u8]) -> Option<HeaderValue> {
+    const CODES: [&str; 17] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+    ];
+    if value == b"application/grpc" {
+        return Some(HeaderValue::from_static("application/grpc"));
+    }
+    let code = CODES.iter().find(|c| c.as_bytes() == value)?;
+    Some(HeaderValue::from_static(code))
 }
 
 /// `grpc-status`, `grpc-message` and, if any, `grpc-retry-pushback-ms` (one field per value,
@@ -286,6 +322,41 @@ mod tests {
 
     /// resilbench's headers, the connection's own and the old timeout stay behind; the time
     /// left is sent; metadata and gRPC's fields go on.
+    /// The constants stand for exactly what parsing would give, and only for that.
+    #[test]
+    fn known_names_and_values_are_what_parsing_gives() {
+        for name in [
+            "content-type",
+            "grpc-status",
+            "grpc-message",
+            "grpc-encoding",
+            "grpc-accept-encoding",
+            "grpc-retry-pushback-ms",
+            "grpc-status-details-bin",
+        ] {
+            let parsed = HeaderName::from_bytes(name.as_bytes()).unwrap();
+            assert_eq!(known_name(name.as_bytes()), Some(parsed));
+        }
+        assert_eq!(known_name(b"x-grpc-status"), None);
+        assert_eq!(
+            known_name(b"Grpc-Status"),
+            None,
+            "not a lower-case name: parsed, refused"
+        );
+        for code in 0..=16 {
+            let text = code.to_string();
+            let parsed = HeaderValue::from_bytes(text.as_bytes()).unwrap();
+            assert_eq!(known_value(text.as_bytes()), Some(parsed));
+        }
+        for other in ["17", "00", "-1", "", " 0", "application/grpc+proto"] {
+            assert_eq!(known_value(other.as_bytes()), None, "{other:?}");
+        }
+        assert_eq!(
+            known_value(b"application/grpc"),
+            Some(HeaderValue::from_static("application/grpc"))
+        );
+    }
+
     #[test]
     fn forwarded_fields_leave_resilbench_and_connection_fields_behind() {
         let h = headers(&[
