@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use resilbench::clock::Clock;
 use resilbench::pb;
+use resilbench::proxy::KEPT;
 use resilbench::proxy::faults::OutageMode;
 
 use crate::common::goaway::{self, GoAway, How};
@@ -309,30 +310,39 @@ async fn streamed(addr: &str, steps: Vec<(Duration, Bytes, bool)>) -> (String, S
     )
 }
 
-/// A client-streaming call whose request is still with the client when the upstream goes
-/// away without processing its stream (nothing after the HEADERS was relayed): the proxy has
-/// all it sent, sends the stream again on the new connection, and relays the request there
-/// as it comes; the call ends OK.
+/// A call whose request is not all with the proxy when it is forwarded, and whose stream
+/// the upstream then does not process: the message comes after the headers, before the
+/// GOAWAY (relayed to the lost stream, and kept: under [`KEPT`] bytes) or after it (still
+/// with the client). Either way the proxy has all that was sent, sends the stream again on
+/// the new connection and relays the rest there; the call ends OK.
 #[test]
-fn a_streamed_request_the_proxy_still_has_whole_is_sent_again() {
-    let plan = GoAway {
-        first_processed: false,
-        wait: Duration::from_millis(300),
-        ..GoAway::after(1)
-    };
-    let (upstream, seen) = goaway::listen(plan, 1);
-    let proxy = start_with(CALM, Some(upstream), |_| {});
-    let message = Bytes::from_static(&[0, 0, 0, 0, 1, 7]);
-    let steps = vec![(Duration::from_millis(900), message, true)];
-    let ended = runtime().block_on(streamed(&proxy.addr, steps));
-    assert_eq!(ended, ("0".to_string(), String::new()));
-    assert_eq!(forwarded_resent_received(&proxy), (1, 1, 1));
-    assert_eq!(seen.streams.load(Ordering::SeqCst), 2);
+fn a_request_the_proxy_still_has_whole_is_sent_again() {
+    for message_at in [50, 900] {
+        let plan = GoAway {
+            first_processed: false,
+            wait: Duration::from_millis(300),
+            ..GoAway::after(1)
+        };
+        let (upstream, seen) = goaway::listen(plan, 1);
+        let proxy = start_with(CALM, Some(upstream), |_| {});
+        let message = Bytes::from_static(&[0, 0, 0, 0, 1, 7]);
+        let steps = vec![(Duration::from_millis(message_at), message, true)];
+        let ended = runtime().block_on(streamed(&proxy.addr, steps));
+        assert_eq!(
+            ended,
+            ("0".to_string(), String::new()),
+            "at {message_at} ms"
+        );
+        let counts = forwarded_resent_received(&proxy);
+        assert_eq!(counts, (1, 1, 1), "at {message_at} ms");
+        assert_eq!(seen.streams.load(Ordering::SeqCst), 2, "at {message_at} ms");
+    }
 }
 
-/// A client-streaming call part of whose request was already relayed to a stream the
-/// upstream then did not process: those bytes have left the proxy, so the stream is not sent
-/// again (it would arrive without them); the call fails UNAVAILABLE, saying why.
+/// A client-streaming call more of whose request than the proxy keeps ([`KEPT`]) was relayed
+/// to a stream the upstream then did not process: those bytes have left the proxy, so the
+/// stream is not sent again (it would arrive without them); the call fails UNAVAILABLE,
+/// saying why.
 #[test]
 fn a_streamed_request_partly_relayed_to_a_lost_stream_is_not_sent_again() {
     let plan = GoAway {
@@ -342,10 +352,15 @@ fn a_streamed_request_partly_relayed_to_a_lost_stream_is_not_sent_again() {
     };
     let (upstream, seen) = goaway::listen(plan, 1);
     let proxy = start_with(CALM, Some(upstream), |_| {});
-    let message = Bytes::from_static(&[0, 0, 0, 0, 1, 7]);
+    let mut large = vec![7u8; 5 + 2 * KEPT];
+    large[..5].copy_from_slice(&[0, 0, 2, 0, 0]);
     let steps = vec![
-        (Duration::from_millis(250), message.clone(), false),
-        (Duration::from_millis(900), message, true),
+        (Duration::from_millis(250), Bytes::from(large), false),
+        (
+            Duration::from_millis(900),
+            Bytes::from_static(&[0, 0, 0, 0, 0]),
+            true,
+        ),
     ];
     let (status, message) = runtime().block_on(streamed(&proxy.addr, steps));
     assert_eq!(status, "14", "{message}");

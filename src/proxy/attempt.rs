@@ -425,7 +425,10 @@ impl Forward {
         };
         stretch.wait(clock).await;
         let block = match first {
-            Ok(Event::Head(block)) => block,
+            Ok(Event::Head(block)) => {
+                self.body.answered();
+                block
+            }
             Ok(Event::Broken(lost))
                 if lost.processed.not_processed() && self.send_again(counts, sent) =>
             {
@@ -473,8 +476,9 @@ impl Forward {
     /// request starting with `sent` (what went with its HEADERS): once per attempt, on the
     /// next connection ready (after a GOAWAY, the one its keeper opens), as Envoy's
     /// `retry_on: refused-stream` does, and only while the proxy still has the whole request
-    /// sent so far (nothing relayed after `sent`: [`RequestBody::restart`]). The upstream
-    /// never saw it, so the client sees nothing of it; otherwise the attempt fails UNAVAILABLE.
+    /// sent so far (`sent` and at most [`super::body::KEPT`] bytes relayed after it:
+    /// [`RequestBody::restart`]). The upstream never saw it, so the client sees nothing of
+    /// it; otherwise the attempt fails UNAVAILABLE.
     fn send_again(&mut self, counts: &super::Counts, sent: Bytes) -> bool {
         if self.resent || !self.body.restart(sent) {
             return false;

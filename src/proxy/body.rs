@@ -28,6 +28,13 @@ use crate::transport::http2;
 /// limit, with its prefix.
 pub const MAX_REQUEST: usize = MAX_MESSAGE + 5;
 
+/// The most of a request given to an upstream stream after its start that is kept, until
+/// the stream's answer begins, to send the stream again should the upstream not process it
+/// ([`RequestBody::restart`]): HTTP/2's default initial window, what a client may send on a
+/// stream before it hears anything (a unary call's message whose DATA came after the
+/// decision, say). Kept bytes stay held against the budgets.
+pub const KEPT: usize = 65_535;
+
 type Response = http::Response<tonic::body::Body>;
 
 /// A request body: what has been read and not yet forwarded, and the rest, still with the
@@ -44,13 +51,14 @@ pub(super) struct RequestBody {
     /// A frame read, waiting to be given to the upstream stream.
     piece: Option<Bytes>,
     /// Bytes given to the upstream stream and maybe not yet written (held until the next
-    /// piece is taken, which says they have been).
+    /// piece is taken, which says they have been; while pieces are kept, all those given).
     in_flight: usize,
     /// The end has been given to the upstream (or the upstream stream takes nothing more).
     finished: bool,
-    /// Bytes or the end after the start have been given to the upstream stream, or dropped
-    /// with it: the start alone is no longer the request ([`RequestBody::restart`]).
-    given: bool,
+    /// The pieces given to the upstream stream after its start (and their length), kept
+    /// while the stream may have to be sent again: `None` once its answer has begun, or once
+    /// more than [`KEPT`] bytes were given, or a piece was dropped with it.
+    kept: Option<(Vec<Bytes>, usize)>,
 }
 
 /// Why relaying a request body stopped short.
@@ -72,7 +80,7 @@ impl RequestBody {
             piece: None,
             in_flight: 0,
             finished: false,
-            given: false,
+            kept: Some((Vec::new(), 0)),
         }
     }
 
@@ -129,20 +137,31 @@ impl RequestBody {
     }
 
     /// Puts back `start`, what [`RequestBody::take_start`] gave a stream the upstream did not
-    /// process, to be taken again for a new stream (with a frame read since and not yet
-    /// given, if any); unless something after it was given to that stream or dropped with
-    /// it, when the proxy no longer has the request whole. Whether it did.
+    /// process, with the pieces given to it since and a frame read and not yet given, to be
+    /// taken again whole for a new stream; unless the pieces were not kept (more than
+    /// [`KEPT`] bytes), when the proxy no longer has the request. Whether it did.
     pub(super) fn restart(&mut self, start: Bytes) -> bool {
-        if self.given {
+        let Some((kept, _)) = self.kept.replace((Vec::new(), 0)) else {
             return false;
-        }
-        let start = match self.piece.take() {
-            Some(piece) => [&start[..], &piece[..]].concat().into(),
-            None => start,
+        };
+        let start = if kept.is_empty() && self.piece.is_none() {
+            start
+        } else {
+            let mut whole = BytesMut::from(start);
+            for piece in kept.iter().chain(self.piece.take().as_ref()) {
+                whole.extend_from_slice(piece);
+            }
+            whole.freeze()
         };
         self.first = Some(start);
         self.finished = false;
         true
+    }
+
+    /// The upstream stream's answer has begun: it will not be sent again, so what was kept
+    /// for that goes (its bytes are given back with the next piece's, or at the end).
+    pub(super) fn answered(&mut self) {
+        self.kept = None;
     }
 
     /// Whether the request's body was read whole before it was forwarded (no relay needed).
@@ -161,16 +180,29 @@ impl RequestBody {
             if self.piece.is_some() || self.rest.is_none() {
                 let len = self.piece.as_ref().map_or(0, Bytes::len);
                 let end = self.rest.is_none();
+                let given = self.piece.clone();
                 if writer.send(&mut self.piece, end).await {
-                    // What was given before has been written: its bytes leave the proxy.
-                    self.held.release(self.in_flight);
-                    self.in_flight = len;
+                    match &mut self.kept {
+                        // Kept, and still held, in case the stream is sent again.
+                        Some((kept, n)) if *n + len <= KEPT => {
+                            kept.extend(given);
+                            *n += len;
+                            self.in_flight += len;
+                        }
+                        // What was given before has been written: its bytes leave the proxy.
+                        _ => {
+                            self.kept = None;
+                            self.held.release(self.in_flight);
+                            self.in_flight = len;
+                        }
+                    }
                     self.finished = end;
-                    self.given = true;
                 } else {
-                    // The upstream stream ended: the relay of its answer says how.
-                    self.given |= self.piece.is_some();
-                    self.piece = None;
+                    // The upstream stream ended: the relay of its answer says how. A piece
+                    // not given stays for a new stream, if the request is kept whole.
+                    if self.kept.is_none() {
+                        self.piece = None;
+                    }
                     self.finished = true;
                 }
                 continue;

@@ -57,7 +57,7 @@ use crate::pb;
 use crate::transport::connection::Connections;
 
 use attempt::Reply;
-pub use body::MAX_REQUEST;
+pub use body::{KEPT, MAX_REQUEST};
 
 /// How the proxy reaches its upstream and what it adds.
 #[derive(Debug, Clone)]

@@ -15,6 +15,9 @@ const HEADERS: u8 = 1;
 const SETTINGS: u8 = 4;
 const PING: u8 = 6;
 const GOAWAY: u8 = 7;
+const WINDOW_UPDATE: u8 = 8;
+/// The windows the server gives: the stream's and the connection's.
+const WINDOW: u32 = 1 << 20;
 const END_STREAM: u8 = 0x1;
 const ACK: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
@@ -128,11 +131,18 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Send + 'static>(
     }
     seen.connections.fetch_add(1, Ordering::SeqCst);
     let mut goaway = None;
-    let settings = match plan.max_streams {
-        Some(n) => [&[0, 3][..], &n.to_be_bytes()].concat(),
-        None => Vec::new(),
-    };
+    // Windows of 1 MiB (SETTINGS_INITIAL_WINDOW_SIZE, and the connection's), so that a
+    // client may send more than HTTP/2's default 64 KiB on a stream it never hears from.
+    let mut settings = [&[0, 4][..], &WINDOW.to_be_bytes()].concat();
+    if let Some(n) = plan.max_streams {
+        settings.extend([0, 3]);
+        settings.extend(n.to_be_bytes());
+    }
     let _ = write.write_all(&frame(SETTINGS, 0, 0, &settings)).await;
+    let more = WINDOW - 65_535;
+    let _ = write
+        .write_all(&frame(WINDOW_UPDATE, 0, 0, &more.to_be_bytes()))
+        .await;
     let mut ids = Vec::new();
     while let Some((kind, flags, id, payload)) = next(&mut read).await {
         let reply = match kind {
