@@ -11,7 +11,9 @@
 //! once the one before has been written to the upstream within its windows
 //! ([`http2::BodyWriter`]): HTTP/2 flow control reaches back to the client, and a call holds
 //! at most one frame beyond the windows, counted against the byte budgets (`bounds`) until
-//! it has gone.
+//! it has gone. Until the upstream's answer begins, what was relayed is also kept, up to
+//! [`KEPT`] bytes and held against the budgets, so that a stream the upstream did not
+//! process can be sent again whole ([`RequestBody::restart`]).
 
 use std::task::{Context, Poll, Waker};
 
