@@ -59,6 +59,8 @@
 //! - `proxy_faults`: the proxy's outage modes (reset, refuse), Envoy's fault headers.
 //! - `proxy_upstream`: an upstream that goes away (GOAWAY) or refuses streams under the
 //!   proxy: streams it did not process sent again once; the proxy's stopped line.
+//! - `proxy_memory`: the proxy's resident memory, read from /proc, with streams held open
+//!   whose bytes have left it.
 //! - `proxy_grpcio`: the proxy between grpcio's server and a grpcio client with a retry
 //!   service config (skipped without grpcio, unless CI).
 //! - `docs_cite`: every test the docs cite exists.
@@ -96,6 +98,7 @@ mod proxy;
 mod proxy_bounds;
 mod proxy_faults;
 mod proxy_grpcio;
+mod proxy_memory;
 mod proxy_streams;
 mod proxy_upstream;
 mod report_page;

@@ -361,8 +361,6 @@ impl Forward {
             return Outcome::Local(Code::ResourceExhausted);
         }
         let (start, whole) = self.body.take_start();
-        // Kept (shared, not copied): a stream the upstream did not process is sent again.
-        let sent = start.clone();
         let request = http2::Request {
             path: self.parts.uri.path().as_bytes(),
             authority: &proxy.options.authority,
@@ -374,7 +372,7 @@ impl Forward {
         let mut stream = match clock.timeout_at(self.limit, handle.open(request)).await {
             Ok(Ok(stream)) => stream,
             // Never sent: the connection went away (GOAWAY) or closed while the stream waited.
-            Ok(Err(_)) if self.send_again(counts, sent) => {
+            Ok(Err(_)) if self.send_again(counts) => {
                 return Box::pin(self.forward(head, gone)).await;
             }
             Ok(Err(why)) => {
@@ -430,7 +428,7 @@ impl Forward {
                 block
             }
             Ok(Event::Broken(lost))
-                if lost.processed.not_processed() && self.send_again(counts, sent) =>
+                if lost.processed.not_processed() && self.send_again(counts) =>
             {
                 drop((writer, stream));
                 return Box::pin(self.forward(head, gone)).await;
@@ -472,15 +470,15 @@ impl Forward {
     }
 
     /// Whether a stream of this attempt that the upstream did not process (RFC 9113 6.8 and
-    /// 8.7: above a GOAWAY's last stream id, refused, or never written) is sent again, its
-    /// request starting with `sent` (what went with its HEADERS): once per attempt, on the
-    /// next connection ready (after a GOAWAY, the one its keeper opens), as Envoy's
-    /// `retry_on: refused-stream` does, and only while the proxy still has the whole request
-    /// sent so far (`sent` and at most [`super::body::KEPT`] bytes relayed after it:
-    /// [`RequestBody::restart`]). The upstream never saw it, so the client sees nothing of
-    /// it; otherwise the attempt fails UNAVAILABLE.
-    fn send_again(&mut self, counts: &super::Counts, sent: Bytes) -> bool {
-        if self.resent || !self.body.restart(sent) {
+    /// 8.7: above a GOAWAY's last stream id, refused, or never written) is sent again: once
+    /// per attempt, on the next connection ready (after a GOAWAY, the one its keeper opens),
+    /// as Envoy's `retry_on: refused-stream` does, and only while the proxy still has the
+    /// whole request sent so far (what went with its HEADERS and at most
+    /// [`super::body::KEPT`] bytes relayed after them: [`RequestBody::restart`]). The
+    /// upstream never saw it, so the client sees nothing of it; otherwise the attempt fails
+    /// UNAVAILABLE.
+    fn send_again(&mut self, counts: &super::Counts) -> bool {
+        if self.resent || !self.body.restart() {
             return false;
         }
         self.resent = true;

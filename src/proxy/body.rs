@@ -4,16 +4,19 @@
 //! Why a body is not read whole before the decision: a client-streaming or bidi call may send
 //! its first message and wait for a reply before it sends more (or half-closes), and a proxy
 //! that waited for the end would hold it until its deadline. So the decision is made on the
-//! headers; only a call to resilbench's own `Backend` service with no `x-resilbench-request-id`
+//! headers; only a call to resilbench's own `Backend` service with no `resilbench-request-id`
 //! header waits for its first message, which carries the request id its draws are keyed by
 //! (`wire::incoming`). What has arrived when the attempt is forwarded goes with the HEADERS
 //! (a unary call's whole body, usually, as before), and the rest follows frame by frame, each
 //! once the one before has been written to the upstream within its windows
 //! ([`http2::BodyWriter`]): HTTP/2 flow control reaches back to the client, and a call holds
-//! at most one frame beyond the windows, counted against the byte budgets (`bounds`) until
-//! it has gone. Until the upstream's answer begins, what was relayed is also kept, up to
-//! [`KEPT`] bytes and held against the budgets, so that a stream the upstream did not
-//! process can be sent again whole ([`RequestBody::restart`]).
+//! at most two frames beyond the windows (one given and not yet written, the next one read),
+//! counted against the byte budgets (`bounds`) until they have gone. Until the upstream's
+//! answer begins, what went with the HEADERS (shared, not copied) and what was relayed after
+//! them are also kept, up to [`KEPT`] bytes relayed, and held against the budgets, so that a
+//! stream the upstream did not process can be sent again whole ([`RequestBody::restart`]);
+//! once they are no longer kept, they are no longer held either, in memory as against the
+//! budgets.
 
 use std::task::{Context, Poll, Waker};
 
@@ -57,6 +60,9 @@ pub(super) struct RequestBody {
     in_flight: usize,
     /// The end has been given to the upstream (or the upstream stream takes nothing more).
     finished: bool,
+    /// What went with the upstream stream's HEADERS ([`RequestBody::take_start`]), kept as
+    /// long as `kept` is.
+    sent: Option<Bytes>,
     /// The pieces given to the upstream stream after its start (and their length), kept
     /// while the stream may have to be sent again: `None` once its answer has begun, or once
     /// more than [`KEPT`] bytes were given, or a piece was dropped with it.
@@ -82,6 +88,7 @@ impl RequestBody {
             piece: None,
             in_flight: 0,
             finished: false,
+            sent: None,
             kept: Some((Vec::new(), 0)),
         }
     }
@@ -130,20 +137,24 @@ impl RequestBody {
     pub(super) fn take_start(&mut self) -> (Bytes, bool) {
         let start = match self.first.take() {
             Some(first) => first,
-            None => self.start.split().freeze(),
+            // Taken whole (`split` would leave `start` sharing the buffer, kept to the end).
+            None => std::mem::take(&mut self.start).freeze(),
         };
         self.in_flight = start.len();
+        // Kept (shared, not copied) while the stream may have to be sent again.
+        self.sent = self.kept.is_some().then(|| start.clone());
         let whole = self.rest.is_none();
         self.finished = whole;
         (start, whole)
     }
 
-    /// Puts back `start`, what [`RequestBody::take_start`] gave a stream the upstream did not
+    /// Puts back what [`RequestBody::take_start`] gave a stream the upstream did not
     /// process, with the pieces given to it since and a frame read and not yet given, to be
-    /// taken again whole for a new stream; unless the pieces were not kept (more than
-    /// [`KEPT`] bytes), when the proxy no longer has the request. Whether it did.
-    pub(super) fn restart(&mut self, start: Bytes) -> bool {
-        let Some((kept, _)) = self.kept.replace((Vec::new(), 0)) else {
+    /// taken again whole for a new stream; unless they were not kept (more than [`KEPT`]
+    /// bytes given, or the answer began), when the proxy no longer has the request. Whether
+    /// it did.
+    pub(super) fn restart(&mut self) -> bool {
+        let (Some((kept, _)), Some(start)) = (self.kept.take(), self.sent.take()) else {
             return false;
         };
         let start = if kept.is_empty() && self.piece.is_none() {
@@ -156,6 +167,7 @@ impl RequestBody {
             whole.freeze()
         };
         self.first = Some(start);
+        self.kept = Some((Vec::new(), 0));
         self.finished = false;
         true
     }
@@ -163,7 +175,14 @@ impl RequestBody {
     /// The upstream stream's answer has begun: it will not be sent again, so what was kept
     /// for that goes (its bytes are given back with the next piece's, or at the end).
     pub(super) fn answered(&mut self) {
+        self.forget();
+    }
+
+    /// What was kept to send the stream again goes (its bytes are given back with the next
+    /// piece's, or at the end).
+    fn forget(&mut self) {
         self.kept = None;
+        self.sent = None;
     }
 
     /// Whether the request's body was read whole before it was forwarded (no relay needed).
@@ -193,7 +212,7 @@ impl RequestBody {
                         }
                         // What was given before has been written: its bytes leave the proxy.
                         _ => {
-                            self.kept = None;
+                            self.forget();
                             self.held.release(self.in_flight);
                             self.in_flight = len;
                         }

@@ -80,8 +80,9 @@ impl Connection {
             }
         }
         let mut stream = Stream::new(request.body, request.end, self.initial_window);
-        // Behind streams already waiting for window, in turn.
-        let waiting = !self.blocked.is_empty();
+        // Behind streams already waiting for window, in turn (a body still to come waits for
+        // nothing).
+        let waiting = !self.blocked.is_empty() && !stream.pending.is_empty();
         if waiting || !stream.send_data(&mut self.out, &mut self.window, max_frame, id) {
             self.blocked.push_back(id);
         }
@@ -111,6 +112,12 @@ impl Connection {
         st.pending = data;
         if end {
             st.body = Body::Ending;
+        }
+        if st.pending.is_empty() {
+            // Nothing that takes window (6.9.1): the end, if it came, goes at once, not behind
+            // streams waiting for window (its bytes before it have all been written).
+            st.send_data(&mut self.out, &mut self.window, self.max_frame, id);
+            return true;
         }
         // Behind streams already waiting for window, in turn.
         let waiting = !self.blocked.is_empty();

@@ -94,6 +94,48 @@ fn a_last_piece_with_bytes_carries_the_end() {
     assert_eq!(shapes(&m.flush()), [(DATA, END_STREAM, 4)]);
 }
 
+/// RFC 9113 6.9.1: a body's end given with no bytes (as gRPC clients half-close a stream)
+/// takes no window, so it goes at once even while other streams wait for the connection's
+/// window, rather than behind them until a WINDOW_UPDATE; and an empty piece queues nothing.
+#[test]
+fn an_end_with_no_bytes_does_not_wait_behind_streams_waiting_for_window() {
+    let mut m = Machine::new();
+    let big = m
+        .conn
+        .open(request(b"/x", Bytes::from(vec![1u8; 70_000])))
+        .unwrap();
+    let id = open_streaming(&mut m);
+    let sent: usize = m
+        .flush()
+        .iter()
+        .filter(|(h, _)| h.id == big && h.kind == DATA)
+        .map(|(h, _)| h.len)
+        .sum();
+    assert_eq!(sent, 65_535, "the connection's window is used up");
+    assert!(m.conn.push_body(id, Bytes::new(), false));
+    assert!(m.flush().is_empty(), "an empty piece writes nothing");
+    assert!(m.conn.push_body(id, Bytes::new(), true));
+    let frames: Vec<_> = m.flush().into_iter().filter(|(h, _)| h.id == id).collect();
+    assert_eq!(
+        shapes(&frames),
+        [(DATA, END_STREAM, 0)],
+        "the end, without a WINDOW_UPDATE"
+    );
+    m.receive(&frame(WINDOW_UPDATE, 0, 0, &10_000u32.to_be_bytes()))
+        .unwrap();
+    m.receive(&frame(WINDOW_UPDATE, 0, big, &10_000u32.to_be_bytes()))
+        .unwrap();
+    let after = m.flush();
+    assert!(
+        after.iter().all(|(h, _)| h.id == big),
+        "nothing more on the ended body"
+    );
+    assert_eq!(
+        after.iter().map(|(h, _)| h.len).sum::<usize>(),
+        70_000 - 65_535
+    );
+}
+
 /// RFC 9113 8.1: a server may answer before the request has ended; the client then stops
 /// sending: the stream is reset (CANCEL), and its writer is woken and told it takes nothing
 /// more.
