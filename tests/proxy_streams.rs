@@ -222,3 +222,42 @@ fn streaming_calls_through_the_proxy_to_grpcio() {
     let p = proxy.proxy.as_ref().unwrap();
     assert_eq!(p.counts().forwarded.load(Ordering::Relaxed), 2);
 }
+
+/// A client that sends a message as 1,500 DATA frames of one byte each, all at once (and a
+/// second call beside it 64 KiB frames): the proxy relays what arrived together as one piece,
+/// so the upstream (the h2 crate's server, which closes a connection that has too many small
+/// DATA frames waiting: GOAWAY ENHANCE_YOUR_CALM, "too_many_data_frames") keeps the connection
+/// every client of the proxy's thread shares, and both calls come back whole.
+#[test]
+fn a_burst_of_tiny_frames_reaches_the_upstream_as_few() {
+    let rt = runtime();
+    let upstream = rt.block_on(h2_echo());
+    let proxy = start(CALM, Some(upstream));
+    rt.block_on(async {
+        // 1,500 frames: past what the upstream's budget allows waiting (about 128 of one
+        // byte, for the default 64 KiB window), within what the proxy's own server allows its
+        // client (about 2,000, for hyper's 1 MiB connection window).
+        let payload: Vec<u8> = (0..1_495u32).map(|i| (i % 251) as u8).collect();
+        let tiny = framed(&payload);
+        let mut small = Call::open(&proxy.addr, "/acme.chat.v1.Chat/Talk").await;
+        let mut large = Call::open(&proxy.addr, "/acme.chat.v1.Chat/Talk").await;
+        let big = framed(&vec![9u8; 1 << 20]);
+        let mut given = 0;
+        for (i, byte) in tiny.iter().enumerate() {
+            small.say(Bytes::copy_from_slice(&[*byte]), false);
+            if i % 100 == 0 && given < big.len() {
+                let piece = big.slice(given..(given + 65_536).min(big.len()));
+                given += piece.len();
+                large.say(piece, false);
+            }
+        }
+        let heard = small.hear(tiny.len()).await;
+        assert!(heard == tiny[..], "the tiny frames came back changed");
+        small.say(Bytes::new(), true);
+        assert_eq!(small.status().await, "0");
+        let heard = large.hear(given).await;
+        assert!(heard == big[..given], "the large frames came back changed");
+        large.say(Bytes::new(), true);
+        assert_eq!(large.status().await, "0");
+    });
+}

@@ -411,7 +411,7 @@ impl Forward {
                 gone.store(true, Ordering::Release);
                 return match stopped {
                     Stopped::Over(refused) => {
-                        answer(head, refused);
+                        answer(head, *refused);
                         Outcome::Local(Code::ResourceExhausted)
                     }
                     Stopped::Broken => {

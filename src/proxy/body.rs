@@ -7,10 +7,13 @@
 //! headers; only a call to resilbench's own `Backend` service with no `resilbench-request-id`
 //! header waits for its first message, which carries the request id its draws are keyed by
 //! (`wire::incoming`). What has arrived when the attempt is forwarded goes with the HEADERS
-//! (a unary call's whole body, usually, as before), and the rest follows frame by frame, each
-//! once the one before has been written to the upstream within its windows
+//! (a unary call's whole body, usually, as before), and the rest follows piece by piece (a
+//! frame, or the frames that had arrived together joined up to 16 KiB: a client's burst of
+//! tiny frames must not become a flood of tiny frames on the upstream connection that every
+//! client of the thread shares, [`RequestBody::gather`]), each piece once the one before has
+//! been written to the upstream within its windows
 //! ([`http2::BodyWriter`]): HTTP/2 flow control reaches back to the client, and a call holds
-//! at most two frames beyond the windows (one given and not yet written, the next one read),
+//! at most two pieces beyond the windows (one given and not yet written, the next one read),
 //! counted against the byte budgets (`bounds`) until they have gone. Until the upstream's
 //! answer begins, what went with the HEADERS (shared, not copied) and what was relayed after
 //! them are also kept, up to [`KEPT`] bytes relayed, and held against the budgets, so that a
@@ -28,6 +31,10 @@ use super::bounds::{self, Over};
 use super::wire;
 use crate::protocol::message::MAX_MESSAGE;
 use crate::transport::http2;
+
+/// The most bytes of frames already arrived that are joined into one piece for the upstream
+/// ([`RequestBody::gather`]): HTTP/2's default largest frame.
+const PIECE: usize = 16 * 1024;
 
 /// The most of a request read before the attempt is decided: one message of gRPC's default
 /// limit, with its prefix.
@@ -72,7 +79,7 @@ pub(super) struct RequestBody {
 /// Why relaying a request body stopped short.
 pub(super) enum Stopped {
     /// A frame would have gone over a byte budget: the call is answered with this.
-    Over(Response),
+    Over(Box<Response>),
     /// The client's stream broke (it reset it, or its connection went).
     Broken,
 }
@@ -237,12 +244,15 @@ impl RequestBody {
                         continue;
                     };
                     if let Err(over) = self.held.hold(data.len()) {
-                        return Stopped::Over(over_budget(over));
+                        return Stopped::Over(Box::new(over_budget(over)));
                     }
                     if rest.is_end_stream() {
                         self.rest = None;
                     }
-                    self.piece = Some(data);
+                    match self.gather(data) {
+                        Ok(piece) => self.piece = Some(piece),
+                        Err(stopped) => return stopped,
+                    }
                 }
                 Some(Err(_)) => {
                     self.rest = None;
@@ -252,6 +262,53 @@ impl RequestBody {
                 None => self.rest = None,
             }
         }
+    }
+
+    /// `first` and the frames the client has sent already behind it (read without waiting),
+    /// up to [`PIECE`] bytes in all, as one piece: a burst of small frames goes upstream as
+    /// one DATA frame rather than as many. The upstream connection is shared by every client
+    /// of the proxy's thread, and an HTTP/2 server may close a connection that has too many
+    /// small frames waiting (the h2 crate's does, GOAWAY ENHANCE_YOUR_CALM): one client's
+    /// tiny frames must not end the others' calls.
+    fn gather(&mut self, first: Bytes) -> Result<Bytes, Stopped> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut joined: Option<BytesMut> = None;
+        let mut len = first.len();
+        while len < PIECE {
+            let Some(rest) = &mut self.rest else {
+                break;
+            };
+            let data = match std::pin::Pin::new(&mut *rest).poll_frame(&mut cx) {
+                Poll::Pending => break,
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(_) => continue,
+                },
+                Poll::Ready(Some(Err(_))) => {
+                    self.rest = None;
+                    self.finished = true;
+                    return Err(Stopped::Broken);
+                }
+                Poll::Ready(None) => {
+                    self.rest = None;
+                    break;
+                }
+            };
+            if let Err(over) = self.held.hold(data.len()) {
+                return Err(Stopped::Over(Box::new(over_budget(over))));
+            }
+            if rest.is_end_stream() {
+                self.rest = None;
+            }
+            let joined = joined.get_or_insert_with(|| {
+                let mut j = BytesMut::with_capacity(PIECE.max(len + data.len()));
+                j.extend_from_slice(&first);
+                j
+            });
+            joined.extend_from_slice(&data);
+            len += data.len();
+        }
+        Ok(joined.map_or(first, BytesMut::freeze))
     }
 
     /// Whether the bytes read hold a whole gRPC message (prefix and payload).
