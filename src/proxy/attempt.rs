@@ -357,8 +357,13 @@ impl Forward {
             proxy.options.envoy_headers,
         );
         if let Err(refused) = self.body.read_ready() {
+            // Over a budget (RESOURCE_EXHAUSTED), or the client's body broke (CANCELLED).
+            let code = wire::code_of(&refused);
+            if code == Code::Cancelled {
+                counts.cancelled.fetch_add(1, Ordering::Relaxed);
+            }
             answer(head, *refused);
-            return Outcome::Local(Code::ResourceExhausted);
+            return Outcome::Local(code);
         }
         let (start, whole) = self.body.take_start();
         let request = http2::Request {
@@ -462,9 +467,15 @@ impl Forward {
             wire::response_with(status, fields, tonic::body::Body::new(body)),
         );
         let outcome = self.relay(&mut stream, &writer, &tx, &stretch).await;
-        if matches!(outcome, Outcome::Gone) {
-            gone.store(true, Ordering::Release);
-            counts.cancelled.fetch_add(1, Ordering::Relaxed);
+        match outcome {
+            Outcome::Gone => {
+                gone.store(true, Ordering::Release);
+                counts.cancelled.fetch_add(1, Ordering::Relaxed);
+            }
+            // The proxy ended the call itself (its deadline, a byte budget): the upstream
+            // stream is reset, its work abandoned, as when it happens before the head.
+            Outcome::Local(_) => gone.store(true, Ordering::Release),
+            Outcome::Forwarded(_) | Outcome::Http(_) => {}
         }
         outcome
     }

@@ -255,6 +255,15 @@ pub(super) fn response_with(
     response
 }
 
+/// The gRPC status of an answer the proxy made itself (its `grpc-status` field; UNKNOWN
+/// without one).
+pub(super) fn code_of(response: &http::Response<tonic::body::Body>) -> Code {
+    response
+        .headers()
+        .get(header::STATUS)
+        .map_or(Code::Unknown, |c| Code::from_bytes(c.as_bytes()))
+}
+
 /// An empty body (a Trailers-Only response relayed from the upstream).
 pub(super) fn no_body() -> tonic::body::Body {
     tonic::body::Body::empty()
@@ -322,6 +331,16 @@ mod tests {
 
     /// resilbench's headers, the connection's own and the old timeout stay behind; the time
     /// left is sent; metadata and gRPC's fields go on.
+    /// The status of the proxy's own answers is read back from them (what `--log-attempts`
+    /// and the counts say of a call refused before it was forwarded).
+    #[test]
+    fn an_answers_code_is_read_back() {
+        for code in [Code::Cancelled, Code::ResourceExhausted, Code::Unavailable] {
+            assert_eq!(code_of(&status_response(code, "x", None)), code);
+        }
+        assert_eq!(code_of(&http_status_response(503)), Code::Unknown);
+    }
+
     /// The constants stand for exactly what parsing would give, and only for that.
     #[test]
     fn known_names_and_values_are_what_parsing_gives() {
