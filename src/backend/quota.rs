@@ -76,11 +76,7 @@ mod tests {
 
     #[test]
     fn the_bucket_refills_on_the_run_clock() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let rt = crate::clock::test_runtime(true);
         rt.block_on(async {
             let clock = Clock::Sim(SimClock::start());
             let q = Quota::new(

@@ -231,10 +231,7 @@ mod tests {
         let shared = crate::backend::server::test_shared();
         let stop = CancellationToken::new();
         let mut threads = ServeThreads::start(&shared, 2, &stop, &Limits::serve()).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = crate::clock::test_runtime(false);
         rt.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = format!("http://{}", listener.local_addr().unwrap());

@@ -99,11 +99,7 @@ mod tests {
 
     #[test]
     fn simulated_time_has_no_floor_to_measure() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let rt = crate::clock::test_runtime(true);
         rt.block_on(async {
             let sim = Clock::Sim(crate::clock::sim::SimClock::start());
             assert_eq!(wake_overshoot(&sim, CALIBRATION_SPAN).await, None);
@@ -114,10 +110,7 @@ mod tests {
     /// this machine's figure, not asserted).
     #[test]
     fn a_real_clock_is_measured_for_its_span() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = crate::clock::test_runtime(false);
         rt.block_on(async {
             let clock = Clock::real();
             let o = wake_overshoot(&clock, Duration::from_millis(20))

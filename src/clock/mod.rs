@@ -190,3 +190,12 @@ impl Future for Sleep {
         }
     }
 }
+
+/// A current-thread runtime for the tests, its time paused (simulated, tokio's `start_paused`)
+/// when `paused`.
+#[cfg(test)]
+pub(crate) fn test_runtime(paused: bool) -> tokio::runtime::Runtime {
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_all().start_paused(paused);
+    builder.build().expect("a test runtime")
+}

@@ -223,10 +223,7 @@ mod tests {
     #[test]
     #[allow(clippy::disallowed_methods)]
     fn own_timerfd_never_wakes_early_and_rearms_for_an_earlier_wait() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = crate::clock::test_runtime(false);
         rt.block_on(async {
             let clock = Clock::real();
             assert!(matches!(clock, Clock::Reactor(_)));
@@ -271,11 +268,7 @@ mod tests {
     /// On the other clocks a pacer is the clock's own sleep: exact on simulated time.
     #[test]
     fn on_simulated_time_it_is_the_clocks_sleep() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let rt = crate::clock::test_runtime(true);
         rt.block_on(async {
             let clock = Clock::Sim(crate::clock::sim::SimClock::start());
             let mut pacer = clock.pacer();

@@ -210,10 +210,7 @@ mod tests {
     #[test]
     #[allow(clippy::disallowed_methods)]
     fn never_wakes_early_and_forgets_dropped_waits() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = crate::clock::test_runtime(false);
         rt.block_on(async {
             let timer = ReactorTimer::start().expect("a timerfd on Linux");
             let start = Instant::now();
@@ -254,10 +251,7 @@ mod tests {
     #[test]
     #[allow(clippy::disallowed_methods)]
     fn arms_only_for_an_earlier_deadline_and_never_misses_one() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = crate::clock::test_runtime(false);
         rt.block_on(async {
             let timer = ReactorTimer::start().expect("a timerfd on Linux");
             let armed = || timer.0.heap().armed();

@@ -150,11 +150,7 @@ mod tests {
     use super::*;
 
     fn sim_runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap()
+        crate::clock::test_runtime(true)
     }
 
     #[test]

@@ -141,11 +141,7 @@ mod tests {
 
     #[test]
     fn a_call_past_its_deadline_is_not_sent() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let rt = crate::clock::test_runtime(true);
         rt.block_on(async {
             let clock = Clock::Sim(SimClock::start());
             let sent = Arc::new(AtomicU32::new(0));
@@ -173,11 +169,7 @@ mod tests {
 
     #[test]
     fn a_per_attempt_timeout_tightens_the_deadline_the_attempt_carries() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let rt = crate::clock::test_runtime(true);
         rt.block_on(async {
             let clock = Clock::Sim(SimClock::start());
             let seen = Arc::new(std::sync::Mutex::new(None));

@@ -302,11 +302,7 @@ mod tests {
     /// The read histogram is the previous period's; two periods without a rotation clear it.
     #[test]
     fn the_histogram_rotates_each_period() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let rt = crate::clock::test_runtime(true);
         rt.block_on(async {
             let clock = Clock::Sim(crate::clock::sim::SimClock::start());
             let t0 = clock.now();

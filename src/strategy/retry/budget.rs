@@ -178,11 +178,7 @@ mod tests {
     use crate::clock::sim::SimClock;
 
     fn sim<F: std::future::Future>(f: impl FnOnce(Clock) -> F) -> F::Output {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let rt = crate::clock::test_runtime(true);
         rt.block_on(async { f(Clock::Sim(SimClock::start())).await })
     }
 
