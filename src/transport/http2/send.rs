@@ -80,14 +80,16 @@ impl Connection {
             }
         }
         let mut stream = Stream::new(request.body, request.end, self.initial_window);
-        // Behind streams already waiting for window, in turn (a body still to come waits for
-        // nothing).
-        let waiting = !self.blocked.is_empty() && !stream.pending.is_empty();
-        if waiting || !stream.send_data(&mut self.out, &mut self.window, max_frame, id) {
-            self.blocked.push_back(id);
-        }
+        let behind = queue(
+            &mut stream,
+            id,
+            self.max_frame,
+            &mut self.out,
+            &mut self.window,
+            &mut self.blocked,
+        );
         self.streams.insert(id, stream);
-        if waiting {
+        if behind {
             self.send_blocked();
         }
         self.active += 1;
@@ -113,18 +115,14 @@ impl Connection {
         if end {
             st.body = Body::Ending;
         }
-        if st.pending.is_empty() {
-            // Nothing that takes window (6.9.1): the end, if it came, goes at once, not behind
-            // streams waiting for window (its bytes before it have all been written).
-            st.send_data(&mut self.out, &mut self.window, self.max_frame, id);
-            return true;
-        }
-        // Behind streams already waiting for window, in turn.
-        let waiting = !self.blocked.is_empty();
-        if waiting || !st.send_data(&mut self.out, &mut self.window, self.max_frame, id) {
-            self.blocked.push_back(id);
-        }
-        if waiting {
+        if queue(
+            st,
+            id,
+            self.max_frame,
+            &mut self.out,
+            &mut self.window,
+            &mut self.blocked,
+        ) {
             self.send_blocked();
         }
         true
@@ -187,4 +185,27 @@ impl Connection {
         }
         true
     }
+}
+
+/// Writes what the windows allow of stream `id`'s waiting request bytes, behind the streams
+/// already waiting for window, in turn (joining `blocked` when bytes are left, 5.2, 6.9); what
+/// takes no window (nothing, or an end with no bytes: 6.9.1) goes at once. Whether streams
+/// were waiting before it, so that the caller lets them write ([`Connection::send_blocked`]).
+fn queue(
+    st: &mut Stream,
+    id: u32,
+    max_frame: usize,
+    out: &mut Vec<u8>,
+    window: &mut i64,
+    blocked: &mut std::collections::VecDeque<u32>,
+) -> bool {
+    if st.pending.is_empty() {
+        st.send_data(out, window, max_frame, id);
+        return false;
+    }
+    let behind = !blocked.is_empty();
+    if behind || !st.send_data(out, window, max_frame, id) {
+        blocked.push_back(id);
+    }
+    behind
 }
