@@ -429,7 +429,7 @@ impl Forward {
         stretch.wait(clock).await;
         let block = match first {
             Ok(Event::Head(block)) => {
-                self.body.answered();
+                self.body.forget();
                 block
             }
             Ok(Event::Broken(lost))

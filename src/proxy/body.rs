@@ -76,6 +76,18 @@ pub(super) struct RequestBody {
     kept: Option<(Vec<Bytes>, usize)>,
 }
 
+/// What the client's body gave next.
+enum Next {
+    /// Bytes.
+    Data(Bytes),
+    /// Nothing yet (only when not waiting for it).
+    Waiting,
+    /// Nothing more: the body has ended.
+    Ended,
+    /// The client's stream broke (it reset it, or its connection went).
+    Broken,
+}
+
 /// Why relaying a request body stopped short.
 pub(super) enum Stopped {
     /// A frame would have gone over a byte budget: the call is answered with this.
@@ -109,13 +121,10 @@ impl RequestBody {
     /// [`MAX_REQUEST`]: over it, or over a budget, the call's answer.
     pub(super) async fn first_message(&mut self) -> Result<(), Response> {
         while !self.whole_message() {
-            let Some(rest) = &mut self.rest else {
-                return Ok(());
-            };
-            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut *rest).poll_frame(cx)).await {
-                Some(Ok(frame)) => self.take_frame(frame, MAX_REQUEST).map_err(|e| *e)?,
-                Some(Err(_)) => return Err(broken()),
-                None => self.rest = None,
+            match std::future::poll_fn(|cx| self.poll_data(cx)).await {
+                Next::Data(data) => self.add_start(data, MAX_REQUEST).map_err(|e| *e)?,
+                Next::Broken => return Err(broken()),
+                Next::Ended | Next::Waiting => return Ok(()),
             }
         }
         Ok(())
@@ -124,16 +133,11 @@ impl RequestBody {
     /// Reads what the client has sent already, without waiting (up to [`MAX_REQUEST`] in
     /// all): a unary call's body is usually here whole by the time it is forwarded.
     pub(super) fn read_ready(&mut self) -> Result<(), Box<Response>> {
-        let mut cx = Context::from_waker(Waker::noop());
         while self.read_so_far().len() < MAX_REQUEST {
-            let Some(rest) = &mut self.rest else {
-                return Ok(());
-            };
-            match std::pin::Pin::new(&mut *rest).poll_frame(&mut cx) {
-                Poll::Pending => return Ok(()),
-                Poll::Ready(Some(Ok(frame))) => self.take_frame(frame, usize::MAX)?,
-                Poll::Ready(Some(Err(_))) => return Err(Box::new(broken())),
-                Poll::Ready(None) => self.rest = None,
+            match self.data_now() {
+                Next::Data(data) => self.add_start(data, usize::MAX)?,
+                Next::Broken => return Err(Box::new(broken())),
+                Next::Ended | Next::Waiting => return Ok(()),
             }
         }
         Ok(())
@@ -179,15 +183,10 @@ impl RequestBody {
         true
     }
 
-    /// The upstream stream's answer has begun: it will not be sent again, so what was kept
-    /// for that goes (its bytes are given back with the next piece's, or at the end).
-    pub(super) fn answered(&mut self) {
-        self.forget();
-    }
-
-    /// What was kept to send the stream again goes (its bytes are given back with the next
-    /// piece's, or at the end).
-    fn forget(&mut self) {
+    /// What was kept to send the stream again goes, once its answer has begun (or more than
+    /// [`KEPT`] bytes were given): its bytes are given back with the next piece's, or at the
+    /// end.
+    pub(super) fn forget(&mut self) {
         self.kept = None;
         self.sent = None;
     }
@@ -208,7 +207,7 @@ impl RequestBody {
             if self.piece.is_some() || self.rest.is_none() {
                 let len = self.piece.as_ref().map_or(0, Bytes::len);
                 let end = self.rest.is_none();
-                let given = self.piece.clone();
+                let given = self.kept.is_some().then(|| self.piece.clone()).flatten();
                 if writer.send(&mut self.piece, end).await {
                     match &mut self.kept {
                         // Kept, and still held, in case the stream is sent again.
@@ -235,31 +234,22 @@ impl RequestBody {
                 }
                 continue;
             }
-            let Some(rest) = &mut self.rest else {
-                continue;
-            };
-            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut *rest).poll_frame(cx)).await {
-                Some(Ok(frame)) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue;
-                    };
+            match std::future::poll_fn(|cx| self.poll_data(cx)).await {
+                Next::Data(data) => {
                     if let Err(over) = self.held.hold(data.len()) {
                         return Stopped::Over(Box::new(over_budget(over)));
-                    }
-                    if rest.is_end_stream() {
-                        self.rest = None;
                     }
                     match self.gather(data) {
                         Ok(piece) => self.piece = Some(piece),
                         Err(stopped) => return stopped,
                     }
                 }
-                Some(Err(_)) => {
-                    self.rest = None;
+                Next::Broken => {
                     self.finished = true;
                     return Stopped::Broken;
                 }
-                None => self.rest = None,
+                // The body has ended (`rest` is gone): its end goes next.
+                Next::Ended | Next::Waiting => {}
             }
         }
     }
@@ -271,34 +261,19 @@ impl RequestBody {
     /// small frames waiting (the h2 crate's does, GOAWAY ENHANCE_YOUR_CALM): one client's
     /// tiny frames must not end the others' calls.
     fn gather(&mut self, first: Bytes) -> Result<Bytes, Stopped> {
-        let mut cx = Context::from_waker(Waker::noop());
         let mut joined: Option<BytesMut> = None;
         let mut len = first.len();
         while len < PIECE {
-            let Some(rest) = &mut self.rest else {
-                break;
-            };
-            let data = match std::pin::Pin::new(&mut *rest).poll_frame(&mut cx) {
-                Poll::Pending => break,
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => data,
-                    Err(_) => continue,
-                },
-                Poll::Ready(Some(Err(_))) => {
-                    self.rest = None;
+            let data = match self.data_now() {
+                Next::Data(data) => data,
+                Next::Broken => {
                     self.finished = true;
                     return Err(Stopped::Broken);
                 }
-                Poll::Ready(None) => {
-                    self.rest = None;
-                    break;
-                }
+                Next::Ended | Next::Waiting => break,
             };
             if let Err(over) = self.held.hold(data.len()) {
                 return Err(Stopped::Over(Box::new(over_budget(over))));
-            }
-            if rest.is_end_stream() {
-                self.rest = None;
             }
             let joined = joined.get_or_insert_with(|| {
                 let mut j = BytesMut::with_capacity(PIECE.max(len + data.len()));
@@ -318,16 +293,45 @@ impl RequestBody {
             && read.len() - 5 >= u32::from_be_bytes([read[1], read[2], read[3], read[4]]) as usize
     }
 
-    /// Adds a frame read from the client to the start, within `limit` bytes in all and the
+    /// The client's next bytes, as they come (`cx` woken when more may have): trailers are
+    /// skipped, and the body's end (with its last frame or after it) leaves `rest` empty.
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Next> {
+        loop {
+            let Some(rest) = &mut self.rest else {
+                return Poll::Ready(Next::Ended);
+            };
+            let frame = match std::pin::Pin::new(&mut *rest).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => frame,
+                Poll::Ready(Some(Err(_))) => {
+                    self.rest = None;
+                    return Poll::Ready(Next::Broken);
+                }
+                Poll::Ready(None) => {
+                    self.rest = None;
+                    return Poll::Ready(Next::Ended);
+                }
+            };
+            if rest.is_end_stream() {
+                self.rest = None;
+            }
+            if let Ok(data) = frame.into_data() {
+                return Poll::Ready(Next::Data(data));
+            }
+        }
+    }
+
+    /// The client's next bytes if they have come already (read without waiting).
+    fn data_now(&mut self) -> Next {
+        match self.poll_data(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(next) => next,
+            Poll::Pending => Next::Waiting,
+        }
+    }
+
+    /// Adds bytes read from the client to the start, within `limit` bytes in all and the
     /// budgets.
-    fn take_frame(
-        &mut self,
-        frame: http_body::Frame<Bytes>,
-        limit: usize,
-    ) -> Result<(), Box<Response>> {
-        let Ok(data) = frame.into_data() else {
-            return Ok(());
-        };
+    fn add_start(&mut self, data: Bytes, limit: usize) -> Result<(), Box<Response>> {
         if self.read_so_far().len() + data.len() > limit {
             let message = format!("the request's first message is larger than {limit} bytes");
             return Err(Box::new(wire::status_response(
@@ -339,13 +343,6 @@ impl RequestBody {
         self.held
             .hold(data.len())
             .map_err(|over| Box::new(over_budget(over)))?;
-        if self
-            .rest
-            .as_ref()
-            .is_some_and(http_body::Body::is_end_stream)
-        {
-            self.rest = None;
-        }
         if let Some(first) = self.first.take() {
             self.start.extend_from_slice(&first);
             self.start.extend_from_slice(&data);
