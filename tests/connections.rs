@@ -127,6 +127,55 @@ async fn calls_take_the_connections_in_turn() {
     );
 }
 
+/// The proxy's upstream (`Connections::spilling`): calls take the first connection until it
+/// has that many streams open, then the one with the fewest; when they have ended, the first
+/// again.
+#[tokio::test(start_paused = true)]
+async fn calls_spill_to_the_next_connection_only_past_the_first_ones_streams() {
+    let (streams_tx, mut streams) = mpsc::unbounded_channel();
+    let (release, released) = tokio::sync::watch::channel(false);
+    let count = Arc::new(AtomicUsize::new(0));
+    let connector: Connector = Arc::new(move || {
+        let n = count.fetch_add(1, Ordering::SeqCst);
+        let (streams_tx, released) = (streams_tx.clone(), released.clone());
+        Box::pin(async move {
+            let (client, server) = tokio::io::duplex(64 * 1024);
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(server).await else {
+                    return;
+                };
+                while let Some(Ok((_, mut respond))) = conn.accept().await {
+                    let _ = streams_tx.send(n);
+                    let mut released = released.clone();
+                    tokio::spawn(async move {
+                        let _ = released.wait_for(|r| *r).await;
+                        let _ = respond.send_response(http::Response::new(()), true);
+                    });
+                }
+            });
+            Ok(Box::new(client) as Box<dyn Io>)
+        })
+    });
+    let connections = Connections::open(connector, 2, &Clock::Tokio).spilling(2);
+    connections.established().await.unwrap();
+    let mut held = Vec::new();
+    let mut landed = Vec::new();
+    for _ in 0..5 {
+        let handle = connections.ready().await.unwrap();
+        held.push(handle.open(request()).await.unwrap());
+        landed.push(streams.recv().await.unwrap());
+    }
+    // Two on the first; then the second, which has fewer; at two each, the first.
+    assert_eq!(landed, [0, 0, 1, 1, 0]);
+    release.send(true).unwrap();
+    for mut stream in held {
+        while !matches!(stream.next().await, http2::Event::End) {}
+    }
+    let handle = connections.ready().await.unwrap();
+    let _stream = handle.open(request()).await.unwrap();
+    assert_eq!(streams.recv().await, Some(0), "the first again");
+}
+
 fn request() -> http2::Request<'static> {
     http2::Request {
         path: b"/x",

@@ -282,7 +282,11 @@ fn a_cancelled_call_resets_the_upstream_stream() {
     assert_eq!(counts.cancelled.load(Ordering::Relaxed), 1);
     // The proxy's own fault model counts the attempt's work abandoned, as `serve` does.
     let own = proxy.shared.stats();
-    assert_eq!((own.received, own.executed, own.wasted), (1, 1, 1), "{own:?}");
+    assert_eq!(
+        (own.received, own.executed, own.wasted),
+        (1, 1, 1),
+        "{own:?}"
+    );
 }
 
 /// A client that leaves while the proxy itself holds its call (`--latency profile`: the
@@ -293,7 +297,9 @@ fn a_call_cancelled_in_the_proxys_own_latency_is_never_forwarded() {
     let upstream = start(CALM, None);
     let slow = "[load]\nrate = 1\n[backend]\nlatency = { dist = \"fixed\", value = \"300ms\" }\n\
                 [[strategies]]\nname = \"s\"\n";
-    let proxy = start_with(slow, Some(upstream.addr.clone()), |o| o.added_latency = true);
+    let proxy = start_with(slow, Some(upstream.addr.clone()), |o| {
+        o.added_latency = true
+    });
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let channel = resilbench::transport::grpc::endpoint(&proxy.addr)
@@ -319,7 +325,11 @@ fn a_call_cancelled_in_the_proxys_own_latency_is_never_forwarded() {
     assert_eq!(counts.forwarded.load(Ordering::Relaxed), 0);
     assert_eq!(counts.cancelled.load(Ordering::Relaxed), 0);
     let own = proxy.shared.stats();
-    assert_eq!((own.received, own.executed, own.wasted), (1, 1, 1), "{own:?}");
+    assert_eq!(
+        (own.received, own.executed, own.wasted),
+        (1, 1, 1),
+        "{own:?}"
+    );
     assert_eq!(upstream.shared.stats().received, 0);
 }
 

@@ -76,6 +76,8 @@ pub struct Unavailable(pub Arc<str>);
 pub struct Connections {
     slots: Arc<[watch::Receiver<State>]>,
     next: Arc<AtomicUsize>,
+    /// [`Connections::spilling`]'s threshold; `None`: in turn.
+    spill: Option<usize>,
 }
 
 impl Connections {
@@ -100,6 +102,18 @@ impl Connections {
         Self {
             slots: slots.into(),
             next: Arc::default(),
+            spill: None,
+        }
+    }
+
+    /// These connections, taken by [`Connections::ready`] in order: the first ready
+    /// with fewer than `spill` streams open, else the ready one with the fewest. So a
+    /// connection beyond the first carries streams only when calls overlap that much (the
+    /// proxy's upstream, docs/proxy.md "Threads").
+    pub fn spilling(self, spill: usize) -> Self {
+        Self {
+            spill: Some(spill),
+            ..self
         }
     }
 
@@ -122,6 +136,26 @@ impl Connections {
     /// The next connection in turn, for a new stream: waits while it is connecting, fails at
     /// once while it is failing.
     pub async fn ready(&self) -> Result<http2::Handle, Unavailable> {
+        if let Some(spill) = self.spill {
+            let mut least: Option<(usize, http2::Handle)> = None;
+            for slot in self.slots.iter() {
+                let State::Ready(handle) = &*slot.borrow() else {
+                    continue;
+                };
+                let Some(open) = handle.open_streams() else {
+                    continue;
+                };
+                if open < spill {
+                    return Ok(handle.clone());
+                }
+                if least.as_ref().is_none_or(|(fewest, _)| open < *fewest) {
+                    least = Some((open, handle.clone()));
+                }
+            }
+            if let Some((_, handle)) = least {
+                return Ok(handle);
+            }
+        }
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let mut slot = self.slots[i].clone();
         // A connection that opens no more streams (GOAWAY) is not picked: its keeper is

@@ -171,6 +171,12 @@ impl Handle {
         self.shared.lock().conn.refusal().is_none()
     }
 
+    /// The streams not yet ended on this connection, or `None` when it opens no more.
+    pub fn open_streams(&self) -> Option<usize> {
+        let s = self.shared.lock();
+        s.conn.refusal().is_none().then_some(s.conn.active)
+    }
+
     /// Completes when no stream is opened on this connection any more (GOAWAY, stream ids
     /// used up, or closed): the time to open another.
     pub async fn going_away(&self) {
