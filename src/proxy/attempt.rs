@@ -358,7 +358,7 @@ impl Attempt {
         let mut stream = match clock.timeout_at(self.limit, handle.open(request)).await {
             Ok(Ok(stream)) => stream,
             // Never sent: the connection went away (GOAWAY) or closed while the stream waited.
-            Ok(Err(_)) if self.send_again(counts) => return Box::pin(self.forward()).await,
+            Ok(Err(_)) if self.send_again() => return Box::pin(self.forward()).await,
             Ok(Err(why)) => {
                 counts.unreachable.fetch_add(1, Ordering::Relaxed);
                 let message = format!("upstream unreachable: {why}");
@@ -367,6 +367,10 @@ impl Attempt {
             Err(_) => return self.expire(),
         };
         self.stage = Stage::Forwarded;
+        if self.resent {
+            // Counted once the stream has gone again, not when it was decided to.
+            counts.resent.fetch_add(1, Ordering::Relaxed);
+        }
         let factor = if proxy.options.added_latency {
             1.0
         } else {
@@ -404,9 +408,7 @@ impl Attempt {
                 self.body.forget();
                 block
             }
-            Ok(Event::Broken(lost))
-                if lost.processed.not_processed() && self.send_again(counts) =>
-            {
+            Ok(Event::Broken(lost)) if lost.processed.not_processed() && self.send_again() => {
                 drop((writer, stream));
                 return Box::pin(self.forward()).await;
             }
@@ -457,13 +459,14 @@ impl Attempt {
     /// [`super::body::KEPT`] bytes relayed after them: [`RequestBody::restart`]). The
     /// upstream never saw it, so the client sees nothing of it; otherwise the attempt fails
     /// UNAVAILABLE.
-    fn send_again(&mut self, counts: &super::Counts) -> bool {
+    fn send_again(&mut self) -> bool {
         if self.resent || !self.body.restart() {
             return false;
         }
+        // Sent again once only: what goes with the second stream need not be kept.
+        self.body.forget();
         self.resent = true;
         self.stage = Stage::Admitted;
-        counts.resent.fetch_add(1, Ordering::Relaxed);
         true
     }
 
