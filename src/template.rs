@@ -141,6 +141,7 @@ impl Template {
     /// call (the request is 0, each metadata entry its own), so that their draws differ.
     pub fn parse(text: &str, number: u16) -> Result<Self, TemplateError> {
         let mut pieces = Vec::new();
+        let mut holes = 0;
         let mut rest = text;
         while let Some(open) = rest.find("{{") {
             if open > 0 {
@@ -154,10 +155,6 @@ impl Template {
                 ))
             })?;
             let written = &rest[open..open + 2 + close + 2];
-            let holes = pieces
-                .iter()
-                .filter(|p| matches!(p, Piece::Hole(_)))
-                .count();
             if holes >= MAX_HOLES {
                 return Err(TemplateError(format!(
                     "more than {MAX_HOLES} placeholders in one template"
@@ -168,6 +165,7 @@ impl Template {
                 slot: (u32::from(number) << 16) | holes as u32,
                 written: written.into(),
             }));
+            holes += 1;
             rest = &after[close + 2..];
         }
         if !rest.is_empty() {
