@@ -401,8 +401,10 @@ pub struct ProxyArgs {
     /// Print one line per attempt: path, draw key, attempt, what the proxy did.
     #[arg(long)]
     pub log_attempts: bool,
-    /// HTTP/2 connections to the upstream, per thread (each thread keeps its own).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// HTTP/2 connections to the upstream, per thread (each thread keeps its own, taken in
+    /// turn): two, so that an upstream serving each connection on one thread can use two of
+    /// its cores for one client connection (docs/proxy.md, "Threads").
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub connections: u16,
     /// Threads that proxy calls (default: one per core). Each client connection is served by
     /// one thread, given out in turn, over that thread's own upstream connections; one more

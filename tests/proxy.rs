@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::common::foreign::{self, Reflection};
 use crate::common::{plan, stderr};
 use crate::own_service::run;
+use crate::proxy_faults::CALM;
 
 /// Servers on a runtime thread of their own, stopped when dropped.
 pub(crate) struct Running {
@@ -85,7 +86,9 @@ pub(crate) fn start_with(
                     };
                     tune(&mut options);
                     // As `resilbench proxy` runs: two threads, each with its own upstream
-                    // connection, connections handed to them in turn.
+                    // connection (`--connections 1`: the default's two would make the
+                    // upstream tests' counts of connections and streams less plain),
+                    // client connections handed to them in turn.
                     let proxy = Proxy::unconnected(shared.clone(), options, Clock::Precise);
                     let plan = threads::Upstream {
                         connector: connection::tcp(&upstream),
@@ -277,6 +280,47 @@ fn a_cancelled_call_resets_the_upstream_stream() {
     assert_eq!((stats.received, stats.wasted), (1, 1), "{stats:?}");
     let counts = proxy.proxy.as_ref().unwrap().counts();
     assert_eq!(counts.cancelled.load(Ordering::Relaxed), 1);
+    // The proxy's own fault model counts the attempt's work abandoned, as `serve` does.
+    let own = proxy.shared.stats();
+    assert_eq!((own.received, own.executed, own.wasted), (1, 1, 1), "{own:?}");
+}
+
+/// A client that leaves while the proxy itself holds its call (`--latency profile`: the
+/// profile's 300 ms drawn before forwarding) ends the attempt there: never forwarded, its work
+/// counted wasted by the proxy's fault model, no upstream stream to reset.
+#[test]
+fn a_call_cancelled_in_the_proxys_own_latency_is_never_forwarded() {
+    let upstream = start(CALM, None);
+    let slow = "[load]\nrate = 1\n[backend]\nlatency = { dist = \"fixed\", value = \"300ms\" }\n\
+                [[strategies]]\nname = \"s\"\n";
+    let proxy = start_with(slow, Some(upstream.addr.clone()), |o| o.added_latency = true);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let channel = resilbench::transport::grpc::endpoint(&proxy.addr)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = pb::backend_client::BackendClient::new(channel);
+        let call = client.call(pb::CallRequest {
+            request_id: "1".into(),
+            ..Default::default()
+        });
+        assert!(
+            Clock::Tokio
+                .timeout(Duration::from_millis(100), call)
+                .await
+                .is_err(),
+            "cancelled before its answer"
+        );
+        Clock::Tokio.sleep(Duration::from_millis(500)).await;
+    });
+    let counts = proxy.proxy.as_ref().unwrap().counts();
+    assert_eq!(counts.forwarded.load(Ordering::Relaxed), 0);
+    assert_eq!(counts.cancelled.load(Ordering::Relaxed), 0);
+    let own = proxy.shared.stats();
+    assert_eq!((own.received, own.executed, own.wasted), (1, 1, 1), "{own:?}");
+    assert_eq!(upstream.shared.stats().received, 0);
 }
 
 /// An upstream nobody listens on: each call fails UNAVAILABLE at once, and the proxy goes on

@@ -36,6 +36,29 @@ impl Drop for Active<'_> {
     }
 }
 
+/// A worker held apart from a borrow of its backend (what `resilbench proxy`'s response
+/// relay holds until the upstream has answered): freed when dropped.
+#[derive(Debug)]
+pub struct HeldWorker(Arc<Backend>);
+
+impl Drop for HeldWorker {
+    fn drop(&mut self) {
+        self.0.capacity.release();
+    }
+}
+
+impl Backend {
+    /// Holds `worker`, taken from this backend, apart from its borrow.
+    pub fn hold(self: &Arc<Self>, worker: Worker<'_>) -> HeldWorker {
+        let capacity = worker.keep();
+        debug_assert!(
+            std::ptr::eq(capacity, &self.capacity),
+            "a worker of another backend"
+        );
+        HeldWorker(Arc::clone(self))
+    }
+}
+
 /// What the backend noted when an attempt arrived.
 #[derive(Debug, Clone, Copy)]
 pub struct Arrival {

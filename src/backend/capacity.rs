@@ -54,9 +54,17 @@ pub struct Worker<'a>(&'a Capacity);
 
 impl Drop for Worker<'_> {
     fn drop(&mut self) {
-        let mut s = self.0.lock();
-        s.in_service -= 1;
-        self.0.dispatch(&mut s);
+        self.0.release();
+    }
+}
+
+impl<'a> Worker<'a> {
+    /// Keeps the worker taken past this borrow of its capacity: the caller frees it with
+    /// [`Capacity::release`], once (`Backend::hold`).
+    pub(super) fn keep(self) -> &'a Capacity {
+        let capacity = self.0;
+        std::mem::forget(self);
+        capacity
     }
 }
 
@@ -125,6 +133,13 @@ impl Capacity {
             }
         }
         self.mirror(s);
+    }
+
+    /// Frees a worker (one taken by [`Capacity::admit`], kept by [`Worker::keep`]).
+    pub(super) fn release(&self) {
+        let mut s = self.lock();
+        s.in_service -= 1;
+        self.dispatch(&mut s);
     }
 
     /// Re-reads the limit and lets waiting requests take workers it freed.

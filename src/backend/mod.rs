@@ -21,7 +21,7 @@
 //! `on_cancel = "stop"` stops it at once.
 
 mod attempt;
-pub use attempt::{Admitted, Arrival};
+pub use attempt::{Admitted, Arrival, HeldWorker};
 pub mod capacity;
 pub mod expiring;
 pub mod latency;

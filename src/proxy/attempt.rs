@@ -1,12 +1,14 @@
-//! One attempt through the proxy: read the request, meet the fault model, forward or answer,
-//! relay the upstream's response.
+//! One attempt through the proxy: read the request, meet the fault model, forward or answer;
+//! the response's relay is [`super::relay`]'s.
 //!
-//! The attempt runs in a task of its own (it holds its worker, an `Arc` of the backend, until
-//! the upstream has answered); the hyper service waits for the response head only. A client
-//! that gives up (RST_STREAM, or drops the response body) is seen while the attempt waits in
-//! the backend (stall, queue), while it waits for the upstream's head, and while the body is
-//! relayed: the upstream stream is then dropped, which resets it with CANCEL, and the work is
-//! counted wasted as the backend counts an abandoned execution.
+//! The attempt runs in the hyper service's future (the stream's own task) up to the response
+//! head, and what follows the head in the response body ([`super::relay`]): no task of its
+//! own, no channel between it and the client's stream for the common call, whose whole
+//! response has come with its head. It holds its worker (the backend's) until the upstream
+//! has answered. A client that gives up (RST_STREAM, or drops the response body) drops the
+//! attempt wherever it is (waiting in the backend, a stall, the queue, the upstream): the
+//! upstream stream, if there is one, is then reset with CANCEL, and [`Attempt`]'s drop
+//! counts the work wasted as the backend counts an abandoned execution.
 //!
 //! A stream the upstream did not process (above its GOAWAY's last stream id, refused, or never
 //! written before its connection went away) is sent again once, on the next connection ready,
@@ -20,30 +22,23 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tonic::Code;
 
 use super::body::{RequestBody, Stopped};
 use super::bounds::{self, CallSlot};
 use super::faults::{self, OutageMode};
+use super::relay::{self, Stretch};
 use super::{Proxy, wire};
 use crate::backend::serving::InProgress;
-use crate::backend::{Admitted, Backend, Incoming};
-use crate::protocol::status::{code_name, from_reset};
+use crate::backend::{Backend, HeldWorker, Incoming};
+use crate::protocol::status::code_name;
 use crate::protocol::{header, timeout};
 use crate::transport::connection::Unavailable;
 use crate::transport::http2::{self, Event};
 
-/// Frames of a response held between the upstream and the client (each at most one DATA
-/// frame's worth or a message): beyond them the upstream waits, by HTTP/2 flow control.
-const RELAYED: usize = 4;
-
 type Response = http::Response<tonic::body::Body>;
-type Frames = mpsc::Sender<Result<http_body::Frame<Bytes>, std::convert::Infallible>>;
 
 /// Serves one attempt: the response head (or whole answer) it gives. `bound` is the call's
 /// place among the calls in progress, its request bytes' account and its place among its
@@ -87,8 +82,7 @@ pub(super) async fn serve(
             None,
         ));
     };
-    let (head, answered) = oneshot::channel();
-    let forward = Forward {
+    let attempt = Attempt {
         proxy,
         backend,
         incoming,
@@ -96,31 +90,28 @@ pub(super) async fn serve(
         body,
         limit,
         resent: false,
+        worker: None,
+        count: 0,
+        stage: Stage::Deciding,
         _bound: (slot, call),
     };
-    tokio::spawn(forward.run(Head(Some(head))));
-    answered.await.unwrap_or_else(|_| {
-        Reply::Answer(wire::status_response(
-            Code::Internal,
-            "the proxy's attempt ended unanswered",
-            None,
-        ))
-    })
+    attempt.run().await
 }
 
 /// The answer to a wait that reached the call's deadline, or the proxy's own limit.
-fn expired(deadline: bool) -> Response {
+pub(super) fn expired(deadline: bool) -> Response {
+    let (code, message) = expiry(deadline);
+    wire::status_response(code, message, None)
+}
+
+/// The status of a wait that reached the call's deadline, or the proxy's own limit.
+pub(super) fn expiry(deadline: bool) -> (Code, &'static str) {
     if deadline {
-        wire::status_response(
-            Code::DeadlineExceeded,
-            "deadline exceeded in the proxy",
-            None,
-        )
+        (Code::DeadlineExceeded, "deadline exceeded in the proxy")
     } else {
-        wire::status_response(
+        (
             Code::Unavailable,
             "the upstream took longer than --max-call",
-            None,
         )
     }
 }
@@ -135,51 +126,44 @@ pub(super) enum Reply {
     Close,
 }
 
-/// Where the response head goes: to the hyper service, which waits for it once.
-struct Head(Option<oneshot::Sender<Reply>>);
-
-impl Head {
-    /// Gives the response (the first one given counts).
-    fn give(&mut self, response: Response) {
-        self.reply(Reply::Answer(response));
-    }
-
-    /// Gives the reply (the first one given counts).
-    fn reply(&mut self, reply: Reply) {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(reply);
-        }
-    }
-
-    /// Completes when the client has gone before the head was given (its service future was
-    /// dropped); never after it was given.
-    async fn closed(&mut self) {
-        match &mut self.0 {
-            Some(tx) => tx.closed().await,
-            None => std::future::pending().await,
-        }
-    }
+/// How far an attempt has gone: what its end (or its drop, the client gone) accounts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Before the backend's decision.
+    Deciding,
+    /// Holding a worker, not (or no longer) with a stream upstream.
+    Admitted,
+    /// With a stream upstream.
+    Forwarded,
+    /// Ended and accounted for.
+    Ended,
 }
 
-/// One attempt's work, in its own task.
-struct Forward {
-    proxy: Proxy,
+/// One attempt's state, owned by the hyper service's future up to the response head, then by
+/// the response's relay.
+pub(super) struct Attempt {
+    pub(super) proxy: Proxy,
     backend: Arc<Backend>,
-    incoming: Incoming,
+    pub(super) incoming: Incoming,
     parts: http::request::Parts,
     /// The request's body (and its bytes held against the budgets).
-    body: RequestBody,
+    pub(super) body: RequestBody,
     /// The call's deadline, or the proxy's limit.
-    limit: Instant,
+    pub(super) limit: Instant,
     /// A stream of this attempt the upstream did not process has been sent again.
     resent: bool,
+    /// The backend's worker, from admission until the attempt ends.
+    worker: Option<HeldWorker>,
+    /// The attempt number the log line reports.
+    count: u32,
+    stage: Stage,
     /// The call's place, given back when the attempt ends.
     _bound: (CallSlot, InProgress),
 }
 
-/// How an attempt ended, for the log line.
-enum Outcome {
-    /// Answered by the proxy with this status (fault model, or no upstream).
+/// How an attempt ended, for the log line and the backend's figures.
+pub(super) enum Outcome {
+    /// Answered by the proxy with this status (fault model, no upstream, the call's deadline).
     Local(Code),
     /// Forwarded; the upstream's status if one was seen.
     Forwarded(Option<Code>),
@@ -189,63 +173,102 @@ enum Outcome {
     Gone,
 }
 
-impl Forward {
-    async fn run(mut self, mut head: Head) {
+/// What forwarding gave: the attempt's answer, or the upstream's response head with the stream
+/// that brings the rest.
+enum Forwarded {
+    Answer(Response),
+    Head {
+        status: u16,
+        fields: http::HeaderMap,
+        stream: http2::Exchange,
+        writer: http2::BodyWriter,
+        stretch: Stretch,
+    },
+}
+
+impl Attempt {
+    async fn run(mut self) -> Reply {
         let backend = Arc::clone(&self.backend);
         let arrival = backend.arrive(&self.incoming);
+        self.count = arrival.count;
         if self.proxy.options.envoy_headers
-            && let Some(code) = self.envoy(&mut head).await
+            && let Some((response, outcome)) = self.envoy().await
         {
-            return self.log(arrival.count, code);
+            self.end(outcome);
+            return Reply::Answer(response);
         }
-        let decided = tokio::select! {
-            d = self.proxy.clock.timeout_at(self.limit, backend.admit(&self.incoming, arrival)) => d,
-            () = head.closed() => return self.log(arrival.count, Outcome::Gone),
-        };
-        let admitted = match decided {
+        let clock = &self.proxy.clock;
+        let admitted = match clock
+            .timeout_at(self.limit, backend.admit(&self.incoming, arrival))
+            .await
+        {
             Err(_) => {
-                head.give(expired(self.incoming.deadline.is_some()));
-                return self.log(arrival.count, Outcome::Local(Code::DeadlineExceeded));
-            }
-            Ok(Err(answer)) if self.shown_otherwise(&answer, &mut head) => {
-                return self.log(answer.attempt, Outcome::Local(answer.code));
+                self.end(Outcome::Local(Code::DeadlineExceeded));
+                return Reply::Answer(expired(self.incoming.deadline.is_some()));
             }
             Ok(Err(answer)) => {
-                let message = format!("attempt {} (resilbench proxy)", answer.attempt);
-                head.give(wire::status_response(
-                    answer.code,
-                    &message,
-                    answer.pushback.as_ref(),
-                ));
-                return self.log(answer.attempt, Outcome::Local(answer.code));
+                self.count = answer.attempt;
+                // An outage shown as the `--outage` mode says, rather than as its status.
+                let reply = match self.proxy.options.outage {
+                    OutageMode::Status => None,
+                    OutageMode::Reset(code) => Some(Reply::Reset(code)),
+                    OutageMode::Refuse => Some(Reply::Close),
+                }
+                .filter(|_| backend.outage_now() == Some(answer.code));
+                self.end(Outcome::Local(answer.code));
+                return reply.unwrap_or_else(|| {
+                    let message = format!("attempt {} (resilbench proxy)", answer.attempt);
+                    Reply::Answer(wire::status_response(
+                        answer.code,
+                        &message,
+                        answer.pushback.as_ref(),
+                    ))
+                });
             }
             Ok(Ok(admitted)) => admitted,
         };
-        let gone = AtomicBool::new(false);
-        let count = admitted.count;
-        let outcome = self.admitted(&admitted, &mut head, &gone).await;
-        self.backend.finish_work(&self.incoming, &gone);
-        drop(admitted);
-        self.log(count, outcome);
-    }
-
-    /// An outage answer shown as the `--outage` mode says (a reset stream, a closed
-    /// connection) rather than as its status: whether it was.
-    fn shown_otherwise(&self, answer: &crate::backend::Answer, head: &mut Head) -> bool {
-        let reply = match self.proxy.options.outage {
-            OutageMode::Status => return false,
-            OutageMode::Reset(code) => Reply::Reset(code),
-            OutageMode::Refuse => Reply::Close,
-        };
-        if self.backend.outage_now() != Some(answer.code) {
-            return false;
+        self.count = admitted.count;
+        let draw = admitted.draw;
+        self.worker = Some(backend.hold(admitted.worker));
+        self.stage = Stage::Admitted;
+        if draw.code != Code::Ok || self.proxy.options.added_latency {
+            let clock = &self.proxy.clock;
+            if clock
+                .timeout_at(self.limit, clock.sleep(draw.latency))
+                .await
+                .is_err()
+            {
+                self.end(Outcome::Local(Code::DeadlineExceeded));
+                return Reply::Answer(expired(self.incoming.deadline.is_some()));
+            }
         }
-        head.reply(reply);
-        true
+        if draw.code != Code::Ok {
+            let message = format!("attempt {} (resilbench proxy)", self.count);
+            self.end(Outcome::Local(draw.code));
+            return Reply::Answer(wire::status_response(
+                draw.code,
+                &message,
+                draw.pushback.as_ref(),
+            ));
+        }
+        match self.forward().await {
+            Forwarded::Answer(response) => Reply::Answer(response),
+            Forwarded::Head {
+                status,
+                fields,
+                stream,
+                writer,
+                stretch,
+            } => {
+                let body = relay::start(self, stream, writer, stretch);
+                Reply::Answer(wire::response_with(status, fields, body))
+            }
+        }
     }
 
-    /// Envoy's fault headers: the delay they ask for, then their abort, if any (its outcome).
-    async fn envoy(&self, head: &mut Head) -> Option<Outcome> {
+    /// Envoy's fault headers: the delay they ask for, then their abort, if any (its answer
+    /// and outcome).
+    async fn envoy(&self) -> Option<(Response, Outcome)> {
         let fault = faults::envoy(
             &self.parts.headers,
             self.proxy.seed,
@@ -254,77 +277,42 @@ impl Forward {
         );
         if let Some(delay) = fault.delay {
             let clock = &self.proxy.clock;
-            tokio::select! {
-                waited = clock.timeout_at(self.limit, clock.sleep(delay)) => if waited.is_err() {
-                    head.give(expired(self.incoming.deadline.is_some()));
-                    return Some(Outcome::Local(Code::DeadlineExceeded));
-                },
-                () = head.closed() => return Some(Outcome::Gone),
+            if clock
+                .timeout_at(self.limit, clock.sleep(delay))
+                .await
+                .is_err()
+            {
+                return Some((
+                    expired(self.incoming.deadline.is_some()),
+                    Outcome::Local(Code::DeadlineExceeded),
+                ));
             }
         }
         let counts = &self.proxy.counts;
         if let Some(code) = fault.grpc_abort {
             counts.envoy_aborts.fetch_add(1, Ordering::Relaxed);
             let code = Code::from_i32(i32::try_from(code).unwrap_or(i32::MAX));
-            head.give(wire::status_response(
-                code,
-                "fault injected (x-envoy-fault-abort-grpc-request)",
-                None,
+            let message = "fault injected (x-envoy-fault-abort-grpc-request)";
+            return Some((
+                wire::status_response(code, message, None),
+                Outcome::Local(code),
             ));
-            return Some(Outcome::Local(code));
         }
         if let Some(status) = fault.http_abort {
             counts.envoy_aborts.fetch_add(1, Ordering::Relaxed);
-            head.give(wire::http_status_response(status));
-            return Some(Outcome::Http(status));
+            return Some((wire::http_status_response(status), Outcome::Http(status)));
         }
         None
     }
 
-    /// The attempt has its worker: answer the drawn failure, or forward.
-    async fn admitted(
-        &mut self,
-        admitted: &Admitted<'_>,
-        head: &mut Head,
-        gone: &AtomicBool,
-    ) -> Outcome {
-        let draw = &admitted.draw;
-        if draw.code != Code::Ok || self.proxy.options.added_latency {
-            let wait = self
-                .proxy
-                .clock
-                .timeout_at(self.limit, self.proxy.clock.sleep(draw.latency));
-            tokio::select! {
-                waited = wait => if waited.is_err() {
-                    head.give(expired(self.incoming.deadline.is_some()));
-                    return Outcome::Local(Code::DeadlineExceeded);
-                },
-                () = head.closed() => {
-                    gone.store(true, Ordering::Release);
-                    return Outcome::Gone;
-                }
-            }
-        }
-        if draw.code != Code::Ok {
-            let message = format!("attempt {} (resilbench proxy)", admitted.count);
-            head.give(wire::status_response(
-                draw.code,
-                &message,
-                draw.pushback.as_ref(),
-            ));
-            return Outcome::Local(draw.code);
-        }
-        self.forward(head, gone).await
-    }
-
-    /// Sends the attempt upstream and relays the answer.
-    async fn forward(&mut self, head: &mut Head, gone: &AtomicBool) -> Outcome {
+    /// Sends the attempt upstream: the answer if it ends before the upstream's response head
+    /// (the attempt then ended), else the head and the stream.
+    async fn forward(&mut self) -> Forwarded {
         let proxy = self.proxy.clone();
         let (clock, counts) = (&proxy.clock, &proxy.counts);
         if !self.resent {
             counts.forwarded.fetch_add(1, Ordering::Relaxed);
         }
-        let answer = |head: &mut Head, r: Response| head.give(r);
         let ready = async {
             match &proxy.upstream {
                 Some(upstream) => upstream.ready().await,
@@ -336,16 +324,9 @@ impl Forward {
             Ok(Err(unavailable)) => {
                 counts.unreachable.fetch_add(1, Ordering::Relaxed);
                 let message = format!("upstream unreachable: {}", unavailable.0);
-                answer(
-                    head,
-                    wire::status_response(Code::Unavailable, &message, None),
-                );
-                return Outcome::Local(Code::Unavailable);
+                return self.answer(Code::Unavailable, &message);
             }
-            Err(_) => {
-                answer(head, expired(self.incoming.deadline.is_some()));
-                return Outcome::Local(Code::DeadlineExceeded);
-            }
+            Err(_) => return self.expire(),
         };
         let left = self
             .incoming
@@ -362,8 +343,8 @@ impl Forward {
             if code == Code::Cancelled {
                 counts.cancelled.fetch_add(1, Ordering::Relaxed);
             }
-            answer(head, *refused);
-            return Outcome::Local(code);
+            self.end(Outcome::Local(code));
+            return Forwarded::Answer(*refused);
         }
         let (start, whole) = self.body.take_start();
         let request = http2::Request {
@@ -377,23 +358,15 @@ impl Forward {
         let mut stream = match clock.timeout_at(self.limit, handle.open(request)).await {
             Ok(Ok(stream)) => stream,
             // Never sent: the connection went away (GOAWAY) or closed while the stream waited.
-            Ok(Err(_)) if self.send_again(counts) => {
-                return Box::pin(self.forward(head, gone)).await;
-            }
+            Ok(Err(_)) if self.send_again(counts) => return Box::pin(self.forward()).await,
             Ok(Err(why)) => {
                 counts.unreachable.fetch_add(1, Ordering::Relaxed);
                 let message = format!("upstream unreachable: {why}");
-                answer(
-                    head,
-                    wire::status_response(Code::Unavailable, &message, None),
-                );
-                return Outcome::Local(Code::Unavailable);
+                return self.answer(Code::Unavailable, &message);
             }
-            Err(_) => {
-                answer(head, expired(self.incoming.deadline.is_some()));
-                return Outcome::Local(Code::DeadlineExceeded);
-            }
+            Err(_) => return self.expire(),
         };
+        self.stage = Stage::Forwarded;
         let factor = if proxy.options.added_latency {
             1.0
         } else {
@@ -406,22 +379,21 @@ impl Forward {
         let writer = stream.writer();
         let body = &mut self.body;
         let first = tokio::select! {
+            biased;
             e = clock.timeout_at(self.limit, stream.next()) => e,
-            () = head.closed() => {
-                gone.store(true, Ordering::Release);
-                counts.cancelled.fetch_add(1, Ordering::Relaxed);
-                return Outcome::Gone;
-            }
             stopped = body.relay(&writer), if !body.finished() => {
-                gone.store(true, Ordering::Release);
                 return match stopped {
                     Stopped::Over(refused) => {
-                        answer(head, *refused);
-                        Outcome::Local(Code::ResourceExhausted)
+                        self.end(Outcome::Local(Code::ResourceExhausted));
+                        Forwarded::Answer(*refused)
                     }
                     Stopped::Broken => {
-                        counts.cancelled.fetch_add(1, Ordering::Relaxed);
-                        Outcome::Gone
+                        self.end(Outcome::Gone);
+                        Forwarded::Answer(wire::status_response(
+                            Code::Cancelled,
+                            "request body broken",
+                            None,
+                        ))
                     }
                 };
             }
@@ -436,48 +408,45 @@ impl Forward {
                 if lost.processed.not_processed() && self.send_again(counts) =>
             {
                 drop((writer, stream));
-                return Box::pin(self.forward(head, gone)).await;
+                return Box::pin(self.forward()).await;
             }
             Ok(other) => {
-                let code = lost(&other);
+                let code = relay::lost(&other);
                 let message = match &other {
                     Event::Broken(lost) => format!("upstream stream lost: {lost}"),
                     _ => "upstream stream lost".to_string(),
                 };
-                answer(head, wire::status_response(code, &message, None));
-                return Outcome::Forwarded(Some(code));
+                self.end(Outcome::Forwarded(Some(code)));
+                return Forwarded::Answer(wire::status_response(code, &message, None));
             }
-            Err(_) => {
-                gone.store(true, Ordering::Release);
-                answer(head, expired(self.incoming.deadline.is_some()));
-                return Outcome::Local(Code::DeadlineExceeded);
-            }
+            Err(_) => return self.expire(),
         };
         let (status, fields) = wire::response_fields(&block);
         if let Some(code) = fields.get(header::STATUS) {
             // Trailers-Only: the whole answer is in the head.
             let code = Code::from_bytes(code.as_bytes());
-            answer(head, wire::response_with(status, fields, wire::no_body()));
-            return Outcome::Forwarded(Some(code));
+            self.end(Outcome::Forwarded(Some(code)));
+            return Forwarded::Answer(wire::response_with(status, fields, wire::no_body()));
         }
-        let (tx, rx) = mpsc::channel(RELAYED);
-        let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
-        answer(
-            head,
-            wire::response_with(status, fields, tonic::body::Body::new(body)),
-        );
-        let outcome = self.relay(&mut stream, &writer, &tx, &stretch).await;
-        match outcome {
-            Outcome::Gone => {
-                gone.store(true, Ordering::Release);
-                counts.cancelled.fetch_add(1, Ordering::Relaxed);
-            }
-            // The proxy ended the call itself (its deadline, a byte budget): the upstream
-            // stream is reset, its work abandoned, as when it happens before the head.
-            Outcome::Local(_) => gone.store(true, Ordering::Release),
-            Outcome::Forwarded(_) | Outcome::Http(_) => {}
+        Forwarded::Head {
+            status,
+            fields,
+            stream,
+            writer,
+            stretch,
         }
-        outcome
+    }
+
+    /// Ends the attempt with the proxy's own status and message.
+    fn answer(&mut self, code: Code, message: &str) -> Forwarded {
+        self.end(Outcome::Local(code));
+        Forwarded::Answer(wire::status_response(code, message, None))
+    }
+
+    /// Ends the attempt at its limit (the call's deadline, or `--max-call`).
+    fn expire(&mut self) -> Forwarded {
+        let (code, message) = expiry(self.incoming.deadline.is_some());
+        self.answer(code, message)
     }
 
     /// Whether a stream of this attempt that the upstream did not process (RFC 9113 6.8 and
@@ -493,87 +462,37 @@ impl Forward {
             return false;
         }
         self.resent = true;
+        self.stage = Stage::Admitted;
         counts.resent.fetch_add(1, Ordering::Relaxed);
         true
     }
 
-    /// Relays the upstream's messages and trailers to the client, and the rest of the
-    /// client's request body to the upstream.
-    async fn relay(
-        &mut self,
-        stream: &mut http2::Exchange,
-        writer: &http2::BodyWriter,
-        tx: &Frames,
-        stretch: &Stretch,
-    ) -> Outcome {
-        let clock = &self.proxy.clock;
-        let body = &mut self.body;
-        loop {
-            let event = tokio::select! {
-                e = clock.timeout_at(self.limit, stream.next()) => e,
-                () = tx.closed() => return Outcome::Gone,
-                stopped = body.relay(writer), if !body.finished() => match stopped {
-                    Stopped::Over(_) => {
-                        let fields = wire::status_fields(
-                            Code::ResourceExhausted,
-                            "the request went over the proxy's byte budget",
-                            None,
-                        );
-                        trailers(clock, tx, fields).await;
-                        return Outcome::Local(Code::ResourceExhausted);
-                    }
-                    Stopped::Broken => return Outcome::Gone,
-                },
-            };
-            stretch.wait(clock).await;
-            let (frame, end) = match event {
-                Ok(Event::Data(bytes)) => (wire::data(bytes.freeze()), None),
-                Ok(Event::Trailers(block)) => {
-                    let (_, fields) = wire::response_fields(&block);
-                    let code = fields
-                        .get(header::STATUS)
-                        .map_or(Code::Unknown, |c| Code::from_bytes(c.as_bytes()));
-                    (
-                        http_body::Frame::trailers(fields),
-                        Some(Outcome::Forwarded(Some(code))),
-                    )
-                }
-                Ok(Event::End) => return Outcome::Forwarded(None),
-                Ok(Event::Head(_)) => continue,
-                Ok(other) => {
-                    let code = lost(&other);
-                    let fields = wire::status_fields(code, "upstream stream lost", None);
-                    (
-                        http_body::Frame::trailers(fields),
-                        Some(Outcome::Forwarded(Some(code))),
-                    )
-                }
-                Err(_) => {
-                    let (code, message) = if self.incoming.deadline.is_some() {
-                        (Code::DeadlineExceeded, "deadline exceeded in the proxy")
-                    } else {
-                        (
-                            Code::Unavailable,
-                            "the upstream took longer than --max-call",
-                        )
-                    };
-                    trailers(clock, tx, wire::status_fields(code, message, None)).await;
-                    return Outcome::Local(code);
-                }
-            };
-            // A client that does not read holds only its own stream, up to the limit.
-            match clock.timeout_at(self.limit, tx.send(Ok(frame))).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Outcome::Gone,
-                Err(_) => return Outcome::Local(Code::DeadlineExceeded),
-            }
-            if let Some(outcome) = end {
-                return outcome;
-            }
+    /// Ends the attempt: the backend's figures (work abandoned when the client went, or when
+    /// the proxy ended a forwarded call itself: its deadline, a byte budget), the worker given
+    /// back, the log line. Once; later calls do nothing.
+    pub(super) fn end(&mut self, outcome: Outcome) {
+        if self.stage == Stage::Ended {
+            return;
         }
+        let forwarded = self.stage == Stage::Forwarded;
+        let gone = match outcome {
+            Outcome::Gone => true,
+            Outcome::Local(_) => forwarded,
+            Outcome::Forwarded(_) | Outcome::Http(_) => false,
+        };
+        if forwarded && matches!(outcome, Outcome::Gone) {
+            self.proxy.counts.cancelled.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(worker) = self.worker.take() {
+            self.backend
+                .finish_work(&self.incoming, &AtomicBool::new(gone));
+            drop(worker);
+        }
+        self.stage = Stage::Ended;
+        self.log(outcome);
     }
 
-    fn log(&self, attempt: u32, outcome: Outcome) {
+    fn log(&self, outcome: Outcome) {
         if !self.proxy.options.log_attempts {
             return;
         }
@@ -596,9 +515,10 @@ impl Forward {
             ""
         };
         eprintln!(
-            "+{at:.3}s {} key={:016x} attempt={attempt} grpc-previous-rpc-attempts={} {what}{again}",
+            "+{at:.3}s {} key={:016x} attempt={} grpc-previous-rpc-attempts={} {what}{again}",
             self.parts.uri.path(),
             self.incoming.request_key,
+            self.count,
             self.incoming
                 .previous_attempts
                 .map_or_else(|| "absent".to_string(), |n| n.to_string()),
@@ -606,39 +526,10 @@ impl Forward {
     }
 }
 
-/// Ends a relayed response with the proxy's own trailers (given up after 100 ms if the client
-/// does not read).
-async fn trailers(clock: &crate::clock::Clock, tx: &Frames, fields: http::HeaderMap) {
-    let frame = http_body::Frame::trailers(fields);
-    let _ = clock
-        .timeout(Duration::from_millis(100), tx.send(Ok(frame)))
-        .await;
-}
-
-/// A brownout's stretch of the upstream's time: an event at `t0 + d` is released at
-/// `t0 + factor·d`.
-struct Stretch {
-    t0: Instant,
-    factor: f64,
-}
-
-impl Stretch {
-    async fn wait(&self, clock: &crate::clock::Clock) {
-        if self.factor <= 1.0 {
-            return;
-        }
-        let d = clock.now().saturating_duration_since(self.t0);
-        let stretched = d.mul_f64(self.factor.min(1e6));
-        clock.sleep_until(self.t0 + stretched).await;
-    }
-}
-
-/// The status a gRPC client derives from a stream that ended without one
-/// (PROTOCOL-HTTP2.md, "Errors"): a reset by its reason, a lost connection UNAVAILABLE.
-fn lost(event: &Event) -> Code {
-    match event {
-        Event::Reset(reason) => from_reset(*reason),
-        Event::Broken(_) => Code::Unavailable,
-        _ => Code::Internal,
+/// An attempt dropped before it ended: its client went away (hyper dropped the service's
+/// future, or the response body).
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        self.end(Outcome::Gone);
     }
 }

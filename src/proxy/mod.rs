@@ -26,9 +26,10 @@
 //! RESOURCE_EXHAUSTED beyond); streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS,
 //! [`Options::max_streams`]); request bytes held per connection and in all (what is read before
 //! the decision is at most one gRPC message, [`MAX_REQUEST`], within the call's deadline or
-//! [`Options::max_call`]; after it, a frame at a time); a response is relayed through a channel of a few frames, so an
-//! upstream faster than the client is held back by HTTP/2 flow control, not by memory; every
-//! wait on the upstream ends at the call's deadline or `max_call`; an unreachable upstream
+//! [`Options::max_call`]; after it, a frame at a time); a response that has not come whole
+//! with its head is relayed through a channel of a few frames ([`relay`]), so an upstream
+//! faster than the client is held back by HTTP/2 flow control, not by memory; every wait on
+//! the upstream ends at the call's deadline or `max_call`; an unreachable upstream
 //! fails the attempt UNAVAILABLE at once (the connection keeper retries behind). A client
 //! connection that has not sent HTTP/2's preface within [`Options::handshake_timeout`] is
 //! closed, one with no call for [`Options::idle_timeout`] told to go away (GOAWAY), by
@@ -38,6 +39,7 @@ pub mod attempt;
 mod body;
 pub mod bounds;
 pub mod faults;
+mod relay;
 pub mod threads;
 mod wire;
 

@@ -193,7 +193,8 @@ impl Exchange {
         poll_fn(|cx| self.poll_next(cx)).await
     }
 
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+    /// [`Exchange::next`], polled: `cx` is woken when there may be more.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
         if self.permit.is_none() {
             return Poll::Ready(Event::Broken("the stream has ended".into()));
         }
