@@ -255,7 +255,7 @@ fn a_value_nested_deeper_near_a_limit_is_read_whole() {
 }
 
 /// A request of the largest size with the most placeholders, each of many values: read whole
-/// once, the rest in parts of a few bytes (the whole parse per value would read it 90,000
+/// once, the rest in parts of a few bytes (the whole parse per value would read it 86,017
 /// times); an error in the last value of the last placeholder found, with the whole parse's
 /// words.
 #[test]
