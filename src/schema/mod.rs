@@ -15,7 +15,11 @@
 //!   message lacks, a value of the wrong type), then encoded per call: once if it has no
 //!   placeholder, else its placeholders' fields (and lists) alone per call ([`fast`]), or the
 //!   whole message parsed per call where that cannot be done.
+//! - `check`: the request checked for every value its placeholders can take, read whole once
+//!   and each other value in the smallest part of it that decides (its structure found once:
+//!   `check/tree.rs`; the parts read alone: `check/places.rs`).
 
+mod check;
 mod errors;
 pub mod fast;
 pub mod method;

@@ -9,7 +9,8 @@
 //! Checked before any load, with the field's path and the message type in every error: the
 //! JSON parses as the input message (proto3's JSON mapping as prost-reflect reads it, unknown
 //! fields refused), for every value a placeholder can take that could change the answer (a
-//! `{{call}}`'s first and last, an `{{int}}`'s bounds, each `{{choice}}`).
+//! `{{call}}`'s first and last, an `{{int}}`'s bounds, each `{{choice}}`), the request read
+//! whole once and each other value in the part around it that decides it (`schema::check`).
 //!
 //! Encoded, from cheapest to dearest:
 //! - no placeholder: once, the same bytes for every call;
@@ -22,6 +23,8 @@
 //!   a well-known type such as `Timestamp`): the JSON text rendered, parsed and encoded per
 //!   call.
 
+use std::ops::Range;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message;
 use prost_reflect::{DeserializeOptions, DynamicMessage, MessageDescriptor, ReflectMessage};
@@ -29,7 +32,7 @@ use prost_reflect::{DeserializeOptions, DynamicMessage, MessageDescriptor, Refle
 use super::SchemaError;
 use super::fast::Fields;
 use crate::protocol::message::{MAX_MESSAGE, PREFIX};
-use crate::template::{Hole, Keys, Piece, Template, Value};
+use crate::template::{Hole, Keys, Piece, Template};
 
 /// Largest request template (the text).
 pub const MAX_TEXT: usize = 4 * 1024 * 1024;
@@ -114,7 +117,17 @@ impl JsonTemplate {
     }
 
     /// The JSON text with hole `i` written by `write` (the others by theirs).
-    pub fn render_with(&self, out: &mut String, mut write: impl FnMut(usize, &Hole, &mut String)) {
+    pub fn render_with(&self, out: &mut String, write: impl FnMut(usize, &Hole, &mut String)) {
+        self.render_spans(out, write, |_| {});
+    }
+
+    /// [`Self::render_with`], telling `span` where each hole's value lies in `out`, in order.
+    pub fn render_spans(
+        &self,
+        out: &mut String,
+        mut write: impl FnMut(usize, &Hole, &mut String),
+        mut span: impl FnMut(Range<usize>),
+    ) {
         let mut i = 0;
         let mut value = String::new();
         for piece in self.template.pieces() {
@@ -123,11 +136,13 @@ impl JsonTemplate {
                 Piece::Hole(h) => {
                     value.clear();
                     write(i, h, &mut value);
+                    let start = out.len();
                     if self.in_string[i] {
                         escape_into(out, &value);
                     } else {
                         out.push_str(&value);
                     }
+                    span(start..out.len());
                     i += 1;
                 }
             }
@@ -143,7 +158,7 @@ impl JsonTemplate {
 }
 
 /// `s` as the inside of a JSON string.
-fn escape_into(out: &mut String, s: &str) {
+pub(super) fn escape_into(out: &mut String, s: &str) {
     if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
         out.push_str(s);
         return;
@@ -178,7 +193,7 @@ impl RequestTemplate {
             )));
         }
         let json = JsonTemplate::parse(text)?;
-        check(input, &json, seed, last_call)?;
+        super::check::check(input, &json, seed, last_call)?;
         let body = if json.template.is_constant() {
             Body::Constant(frame(&parse(input, text).map_err(SchemaError)?)?)
         } else {
@@ -256,82 +271,6 @@ pub fn parse(input: &MessageDescriptor, text: &str) -> Result<DynamicMessage, St
         }
         Err(e) => Err(super::errors::describe(input, &e, &track.path())),
     }
-}
-
-/// Each value a placeholder can take that may change whether the JSON parses: a `{{call}}`'s
-/// first and last, an `{{int}}`'s bounds, each `{{choice}}`; one sample of the others (their
-/// values all have one shape).
-fn alternatives(hole: &Hole, keys: &Keys, last_call: u64) -> Vec<String> {
-    match &hole.value {
-        Value::Call => vec!["0".into(), last_call.to_string()],
-        // The value nearest 0 first: the one most likely to fit.
-        Value::Int { lo, hi } => vec![
-            0.clamp(*lo, *hi).to_string(),
-            lo.to_string(),
-            hi.to_string(),
-        ],
-        Value::Choice(values) => values.iter().map(|v| v.to_string()).collect(),
-        _ => {
-            let mut one = String::new();
-            hole.write(keys, &mut one);
-            vec![one]
-        }
-    }
-}
-
-/// Parses the template with every placeholder at each of its alternatives (the others at
-/// their first): an error names the placeholder and the value that fails.
-fn check(
-    input: &MessageDescriptor,
-    json: &JsonTemplate,
-    seed: u64,
-    last_call: u64,
-) -> Result<(), SchemaError> {
-    let keys = Keys::new(seed, 0);
-    let alternatives: Vec<Vec<String>> = json
-        .holes()
-        .map(|(h, _)| alternatives(h, &keys, last_call))
-        .collect();
-    let total: usize = alternatives.iter().map(Vec::len).sum();
-    if total > MAX_CHECKS {
-        return Err(SchemaError::new(format!(
-            "the request's placeholders can take more than {MAX_CHECKS} values to check; use \
-             fewer `choice` values"
-        )));
-    }
-    let base: Vec<String> = alternatives.iter().map(|a| a[0].clone()).collect();
-    let text = render_fixed(json, &base, None);
-    parse(input, &text).map_err(|e| {
-        let shown: Vec<String> = json
-            .holes()
-            .zip(&base)
-            .take(3)
-            .map(|((h, _), v)| format!("{} as {v}", h.written))
-            .collect();
-        if shown.is_empty() {
-            SchemaError::new(e)
-        } else {
-            SchemaError::new(format!("with {}: {e}", shown.join(", ")))
-        }
-    })?;
-    for (i, ((hole, _), alts)) in json.holes().zip(&alternatives).enumerate() {
-        for alt in alts.iter().skip(1) {
-            let text = render_fixed(json, &base, Some((i, alt)));
-            parse(input, &text)
-                .map_err(|e| SchemaError::new(format!("with {} as {alt}: {e}", hole.written)))?;
-        }
-    }
-    Ok(())
-}
-
-/// The JSON with each hole at `values[i]`, or hole `over.0` at `over.1`.
-fn render_fixed(json: &JsonTemplate, values: &[String], over: Option<(usize, &str)>) -> String {
-    let mut out = String::new();
-    json.render_with(&mut out, |i, _, v| match over {
-        Some((j, alt)) if j == i => v.push_str(alt),
-        _ => v.push_str(&values[i]),
-    });
-    out
 }
 
 /// Whether the fields' encoding agrees with the whole message's for a few calls: both decode
