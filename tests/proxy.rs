@@ -245,19 +245,12 @@ fn an_outage_through_the_proxy_meets_the_same_faults_as_serve() {
     }
 }
 
-/// A client that cancels its call resets the upstream's stream: the upstream (`serve`'s
-/// backend, 300 ms per call, no deadline sent) counts the work as wasted, and the proxy counts
-/// the reset.
-#[test]
-fn a_cancelled_call_resets_the_upstream_stream() {
-    let slow = "[load]\nrate = 1\n[backend]\nlatency = { dist = \"fixed\", value = \"300ms\" }\n\
-                [[strategies]]\nname = \"s\"\n";
-    let upstream = start(slow, None);
-    let calm = "[load]\nrate = 1\n[[strategies]]\nname = \"s\"\n";
-    let proxy = start(calm, Some(upstream.addr.clone()));
+/// One `Backend/Call` to `addr` that the client gives up after 100 ms, before its answer (its
+/// stream reset); then `settle` for the proxy and the upstream to see it.
+fn call_given_up(addr: &str, settle: Duration) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let channel = resilbench::transport::grpc::endpoint(&proxy.addr)
+        let channel = resilbench::transport::grpc::endpoint(addr)
             .unwrap()
             .connect()
             .await
@@ -274,8 +267,21 @@ fn a_cancelled_call_resets_the_upstream_stream() {
                 .is_err(),
             "cancelled before its answer"
         );
-        Clock::Tokio.sleep(Duration::from_millis(600)).await;
+        Clock::Tokio.sleep(settle).await;
     });
+}
+
+/// A client that cancels its call resets the upstream's stream: the upstream (`serve`'s
+/// backend, 300 ms per call, no deadline sent) counts the work as wasted, and the proxy counts
+/// the reset.
+#[test]
+fn a_cancelled_call_resets_the_upstream_stream() {
+    let slow = "[load]\nrate = 1\n[backend]\nlatency = { dist = \"fixed\", value = \"300ms\" }\n\
+                [[strategies]]\nname = \"s\"\n";
+    let upstream = start(slow, None);
+    let calm = "[load]\nrate = 1\n[[strategies]]\nname = \"s\"\n";
+    let proxy = start(calm, Some(upstream.addr.clone()));
+    call_given_up(&proxy.addr, Duration::from_millis(600));
     let stats = upstream.shared.stats();
     assert_eq!((stats.received, stats.wasted), (1, 1), "{stats:?}");
     let counts = proxy.proxy.as_ref().unwrap().counts();
@@ -300,27 +306,7 @@ fn a_call_cancelled_in_the_proxys_own_latency_is_never_forwarded() {
     let proxy = start_with(slow, Some(upstream.addr.clone()), |o| {
         o.added_latency = true
     });
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let channel = resilbench::transport::grpc::endpoint(&proxy.addr)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut client = pb::backend_client::BackendClient::new(channel);
-        let call = client.call(pb::CallRequest {
-            request_id: "1".into(),
-            ..Default::default()
-        });
-        assert!(
-            Clock::Tokio
-                .timeout(Duration::from_millis(100), call)
-                .await
-                .is_err(),
-            "cancelled before its answer"
-        );
-        Clock::Tokio.sleep(Duration::from_millis(500)).await;
-    });
+    call_given_up(&proxy.addr, Duration::from_millis(500));
     let counts = proxy.proxy.as_ref().unwrap().counts();
     assert_eq!(counts.forwarded.load(Ordering::Relaxed), 0);
     assert_eq!(counts.cancelled.load(Ordering::Relaxed), 0);
