@@ -252,3 +252,48 @@ async fn a_connection_going_away_is_replaced_while_it_finishes_its_calls() {
     assert_eq!(closed.recv().await, Some(0));
     assert_eq!(opened.load(Ordering::SeqCst), 2);
 }
+
+/// An upstream whose SETTINGS_MAX_CONCURRENT_STREAMS is below the spill threshold: a
+/// connection with no slot free counts as full, so a second call goes on the second
+/// connection (as in turn) rather than waiting for the first one's only slot.
+#[tokio::test(start_paused = true)]
+async fn spilling_uses_the_next_connection_when_the_first_is_at_the_upstreams_stream_limit() {
+    let connector: Connector = Arc::new(move || {
+        Box::pin(async move {
+            let (client, server) = tokio::io::duplex(64 * 1024);
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::Builder::new()
+                    .max_concurrent_streams(1)
+                    .handshake::<_, Bytes>(server)
+                    .await
+                else {
+                    return;
+                };
+                let mut held = Vec::new();
+                // Streams accepted and never answered.
+                while let Some(Ok(stream)) = conn.accept().await {
+                    held.push(stream);
+                }
+            });
+            Ok(Box::new(client) as Box<dyn Io>)
+        })
+    });
+    for spill in [None, Some(16)] {
+        let mut connections = Connections::open(Arc::clone(&connector), 2, &Clock::Tokio);
+        if let Some(spill) = spill {
+            connections = connections.spilling(spill);
+        }
+        connections.established().await.unwrap();
+        let first = connections.ready().await.unwrap();
+        let _held = first.open(request()).await.unwrap();
+        let second = connections.ready().await.unwrap();
+        let opened = Clock::Tokio
+            .timeout(Duration::from_secs(1), second.open(request()))
+            .await;
+        assert!(
+            opened.is_ok_and(|o| o.is_ok()),
+            "spill {spill:?}: a second call waits for the first connection's one stream \
+             while the second connection is idle"
+        );
+    }
+}

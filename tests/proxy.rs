@@ -392,3 +392,43 @@ fn control_is_asked_of_a_target_only_when_the_profile_says_it_is_a_proxy() {
         stderr(&out)
     );
 }
+
+/// A brownout's `latency_factor` k (`--latency upstream`, the default) releases a unary
+/// answer the upstream gave after `d` at `k·d` (docs/proxy.md), once: its message and
+/// trailers, read while its head is held, are not stretched again from when the head was let
+/// go (which took 6.4 s here, k³·d). k = 4, d = 100 ms: at least 400 ms, well under 1.5 s.
+#[test]
+fn a_brownout_stretches_an_upstream_answer_once_not_per_frame() {
+    let slow = "[load]\nrate = 1\n[backend]\nlatency = { dist = \"fixed\", value = \"100ms\" }\n\
+                [[strategies]]\nname = \"s\"\n";
+    let upstream = start(slow, None);
+    let brownout = "[load]\nrate = 1\n[[phases]]\nkind = \"brownout\"\nstart = \"0s\"\n\
+                    duration = \"1h\"\nlatency_factor = 4.0\n[[strategies]]\nname = \"s\"\n";
+    let proxy = start(brownout, Some(upstream.addr.clone()));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let took = runtime.block_on(async {
+        let channel = resilbench::transport::grpc::endpoint(&proxy.addr)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = pb::backend_client::BackendClient::new(channel);
+        let start = Clock::Tokio.now();
+        let answer = Clock::Tokio
+            .timeout(
+                Duration::from_secs(20),
+                client.call(pb::CallRequest {
+                    request_id: "1".into(),
+                    ..Default::default()
+                }),
+            )
+            .await;
+        let took = Clock::Tokio.now() - start;
+        assert!(matches!(answer, Ok(Ok(_))), "{answer:?}");
+        took
+    });
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_millis(1500),
+        "100 ms upstream × 4 took {took:?}"
+    );
+}

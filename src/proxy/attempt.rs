@@ -11,7 +11,7 @@
 //! counts the work wasted as the backend counts an abandoned execution.
 //!
 //! A stream the upstream did not process (above its GOAWAY's last stream id, refused, or never
-//! written before its connection went away) is sent again once, on the next connection ready,
+//! written before its connection went away) is sent again once, on a connection ready,
 //! inside the same attempt: the upstream never saw it, so the client does not either, and the
 //! fault model counts one attempt (docs/proxy.md, "When the upstream goes away").
 //!
@@ -29,7 +29,7 @@ use tonic::Code;
 use super::body::{RequestBody, Stopped};
 use super::bounds::{self, CallSlot};
 use super::faults::{self, OutageMode};
-use super::relay::{self, Stretch};
+use super::relay::{self, Held, Stretch};
 use super::{Proxy, wire};
 use crate::backend::serving::InProgress;
 use crate::backend::{Backend, HeldWorker, Incoming};
@@ -90,6 +90,7 @@ pub(super) async fn serve(
         body,
         limit,
         resent: false,
+        sent_again: false,
         worker: None,
         count: 0,
         stage: Stage::Deciding,
@@ -99,7 +100,7 @@ pub(super) async fn serve(
 }
 
 /// The answer to a wait that reached the call's deadline, or the proxy's own limit.
-pub(super) fn expired(deadline: bool) -> Response {
+fn expired(deadline: bool) -> Response {
     let (code, message) = expiry(deadline);
     wire::status_response(code, message, None)
 }
@@ -150,8 +151,10 @@ pub(super) struct Attempt {
     pub(super) body: RequestBody,
     /// The call's deadline, or the proxy's limit.
     pub(super) limit: Instant,
-    /// A stream of this attempt the upstream did not process has been sent again.
+    /// A stream of this attempt the upstream did not process is to be sent again (once).
     resent: bool,
+    /// ... and has been.
+    sent_again: bool,
     /// The backend's worker, from admission until the attempt ends.
     worker: Option<HeldWorker>,
     /// The attempt number the log line reports.
@@ -182,7 +185,8 @@ enum Forwarded {
         fields: http::HeaderMap,
         stream: http2::Exchange,
         writer: http2::BodyWriter,
-        stretch: Stretch,
+        /// A brownout's stretch, and the events read while the head was held.
+        stretch: (Stretch, Held),
     },
 }
 
@@ -202,10 +206,7 @@ impl Attempt {
             .timeout_at(self.limit, backend.admit(&self.incoming, arrival))
             .await
         {
-            Err(_) => {
-                self.end(Outcome::Local(Code::DeadlineExceeded));
-                return Reply::Answer(expired(self.incoming.deadline.is_some()));
-            }
+            Err(_) => return Reply::Answer(self.expire()),
             Ok(Err(answer)) => {
                 self.count = answer.attempt;
                 // An outage shown as the `--outage` mode says, rather than as its status.
@@ -238,8 +239,7 @@ impl Attempt {
                 .await
                 .is_err()
             {
-                self.end(Outcome::Local(Code::DeadlineExceeded));
-                return Reply::Answer(expired(self.incoming.deadline.is_some()));
+                return Reply::Answer(self.expire());
             }
         }
         if draw.code != Code::Ok {
@@ -282,9 +282,10 @@ impl Attempt {
                 .await
                 .is_err()
             {
+                let (code, message) = expiry(self.incoming.deadline.is_some());
                 return Some((
-                    expired(self.incoming.deadline.is_some()),
-                    Outcome::Local(Code::DeadlineExceeded),
+                    wire::status_response(code, message, None),
+                    Outcome::Local(code),
                 ));
             }
         }
@@ -324,9 +325,9 @@ impl Attempt {
             Ok(Err(unavailable)) => {
                 counts.unreachable.fetch_add(1, Ordering::Relaxed);
                 let message = format!("upstream unreachable: {}", unavailable.0);
-                return self.answer(Code::Unavailable, &message);
+                return Forwarded::Answer(self.answer(Code::Unavailable, &message));
             }
-            Err(_) => return self.expire(),
+            Err(_) => return Forwarded::Answer(self.expire()),
         };
         let left = self
             .incoming
@@ -362,14 +363,15 @@ impl Attempt {
             Ok(Err(why)) => {
                 counts.unreachable.fetch_add(1, Ordering::Relaxed);
                 let message = format!("upstream unreachable: {why}");
-                return self.answer(Code::Unavailable, &message);
+                return Forwarded::Answer(self.answer(Code::Unavailable, &message));
             }
-            Err(_) => return self.expire(),
+            Err(_) => return Forwarded::Answer(self.expire()),
         };
         self.stage = Stage::Forwarded;
         if self.resent {
-            // Counted once the stream has gone again, not when it was decided to.
+            // Counted (and logged) once the stream has gone again, not when it was decided to.
             counts.resent.fetch_add(1, Ordering::Relaxed);
+            self.sent_again = true;
         }
         let factor = if proxy.options.added_latency {
             1.0
@@ -402,7 +404,17 @@ impl Attempt {
                 };
             }
         };
-        stretch.wait(clock).await;
+        // What else comes while the head is held is read meanwhile, each with its own time.
+        let mut held = Held::new();
+        let open = !matches!(&first, Ok(e) if e.ends());
+        let at = stretch.came(clock);
+        if stretch
+            .hold(at, &mut stream, &mut held, open, clock, self.limit)
+            .await
+            .is_err()
+        {
+            return Forwarded::Answer(self.expire());
+        }
         let block = match first {
             Ok(Event::Head(block)) => {
                 self.body.forget();
@@ -421,7 +433,7 @@ impl Attempt {
                 self.end(Outcome::Forwarded(Some(code)));
                 return Forwarded::Answer(wire::status_response(code, &message, None));
             }
-            Err(_) => return self.expire(),
+            Err(_) => return Forwarded::Answer(self.expire()),
         };
         let (status, fields) = wire::response_fields(&block);
         if let Some(code) = fields.get(header::STATUS) {
@@ -435,25 +447,26 @@ impl Attempt {
             fields,
             stream,
             writer,
-            stretch,
+            stretch: (stretch, held),
         }
     }
 
-    /// Ends the attempt with the proxy's own status and message.
-    fn answer(&mut self, code: Code, message: &str) -> Forwarded {
+    /// Ends the attempt with the proxy's own status and message: the answer.
+    fn answer(&mut self, code: Code, message: &str) -> Response {
         self.end(Outcome::Local(code));
-        Forwarded::Answer(wire::status_response(code, message, None))
+        wire::status_response(code, message, None)
     }
 
-    /// Ends the attempt at its limit (the call's deadline, or `--max-call`).
-    fn expire(&mut self) -> Forwarded {
+    /// Ends the attempt at its limit (the call's deadline, or `--max-call`): the answer.
+    fn expire(&mut self) -> Response {
         let (code, message) = expiry(self.incoming.deadline.is_some());
         self.answer(code, message)
     }
 
     /// Whether a stream of this attempt that the upstream did not process (RFC 9113 6.8 and
     /// 8.7: above a GOAWAY's last stream id, refused, or never written) is sent again: once
-    /// per attempt, on the next connection ready (after a GOAWAY, the one its keeper opens),
+    /// per attempt, on a connection ready (the thread's other one, or after a GOAWAY the one
+    /// its keeper opens),
     /// as Envoy's `retry_on: refused-stream` does, and only while the proxy still has the
     /// whole request sent so far (what went with its HEADERS and at most
     /// [`super::body::KEPT`] bytes relayed after them: [`RequestBody::restart`]). The
@@ -512,7 +525,7 @@ impl Attempt {
             Outcome::Http(status) => format!("answered HTTP {status}"),
             Outcome::Gone => "client gone".into(),
         };
-        let again = if self.resent {
+        let again = if self.sent_again {
             " (sent upstream again: the upstream had not processed its first stream)"
         } else {
             ""

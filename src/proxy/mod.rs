@@ -102,7 +102,7 @@ pub struct Counts {
     pub unreachable: AtomicU64,
     /// Streams the upstream did not process (above its GOAWAY's last stream id, refused with
     /// REFUSED_STREAM, or never written before its connection went away), sent again once on
-    /// the next connection ready: not attempts of their own.
+    /// a connection ready: not attempts of their own.
     pub resent: AtomicU64,
     /// Forwarded attempts reset upstream because the client gave up (cancel or deadline).
     pub cancelled: AtomicU64,

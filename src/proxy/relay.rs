@@ -10,6 +10,7 @@
 //! faster than the client is held back by HTTP/2 flow control, not by memory; every wait ends
 //! at the call's limit (its deadline, or `--max-call`), even while the client reads nothing.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -22,7 +23,7 @@ use tokio::time::Instant;
 use tonic::Code;
 
 use super::attempt::{Attempt, Outcome, expiry};
-use super::body::Stopped;
+use super::body::{RequestBody, Stopped};
 use super::wire;
 use crate::clock::{Clock, Elapsed};
 use crate::protocol::header;
@@ -42,7 +43,7 @@ pub(super) fn start(
     mut attempt: Attempt,
     mut stream: Exchange,
     writer: BodyWriter,
-    stretch: Stretch,
+    (stretch, held): (Stretch, Held),
 ) -> tonic::body::Body {
     let mut ready = Relayed::default();
     if attempt.body.finished() && stretch.factor <= 1.0 {
@@ -69,7 +70,7 @@ pub(super) fn start(
     }
     let (tx, rx) = mpsc::channel(RELAYED);
     ready.rest = Some(rx);
-    tokio::spawn(drive(attempt, stream, writer, stretch, tx));
+    tokio::spawn(drive(attempt, stream, writer, (stretch, held), tx));
     tonic::body::Body::new(ready)
 }
 
@@ -120,19 +121,24 @@ async fn drive(
     mut attempt: Attempt,
     mut stream: Exchange,
     writer: BodyWriter,
-    stretch: Stretch,
+    (stretch, mut held): (Stretch, Held),
     tx: Frames,
 ) {
-    let outcome = relay(&mut attempt, &mut stream, &writer, &tx, &stretch).await;
+    let outcome = relay(
+        &mut attempt,
+        (&mut stream, &writer),
+        &tx,
+        (&stretch, &mut held),
+    )
+    .await;
     attempt.end(outcome);
 }
 
 async fn relay(
     attempt: &mut Attempt,
-    stream: &mut Exchange,
-    writer: &BodyWriter,
+    (stream, writer): (&mut Exchange, &BodyWriter),
     tx: &Frames,
-    stretch: &Stretch,
+    (stretch, held): (&Stretch, &mut Held),
 ) -> Outcome {
     let Attempt {
         proxy,
@@ -143,24 +149,28 @@ async fn relay(
     } = attempt;
     let (clock, limit) = (&proxy.clock, *limit);
     loop {
-        let event = tokio::select! {
-            biased;
-            () = tx.closed() => return Outcome::Gone,
-            e = clock.timeout_at(limit, stream.next()) => e,
-            stopped = body.relay(writer), if !body.finished() => match stopped {
-                Stopped::Over(_) => {
-                    let fields = wire::status_fields(
-                        Code::ResourceExhausted,
-                        "the request went over the proxy's byte budget",
-                        None,
-                    );
-                    trailers(clock, tx, Frame::trailers(fields)).await;
-                    return Outcome::Local(Code::ResourceExhausted);
-                }
-                Stopped::Broken => return Outcome::Gone,
+        let (event, at) = match held.pop_front() {
+            Some((event, at)) => (Ok(event), at),
+            None => match next_event(tx, (stream, writer), body, clock, limit).await {
+                Ok(Ok(event)) => (Ok(event), stretch.came(clock)),
+                Ok(Err(outcome)) => return outcome,
+                Err(elapsed) => (Err(elapsed), stretch.t0),
             },
         };
-        stretch.wait(clock).await;
+        if let Ok(e) = &event {
+            let hold = stretch.hold(at, stream, held, !e.ends(), clock, limit);
+            let waited = tokio::select! {
+                biased;
+                () = tx.closed() => return Outcome::Gone,
+                waited = hold => waited,
+            };
+            if waited.is_err() {
+                let (code, message) = expiry(incoming.deadline.is_some());
+                let fields = wire::status_fields(code, message, None);
+                trailers(clock, tx, Frame::trailers(fields)).await;
+                return Outcome::Local(code);
+            }
+        }
         match release(incoming.deadline.is_some(), event) {
             Step::Skip => {}
             Step::End(outcome) => return outcome,
@@ -180,6 +190,35 @@ async fn relay(
                 }
             }
         }
+    }
+}
+
+/// The upstream stream's next event (`Err` at the call's limit), the rest of the client's
+/// request relayed meanwhile; `Ok(Err(outcome))` when the call ends first (the client gone, a
+/// byte budget: its trailers sent).
+async fn next_event(
+    tx: &Frames,
+    (stream, writer): (&mut Exchange, &BodyWriter),
+    body: &mut RequestBody,
+    clock: &Clock,
+    limit: Instant,
+) -> Result<Result<Event, Outcome>, Elapsed> {
+    tokio::select! {
+        biased;
+        () = tx.closed() => Ok(Err(Outcome::Gone)),
+        e = clock.timeout_at(limit, stream.next()) => e.map(Ok),
+        stopped = body.relay(writer), if !body.finished() => match stopped {
+            Stopped::Over(_) => {
+                let fields = wire::status_fields(
+                    Code::ResourceExhausted,
+                    "the request went over the proxy's byte budget",
+                    None,
+                );
+                trailers(clock, tx, Frame::trailers(fields)).await;
+                Ok(Err(Outcome::Local(Code::ResourceExhausted)))
+            }
+            Stopped::Broken => Ok(Err(Outcome::Gone)),
+        },
     }
 }
 
@@ -234,21 +273,56 @@ async fn trailers(clock: &Clock, tx: &Frames, frame: Frame<Bytes>) {
         .await;
 }
 
-/// A brownout's stretch of the upstream's time: an event at `t0 + d` is released at
-/// `t0 + factor·d`.
+/// A brownout's stretch of the upstream's time: an event that came at `t0 + d` is released
+/// at `t0 + factor·d`.
 pub(super) struct Stretch {
     pub(super) t0: Instant,
     pub(super) factor: f64,
 }
 
+/// Events read from the upstream before their release, each with when it came (a brownout
+/// holds them: [`Stretch::hold`]).
+pub(super) type Held = VecDeque<(Event, Instant)>;
+
 impl Stretch {
-    pub(super) async fn wait(&self, clock: &Clock) {
+    /// When an event read now came, for its release (`t0` when nothing is stretched: no clock
+    /// read).
+    pub(super) fn came(&self, clock: &Clock) -> Instant {
         if self.factor <= 1.0 {
-            return;
+            self.t0
+        } else {
+            clock.now()
         }
-        let d = clock.now().saturating_duration_since(self.t0);
-        let stretched = d.mul_f64(self.factor.min(1e6));
-        clock.sleep_until(self.t0 + stretched).await;
+    }
+
+    /// Waits until the release of an event that came at `at`, never past `limit` (`Err`:
+    /// the call's limit came first), reading meanwhile what else comes on `stream` (while it
+    /// is `open`) into `held`, at most [`RELAYED`] events, each with when it came: so that
+    /// each event is stretched once, from its own time, not from when the one before it was
+    /// let go (which would stretch a unary answer's message k² and its trailers k³).
+    pub(super) async fn hold(
+        &self,
+        at: Instant,
+        stream: &mut Exchange,
+        held: &mut Held,
+        open: bool,
+        clock: &Clock,
+        limit: Instant,
+    ) -> Result<(), Elapsed> {
+        if self.factor <= 1.0 {
+            return Ok(());
+        }
+        let d = at.saturating_duration_since(self.t0);
+        let until = self.t0 + d.mul_f64(self.factor.min(1e6));
+        let mut sleep = clock.sleep_until(until.min(limit));
+        loop {
+            let more = open && held.len() < RELAYED && !held.back().is_some_and(|(e, _)| e.ends());
+            tokio::select! {
+                biased;
+                () = &mut sleep => return if until > limit { Err(Elapsed) } else { Ok(()) },
+                e = stream.next(), if more => held.push_back((e, clock.now())),
+            }
+        }
     }
 }
 

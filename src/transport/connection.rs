@@ -71,7 +71,8 @@ enum State {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unavailable(pub Arc<str>);
 
-/// A fixed number of connections to one server, used in turn.
+/// A fixed number of connections to one server, used in turn (or in order,
+/// [`Connections::spilling`]).
 #[derive(Clone)]
 pub struct Connections {
     slots: Arc<[watch::Receiver<State>]>,
@@ -106,10 +107,11 @@ impl Connections {
         }
     }
 
-    /// These connections, taken by [`Connections::ready`] in order: the first ready
-    /// with fewer than `spill` streams open, else the ready one with the fewest. So a
-    /// connection beyond the first carries streams only when calls overlap that much (the
-    /// proxy's upstream, docs/proxy.md "Threads").
+    /// These connections, taken by [`Connections::ready`] in order rather than in turn: the
+    /// first ready with fewer than `spill` streams open and a slot free under the server's
+    /// limit of streams, else the ready one with the fewest (one with a free slot first). So
+    /// a connection beyond the first carries streams only when calls overlap that much, or
+    /// when the server allows fewer (the proxy's upstream, docs/proxy.md "Threads").
     pub fn spilling(self, spill: usize) -> Self {
         Self {
             spill: Some(spill),
@@ -133,23 +135,26 @@ impl Connections {
         Ok(())
     }
 
-    /// The next connection in turn, for a new stream: waits while it is connecting, fails at
-    /// once while it is failing.
+    /// The connection for a new stream: the next in turn ([`Connections::spilling`]: the
+    /// first with room), waiting while it is connecting, failing at once while it is failing.
     pub async fn ready(&self) -> Result<http2::Handle, Unavailable> {
         if let Some(spill) = self.spill {
-            let mut least: Option<(usize, http2::Handle)> = None;
+            // Fewest streams open among those with a free slot under the server's limit; a
+            // connection at its limit only when every one is.
+            let mut least: Option<((bool, usize), http2::Handle)> = None;
             for slot in self.slots.iter() {
                 let State::Ready(handle) = &*slot.borrow() else {
                     continue;
                 };
-                let Some(open) = handle.open_streams() else {
+                let Some((open, free)) = handle.open_streams() else {
                     continue;
                 };
-                if open < spill {
+                if open < spill && free {
                     return Ok(handle.clone());
                 }
-                if least.as_ref().is_none_or(|(fewest, _)| open < *fewest) {
-                    least = Some((open, handle.clone()));
+                let load = (!free, open);
+                if least.as_ref().is_none_or(|(fewest, _)| load < *fewest) {
+                    least = Some((load, handle.clone()));
                 }
             }
             if let Some((_, handle)) = least {

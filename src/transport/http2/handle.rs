@@ -171,10 +171,12 @@ impl Handle {
         self.shared.lock().conn.refusal().is_none()
     }
 
-    /// The streams not yet ended on this connection, or `None` when it opens no more.
-    pub fn open_streams(&self) -> Option<usize> {
+    /// The streams not yet ended on this connection, and whether a slot is free under the
+    /// server's limit of streams (else a new stream waits); `None` when it opens no more.
+    pub fn open_streams(&self) -> Option<(usize, bool)> {
         let s = self.shared.lock();
-        s.conn.refusal().is_none().then_some(s.conn.active)
+        let free = self.shared.slots.available_permits() > 0;
+        s.conn.refusal().is_none().then_some((s.conn.active, free))
     }
 
     /// Completes when no stream is opened on this connection any more (GOAWAY, stream ids
