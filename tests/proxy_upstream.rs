@@ -194,6 +194,47 @@ fn streams_waiting_for_an_upstream_slot_when_it_goes_away_are_sent_on_a_new_conn
     assert_eq!(seen.streams.load(Ordering::SeqCst), 3, "each opened once");
 }
 
+/// A call whose client gives up while its stream waits for a place under the upstream's
+/// limit of one stream is not counted `forwarded`: the upstream never received it (the
+/// upstream holds the first call's stream 1.5 s, then answers it and goes away).
+#[test]
+fn a_call_given_up_while_it_waits_for_an_upstream_slot_is_not_forwarded() {
+    let plan = GoAway {
+        max_streams: Some(1),
+        wait: Duration::from_millis(1500),
+        ..GoAway::after(1)
+    };
+    let (upstream, seen) = goaway::listen(plan, 1);
+    let proxy = start_with(CALM, Some(upstream), |_| {});
+    // Both calls on one connection, so on one proxy thread and its one upstream connection.
+    let first = runtime().block_on(async {
+        let channel = resilbench::transport::grpc::endpoint(&proxy.addr)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let call = |id: &str| {
+            let mut client = pb::backend_client::BackendClient::new(channel.clone());
+            let request = pb::CallRequest {
+                request_id: id.into(),
+                ..Default::default()
+            };
+            async move { client.call(request).await }
+        };
+        let first = tokio::spawn(call("first"));
+        Clock::Tokio.sleep(Duration::from_millis(300)).await;
+        let given_up = Clock::Tokio
+            .timeout(Duration::from_millis(100), call("second"))
+            .await;
+        assert!(given_up.is_err(), "answered while the slot was held");
+        first.await.unwrap().map(|_| ())
+    });
+    assert!(first.is_ok(), "{first:?}");
+    assert_eq!(seen.streams.load(Ordering::SeqCst), 1);
+    // Both reached the fault model; one went upstream.
+    assert_eq!(forwarded_resent_received(&proxy), (1, 0, 2));
+}
+
 /// Sent again once only: an upstream whose every connection goes away without processing
 /// anything (last stream id 0) gets each stream twice, and the client an UNAVAILABLE that
 /// says why; the fault model counts three attempts, not six.

@@ -91,6 +91,7 @@ pub(super) async fn serve(
         limit,
         resent: false,
         sent_again: false,
+        forwarded: false,
         worker: None,
         count: 0,
         stage: Stage::Deciding,
@@ -155,6 +156,8 @@ pub(super) struct Attempt {
     resent: bool,
     /// ... and has been.
     sent_again: bool,
+    /// Counted `forwarded` (once: a stream sent again is counted `resent`).
+    forwarded: bool,
     /// The backend's worker, from admission until the attempt ends.
     worker: Option<HeldWorker>,
     /// The attempt number the log line reports.
@@ -311,9 +314,6 @@ impl Attempt {
     async fn forward(&mut self) -> Forwarded {
         let proxy = self.proxy.clone();
         let (clock, counts) = (&proxy.clock, &proxy.counts);
-        if !self.resent {
-            counts.forwarded.fetch_add(1, Ordering::Relaxed);
-        }
         let ready = async {
             match &proxy.upstream {
                 Some(upstream) => upstream.ready().await,
@@ -368,6 +368,11 @@ impl Attempt {
             Err(_) => return Forwarded::Answer(self.expire()),
         };
         self.stage = Stage::Forwarded;
+        if !std::mem::replace(&mut self.forwarded, true) {
+            // Counted once its stream has gone (not while it waits for a connection or a
+            // slot, which a client may leave): the upstream receives what is counted.
+            counts.forwarded.fetch_add(1, Ordering::Relaxed);
+        }
         if self.resent {
             // Counted (and logged) once the stream has gone again, not when it was decided to.
             counts.resent.fetch_add(1, Ordering::Relaxed);

@@ -96,9 +96,11 @@ pub struct Options {
 /// What the proxy counts beside the backend's own figures.
 #[derive(Debug, Default)]
 pub struct Counts {
-    /// Attempts sent to the upstream.
+    /// Attempts sent to the upstream (counted once their stream has gone: a stream sent again
+    /// is `resent`, not another).
     pub forwarded: AtomicU64,
-    /// Forwarded attempts that found no upstream connection (UNAVAILABLE at once).
+    /// Attempts to forward that found no upstream connection (UNAVAILABLE at once; not
+    /// `forwarded`).
     pub unreachable: AtomicU64,
     /// Streams the upstream did not process (above its GOAWAY's last stream id, refused with
     /// REFUSED_STREAM, or never written before its connection went away), sent again once on
