@@ -178,11 +178,10 @@ async fn run(
         }
         let lane = &lanes[pick(id)];
         let recorder = &lane.recorder;
-        let now = clock.now();
         let measured = recorder.is_measured(intended);
         if tracker.len() >= max_in_flight {
             if measured {
-                recorder.dropped(intended, now);
+                recorder.dropped(intended, clock.now());
             }
             continue;
         }
