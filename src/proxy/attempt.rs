@@ -33,6 +33,7 @@ use super::relay::{self, Held, Stretch};
 use super::{Proxy, wire};
 use crate::backend::serving::InProgress;
 use crate::backend::{Backend, HeldWorker, Incoming};
+use crate::profile::backend::PushbackValues;
 use crate::protocol::status::code_name;
 use crate::protocol::{header, timeout};
 use crate::transport::connection::Unavailable;
@@ -90,7 +91,6 @@ pub(super) async fn serve(
         body,
         limit,
         resent: false,
-        sent_again: false,
         forwarded: false,
         worker: None,
         count: 0,
@@ -104,6 +104,13 @@ pub(super) async fn serve(
 fn expired(deadline: bool) -> Response {
     let (code, message) = expiry(deadline);
     wire::status_response(code, message, None)
+}
+
+/// The answer the fault model drew for attempt `attempt` (its status, and pushback where the
+/// profile says).
+fn drawn(code: Code, attempt: u32, pushback: Option<&PushbackValues>) -> Response {
+    let message = format!("attempt {attempt} (resilbench proxy)");
+    wire::status_response(code, &message, pushback)
 }
 
 /// The status of a wait that reached the call's deadline, or the proxy's own limit.
@@ -152,10 +159,9 @@ pub(super) struct Attempt {
     pub(super) body: RequestBody,
     /// The call's deadline, or the proxy's limit.
     pub(super) limit: Instant,
-    /// A stream of this attempt the upstream did not process is to be sent again (once).
+    /// A stream of this attempt the upstream did not process is to be sent again (once;
+    /// it was, if the attempt then reached `Stage::Forwarded`).
     resent: bool,
-    /// ... and has been.
-    sent_again: bool,
     /// Counted `forwarded` (once: a stream sent again is counted `resent`).
     forwarded: bool,
     /// The backend's worker, from admission until the attempt ends.
@@ -221,12 +227,7 @@ impl Attempt {
                 .filter(|_| backend.outage_now() == Some(answer.code));
                 self.end(Outcome::Local(answer.code));
                 return reply.unwrap_or_else(|| {
-                    let message = format!("attempt {} (resilbench proxy)", answer.attempt);
-                    Reply::Answer(wire::status_response(
-                        answer.code,
-                        &message,
-                        answer.pushback.as_ref(),
-                    ))
+                    Reply::Answer(drawn(answer.code, answer.attempt, answer.pushback.as_ref()))
                 });
             }
             Ok(Ok(admitted)) => admitted,
@@ -246,13 +247,8 @@ impl Attempt {
             }
         }
         if draw.code != Code::Ok {
-            let message = format!("attempt {} (resilbench proxy)", self.count);
             self.end(Outcome::Local(draw.code));
-            return Reply::Answer(wire::status_response(
-                draw.code,
-                &message,
-                draw.pushback.as_ref(),
-            ));
+            return Reply::Answer(drawn(draw.code, self.count, draw.pushback.as_ref()));
         }
         match self.forward().await {
             Forwarded::Answer(response) => Reply::Answer(response),
@@ -312,32 +308,26 @@ impl Attempt {
     /// Sends the attempt upstream: the answer if it ends before the upstream's response head
     /// (the attempt then ended), else the head and the stream.
     async fn forward(&mut self) -> Forwarded {
-        let proxy = self.proxy.clone();
-        let (clock, counts) = (&proxy.clock, &proxy.counts);
+        let (clock, counts) = (self.proxy.clock.clone(), Arc::clone(&self.proxy.counts));
         let ready = async {
-            match &proxy.upstream {
+            match &self.proxy.upstream {
                 Some(upstream) => upstream.ready().await,
                 None => Err(Unavailable("the proxy has no upstream connections".into())),
             }
         };
-        let handle = match clock.timeout_at(self.limit, ready).await {
+        let ready = clock.timeout_at(self.limit, ready).await;
+        let handle = match ready {
             Ok(Ok(handle)) => handle,
-            Ok(Err(unavailable)) => {
-                counts.unreachable.fetch_add(1, Ordering::Relaxed);
-                let message = format!("upstream unreachable: {}", unavailable.0);
-                return Forwarded::Answer(self.answer(Code::Unavailable, &message));
-            }
+            Ok(Err(unavailable)) => return self.unreachable(&unavailable.0),
             Err(_) => return Forwarded::Answer(self.expire()),
         };
         let left = self
             .incoming
             .deadline
             .map(|d| timeout::write(d.saturating_duration_since(clock.now())));
-        let fields = wire::forwarded_fields(
-            &self.parts.headers,
-            left.as_ref(),
-            proxy.options.envoy_headers,
-        );
+        let options = &self.proxy.options;
+        let fields =
+            wire::forwarded_fields(&self.parts.headers, left.as_ref(), options.envoy_headers);
         if let Err(refused) = self.body.read_ready() {
             // Over a budget (RESOURCE_EXHAUSTED), or the client's body broke (CANCELLED).
             let code = wire::code_of(&refused);
@@ -350,21 +340,18 @@ impl Attempt {
         let (start, whole) = self.body.take_start();
         let request = http2::Request {
             path: self.parts.uri.path().as_bytes(),
-            authority: &proxy.options.authority,
-            https: proxy.options.https,
+            authority: &options.authority,
+            https: options.https,
             fields: &fields,
             body: start,
             end: whole,
         };
-        let mut stream = match clock.timeout_at(self.limit, handle.open(request)).await {
+        let opened = clock.timeout_at(self.limit, handle.open(request)).await;
+        let mut stream = match opened {
             Ok(Ok(stream)) => stream,
             // Never sent: the connection went away (GOAWAY) or closed while the stream waited.
             Ok(Err(_)) if self.send_again() => return Box::pin(self.forward()).await,
-            Ok(Err(why)) => {
-                counts.unreachable.fetch_add(1, Ordering::Relaxed);
-                let message = format!("upstream unreachable: {why}");
-                return Forwarded::Answer(self.answer(Code::Unavailable, &message));
-            }
+            Ok(Err(why)) => return self.unreachable(&why),
             Err(_) => return Forwarded::Answer(self.expire()),
         };
         self.stage = Stage::Forwarded;
@@ -374,11 +361,10 @@ impl Attempt {
             counts.forwarded.fetch_add(1, Ordering::Relaxed);
         }
         if self.resent {
-            // Counted (and logged) once the stream has gone again, not when it was decided to.
+            // Counted once the stream has gone again, not when it was decided to.
             counts.resent.fetch_add(1, Ordering::Relaxed);
-            self.sent_again = true;
         }
-        let factor = if proxy.options.added_latency {
+        let factor = if self.proxy.options.added_latency {
             1.0
         } else {
             self.backend.latency_factor()
@@ -412,9 +398,9 @@ impl Attempt {
         // What else comes while the head is held is read meanwhile, each with its own time.
         let mut held = Held::new();
         let open = !matches!(&first, Ok(e) if e.ends());
-        let at = stretch.came(clock);
+        let at = stretch.came(&clock);
         if stretch
-            .hold(at, &mut stream, &mut held, open, clock, self.limit)
+            .hold(at, &mut stream, &mut held, open, &clock, self.limit)
             .await
             .is_err()
         {
@@ -454,6 +440,16 @@ impl Attempt {
             writer,
             stretch: (stretch, held),
         }
+    }
+
+    /// Ends the attempt UNAVAILABLE: no upstream connection, or none that took the stream.
+    fn unreachable(&mut self, why: &str) -> Forwarded {
+        self.proxy
+            .counts
+            .unreachable
+            .fetch_add(1, Ordering::Relaxed);
+        let message = format!("upstream unreachable: {why}");
+        Forwarded::Answer(self.answer(Code::Unavailable, &message))
     }
 
     /// Ends the attempt with the proxy's own status and message: the answer.
@@ -510,10 +506,11 @@ impl Attempt {
             drop(worker);
         }
         self.stage = Stage::Ended;
-        self.log(outcome);
+        // Sent again, if it was decided so and its second stream went.
+        self.log(outcome, self.resent && forwarded);
     }
 
-    fn log(&self, outcome: Outcome) {
+    fn log(&self, outcome: Outcome, sent_again: bool) {
         if !self.proxy.options.log_attempts {
             return;
         }
@@ -530,7 +527,7 @@ impl Attempt {
             Outcome::Http(status) => format!("answered HTTP {status}"),
             Outcome::Gone => "client gone".into(),
         };
-        let again = if self.sent_again {
+        let again = if sent_again {
             " (sent upstream again: the upstream had not processed its first stream)"
         } else {
             ""
