@@ -299,8 +299,11 @@ fn sigint_acts_at_once_while_connecting_waiting_and_draining() {
 #[test]
 fn two_sigints_while_writing_exit_at_once_and_leave_nothing_half_written() {
     let dir = tempfile::tempdir().unwrap();
-    // A hundred strategies: their report takes a moment to write.
-    let mut text = String::from("[load]\nrate = 50\nduration = \"20s\"\n");
+    // A hundred strategies (the most a profile may have) over 100 s of timeline: their results
+    // take a moment to write (about 600 ms in a debug build; with 20 s of timeline, 200 ms,
+    // and a test thread held off the CPU that long under a loaded machine once saw the write
+    // finish before the second signal).
+    let mut text = String::from("[load]\nrate = 10\nduration = \"100s\"\n");
     for i in 0..100 {
         text.push_str(&format!("[[strategies]]\nname = \"s{i}\"\n"));
     }
