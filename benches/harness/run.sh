@@ -12,7 +12,8 @@
 #    over a few connection/stream settings, with its own CPU and the server's per request;
 # 3. runs `resilbench run --target` against the same server at increasing open-loop rates and
 #    finds the highest sustainable one (achieved >= 99% of offered, lag p99 <= 1 ms, no drops),
-#    with each run's client and server CPU per call;
+#    with each run's client and server CPU per call, over one and over two connections
+#    (HARNESS_CONNECTIONS), as h2load's maximum is its best over its settings;
 # then, on the shared layout:
 # 4. measures timing accuracy with the embedded backend at 1k/s and 10k/s (lag p50/p99/max,
 #    inter-send interval error);
@@ -89,28 +90,37 @@ print(f"h2load cpu {r.ru_utime + r.ru_stime:.3f}")
         "http://$addr/resilbench.v1.Backend/Call" 2>&1
 }
 
-# 3. resilbench against the same server: the highest sustainable open-loop rate. Each rate runs
+# 3. resilbench against the same server: the highest sustainable open-loop rate, searched once per
+# number of connections in HARNESS_CONNECTIONS ("1 2" by default: h2load's figure is its best
+# over five settings, resilbench's is its best over these; each is written). Each rate runs
 # for $secs; a rate that fails is run once more (this machine's noise decides single runs at the
 # 1 ms edge), the search stops at the first rate that fails twice, and then halves the gap
 # between the last rate held and that one twice. Each run's CPU: the
 # client's from its rusage (start-up and the report included, ~0.3 s), the server's from
 # /proc/PID/stat over the same span; per call over every call sent, the warmup's included.
-run_at() { # layout rate dir -> one JSON line
-    python3 - "$bin" "$addr" "$2" "$secs" "$3" "$server" "$(client_pin "$1")" <<'PY'
-import json, os, resource, subprocess, sys
-bin, addr, rate, secs, dir, server, pin = sys.argv[1:]
+# The profile per number of connections: fast.toml with its `load.connections` set.
+for c in ${HARNESS_CONNECTIONS:-1 2}; do
+    sed "s/^deadline = \"1s\"/deadline = \"1s\"\nconnections = $c/" benches/harness/fast.toml >"$out/fast-c$c.toml"
+    grep -q "^connections = $c\$" "$out/fast-c$c.toml" || { echo "could not set connections $c" >&2; exit 2; }
+done
+run_at() { # layout rate dir [connections] -> one JSON line
+    python3 - "$bin" "$addr" "$2" "$secs" "$3" "$server" "$(client_pin "$1")" "$out/fast-c${4:-1}.toml" <<'PY'
+import json, os, re, resource, subprocess, sys
+bin, addr, rate, secs, dir, server, pin, profile = sys.argv[1:]
+connections = re.search(r"-c(\d+)\.toml$", profile).group(1)
 hz = os.sysconf("SC_CLK_TCK")
 def server_cpu():
     f = open(f"/proc/{server}/stat").read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / hz
 before_client = resource.getrusage(resource.RUSAGE_CHILDREN)
 before_server = server_cpu()
-subprocess.run(pin.split() + [bin, "run", "benches/harness/fast.toml", "--target", addr, "--rate", rate,
-                "--duration", secs, "--out", dir, "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+subprocess.run(pin.split() + [bin, "run", profile, "--target", addr, "--rate", rate,
+                "--duration", secs, "--out", dir, "--quiet"],
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 after = resource.getrusage(resource.RUSAGE_CHILDREN)
 server_s = server_cpu() - before_server
 client_s = (after.ru_utime - before_client.ru_utime) + (after.ru_stime - before_client.ru_stime)
-line = {"rate": int(rate), "sustainable": "no", "achieved": 0, "lag_p99_ms": None, "dropped": None}
+line = {"rate": int(rate), "connections": int(connections), "sustainable": "no", "achieved": 0, "lag_p99_ms": None, "dropped": None}
 UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 def seconds(text):  # the forms resilbench writes (profile::duration::format) and passes
     number = text.rstrip("nsumh")
@@ -134,7 +144,7 @@ if r is not None:
 print(json.dumps(line))
 PY
 }
-rates=$([ -n "$quick" ] && echo "1000 2000" || echo "10000 20000 30000 40000 45000 50000 55000 60000 65000 70000 75000 80000 85000 90000 100000 110000 120000 140000 160000")
+rates=$([ -n "$quick" ] && echo "1000 2000" || echo "10000 20000 30000 40000 45000 50000 55000 60000 65000 70000 75000 80000 85000 90000 100000 110000 120000 140000 160000 180000 200000 220000 240000")
 n=$([ -n "$quick" ] && echo 20000 || echo 300000)
 for layout in $layouts; do
     echo "== layout: $layout ($cores cores)"
@@ -153,32 +163,37 @@ for layout in $layouts; do
         echo "{\"layout\": \"$layout\", \"c\": $1, \"m\": $2, \"rps\": ${line:-0}, \"server_us_per_call\": $per, \"h2load_us_per_call\": ${own:-null}}" >>"$out/h2load.jsonl"
         if [ -n "$line" ] && awk "BEGIN{exit !($line > $best)}"; then best=$line; best_set="$setting"; best_server=$per; best_own=${own:-null}; fi
     done
-    holds() { # rate -> success if it is sustainable at the first or the second try
+    holds() { # rate connections -> success if it is sustainable at the first or the second try
         local try line
         for try in 1 2; do
             # (`set -e` does not reach into a function called as a condition: say it here.)
-            line=$(run_at "$layout" "$1" "$out/$layout-rate-$1-$try") ||
+            line=$(run_at "$layout" "$1" "$out/$layout-c$2-rate-$1-$try" "$2") ||
                 { echo "the run at $1/s could not be measured" >&2; exit 2; }
             echo "{\"layout\": \"$layout\", \"try\": $try, ${line#\{}" >>"$out/rates.jsonl"
-            echo "resilbench --rate $1 (try $try): $line"
+            echo "resilbench --rate $1 --connections $2 (try $try): $line"
             case $line in *'"sustainable": "yes"'*) return 0 ;; esac
         done
         return 1
     }
-    found=0 failed=""
-    for rate in $rates; do
-        if holds "$rate"; then found=$rate; else failed=$rate; break; fi
-    done
-    # Then halve the gap between the last rate held and the first not held, twice, so that
-    # the figure is within a quarter of the search's step (2,500/s at 100,000/s).
-    if [ -z "$quick" ] && [ -n "$failed" ] && [ "$found" -gt 0 ]; then
-        for _ in 1 2; do
-            mid=$(( (found + failed) / 2 / 500 * 500 ))
-            [ "$mid" -gt "$found" ] && [ "$mid" -lt "$failed" ] || break
-            if holds "$mid"; then found=$mid; else failed=$mid; fi
+    sustainable=0 sustainable_c=1 each=""
+    for c in ${HARNESS_CONNECTIONS:-1 2}; do
+        found=0 failed=""
+        for rate in $rates; do
+            if holds "$rate" "$c"; then found=$rate; else failed=$rate; break; fi
         done
-    fi
-    echo "{\"layout\": \"$layout\", \"h2load_max_rps\": $best, \"h2load_best_setting\": \"$best_set\", \"h2load_server_us_per_call\": $best_server, \"h2load_us_per_call\": $best_own, \"sustainable_rate\": $found}" >>"$out/layouts.jsonl"
+        # Then halve the gap between the last rate held and the first not held, twice, so that
+        # the figure is within a quarter of the search's step (2,500/s at 100,000/s).
+        if [ -z "$quick" ] && [ -n "$failed" ] && [ "$found" -gt 0 ]; then
+            for _ in 1 2; do
+                mid=$(( (found + failed) / 2 / 500 * 500 ))
+                [ "$mid" -gt "$found" ] && [ "$mid" -lt "$failed" ] || break
+                if holds "$mid" "$c"; then found=$mid; else failed=$mid; fi
+            done
+        fi
+        each="$each${each:+, }\"$c\": $found"
+        if [ "$found" -gt "$sustainable" ]; then sustainable=$found; sustainable_c=$c; fi
+    done
+    echo "{\"layout\": \"$layout\", \"h2load_max_rps\": $best, \"h2load_best_setting\": \"$best_set\", \"h2load_server_us_per_call\": $best_server, \"h2load_us_per_call\": $best_own, \"sustainable_rate\": $sustainable, \"sustainable_connections\": $sustainable_c, \"sustainable_by_connections\": {$each}}" >>"$out/layouts.jsonl"
     stop_server
 done
 start_server shared # for the latency runs
@@ -251,12 +266,15 @@ def jsonl(name):
 table = {}
 for l in jsonl("layouts.jsonl"):
     k = l["layout"]
-    at = [r for r in jsonl("rates.jsonl") if r["layout"] == k and r["rate"] == l["sustainable_rate"] and r["sustainable"] == "yes"]
+    at = [r for r in jsonl("rates.jsonl") if r["layout"] == k and r["rate"] == l["sustainable_rate"]
+          and r.get("connections", 1) == l.get("sustainable_connections", 1) and r["sustainable"] == "yes"]
     table[f"{k}_h2load_max_rps"] = l["h2load_max_rps"]
     table[f"{k}_h2load_best_setting"] = l["h2load_best_setting"]
     table[f"{k}_h2load_server_us_per_call"] = l.get("h2load_server_us_per_call")
     table[f"{k}_h2load_own_us_per_call"] = l.get("h2load_us_per_call")
     table[f"{k}_resilbench_sustainable_rate"] = l["sustainable_rate"]
+    table[f"{k}_resilbench_best_connections"] = l.get("sustainable_connections")
+    table[f"{k}_resilbench_sustainable_by_connections"] = l.get("sustainable_by_connections")
     table[f"{k}_sustainable_over_h2load"] = round(l["sustainable_rate"] / l["h2load_max_rps"], 3) if l["h2load_max_rps"] else None
     if at:
         table[f"{k}_at_sustainable"] = {x: at[0].get(x) for x in ("lag_p99_ms", "client_us_per_call", "server_us_per_call")}
