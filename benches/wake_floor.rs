@@ -8,13 +8,15 @@
 //! - **timer**: a thread sleeps 500 µs, N times (`std::thread::sleep`, an hrtimer): CPU and
 //!   switches per wake-up, and how late each wake-up came;
 //! - **ping-pong**: a byte over loopback TCP to a second process and back (this one pinned to
-//!   the first CPU, the other to the last, with `taskset` when there are two), each side blocked in its read until the other's
-//!   byte arrives: both sides' CPU and switches per round trip (one wake-up each);
+//!   the first CPU, the other to the last, with `taskset` when there are two), each side
+//!   blocked in its read until the other's byte arrives: both sides' CPU and switches per
+//!   round trip (one wake-up each);
 //! - **paced ping-pong**: the same with a 500 µs sleep before each round trip, the shape of
 //!   one open-loop quantum (a timer wake-up to send, a read wake-up for the answer).
 //!
 //! Nothing is asserted; the figures are this machine's, and they travel as counts: the same
-//! switches per call cost what this prints per switch.
+//! switches per call cost what this prints per switch. Linux only (it says so and stops
+//! elsewhere: the figures come from `/proc`).
 
 // This bench measures the machine, not the tool: the wall clock and blocking sleeps are what
 // it times, not the run's clock.
@@ -161,6 +163,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--pong") {
         pong(&args[i + 1], args[i + 2].parse().expect("a count"));
+        return;
+    }
+    if std::fs::read_to_string("/proc/thread-self/schedstat").is_err() {
+        println!("wake_floor: no /proc/thread-self/schedstat here (Linux only): nothing measured");
         return;
     }
     if !args.iter().any(|a| a == "--pinned") {
