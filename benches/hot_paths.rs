@@ -114,6 +114,7 @@ fn recorder(c: &mut Criterion) {
                 ended: started + e2e_of(i),
                 outcome: &outcomes[(i % 2) as usize],
                 unprocessed: Default::default(),
+                slot_waits: 0,
             });
             i += 1;
         });

@@ -179,6 +179,9 @@ pub struct CallMeter {
     seen_retry_spent: AtomicBool,
     /// An attempt of the call failed after reaching the server (or with its connection).
     failed: AtomicBool,
+    /// Streams of the call that waited for a slot under the server's limit of concurrent
+    /// streams, not yet reported.
+    slot_waits: AtomicU32,
 }
 
 /// How it is known that the server did not process a stream.
@@ -286,6 +289,17 @@ impl CallMeter {
     /// Whether an attempt of the call has failed.
     pub fn any_failed(&self) -> bool {
         self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Counts a stream of the call that waited in the client for a slot under the server's
+    /// limit of concurrent streams (SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub fn waited_for_slot(&self) {
+        self.slot_waits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The streams that waited for a slot since this was last taken, and none left.
+    pub fn take_slot_waits(&self) -> u32 {
+        self.slot_waits.swap(0, Ordering::Relaxed)
     }
 
     /// What was counted since the last time, taken (each attempt's end reports its share).

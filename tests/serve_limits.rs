@@ -331,3 +331,56 @@ fn calls_refused_at_the_limit_reach_the_run_as_a_warning() {
         "{summary}"
     );
 }
+
+/// Streams that waited in the client for a slot under `serve --max-streams` are counted in
+/// `attempts.slot_waits` and said among the warnings (their wait is in their latency); spread
+/// over more connections than the calls in flight need, none wait and nothing is said.
+#[test]
+fn streams_that_wait_for_a_slot_under_the_servers_limit_are_counted_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = |connections: u32, rate: u32| {
+        format!(
+            "[load]\narrival = \"constant\"\nrate = {rate}\nduration = \"1s\"\nwarmup = \"0s\"\n\
+             connections = {connections}\n[backend]\nlatency = \"20ms\"\n\
+             [[strategies]]\nname = \"s\"\n"
+        )
+    };
+    std::fs::write(dir.path().join("serve.toml"), profile(1, 1)).unwrap();
+    let (_server, addr, _said) = serve_with(dir.path(), "serve.toml", &["--max-streams", "2"]);
+    let run = |connections: u32, rate: u32, out: &str| {
+        let name = format!("{out}.toml");
+        std::fs::write(dir.path().join(&name), profile(connections, rate)).unwrap();
+        let status = bin()
+            .args(["run", &name, "--out", out, "--quiet", "--target", &addr])
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{out}: {status}");
+        let text = std::fs::read_to_string(dir.path().join(out).join("results.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    // 200 calls/s of 20 ms each: about 4 in flight on one connection that allows 2.
+    let one = run(1, 200, "one");
+    let waited = one["strategies"][0]["attempts"]["slot_waits"]
+        .as_u64()
+        .expect("slot_waits written");
+    assert!(waited > 0, "{one}");
+    let warnings = one["warnings"].to_string();
+    assert!(
+        warnings.contains("waited in the client for a free slot"),
+        "{warnings}"
+    );
+    // 50 calls/s in turn over 4 connections: each gets a call every 80 ms, done in 20.
+    let four = run(4, 50, "four");
+    assert!(
+        four["strategies"][0]["attempts"]
+            .get("slot_waits")
+            .is_none(),
+        "{four}"
+    );
+    assert!(
+        !four["warnings"].to_string().contains("free slot"),
+        "{}",
+        four["warnings"]
+    );
+}

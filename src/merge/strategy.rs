@@ -77,6 +77,7 @@ pub(super) fn merge_strategy(
         attempts.not_processed.refused += a.not_processed.refused;
         attempts.not_processed.goaway += a.not_processed.goaway;
         attempts.not_processed.unsent += a.not_processed.unsent;
+        attempts.slot_waits += a.slot_waits;
         add_maps(&mut attempts.per_call, &a.per_call);
         add_maps(&mut attempts.status, &a.status);
         add_maps(&mut attempts.retry_denied, &a.retry_denied);

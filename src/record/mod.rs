@@ -105,6 +105,9 @@ pub struct State {
     pub transparent: u64,
     /// Streams the server did not process: refused, above a GOAWAY's last id, never sent.
     pub not_processed: [u64; 3],
+    /// Streams that waited in the client for a slot under the server's limit of concurrent
+    /// streams.
+    pub slot_waits: u64,
     /// Fan-out sub-calls that ended (`None` without a fan-out layer).
     pub sub_calls: Option<SubCalls>,
     /// Calls or attempts a circuit breaker refused.
@@ -174,6 +177,7 @@ impl Recorder {
                 rejected_locally: 0,
                 transparent: 0,
                 not_processed: [0; 3],
+                slot_waits: 0,
                 sub_calls: None,
                 short_circuited: 0,
                 fallback: 0,
@@ -321,6 +325,7 @@ impl EventSink for Recorder {
                 ended,
                 outcome,
                 unprocessed,
+                slot_waits,
             } => {
                 if call.warmup {
                     return;
@@ -346,6 +351,7 @@ impl EventSink for Recorder {
                             *n += u64::from(k);
                         }
                     }
+                    s.slot_waits += u64::from(slot_waits);
                     *s.attempt_status.entry(code as i32).or_default() += 1;
                     s.timeline.attempt(second);
                 });

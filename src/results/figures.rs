@@ -146,6 +146,7 @@ pub fn strategy_result(
                 goaway: state.not_processed[1],
                 unsent: state.not_processed[2],
             },
+            slot_waits: state.slot_waits,
         },
         amplification: Amplification {
             client: per_sent(state.attempts),

@@ -114,6 +114,7 @@ impl AttemptFuture {
             ended: self.clock.now(),
             outcome,
             unprocessed: self.call.meter.take_unprocessed(),
+            slot_waits: self.call.meter.take_slot_waits(),
         });
     }
 }

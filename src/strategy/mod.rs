@@ -66,6 +66,9 @@ pub enum Event<'a> {
         /// Streams of its call the server did not process, and transparent retries, counted
         /// since the last attempt of the call ended.
         unprocessed: crate::call::Unprocessed,
+        /// Streams of its call that waited in the client for a slot under the server's limit
+        /// of concurrent streams, counted since the last attempt of the call ended.
+        slot_waits: u32,
     },
     /// A retry layer will send another attempt after `wait`.
     Retry {

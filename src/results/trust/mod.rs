@@ -206,6 +206,9 @@ pub fn warnings(
         if let Some(w) = not_processed(s) {
             out.push(w);
         }
+        if let Some(w) = slot_waits(s) {
+            out.push(w);
+        }
         if let Some(w) = all_unimplemented(s) {
             out.push(w);
         }
@@ -246,7 +249,7 @@ pub fn warnings(
 }
 
 mod words;
-use words::{all_unimplemented, lag_warning};
+use words::{all_unimplemented, lag_warning, slot_waits};
 pub use words::{backend_unknown, not_processed};
 
 #[cfg(test)]

@@ -115,3 +115,20 @@ fn a_single_strategy_is_not_said_to_be_unreset_between_strategies() {
         "{two:?}"
     );
 }
+
+#[test]
+fn streams_that_waited_for_a_slot_are_said_with_their_share() {
+    let mut s = lagging(0.0);
+    let w = warnings(std::slice::from_ref(&s), false, None);
+    assert!(!w.iter().any(|w| w.contains("free slot")), "{w:?}");
+    s.attempts.total = 400;
+    s.attempts.slot_waits = 30;
+    let w = warnings(std::slice::from_ref(&s), false, None);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("30 streams (7.5% of attempts) waited")
+                && w.contains("SETTINGS_MAX_CONCURRENT_STREAMS")
+                && w.contains("load.connections")),
+        "{w:?}"
+    );
+}

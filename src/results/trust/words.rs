@@ -1,5 +1,6 @@
 //! The words a run's readers get for what its figures lack: backend figures unknown and why,
-//! streams the server never processed, calls that all failed UNIMPLEMENTED, and whose lag it is.
+//! streams the server never processed, streams that waited for a slot under the server's
+//! limit, calls that all failed UNIMPLEMENTED, and whose lag it is.
 
 use super::{BackendGap, LAG_P99_LIMIT_MS};
 use crate::results::{StrategyResult, TimerFloor};
@@ -71,6 +72,25 @@ pub fn backend_unknown(strategies: &[StrategyResult]) -> Option<String> {
         text.replace_range(..1, &first.to_uppercase());
     }
     Some(format!("{text}."))
+}
+
+/// Streams that waited in the client for a slot under the server's limit of concurrent
+/// streams, or none: their wait is latency the server did not add, and one connection at its
+/// limit makes client and server take turns with whole batches (docs/PERFORMANCE.md, "One
+/// connection and two").
+pub fn slot_waits(s: &StrategyResult) -> Option<String> {
+    let n = s.attempts.slot_waits;
+    if n == 0 {
+        return None;
+    }
+    let share = 100.0 * n as f64 / s.attempts.total.max(1) as f64;
+    Some(format!(
+        "{}: {n} streams ({share:.1}% of attempts) waited in the client for a free slot: their \
+         connection had as many streams open as the server allows \
+         (SETTINGS_MAX_CONCURRENT_STREAMS), and their wait is in their attempt latency; more \
+         `load.connections` raise the limit (docs/profiles.md)",
+        s.name
+    ))
 }
 
 /// What became of the streams a strategy's server did not process, in a sentence (none if

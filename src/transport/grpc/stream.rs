@@ -120,6 +120,9 @@ impl Target {
             .open(request)
             .await
             .map_err(|_| Stream::NotProcessed(NotProcessed::Unsent))?;
+        if stream.waited_for_slot() {
+            call.meter.waited_for_slot();
+        }
         let head = match stream.next().await {
             // The head as a gRPC client reads it (`:status`, `grpc-status`, pushback).
             Event::Head(head) => ResponseFields::of(&head),

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use super::conn::Connection;
 use super::send::Request;
@@ -145,10 +145,20 @@ impl Handle {
     /// Opens a stream and queues its request: waits while the server's limit of concurrent
     /// streams is reached; fails when the connection has ended or is going away.
     pub async fn open(&self, request: Request<'_>) -> Result<Exchange, Arc<str>> {
-        let permit = Arc::clone(&self.shared.slots)
-            .acquire_owned()
-            .await
-            .map_err(|_| self.ended())?;
+        // Taken at once when a slot is free (tokio's semaphore hands released permits to the
+        // waiters first, so this never passes one), else waited for, and the wait told.
+        let slots = &self.shared.slots;
+        let (permit, waited_for_slot) = match Arc::clone(slots).try_acquire_owned() {
+            Ok(permit) => (permit, false),
+            Err(TryAcquireError::NoPermits) => {
+                let permit = Arc::clone(slots)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| self.ended())?;
+                (permit, true)
+            }
+            Err(TryAcquireError::Closed) => return Err(self.ended()),
+        };
         let mut s = self.shared.lock();
         let id = s.conn.open(request)?;
         self.shared.settle(&mut s);
@@ -157,6 +167,7 @@ impl Handle {
             shared: Arc::clone(&self.shared),
             id,
             permit: Some(permit),
+            waited_for_slot,
         })
     }
 
@@ -193,9 +204,17 @@ pub struct Exchange {
     id: u32,
     /// The stream's slot under the server's limit, until the stream leaves the table.
     permit: Option<OwnedSemaphorePermit>,
+    /// It waited for that slot: the server's limit of concurrent streams was reached.
+    waited_for_slot: bool,
 }
 
 impl Exchange {
+    /// Whether this stream waited in the client for a slot under the server's limit of
+    /// concurrent streams (SETTINGS_MAX_CONCURRENT_STREAMS) before it opened.
+    pub fn waited_for_slot(&self) -> bool {
+        self.waited_for_slot
+    }
+
     /// The next thing that happened on the stream.
     pub async fn next(&mut self) -> Event {
         poll_fn(|cx| self.poll_next(cx)).await
