@@ -334,7 +334,8 @@ fn calls_refused_at_the_limit_reach_the_run_as_a_warning() {
 
 /// Streams that waited in the client for a slot under `serve --max-streams` are counted in
 /// `attempts.slot_waits` and said among the warnings (their wait is in their latency); spread
-/// over more connections than the calls in flight need, none wait and nothing is said.
+/// over more connections than the calls in flight need, none wait and nothing is said (by a
+/// wide margin: a call would have to take 800 ms for a third to meet two on one connection).
 #[test]
 fn streams_that_wait_for_a_slot_under_the_servers_limit_are_counted_and_said() {
     let dir = tempfile::tempdir().unwrap();
@@ -359,23 +360,24 @@ fn streams_that_wait_for_a_slot_under_the_servers_limit_are_counted_and_said() {
         let text = std::fs::read_to_string(dir.path().join(out).join("results.json")).unwrap();
         serde_json::from_str::<serde_json::Value>(&text).unwrap()
     };
-    // 200 calls/s of 20 ms each: about 4 in flight on one connection that allows 2.
+    // 200 calls/s of 20 ms each on one connection that allows 2 at once (100/s): calls queue
+    // for a slot all second, so nearly every one waits. (A wait abandoned before a slot came
+    // is counted too: transport::http2's a_wait_for_a_slot_is_told_as_it_begins_even_if_abandoned.)
     let one = run(1, 200, "one");
-    let waited = one["strategies"][0]["attempts"]["slot_waits"]
-        .as_u64()
-        .expect("slot_waits written");
-    assert!(waited > 0, "{one}");
+    let s = &one["strategies"][0];
+    let waited = s["attempts"]["slot_waits"].as_u64().expect("slot_waits");
+    let sent = s["counts"]["sent"].as_u64().expect("counts.sent");
+    assert!(waited * 10 >= sent * 8, "{waited} of {sent} waited: {s}");
     let warnings = one["warnings"].to_string();
     assert!(
         warnings.contains("waited in the client for a free slot"),
         "{warnings}"
     );
-    // 50 calls/s in turn over 4 connections: each gets a call every 80 ms, done in 20.
-    let four = run(4, 50, "four");
-    assert!(
-        four["strategies"][0]["attempts"]
-            .get("slot_waits")
-            .is_none(),
+    // 10 calls/s in turn over 4 connections: each gets a call every 400 ms, done in 20.
+    let four = run(4, 10, "four");
+    assert_eq!(
+        four["strategies"][0]["attempts"]["slot_waits"].as_u64(),
+        Some(0),
         "{four}"
     );
     assert!(

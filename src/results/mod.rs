@@ -285,16 +285,12 @@ pub struct Attempts {
     /// in `transparent`) or failed its attempt UNAVAILABLE.
     #[serde(default)]
     pub not_processed: NotProcessedCounts,
-    /// Streams that waited in the client for a free slot under the server's limit of
-    /// concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS) before they opened:
-    /// their wait is in their attempt's latency. Written only when some did (absent: none, a
-    /// virtual clock, or a file written before it existed).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    /// Streams that had to wait in the client for a free slot under the server's limit of
+    /// concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS), whether they
+    /// opened or their attempt ended first: their wait is in their attempt's latency. 0 on a
+    /// virtual clock, and in files written before it existed.
+    #[serde(default)]
     pub slot_waits: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// Streams the server did not process (`attempts.not_processed`).

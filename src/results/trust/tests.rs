@@ -121,12 +121,14 @@ fn streams_that_waited_for_a_slot_are_said_with_their_share() {
     let mut s = lagging(0.0);
     let w = warnings(std::slice::from_ref(&s), false, None);
     assert!(!w.iter().any(|w| w.contains("free slot")), "{w:?}");
-    s.attempts.total = 400;
+    // 390 attempts and 10 streams sent again inside them: 400 streams.
+    s.attempts.total = 390;
+    s.attempts.transparent = 10;
     s.attempts.slot_waits = 30;
     let w = warnings(std::slice::from_ref(&s), false, None);
     assert!(
         w.iter()
-            .any(|w| w.contains("30 streams (7.5% of attempts) waited")
+            .any(|w| w.contains("30 streams (7.5% of them) waited")
                 && w.contains("SETTINGS_MAX_CONCURRENT_STREAMS")
                 && w.contains("load.connections")),
         "{w:?}"

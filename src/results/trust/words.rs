@@ -83,9 +83,11 @@ pub fn slot_waits(s: &StrategyResult) -> Option<String> {
     if n == 0 {
         return None;
     }
-    let share = 100.0 * n as f64 / s.attempts.total.max(1) as f64;
+    // Per stream opened or waited for: attempts, and the streams sent again inside them.
+    let streams = s.attempts.total + s.attempts.transparent;
+    let share = 100.0 * n as f64 / streams.max(1) as f64;
     Some(format!(
-        "{}: {n} streams ({share:.1}% of attempts) waited in the client for a free slot: their \
+        "{}: {n} streams ({share:.1}% of them) waited in the client for a free slot: their \
          connection had as many streams open as the server allows \
          (SETTINGS_MAX_CONCURRENT_STREAMS), and their wait is in their attempt latency; more \
          `load.connections` raise the limit (docs/profiles.md)",

@@ -117,12 +117,9 @@ impl Target {
         let handle = self.connections.ready().await.map_err(|_| unavailable())?;
         // The connection ended or went away before the stream could open: it never left.
         let mut stream = handle
-            .open(request)
+            .open_telling(request, || call.meter.waited_for_slot())
             .await
             .map_err(|_| Stream::NotProcessed(NotProcessed::Unsent))?;
-        if stream.waited_for_slot() {
-            call.meter.waited_for_slot();
-        }
         let head = match stream.next().await {
             // The head as a gRPC client reads it (`:status`, `grpc-status`, pushback).
             Event::Head(head) => ResponseFields::of(&head),

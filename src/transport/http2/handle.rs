@@ -145,17 +145,28 @@ impl Handle {
     /// Opens a stream and queues its request: waits while the server's limit of concurrent
     /// streams is reached; fails when the connection has ended or is going away.
     pub async fn open(&self, request: Request<'_>) -> Result<Exchange, Arc<str>> {
+        self.open_telling(request, || {}).await
+    }
+
+    /// [`Handle::open`], calling `waiting` once if the stream has to wait for a slot under the
+    /// server's limit of concurrent streams (SETTINGS_MAX_CONCURRENT_STREAMS), as the wait
+    /// begins: a wait that ends in a cancellation (a deadline, a hedge that won) is told too.
+    pub async fn open_telling(
+        &self,
+        request: Request<'_>,
+        waiting: impl FnOnce(),
+    ) -> Result<Exchange, Arc<str>> {
         // Taken at once when a slot is free (tokio's semaphore hands released permits to the
-        // waiters first, so this never passes one), else waited for, and the wait told.
+        // waiters first, so this never passes one), else waited for.
         let slots = &self.shared.slots;
-        let (permit, waited_for_slot) = match Arc::clone(slots).try_acquire_owned() {
-            Ok(permit) => (permit, false),
+        let permit = match Arc::clone(slots).try_acquire_owned() {
+            Ok(permit) => permit,
             Err(TryAcquireError::NoPermits) => {
-                let permit = Arc::clone(slots)
+                waiting();
+                Arc::clone(slots)
                     .acquire_owned()
                     .await
-                    .map_err(|_| self.ended())?;
-                (permit, true)
+                    .map_err(|_| self.ended())?
             }
             Err(TryAcquireError::Closed) => return Err(self.ended()),
         };
@@ -167,7 +178,6 @@ impl Handle {
             shared: Arc::clone(&self.shared),
             id,
             permit: Some(permit),
-            waited_for_slot,
         })
     }
 
@@ -204,17 +214,9 @@ pub struct Exchange {
     id: u32,
     /// The stream's slot under the server's limit, until the stream leaves the table.
     permit: Option<OwnedSemaphorePermit>,
-    /// It waited for that slot: the server's limit of concurrent streams was reached.
-    waited_for_slot: bool,
 }
 
 impl Exchange {
-    /// Whether this stream waited in the client for a slot under the server's limit of
-    /// concurrent streams (SETTINGS_MAX_CONCURRENT_STREAMS) before it opened.
-    pub fn waited_for_slot(&self) -> bool {
-        self.waited_for_slot
-    }
-
     /// The next thing that happened on the stream.
     pub async fn next(&mut self) -> Event {
         poll_fn(|cx| self.poll_next(cx)).await

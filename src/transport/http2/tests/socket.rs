@@ -147,6 +147,38 @@ async fn the_servers_limit_of_streams_holds_new_ones_back() {
     assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
+/// A stream that has to wait for a slot under the server's limit says so as the wait begins,
+/// so a wait abandoned before any slot came (a deadline, a hedge that won) is told too; one
+/// that finds a slot free says nothing.
+#[tokio::test]
+async fn a_wait_for_a_slot_is_told_as_it_begins_even_if_abandoned() {
+    let handle = connect(move |io| {
+        let mut builder = h2::server::Builder::new();
+        builder.max_concurrent_streams(1);
+        // Never answers: the first stream keeps the one slot.
+        h2_server(io, builder, |_req, _respond| std::future::pending::<()>());
+    })
+    .await;
+    let told = std::sync::atomic::AtomicU32::new(0);
+    let tell = || {
+        told.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    };
+    let first = handle
+        .open_telling(request(b"/x", Bytes::from_static(b"hi")), tell)
+        .await
+        .unwrap();
+    assert_eq!(told.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let second = crate::clock::Clock::Tokio
+        .timeout(
+            std::time::Duration::from_millis(50),
+            handle.open_telling(request(b"/x", Bytes::from_static(b"hi")), tell),
+        )
+        .await;
+    assert!(second.is_err(), "the second stream found a slot");
+    assert_eq!(told.load(std::sync::atomic::Ordering::SeqCst), 1);
+    drop(first);
+}
+
 /// An attempt dropped before its stream ended resets it with CANCEL (the server stops
 /// working on it); the connection goes on.
 #[tokio::test]
