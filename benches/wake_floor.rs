@@ -136,26 +136,48 @@ enum Cpu {
     Last,
 }
 
-/// This bench as a new process, pinned to the first or the last CPU with `taskset` when there
-/// are two or more and `taskset` is there (so that each wake-up crosses CPUs, as between a
-/// pinned generator and its server), else unpinned.
-/// The number of CPUs is read before this bench pins itself, and handed down.
+/// The first and the last CPU this process may run on (`Cpus_allowed_list` in
+/// `/proc/self/status`: "0-1", "2,3", "0-3,8-11"), when there are two or more.
+fn allowed_cpus() -> Option<(u32, u32)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        cpus.push(a.trim().parse::<u32>().ok()?);
+        cpus.push(b.trim().parse::<u32>().ok()?);
+    }
+    let (first, last) = (*cpus.iter().min()?, *cpus.iter().max()?);
+    (first != last).then_some((first, last))
+}
+
+/// This bench as a new process, pinned with `taskset` to the first or the last CPU it was
+/// allowed at its start (handed down in WAKE_FLOOR_CPUS, since the pinned process is allowed
+/// one), so that each wake-up crosses CPUs, as between a pinned generator and its server;
+/// unpinned when there is one CPU or no `taskset`.
 fn on_cpu(cpu: Cpu) -> Command {
     let exe = std::env::current_exe().expect("this bench's path");
     let cpus = std::env::var("WAKE_FLOOR_CPUS")
         .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |c| c.get()));
-    if cpus > 1 && Command::new("taskset").arg("-V").output().is_ok() {
-        let mut c = Command::new("taskset");
-        let at = match cpu {
-            Cpu::First => 0,
-            Cpu::Last => cpus - 1,
-        };
-        c.args(["-c", &at.to_string()]).arg(exe);
-        c
-    } else {
-        Command::new(exe)
+        .and_then(|v| {
+            let (a, b) = v.split_once(',')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .or_else(allowed_cpus);
+    match cpus {
+        Some((first, last)) if Command::new("taskset").arg("-V").output().is_ok() => {
+            let mut c = Command::new("taskset");
+            let at = match cpu {
+                Cpu::First => first,
+                Cpu::Last => last,
+            };
+            c.args(["-c", &at.to_string()]).arg(exe);
+            c.env("WAKE_FLOOR_CPUS", format!("{first},{last}"));
+            c
+        }
+        _ => Command::new(exe),
     }
 }
 
@@ -170,10 +192,15 @@ fn main() {
         return;
     }
     if !args.iter().any(|a| a == "--pinned") {
-        let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let taskset = Command::new("taskset").arg("-V").output().is_ok();
+        match allowed_cpus() {
+            Some((first, last)) if taskset => {
+                println!("wake_floor: this side on CPU {first}, the other on CPU {last} (taskset)")
+            }
+            _ => println!("wake_floor: not pinned apart (one CPU allowed, or no taskset)"),
+        }
         let status = on_cpu(Cpu::First)
             .arg("--pinned")
-            .env("WAKE_FLOOR_CPUS", cpus.to_string())
             .status()
             .expect("runs itself pinned");
         std::process::exit(status.code().unwrap_or(1));
