@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Throughput and accuracy harness (issue 8), one command:
 #
-#   benches/harness/run.sh                 # the full harness (about 10 minutes)
+#   benches/harness/run.sh                 # the full harness (about 20 minutes)
 #   HARNESS_QUICK=1 benches/harness/run.sh # a smoke of about a minute: checks it still works
 #   HARNESS_MEMORY=1 benches/harness/run.sh # also peak RSS of 1- and 10-minute runs (+11 min)
 #
@@ -100,7 +100,13 @@ print(f"h2load cpu {r.ru_utime + r.ru_stime:.3f}")
 # /proc/PID/stat over the same span; per call over every call sent, the warmup's included.
 # The profile per number of connections: fast.toml with its `load.connections` set (one
 # connection's always: the latency runs below use it).
-for c in 1 ${HARNESS_CONNECTIONS:-2}; do
+connections_searched=${HARNESS_CONNECTIONS:-1 2}
+for c in $connections_searched; do
+    case $c in [1-9] | [1-5][0-9] | 6[0-4]) ;; *)
+        echo "HARNESS_CONNECTIONS: '$c' is not a number of connections from 1 to 64" >&2; exit 2 ;;
+    esac
+done
+for c in 1 $connections_searched; do
     sed "s/^deadline = \"1s\"/deadline = \"1s\"\nconnections = $c/" benches/harness/fast.toml >"$out/fast-c$c.toml"
     grep -q "^connections = $c\$" "$out/fast-c$c.toml" || { echo "could not set connections $c" >&2; exit 2; }
 done
@@ -115,9 +121,11 @@ def server_cpu():
     return (int(f[11]) + int(f[12])) / hz
 before_client = resource.getrusage(resource.RUSAGE_CHILDREN)
 before_server = server_cpu()
-subprocess.run(pin.split() + [bin, "run", profile, "--target", addr, "--rate", rate,
-                "--duration", secs, "--out", dir, "--quiet"],
-               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+done = subprocess.run(pin.split() + [bin, "run", profile, "--target", addr, "--rate", rate,
+                       "--duration", secs, "--out", dir, "--quiet"],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+if done.returncode == 2:  # refused (a bad profile or flag): not a rate that failed
+    sys.exit(f"resilbench run refused its arguments: {done.stderr.strip()[:500]}")
 after = resource.getrusage(resource.RUSAGE_CHILDREN)
 server_s = server_cpu() - before_server
 client_s = (after.ru_utime - before_client.ru_utime) + (after.ru_stime - before_client.ru_stime)
@@ -177,7 +185,7 @@ for layout in $layouts; do
         return 1
     }
     sustainable=0 sustainable_c=1 each=""
-    for c in ${HARNESS_CONNECTIONS:-1 2}; do
+    for c in $connections_searched; do
         found=0 failed=""
         for rate in $rates; do
             if holds "$rate" "$c"; then found=$rate; else failed=$rate; break; fi
