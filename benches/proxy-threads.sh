@@ -27,17 +27,8 @@ bin=target/release/resilbench
 out=target/proxy-threads
 rm -rf "$out"; mkdir -p "$out"
 printf '\x00\x00\x00\x00\x03\x0a\x01\x31' >"$out/call.bin" # CallRequest{request_id: "1"}
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
-
-start() { # name command... -> sets $addr, the address it listens on, from its log
-    local name=$1; shift
-    "$@" >/dev/null 2>"$out/$name.log" &
-    pids+=($!)
-    for _ in $(seq 100); do grep -q "listening on" "$out/$name.log" 2>/dev/null && break; sleep 0.1; done
-    addr=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$out/$name.log" | head -1)
-    [ -n "$addr" ] || { echo "$name did not start: $(cat "$out/$name.log")" >&2; exit 2; }
-}
+# pids, the trap that kills them, start()
+source benches/processes.sh
 start serve "$bin" serve benches/harness/fast.toml --listen 127.0.0.1:0
 target=$addr
 names="serve"
